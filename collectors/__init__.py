@@ -1,0 +1,1 @@
+"""Talks to devices: request planning and decoding (pure), protocol clients, pollers."""

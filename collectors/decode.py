@@ -1,0 +1,110 @@
+"""Raw answers to canonical readings, per profile: pure, no I/O."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from collectors.codec import decode_registers, is_not_available, scale_value
+from collectors.plan import ModbusRead
+from config.profiles import Profile, Total
+from store.model import Quality, Reading
+
+
+class Missing:
+    """An OID or register the device does not have (noSuchObject, noSuchInstance...)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = Missing()
+
+
+def _number(raw: object) -> float | None:
+    """A number from an SNMP value: integers as they are, numeric strings parsed."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        return float(raw)
+    if isinstance(raw, bytes):
+        raw = raw.decode("ascii", errors="replace")
+    if isinstance(raw, str):
+        # Some agents send numbers as text, sometimes with a unit ("200 Watts").
+        word = raw.strip().split(" ")[0] if raw.strip() else ""
+        try:
+            return float(word)
+        except ValueError:
+            return None
+    return None
+
+
+def decode_snmp(profile: Profile, answers: Mapping[str, object], device: str,
+                ts: float) -> list[Reading]:
+    """Readings for every SNMP point that was asked; missing OIDs are left out."""
+    readings = []
+    for point in profile.snmp_points:
+        raw = answers.get(point.oid, MISSING)
+        labels = tuple(sorted(point.labels.items()))
+        if isinstance(raw, Missing):
+            continue  # the model does not have this object: not a reading at all
+        number = _number(raw)
+        if number is None:
+            readings.append(Reading(ts, device, point.metric, None, labels, Quality.DECODE_ERROR))
+        elif is_not_available(number, point.not_available):
+            readings.append(Reading(ts, device, point.metric, None, labels,
+                                    Quality.NOT_AVAILABLE))
+        else:
+            readings.append(Reading(ts, device, point.metric, scale_value(number, point.scale),
+                                    labels))
+    return readings + derive_totals(profile.totals, readings, device, ts)
+
+
+def decode_modbus(reads: tuple[ModbusRead, ...], blocks: Mapping[int, list[int] | None],
+                  device: str, ts: float, totals: list[Total] | tuple = ()) -> list[Reading]:
+    """Readings from register blocks (index of the read → registers, or None if it failed)."""
+    readings = []
+    for i, read in enumerate(reads):
+        block = blocks.get(i)
+        for point in read.points:
+            labels = tuple(sorted(point.labels.items()))
+            if block is None:
+                continue
+            offset = point.address - read.address
+            words = block[offset:offset + point.count]
+            try:
+                raw = decode_registers(words, point.type, point.order)
+            except ValueError:
+                readings.append(Reading(ts, device, point.metric, None, labels,
+                                        Quality.DECODE_ERROR))
+                continue
+            if is_not_available(raw, point.not_available):
+                readings.append(Reading(ts, device, point.metric, None, labels,
+                                        Quality.NOT_AVAILABLE))
+                continue
+            readings.append(Reading(ts, device, point.metric,
+                                    scale_value(raw, point.scale, point.offset), labels))
+    return readings + derive_totals(totals, readings, device, ts)
+
+
+def derive_totals(totals: list[Total] | tuple, readings: list[Reading], device: str,
+                  ts: float) -> list[Reading]:
+    """Device totals summed over a label (e.g. UPS output lines), unless already read.
+
+    The lines the device has are summed; if any of them is not a good reading the total
+    is not available rather than too small.
+    """
+    out = []
+    for total in totals:
+        if any(r.metric == total.metric and not r.labels for r in readings):
+            continue
+        parts = [r for r in readings if r.metric == total.metric
+                 and any(k == total.sum_over for k, _ in r.labels)]
+        if not parts:
+            continue
+        if all(r.quality == Quality.OK and r.value is not None and math.isfinite(r.value)
+               for r in parts):
+            out.append(Reading(ts, device, total.metric, sum(r.value for r in parts)))  # type: ignore[misc]
+        else:
+            out.append(Reading(ts, device, total.metric, None, (), Quality.NOT_AVAILABLE))
+    return out

@@ -1,0 +1,105 @@
+"""Modbus data types and byte orders: one legality table shared by validator and codec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Protocol limits (Modbus Application Protocol Specification V1.1b3, 6.3 / 6.4).
+MAX_READ_REGISTERS = 125
+MAX_READ_BITS = 2000
+MAX_UNIT_ID = 247
+REGISTER_BITS = 16
+
+
+@dataclass(frozen=True)
+class DataType:
+    """How many registers a type spans and how struct reads it (big-endian form)."""
+
+    registers: int
+    struct_code: str
+    is_float: bool = False
+    signed: bool = False
+
+
+DATA_TYPES: dict[str, DataType] = {
+    "int16": DataType(1, "h", signed=True),
+    "uint16": DataType(1, "H"),
+    "int32": DataType(2, "i", signed=True),
+    "uint32": DataType(2, "I"),
+    "int64": DataType(4, "q", signed=True),
+    "uint64": DataType(4, "Q"),
+    "float32": DataType(2, "f", is_float=True, signed=True),
+    "float64": DataType(4, "d", is_float=True, signed=True),
+}
+
+# Byte orders, named by where bytes A (most significant) .. D land on the wire.
+# word_swap: the least significant register comes first; byte_swap: the two
+# bytes inside each register are exchanged. Longer types extend the pattern.
+BYTE_ORDERS: dict[str, tuple[bool, bool]] = {
+    "ABCD": (False, False),  # big-endian, high word first (Modbus default)
+    "CDAB": (True, False),  # low word first ("word swapped")
+    "BADC": (False, True),  # bytes swapped inside each word
+    "DCBA": (True, True),  # little-endian
+}
+
+# Common aliases found in vendor manuals and other tools' configs.
+BYTE_ORDER_ALIASES: dict[str, str] = {
+    "BIG": "ABCD",
+    "BE": "ABCD",
+    "MSW-BE": "ABCD",
+    "LITTLE": "DCBA",
+    "LE": "DCBA",
+    "LSW-LE": "DCBA",
+    "MSW-LE": "BADC",
+    "LSW-BE": "CDAB",
+    "WORD_SWAP": "CDAB",
+    "BYTE_SWAP": "BADC",
+}
+
+# Function codes by register kind.
+FC_READ_COILS = 1
+FC_READ_DISCRETE_INPUTS = 2
+FC_READ_HOLDING = 3
+FC_READ_INPUT = 4
+READ_FUNCTIONS = frozenset({FC_READ_COILS, FC_READ_DISCRETE_INPUTS, FC_READ_HOLDING, FC_READ_INPUT})
+REGISTER_FUNCTIONS = frozenset({FC_READ_HOLDING, FC_READ_INPUT})
+
+# Register numbering conventions a manual may print.
+#   address:    the 0-based protocol (PDU) address
+#   one_based:  register number = address + 1
+#   modicon:    5-digit (or 6-digit) reference: 0xxxx coils, 1xxxx discrete inputs,
+#               3xxxx input registers, 4xxxx holding registers, each 1-based
+NUMBERINGS = ("address", "one_based", "modicon")
+MODICON_PREFIX_FUNCTION = {0: FC_READ_COILS, 1: FC_READ_DISCRETE_INPUTS,
+                           3: FC_READ_INPUT, 4: FC_READ_HOLDING}
+
+
+def normalise_order(order: str) -> str | None:
+    """Return the canonical ABCD-style name of a byte order, or None if unknown."""
+    key = order.strip().upper()
+    if key in BYTE_ORDERS:
+        return key
+    return BYTE_ORDER_ALIASES.get(key)
+
+
+def resolve_register(number: int, numbering: str) -> tuple[int, int | None]:
+    """Turn a register number as printed in a manual into (address, implied function).
+
+    :raises ValueError: when the number does not fit the convention.
+    """
+    if numbering == "address":
+        if not 0 <= number <= 0xFFFF:
+            raise ValueError(f"address {number} outside 0..65535")
+        return number, None
+    if numbering == "one_based":
+        if not 1 <= number <= 0x10000:
+            raise ValueError(f"register {number} outside 1..65536")
+        return number - 1, None
+    if numbering == "modicon":
+        if 1 <= number <= 49999 or 100001 <= number <= 465536:
+            width = 10000 if number <= 49999 else 100000
+            prefix, offset = divmod(number, width)
+            if prefix in MODICON_PREFIX_FUNCTION and offset >= 1:
+                return offset - 1, MODICON_PREFIX_FUNCTION[prefix]
+        raise ValueError(f"register {number} is not a 0xxxx/1xxxx/3xxxx/4xxxx reference")
+    raise ValueError(f"unknown numbering {numbering!r}")

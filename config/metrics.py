@@ -1,0 +1,54 @@
+"""The canonical vocabulary: metric names (which carry their unit), roles, unit constants."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+# Canonical metrics. The suffix is the unit; a reading of a phase, line or outlet
+# carries a label saying which one, the device total carries none.
+METRICS: dict[str, str] = {
+    "active_power_w": "Active power (W)",
+    "active_energy_kwh": "Active energy, cumulative counter (kWh)",
+    "apparent_power_va": "Apparent power (VA)",
+    "current_a": "RMS current (A)",
+    "voltage_v": "RMS voltage (V)",
+    "frequency_hz": "Frequency (Hz)",
+    "power_factor": "Power factor (0..1)",
+    "load_pct": "Load in percent of rated capacity (%)",
+    "temperature_c": "Temperature (°C)",
+}
+
+# Metrics that are cumulative counters rather than gauges.
+COUNTER_METRICS = frozenset({"active_energy_kwh"})
+
+POWER_METRIC = "active_power_w"
+ENERGY_METRIC = "active_energy_kwh"
+
+# Label keys a profile may attach to a reading.
+LABEL_KEYS = frozenset({"phase", "line", "outlet", "bank", "sensor", "circuit"})
+
+WH_PER_KWH = 1000.0
+W_PER_KW = 1000.0
+SECONDS_PER_HOUR = 3600.0
+JOULES_PER_KWH = 3.6e6
+
+
+class Role(str, Enum):
+    """What a meter's energy means for the site's PUE (ISO/IEC 30134-2 boundary)."""
+
+    FACILITY = "facility"  # energy entering the data center boundary: summed into E_DC
+    IT = "it"  # IT equipment energy: summed into E_IT
+    EXCLUDE = "exclude"  # non-data-center load inside the boundary: subtracted from E_DC
+    COOLING = "cooling"  # sub-meters, for the breakdown and partial PUE
+    POWER_DISTRIBUTION = "power_distribution"
+    LIGHTING = "lighting"
+    OTHER = "other"
+    MONITOR = "monitor"  # watched for health only; counts toward nothing
+
+
+class MeasurementPoint(str, Enum):
+    """Where IT energy is measured; decides the PUE category."""
+
+    UPS_OUTPUT = "ups_output"
+    PDU_OUTPUT = "pdu_output"
+    IT_INPUT = "it_input"

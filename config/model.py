@@ -1,0 +1,168 @@
+"""The site model: sites -> devices (profile + address + role), validated strictly."""
+
+from __future__ import annotations
+
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from config.metrics import MeasurementPoint, Role
+from config.profiles import Profile
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+DEFAULT_PUE_THRESHOLD = 1.4  # Bắc Ninh plan: green data centers, PUE not above 1.4
+DEFAULT_COVERAGE_THRESHOLD = 0.95
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Strict):
+    """A name shown to users, in Vietnamese and English."""
+
+    vi: str
+    en: str
+
+
+class SnmpTarget(_Strict):
+    host: str
+    port: int = Field(161, ge=1, le=65535)
+    version: Literal["1", "2c"] = "2c"
+    community: SecretStr = SecretStr("public")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) else value
+
+
+class ModbusTarget(_Strict):
+    host: str
+    port: int = Field(502, ge=1, le=65535)
+    unit: int = Field(1, ge=0, le=247)
+
+
+class Polling(_Strict):
+    """How often and how patiently a device is polled."""
+
+    interval_s: float = Field(10.0, gt=0, le=3600)
+    timeout_s: float = Field(2.0, gt=0, le=60)
+    retries: int = Field(1, ge=0, le=10)
+
+
+class Device(_Strict):
+    """One unit: where it is (address), what it is (profile) and what it counts as (role)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str | None = None
+    profile: str
+    snmp: SnmpTarget | None = None
+    modbus: ModbusTarget | None = None
+    role: Role = Role.MONITOR
+    measurement_point: MeasurementPoint | None = None
+    share: float = Field(1.0, gt=0, le=1)
+    polling: Polling | None = None
+    # Longest span between two power readings that is still integrated (default: 3 polls).
+    max_gap_s: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Device:
+        if (self.snmp is None) == (self.modbus is None):
+            raise ValueError("give exactly one of snmp or modbus")
+        if self.role == Role.IT and self.measurement_point is None:
+            raise ValueError("an it meter needs measurement_point "
+                             "(ups_output, pdu_output or it_input)")
+        if self.role != Role.IT and self.measurement_point is not None:
+            raise ValueError("measurement_point applies only to role it")
+        return self
+
+    @property
+    def protocol(self) -> str:
+        return "snmp" if self.snmp is not None else "modbus"
+
+    @property
+    def endpoint(self) -> str:
+        target = self.snmp or self.modbus
+        assert target is not None
+        suffix = f"/unit{self.modbus.unit}" if self.modbus is not None else ""
+        return f"{self.protocol}://{target.host}:{target.port}{suffix}"
+
+
+class Site(_Strict):
+    """One data center: its devices and its compliance rule."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: Text
+    kind: Literal["provincial", "attracted"] = "attracted"
+    timezone: str = DEFAULT_TIMEZONE
+    pue_threshold: float = Field(DEFAULT_PUE_THRESHOLD, ge=1.0, le=5.0)
+    # 94/KH-UBND says "không vượt quá 1,4" (<=); 912/QĐ-BKHCN writes "dưới 1,4" (<).
+    threshold_operator: Literal["<=", "<"] = "<="
+    coverage_threshold: float = Field(DEFAULT_COVERAGE_THRESHOLD, gt=0, le=1)
+    polling: Polling | None = None
+    devices: list[Device] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class SiteSimulation(_Strict):
+    """Physics of one simulated data center (used only by `pue-monitor simulate`)."""
+
+    it_load_kw: float = Field(300.0, gt=0)
+    daily_swing: float = Field(0.12, ge=0, lt=1)  # +/- share of the mean over a day
+    weekend_dip: float = Field(0.05, ge=0, lt=1)
+    ups_rating_kw: float = Field(250.0, gt=0)  # per UPS unit
+    cooling_cop: float = Field(4.5, gt=0)  # chiller plant COP at 25 degC outdoor
+    cop_slope_per_c: float = Field(0.08, ge=0)  # COP lost per degC above 25
+    fans_kw: float = Field(10.0, ge=0)  # CRAH fans and pumps, always on
+    lighting_kw: float = Field(5.0, ge=0)
+    distribution_loss: float = Field(0.01, ge=0, lt=0.2)  # transformers, switchgear, cables
+    incomers: list[str]  # facility meters sharing the total facility power
+    ups: list[str] = Field(default_factory=list)  # UPS units sharing the IT load
+    pdus: list[str] = Field(default_factory=list)  # rack PDUs carrying the IT load
+    cooling: list[str] = Field(default_factory=list)  # meters on the cooling plant feed
+
+
+class Simulation(_Strict):
+    """The built-in simulated province: physics per site, and the control endpoint."""
+
+    seed: int = 1
+    control_port: int = Field(18080, ge=1, le=65535)
+    sites: dict[str, SiteSimulation]
+
+
+class Config(_Strict):
+    """A whole province (or one operator's estate)."""
+
+    title: Text = Text(vi="Giám sát PUE trung tâm dữ liệu", en="Data center PUE monitor")
+    polling: Polling = Polling()
+    profiles_dir: str | None = None
+    sites: list[Site]
+    simulation: Simulation | None = None
+    # Filled by the loader from config/profiles (and profiles_dir), never from the YAML.
+    profiles: dict[str, Profile] = Field(default_factory=dict, exclude=True)
+
+    def devices(self) -> list[tuple[Site, Device]]:
+        return [(site, device) for site in self.sites for device in site.devices]
+
+    def polling_for(self, site: Site, device: Device) -> Polling:
+        return device.polling or site.polling or self.polling
+
+    def profile_of(self, device: Device) -> Profile:
+        return self.profiles[device.profile]
+
+    def site(self, site_id: str) -> Site:
+        for site in self.sites:
+            if site.id == site_id:
+                return site
+        raise KeyError(site_id)

@@ -1,0 +1,309 @@
+"""Device profiles: what a device model exposes, as data (config/profiles/*.yaml)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from config.datatypes import (
+    DATA_TYPES,
+    NUMBERINGS,
+    READ_FUNCTIONS,
+    REGISTER_FUNCTIONS,
+    normalise_order,
+    resolve_register,
+)
+from config.errors import ConfigError, ConfigIssue, join_path
+from config.metrics import LABEL_KEYS, METRICS
+
+BUILTIN_PROFILE_DIR = Path(__file__).parent / "profiles"
+
+SNMP_VALUE_TYPES = ("integer", "gauge32", "counter32", "counter64", "unsigned32", "string")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_labels(labels: dict[str, str]) -> dict[str, str]:
+    for key in labels:
+        if key not in LABEL_KEYS:
+            raise ValueError(f"unknown label {key!r} (allowed: {', '.join(sorted(LABEL_KEYS))})")
+    return labels
+
+
+def _check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
+    return metric
+
+
+class Total(_Strict):
+    """A device total derived as the sum of labelled readings of one metric."""
+
+    metric: str
+    sum_over: str
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        return _check_metric(value)
+
+
+class SnmpPoint(_Strict):
+    """One scalar OID mapped to a canonical metric."""
+
+    metric: str
+    oid: str
+    type: Literal[SNMP_VALUE_TYPES] = "integer"  # type: ignore[valid-type]
+    scale: float = 1.0
+    labels: dict[str, str] = Field(default_factory=dict)
+    # Raw values that mean "not available" on this model (e.g. -1): read as missing.
+    not_available: list[float] = Field(default_factory=list)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        return _check_metric(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_labels(value)
+
+    @field_validator("oid")
+    @classmethod
+    def _oid(cls, value: str) -> str:
+        text = value.strip().lstrip(".")
+        parts = text.split(".")
+        if len(parts) < 2 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"not a numeric OID: {value!r}")
+        return text
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, value: float) -> float:
+        if value == 0 or not math.isfinite(value):
+            raise ValueError(f"scale must be a non-zero finite number, got {value}")
+        return value
+
+
+class ModbusPoint(_Strict):
+    """One register field mapped to a canonical metric."""
+
+    metric: str
+    number: int = Field(alias="register")  # as printed in the manual (see Profile.numbering)
+    function: int | None = None
+    type: str | None = None
+    order: str | None = None
+    scale: float | None = None
+    offset: float = 0.0
+    labels: dict[str, str] = Field(default_factory=dict)
+    not_available: list[float] = Field(default_factory=list)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        return _check_metric(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_labels(value)
+
+
+class ModbusDefaults(_Strict):
+    function: int = 3
+    type: str = "uint16"
+    order: str = "ABCD"
+    scale: float = 1.0
+
+
+class ResolvedModbusPoint(_Strict):
+    """A Modbus point with defaults applied and its register number turned into an address."""
+
+    metric: str
+    address: int
+    function: int
+    type: str
+    order: str
+    scale: float
+    offset: float
+    labels: dict[str, str]
+    not_available: tuple[float, ...]
+    manual_register: int  # as printed in the manual, for messages
+
+    @property
+    def count(self) -> int:
+        return DATA_TYPES[self.type].registers
+
+
+class Profile(_Strict):
+    """What one device model exposes, and how to read it."""
+
+    name: str
+    protocol: Literal["snmp", "modbus"]
+    description: str
+    models: list[str] = Field(default_factory=list)
+    source: str
+    # SNMP: sysObjectID prefixes this profile matches (for `auto`).
+    sys_object_ids: list[str] = Field(default_factory=list)
+    snmp_points: list[SnmpPoint] = Field(default_factory=list)
+    # Modbus: the numbering convention of the manual the registers are copied from.
+    numbering: Literal[NUMBERINGS] | None = None  # type: ignore[valid-type]
+    modbus_defaults: ModbusDefaults = Field(default_factory=ModbusDefaults)
+    modbus_points: list[ModbusPoint] = Field(default_factory=list)
+    modbus_resolved: tuple[ResolvedModbusPoint, ...] = ()
+    totals: list[Total] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _protocol_fields(self) -> Profile:
+        if self.protocol == "snmp":
+            if not self.snmp_points:
+                raise ValueError("an snmp profile needs snmp_points")
+            if self.modbus_points:
+                raise ValueError("modbus_points are not allowed in an snmp profile")
+            return self
+        if not self.modbus_points:
+            raise ValueError("a modbus profile needs modbus_points")
+        if self.snmp_points:
+            raise ValueError("snmp_points are not allowed in a modbus profile")
+        if self.numbering is None:
+            raise ValueError("a modbus profile must say its register numbering "
+                             f"({', '.join(NUMBERINGS)})")
+        return self
+
+    def points_for(self) -> tuple:
+        return tuple(self.snmp_points) if self.protocol == "snmp" else self.modbus_resolved
+
+
+def _resolve_modbus(raw: dict, issues: list[ConfigIssue], where: str) -> list[dict]:
+    """Apply defaults and numbering to each Modbus point, collecting every problem."""
+    defaults = {**ModbusDefaults().model_dump(), **(raw.get("modbus_defaults") or {})}
+    numbering = raw.get("numbering")
+    out: list[dict] = []
+    for i, point in enumerate(raw.get("modbus_points") or []):
+        path = f"{where}modbus_points[{i}]"
+        if not isinstance(point, dict):
+            continue  # the schema reports it
+        merged = {k: point.get(k) if point.get(k) is not None else defaults.get(k)
+                  for k in ("function", "type", "order", "scale")}
+        dtype, order = merged["type"], normalise_order(str(merged["order"]))
+        if dtype not in DATA_TYPES:
+            issues.append(ConfigIssue(f"{path}.type", f"unknown data type {dtype!r} "
+                                      f"(known: {', '.join(DATA_TYPES)})"))
+            continue
+        if order is None:
+            issues.append(ConfigIssue(f"{path}.order", f"unknown byte order {merged['order']!r}"))
+            continue
+        function = merged["function"]
+        try:
+            address, implied = resolve_register(int(point.get("register", -1)), str(numbering))
+        except (ValueError, TypeError) as exc:
+            issues.append(ConfigIssue(f"{path}.register", str(exc)))
+            continue
+        if implied is not None:
+            if point.get("function") not in (None, implied):
+                issues.append(ConfigIssue(f"{path}.function", f"function {point['function']} "
+                                          f"contradicts register {point['register']} "
+                                          f"(implies function {implied})"))
+                continue
+            function = implied
+        if function not in READ_FUNCTIONS:
+            issues.append(ConfigIssue(f"{path}.function", f"not a read function: {function}"))
+            continue
+        if function not in REGISTER_FUNCTIONS:
+            issues.append(ConfigIssue(f"{path}.function",
+                                      f"function {function} reads bits; numeric types need 3 or 4"))
+            continue
+        if address + DATA_TYPES[dtype].registers > 0x10000:
+            issues.append(ConfigIssue(f"{path}.register", f"{dtype} at {address} runs past 65535"))
+            continue
+        out.append({
+            "metric": point.get("metric"), "address": address, "function": function,
+            "type": dtype, "order": order, "scale": float(merged["scale"]),
+            "offset": float(point.get("offset") or 0.0), "labels": point.get("labels") or {},
+            "not_available": tuple(point.get("not_available") or ()),
+            "manual_register": point.get("register"),
+        })
+    return out
+
+
+def parse_profile(raw: object, name: str, where: str = "") -> tuple[Profile | None, list[ConfigIssue]]:
+    """Validate one profile document; return it or every issue found."""
+    issues: list[ConfigIssue] = []
+    if not isinstance(raw, dict):
+        return None, [ConfigIssue(where.rstrip("."), "a profile must be a mapping")]
+    if raw.get("name") != name:
+        issues.append(ConfigIssue(f"{where}name",
+                                  f"must match the file name {name!r}, got {raw.get('name')!r}"))
+    resolved: list[dict] = []
+    if raw.get("protocol") == "modbus":
+        resolved = _resolve_modbus(raw, issues, where)
+    try:
+        profile = Profile.model_validate({**raw, "modbus_resolved": resolved})
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = [p for p in err["loc"] if p != "modbus_resolved"]
+            issues.append(ConfigIssue(where + join_path(loc), _pydantic_message(err)))
+        return None, issues
+    _check_unique_points(profile, issues, where)
+    return (None if issues else profile), issues
+
+
+def _check_unique_points(profile: Profile, issues: list[ConfigIssue], where: str) -> None:
+    seen: dict[tuple, int] = {}
+    points = profile.snmp_points if profile.protocol == "snmp" else profile.modbus_points
+    key_name = "snmp_points" if profile.protocol == "snmp" else "modbus_points"
+    for i, point in enumerate(points):
+        key = (point.metric, tuple(sorted(point.labels.items())))
+        if key in seen:
+            issues.append(ConfigIssue(f"{where}{key_name}[{i}]",
+                                      f"{point.metric} {point.labels or ''} already defined at "
+                                      f"{key_name}[{seen[key]}]"))
+        seen[key] = i
+    for i, total in enumerate(profile.totals):
+        if not any(total.sum_over in p.labels and p.metric == total.metric for p in points):
+            issues.append(ConfigIssue(f"{where}totals[{i}]",
+                                      f"no {total.metric} point carries label {total.sum_over!r}"))
+
+
+def _pydantic_message(err: dict) -> str:
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "value_error":
+        return msg.removeprefix("Value error, ")  # our own messages already name the value
+    if "input" in err and err["type"] not in ("missing",):
+        value = err["input"]
+        if not isinstance(value, dict | list):
+            return f"{msg} (got {value!r})"
+    return msg
+
+
+def load_profiles(*dirs: Path) -> dict[str, Profile]:
+    """Load every ``*.yaml`` profile from the given folders (built-in first, later ones override).
+
+    :raises ConfigError: listing every problem in every file.
+    """
+    profiles: dict[str, Profile] = {}
+    issues: list[ConfigIssue] = []
+    for folder in (BUILTIN_PROFILE_DIR, *dirs):
+        for path in sorted(Path(folder).glob("*.yaml")):
+            where = f"{path.name}: "
+            try:
+                raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as exc:
+                issues.append(ConfigIssue(path.name, f"not valid YAML: {exc}"))
+                continue
+            profile, found = parse_profile(raw, path.stem, where)
+            issues.extend(found)
+            if profile is not None:
+                profiles[profile.name] = profile
+    if issues:
+        raise ConfigError(issues, "profiles")
+    return profiles

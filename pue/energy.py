@@ -1,0 +1,198 @@
+"""Energy of one meter over a period: from a cumulative counter or by integrating power.
+
+Times are unix seconds (float), energies kWh, power W. A meter *covers* the spans of
+time for which its energy is measured; the PUE step only compares spans covered by
+every meter on both sides of the ratio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from config.metrics import SECONDS_PER_HOUR, WH_PER_KWH
+
+Span = tuple[float, float]
+
+# By default a power-only meter is integrated across gaps up to three poll intervals.
+DEFAULT_GAP_POLLS = 3
+
+
+def _sorted_series(frame: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """Timestamps and values of a ``ts``/``value`` frame, sorted, NaN values dropped."""
+    if frame is None or frame.empty:
+        return np.empty(0), np.empty(0)
+    data = frame[["ts", "value"]].dropna().sort_values("ts", kind="stable")
+    data = data.drop_duplicates("ts", keep="last")
+    return data["ts"].to_numpy(dtype=float), data["value"].to_numpy(dtype=float)
+
+
+def unwind_counter(values: np.ndarray, width_kwh: float | None = None) -> tuple[np.ndarray, int]:
+    """Turn raw counter readings into a monotonic cumulative series.
+
+    A decrease is a reset (the energy since the reset is the new reading) unless the
+    counter declares a width, in which case it wrapped and the width is added back.
+    Returns the unwound series and how many resets or wraps were seen.
+    """
+    if values.size == 0:
+        return values, 0
+    deltas = np.diff(values)
+    drops = deltas < 0
+    if width_kwh:
+        deltas = np.where(drops, deltas + width_kwh, deltas)
+    else:
+        deltas = np.where(drops, values[1:], deltas)
+    return np.concatenate(([values[0]], values[0] + np.cumsum(deltas))), int(drops.sum())
+
+
+def merge_spans(spans: list[Span]) -> list[Span]:
+    """Union of spans, sorted, touching spans joined."""
+    out: list[Span] = []
+    for a, b in sorted(s for s in spans if s[1] > s[0]):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def intersect_spans(left: list[Span], right: list[Span]) -> list[Span]:
+    """Intersection of two sorted, merged span lists."""
+    out: list[Span] = []
+    i = j = 0
+    while i < len(left) and j < len(right):
+        a, b = max(left[i][0], right[j][0]), min(left[i][1], right[j][1])
+        if b > a:
+            out.append((a, b))
+        if left[i][1] < right[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def span_seconds(spans: list[Span]) -> float:
+    return float(sum(b - a for a, b in spans))
+
+
+@dataclass(frozen=True)
+class CounterSeries:
+    """A cumulative energy counter (kWh), unwound across resets or wraps."""
+
+    ts: np.ndarray
+    cumulative: np.ndarray
+    resets: int
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame | None, width_kwh: float | None = None,
+                   replacements: tuple[tuple[float, float, float], ...] = ()) -> CounterSeries:
+        """Build from readings; ``replacements`` are (time, old final, new initial) kWh."""
+        ts, values = _sorted_series(frame)
+        if replacements and ts.size:
+            values = values.copy()
+            # A meter swap: readings after it continue the old meter's total.
+            for when, old_final, new_initial in sorted(replacements):
+                after = ts >= when
+                values[after] = values[after] - new_initial + old_final
+        cumulative, resets = unwind_counter(values, width_kwh)
+        return cls(ts, cumulative, resets)
+
+    def spans(self, start: float, end: float) -> list[Span]:
+        """A counter measures everything between its first and last reading, gaps included."""
+        if self.ts.size < 2:
+            return []
+        return merge_spans([(max(start, self.ts[0]), min(end, self.ts[-1]))])
+
+    def energy(self, spans: list[Span]) -> float:
+        """kWh over spans inside the covered range, boundaries interpolated linearly."""
+        if not spans:
+            return 0.0
+        edges = np.asarray(spans, dtype=float)
+        at = np.interp(edges.ravel(), self.ts, self.cumulative).reshape(edges.shape)
+        return float((at[:, 1] - at[:, 0]).sum())
+
+
+@dataclass(frozen=True)
+class PowerSeries:
+    """Active power readings (W), integrated with the trapezoidal rule."""
+
+    ts: np.ndarray
+    watts: np.ndarray
+    max_gap_s: float
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame | None, max_gap_s: float) -> PowerSeries:
+        ts, values = _sorted_series(frame)
+        return cls(ts, values, max_gap_s)
+
+    def spans(self, start: float, end: float) -> list[Span]:
+        """Stretches between consecutive readings no further apart than ``max_gap_s``."""
+        if self.ts.size < 2:
+            return []
+        gaps = np.diff(self.ts)
+        ok = gaps <= self.max_gap_s
+        raw = [(float(a), float(b)) for a, b, good in zip(self.ts[:-1], self.ts[1:], ok) if good]
+        clipped = [(max(a, start), min(b, end)) for a, b in merge_spans(raw)]
+        return [s for s in clipped if s[1] > s[0]]
+
+    def energy(self, spans: list[Span]) -> float:
+        """kWh over spans (which must lie inside covered stretches)."""
+        total_ws = 0.0
+        for a, b in spans:
+            inner = self.ts[(self.ts > a) & (self.ts < b)]
+            grid = np.concatenate(([a], inner, [b]))
+            watts = np.interp(grid, self.ts, self.watts)
+            total_ws += float(np.sum((watts[1:] + watts[:-1]) * np.diff(grid)) / 2.0)
+        return total_ws / SECONDS_PER_HOUR / WH_PER_KWH
+
+    def mean_power(self, span: Span) -> float:
+        seconds = span[1] - span[0]
+        return self.energy([span]) * WH_PER_KWH * SECONDS_PER_HOUR / seconds if seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class MeterEnergy:
+    """A meter's energy source: its counter when it has one, else its power."""
+
+    counter: CounterSeries | None
+    power: PowerSeries | None
+
+    @property
+    def method(self) -> str:
+        if self.counter is not None and self.counter.ts.size >= 2:
+            return "counter"
+        if self.power is not None and self.power.ts.size >= 2:
+            return "power_integration"
+        return "none"
+
+    def spans(self, start: float, end: float) -> list[Span]:
+        if self.method == "counter":
+            assert self.counter is not None
+            return self.counter.spans(start, end)
+        if self.method == "power_integration":
+            assert self.power is not None
+            return self.power.spans(start, end)
+        return []
+
+    def energy(self, spans: list[Span]) -> float:
+        if self.method == "counter":
+            assert self.counter is not None
+            return self.counter.energy(spans)
+        if self.method == "power_integration":
+            assert self.power is not None
+            return self.power.energy(spans)
+        return 0.0
+
+    def disagreement(self, start: float, end: float) -> float | None:
+        """Relative difference between counter and integrated power where both cover."""
+        if self.counter is None or self.power is None:
+            return None
+        common = intersect_spans(self.counter.spans(start, end), self.power.spans(start, end))
+        if span_seconds(common) <= 0:
+            return None
+        by_counter, by_power = self.counter.energy(common), self.power.energy(common)
+        if by_counter <= 0:
+            return None
+        return abs(by_power - by_counter) / by_counter

@@ -1,0 +1,145 @@
+"""Site PUE over a period: ΣE_DC / ΣE_IT over the same covered time, never a mean of ratios."""
+
+from __future__ import annotations
+
+import operator as op
+from dataclasses import dataclass, field
+
+from config.metrics import MeasurementPoint, Role
+from pue.energy import MeterEnergy, Span, intersect_spans, span_seconds
+
+METHOD_VERSION = "pue-monitor/1 ISO/IEC 30134-2 energy ratio, common-coverage spans"
+
+# Status of a figure. Only "ok" figures are judged against the threshold.
+OK, INCOMPLETE, INVALID, NO_DATA = "ok", "incomplete", "invalid", "no_data"
+
+OPERATORS = {"<=": op.le, "<": op.lt}
+RATIO_ROLES = (Role.FACILITY, Role.IT, Role.EXCLUDE)
+
+
+@dataclass(frozen=True)
+class MeterInput:
+    """One meter as the PUE step sees it: its role, share and energy source."""
+
+    device: str
+    role: Role
+    energy: MeterEnergy
+    share: float = 1.0
+    measurement_point: MeasurementPoint | None = None
+
+
+@dataclass(frozen=True)
+class MeterFigure:
+    """What one meter contributed, for the audit trail."""
+
+    device: str
+    role: str
+    share: float
+    method: str
+    energy_kwh: float | None  # over the spans used, share applied
+    covered_s: float  # seconds of the period this meter measured on its own
+    resets: int = 0
+
+
+@dataclass(frozen=True)
+class PueResult:
+    """An interval PUE with its category, coverage, status and compliance."""
+
+    site: str
+    start: float
+    end: float
+    window: str
+    category: int
+    pue: float | None
+    facility_energy_kwh: float
+    it_energy_kwh: float
+    coverage: float
+    status: str
+    threshold: float
+    operator: str
+    compliant: bool | None
+    meters: tuple[MeterFigure, ...] = field(default=())
+    method_version: str = METHOD_VERSION
+
+    @property
+    def category_label(self) -> str:
+        return f"PUE{self.category}"
+
+
+def pue_category(points: list[MeasurementPoint | None]) -> int:
+    """Category from where IT energy is measured: 3 all IT input, 2 PDU or IT input, else 1."""
+    if points and all(p == MeasurementPoint.IT_INPUT for p in points):
+        return 3
+    if points and all(p in (MeasurementPoint.PDU_OUTPUT, MeasurementPoint.IT_INPUT)
+                      for p in points):
+        return 2
+    return 1
+
+
+def common_spans(meters: list[MeterInput], start: float, end: float) -> list[Span]:
+    """Time covered by every meter that enters the ratio (facility, IT, exclusions)."""
+    spans: list[Span] | None = None
+    for meter in meters:
+        if meter.role not in RATIO_ROLES:
+            continue
+        own = meter.energy.spans(start, end)
+        spans = own if spans is None else intersect_spans(spans, own)
+    return spans or []
+
+
+def judge(pue: float | None, status: str, threshold: float, operator: str) -> bool | None:
+    """Compliance is true or false only for an ``ok`` figure."""
+    if status != OK or pue is None:
+        return None
+    return bool(OPERATORS[operator](pue, threshold))
+
+
+def interval_pue(site: str, meters: list[MeterInput], start: float, end: float, *,
+                 window: str = "", threshold: float = 1.4, operator: str = "<=",
+                 coverage_threshold: float = 0.95) -> PueResult:
+    """PUE = (ΣE_facility − ΣE_exclude) / ΣE_IT over the spans every such meter covers."""
+    if end <= start:
+        raise ValueError(f"empty period: {start} .. {end}")
+    if operator not in OPERATORS:
+        raise ValueError(f"unknown threshold operator {operator!r}")
+    category = pue_category([m.measurement_point for m in meters if m.role == Role.IT])
+    spans = common_spans(meters, start, end)
+    covered = span_seconds(spans)
+    coverage = covered / (end - start)
+
+    e_dc = e_it = 0.0
+    negative = False
+    figures = []
+    for meter in meters:
+        used = spans if meter.role in RATIO_ROLES else meter.energy.spans(start, end)
+        raw = meter.energy.energy(used) if used else None
+        energy = None if raw is None else raw * meter.share
+        negative |= energy is not None and energy < 0
+        if energy is not None and meter.role == Role.FACILITY:
+            e_dc += energy
+        elif energy is not None and meter.role == Role.EXCLUDE:
+            e_dc -= energy
+        elif energy is not None and meter.role == Role.IT:
+            e_it += energy
+        counter = meter.energy.counter
+        figures.append(MeterFigure(
+            device=meter.device, role=meter.role.value, share=meter.share,
+            method=meter.energy.method, energy_kwh=energy,
+            covered_s=span_seconds(meter.energy.spans(start, end)),
+            resets=counter.resets if counter is not None and meter.energy.method == "counter"
+            else 0))
+
+    pue: float | None = None
+    if covered <= 0:
+        status = NO_DATA
+    elif e_it <= 0 or e_dc < 0 or negative or e_it > e_dc:
+        status = INVALID
+        pue = e_dc / e_it if e_it > 0 else None
+    else:
+        pue = e_dc / e_it
+        status = OK if coverage >= coverage_threshold else INCOMPLETE
+    return PueResult(
+        site=site, start=start, end=end, window=window, category=category, pue=pue,
+        facility_energy_kwh=e_dc, it_energy_kwh=e_it, coverage=coverage, status=status,
+        threshold=threshold, operator=operator,
+        compliant=judge(pue, status, threshold, operator), meters=tuple(figures))

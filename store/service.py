@@ -1,0 +1,137 @@
+"""Live figures for the web view and the exporters: store frames through pue/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from config.metrics import ENERGY_METRIC, POWER_METRIC, Role
+from config.model import Config, Device, Site
+from pue.energy import DEFAULT_GAP_POLLS, CounterSeries, MeterEnergy, PowerSeries
+from pue.instant import InstantPue, PowerReading, instantaneous_pue
+from pue.kpi import MeterInput, PueResult, interval_pue
+from pue.periods import window_bounds
+from store.model import parse_labels
+from store.sqlite import Store
+
+DEFAULT_WINDOWS = ("15m", "24h", "today")
+# A power reading older than this many poll intervals is too old for the live PUE.
+FRESH_POLLS = 3
+# The latest readings shown per device are taken from this far back.
+LATEST_LOOKBACK_S = 3600.0
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """Health and latest values of one device."""
+
+    device: Device
+    site_id: str
+    up: bool | None  # None: never polled yet
+    last_ok_ts: float | None
+    last_poll_ts: float | None
+    last_duration_s: float | None
+    last_error_kind: str | None
+    last_error: str | None
+    errors: dict[str, int]
+    values: dict[tuple[str, str], tuple[float | None, float, str]]  # (metric, labels) -> v, ts, q
+
+
+@dataclass(frozen=True)
+class SiteStatus:
+    """Everything the live view and /metrics show for one site."""
+
+    site: Site
+    now: float
+    instant: InstantPue
+    windows: dict[str, PueResult]
+    devices: tuple[DeviceStatus, ...]
+    power_by_role_w: dict[str, float] = field(default_factory=dict)
+
+
+def max_gap_s(config: Config, site: Site, device: Device) -> float:
+    return device.max_gap_s or DEFAULT_GAP_POLLS * config.polling_for(site, device).interval_s
+
+
+def meter_inputs(store: Store, config: Config, site: Site, start: float,
+                 end: float) -> list[MeterInput]:
+    """Every metered device of a site with its energy source over [start, end]."""
+    inputs = []
+    for device in site.devices:
+        if device.role == Role.MONITOR:
+            continue
+        counter = CounterSeries.from_frame(store.series(device.id, ENERGY_METRIC, start, end))
+        power = PowerSeries.from_frame(store.series(device.id, POWER_METRIC, start, end),
+                                       max_gap_s(config, site, device))
+        inputs.append(MeterInput(device=device.id, role=device.role, share=device.share,
+                                 measurement_point=device.measurement_point,
+                                 energy=MeterEnergy(counter, power)))
+    return inputs
+
+
+def site_windows(store: Store, config: Config, site: Site, now: float,
+                 windows: tuple[str, ...] = DEFAULT_WINDOWS) -> dict[str, PueResult]:
+    """Interval PUE of a site for each named live window ending at ``now``."""
+    bounds = {w: window_bounds(w, now, site.timezone) for w in windows}
+    earliest = min(b[0] for b in bounds.values())
+    meters = meter_inputs(store, config, site, earliest, now)
+    return {w: interval_pue(site.id, meters, start, end, window=w,
+                            threshold=site.pue_threshold, operator=site.threshold_operator,
+                            coverage_threshold=site.coverage_threshold)
+            for w, (start, end) in bounds.items()}
+
+
+def site_status(store: Store, config: Config, site: Site, now: float,
+                latest: pd.DataFrame | None = None,
+                windows: tuple[str, ...] = DEFAULT_WINDOWS) -> SiteStatus:
+    """Live PUE (instantaneous and per window), power by role and device health of a site."""
+    if latest is None:
+        latest = store.latest(now - LATEST_LOOKBACK_S, [d.id for d in site.devices])
+    health = store.health()
+    errors = store.error_counts()
+    values = _values_by_device(latest)
+    devices, power = [], []
+    for device in site.devices:
+        h = health.get(device.id)
+        devices.append(DeviceStatus(
+            device=device, site_id=site.id, up=None if h is None else h.up,
+            last_ok_ts=h.last_ok_ts if h else None, last_poll_ts=h.last_poll_ts if h else None,
+            last_duration_s=h.last_duration_s if h else None,
+            last_error_kind=h.last_error_kind if h else None,
+            last_error=h.last_error if h else None,
+            errors={k: n for (d, k), n in errors.items() if d == device.id},
+            values=values.get(device.id, {})))
+        if device.role != Role.MONITOR:
+            v = values.get(device.id, {}).get((POWER_METRIC, ""))
+            ok = v is not None and v[0] is not None and v[2] == "ok"
+            power.append(PowerReading(device=device.id, role=device.role,
+                                      watts=v[0] if ok else None, ts=v[1] if ok else None,
+                                      share=device.share,
+                                      measurement_point=device.measurement_point))
+    fresh = FRESH_POLLS * max(config.polling_for(site, d).interval_s for d in site.devices)
+    instant = instantaneous_pue(site.id, power, now, fresh, threshold=site.pue_threshold,
+                                operator=site.threshold_operator)
+    return SiteStatus(site=site, now=now, instant=instant,
+                      windows=site_windows(store, config, site, now, windows),
+                      devices=tuple(devices), power_by_role_w=dict(instant.power_by_role))
+
+
+def province_status(store: Store, config: Config, now: float,
+                    windows: tuple[str, ...] = DEFAULT_WINDOWS) -> list[SiteStatus]:
+    """Live status of every site."""
+    latest = store.latest(now - LATEST_LOOKBACK_S)
+    return [site_status(store, config, site, now, latest, windows) for site in config.sites]
+
+
+def _values_by_device(latest: pd.DataFrame) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for row in latest.itertuples(index=False):
+        value = None if pd.isna(row.value) else float(row.value)
+        out.setdefault(row.device, {})[(row.metric, row.labels)] = (value, float(row.ts),
+                                                                     row.quality)
+    return out
+
+
+__all__ = ["DeviceStatus", "SiteStatus", "meter_inputs", "parse_labels", "province_status",
+           "site_status", "site_windows"]
