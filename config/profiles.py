@@ -186,6 +186,8 @@ def _resolve_modbus(raw: dict, issues: list[ConfigIssue], where: str) -> list[di
     defaults = {**ModbusDefaults().model_dump(), **(raw.get("modbus_defaults") or {})}
     numbering = raw.get("numbering")
     out: list[dict] = []
+    if numbering not in NUMBERINGS:
+        return out  # the schema reports the missing or unknown numbering once
     for i, point in enumerate(raw.get("modbus_points") or []):
         path = f"{where}modbus_points[{i}]"
         if not isinstance(point, dict):
@@ -248,8 +250,9 @@ def parse_profile(raw: object, name: str, where: str = "") -> tuple[Profile | No
         profile = Profile.model_validate({**raw, "modbus_resolved": resolved})
     except ValidationError as exc:
         for err in exc.errors():
-            loc = [p for p in err["loc"] if p != "modbus_resolved"]
-            issues.append(ConfigIssue(where + join_path(loc), _pydantic_message(err)))
+            loc = join_path([p for p in err["loc"] if p != "modbus_resolved"])
+            issues.append(ConfigIssue(where + loc if loc else where.rstrip(": "),
+                                      _pydantic_message(err)))
         return None, issues
     _check_unique_points(profile, issues, where)
     return (None if issues else profile), issues

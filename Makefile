@@ -1,0 +1,34 @@
+# pue-monitor: the two commands a new user needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8080
+DATA_DIR ?= pue-data
+
+.PHONY: demo test tools install check-config clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## Run the monitor on the built-in simulated province (no hardware needed).
+demo: $(VENV)/.installed
+	$(VENV)/bin/pue-monitor demo --port $(PORT) --data-dir $(DATA_DIR)
+
+## Install what the tests need (Python packages, Debian tools) and run every test.
+test: $(VENV)/.installed tools
+	$(PY) -m pytest
+
+## Debian packages the integration tests talk to (promtool, Chromium, ...).
+tools:
+	bash .ci/install-tools
+
+check-config: $(VENV)/.installed
+	$(VENV)/bin/pue-monitor check-config -c $(or $(CONFIG),config/demo.yaml)
+
+clean:
+	rm -rf $(VENV) *.egg-info build .pytest_cache

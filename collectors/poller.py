@@ -1,0 +1,147 @@
+"""One asyncio task per device: poll on its own schedule, decode, hand results to the sink."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from collectors.decode import decode_modbus, decode_snmp
+from collectors.errors import DeviceError, PollError, PollTimeout
+from collectors.modbus_client import ModbusClient
+from collectors.plan import ModbusRead, plan_modbus, plan_snmp_gets
+from collectors.snmp_client import SnmpClient
+from config.model import Device, Polling
+from config.profiles import Profile
+from store.model import ErrorKind, PollResult
+
+log = logging.getLogger(__name__)
+
+# A device that keeps failing is polled less often: interval x 2^(failures-1), capped.
+BACKOFF_AFTER_FAILURES = 2
+BACKOFF_MAX_S = 300.0
+
+Sink = Callable[[PollResult], Awaitable[None]]
+
+
+@dataclass
+class _Health:
+    failures: int = 0
+    logged: bool = False
+
+
+class DevicePoller:
+    """Polls one device; never raises out of :meth:`run` for device trouble."""
+
+    def __init__(self, site_id: str, device: Device, profile: Profile, polling: Polling,
+                 client: SnmpClient | ModbusClient, sink: Sink,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.site_id, self.device, self.profile, self.polling = site_id, device, profile, polling
+        self.client, self.sink, self.clock = client, sink, clock
+        self._health = _Health()
+        if device.protocol == "snmp":
+            self._gets = plan_snmp_gets(profile.snmp_points)
+        else:
+            self._reads: tuple[ModbusRead, ...] = plan_modbus(profile.modbus_resolved)
+
+    # -- one poll ---------------------------------------------------------------------
+
+    async def poll_once(self) -> PollResult:
+        """Poll with retries; the result says what happened, it never raises PollError."""
+        started = self.clock()
+        last: PollError | None = None
+        for _attempt in range(self.polling.retries + 1):
+            try:
+                readings, point_errors = await asyncio.wait_for(
+                    self._read(started), self._poll_budget())
+            except TimeoutError:
+                last = PollTimeout(f"poll exceeded {self._poll_budget():.1f} s")
+                continue
+            except PollError as exc:
+                last = exc
+                if isinstance(exc, DeviceError):
+                    break  # the device answered; asking again will not change its mind
+                continue
+            return PollResult(self.device.id, self.site_id, started, self.clock() - started,
+                              tuple(readings), point_errors=point_errors)
+        assert last is not None
+        return PollResult(self.device.id, self.site_id, started, self.clock() - started,
+                          error_kind=last.kind, error=str(last) or last.__class__.__name__)
+
+    def _poll_budget(self) -> float:
+        # Every request of one attempt together must fit in the timeout, plus slack for
+        # several requests in a row.
+        requests = len(self._gets) if self.device.protocol == "snmp" else len(self._reads)
+        return self.polling.timeout_s * max(1, requests) + 0.5
+
+    async def _read(self, ts: float) -> tuple[list, dict[str, int]]:
+        if self.device.protocol == "snmp":
+            answers: dict[str, object] = {}
+            for oids in self._gets:
+                answers.update(await self.client.get(oids))  # type: ignore[union-attr]
+            return decode_snmp(self.profile, answers, self.device.id, ts), {}
+        assert self.device.modbus is not None
+        blocks: dict[int, list[int] | None] = {}
+        errors: dict[str, int] = {}
+        last_device_error: DeviceError | None = None
+        for i, read in enumerate(self._reads):
+            try:
+                blocks[i] = await self.client.read(  # type: ignore[union-attr]
+                    read.function, read.address, read.count, self.device.modbus.unit)
+            except DeviceError as exc:
+                # One block refused (e.g. a register this firmware lacks): lose that block only.
+                blocks[i] = None
+                last_device_error = exc
+                errors[ErrorKind.DEVICE.value] = errors.get(ErrorKind.DEVICE.value, 0) + 1
+        if last_device_error is not None and all(b is None for b in blocks.values()):
+            raise last_device_error
+        return decode_modbus(self._reads, blocks, self.device.id, ts, self.profile.totals), errors
+
+    # -- the schedule -------------------------------------------------------------------
+
+    def next_delay(self, now: float) -> float:
+        """Seconds to the next slot; slots are aligned to the interval on the wall clock so
+        all meters of a site are read at the same instants."""
+        interval = self.polling.interval_s
+        f = self._health.failures
+        if f >= BACKOFF_AFTER_FAILURES:
+            interval = min(max(BACKOFF_MAX_S, interval), interval * 2 ** (f - 1))
+        return math.floor(now / interval) * interval + interval - now
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.next_delay(self.clock()))
+                break
+            except TimeoutError:
+                pass
+            try:
+                result = await self.poll_once()
+            except Exception:  # a bug must not kill the other devices' schedules
+                log.exception("device %s: unexpected error while polling", self.device.id)
+                result = PollResult(self.device.id, self.site_id, self.clock(), 0.0,
+                                    error_kind=ErrorKind.DECODE, error="internal error")
+            self._note(result)
+            await self.sink(result)
+
+    def _note(self, result: PollResult) -> None:
+        """Log the first failure and the recovery; count the rest silently."""
+        h = self._health
+        if result.ok:
+            if h.logged:
+                log.info("device %s (%s) is back after %d failed polls", self.device.id,
+                         self.device.endpoint, h.failures)
+            h.failures, h.logged = 0, False
+            return
+        h.failures += 1
+        if not h.logged:
+            log.warning("device %s (%s) poll failed: %s: %s (further failures are counted, "
+                        "not logged)", self.device.id, self.device.endpoint,
+                        result.error_kind.value if result.error_kind else "?", result.error)
+            h.logged = True
+        else:
+            log.debug("device %s failed again: %s", self.device.id, result.error)

@@ -1,0 +1,63 @@
+"""Batches poll results into the store; an unavailable store loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from store.model import PollResult
+from store.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 0.5
+FLUSH_BATCH = 500
+
+
+class StoreSink:
+    """Collects results and writes them in batches from a worker thread."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._pending: list[PollResult] = []
+        self._wake = asyncio.Event()
+        self._failing = False
+        self.write_errors = 0
+
+    async def __call__(self, result: PollResult) -> None:
+        self._pending.append(result)
+        if len(self._pending) >= FLUSH_BATCH:
+            self._wake.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> None:
+        """Write what is pending; on failure keep it for the next flush."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            await asyncio.to_thread(self.store.write_polls, batch)
+        except Exception as exc:  # sqlite3.Error, OSError (disk full), ...
+            self._pending = batch + self._pending
+            self.write_errors += 1
+            if not self._failing:
+                log.error("store write failed, keeping %d results in memory: %s",
+                          len(self._pending), exc)
+                self._failing = True
+            return
+        if self._failing:
+            log.info("store writes work again")
+            self._failing = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL_S)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+        await self.flush()

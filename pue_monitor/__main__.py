@@ -1,0 +1,3 @@
+from pue_monitor.cli import main
+
+raise SystemExit(main())

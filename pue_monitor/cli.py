@@ -1,0 +1,90 @@
+"""`pue-monitor` command line: run, demo, simulate, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from config import ConfigError, load_config
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
+DEFAULT_DATA_DIR = Path("pue-data")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pue-monitor", description=(
+        "Data center energy-efficiency monitor: collects power readings over SNMP and Modbus, "
+        "computes PUE (ISO/IEC 30134-2) and serves a web view and Prometheus metrics."))
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="poll the configured devices and serve the web view")
+    run.add_argument("-c", "--config", type=Path, required=True)
+    _serving_args(run)
+
+    demo = sub.add_parser("demo", help="run on the built-in simulated province (no hardware)")
+    demo.add_argument("-c", "--config", type=Path, default=DEMO_CONFIG,
+                      help="simulated province (default: the built-in config/demo.yaml)")
+    _serving_args(demo)
+
+    sim = sub.add_parser("simulate", help="serve simulated devices (SNMP agents, Modbus servers)")
+    sim.add_argument("-c", "--config", type=Path, required=True)
+    sim.add_argument("--control-port", type=int, default=None,
+                     help="HTTP control and ground-truth port (default: from the config)")
+
+    check = sub.add_parser("check-config", help="validate a configuration and its profiles")
+    check.add_argument("-c", "--config", type=Path, required=True)
+    return parser
+
+
+def _serving_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="web and /metrics port (default 8080)")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                   help="where the embedded store lives (default ./pue-data)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.command == "check-config":
+        devices = len(config.devices())
+        print(f"{args.config}: OK: {len(config.sites)} sites, {devices} devices, "
+              f"profiles: {', '.join(sorted({d.profile for _, d in config.devices()}))}")
+        return 0
+    if args.command == "simulate":
+        from simulator.runner import run_simulator
+
+        return run_simulator(config, control_port=args.control_port) or 0
+    from pue_monitor.runner import run_monitor, start_simulator
+
+    if args.command == "run":
+        return run_monitor(config, args.data_dir, args.host, args.port)
+    # demo: the simulated devices in a child process, then the monitor on them
+    if config.simulation is None:
+        print(f"{args.config}: has no simulation section; use `pue-monitor run`",
+              file=sys.stderr)
+        return 1
+    sim = start_simulator(args.config, config.simulation.control_port)
+    print(f"pue-monitor: simulator ground truth http://127.0.0.1:"
+          f"{config.simulation.control_port}/truth")
+    try:
+        return run_monitor(config, args.data_dir, args.host, args.port)
+    finally:
+        sim.terminate()
+        try:
+            sim.wait(10)
+        except Exception:
+            sim.kill()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

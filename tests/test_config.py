@@ -1,0 +1,113 @@
+"""Configuration loading: strict, every error with its path, secrets hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, load_config, load_config_text
+from config.datatypes import resolve_register
+from pue_monitor.cli import main
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+MINIMAL = """
+sites:
+  - id: s1
+    name: {vi: "TTDL 1", en: "DC 1"}
+    devices:
+      - {id: m1, profile: eastron_sdm630, role: facility, modbus: {host: 127.0.0.1, port: 1502}}
+      - {id: u1, profile: ups_mib, role: it, measurement_point: ups_output,
+         snmp: {host: 127.0.0.1, port: 1161, community: "${COMMUNITY}"}}
+"""
+
+
+def test_demo_config_loads():
+    config = load_config(ROOT / "config" / "demo.yaml", env={})
+    assert [s.id for s in config.sites] == ["bn-provincial", "que-vo-dc", "yen-phong-dc"]
+    assert {s.kind for s in config.sites} == {"provincial", "attracted"}
+    for site in config.sites:
+        roles = {d.role.value for d in site.devices}
+        assert {"facility", "it"} <= roles
+        assert {d.protocol for d in site.devices} == {"snmp", "modbus"}
+
+
+def test_broken_config_lists_every_error_with_its_path():
+    with pytest.raises(ConfigError) as caught:
+        load_config(DATA / "broken.yaml", env={})
+    got = [str(i) for i in caught.value.issues]
+    expected = (DATA / "broken.expected.txt").read_text(encoding="utf-8").splitlines()
+    assert got == expected
+
+
+def test_check_config_command_prints_errors_and_fails(capsys):
+    assert main(["check-config", "-c", str(DATA / "broken.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert 'sites[0].devices[1].profile: unknown profile "apc_smx"' in err
+    assert main(["check-config", "-c", str(ROOT / "config" / "demo.yaml")]) == 0
+
+
+def test_secret_comes_from_environment_and_never_prints():
+    config = load_config_text(MINIMAL, env={"COMMUNITY": "s3cr3t-community"})
+    device = config.sites[0].devices[1]
+    assert device.snmp.community.get_secret_value() == "s3cr3t-community"
+    dumped = config.model_dump_json() + repr(config) + str(config)
+    assert "s3cr3t-community" not in dumped
+
+
+def test_missing_environment_variable_is_an_error_with_path():
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(MINIMAL, env={})
+    assert [str(i) for i in caught.value.issues] == [
+        "sites[0].devices[1].snmp.community: environment variable COMMUNITY is not set"]
+
+
+def test_default_after_colon_dash():
+    text = MINIMAL.replace("${COMMUNITY}", "${COMMUNITY:-public}")
+    config = load_config_text(text, env={})
+    assert config.sites[0].devices[1].snmp.community.get_secret_value() == "public"
+
+
+@pytest.mark.parametrize(("number", "numbering", "expected"), [
+    (3060, "one_based", (3059, None)),  # Schneider manual "3060 Active power total"
+    (30053, "modicon", (52, 4)),  # Eastron "30053 Total system power" = input reg 0x0034
+    (40001, "modicon", (0, 3)),
+    (300053, "modicon", (52, 4)),  # 6-digit form
+    (52, "address", (52, None)),
+])
+def test_register_numbering(number, numbering, expected):
+    assert resolve_register(number, numbering) == expected
+
+
+@pytest.mark.parametrize(("number", "numbering"), [
+    (0, "one_based"), (20001, "modicon"), (30000, "modicon"), (70000, "address")])
+def test_register_numbering_rejects(number, numbering):
+    with pytest.raises(ValueError):
+        resolve_register(number, numbering)
+
+
+@pytest.mark.parametrize(("profile_yaml", "expected"), [
+    ("name: bad\nprotocol: modbus\ndescription: x\nsource: y\nnumbering: one_based\n"
+     "modbus_points:\n  - {metric: active_power_w, register: 10, type: float16}\n",
+     "bad.yaml: modbus_points[0].type: unknown data type 'float16'"),
+    ("name: bad\nprotocol: modbus\ndescription: x\nsource: y\nnumbering: modicon\n"
+     "modbus_points:\n  - {metric: active_power_w, register: 30001, function: 3}\n",
+     "bad.yaml: modbus_points[0].function: function 3 contradicts register 30001"),
+    ("name: bad\nprotocol: modbus\ndescription: x\nsource: y\nnumbering: address\n"
+     "modbus_points:\n  - {metric: active_power_w, register: 1, order: XYZW}\n",
+     "bad.yaml: modbus_points[0].order: unknown byte order 'XYZW'"),
+    ("name: bad\nprotocol: snmp\ndescription: x\nsource: y\n"
+     "snmp_points:\n  - {metric: power_kw, oid: 1.3.6.1}\n",
+     "bad.yaml: snmp_points[0].metric: unknown metric 'power_kw'"),
+    ("name: bad\nprotocol: modbus\ndescription: x\nsource: y\n"
+     "modbus_points:\n  - {metric: active_power_w, register: 1}\n",
+     "bad.yaml: a modbus profile must say its register numbering"),
+])
+def test_bad_profiles_are_reported_with_path(tmp_path, profile_yaml, expected):
+    (tmp_path / "bad.yaml").write_text(profile_yaml)
+    text = MINIMAL.replace("sites:", f"profiles_dir: {tmp_path}\nsites:")
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, env={"COMMUNITY": "x"})
+    assert any(str(i).startswith("profiles/" + expected) for i in caught.value.issues), \
+        [str(i) for i in caught.value.issues]

@@ -1,0 +1,151 @@
+"""Pollers with recording fake clients: batching, retries, isolation, logging once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from collectors.errors import DeviceError, PollTimeout
+from collectors.poller import DevicePoller
+from config import load_config_text
+from store.model import ErrorKind
+
+CONFIG = """
+polling: {interval_s: 0.5, timeout_s: 0.3, retries: 1}
+sites:
+  - id: s1
+    name: {vi: "TTDL", en: "DC"}
+    devices:
+      - {id: meter, profile: eastron_sdm630, role: facility, modbus: {host: 127.0.0.1, port: 1502}}
+      - {id: ups, profile: ups_mib, role: it, measurement_point: ups_output,
+         snmp: {host: 127.0.0.1, port: 1161}}
+      - {id: ups2, profile: ups_mib, role: monitor, snmp: {host: 127.0.0.1, port: 1162}}
+"""
+
+
+class FakeSnmp:
+    """Answers GETs from a dict and records every call; may hang or fail."""
+
+    def __init__(self, values, delay=0.0, fail=None):
+        self.values, self.delay, self.fail, self.calls = values, delay, fail, []
+
+    async def get(self, oids):
+        self.calls.append(tuple(oids))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail:
+            raise self.fail
+        return {o: self.values[o] for o in oids if o in self.values}
+
+    def close(self):
+        pass
+
+
+class FakeModbus:
+    def __init__(self, image, refuse=()):
+        self.image, self.refuse, self.calls = image, refuse, []
+
+    async def read(self, function, address, count, unit):
+        self.calls.append((function, address, count, unit))
+        if address in self.refuse:
+            raise DeviceError("exception 2 (illegal data address)", 2)
+        return [self.image.get(address + i, 0) for i in range(count)]
+
+    def close(self):
+        pass
+
+
+@pytest.fixture()
+def config():
+    return load_config_text(CONFIG, env={})
+
+
+def make(config, device_id, client, sink=None):
+    for site, device in config.devices():
+        if device.id == device_id:
+            async def discard(result):
+                pass
+            return DevicePoller(site.id, device, config.profile_of(device),
+                                config.polling_for(site, device), client, sink or discard)
+    raise KeyError(device_id)
+
+
+POWER_OID = "1.3.6.1.2.1.33.1.4.4.1.4.1"
+
+
+async def test_snmp_poll_batches_and_decodes(config):
+    client = FakeSnmp({POWER_OID: 42000})
+    result = await make(config, "ups", client).poll_once()
+    assert result.ok
+    assert [len(c) for c in client.calls] == [10, 4]  # 14 OIDs, 10 per GET
+    totals = [r for r in result.readings if r.metric == "active_power_w" and not r.labels]
+    assert [r.value for r in totals] == [42000]
+
+
+async def test_timeout_is_retried_then_reported(config):
+    client = FakeSnmp({}, fail=PollTimeout("no answer"))
+    result = await make(config, "ups", client).poll_once()
+    assert (result.ok, result.error_kind) == (False, ErrorKind.TIMEOUT)
+    assert len(client.calls) == 2  # retries: 1 -> two attempts of the first GET
+
+
+async def test_modbus_refused_block_loses_that_block_only(config):
+    # The voltage/current block at 0 is refused; the power block at 0x34 still decodes.
+    poller = make(config, "meter", FakeModbus({0x34: 0x4640, 0x35: 0xE600}, refuse={0}))
+    result = await poller.poll_once()
+    assert result.ok
+    assert result.point_errors == {"device_error": 1}
+    assert not [r for r in result.readings if r.metric == "voltage_v"]
+    total = [r for r in result.readings if r.metric == "active_power_w" and not r.labels]
+    assert total[0].value == 12345.5
+
+
+async def test_modbus_unit_id_and_plan(config):
+    client = FakeModbus({})
+    await make(config, "meter", client).poll_once()
+    # SDM630 profile, FC4, unit 1: 0x00-0x11 (phases), then 0x34-0x49 (totals); the
+    # 34-register hole between them is more than the 16-register gap allowed.
+    assert client.calls == [(4, 0, 18, 1), (4, 52, 22, 1)]
+
+
+async def test_all_blocks_refused_is_a_device_error(config):
+    result = await make(config, "meter", FakeModbus({}, refuse={0, 52})).poll_once()
+    assert result.error_kind == ErrorKind.DEVICE
+
+
+async def test_a_hanging_device_never_delays_the_others(config):
+    # ups2 answers after 9 s (far beyond its timeout); ups answers at once. Over 2.2 s with
+    # a 0.5 s interval, ups must be polled at every slot.
+    results = []
+
+    async def sink(result):
+        results.append(result)
+    good = make(config, "ups", FakeSnmp({POWER_OID: 1000}), sink)
+    bad = make(config, "ups2", FakeSnmp({}, delay=9.0), sink)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(p.run(stop)) for p in (good, bad)]
+    await asyncio.sleep(2.2)
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    good_polls = [r for r in results if r.device == "ups"]
+    assert len(good_polls) >= 4 and all(r.ok for r in good_polls)
+    assert all(r.duration_s < 0.2 for r in good_polls)
+    bad_polls = [r for r in results if r.device == "ups2"]
+    assert bad_polls and all(r.error_kind == ErrorKind.TIMEOUT for r in bad_polls)
+
+
+async def test_first_failure_logged_once_then_counted(config, caplog):
+    results = []
+
+    async def sink(result):
+        results.append(result)
+    poller = make(config, "ups", FakeSnmp({}, fail=PollTimeout("no answer")), sink)
+    caplog.set_level(logging.WARNING, logger="collectors.poller")
+    for _ in range(3):
+        poller._note(await poller.poll_once())
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "ups" in warnings[0].getMessage()
+    # Backing off: after 2 failures the next slot is further away than one interval.
+    assert poller.next_delay(1000.0) > 0.5
