@@ -45,7 +45,8 @@ class DevicePoller:
         if device.protocol == "snmp":
             self._gets = plan_snmp_gets(profile.snmp_points)
         else:
-            self._reads: tuple[ModbusRead, ...] = plan_modbus(profile.modbus_resolved)
+            self._reads: tuple[ModbusRead, ...] = plan_modbus(profile.modbus_resolved,
+                                                                max_gap=profile.modbus_max_gap)
 
     # -- one poll ---------------------------------------------------------------------
 

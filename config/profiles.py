@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from config.datatypes import (
     DATA_TYPES,
+    MAX_READ_REGISTERS,
     NUMBERINGS,
     READ_FUNCTIONS,
     REGISTER_FUNCTIONS,
@@ -158,6 +159,9 @@ class Profile(_Strict):
     modbus_defaults: ModbusDefaults = Field(default_factory=ModbusDefaults)
     modbus_points: list[ModbusPoint] = Field(default_factory=list)
     modbus_resolved: tuple[ResolvedModbusPoint, ...] = ()
+    # Unmapped registers one read may span. 0: the device refuses any read that touches
+    # an undefined register (the safe default; many meters answer "illegal address").
+    modbus_max_gap: int = Field(default=0, ge=0, le=MAX_READ_REGISTERS)
     totals: list[Total] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -176,6 +180,23 @@ class Profile(_Strict):
             raise ValueError("a modbus profile must say its register numbering "
                              f"({', '.join(NUMBERINGS)})")
         return self
+
+    def counter_resolution_kwh(self, metric: str, value: float) -> float:
+        """The step of this model's unlabelled counter register near ``value`` (0 if none).
+
+        Integer registers step by their scale; a float register by its unit in the last
+        place at that magnitude (a float32 kWh register near 60 000 steps by ~0.004 kWh).
+        """
+        for point in (*self.snmp_points, *self.modbus_resolved):
+            if point.metric != metric or point.labels:
+                continue
+            scale = abs(point.scale)
+            if getattr(point, "type", "") in ("float32", "float64"):
+                mantissa = 23 if point.type == "float32" else 52
+                raw = abs(value / scale) if scale else 0.0
+                return scale * (2.0 ** (math.frexp(raw)[1] - 1 - mantissa) if raw else 0.0)
+            return scale
+        return 0.0
 
     def points_for(self) -> tuple:
         return tuple(self.snmp_points) if self.protocol == "snmp" else self.modbus_resolved

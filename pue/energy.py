@@ -77,6 +77,10 @@ def span_seconds(spans: list[Span]) -> float:
     return float(sum(b - a for a, b in spans))
 
 
+# Largest error share a counter's register step may cause over a window (see for_window).
+RESOLUTION_SHARE = 0.002
+
+
 @dataclass(frozen=True)
 class CounterSeries:
     """A cumulative energy counter (kWh), unwound across resets or wraps."""
@@ -84,10 +88,12 @@ class CounterSeries:
     ts: np.ndarray
     cumulative: np.ndarray
     resets: int
+    resolution_kwh: float = 0.0  # the register's step: 0.1 kWh on many PDUs
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame | None, width_kwh: float | None = None,
-                   replacements: tuple[tuple[float, float, float], ...] = ()) -> CounterSeries:
+                   replacements: tuple[tuple[float, float, float], ...] = (),
+                   resolution_kwh: float = 0.0) -> CounterSeries:
         """Build from readings; ``replacements`` are (time, old final, new initial) kWh."""
         ts, values = _sorted_series(frame)
         if replacements and ts.size:
@@ -97,7 +103,7 @@ class CounterSeries:
                 after = ts >= when
                 values[after] = values[after] - new_initial + old_final
         cumulative, resets = unwind_counter(values, width_kwh)
-        return cls(ts, cumulative, resets)
+        return cls(ts, cumulative, resets, resolution_kwh)
 
     def spans(self, start: float, end: float) -> list[Span]:
         """A counter measures everything between its first and last reading, gaps included."""
@@ -166,6 +172,30 @@ class MeterEnergy:
         if self.power is not None and self.power.ts.size >= 2:
             return "power_integration"
         return "none"
+
+    def for_window(self, start: float, end: float) -> MeterEnergy:
+        """The source to use over [start, end]: the counter, unless its step is too coarse.
+
+        A difference of two counter readings is off by up to one register step at each
+        end. Over a short window a coarse register (0.1 kWh on a 3 kW rack PDU) cannot
+        resolve the energy to RESOLUTION_SHARE; there, and only if the meter also reports
+        power covering as much of the window, integrated power is the better measurement.
+        Over a day or longer any real register is fine and the counter always wins.
+        """
+        if self.method != "counter" or self.power is None or self.power.ts.size < 2:
+            return self
+        assert self.counter is not None
+        spans = self.counter.spans(start, end)
+        energy = self.counter.energy(spans) if spans else 0.0
+        if 2 * self.counter.resolution_kwh <= RESOLUTION_SHARE * abs(energy):
+            return self
+        by_power = self.power.energy(self.power.spans(start, end)) if self.power.spans(
+            start, end) else 0.0
+        if 2 * self.counter.resolution_kwh <= RESOLUTION_SHARE * abs(by_power):
+            return self  # the counter just stalled: trust it, do not hide a real stop
+        if span_seconds(self.power.spans(start, end)) < span_seconds(spans):
+            return self
+        return MeterEnergy(None, self.power)
 
     def spans(self, start: float, end: float) -> list[Span]:
         if self.method == "counter":

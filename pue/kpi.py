@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator as op
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from config.metrics import MeasurementPoint, Role
 from pue.energy import MeterEnergy, Span, intersect_spans, span_seconds
@@ -103,6 +103,7 @@ def interval_pue(site: str, meters: list[MeterInput], start: float, end: float, 
     if operator not in OPERATORS:
         raise ValueError(f"unknown threshold operator {operator!r}")
     category = pue_category([m.measurement_point for m in meters if m.role == Role.IT])
+    meters = [replace(m, energy=m.energy.for_window(start, end)) for m in meters]
     spans = common_spans(meters, start, end)
     covered = span_seconds(spans)
     coverage = covered / (end - start)

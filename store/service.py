@@ -61,7 +61,10 @@ def meter_inputs(store: Store, config: Config, site: Site, start: float,
     for device in site.devices:
         if device.role == Role.MONITOR:
             continue
-        counter = CounterSeries.from_frame(store.series(device.id, ENERGY_METRIC, start, end))
+        frame = store.series(device.id, ENERGY_METRIC, start, end)
+        last = float(frame["value"].iloc[-1]) if len(frame) else 0.0
+        step = config.profile_of(device).counter_resolution_kwh(ENERGY_METRIC, last)
+        counter = CounterSeries.from_frame(frame, resolution_kwh=step)
         power = PowerSeries.from_frame(store.series(device.id, POWER_METRIC, start, end),
                                        max_gap_s(config, site, device))
         inputs.append(MeterInput(device=device.id, role=device.role, share=device.share,

@@ -105,13 +105,15 @@ async def test_modbus_refused_block_loses_that_block_only(config):
 async def test_modbus_unit_id_and_plan(config):
     client = FakeModbus({})
     await make(config, "meter", client).poll_once()
-    # SDM630 profile, FC4, unit 1: 0x00-0x11 (phases), then 0x34-0x49 (totals); the
-    # 34-register hole between them is more than the 16-register gap allowed.
-    assert client.calls == [(4, 0, 18, 1), (4, 52, 22, 1)]
+    # SDM630 profile, FC4, unit 1: the profile allows no read across unmapped registers
+    # (modbus_max_gap 0), so only contiguous fields share a read: 0x00-0x11 (phases),
+    # then each total on its own, the energy (0x46) with the frequency (0x48) before it.
+    assert client.calls == [(4, 0, 18, 1), (4, 52, 2, 1), (4, 56, 2, 1), (4, 62, 2, 1),
+                            (4, 70, 4, 1)]
 
 
 async def test_all_blocks_refused_is_a_device_error(config):
-    result = await make(config, "meter", FakeModbus({}, refuse={0, 52})).poll_once()
+    result = await make(config, "meter", FakeModbus({}, refuse={0, 52, 56, 62, 70})).poll_once()
     assert result.error_kind == ErrorKind.DEVICE
 
 

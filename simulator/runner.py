@@ -1,0 +1,294 @@
+"""The simulator: physics on a tick, every device served as a real SNMP/Modbus endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from config.loader import load_config
+from config.metrics import MeasurementPoint, Role
+from config.model import Config, Device, Simulation, Site, SiteSimulation
+from config.profiles import Profile
+from simulator.control import ControlServer, NotFound
+from simulator.encode import modbus_image, snmp_table
+from simulator.faults import DeviceFaults
+from simulator.modbus_server import ModbusEndpoint
+from simulator.physics import (
+    DeviceTraits,
+    EnergyCounter,
+    SiteLayout,
+    SitePower,
+    build_layout,
+    canonical_values,
+    device_traits,
+    initial_energy_kwh,
+    site_power,
+)
+from simulator.snmp_agent import SnmpAgent
+
+log = logging.getLogger(__name__)
+DEVICE_LISTS = ("incomers", "ups", "pdus", "cooling")  # fixed once the simulator runs
+
+
+@dataclass
+class DeviceRuntime:
+    """One simulated device: its endpoint, faults and energy register."""
+
+    site_id: str
+    device: Device
+    profile: Profile
+    faults: DeviceFaults
+    counter: EnergyCounter
+    traits: DeviceTraits
+    agent: SnmpAgent | None = None
+    modbus: ModbusEndpoint | None = None
+    power_w: float = 0.0
+
+    @property
+    def endpoint(self) -> str:
+        if self.agent is not None:
+            return f"snmp://{self.agent.host}:{self.agent.port}"
+        assert self.modbus is not None and self.device.modbus is not None
+        return f"modbus://{self.modbus.host}:{self.modbus.port}/unit{self.device.modbus.unit}"
+
+
+def derive_site_simulation(site: Site) -> SiteSimulation:
+    """Defaults for a site the config's simulation section does not describe."""
+    of = lambda pred: [d.id for d in site.devices if pred(d)]  # noqa: E731
+    return SiteSimulation(
+        incomers=of(lambda d: d.role == Role.FACILITY),
+        ups=of(lambda d: d.measurement_point == MeasurementPoint.UPS_OUTPUT),
+        pdus=of(lambda d: d.role == Role.IT and d.measurement_point != MeasurementPoint.UPS_OUTPUT),
+        cooling=of(lambda d: d.role == Role.COOLING))
+
+
+class Simulator:
+    """Every device of a configuration as a live endpoint, driven by site physics."""
+
+    def __init__(self, config: Config, *, control_port: int | None = None,
+                 control_host: str = "127.0.0.1", tick_s: float = 1.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        sim = config.simulation or Simulation(sites={})
+        self.seed = sim.seed
+        self.tick_s = tick_s
+        self.clock = clock
+        self._control_port = sim.control_port if control_port is None else control_port
+        self._control_host = control_host
+        self.site_sims: dict[str, SiteSimulation] = {
+            s.id: sim.sites.get(s.id) or derive_site_simulation(s) for s in config.sites}
+        self.layouts: dict[str, SiteLayout] = {
+            s.id: build_layout(s, self.site_sims[s.id], self.seed) for s in config.sites}
+        self.power: dict[str, SitePower] = {}
+        self.true_energy = {s.id: (EnergyCounter(), EnergyCounter()) for s in config.sites}
+        self.devices: dict[str, DeviceRuntime] = {}
+        self.modbus_endpoints: dict[tuple[str, int], ModbusEndpoint] = {}
+        for site, device in config.devices():
+            self._add_device(site, device)
+        self.last_tick: float | None = None
+        self.control: ControlServer | None = None
+        self._task: asyncio.Task | None = None
+
+    def _add_device(self, site: Site, device: Device) -> None:
+        profile = self.config.profile_of(device)
+        is_rack = device.id in self.layouts[site.id].racks
+        dev = DeviceRuntime(site.id, device, profile, DeviceFaults(self.clock),
+                        EnergyCounter(initial_energy_kwh(self.seed, device.id, is_rack)),
+                        device_traits(self.seed, device.id))
+        if device.snmp is not None:
+            dev.agent = SnmpAgent(
+                device.snmp.host, device.snmp.port, device.snmp.community.get_secret_value(),
+                sys_descr=f"{profile.description} (pue-monitor simulator, {device.id})",
+                sys_object_id=(profile.sys_object_ids or [None])[0],
+                faults=dev.faults, clock=self.clock)
+        else:
+            assert device.modbus is not None
+            where = (device.modbus.host, device.modbus.port)
+            endpoint = self.modbus_endpoints.setdefault(where, ModbusEndpoint(*where))
+            endpoint.add_unit(device.modbus.unit, profile, dev.faults)
+            dev.modbus = endpoint
+        self.devices[device.id] = dev
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Compute the first tick, open every endpoint and the control port, start ticking."""
+        self.tick()
+        try:
+            for dev in self.devices.values():
+                if dev.agent is not None:
+                    await dev.agent.start()
+            for endpoint in self.modbus_endpoints.values():
+                await endpoint.start()
+            self.control = ControlServer(self, asyncio.get_running_loop(),
+                                         self._control_host, self._control_port)
+            self.control.start()
+        except BaseException:
+            await self.stop()
+            raise
+        self._task = asyncio.create_task(self._run(), name="simulator-tick")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self.control is not None:
+            # shutdown() waits for the HTTP thread, which may be waiting for this loop.
+            await asyncio.to_thread(self.control.stop)
+            self.control = None
+        for dev in self.devices.values():
+            if dev.agent is not None:
+                dev.agent.close()
+        for endpoint in self.modbus_endpoints.values():
+            await endpoint.stop()
+
+    async def _run(self) -> None:
+        delay = self.tick_s
+        while True:
+            await asyncio.sleep(delay)
+            started = time.monotonic()
+            try:
+                self.tick()
+                for endpoint in self.modbus_endpoints.values():
+                    await endpoint.sync_down()  # timed 'down' faults end here
+            except Exception:  # noqa: BLE001 - one bad tick must not stop the simulator
+                log.exception("simulator tick failed")
+            delay = max(0.0, self.tick_s - (time.monotonic() - started))
+
+    # ---- physics ---------------------------------------------------------------------
+
+    def tick(self, now: float | None = None) -> None:
+        """Advance physics to now (default: the clock) and refresh every served image."""
+        now = self.clock() if now is None else now
+        for site in self.config.sites:
+            power = site_power(self.site_sims[site.id], self.layouts[site.id], now, self.seed)
+            self.power[site.id] = power
+            facility, it = self.true_energy[site.id]
+            facility.advance(now, power.facility_w)
+            it.advance(now, power.it_w)
+            for device in site.devices:
+                self._tick_device(self.devices[device.id], power, now)
+        self.last_tick = now
+
+    def _tick_device(self, dev: DeviceRuntime, power: SitePower, now: float) -> None:
+        load = power.devices[dev.device.id]
+        dev.power_w = load.power_w
+        if dev.faults.take_counter_reset():
+            dev.counter.reset()
+        energy = dev.counter.advance(now, load.power_w)
+        if dev.faults.active("stuck"):
+            return  # the image keeps its last raw values; physics goes on underneath
+        values = canonical_values(load, energy, dev.traits, now)
+        if dev.agent is not None:
+            dev.agent.update(snmp_table(dev.profile, values))
+        elif dev.modbus is not None and dev.device.modbus is not None:
+            dev.modbus.update(dev.device.modbus.unit, modbus_image(dev.profile, values))
+
+    # ---- control (called on the event loop's thread) ---------------------------------
+
+    def truth(self) -> dict:
+        """Ground truth as the control endpoint serves it."""
+        sites = {}
+        for site_id, p in self.power.items():
+            facility, it = self.true_energy[site_id]
+            sites[site_id] = {
+                "facility_power_w": p.facility_w, "it_power_w": p.it_w, "pue": p.pue,
+                "facility_energy_kwh": facility.kwh, "it_energy_kwh": it.kwh,
+                "cooling_power_w": p.cooling_w, "outdoor_c": p.outdoor_c,
+                "cop": p.cop, "ups_loss_w": p.ups_loss_w,
+            }
+        devices = {did: {"site": d.site_id, "endpoint": d.endpoint, "power_w": d.power_w,
+                         "faults": d.faults.snapshot()} for did, d in self.devices.items()}
+        return {"ts": self.last_tick, "sites": sites, "devices": devices}
+
+    def _device(self, device_id: str) -> DeviceRuntime:
+        if device_id not in self.devices:
+            raise NotFound(f"unknown device {device_id!r}")
+        return self.devices[device_id]
+
+    async def set_fault(self, device_id: str, kind: str, seconds: Any = None,
+                        duration: Any = None) -> dict:
+        dev = self._device(device_id)
+        dev.faults.set(kind, seconds, duration)
+        if dev.modbus is not None:
+            await dev.modbus.sync_down()
+        return {"device": device_id, "faults": dev.faults.snapshot()}
+
+    async def clear_faults(self, device_id: str, kind: str | None = None) -> dict:
+        dev = self._device(device_id)
+        dev.faults.clear(kind)
+        if dev.modbus is not None:
+            await dev.modbus.sync_down()
+        return {"device": device_id, "faults": dev.faults.snapshot()}
+
+    def patch_site(self, site_id: str, changes: dict) -> dict:
+        """Change a site's physics at runtime; it takes effect on the next tick."""
+        if site_id not in self.site_sims:
+            raise NotFound(f"unknown site {site_id!r}")
+        fixed = sorted(set(changes) & set(DEVICE_LISTS))
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)} cannot change while the simulator runs")
+        updated = SiteSimulation.model_validate({**self.site_sims[site_id].model_dump(),
+                                                 **changes})
+        self.site_sims[site_id] = updated
+        return {"site": site_id, "simulation": updated.model_dump()}
+
+    # ---- addresses -------------------------------------------------------------------
+
+    @property
+    def control_port(self) -> int:
+        return self.control.port if self.control is not None else self._control_port
+
+    @property
+    def control_url(self) -> str:
+        return f"http://{self._control_host}:{self.control_port}"
+
+    def endpoints(self) -> dict[str, str]:
+        """device id -> endpoint URL as actually bound."""
+        return {did: d.endpoint for did, d in self.devices.items()}
+
+    def port_of(self, device_id: str) -> int:
+        dev = self._device(device_id)
+        return dev.agent.port if dev.agent is not None else dev.modbus.port  # type: ignore[union-attr]
+
+    def describe(self) -> list[str]:
+        """One line per endpoint, then the control URL (what the CLI prints)."""
+        lines = [f"{did:<20} {d.endpoint:<36} {d.profile.name:<18} {d.device.role.value}"
+                 for did, d in self.devices.items()]
+        return [*lines, f"{'control':<20} {self.control_url}"]
+
+
+async def _serve(config: Config, control_port: int | None) -> None:
+    sim = Simulator(config, control_port=control_port)
+    await sim.start()
+    for line in sim.describe():
+        print(line, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread / not POSIX
+            pass
+    try:
+        await stop.wait()
+    finally:
+        await sim.stop()
+        print("simulator stopped", flush=True)
+
+
+def run_simulator(config: Config | str | Path, control_port: int | None = None) -> None:
+    """Blocking entry point of `pue-monitor simulate`: serve until SIGINT/SIGTERM."""
+    if not isinstance(config, Config):
+        config = load_config(config)
+    asyncio.run(_serve(config, control_port))
