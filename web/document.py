@@ -1,0 +1,161 @@
+"""The status document: the single JSON shape behind /api/v1/status and the overview page.
+
+Field names are a public, versioned contract (``schema_version``); add fields freely,
+never rename or remove one without bumping the version.
+
+Top level
+    schema_version   int, 1
+    generated_at     ISO 8601 with offset (Asia/Ho_Chi_Minh), the "now" every figure uses
+    generated_at_unix  the same, unix seconds
+    title            {vi, en}
+    method           PUE method identifier (pue.kpi.METHOD_VERSION)
+    sites            list of sites, in configuration order
+
+Site
+    id, name {vi, en}, kind ("provincial" | "attracted"), timezone
+    threshold        float, the site's green PUE threshold (default 1.4)
+    operator         "<=" or "<": compliant means ``pue <operator> threshold``
+    coverage_threshold  share of a window that must be measured for status "ok"
+    devices_up, devices_total  ints
+    power_w          {role: W}, latest fresh active power per role, share applied
+    instant          the instantaneous figure (below)
+    windows          {"15m" | "24h" | "today": window figure (below)}
+    devices          list of devices (below)
+
+Instant figure (P_facility / P_IT from the latest power readings; not an audit figure)
+    pue (float | null), category ("PUE1" | "PUE2" | "PUE3"),
+    facility_power_w, it_power_w (float | null; facility is net of excluded loads),
+    status ("ok" | "invalid" | "no_data" | "stale"), threshold, operator,
+    compliant (bool | null: null unless status is "ok"), at (ISO 8601)
+
+Window figure (energy ratio sum(E_facility) / sum(E_IT) over the common covered time)
+    window, pue (float | null), category, facility_energy_kwh, it_energy_kwh,
+    coverage (0..1), status ("ok" | "incomplete" | "invalid" | "no_data"),
+    threshold, operator, compliant (bool | null), start, end (ISO 8601, site time zone)
+
+Device
+    id, name, role, measurement_point, share, protocol, endpoint,
+    up (bool | null: null when never polled), last_poll_at, last_success_at (ISO | null),
+    last_success_age_s (seconds before generated_at | null), last_success_unix,
+    poll_duration_s,
+    errors {kind: count} (every store.model.ErrorKind present), errors_total,
+    last_error_kind, last_error (null after a successful poll)
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from config.model import DEFAULT_TIMEZONE, Config
+from pue.instant import InstantPue
+from pue.kpi import METHOD_VERSION, PueResult
+from store.model import ErrorKind
+from store.service import DeviceStatus, SiteStatus
+
+SCHEMA_VERSION = 1
+
+
+def iso(ts: float | None, tz: str) -> str | None:
+    """ISO 8601 local time with its UTC offset, to the second."""
+    if ts is None or not math.isfinite(ts):
+        return None
+    return datetime.fromtimestamp(ts, ZoneInfo(tz)).isoformat(timespec="seconds")
+
+
+def _num(value: float | None) -> float | None:
+    # JSON has no NaN or infinity; an impossible number is reported as missing.
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def status_document(statuses: list[SiteStatus], config: Config, now: float) -> dict:
+    """The whole province as one JSON-ready dict."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": iso(now, DEFAULT_TIMEZONE),
+        "generated_at_unix": now,
+        "title": {"vi": config.title.vi, "en": config.title.en},
+        "method": METHOD_VERSION,
+        "sites": [site_document(status) for status in statuses],
+    }
+
+
+def site_document(status: SiteStatus) -> dict:
+    site, tz = status.site, status.site.timezone
+    devices = [device_document(d, status.now, tz) for d in status.devices]
+    return {
+        "id": site.id,
+        "name": {"vi": site.name.vi, "en": site.name.en},
+        "kind": site.kind,
+        "timezone": tz,
+        "threshold": site.pue_threshold,
+        "operator": site.threshold_operator,
+        "coverage_threshold": site.coverage_threshold,
+        "devices_up": sum(1 for d in devices if d["up"] is True),
+        "devices_total": len(devices),
+        "power_w": {role: _num(w) for role, w in sorted(status.power_by_role_w.items())},
+        "instant": instant_document(status.instant, tz),
+        "windows": {name: window_document(result, tz) for name, result in status.windows.items()},
+        "devices": devices,
+    }
+
+
+def instant_document(fig: InstantPue, tz: str) -> dict:
+    return {
+        "pue": _num(fig.pue),
+        "category": f"PUE{fig.category}",
+        "facility_power_w": _num(fig.facility_power_w),
+        "it_power_w": _num(fig.it_power_w),
+        "status": fig.status,
+        "threshold": fig.threshold,
+        "operator": fig.operator,
+        "compliant": fig.compliant,
+        "at": iso(fig.ts, tz),
+    }
+
+
+def window_document(fig: PueResult, tz: str) -> dict:
+    return {
+        "window": fig.window,
+        "pue": _num(fig.pue),
+        "category": fig.category_label,
+        "facility_energy_kwh": _num(fig.facility_energy_kwh),
+        "it_energy_kwh": _num(fig.it_energy_kwh),
+        "coverage": _num(fig.coverage),
+        "status": fig.status,
+        "threshold": fig.threshold,
+        "operator": fig.operator,
+        "compliant": fig.compliant,
+        "start": iso(fig.start, tz),
+        "end": iso(fig.end, tz),
+    }
+
+
+def device_document(status: DeviceStatus, now: float, tz: str) -> dict:
+    device = status.device
+    # Every known kind is listed, so a reader can tell "zero" from "not reported".
+    errors = {kind.value: 0 for kind in ErrorKind} | dict(status.errors)
+    age = None if status.last_ok_ts is None else max(0.0, now - status.last_ok_ts)
+    return {
+        "id": device.id,
+        "name": device.name,
+        "role": device.role.value,
+        "measurement_point": device.measurement_point.value if device.measurement_point
+        else None,
+        "share": device.share,
+        "protocol": device.protocol,
+        "endpoint": device.endpoint,
+        "up": status.up,
+        "last_poll_at": iso(status.last_poll_ts, tz),
+        "last_success_at": iso(status.last_ok_ts, tz),
+        "last_success_age_s": age,
+        "last_success_unix": status.last_ok_ts,
+        "poll_duration_s": _num(status.last_duration_s),
+        "errors": dict(sorted(errors.items())),
+        "errors_total": sum(errors.values()),
+        "last_error_kind": status.last_error_kind,
+        "last_error": status.last_error,
+    }

@@ -1,0 +1,152 @@
+"""Every user-visible string of the web view, in Vietnamese and English.
+
+One catalogue serves the server-side templates and, embedded as JSON in the page,
+the refresh script (static/live.js), so the two never disagree on wording.
+"""
+
+from __future__ import annotations
+
+LANGS = ("vi", "en")
+DEFAULT_LANG = "vi"
+LANG_COOKIE = "lang"
+
+CATALOGUE: dict[str, dict[str, str]] = {
+    # Page frame
+    "lang.name": {"vi": "Tiếng Việt", "en": "English"},
+    "page.subtitle": {
+        "vi": "Chỉ số hiệu quả sử dụng năng lượng (PUE) theo ISO/IEC 30134-2, "
+              "số liệu trực tuyến từ công tơ và UPS",
+        "en": "Power usage effectiveness (PUE) per ISO/IEC 30134-2, "
+              "live from meters and UPS units"},
+    "updated": {"vi": "Số liệu lúc", "en": "Data as of"},
+    "live.static": {"vi": "Trang tự tải lại mỗi 30 giây", "en": "Page reloads every 30 s"},
+    "live.on": {"vi": "Tự động cập nhật mỗi {n} giây", "en": "Live, refreshed every {n} s"},
+    "live.off": {"vi": "Mất kết nối máy chủ – số liệu có thể đã cũ",
+                 "en": "Server unreachable – figures may be out of date"},
+    "legend.title": {"vi": "Ký hiệu", "en": "Legend"},
+    "legend.yes": {"vi": "đạt ngưỡng xanh", "en": "meets the green threshold"},
+    "legend.no": {"vi": "PUE cao hơn ngưỡng xanh", "en": "PUE above the green threshold"},
+    "legend.none": {"vi": "không đánh giá (thiếu dữ liệu, số liệu cũ hoặc không hợp lệ)",
+                    "en": "not assessed (incomplete, stale or invalid data)"},
+    "sites.none": {"vi": "Chưa cấu hình trung tâm dữ liệu nào.",
+                   "en": "No data center is configured."},
+    "error.unavailable": {"vi": "Tạm thời không tính được số liệu. Vui lòng thử lại sau.",
+                          "en": "The figures cannot be computed right now. Please try again."},
+
+    # Site header
+    "kind.provincial": {"vi": "TTDL cấp tỉnh", "en": "Provincial data center"},
+    "kind.attracted": {"vi": "TTDL thu hút đầu tư", "en": "Attracted-investment data center"},
+    "threshold": {"vi": "Ngưỡng TTDL xanh", "en": "Green threshold"},
+    "devices_up": {"vi": "Thiết bị hoạt động", "en": "Devices up"},
+
+    # Figures
+    "fig.instant": {"vi": "PUE tức thời", "en": "Instantaneous PUE"},
+    "fig.instant.sub": {"vi": "tức thời, theo công suất", "en": "instantaneous, from power"},
+    "fig.instant.note": {"vi": "Chỉ để tham khảo; PUE theo tiêu chuẩn là tỉ số điện năng.",
+                         "en": "Indicative only; the standard PUE is an energy ratio."},
+    "fig.window.sub": {"vi": "tỉ số điện năng", "en": "energy ratio"},
+    "win.15m": {"vi": "15 phút gần nhất", "en": "Last 15 minutes"},
+    "win.1h": {"vi": "1 giờ gần nhất", "en": "Last hour"},
+    "win.24h": {"vi": "24 giờ gần nhất", "en": "Last 24 hours"},
+    "win.today": {"vi": "Hôm nay", "en": "Today"},
+    "fig.status": {"vi": "Trạng thái", "en": "Status"},
+    "fig.coverage": {"vi": "Độ phủ dữ liệu", "en": "Coverage"},
+    "fig.energy": {"vi": "Điện năng TTDL / CNTT", "en": "Energy facility / IT"},
+    "fig.period": {"vi": "Khoảng thời gian", "en": "Period"},
+    "fig.at": {"vi": "Thời điểm", "en": "At"},
+    "fig.power": {"vi": "Công suất TTDL / CNTT", "en": "Power facility / IT"},
+    "power.facility": {"vi": "Công suất toàn TTDL", "en": "Facility power"},
+    "power.it": {"vi": "Công suất thiết bị CNTT", "en": "IT power"},
+
+    # Status of a figure (pue.kpi / pue.instant)
+    "status.ok": {"vi": "Hợp lệ", "en": "Valid"},
+    "status.incomplete": {"vi": "Thiếu dữ liệu", "en": "Incomplete"},
+    "status.invalid": {"vi": "Không hợp lệ", "en": "Invalid"},
+    "status.no_data": {"vi": "Không có dữ liệu", "en": "No data"},
+    "status.stale": {"vi": "Số liệu cũ", "en": "Stale"},
+
+    # Compliance verdict; the mark is part of the text so it survives without colour.
+    "verdict.yes": {"vi": "✓ Đạt", "en": "✓ Compliant"},
+    "verdict.no": {"vi": "✗ Vượt ngưỡng", "en": "✗ Over threshold"},
+    "verdict.none": {"vi": "○ Không đánh giá", "en": "○ Not assessed"},
+
+    # PUE categories (ISO/IEC 30134-2: where IT energy is measured)
+    "cat.PUE1": {"vi": "PUE1: CNTT đo tại đầu ra UPS", "en": "PUE1: IT measured at UPS output"},
+    "cat.PUE2": {"vi": "PUE2: CNTT đo tại đầu ra PDU", "en": "PUE2: IT measured at PDU output"},
+    "cat.PUE3": {"vi": "PUE3: CNTT đo tại đầu vào thiết bị",
+                 "en": "PUE3: IT measured at equipment input"},
+
+    # Device table
+    "dev.title": {"vi": "Tình trạng thiết bị đo", "en": "Metering device health"},
+    "dev.id": {"vi": "Mã", "en": "ID"},
+    "dev.name": {"vi": "Tên", "en": "Name"},
+    "dev.role": {"vi": "Vai trò", "en": "Role"},
+    "dev.endpoint": {"vi": "Giao thức / địa chỉ", "en": "Protocol endpoint"},
+    "dev.state": {"vi": "Trạng thái", "en": "State"},
+    "dev.last_ok": {"vi": "Đọc thành công gần nhất", "en": "Last successful poll"},
+    "dev.duration": {"vi": "Thời gian đọc", "en": "Poll duration"},
+    "dev.errors": {"vi": "Số lỗi theo loại", "en": "Errors by kind"},
+    "dev.last_error": {"vi": "Lỗi gần nhất", "en": "Last error"},
+    "up.true": {"vi": "● Hoạt động", "en": "● Up"},
+    "up.false": {"vi": "● Mất kết nối", "en": "● Down"},
+    "up.null": {"vi": "○ Chưa đọc", "en": "○ Not polled yet"},
+    "errors.none": {"vi": "không", "en": "none"},
+
+    # Error kinds (store.model.ErrorKind); unknown kinds are shown as they are.
+    "err.timeout": {"vi": "hết thời gian chờ", "en": "timeout"},
+    "err.connection": {"vi": "kết nối", "en": "connection"},
+    "err.auth": {"vi": "xác thực", "en": "auth"},
+    "err.decode": {"vi": "giải mã", "en": "decode"},
+    "err.device_error": {"vi": "thiết bị báo lỗi", "en": "device error"},
+
+    # Roles (config.metrics.Role)
+    "role.facility": {"vi": "Tổng TTDL", "en": "Facility"},
+    "role.it": {"vi": "CNTT", "en": "IT"},
+    "role.exclude": {"vi": "Loại trừ", "en": "Excluded load"},
+    "role.cooling": {"vi": "Làm mát", "en": "Cooling"},
+    "role.power_distribution": {"vi": "Phân phối điện", "en": "Power distribution"},
+    "role.lighting": {"vi": "Chiếu sáng", "en": "Lighting"},
+    "role.other": {"vi": "Khác", "en": "Other"},
+    "role.monitor": {"vi": "Chỉ giám sát", "en": "Monitor only"},
+
+    # Ages (floored), used for "last successful poll"
+    "age.s": {"vi": "{n} giây trước", "en": "{n} s ago"},
+    "age.min": {"vi": "{n} phút trước", "en": "{n} min ago"},
+    "age.h": {"vi": "{n} giờ trước", "en": "{n} h ago"},
+    "age.d": {"vi": "{n} ngày trước", "en": "{n} d ago"},
+
+    # Footer
+    "foot.method": {
+        "vi": "PUE = điện năng toàn TTDL ÷ điện năng thiết bị CNTT, tính trên cùng khoảng "
+              "thời gian mà mọi công tơ đều có số liệu (ISO/IEC 30134-2).",
+        "en": "PUE = total facility energy ÷ IT equipment energy, over the time every meter "
+              "has data (ISO/IEC 30134-2)."},
+    "foot.judged": {
+        "vi": "Chỉ số liệu hợp lệ (đủ độ phủ dữ liệu) mới được đánh giá đạt hay vượt ngưỡng; "
+              "số liệu thiếu hiển thị màu xám và không được đánh giá.",
+        "en": "Only valid figures (enough data coverage) are judged against the threshold; "
+              "incomplete figures are shown in grey and not judged."},
+    "foot.api": {"vi": "Dữ liệu máy đọc được", "en": "Machine-readable data"},
+}
+
+
+def t(key: str, lang: str, **params: object) -> str:
+    """The string for ``key`` in ``lang``; a missing key shows itself rather than failing."""
+    entry = CATALOGUE.get(key)
+    text = entry.get(lang, entry[DEFAULT_LANG]) if entry else key
+    return text.format(**params) if params else text
+
+
+def strings(lang: str) -> dict[str, str]:
+    """The whole catalogue in one language, for the refresh script."""
+    return {key: entry.get(lang, entry[DEFAULT_LANG]) for key, entry in CATALOGUE.items()}
+
+
+def other_lang(lang: str) -> str:
+    return "en" if lang == "vi" else "vi"
+
+
+def normalise_lang(value: str | None) -> str | None:
+    """A supported language code, or None for anything else."""
+    value = (value or "").strip().lower()
+    return value if value in LANGS else None

@@ -1,0 +1,76 @@
+"""Routes: the overview page, the JSON status, /metrics and /healthz."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from web import format as fmt
+from web.i18n import DEFAULT_LANG, LANG_COOKIE, LANGS, normalise_lang, other_lang, strings, t
+
+bp = Blueprint("views", __name__)
+COOKIE_MAX_AGE_S = 365 * 86400
+
+
+def _state():
+    return current_app.extensions["pue_monitor"]
+
+
+def choose_lang() -> tuple[str, bool]:
+    """(language, whether to remember it): ?lang=, then the cookie, then the browser."""
+    asked = normalise_lang(request.args.get("lang"))
+    if asked:
+        return asked, True
+    remembered = normalise_lang(request.cookies.get(LANG_COOKIE))
+    if remembered:
+        return remembered, False
+    best = request.accept_languages.best_match(LANGS)
+    return best or DEFAULT_LANG, False
+
+
+def _script_json(data: object) -> str:
+    # Inside <script>, "</" could end the element early.
+    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+
+
+@bp.get("/")
+def overview() -> Response:
+    lang, remember = choose_lang()
+    state = _state()
+    try:
+        doc, status = state.document(), 200
+    except Exception:  # noqa: BLE001 - logged in WebState; the page says so plainly
+        doc, status = None, 503
+    html = render_template(
+        "overview.html", doc=doc, lang=lang, other=other_lang(lang), t=t, fmt=fmt,
+        refresh_s=state.refresh_s, strings_json=_script_json(strings(lang)),
+        windows=("15m", "today", "24h"))
+    response = Response(html, status=status, mimetype="text/html")
+    if remember:
+        response.set_cookie(LANG_COOKIE, lang, max_age=COOKIE_MAX_AGE_S, samesite="Lax")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/api/v1/status")
+def api_status() -> Response:
+    try:
+        doc = _state().document()
+    except Exception:  # noqa: BLE001 - logged in WebState
+        return Response(json.dumps({"error": t("error.unavailable", "en")}), status=503,
+                        mimetype="application/json")
+    response = jsonify(doc)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    return Response(generate_latest(_state().registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"ok": True})
