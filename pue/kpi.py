@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator as op
+from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import dataclass, field, replace
 
 from config.metrics import MeasurementPoint, Role
@@ -14,6 +15,8 @@ METHOD_VERSION = "pue-monitor/1 ISO/IEC 30134-2 energy ratio, common-coverage sp
 OK, INCOMPLETE, INVALID, NO_DATA = "ok", "incomplete", "invalid", "no_data"
 
 OPERATORS = {"<=": op.le, "<": op.lt}
+# PUE is published with two decimals (1,40); compliance is judged on that figure.
+REPORT_DECIMALS = 2
 RATIO_ROLES = (Role.FACILITY, Role.IT, Role.EXCLUDE)
 
 
@@ -87,11 +90,21 @@ def common_spans(meters: list[MeterInput], start: float, end: float) -> list[Spa
     return spans or []
 
 
+def reported(pue: float) -> float:
+    """The PUE as published: rounded half-up to REPORT_DECIMALS."""
+    return float(Decimal(repr(pue)).quantize(Decimal(1).scaleb(-REPORT_DECIMALS),
+                                             rounding=ROUND_HALF_UP))
+
+
 def judge(pue: float | None, status: str, threshold: float, operator: str) -> bool | None:
-    """Compliance is true or false only for an ``ok`` figure."""
+    """Compliance is true or false only for an ``ok`` figure.
+
+    The figure is judged as it is reported (two decimals), so a page showing "1,40"
+    never says "over 1,4" because of float noise in the last digit.
+    """
     if status != OK or pue is None:
         return None
-    return bool(OPERATORS[operator](pue, threshold))
+    return bool(OPERATORS[operator](reported(pue), threshold))
 
 
 def interval_pue(site: str, meters: list[MeterInput], start: float, end: float, *,

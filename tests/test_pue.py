@@ -102,6 +102,33 @@ def test_counter_wins_over_power_and_disagreement_is_measured():
     assert both.disagreement(0, 3600) == pytest.approx(0.1)  # 11 kWh vs 10 kWh
 
 
+# (name, counter step kWh, counter readings, window, expected method, expected kWh)
+# The meter draws 12 kW; it also reports power (12 kW flat) every 60 s.
+COARSE = [
+    # 0.1 kWh register over 15 min: 3.0 kWh to +-0.2 kWh (7 %): power is better.
+    ("coarse register, short window", 0.1, [(0, 100.0), (900, 103.0)], 900, "power_integration",
+     3.0),
+    # The same register over a day: 288 kWh to +-0.2 kWh (0.07 %): the counter wins.
+    ("coarse register, long window", 0.1, [(0, 100.0), (86400, 388.0)], 86400, "counter", 288.0),
+    # A 1 Wh register resolves 15 min easily.
+    ("fine register", 0.001, [(0, 100.0), (900, 103.0)], 900, "counter", 3.0),
+    # The register stalled while power says 12 kW: do not hide that behind power.
+    ("stalled counter is kept", 0.001, [(0, 100.0), (900, 100.0)], 900, "counter", 0.0),
+]
+
+
+@pytest.mark.parametrize(("name", "step", "readings", "end", "method", "kwh"), COARSE,
+                         ids=[c[0] for c in COARSE])
+def test_coarse_counter_falls_back_to_power_over_short_windows(name, step, readings, end,
+                                                               method, kwh):
+    both = MeterEnergy(CounterSeries.from_frame(frame(readings), resolution_kwh=step),
+                       PowerSeries.from_frame(frame([(t, 12000.0) for t in range(0, end + 1, 60)]),
+                                              180))
+    chosen = both.for_window(0, end)
+    assert chosen.method == method
+    assert whole(chosen, 0, end) == pytest.approx(kwh)
+
+
 # --- a site ----------------------------------------------------------------------------
 
 def site(meters, start=0.0, end=3600.0, **kw):
@@ -210,6 +237,20 @@ def test_threshold_operator_at_exactly_the_threshold(operator, compliant):
         MeterInput("it", Role.IT, counter([(0, 0), (3600, 100)]), measurement_point=MP.IT_INPUT),
     ], operator=operator)
     assert result.pue == pytest.approx(1.4)
+    assert result.compliant is compliant
+
+
+# (E_facility kWh, expected compliant): judged on the PUE as published, two decimals.
+REPORTED = [(140.0 + 1e-9, True), (140.4, True), (140.5, False), (141.0, False)]
+
+
+@pytest.mark.parametrize(("facility", "compliant"), REPORTED)
+def test_compliance_is_judged_on_the_reported_figure(facility, compliant):
+    # 140.4 / 100 = 1.404 is published as "1,40" and meets "<= 1,4"; 1.405 -> "1,41" does not.
+    result = site([
+        MeterInput("in", Role.FACILITY, counter([(0, 0), (3600, facility)])),
+        MeterInput("it", Role.IT, counter([(0, 0), (3600, 100)]), measurement_point=MP.IT_INPUT),
+    ])
     assert result.compliant is compliant
 
 

@@ -1,0 +1,199 @@
+"""The web app through Flask's test client: JSON status, /metrics, the page, languages."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from store.sqlite import Store
+from tests.web_fixtures import NOW, demo_config, fill
+from web import create_app
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = Store.open(tmp_path / "data")
+    fill(s)
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def client(store):
+    # A fresh app per test: its own collector registry, nothing shared between tests.
+    app = create_app(demo_config(), store, clock=lambda: NOW, testing=True)
+    return app.test_client()
+
+
+def sites(client) -> dict:
+    answer = client.get("/api/v1/status")
+    assert answer.status_code == 200
+    return {s["id"]: s for s in answer.get_json()["sites"]}
+
+
+# (site, window, pue, status, compliant)
+FIGURES = [
+    ("bn-provincial", "15m", 1.40, "ok", True),  # at the threshold: "<=" allows it
+    ("bn-provincial", "today", 1.40, "incomplete", None),  # 20 min of a 10 h day
+    ("que-vo-dc", "15m", 1.50, "ok", False),
+    ("yen-phong-dc", "15m", None, "no_data", None),
+]
+
+
+@pytest.mark.parametrize(("site", "window", "pue", "status", "compliant"), FIGURES)
+def test_window_figures(client, site, window, pue, status, compliant):
+    fig = sites(client)[site]["windows"][window]
+    assert fig["status"] == status
+    assert fig["compliant"] is compliant
+    assert fig["pue"] == (None if pue is None else pytest.approx(pue, rel=1e-9))
+    assert fig["threshold"] == 1.4 and fig["operator"] == "<="
+
+
+def test_window_energy_and_category(client):
+    data = sites(client)
+    fig = data["bn-provincial"]["windows"]["15m"]
+    assert fig["facility_energy_kwh"] == pytest.approx(140 * 0.25)
+    assert fig["it_energy_kwh"] == pytest.approx(100 * 0.25)
+    assert fig["coverage"] == pytest.approx(1.0)
+    assert fig["category"] == "PUE1"  # IT measured at the UPS output
+    assert fig["start"] == "2026-11-25T09:45:00+07:00" and fig["end"] == "2026-11-25T10:00:00+07:00"
+    assert data["yen-phong-dc"]["windows"]["15m"]["category"] == "PUE2"  # rack PDUs
+
+
+def test_instant_figure_is_labelled_and_judged(client):
+    instant = sites(client)["que-vo-dc"]["instant"]
+    assert instant["pue"] == pytest.approx(1.5)
+    assert (instant["facility_power_w"], instant["it_power_w"]) == (150_000.0, 100_000.0)
+    assert instant["status"] == "ok" and instant["compliant"] is False
+
+
+def test_device_health(client):
+    devices = {d["id"]: d for d in sites(client)["que-vo-dc"]["devices"]}
+    dead = devices["qv-pdu-02"]
+    assert dead["up"] is False and dead["last_error_kind"] == "timeout"
+    assert dead["errors"] == {"auth": 0, "connection": 0, "decode": 0, "device_error": 0,
+                              "timeout": 1}
+    assert devices["qv-incomer"]["up"] is True
+    assert devices["qv-incomer"]["last_success_age_s"] == pytest.approx(0.0)
+    never = sites(client)["yen-phong-dc"]["devices"][0]
+    assert never["up"] is None and never["last_success_at"] is None
+
+
+def samples(client) -> dict[str, dict[tuple, float]]:
+    answer = client.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("text/plain")
+    out: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(answer.get_data(as_text=True)):
+        for s in family.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+# (metric, labels, value); value None: the series must be absent
+METRICS = [
+    ("pue_monitor_pue", {"site": "bn-provincial", "window": "15m", "category": "1"}, 1.4),
+    ("pue_monitor_pue", {"site": "que-vo-dc", "window": "instantaneous", "category": "1"}, 1.5),
+    ("pue_monitor_pue", {"site": "yen-phong-dc", "window": "15m", "category": "2"}, None),
+    ("pue_monitor_pue_threshold", {"site": "yen-phong-dc"}, 1.4),
+    ("pue_monitor_pue_compliant", {"site": "bn-provincial", "window": "15m"}, 1.0),
+    ("pue_monitor_pue_compliant", {"site": "que-vo-dc", "window": "15m"}, 0.0),
+    ("pue_monitor_pue_compliant", {"site": "bn-provincial", "window": "today"}, None),
+    ("pue_monitor_pue_status", {"site": "bn-provincial", "window": "today",
+                                "status": "incomplete"}, 1.0),
+    ("pue_monitor_pue_status", {"site": "bn-provincial", "window": "today", "status": "ok"}, 0.0),
+    ("pue_monitor_pue_coverage_ratio", {"site": "que-vo-dc", "window": "15m"}, 1.0),
+    ("pue_monitor_pue_energy_joules", {"site": "que-vo-dc", "window": "15m", "side": "it"},
+     25 * 3.6e6),
+    ("pue_monitor_power_watts", {"site": "bn-provincial", "role": "it"}, 100_000.0),
+    ("pue_monitor_power_watts", {"site": "bn-provincial", "role": "cooling"}, 30_000.0),
+    ("pue_monitor_device_up", {"site": "que-vo-dc", "device": "qv-pdu-02", "role": "monitor"},
+     0.0),
+    ("pue_monitor_device_up", {"site": "que-vo-dc", "device": "qv-incomer", "role": "facility"},
+     1.0),
+    ("pue_monitor_device_up", {"site": "yen-phong-dc", "device": "yp-incomer",
+                               "role": "facility"}, None),
+    ("pue_monitor_device_poll_errors_total", {"site": "que-vo-dc", "device": "qv-pdu-02",
+                                              "kind": "timeout"}, 1.0),
+    ("pue_monitor_device_poll_errors_total", {"site": "que-vo-dc", "device": "qv-incomer",
+                                              "kind": "timeout"}, 0.0),
+    ("pue_monitor_device_poll_duration_seconds", {"site": "que-vo-dc", "device": "qv-incomer"},
+     0.012),
+    ("pue_monitor_device_last_success_timestamp_seconds",
+     {"site": "que-vo-dc", "device": "qv-incomer"}, NOW),
+]
+
+
+@pytest.mark.parametrize(("name", "labels", "value"), METRICS,
+                         ids=[f"{m[0]}-{'-'.join(m[1].values())}" for m in METRICS])
+def test_metrics(client, name, labels, value):
+    series = samples(client).get(name, {})
+    key = tuple(sorted(labels.items()))
+    if value is None:
+        assert key not in series
+    else:
+        assert series[key] == pytest.approx(value)
+
+
+def test_build_info(client):
+    info = samples(client)["pue_monitor_build_info"]
+    ((labels, value),) = info.items()
+    assert value == 1.0 and dict(labels)["method"].startswith("pue-monitor/")
+
+
+# (query, cookie, Accept-Language, expected page language)
+LANGUAGES = [
+    ("", None, None, "vi"),
+    ("?lang=en", None, None, "en"),
+    ("", "en", None, "en"),
+    ("", None, "en-GB,en;q=0.9", "en"),
+    ("", "vi", "en", "vi"),  # a remembered choice beats the browser's
+    ("?lang=vi", "en", "en", "vi"),
+    ("?lang=fr", None, None, "vi"),  # unsupported: the default
+]
+MARKERS = {"vi": ("Ngưỡng TTDL xanh", "✗ Vượt ngưỡng", "✓ Đạt", "Mất kết nối"),
+           "en": ("Green threshold", "✗ Over threshold", "✓ Compliant", "Down")}
+
+
+@pytest.mark.parametrize(("query", "cookie", "accept", "lang"), LANGUAGES)
+def test_page_language(client, query, cookie, accept, lang):
+    if cookie:
+        client.set_cookie("lang", cookie)
+    headers = {"Accept-Language": accept} if accept else {}
+    answer = client.get("/" + query, headers=headers)
+    assert answer.status_code == 200
+    html = answer.get_data(as_text=True)
+    assert f'<html lang="{lang}">' in html
+    for marker in MARKERS[lang]:
+        assert marker in html
+    other = "en" if lang == "vi" else "vi"
+    assert MARKERS[other][0] not in html
+
+
+def test_language_choice_is_remembered(client):
+    answer = client.get("/?lang=en")
+    assert "lang=en" in answer.headers["Set-Cookie"]
+    assert '<html lang="en">' in client.get("/").get_data(as_text=True)
+
+
+def test_page_shows_every_site_with_its_figures(client):
+    html = client.get("/?lang=en").get_data(as_text=True)
+    for name in ("Bắc Ninh Provincial Data Center", "Quế Võ Industrial Park", "Yên Phong Industrial Park"):
+        assert name in html
+    assert ">1.40</span>" in html and ">1.50</span>" in html
+    assert "PUE ≤ 1.4" in html
+
+
+def test_store_failure_is_a_clear_503_not_a_crash(store, monkeypatch):
+    app = create_app(demo_config(), store, clock=lambda: NOW, testing=True)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(store, "latest", broken)
+    client = app.test_client()
+    page = client.get("/?lang=en")
+    assert page.status_code == 503
+    assert "The figures cannot be computed right now" in page.get_data(as_text=True)
+    assert client.get("/api/v1/status").status_code == 503
+    assert client.get("/healthz").status_code == 200
