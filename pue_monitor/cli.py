@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level.upper() != "DEBUG":
+        # pymodbus logs every server start and reconnect at INFO; our own logs say what matters.
+        logging.getLogger("pymodbus").setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -66,6 +69,18 @@ def main(argv: list[str] | None = None) -> int:
         return run_simulator(config, control_port=args.control_port) or 0
     from pue_monitor.runner import run_monitor, start_simulator
 
+    try:
+        return _serve(args, config, run_monitor, start_simulator)
+    except OSError as exc:
+        print(f"pue-monitor: cannot serve on {args.host}:{args.port}: {exc.strerror or exc} "
+              "(choose another with --port)", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        print(f"pue-monitor: {exc}", file=sys.stderr)
+        return 1
+
+
+def _serve(args, config, run_monitor, start_simulator) -> int:
     if args.command == "run":
         return run_monitor(config, args.data_dir, args.host, args.port)
     # demo: the simulated devices in a child process, then the monitor on them

@@ -7,8 +7,8 @@ import logging
 import signal
 import subprocess
 import sys
+import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from config.model import Config
 from store.rollup import rollup
 from store.sqlite import Store
 from web import create_app
+from simulator.runner import READY_LINE
 from web.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -69,21 +70,33 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
     return 0
 
 
-def start_simulator(config_path: Path, control_port: int) -> subprocess.Popen:
-    """Start `pue-monitor simulate` as a child process and wait until it answers."""
+def start_simulator(config_path: Path, control_port: int,
+                    echo: Callable[[str], None] = print) -> subprocess.Popen:
+    """Start `pue-monitor simulate` as a child process; return once it says it is ready.
+
+    Waiting for its own ready line (not just any answer on the control port) means a
+    simulator left running by an earlier demo is never mistaken for this one.
+    """
     proc = subprocess.Popen([sys.executable, "-m", "pue_monitor", "simulate", "-c",
-                             str(config_path), "--control-port", str(control_port)])
+                             str(config_path), "--control-port", str(control_port)],
+                            stdout=subprocess.PIPE, text=True, bufsize=1)
+    ready = threading.Event()
+
+    def forward() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            echo(line.rstrip("\n"))
+            if line.strip() == READY_LINE:
+                ready.set()
+
+    threading.Thread(target=forward, name="simulator-output", daemon=True).start()
     deadline = time.monotonic() + SIMULATOR_START_TIMEOUT_S
-    url = f"http://127.0.0.1:{control_port}/healthz"
-    while time.monotonic() < deadline:
+    while not ready.wait(0.2):
         if proc.poll() is not None:
-            raise RuntimeError(f"the simulator exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 (loopback)
-                if answer.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError(f"the simulator did not answer on {url} within "
-                       f"{SIMULATOR_START_TIMEOUT_S:.0f} s")
+            raise RuntimeError(f"the simulator could not start (exit code {proc.returncode}); "
+                               "see its message above")
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise RuntimeError(f"the simulator was not ready within "
+                               f"{SIMULATOR_START_TIMEOUT_S:.0f} s")
+    return proc

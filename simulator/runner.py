@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from simulator.snmp_agent import SnmpAgent
 
 log = logging.getLogger(__name__)
 DEVICE_LISTS = ("incomers", "ups", "pdus", "cooling")  # fixed once the simulator runs
+READY_LINE = "simulator ready"  # printed once every endpoint listens (the demo waits for it)
 
 
 @dataclass
@@ -66,6 +69,15 @@ def derive_site_simulation(site: Site) -> SiteSimulation:
         ups=of(lambda d: d.measurement_point == MeasurementPoint.UPS_OUTPUT),
         pdus=of(lambda d: d.role == Role.IT and d.measurement_point != MeasurementPoint.UPS_OUTPUT),
         cooling=of(lambda d: d.role == Role.COOLING))
+
+
+@contextmanager
+def _where(what: str) -> Iterator[None]:
+    """Name the endpoint in a bind error ("address already in use" alone helps nobody)."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot listen on {what}: {exc.strerror or exc}") from exc
 
 
 class Simulator:
@@ -123,11 +135,14 @@ class Simulator:
         try:
             for dev in self.devices.values():
                 if dev.agent is not None:
-                    await dev.agent.start()
-            for endpoint in self.modbus_endpoints.values():
-                await endpoint.start()
-            self.control = ControlServer(self, asyncio.get_running_loop(),
-                                         self._control_host, self._control_port)
+                    with _where(f"{dev.device.id}: SNMP udp/{dev.agent.host}:{dev.agent.port}"):
+                        await dev.agent.start()
+            for (host, port), endpoint in self.modbus_endpoints.items():
+                with _where(f"Modbus tcp/{host}:{port}"):
+                    await endpoint.start()
+            with _where(f"control http/{self._control_host}:{self._control_port}"):
+                self.control = ControlServer(self, asyncio.get_running_loop(),
+                                             self._control_host, self._control_port)
             self.control.start()
         except BaseException:
             await self.stop()
@@ -273,6 +288,7 @@ async def _serve(config: Config, control_port: int | None) -> None:
     await sim.start()
     for line in sim.describe():
         print(line, flush=True)
+    print(READY_LINE, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -287,8 +303,13 @@ async def _serve(config: Config, control_port: int | None) -> None:
         print("simulator stopped", flush=True)
 
 
-def run_simulator(config: Config | str | Path, control_port: int | None = None) -> None:
+def run_simulator(config: Config | str | Path, control_port: int | None = None) -> int:
     """Blocking entry point of `pue-monitor simulate`: serve until SIGINT/SIGTERM."""
     if not isinstance(config, Config):
         config = load_config(config)
-    asyncio.run(_serve(config, control_port))
+    try:
+        asyncio.run(_serve(config, control_port))
+    except OSError as exc:
+        print(f"simulator: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
