@@ -1,0 +1,18 @@
+# pue-monitor image. Default command: the demo (simulated province + monitor); for real
+# devices run `pue-monitor run -c /etc/pue-monitor/config.yaml --host 0.0.0.0`.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY pue ./pue
+COPY store ./store
+COPY collectors ./collectors
+COPY web ./web
+COPY simulator ./simulator
+COPY pue_monitor ./pue_monitor
+RUN pip install --no-cache-dir . && useradd --system --home /data pue && mkdir -p /data \
+    && chown pue /data
+USER pue
+EXPOSE 8080
+VOLUME /data
+CMD ["pue-monitor", "demo", "--host", "0.0.0.0", "--port", "8080", "--data-dir", "/data"]

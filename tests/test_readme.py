@@ -1,0 +1,23 @@
+"""The README's configuration example is a valid configuration."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from config.loader import load_config
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_config_example_loads(tmp_path, monkeypatch):
+    text = README.read_text(encoding="utf-8")
+    example = next(block for block in re.findall(r"```yaml\n(.*?)```", text, re.S)
+                   if "sites:" in block)
+    path = tmp_path / "example.yaml"
+    path.write_text(example.replace('"…"', '"x"'), encoding="utf-8")
+    monkeypatch.setenv("QV_SNMP_COMMUNITY", "s3cret")
+    config = load_config(path)
+    devices = {d.id: d for _, d in config.devices()}
+    assert devices["qv-ups-1"].snmp.community.get_secret_value() == "s3cret"
+    assert devices["qv-chiller"].share == 0.8
