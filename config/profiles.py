@@ -55,13 +55,10 @@ class Total(_Strict):
         return _check_metric(value)
 
 
-class SnmpPoint(_Strict):
-    """One scalar OID mapped to a canonical metric."""
+class _Point(_Strict):
+    """What every profile point has: a canonical metric, labels, "not available" values."""
 
     metric: str
-    oid: str
-    type: Literal[SNMP_VALUE_TYPES] = "integer"  # type: ignore[valid-type]
-    scale: float = 1.0
     labels: dict[str, str] = Field(default_factory=dict)
     # Raw values that mean "not available" on this model (e.g. -1): read as missing.
     not_available: list[float] = Field(default_factory=list)
@@ -75,6 +72,14 @@ class SnmpPoint(_Strict):
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_labels(value)
+
+
+class SnmpPoint(_Point):
+    """One scalar OID mapped to a canonical metric."""
+
+    oid: str
+    type: Literal[SNMP_VALUE_TYPES] = "integer"  # type: ignore[valid-type]
+    scale: float = 1.0
 
     @field_validator("oid")
     @classmethod
@@ -93,28 +98,15 @@ class SnmpPoint(_Strict):
         return value
 
 
-class ModbusPoint(_Strict):
+class ModbusPoint(_Point):
     """One register field mapped to a canonical metric."""
 
-    metric: str
     number: int = Field(alias="register")  # as printed in the manual (see Profile.numbering)
     function: int | None = None
     type: str | None = None
     order: str | None = None
     scale: float | None = None
     offset: float = 0.0
-    labels: dict[str, str] = Field(default_factory=dict)
-    not_available: list[float] = Field(default_factory=list)
-
-    @field_validator("metric")
-    @classmethod
-    def _metric(cls, value: str) -> str:
-        return _check_metric(value)
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_labels(value)
 
 
 class ModbusDefaults(_Strict):
