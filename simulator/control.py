@@ -96,6 +96,8 @@ def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
                 raise ValueError("body too large")
+            if length < 0:  # read(-1) would wait for the client to close the connection
+                raise ValueError(f"bad Content-Length {length}")
             raw = self.rfile.read(length) if length else b""
             data = json.loads(raw or b"{}")
             if not isinstance(data, dict):

@@ -38,6 +38,11 @@ class Fault:
         return out
 
 
+def _check_kind(kind: str) -> None:
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
+
+
 def _seconds(value: object, name: str) -> float | None:
     if value is None:
         return None
@@ -61,8 +66,7 @@ class DeviceFaults:
 
         :raises ValueError: unknown kind or a bad number.
         """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
+        _check_kind(kind)
         secs, life = _seconds(seconds, "seconds"), _seconds(duration, "duration")
         if kind == "slow":
             fault = Fault(kind, delay_s=DEFAULT_SLOW_S if secs is None else secs)
@@ -77,11 +81,15 @@ class DeviceFaults:
         return fault
 
     def clear(self, kind: str | None = None) -> None:
-        """Clear one kind, or everything."""
+        """Clear one kind, or everything.
+
+        :raises ValueError: unknown kind (a misspelt one would leave the fault on unnoticed).
+        """
         if kind is None:
             self._faults.clear()
             self._reset_pending = False
         else:
+            _check_kind(kind)
             self._faults.pop(kind, None)
             if kind == "counter_reset":
                 self._reset_pending = False
