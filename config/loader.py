@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from config.errors import ConfigError, ConfigIssue, join_path
-from config.metrics import ENERGY_METRIC, POWER_METRIC, Role
+from config.metrics import ENERGY_METRIC, POWER_METRIC, WATER_METRIC, Role
 from config.model import Config
 from config.profiles import Profile, _pydantic_message, load_profiles
 
@@ -23,7 +23,8 @@ def q(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-PUE_ROLES = (Role.FACILITY, Role.IT, Role.EXCLUDE)
+# Roles whose meter must give energy (a counter, or power to integrate).
+ENERGY_ROLES = tuple(r for r in Role if r not in (Role.MONITOR, Role.WATER))
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
@@ -167,7 +168,12 @@ def _check_device(dev: dict, dpath: str, profiles: dict[str, Profile],
             issues.append(ConfigIssue(f"{dpath}.{proto}", f"same address as {endpoints[key]}"))
         endpoints.setdefault(key, dpath)
     role = dev.get("role")
-    if profile is not None and role in {r.value for r in PUE_ROLES}:
+    if profile is not None and role == Role.WATER.value:
+        totals = {p.metric for p in profile.points_for() if not p.labels}
+        if WATER_METRIC not in totals:
+            issues.append(ConfigIssue(f"{dpath}.role", f"role water needs total {WATER_METRIC}; "
+                                      f"profile {q(name)} has none"))
+    elif profile is not None and role in {r.value for r in ENERGY_ROLES}:
         totals = {p.metric for p in profile.points_for() if not p.labels}
         totals |= {t.metric for t in profile.totals}
         if not totals & {ENERGY_METRIC, POWER_METRIC}:

@@ -16,13 +16,15 @@ METRICS: dict[str, str] = {
     "power_factor": "Power factor (0..1)",
     "load_pct": "Load in percent of rated capacity (%)",
     "temperature_c": "Temperature (°C)",
+    "water_m3": "Water volume, cumulative counter (m³)",
 }
 
 # Metrics that are cumulative counters rather than gauges.
-COUNTER_METRICS = frozenset({"active_energy_kwh"})
+COUNTER_METRICS = frozenset({"active_energy_kwh", "water_m3"})
 
 POWER_METRIC = "active_power_w"
 ENERGY_METRIC = "active_energy_kwh"
+WATER_METRIC = "water_m3"
 
 # Label keys a profile may attach to a reading.
 LABEL_KEYS = frozenset({"phase", "line", "outlet", "bank", "sensor", "circuit"})
@@ -31,6 +33,7 @@ WH_PER_KWH = 1000.0
 W_PER_KW = 1000.0
 SECONDS_PER_HOUR = 3600.0
 JOULES_PER_KWH = 3.6e6
+LITRES_PER_M3 = 1000.0
 
 
 class Role(str, Enum):
@@ -43,7 +46,15 @@ class Role(str, Enum):
     POWER_DISTRIBUTION = "power_distribution"
     LIGHTING = "lighting"
     OTHER = "other"
+    RENEWABLE = "renewable"  # on-site or contracted renewable energy: REF
+    REUSE = "reuse"  # energy reused outside the data center (heat): ERF
+    WATER = "water"  # site water meter: WUE
     MONITOR = "monitor"  # watched for health only; counts toward nothing
+
+
+# Roles whose energy forms the PUE ratio itself; sub-meters of the boundary; the rest.
+RATIO_ROLES = frozenset({Role.FACILITY, Role.IT, Role.EXCLUDE})
+SUBMETER_ROLES = frozenset({Role.COOLING, Role.POWER_DISTRIBUTION, Role.LIGHTING, Role.OTHER})
 
 
 class MeasurementPoint(str, Enum):

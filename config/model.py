@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from config.metrics import MeasurementPoint, Role
 from config.profiles import Profile
@@ -14,6 +14,13 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 DEFAULT_PUE_THRESHOLD = 1.4  # Bắc Ninh plan: green data centers, PUE not above 1.4
 DEFAULT_COVERAGE_THRESHOLD = 0.95
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+DEFAULT_BALANCE_TOLERANCE = 0.10
+DEFAULT_COUNTER_POWER_TOLERANCE = 0.02
+# Vietnam's grid emission factor (kg CO2 per kWh) by year, as the Department of Climate
+# Change (MONRE) announced them: 2021 0.7221, 2022 0.6766, 2023 0.6592 t/MWh. A config's
+# `emission_factors` overrides or extends these; a later year without a value uses the
+# latest one known, and says so in the report.
+DEFAULT_EMISSION_FACTORS = {2021: 0.7221, 2022: 0.6766, 2023: 0.6592}
 
 
 class _Strict(BaseModel):
@@ -53,6 +60,14 @@ class Polling(_Strict):
     retries: int = Field(1, ge=0, le=10)
 
 
+class Replacement(_Strict):
+    """A meter replaced at ``at``: its last reading and its successor's first."""
+
+    at: AwareDatetime
+    old_final_kwh: float = Field(ge=0)
+    new_initial_kwh: float = Field(ge=0)
+
+
 class Device(_Strict):
     """One unit: where it is (address), what it is (profile) and what it counts as (role)."""
 
@@ -67,6 +82,12 @@ class Device(_Strict):
     polling: Polling | None = None
     # Longest span between two power readings that is still integrated (default: 3 polls).
     max_gap_s: float | None = Field(None, gt=0)
+    # The energy register's range, if it wraps (e.g. 99 999 999.9 kWh meters): a decrease is
+    # then unwound as a wrap. Without it a decrease is a reset (energy since = new value).
+    counter_width_kwh: float | None = Field(None, gt=0)
+    # Meter swaps: the old meter's final and the new meter's first reading, so the energy
+    # across the swap is neither lost nor counted twice.
+    replacements: list[Replacement] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_target(self) -> Device:
@@ -102,6 +123,10 @@ class Site(_Strict):
     # 94/KH-UBND says "không vượt quá 1,4" (<=); 912/QĐ-BKHCN writes "dưới 1,4" (<).
     threshold_operator: Literal["<=", "<"] = "<="
     coverage_threshold: float = Field(DEFAULT_COVERAGE_THRESHOLD, gt=0, le=1)
+    # E_DC against E_IT + sub-meters: an unexplained share beyond this is flagged.
+    balance_tolerance: float = Field(DEFAULT_BALANCE_TOLERANCE, gt=0, le=1)
+    # Counter against integrated power of the same meter: a larger gap is flagged.
+    counter_power_tolerance: float = Field(DEFAULT_COUNTER_POWER_TOLERANCE, gt=0, le=1)
     polling: Polling | None = None
     devices: list[Device] = Field(min_length=1)
 
@@ -149,6 +174,8 @@ class Config(_Strict):
     profiles_dir: str | None = None
     sites: list[Site]
     simulation: Simulation | None = None
+    emission_factors: dict[int, float] = Field(
+        default_factory=lambda: dict(DEFAULT_EMISSION_FACTORS))
     # Filled by the loader from config/profiles (and profiles_dir), never from the YAML.
     profiles: dict[str, Profile] = Field(default_factory=dict, exclude=True)
 
@@ -157,6 +184,12 @@ class Config(_Strict):
 
     def polling_for(self, site: Site, device: Device) -> Polling:
         return device.polling or site.polling or self.polling
+
+    def emission_factor(self, year: int) -> tuple[float, int] | None:
+        """(kg CO2/kWh, the year it is for): that year's, else the latest earlier one."""
+        known = {**DEFAULT_EMISSION_FACTORS, **self.emission_factors}
+        years = [y for y in known if y <= year]
+        return (known[max(years)], max(years)) if years else None
 
     def profile_of(self, device: Device) -> Profile:
         return self.profiles[device.profile]

@@ -6,7 +6,7 @@ import operator as op
 from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import dataclass, field, replace
 
-from config.metrics import MeasurementPoint, Role
+from config.metrics import RATIO_ROLES, MeasurementPoint, Role
 from pue.energy import MeterEnergy, Span, intersect_spans, span_seconds
 
 METHOD_VERSION = "pue-monitor/1 ISO/IEC 30134-2 energy ratio, common-coverage spans"
@@ -17,7 +17,6 @@ OK, INCOMPLETE, INVALID, NO_DATA = "ok", "incomplete", "invalid", "no_data"
 OPERATORS = {"<=": op.le, "<": op.lt}
 # PUE is published with two decimals (1,40); compliance is judged on that figure.
 REPORT_DECIMALS = 2
-RATIO_ROLES = (Role.FACILITY, Role.IT, Role.EXCLUDE)
 
 
 @dataclass(frozen=True)
@@ -107,27 +106,78 @@ def judge(pue: float | None, status: str, threshold: float, operator: str) -> bo
     return bool(OPERATORS[operator](reported(pue), threshold))
 
 
-def interval_pue(site: str, meters: list[MeterInput], start: float, end: float, *,
-                 window: str = "", threshold: float = 1.4, operator: str = "<=",
-                 coverage_threshold: float = 0.95) -> PueResult:
-    """PUE = (ΣE_facility − ΣE_exclude) / ΣE_IT over the spans every such meter covers."""
+@dataclass(frozen=True)
+class MeterInfo:
+    """A meter's identity in the ratio, without its data."""
+
+    device: str
+    role: Role
+    share: float = 1.0
+    measurement_point: MeasurementPoint | None = None
+
+
+@dataclass(frozen=True)
+class MeterPart:
+    """One meter over one stretch: raw energy (share not applied) over the spans used."""
+
+    energy_kwh: float | None
+    covered_s: float  # what this meter measured on its own
+    method: str
+    resets: int = 0
+
+
+@dataclass(frozen=True)
+class Part:
+    """One stretch of a period, reduced: the seconds every ratio meter covered (the spans
+    both sides are taken over) and each meter's energy. Parts of a period add up."""
+
+    start: float
+    end: float
+    common_s: float
+    meters: dict[str, MeterPart]
+
+
+def info(meter: MeterInput) -> MeterInfo:
+    return MeterInfo(meter.device, meter.role, meter.share, meter.measurement_point)
+
+
+def reduce_part(meters: list[MeterInput], start: float, end: float) -> Part:
+    """Energy of each meter over [start, end]: ratio meters over their common spans."""
+    if end <= start:
+        raise ValueError(f"empty period: {start} .. {end}")
+    meters = [replace(m, energy=m.energy.for_window(start, end)) for m in meters]
+    spans = common_spans(meters, start, end)
+    out = {}
+    for meter in meters:
+        own = meter.energy.spans(start, end)
+        used = spans if meter.role in RATIO_ROLES else own
+        counter = meter.energy.counter
+        out[meter.device] = MeterPart(
+            energy_kwh=meter.energy.energy(used) if used else None,
+            covered_s=span_seconds(own), method=meter.energy.method,
+            resets=counter.resets if counter is not None and meter.energy.method == "counter"
+            else 0)
+    return Part(start, end, span_seconds(spans), out)
+
+
+def combine(site: str, meters: list[MeterInfo], parts: list[Part], start: float, end: float,
+            *, window: str = "", threshold: float = 1.4, operator: str = "<=",
+            coverage_threshold: float = 0.95) -> PueResult:
+    """PUE = (ΣE_facility − ΣE_exclude) / ΣE_IT over the parts of [start, end]."""
     if end <= start:
         raise ValueError(f"empty period: {start} .. {end}")
     if operator not in OPERATORS:
         raise ValueError(f"unknown threshold operator {operator!r}")
     category = pue_category([m.measurement_point for m in meters if m.role == Role.IT])
-    meters = [replace(m, energy=m.energy.for_window(start, end)) for m in meters]
-    spans = common_spans(meters, start, end)
-    covered = span_seconds(spans)
+    covered = sum(p.common_s for p in parts)
     coverage = covered / (end - start)
-
     e_dc = e_it = 0.0
     negative = False
     figures = []
     for meter in meters:
-        used = spans if meter.role in RATIO_ROLES else meter.energy.spans(start, end)
-        raw = meter.energy.energy(used) if used else None
-        energy = None if raw is None else raw * meter.share
+        pieces = [p.meters[meter.device] for p in parts if meter.device in p.meters]
+        raw = [x.energy_kwh for x in pieces if x.energy_kwh is not None]
+        energy = sum(raw) * meter.share if raw else None
         negative |= energy is not None and energy < 0
         if energy is not None and meter.role == Role.FACILITY:
             e_dc += energy
@@ -135,13 +185,11 @@ def interval_pue(site: str, meters: list[MeterInput], start: float, end: float, 
             e_dc -= energy
         elif energy is not None and meter.role == Role.IT:
             e_it += energy
-        counter = meter.energy.counter
+        methods = sorted({m for x in pieces for m in x.method.split("+") if m != "none"})
         figures.append(MeterFigure(
             device=meter.device, role=meter.role.value, share=meter.share,
-            method=meter.energy.method, energy_kwh=energy,
-            covered_s=span_seconds(meter.energy.spans(start, end)),
-            resets=counter.resets if counter is not None and meter.energy.method == "counter"
-            else 0))
+            method="+".join(methods) or "none", energy_kwh=energy,
+            covered_s=sum(x.covered_s for x in pieces), resets=sum(x.resets for x in pieces)))
 
     pue: float | None = None
     if covered <= 0:
@@ -157,3 +205,14 @@ def interval_pue(site: str, meters: list[MeterInput], start: float, end: float, 
         facility_energy_kwh=e_dc, it_energy_kwh=e_it, coverage=coverage, status=status,
         threshold=threshold, operator=operator,
         compliant=judge(pue, status, threshold, operator), meters=tuple(figures))
+
+
+def interval_pue(site: str, meters: list[MeterInput], start: float, end: float, *,
+                 window: str = "", threshold: float = 1.4, operator: str = "<=",
+                 coverage_threshold: float = 0.95) -> PueResult:
+    """PUE over [start, end] from the meters' raw series (one part)."""
+    if end <= start:
+        raise ValueError(f"empty period: {start} .. {end}")
+    return combine(site, [info(m) for m in meters], [reduce_part(meters, start, end)], start,
+                   end, window=window, threshold=threshold, operator=operator,
+                   coverage_threshold=coverage_threshold)

@@ -2,20 +2,103 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import calendar
+import math
+import re
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 # Trailing windows, in seconds.
-TRAILING = {"15m": 15 * 60, "1h": 3600, "24h": 24 * 3600}
-LIVE_WINDOWS = ("15m", "1h", "24h", "today")
+TRAILING = {"15m": 15 * 60, "1h": 3600, "24h": 24 * 3600, "30d": 30 * 86400}
+LIVE_WINDOWS = ("15m", "1h", "24h", "today", "30d", "12m")
 
 
 def window_bounds(window: str, now: float, tz: str) -> tuple[float, float]:
     """(start, end) of a live window ending at ``now``; ``today`` starts at local midnight."""
     if window in TRAILING:
         return now - TRAILING[window], now
+    if window == "12m":
+        return parse_period("12m", tz, now)
     if window == "today":
         local = datetime.fromtimestamp(now, ZoneInfo(tz))
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         return midnight.timestamp(), now
     raise ValueError(f"unknown window {window!r} (known: {', '.join(LIVE_WINDOWS)})")
+
+
+# ---- report periods ---------------------------------------------------------------------
+
+BLOCK_S = 15 * 60  # interval-energy block; every period here starts and ends on one
+
+
+def _local(tz: str, year: int, month: int = 1, day: int = 1) -> float:
+    return datetime(year, month, day, tzinfo=ZoneInfo(tz)).timestamp()
+
+
+def _next_month(year: int, month: int, months: int = 1) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + months
+    return index // 12, index % 12 + 1
+
+
+def _parse_point(text: str, tz: str) -> float:
+    """A date (local midnight) or an ISO time (with offset, else local)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a date or ISO time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(tz))
+    return moment.timestamp()
+
+
+def parse_period(text: str, tz: str, at: float) -> tuple[float, float]:
+    """(start, end), half-open, for a report period in the site's time zone.
+
+    ``2025`` (calendar year), ``2025-Q1``, ``2025-03``, ``2025-03-14``, ``12m`` (the
+    trailing 12 months ending at ``at``, rounded down to a 15-minute block) or
+    ``START..END`` (dates or ISO times).
+    """
+    text = text.strip()
+    if text == "12m":
+        end = math.floor(at / BLOCK_S) * BLOCK_S
+        local = datetime.fromtimestamp(end, ZoneInfo(tz))
+        year, month = _next_month(local.year, local.month, -12)
+        day = min(local.day, calendar.monthrange(year, month)[1])
+        return local.replace(year=year, month=month, day=day).timestamp(), end
+    if ".." in text:
+        left, _, right = text.partition("..")
+        start, end = _parse_point(left, tz), _parse_point(right, tz)
+        if end <= start:
+            raise ValueError(f"empty period {text!r}: the end is not after the start")
+        return start, end
+    if m := re.fullmatch(r"(\d{4})", text):
+        year = int(m[1])
+        return _local(tz, year), _local(tz, year + 1)
+    if m := re.fullmatch(r"(\d{4})-Q([1-4])", text, re.I):
+        year, first = int(m[1]), 3 * (int(m[2]) - 1) + 1
+        return _local(tz, year, first), _local(tz, *_next_month(year, first, 3))
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
+        year, month = int(m[1]), int(m[2])
+        if not 1 <= month <= 12:
+            raise ValueError(f"no month {month} in {text!r}")
+        return _local(tz, year, month), _local(tz, *_next_month(year, month))
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        start = _parse_point(text, tz)
+        day = datetime.fromtimestamp(start, ZoneInfo(tz)) + timedelta(days=1)
+        return start, day.replace(hour=0, minute=0).timestamp()
+    raise ValueError(f"unknown period {text!r}: use 2025, 2025-Q1, 2025-03, 2025-03-14, 12m "
+                     "or START..END")
+
+
+def months_between(start: float, end: float, tz: str) -> list[tuple[int, int, float, float]]:
+    """(year, month, start, end) of each calendar month overlapping [start, end), clipped."""
+    out = []
+    local = datetime.fromtimestamp(start, ZoneInfo(tz))
+    year, month = local.year, local.month
+    while True:
+        m_start = _local(tz, year, month)
+        if m_start >= end:
+            return out
+        m_end = _local(tz, *_next_month(year, month))
+        out.append((year, month, max(m_start, start), min(m_end, end)))
+        year, month = _next_month(year, month)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from config.metrics import ENERGY_METRIC, POWER_METRIC, Role
-from config.model import Config
-from pue.energy import CounterSeries, MeterEnergy, PowerSeries, span_seconds
-from store.service import max_gap_s
+from config.metrics import Role
+from config.model import Config, Device, Site
+from pue.energy import span_seconds
+from store.service import meter_energy
 from store.sqlite import Store
 
 INTERVAL_S = 15 * 60
@@ -21,7 +21,7 @@ def rollup(store: Store, config: Config, now: float) -> int:
     """Close every finished 15-minute interval not yet stored; returns rows written."""
     written = 0
     for site, device in config.devices():
-        if device.role == Role.MONITOR:
+        if device.role in (Role.MONITOR, Role.WATER):
             continue
         last = store.last_interval_end(device.id)
         if last is None:
@@ -33,18 +33,21 @@ def rollup(store: Store, config: Config, now: float) -> int:
         if end_all <= last:
             continue
         end_all = min(end_all, last + MAX_INTERVALS_PER_PASS * INTERVAL_S)
-        meter = MeterEnergy(
-            CounterSeries.from_frame(store.series(device.id, ENERGY_METRIC, last, end_all)),
-            PowerSeries.from_frame(store.series(device.id, POWER_METRIC, last, end_all),
-                                   max_gap_s(config, site, device)))
-        rows = []
-        start = last
-        while start < end_all:
-            end = start + INTERVAL_S
-            spans = meter.spans(start, end)
-            energy = meter.energy(spans) if spans else None
-            rows.append((device.id, start, end, energy, span_seconds(spans), meter.method))
-            start = end
-        store.write_interval_energy(rows)
-        written += len(rows)
+        written += rollup_range(store, config, site, device, last, end_all)
     return written
+
+
+def rollup_range(store: Store, config: Config, site: Site, device: Device, start: float,
+                 end: float) -> int:
+    """(Re)compute the blocks of one meter between two block boundaries; rows written."""
+    if start % INTERVAL_S or end % INTERVAL_S:
+        raise ValueError("rollup bounds must lie on 15-minute boundaries")
+    meter = meter_energy(store, config, site, device, start, end)
+    rows = []
+    for block in range(int(start), int(end), INTERVAL_S):
+        spans = meter.spans(block, block + INTERVAL_S)
+        energy = meter.energy(spans) if spans else None
+        rows.append((device.id, float(block), float(block + INTERVAL_S), energy,
+                     span_seconds(spans), meter.method))
+    store.write_interval_energy(rows)
+    return len(rows)

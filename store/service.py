@@ -57,20 +57,25 @@ def max_gap_s(config: Config, site: Site, device: Device) -> float:
 def meter_inputs(store: Store, config: Config, site: Site, start: float,
                  end: float) -> list[MeterInput]:
     """Every metered device of a site with its energy source over [start, end]."""
-    inputs = []
-    for device in site.devices:
-        if device.role == Role.MONITOR:
-            continue
-        frame = store.series(device.id, ENERGY_METRIC, start, end)
-        last = float(frame["value"].iloc[-1]) if len(frame) else 0.0
-        step = config.profile_of(device).counter_resolution_kwh(ENERGY_METRIC, last)
-        counter = CounterSeries.from_frame(frame, resolution_kwh=step)
-        power = PowerSeries.from_frame(store.series(device.id, POWER_METRIC, start, end),
-                                       max_gap_s(config, site, device))
-        inputs.append(MeterInput(device=device.id, role=device.role, share=device.share,
-                                 measurement_point=device.measurement_point,
-                                 energy=MeterEnergy(counter, power)))
-    return inputs
+    return [MeterInput(device=device.id, role=device.role, share=device.share,
+                       measurement_point=device.measurement_point,
+                       energy=meter_energy(store, config, site, device, start, end))
+            for device in site.devices if device.role not in (Role.MONITOR, Role.WATER)]
+
+
+def meter_energy(store: Store, config: Config, site: Site, device: Device, start: float,
+                 end: float) -> MeterEnergy:
+    """A meter's counter and power over [start, end], with its declared width and swaps."""
+    frame = store.series(device.id, ENERGY_METRIC, start, end)
+    last = float(frame["value"].iloc[-1]) if len(frame) else 0.0
+    counter = CounterSeries.from_frame(
+        frame, width_kwh=device.counter_width_kwh,
+        replacements=tuple((r.at.timestamp(), r.old_final_kwh, r.new_initial_kwh)
+                           for r in device.replacements),
+        resolution_kwh=config.profile_of(device).counter_resolution_kwh(ENERGY_METRIC, last))
+    power = PowerSeries.from_frame(store.series(device.id, POWER_METRIC, start, end),
+                                   max_gap_s(config, site, device))
+    return MeterEnergy(counter, power)
 
 
 def site_windows(store: Store, config: Config, site: Site, now: float,

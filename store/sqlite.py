@@ -16,6 +16,7 @@ from store.model import PollResult, Quality, labels_key
 DB_FILE = "pue-monitor.sqlite3"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 5.0
+SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -203,6 +204,54 @@ class Store:
             rows = conn.execute(sql, (*devices, start, end)).fetchall()
         return pd.DataFrame(rows, columns=["device", "start", "end", "energy_kwh", "covered_s",
                                            "method"])
+
+    def block_starts(self, device: str, start: float, end: float) -> list[float]:
+        """Starts of the stored blocks of a device in [start, end)."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT start FROM interval_energy WHERE device = ? AND "
+                                "start >= ? AND start < ?", (device, start, end)).fetchall()
+        return [r[0] for r in rows]
+
+    def block_coverage(self, devices: Sequence[str], start: float, end: float) -> pd.DataFrame:
+        """Per block start: how many of ``devices`` measured something, and the least
+        any of them covered (seconds)."""
+        if not devices:
+            return pd.DataFrame(columns=["start", "n", "min_covered"])
+        sql = ("SELECT start, SUM(covered_s > 0), MIN(covered_s) FROM interval_energy "
+               f"WHERE device IN ({','.join('?' * len(devices))}) AND start >= ? AND start < ? "
+               "GROUP BY start")
+        with self._connect() as conn:
+            rows = conn.execute(sql, (*devices, start, end)).fetchall()
+        return pd.DataFrame(rows, columns=["start", "n", "min_covered"])
+
+    def block_totals(self, devices: Sequence[str], start: float, end: float,
+                     starts: Sequence[float] | None = None
+                     ) -> dict[str, tuple[float | None, float, str]]:
+        """Per device: (Σ energy kWh or None, Σ covered seconds, methods joined by '+')
+        over its blocks in [start, end), or only over the blocks starting at ``starts``."""
+        if not devices:
+            return {}
+        chunks = [None] if starts is None else [
+            list(starts[i:i + SQL_IN_CHUNK]) for i in range(0, len(starts), SQL_IN_CHUNK)]
+        out: dict[str, list] = {}
+        with self._connect() as conn:
+            for chunk in chunks:
+                sql = ("SELECT device, SUM(energy_kwh), SUM(covered_s), "
+                       "GROUP_CONCAT(DISTINCT method) FROM interval_energy "
+                       f"WHERE device IN ({','.join('?' * len(devices))}) "
+                       "AND start >= ? AND start < ?")
+                args: list = [*devices, start, end]
+                if chunk is not None:
+                    sql += f" AND start IN ({','.join('?' * len(chunk))})"
+                    args.extend(chunk)
+                for device, energy, covered, methods in conn.execute(
+                        sql + " GROUP BY device", args):
+                    acc = out.setdefault(device, [None, 0.0, set()])
+                    if energy is not None:
+                        acc[0] = (acc[0] or 0.0) + energy
+                    acc[1] += covered or 0.0
+                    acc[2] |= {m for m in (methods or "").split(",") if m and m != "none"}
+        return {d: (e, c, "+".join(sorted(m))) for d, (e, c, m) in out.items()}
 
     def last_interval_end(self, device: str) -> float | None:
         with self._connect() as conn:

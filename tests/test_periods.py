@@ -1,0 +1,133 @@
+"""Report periods: parsing, and block-based period PUE equal to the exact computation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from config.metrics import JOULES_PER_KWH
+from pue.kpi import interval_pue
+from pue.periods import parse_period
+from store.model import PollResult, Reading
+from store.periods import period_result
+from store.service import meter_inputs
+from store.sqlite import Store
+from tests.web_fixtures import demo_config
+
+TZ = "Asia/Ho_Chi_Minh"
+
+
+def local(*args: int) -> float:
+    return datetime(*args, tzinfo=ZoneInfo(TZ)).timestamp()
+
+
+AT = local(2026, 11, 25, 10, 7, 30)
+
+# (text, expected start, expected end), all local time in Hà Nội (UTC+7)
+PERIODS = [
+    ("2025", local(2025, 1, 1), local(2026, 1, 1)),
+    ("2025-Q1", local(2025, 1, 1), local(2025, 4, 1)),
+    ("2025-q4", local(2025, 10, 1), local(2026, 1, 1)),
+    ("2025-02", local(2025, 2, 1), local(2025, 3, 1)),
+    ("2024-02", local(2024, 2, 1), local(2024, 3, 1)),
+    ("2025-12", local(2025, 12, 1), local(2026, 1, 1)),
+    ("2025-03-14", local(2025, 3, 14), local(2025, 3, 15)),
+    ("12m", local(2025, 11, 25, 10, 0), local(2026, 11, 25, 10, 0)),  # to the last block
+    ("2025-01-01..2025-01-08", local(2025, 1, 1), local(2025, 1, 8)),
+    ("2025-01-01T06:00..2025-01-01T18:30", local(2025, 1, 1, 6), local(2025, 1, 1, 18, 30)),
+    ("2025-01-01T00:00Z..2025-01-02", local(2025, 1, 1, 7), local(2025, 1, 2)),
+]
+
+
+@pytest.mark.parametrize(("text", "start", "end"), PERIODS, ids=[p[0] for p in PERIODS])
+def test_parse_period(text, start, end):
+    assert parse_period(text, TZ, AT) == (start, end)
+
+
+@pytest.mark.parametrize("text", ["2025-13", "2025-Q5", "last year", "2025-02-02..2025-02-01",
+                                  "2025-01-01..tomorrow"])
+def test_bad_periods_are_refused_clearly(text):
+    with pytest.raises(ValueError, match=r"period|month|date"):
+        parse_period(text, TZ, AT)
+
+
+T0 = local(2026, 3, 2, 9, 0)
+STEP = 5.0  # demo devices poll every 5 s: power gaps over 15 s are not bridged
+
+
+def scenario_store(path) -> Store:
+    """Four hours of bn-provincial with a counter reset, a power gap and a chiller gap."""
+    store = Store.open(path)
+    polls = []
+    kwh = {"prov-incomer": 52_000.0, "prov-chiller": 9_000.0}
+    last_t = None
+    for i in range(int(4 * 3600 / STEP) + 1):
+        t = T0 + i * STEP
+        dt = 0.0 if last_t is None else t - last_t
+        last_t = t
+        incomer_w = 150_000.0 + 5_000.0 * ((i // 97) % 5)
+        kwh["prov-incomer"] += incomer_w * dt / JOULES_PER_KWH
+        kwh["prov-chiller"] += 30_000.0 * dt / JOULES_PER_KWH
+        if t == T0 + 2 * 3600 + 11 * 60 + 10:  # the incomer's register is reset
+            kwh["prov-incomer"] = 0.0
+        rows = {
+            "prov-incomer": [("active_power_w", incomer_w),
+                             ("active_energy_kwh", kwh["prov-incomer"])],
+            "prov-ups-a": [("active_power_w", 52_000.0 + 10.0 * (i % 7))],
+            "prov-chiller": [("active_energy_kwh", kwh["prov-chiller"])],
+        }
+        # UPS B goes silent for 23 minutes across two blocks: not bridged.
+        if not T0 + 3720 < t < T0 + 3720 + 23 * 60:
+            rows["prov-ups-b"] = [("active_power_w", 48_000.0)]
+        # The chiller meter is silent for 40 minutes: its counter bridges that exactly.
+        if T0 + 5400 < t < T0 + 7800:
+            rows.pop("prov-chiller")
+        for device, values in rows.items():
+            polls.append(PollResult(device, "bn-provincial", t, 0.01, tuple(
+                Reading(t, device, metric, value) for metric, value in values)))
+    store.write_polls(polls)
+    return store
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    (T0 + 7 * 60 + 3, T0 + 3 * 3600 + 52 * 60),  # ragged ends, gap, reset inside
+    (T0, T0 + 4 * 3600),  # aligned
+    (T0 + 3600, T0 + 3600 + 60 * 60),  # the gap's hour only
+    (T0 + 61, T0 + 600),  # inside one block
+])
+def test_blocks_give_the_exact_figure(tmp_path, start, end):
+    config = demo_config()
+    site = config.site("bn-provincial")
+    store = scenario_store(tmp_path / "data")
+    now = T0 + 5 * 3600
+    by_blocks = period_result(store, config, site, start, end, now)
+    exact = interval_pue(site.id, meter_inputs(store, config, site, start, end), start, end,
+                         threshold=site.pue_threshold, operator=site.threshold_operator,
+                         coverage_threshold=site.coverage_threshold)
+    assert by_blocks.coverage == pytest.approx(exact.coverage, abs=1e-9)
+    assert by_blocks.facility_energy_kwh == pytest.approx(exact.facility_energy_kwh, rel=1e-9)
+    assert by_blocks.it_energy_kwh == pytest.approx(exact.it_energy_kwh, rel=1e-9)
+    assert by_blocks.status == exact.status
+    for a, b in zip(by_blocks.meters, exact.meters):
+        assert (a.device, a.role) == (b.device, b.role)
+        assert a.energy_kwh == pytest.approx(b.energy_kwh, rel=1e-9), a.device
+    store.close()
+
+
+def test_the_gap_is_left_out_of_both_sides(tmp_path):
+    config = demo_config()
+    site = config.site("bn-provincial")
+    store = scenario_store(tmp_path / "data")
+    result = period_result(store, config, site, T0, T0 + 4 * 3600, T0 + 5 * 3600)
+    # UPS B's last reading before the gap is at +3720 s, the next at +5100 s: 23 minutes
+    # that count for neither side.
+    covered = 4 * 3600 - 23 * 60
+    assert result.coverage == pytest.approx(covered / (4 * 3600), abs=1e-12)
+    ups_b = next(m for m in result.meters if m.device == "prov-ups-b")
+    assert ups_b.energy_kwh == pytest.approx(48 * covered / 3600, rel=1e-12)  # 173.6 kWh
+    chiller = next(m for m in result.meters if m.device == "prov-chiller")
+    # A sub-meter counts over its own time: the counter bridges its 40-minute silence.
+    assert chiller.energy_kwh == pytest.approx(30 * 4, rel=1e-9)
+    store.close()
