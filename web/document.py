@@ -38,6 +38,7 @@ Device
     up (bool | null: null when never polled), last_poll_at, last_success_at (ISO | null),
     last_success_age_s (seconds before generated_at | null), last_success_unix,
     poll_duration_s,
+    poll_interval_s  the configured poll interval (device, else site, else global polling)
     errors {kind: count} (every store.model.ErrorKind present), errors_total,
     last_error_kind, last_error (null after a successful poll)
 """
@@ -79,13 +80,14 @@ def status_document(statuses: list[SiteStatus], config: Config, now: float) -> d
         "generated_at_unix": now,
         "title": {"vi": config.title.vi, "en": config.title.en},
         "method": METHOD_VERSION,
-        "sites": [site_document(status) for status in statuses],
+        "sites": [site_document(status, config) for status in statuses],
     }
 
 
-def site_document(status: SiteStatus) -> dict:
+def site_document(status: SiteStatus, config: Config) -> dict:
     site, tz = status.site, status.site.timezone
-    devices = [device_document(d, status.now, tz) for d in status.devices]
+    devices = [device_document(d, status.now, tz, config.polling_for(site, d.device).interval_s)
+               for d in status.devices]
     return {
         "id": site.id,
         "name": {"vi": site.name.vi, "en": site.name.en},
@@ -134,7 +136,8 @@ def window_document(fig: PueResult, tz: str) -> dict:
     }
 
 
-def device_document(status: DeviceStatus, now: float, tz: str) -> dict:
+def device_document(status: DeviceStatus, now: float, tz: str,
+                    poll_interval_s: float | None = None) -> dict:
     device = status.device
     # Every known kind is listed, so a reader can tell "zero" from "not reported".
     errors = {kind.value: 0 for kind in ErrorKind} | dict(status.errors)
@@ -154,6 +157,7 @@ def device_document(status: DeviceStatus, now: float, tz: str) -> dict:
         "last_success_age_s": age,
         "last_success_unix": status.last_ok_ts,
         "poll_duration_s": _num(status.last_duration_s),
+        "poll_interval_s": poll_interval_s,
         "errors": dict(sorted(errors.items())),
         "errors_total": sum(errors.values()),
         "last_error_kind": status.last_error_kind,

@@ -43,9 +43,24 @@ class StatusCollector(Collector):
         errors = CounterMetricFamily(
             f"{PREFIX}_device_poll_errors", "Failed polls of a device, by kind of failure.",
             labels=["site", "device", "kind"])
+        energy = CounterMetricFamily(
+            f"{PREFIX}_energy_joules", "Energy metered at a site by meter role since the "
+            "site's first reading (share applied).", labels=["site", "role"])
         for site in doc["sites"]:
             sid = site["id"]
             g["pue_threshold"].add_metric([sid], site["threshold"])
+            if site.get("coverage_threshold") is not None:
+                g["pue_coverage_threshold_ratio"].add_metric([sid], site["coverage_threshold"])
+            # Newer document fields are read with .get: a document without them (an older
+            # store, a site with no readings yet) simply has no such series.
+            for role, kwh in (site.get("energy_kwh_total") or {}).items():
+                if kwh is not None:
+                    energy.add_metric([sid, role], kwh * JOULES_PER_KWH)
+            risk = site.get("year_at_risk") or {}
+            if risk.get("at_risk") is not None:
+                g["year_at_risk"].add_metric([sid], 1.0 if risk["at_risk"] else 0.0)
+            if risk.get("projected_pue") is not None:
+                g["year_projected_pue"].add_metric([sid], risk["projected_pue"])
             figures = {INSTANT_WINDOW: site["instant"], **site["windows"]}
             for window, fig in figures.items():
                 if fig["pue"] is not None:
@@ -74,10 +89,13 @@ class StatusCollector(Collector):
                         ids, dev["last_success_unix"])
                 if dev["poll_duration_s"] is not None:
                     g["device_poll_duration_seconds"].add_metric(ids, dev["poll_duration_s"])
+                if dev.get("poll_interval_s") is not None:
+                    g["device_poll_interval_seconds"].add_metric(ids, dev["poll_interval_s"])
                 for kind, count in dev["errors"].items():
                     errors.add_metric([*ids, kind], count)
         yield from g.values()
         yield errors
+        yield energy
         info = InfoMetricFamily(f"{PREFIX}_build", "pue-monitor version and PUE method.")
         info.add_metric([], {"version": self._version, "method": doc["method"]})
         yield info
@@ -95,6 +113,11 @@ _GAUGES = (
                    "no_data, stale), 0 for the others.", ["site", "window", "status"]),
     ("pue_coverage_ratio", "Share of the window measured by every facility and IT meter.",
      ["site", "window"]),
+    ("pue_coverage_threshold_ratio", "Coverage a window needs for its PUE to be judged "
+                                     "(status ok).", ["site"]),
+    ("year_at_risk", "1 if the calendar year's PUE is projected not to meet the threshold, "
+                     "0 if not; absent when there is no projection.", ["site"]),
+    ("year_projected_pue", "Projected PUE of the current calendar year.", ["site"]),
     ("pue_energy_joules", "Energy behind the window's PUE, over the spans used (side=facility "
                        "net of excluded loads, or it).", ["site", "window", "side"]),
     ("power_watts", "Latest active power of a site by meter role (share applied).",
@@ -103,4 +126,6 @@ _GAUGES = (
     ("device_last_success_timestamp_seconds", "Unix time of the last successful poll.",
      ["site", "device"]),
     ("device_poll_duration_seconds", "Duration of the device's last poll.", ["site", "device"]),
+    ("device_poll_interval_seconds", "Configured interval between polls of the device.",
+     ["site", "device"]),
 )
