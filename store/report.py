@@ -1,0 +1,137 @@
+"""Audit reports: a site's figures over a period as one JSON-ready dict.
+
+Every report carries the inputs its PUE was computed from (per meter: role, share,
+energy, covered time) and a SHA-256 digest of them, so an auditor can recompute the
+figure from the report alone and check that nothing was altered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from config.metrics import WATER_METRIC, Role
+from config.model import Config, Site
+from pue.energy import CounterSeries
+from pue.kpi import METHOD_VERSION, PueResult
+from pue.kpis import Kpis, kpis
+from pue.periods import months_between
+from store.periods import period_result
+from store.sqlite import Store
+
+REPORT_SCHEMA_VERSION = 1
+# Periods longer than this also list their calendar months.
+MONTHLY_FROM_S = 40 * 86400
+
+
+def iso(ts: float, tz: str) -> str:
+    return datetime.fromtimestamp(ts, ZoneInfo(tz)).isoformat(timespec="seconds")
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def water_m3(store: Store, site: Site, start: float, end: float) -> float | None:
+    """Site water over [start, end) from its water meters' counters; None without one."""
+    total, seen = 0.0, False
+    for device in site.devices:
+        if device.role != Role.WATER:
+            continue
+        series = CounterSeries.from_frame(store.series(device.id, WATER_METRIC, start, end),
+                                          width_kwh=None)
+        spans = series.spans(start, end)
+        if spans:
+            total += series.energy(spans) * device.share
+            seen = True
+    return total if seen else None
+
+
+def inputs_of(result: PueResult, site: Site) -> dict:
+    """What the PUE was computed from, canonical: enough to recompute it by hand."""
+    return {
+        "site": site.id,
+        "start": result.start,
+        "end": result.end,
+        "method": METHOD_VERSION,
+        "threshold": result.threshold,
+        "operator": result.operator,
+        "coverage_threshold": site.coverage_threshold,
+        "covered_s": result.coverage * (result.end - result.start),
+        "meters": [{"device": m.device, "role": m.role, "share": m.share,
+                    "energy_kwh": _num(m.energy_kwh), "covered_s": m.covered_s,
+                    "method": m.method} for m in result.meters],
+    }
+
+
+def digest(inputs: dict) -> str:
+    canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def figure(result: PueResult, tz: str) -> dict:
+    return {
+        "start": iso(result.start, tz), "end": iso(result.end, tz),
+        "category": result.category_label, "pue": _num(result.pue),
+        "facility_energy_kwh": _num(result.facility_energy_kwh),
+        "it_energy_kwh": _num(result.it_energy_kwh), "coverage": _num(result.coverage),
+        "status": result.status, "threshold": result.threshold, "operator": result.operator,
+        "compliant": result.compliant,
+    }
+
+
+def site_report(store: Store, config: Config, site: Site, start: float, end: float,
+                now: float, label: str = "") -> dict:
+    """One site over [start, end): figures, KPIs, meters, months, inputs and digest."""
+    tz = site.timezone
+    result = period_result(store, config, site, start, end, now, window=label)
+    year = datetime.fromtimestamp(start, ZoneInfo(tz)).year
+    extra: Kpis = kpis(result, water_m3=water_m3(store, site, start, end),
+                       emission_factor=config.emission_factor(year),
+                       balance_tolerance=site.balance_tolerance)
+    names = {d.id: d for d in site.devices}
+    span = end - start
+    inputs = inputs_of(result, site)
+    report = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "site": site.id,
+        "site_name": {"vi": site.name.vi, "en": site.name.en},
+        "kind": site.kind,
+        "period": {"label": label, "start": iso(start, tz), "end": iso(end, tz),
+                   "timezone": tz},
+        **{k: v for k, v in figure(result, tz).items() if k not in ("start", "end")},
+        "dcie_pct": _num(extra.dcie_pct),
+        "kpis": {k: (_num(v) if isinstance(v, float) else v)
+                 for k, v in asdict(extra).items() if k != "balance"},
+        "balance": None if extra.balance is None else asdict(extra.balance),
+        "meters": [{
+            "device": m.device, "name": names[m.device].name, "role": m.role,
+            "measurement_point": names[m.device].measurement_point.value
+            if names[m.device].measurement_point else None,
+            "share": m.share, "method": m.method, "energy_kwh": _num(m.energy_kwh),
+            "covered_s": m.covered_s, "coverage": m.covered_s / span, "resets": m.resets,
+        } for m in result.meters],
+        "method": METHOD_VERSION,
+        "inputs": inputs,
+        "digest": {"algorithm": "sha256", "value": digest(inputs),
+                   "over": "the 'inputs' object as JSON, keys sorted, no spaces, ASCII"},
+    }
+    if span > MONTHLY_FROM_S:
+        report["months"] = [
+            {"month": f"{y:04d}-{m:02d}", **figure(
+                period_result(store, config, site, a, b, now, window=f"{y:04d}-{m:02d}"), tz)}
+            for y, m, a, b in months_between(start, end, tz)]
+    return report
+
+
+def province_report(store: Store, config: Config, start_end: dict[str, tuple[float, float]],
+                    now: float, label: str) -> dict:
+    """`--site all`: one report per site (each in its own time zone's period)."""
+    sites = [site_report(store, config, config.site(sid), a, b, now, label)
+             for sid, (a, b) in start_end.items()]
+    return {"schema_version": REPORT_SCHEMA_VERSION, "period": {"label": label},
+            "title": {"vi": config.title.vi, "en": config.title.en}, "sites": sites}

@@ -1,0 +1,56 @@
+"""KPIs beside PUE, from hand-computed meter energies."""
+
+from __future__ import annotations
+
+import pytest
+
+from pue.kpi import MeterFigure, PueResult
+from pue.kpis import kpis
+
+
+def result(meters: dict[str, tuple[str, float]], e_dc: float, e_it: float) -> PueResult:
+    figures = tuple(MeterFigure(device=d, role=role, share=1.0, method="counter",
+                                energy_kwh=kwh, covered_s=3600.0) for d, (role, kwh) in meters.items())
+    return PueResult(site="s", start=0.0, end=3600.0, window="", category=1, pue=e_dc / e_it,
+                     facility_energy_kwh=e_dc, it_energy_kwh=e_it, coverage=1.0, status="ok",
+                     threshold=1.4, operator="<=", compliant=e_dc / e_it <= 1.4, meters=figures)
+
+
+# E_DC 1500, E_IT 1000 (PUE 1.5); cooling 300, distribution 60, lighting 40 (sub-meters
+# 400 + IT 1000 = 1400: 100 kWh, 6.67 % of E_DC unexplained); renewable 300, reuse 150.
+SITE = result({"in": ("facility", 1500.0), "it": ("it", 1000.0), "c": ("cooling", 300.0),
+               "pd": ("power_distribution", 60.0), "l": ("lighting", 40.0),
+               "pv": ("renewable", 300.0), "heat": ("reuse", 150.0)}, 1500.0, 1000.0)
+
+CASES = [
+    ("dcie_pct", 100 / 1.5),
+    ("ppue_cooling", 1300 / 1000),
+    ("ppue_power_distribution", 1060 / 1000),
+    ("ref", 300 / 1500),
+    ("erf", 150 / 1500),
+    ("wue_l_per_kwh", 250 * 1000 / 1000),  # 250 m3 = 250 000 L over 1000 kWh of IT
+    ("cue_kg_per_kwh", 0.6592 * (1500 - 300) / 1000),  # renewable energy is not charged
+    ("emission_factor_year", 2023),
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), CASES)
+def test_kpis(name, expected):
+    got = kpis(SITE, water_m3=250.0, emission_factor=(0.6592, 2023))
+    assert getattr(got, name) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("tolerance", "flagged"), [(0.05, True), (0.10, False)])
+def test_energy_balance(tolerance, flagged):
+    balance = kpis(SITE, balance_tolerance=tolerance).balance
+    assert balance.submetered_kwh == pytest.approx(1400.0)
+    assert balance.unexplained_kwh == pytest.approx(100.0)
+    assert balance.unexplained_share == pytest.approx(100 / 1500)
+    assert balance.flagged is flagged
+
+
+def test_only_kpis_whose_meters_exist():
+    bare = kpis(result({"in": ("facility", 1400.0), "it": ("it", 1000.0)}, 1400.0, 1000.0))
+    assert bare.dcie_pct == pytest.approx(100 / 1.4)
+    assert (bare.ppue_cooling, bare.ref, bare.erf, bare.wue_l_per_kwh, bare.cue_kg_per_kwh,
+            bare.balance) == (None, None, None, None, None, None)
