@@ -119,10 +119,15 @@ def _blocks(store: Store, config: Config, site: Site, start: float, end: float) 
 
 
 def period_result(store: Store, config: Config, site: Site, start: float, end: float,
-                  now: float, window: str = "") -> PueResult:
-    """The site's PUE over [start, end), computed as described above."""
-    ensure_blocks(store, config, site, math.floor(start / BLOCK_S) * BLOCK_S,
-                  math.ceil(end / BLOCK_S) * BLOCK_S, now)
+                  now: float, window: str = "", ensure: bool = True) -> PueResult:
+    """The site's PUE over [start, end), computed as described above.
+
+    ``ensure`` first computes any settled block missing from the store (reports do; the
+    live view relies on the rollup loop instead, which keeps the blocks current).
+    """
+    if ensure:
+        ensure_blocks(store, config, site, math.floor(start / BLOCK_S) * BLOCK_S,
+                      math.ceil(end / BLOCK_S) * BLOCK_S, now)
     return combine(site.id, meter_infos(site), period_parts(store, config, site, start, end),
                    start, end, window=window, threshold=site.pue_threshold,
                    operator=site.threshold_operator,

@@ -197,3 +197,40 @@ def test_store_failure_is_a_clear_503_not_a_crash(store, monkeypatch):
     assert "The figures cannot be computed right now" in page.get_data(as_text=True)
     assert client.get("/api/v1/status").status_code == 503
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.fixture()
+def rolled_client(store):
+    """The same polls with their 15-minute blocks closed, as the rollup loop would."""
+    from store.rollup import rollup
+    config = demo_config()
+    rollup(store, config, NOW + 120)
+    return create_app(config, store, clock=lambda: NOW, testing=True).test_client()
+
+
+def test_long_windows_come_from_the_blocks(rolled_client):
+    site = sites(rolled_client)["bn-provincial"]
+    month = site["windows"]["30d"]
+    # Polls run 09:40-10:00: the 09:45 block is whole, the 09:30 one is recomputed exactly
+    # from its 5 measured minutes; 1200 s of 30 days, at 140 kW / 100 kW.
+    assert month["pue"] == pytest.approx(1.4)
+    assert month["facility_energy_kwh"] == pytest.approx(140 * 1200 / 3600)
+    assert month["coverage"] == pytest.approx(1200 / (30 * 86400))
+    assert month["status"] == "incomplete" and month["compliant"] is None
+    assert month["end"] == "2026-11-25T10:00:00+07:00"
+    assert site["windows"]["12m"]["start"] == "2025-11-25T10:00:00+07:00"
+
+
+def test_year_at_risk_and_energy_totals(rolled_client):
+    data = sites(rolled_client)
+    risk = data["que-vo-dc"]["year_at_risk"]
+    # Only 20 minutes of 2026 measured, no 2025 to give a season: the 1.5 is projected flat.
+    assert risk == {"year": 2026, "at_risk": True, "projected_pue": pytest.approx(1.5),
+                    "pue_so_far": pytest.approx(1.5), "method": "flat", "threshold": 1.4,
+                    "operator": "<="}
+    assert data["bn-provincial"]["year_at_risk"]["at_risk"] is False
+    assert data["yen-phong-dc"]["year_at_risk"]["at_risk"] is None
+    totals = data["bn-provincial"]["energy_kwh_total"]
+    assert totals["facility"] == pytest.approx(140 * 1200 / 3600)
+    assert totals["it"] == pytest.approx(100 * 1200 / 3600)
+    assert totals["cooling"] == pytest.approx(30 * 1200 / 3600)

@@ -19,7 +19,11 @@ Site
     devices_up, devices_total  ints
     power_w          {role: W}, latest fresh active power per role, share applied
     instant          the instantaneous figure (below)
-    windows          {"15m" | "24h" | "today": window figure (below)}
+    windows          {"15m" | "24h" | "today" | "30d" | "12m": window figure (below); the
+                     long ones end on the last 15-minute block and come from stored blocks}
+    year_at_risk     {year, at_risk (bool | null), projected_pue, pue_so_far,
+                     method ("seasonal" | "flat" | "none"), threshold, operator} | null
+    energy_kwh_total {role: kWh since the first stored block, share applied}
     devices          list of devices (below)
 
 Instant figure (P_facility / P_IT from the latest power readings; not an audit figure)
@@ -46,6 +50,7 @@ Device
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -53,9 +58,19 @@ from config.model import DEFAULT_TIMEZONE, Config
 from pue.instant import InstantPue
 from pue.kpi import METHOD_VERSION, PueResult
 from store.model import ErrorKind
+from pue.atrisk import YearRisk
+from store.longterm import LongFigures
 from store.service import DeviceStatus, SiteStatus
 
 SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LongSite:
+    """A site's slow figures (trailing 30 days and 12 months, year at risk, energy)."""
+
+    figures: LongFigures
+    energy_kwh_total: dict[str, float]
 
 
 def iso(ts: float | None, tz: str) -> str | None:
@@ -72,19 +87,21 @@ def _num(value: float | None) -> float | None:
     return float(value)
 
 
-def status_document(statuses: list[SiteStatus], config: Config, now: float) -> dict:
-    """The whole province as one JSON-ready dict."""
+def status_document(statuses: list[SiteStatus], config: Config, now: float,
+                    long: dict[str, LongSite] | None = None) -> dict:
+    """The whole province as one JSON-ready dict (``long``: slow figures per site id)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(now, DEFAULT_TIMEZONE),
         "generated_at_unix": now,
         "title": {"vi": config.title.vi, "en": config.title.en},
         "method": METHOD_VERSION,
-        "sites": [site_document(status, config) for status in statuses],
+        "sites": [site_document(status, config, (long or {}).get(status.site.id))
+                  for status in statuses],
     }
 
 
-def site_document(status: SiteStatus, config: Config) -> dict:
+def site_document(status: SiteStatus, config: Config, long: LongSite | None = None) -> dict:
     site, tz = status.site, status.site.timezone
     devices = [device_document(d, status.now, tz, config.polling_for(site, d.device).interval_s)
                for d in status.devices]
@@ -100,9 +117,18 @@ def site_document(status: SiteStatus, config: Config) -> dict:
         "devices_total": len(devices),
         "power_w": {role: _num(w) for role, w in sorted(status.power_by_role_w.items())},
         "instant": instant_document(status.instant, tz),
-        "windows": {name: window_document(result, tz) for name, result in status.windows.items()},
+        "windows": {name: window_document(result, tz) for name, result in
+                    {**status.windows, **(long.figures.windows if long else {})}.items()},
+        "year_at_risk": None if long is None else risk_document(long.figures.year_risk),
+        "energy_kwh_total": {} if long is None else dict(sorted(long.energy_kwh_total.items())),
         "devices": devices,
     }
+
+
+def risk_document(risk: YearRisk) -> dict:
+    return {"year": risk.year, "at_risk": risk.at_risk, "projected_pue": _num(risk.projected_pue),
+            "pue_so_far": _num(risk.pue_so_far), "method": risk.method,
+            "threshold": risk.threshold, "operator": risk.operator}
 
 
 def instant_document(fig: InstantPue, tz: str) -> dict:

@@ -1,0 +1,87 @@
+"""Long live figures: trailing 30 days and 12 months, and whether the year is at risk.
+
+They come from the closed 15-minute blocks (store.periods), end on the last block
+boundary, and change slowly: callers cache them (the web view keeps them a minute).
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from config.model import Config, Site
+from pue.atrisk import MonthEnergy, YearRisk, year_risk
+from pue.kpi import PueResult
+from pue.periods import BLOCK_S, months_between, parse_period
+from store.periods import period_result
+from store.sqlite import Store
+
+LONG_WINDOWS = ("30d", "12m")
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True)
+class LongFigures:
+    windows: dict[str, PueResult]
+    year_risk: YearRisk
+
+
+def long_window_bounds(window: str, now: float, tz: str) -> tuple[float, float]:
+    end = math.floor(now / BLOCK_S) * BLOCK_S
+    if window == "30d":
+        return end - 30 * DAY_S, end
+    if window == "12m":
+        return parse_period("12m", tz, now)
+    raise ValueError(f"unknown long window {window!r}")
+
+
+def _months(store: Store, config: Config, site: Site, start: float, end: float,
+            now: float) -> list[MonthEnergy]:
+    out = []
+    for _, month, a, b in months_between(start, end, site.timezone):
+        result = period_result(store, config, site, a, b, now, ensure=False)
+        covered = result.coverage * (b - a)
+        if covered > 0 and result.it_energy_kwh > 0:
+            out.append(MonthEnergy(month, result.facility_energy_kwh, result.it_energy_kwh,
+                                   covered / DAY_S))
+    return out
+
+
+def site_year_risk(store: Store, config: Config, site: Site, now: float) -> YearRisk:
+    """Project the current calendar year of the site (its own time zone)."""
+    tz = ZoneInfo(site.timezone)
+    local = datetime.fromtimestamp(now, tz)
+    year = local.year
+    year_start = datetime(year, 1, 1, tzinfo=tz).timestamp()
+    cut = math.floor(now / BLOCK_S) * BLOCK_S
+    so_far = _months(store, config, site, year_start, cut, now) if cut > year_start else []
+    last_year = {m.month: m for m in _months(
+        store, config, site, datetime(year - 1, 1, 1, tzinfo=tz).timestamp(), year_start, now)}
+    month_days = calendar.monthrange(year, local.month)[1]
+    month_end = datetime(year, local.month, month_days, tzinfo=tz).timestamp() + DAY_S
+    remaining = {local.month: max(0.0, (month_end - cut) / DAY_S)}
+    remaining.update({m: float(calendar.monthrange(year, m)[1])
+                      for m in range(local.month + 1, 13)})
+    return year_risk(year, so_far, remaining, last_year, threshold=site.pue_threshold,
+                     operator=site.threshold_operator)
+
+
+def site_long_figures(store: Store, config: Config, site: Site, now: float) -> LongFigures:
+    windows = {w: period_result(store, config, site, *long_window_bounds(w, now, site.timezone),
+                                now, window=w, ensure=False) for w in LONG_WINDOWS}
+    return LongFigures(windows, site_year_risk(store, config, site, now))
+
+
+def energy_totals(store: Store, site: Site) -> dict[str, float]:
+    """kWh per role since each meter's first closed block, share applied (a counter)."""
+    meters = [d for d in site.devices if d.role.value not in ("monitor", "water")]
+    totals = store.block_totals([d.id for d in meters], -math.inf, math.inf)
+    out: dict[str, float] = {}
+    for device in meters:
+        energy = totals.get(device.id, (None, 0.0, ""))[0]
+        if energy is not None:
+            out[device.role.value] = out.get(device.role.value, 0.0) + energy * device.share
+    return out

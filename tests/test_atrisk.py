@@ -1,0 +1,54 @@
+"""Year-at-risk projection from hand-computed months."""
+
+from __future__ import annotations
+
+import pytest
+
+from pue.atrisk import MonthEnergy, year_risk
+
+
+def m(month, pue, it=1000.0, days=30.0):
+    return MonthEnergy(month, pue * it, it, days)
+
+
+# Last year: PUE 1.30 in Jan-Apr, 1.50 in May-Aug, 1.30 in Sep-Dec (1000 kWh IT a month).
+LAST = {k: m(k, 1.5 if 5 <= k <= 8 else 1.3) for k in range(1, 13)}
+REST = {k: 30.0 for k in range(5, 13)}  # May..Dec still to come, 30 days each
+
+
+def test_seasonal_projection_sees_the_summer_coming():
+    # Jan-Apr this year at 1.32: 1.32/1.30 of last year's level. May-Aug are then expected
+    # at 1.5 * 1.32/1.3 = 1.52308 and Sep-Dec at 1.32; 12 months of 1000 kWh IT:
+    # (4*1.32 + 4*1.52308 + 4*1.32) * 1000 / 12000 = 1.38769 -> "1,39", compliant.
+    risk = year_risk(2026, [m(k, 1.32) for k in range(1, 5)], REST, LAST)
+    assert risk.method == "seasonal"
+    assert risk.projected_pue == pytest.approx((4 * 1.32 + 4 * 1.5 * 1.32 / 1.3 + 4 * 1.32) / 12)
+    assert risk.at_risk is False
+
+
+def test_a_warmer_start_puts_the_year_at_risk():
+    # Jan-Apr at 1.36: May-Aug 1.5 * 1.36/1.3 = 1.56923; (8*1.36 + 4*1.56923)/12 = 1.42974.
+    risk = year_risk(2026, [m(k, 1.36) for k in range(1, 5)], REST, LAST)
+    assert risk.projected_pue == pytest.approx((8 * 1.36 + 4 * 1.5 * 1.36 / 1.3) / 12)
+    assert risk.at_risk is True
+    assert risk.pue_so_far == pytest.approx(1.36)
+
+
+def test_without_last_year_the_pue_so_far_is_projected_flat():
+    risk = year_risk(2026, [m(k, 1.36) for k in range(1, 5)], REST, {})
+    assert (risk.method, risk.projected_pue, risk.at_risk) == ("flat", pytest.approx(1.36), False)
+
+
+def test_the_current_month_counts_its_measured_days_only():
+    # Jan complete (31 d, IT 3100 kWh, PUE 1.3), Feb 10 days measured (IT 1000, PUE 1.5):
+    # 100 kWh IT a day; 18 days of Feb left and Mar..Dec (306 days) at the flat 1.34878.
+    so_far = [MonthEnergy(1, 4030.0, 3100.0, 31.0), MonthEnergy(2, 1500.0, 1000.0, 10.0)]
+    rest = {2: 18.0, **{k: 30.6 for k in range(3, 13)}}
+    risk = year_risk(2026, so_far, rest, {})
+    assert risk.projected_pue == pytest.approx(5530 / 4100)
+    assert risk.at_risk is False
+
+
+def test_nothing_measured_yet_is_not_judged():
+    risk = year_risk(2026, [], REST, LAST)
+    assert (risk.at_risk, risk.projected_pue) == (None, None)
