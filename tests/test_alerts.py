@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.test_metrics import sample_document, scrape
 from tests.tools import REQUIRE_TOOLS_ENV, require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "alerts" / "pue-monitor.rules.yml"
-RULE_TESTS = ROOT / "alerts" / "tests" / "pue-monitor.test.yml"
+RULE_TESTS = sorted((ROOT / "alerts" / "tests").glob("*.test.yml"))
+ALERTMANAGER = ROOT / "alerts" / "alertmanager.yml"
 
 SEVERITIES = {"warning", "critical"}
 ANNOTATIONS = (
@@ -24,19 +26,12 @@ ANNOTATIONS = (
     "check_first_vi",
     "check_first_en",
 )
-# The monitor's metrics that the rules may use (web/metrics.py exports these among others);
-# a rule naming anything else has a typo or relies on a metric nobody agreed to keep.
-EXPORTED_METRICS = {
-    "pue_monitor_pue",
-    "pue_monitor_pue_threshold",
-    "pue_monitor_pue_compliant",
-    "pue_monitor_pue_status",
-    "pue_monitor_pue_coverage_ratio",
-    "pue_monitor_device_up",
-    "pue_monitor_device_last_success_timestamp_seconds",
-}
+# The names the collector really yields for a document with every field: a rule naming
+# anything else has a typo or relies on a metric the monitor does not export.
+EXPORTED_METRICS = set(scrape(sample_document()))
 METRIC_NAME = re.compile(r"pue_monitor_[a-z_]+")
 PROMTOOL_TIMEOUT_S = 60
+DURATION = re.compile(r"(\d+)(h|m|s)")
 
 
 def alert_rules() -> list[dict]:
@@ -44,9 +39,9 @@ def alert_rules() -> list[dict]:
     return [rule for group in groups for rule in group["rules"]]
 
 
-def run_promtool(*args: str) -> None:
-    promtool = require_tool("promtool")
-    command = [promtool, *args]
+def run_promtool(*args: str, tool: str = "promtool") -> str:
+    """Run promtool (or another tool) from the repository root; its stdout if it succeeds."""
+    command = [require_tool(tool), *args]
     try:
         done = subprocess.run(
             command,
@@ -62,6 +57,12 @@ def run_promtool(*args: str) -> None:
         f"{' '.join(command)} exited with {done.returncode}\n"
         f"--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
     )
+    return done.stdout
+
+
+def seconds(duration: str) -> int:
+    return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[unit]
+               for n, unit in DURATION.findall(duration))
 
 
 # --- promtool -------------------------------------------------------------------------------
@@ -73,8 +74,35 @@ def test_promtool_check_rules():
 
 
 @pytest.mark.integration
-def test_promtool_rule_unit_tests():
-    run_promtool("test", "rules", str(RULE_TESTS.relative_to(ROOT)))
+@pytest.mark.parametrize("tests", RULE_TESTS, ids=lambda path: path.name)
+def test_promtool_rule_unit_tests(tests):
+    run_promtool("test", "rules", str(tests.relative_to(ROOT)))
+
+
+@pytest.mark.integration
+def test_amtool_checks_the_alertmanager_example():
+    run_promtool("check-config", str(ALERTMANAGER.relative_to(ROOT)), tool="amtool")
+
+
+# (labels of an alert, receivers it reaches in order)
+ROUTES = [
+    ("site=que-vo-dc severity=warning alertname=PueDeviceDown", "operators"),
+    ("site=que-vo-dc severity=critical alertname=PueInvalid", "operators-page"),
+    ("site=que-vo-dc severity=warning alertname=PueYearAtRisk", "dost-audit,operators"),
+    ("site=bn-provincial severity=warning alertname=PueAboveGreenThreshold",
+     "dost-audit,provincial-team"),
+    ("site=bn-provincial severity=warning alertname=PueReadingsStale", "provincial-team"),
+    ("site=bn-provincial severity=critical alertname=PueInvalid", "provincial-team-page"),
+    ("job=pue-monitor severity=critical alertname=PueMonitorAbsent", "operators-page"),
+]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("labels", "receivers"), ROUTES, ids=[r[0] for r in ROUTES])
+def test_alertmanager_routes_by_site_and_severity(labels, receivers):
+    out = run_promtool("config", "routes", "test", f"--config.file={ALERTMANAGER}",
+                       *labels.split(), tool="amtool")
+    assert out.strip() == receivers
 
 
 # --- the rule file itself, without promtool ---------------------------------------------------
@@ -107,14 +135,31 @@ def test_rule_names_only_exported_metrics(rule):
     assert not unknown, f"{rule['alert']} names metrics the monitor does not export: {unknown}"
 
 
-def test_every_rule_has_a_firing_and_a_quiet_unit_test():
-    cases = yaml.safe_load(RULE_TESTS.read_text(encoding="utf-8"))["tests"]
-    checks = [check for case in cases for check in case.get("alert_rule_test", [])]
+def test_every_rule_fires_stays_quiet_and_resolves_in_a_unit_test():
+    cases = [case for path in RULE_TESTS
+             for case in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]]
     for rule in alert_rules():
         name = rule["alert"]
-        mine = [check for check in checks if check["alertname"] == name]
-        assert any(check.get("exp_alerts") for check in mine), f"{name}: no test where it fires"
-        assert any(not check.get("exp_alerts") for check in mine), f"{name}: no quiet test"
+        fires = quiet = resolves = False
+        for case in cases:
+            # eval time -> identities of the alerts expected to fire then
+            mine = {seconds(c["eval_time"]): {tuple(sorted(a["exp_labels"].items()))
+                                              for a in c.get("exp_alerts") or []}
+                    for c in case.get("alert_rule_test", []) if c["alertname"] == name}
+            fires |= any(mine.values())
+            quiet |= not all(mine.values())
+            # Resolves: an alert that fired is gone at a later check of the same case.
+            resolves |= any(alert not in mine[later] for t, alerts in mine.items()
+                            for alert in alerts for later in mine if later > t)
+        assert fires, f"{name}: no test where it fires"
+        assert quiet, f"{name}: no quiet test"
+        assert resolves, f"{name}: no test where it resolves"
+
+
+def test_rule_tests_load_the_real_rule_file():
+    for path in RULE_TESTS:
+        files = yaml.safe_load(path.read_text(encoding="utf-8"))["rule_files"]
+        assert [(path.parent / f).resolve() for f in files] == [RULES], path.name
 
 
 # --- tests/tools.py ----------------------------------------------------------------------------
