@@ -125,6 +125,8 @@ CASES = [
     ("verdict", {"compliant": None}), ("errors", {"timeout": 2, "connection": 0, "x": 1}),
     ("errors", {}), ("datetime", "2026-11-25T00:15:00+07:00"),
     ("period", {"start": "2026-11-24T23:45:00+07:00", "end": "2026-11-25T00:00:00+07:00"}),
+    ("risk", {"year": 2026, "at_risk": True, "projected_pue": 1.4349}),
+    ("risk", {"year": 2026, "at_risk": False, "projected_pue": 1.3}), ("risk", None),
 ]
 
 

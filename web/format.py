@@ -79,6 +79,14 @@ def verdict(fig: dict | None, lang: str) -> str:
     return t(key, lang)
 
 
+def risk(value: dict | None, lang: str) -> str:
+    """'2026: projected PUE 1.43, at risk ...' from a year_at_risk object."""
+    if not value or value.get("at_risk") is None:
+        return t("risk.none", lang)
+    key = "risk.yes" if value["at_risk"] else "risk.no"
+    return t(key, lang, year=value["year"], pue=number(value.get("projected_pue"), 2, lang))
+
+
 def errors(counts: dict | None, lang: str) -> str:
     """Non-zero error counts by kind, e.g. 'timeout 2 · connection 1'."""
     parts = [f"{t('err.' + kind, lang) if ('err.' + kind) in _ERR_KEYS else kind} {n}"
@@ -118,6 +126,7 @@ FORMATTERS: dict[str, Callable[[object, str], str]] = {
     "verdict": lambda v, lang: verdict(v, lang),  # type: ignore[arg-type]
     "up": _up,
     "errors": lambda v, lang: errors(v, lang),  # type: ignore[arg-type]
+    "risk": lambda v, lang: risk(v, lang),  # type: ignore[arg-type]
 }
 
 
@@ -147,6 +156,9 @@ def tone(kind: str, value: object) -> str:
     if kind == "device":
         up = value.get("up") if isinstance(value, dict) else None
         return "nodata" if up is None else ("good" if up else "bad")
+    if kind == "risk":
+        at_risk = value.get("at_risk") if isinstance(value, dict) else None
+        return "nodata" if at_risk is None else ("bad" if at_risk else "good")
     if kind == "devices":
         site = value if isinstance(value, dict) else {}
         total, up = site.get("devices_total") or 0, site.get("devices_up") or 0

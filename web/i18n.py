@@ -49,6 +49,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "win.1h": {"vi": "1 giờ gần nhất", "en": "Last hour"},
     "win.24h": {"vi": "24 giờ gần nhất", "en": "Last 24 hours"},
     "win.today": {"vi": "Hôm nay", "en": "Today"},
+    "win.30d": {"vi": "30 ngày gần nhất", "en": "Last 30 days"},
+    "win.12m": {"vi": "12 tháng gần nhất", "en": "Last 12 months"},
+    "risk.yes": {"vi": "Năm {year}: dự báo PUE {pue}, có nguy cơ vượt ngưỡng",
+                 "en": "{year}: projected PUE {pue}, at risk of exceeding the threshold"},
+    "risk.no": {"vi": "Năm {year}: dự báo PUE {pue}, trong ngưỡng",
+                "en": "{year}: projected PUE {pue}, within the threshold"},
+    "risk.none": {"vi": "Chưa đủ số liệu để dự báo năm", "en": "Not enough data to project the year"},
     "fig.status": {"vi": "Trạng thái", "en": "Status"},
     "fig.coverage": {"vi": "Độ phủ dữ liệu", "en": "Coverage"},
     "fig.energy": {"vi": "Điện năng TTDL / CNTT", "en": "Energy facility / IT"},
@@ -127,6 +134,79 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Only valid figures (enough data coverage) are judged against the threshold; "
               "incomplete figures are shown in grey and not judged."},
     "foot.api": {"vi": "Dữ liệu máy đọc được", "en": "Machine-readable data"},
+
+    # Printable audit report (`pue-monitor report --format html`, pue_monitor/report_render.py)
+    "rep.title": {"vi": "Báo cáo chỉ số hiệu quả sử dụng năng lượng (PUE)",
+                  "en": "Power usage effectiveness (PUE) report"},
+    "rep.province": {"vi": "Tổng hợp các trung tâm dữ liệu", "en": "All data centers"},
+    "rep.site": {"vi": "Trung tâm dữ liệu", "en": "Data center"},
+    "rep.period": {"vi": "Kỳ báo cáo", "en": "Reporting period"},
+    "rep.timezone": {"vi": "múi giờ", "en": "time zone"},
+    "rep.generated": {"vi": "Lập lúc", "en": "Generated at"},
+    "rep.pue": {"vi": "PUE (tỉ số điện năng)", "en": "PUE (energy ratio)"},
+    "rep.category": {"vi": "Loại PUE", "en": "PUE category"},
+    "rep.verdict": {"vi": "Đánh giá", "en": "Verdict"},
+    "rep.energy": {"vi": "Điện năng", "en": "Energy"},
+    "rep.facility": {"vi": "Điện năng toàn TTDL (E_DC)", "en": "Total facility energy (E_DC)"},
+    "rep.it": {"vi": "Điện năng thiết bị CNTT (E_IT)", "en": "IT equipment energy (E_IT)"},
+    "rep.dcie": {"vi": "DCiE (100 ÷ PUE)", "en": "DCiE (100 ÷ PUE)"},
+    "rep.kpis": {"vi": "Các chỉ số khác", "en": "Other indicators"},
+    "kpi.ppue_cooling": {"vi": "pPUE làm mát", "en": "Cooling pPUE"},
+    "kpi.ppue_power_distribution": {"vi": "pPUE phân phối điện",
+                                    "en": "Power distribution pPUE"},
+    "kpi.ref": {"vi": "REF (tỉ lệ năng lượng tái tạo)", "en": "REF (renewable energy factor)"},
+    "kpi.erf": {"vi": "ERF (tỉ lệ tái sử dụng năng lượng)", "en": "ERF (energy reuse factor)"},
+    "kpi.wue": {"vi": "WUE (lít/kWh CNTT)", "en": "WUE (litres per IT kWh)"},
+    "kpi.cue": {"vi": "CUE (kg CO₂/kWh CNTT)", "en": "CUE (kg CO₂ per IT kWh)"},
+    "kpi.factor": {"vi": "hệ số phát thải lưới điện {f} kg CO₂/kWh (năm {y})",
+                   "en": "grid emission factor {f} kg CO₂/kWh ({y})"},
+    "rep.balance": {"vi": "Cân bằng điện năng", "en": "Energy balance"},
+    "bal.submetered": {"vi": "E_IT + các công tơ phụ", "en": "E_IT + sub-meters"},
+    "bal.unexplained": {"vi": "Phần chưa giải thích được", "en": "Unexplained"},
+    "bal.flagged": {"vi": "⚠ Vượt dung sai: kiểm tra công tơ thiếu, gán sai vai trò hoặc tỉ lệ",
+                    "en": "⚠ Beyond tolerance: look for an unmetered load, a mis-assigned "
+                          "meter or a wrong share"},
+    "bal.ok": {"vi": "Trong dung sai", "en": "Within tolerance"},
+    "rep.meters": {"vi": "Số liệu từng công tơ", "en": "Per-meter figures"},
+    "met.point": {"vi": "Điểm đo", "en": "Measurement point"},
+    "met.share": {"vi": "Tỉ lệ thuộc TTDL", "en": "Share"},
+    "met.method": {"vi": "Phương pháp", "en": "Method"},
+    "met.resets": {"vi": "Lần đặt lại bộ đếm", "en": "Counter resets"},
+    "method.counter": {"vi": "bộ đếm điện năng", "en": "energy counter"},
+    "method.power_integration": {"vi": "tích phân công suất", "en": "integrated power"},
+    "method.none": {"vi": "không có số liệu", "en": "no data"},
+    "mp.ups_output": {"vi": "đầu ra UPS", "en": "UPS output"},
+    "mp.pdu_output": {"vi": "đầu ra PDU", "en": "PDU output"},
+    "mp.it_input": {"vi": "đầu vào thiết bị CNTT", "en": "IT equipment input"},
+    "role.renewable": {"vi": "Năng lượng tái tạo", "en": "Renewable"},
+    "role.reuse": {"vi": "Năng lượng tái sử dụng", "en": "Energy reuse"},
+    "role.water": {"vi": "Nước", "en": "Water"},
+    "rep.months": {"vi": "Theo tháng", "en": "By month"},
+    "rep.month": {"vi": "Tháng", "en": "Month"},
+    "rep.method": {"vi": "Phương pháp tính", "en": "Method"},
+    "rep.method.text": {
+        "vi": "PUE = (Σ điện năng tổng TTDL − Σ phụ tải loại trừ) ÷ Σ điện năng CNTT, tính "
+              "trên cùng những khoảng thời gian mà mọi công tơ tổng, CNTT và loại trừ đều có "
+              "số liệu; không lấy trung bình các tỉ số. Điện năng lấy từ bộ đếm (nội suy tại "
+              "mốc kỳ, xử lý đặt lại, tràn và thay công tơ) hoặc tích phân công suất; khoảng "
+              "mất số liệu dài không được ước lượng. Chỉ số liệu hợp lệ với độ phủ đạt ngưỡng "
+              "mới được đánh giá, trên giá trị PUE làm tròn hai chữ số thập phân.",
+        "en": "PUE = (Σ facility energy − Σ excluded loads) ÷ Σ IT energy, over the spans in "
+              "which every facility, IT and excluded meter has data; never a mean of ratios. "
+              "Energy comes from counters (interpolated at the period's boundaries; resets, "
+              "wraps and meter replacements handled) or from integrated power; long gaps are "
+              "not estimated. Only a valid figure with enough coverage is judged, on the PUE "
+              "as published with two decimals."},
+    "rep.digest": {"vi": "Mã kiểm tra SHA-256 của dữ liệu đầu vào",
+                   "en": "SHA-256 digest of the inputs"},
+    "rep.digest.how": {
+        "vi": "Tính lại: lấy đối tượng \"inputs\" của báo cáo JSON (cùng lệnh với "
+              "--format json), ghi dạng JSON với khóa sắp xếp, không khoảng trắng, ASCII, rồi "
+              "băm SHA-256:",
+        "en": "To recompute: take the \"inputs\" object of the JSON report (the same command "
+              "with --format json), write it as JSON with sorted keys, no spaces, ASCII, and "
+              "hash it with SHA-256:"},
+    "rep.inputs": {"vi": "Dữ liệu đầu vào (inputs)", "en": "Inputs"},
 }
 
 

@@ -46,7 +46,7 @@ def overview() -> Response:
     html = render_template(
         "overview.html", doc=doc, lang=lang, other=other_lang(lang), t=t, fmt=fmt,
         refresh_s=state.refresh_s, strings_json=_script_json(strings(lang)),
-        windows=("15m", "today", "24h"))
+        windows=("15m", "today", "24h", "30d", "12m"))
     response = Response(html, status=status, mimetype="text/html")
     if remember:
         response.set_cookie(LANG_COOKIE, lang, max_age=COOKIE_MAX_AGE_S, samesite="Lax")

@@ -68,6 +68,12 @@
     return t(c === null || c === undefined ? "verdict.none" : c ? "verdict.yes" : "verdict.no");
   }
 
+  function risk(value) {
+    if (!value || value.at_risk === null || value.at_risk === undefined) return t("risk.none");
+    return t(value.at_risk ? "risk.yes" : "risk.no",
+             { year: value.year, pue: number(value.projected_pue, 2) });
+  }
+
   const ERR_KEYS = new Set(["timeout", "connection", "auth", "decode", "device_error"]);
   function errors(counts) {
     const parts = Object.keys(counts || {}).sort()
@@ -92,6 +98,7 @@
     verdict: verdict,
     up: (v) => t("up." + (v === true ? "true" : v === false ? "false" : "null")),
     errors: errors,
+    risk: risk,
   };
 
   function resolve(scope, path) {
@@ -113,6 +120,10 @@
     if (kind === "device") {
       const up = value ? value.up : null;
       return up === null || up === undefined ? "nodata" : up ? "good" : "bad";
+    }
+    if (kind === "risk") {
+      const r = value ? value.at_risk : null;
+      return r === null || r === undefined ? "nodata" : r ? "bad" : "good";
     }
     const total = (value && value.devices_total) || 0, up = (value && value.devices_up) || 0;
     return !total ? "nodata" : up === total ? "good" : "bad";
