@@ -89,6 +89,11 @@ class CounterSeries:
     cumulative: np.ndarray
     resets: int
     resolution_kwh: float = 0.0  # the register's step: 0.1 kWh on many PDUs
+    drop_ts: tuple[float, ...] = ()  # times of the first reading after each reset or wrap
+
+    def resets_in(self, start: float, end: float) -> int:
+        """Resets or wraps whose energy falls in (start, end]."""
+        return sum(1 for t in self.drop_ts if start < t <= end)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame | None, width_kwh: float | None = None,
@@ -103,7 +108,8 @@ class CounterSeries:
                 after = ts >= when
                 values[after] = values[after] - new_initial + old_final
         cumulative, resets = unwind_counter(values, width_kwh)
-        return cls(ts, cumulative, resets, resolution_kwh)
+        drops = tuple(float(t) for t in ts[1:][np.diff(values) < 0]) if ts.size else ()
+        return cls(ts, cumulative, resets, resolution_kwh, drops)
 
     def spans(self, start: float, end: float) -> list[Span]:
         """A counter measures everything between its first and last reading, gaps included."""
@@ -214,6 +220,15 @@ class MeterEnergy:
             assert self.power is not None
             return self.power.energy(spans)
         return 0.0
+
+    def cross_check(self, start: float, end: float) -> tuple[float, float] | None:
+        """(counter kWh, integrated power kWh) over the time both measured, if any."""
+        if self.counter is None or self.power is None:
+            return None
+        common = intersect_spans(self.counter.spans(start, end), self.power.spans(start, end))
+        if span_seconds(common) <= 0:
+            return None
+        return self.counter.energy(common), self.power.energy(common)
 
     def disagreement(self, start: float, end: float) -> float | None:
         """Relative difference between counter and integrated power where both cover."""

@@ -41,6 +41,9 @@ class MeterFigure:
     energy_kwh: float | None  # over the spans used, share applied
     covered_s: float  # seconds of the period this meter measured on its own
     resets: int = 0
+    # Counter against the meter's own integrated power, over the time both measured:
+    # (counter kWh, power kWh, |difference| / counter), share not applied.
+    cross_check: tuple[float, float, float | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ class MeterPart:
     covered_s: float  # what this meter measured on its own
     method: str
     resets: int = 0
+    cross_check: tuple[float, float] | None = None  # (counter kWh, power kWh)
 
 
 @dataclass(frozen=True)
@@ -155,8 +159,10 @@ def reduce_part(meters: list[MeterInput], start: float, end: float) -> Part:
         out[meter.device] = MeterPart(
             energy_kwh=meter.energy.energy(used) if used else None,
             covered_s=span_seconds(own), method=meter.energy.method,
-            resets=counter.resets if counter is not None and meter.energy.method == "counter"
-            else 0)
+            resets=counter.resets_in(start, end)
+            if counter is not None and meter.energy.method == "counter" else 0,
+            cross_check=meter.energy.cross_check(start, end)
+            if meter.energy.method == "counter" else None)
     return Part(start, end, span_seconds(spans), out)
 
 
@@ -186,10 +192,17 @@ def combine(site: str, meters: list[MeterInfo], parts: list[Part], start: float,
         elif energy is not None and meter.role == Role.IT:
             e_it += energy
         methods = sorted({m for x in pieces for m in x.method.split("+") if m != "none"})
+        checks = [x.cross_check for x in pieces if x.cross_check is not None]
+        check = None
+        if checks:
+            by_counter, by_power = sum(c[0] for c in checks), sum(c[1] for c in checks)
+            check = (by_counter, by_power,
+                     abs(by_power - by_counter) / by_counter if by_counter > 0 else None)
         figures.append(MeterFigure(
             device=meter.device, role=meter.role.value, share=meter.share,
             method="+".join(methods) or "none", energy_kwh=energy,
-            covered_s=sum(x.covered_s for x in pieces), resets=sum(x.resets for x in pieces)))
+            covered_s=sum(x.covered_s for x in pieces), resets=sum(x.resets for x in pieces),
+            cross_check=check))
 
     pue: float | None = None
     if covered <= 0:

@@ -81,7 +81,8 @@ def energy_totals(store: Store, site: Site) -> dict[str, float]:
     totals = store.block_totals([d.id for d in meters], -math.inf, math.inf)
     out: dict[str, float] = {}
     for device in meters:
-        energy = totals.get(device.id, (None, 0.0, ""))[0]
+        total = totals.get(device.id)
+        energy = None if total is None else total.energy_kwh
         if energy is not None:
             out[device.role.value] = out.get(device.role.value, 0.0) + energy * device.share
     return out

@@ -19,11 +19,12 @@ from pue.kpi import MeterInfo, MeterPart, Part, PueResult, combine, reduce_part
 from pue.periods import BLOCK_S
 from store.rollup import SETTLE_S, rollup_range
 from store.service import meter_inputs
-from store.sqlite import Store
+from store.sqlite import BlockTotal, Store
 
 # A block counts as whole when a meter covered it to within this many seconds.
 FULL_EPS_S = 1e-6
 NO_ENERGY_ROLES = (Role.MONITOR, Role.WATER)
+EMPTY = BlockTotal(None, 0.0, "", 0, None, None)
 
 
 def energy_meters(site: Site) -> list[Device]:
@@ -105,14 +106,20 @@ def _blocks(store: Store, config: Config, site: Site, start: float, end: float) 
     # Blocks with no row at all for a ratio meter are simply absent from totals.
     out: dict[str, MeterPart] = {}
     for device in meters:
-        energy, covered, methods = totals.get(device.id, (None, 0.0, ""))
-        removed = (ratio_out if device.role in RATIO_ROLES else other_out).get(device.id)
-        if removed is not None:
-            energy = None if energy is None else energy - (removed[0] or 0.0)
-            covered -= removed[1]
+        total = totals.get(device.id, EMPTY)
+        removed = (ratio_out if device.role in RATIO_ROLES else other_out).get(device.id, EMPTY)
+        energy = total.energy_kwh
+        if energy is not None and removed.energy_kwh is not None:
+            energy -= removed.energy_kwh
         if device.role in RATIO_ROLES and not full:
             energy = None
-        out[device.id] = MeterPart(energy, covered, methods or "none")
+        check = None
+        if total.counter_kwh is not None and total.power_kwh is not None:
+            check = (total.counter_kwh - (removed.counter_kwh or 0.0),
+                     total.power_kwh - (removed.power_kwh or 0.0))
+        out[device.id] = MeterPart(energy, total.covered_s - removed.covered_s,
+                                   total.methods or "none", total.resets - removed.resets,
+                                   check)
     parts = [Part(start, end, len(full) * BLOCK_S, out)]
     parts.extend(_exact(store, config, site, b, b + BLOCK_S) for b in partial)
     return parts

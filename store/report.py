@@ -114,6 +114,11 @@ def site_report(store: Store, config: Config, site: Site, start: float, end: flo
             if names[m.device].measurement_point else None,
             "share": m.share, "method": m.method, "energy_kwh": _num(m.energy_kwh),
             "covered_s": m.covered_s, "coverage": m.covered_s / span, "resets": m.resets,
+            "counter_power_check": None if m.cross_check is None else {
+                "counter_kwh": _num(m.cross_check[0]), "power_kwh": _num(m.cross_check[1]),
+                "difference_share": _num(m.cross_check[2]),
+                "flagged": m.cross_check[2] is not None
+                and m.cross_check[2] > site.counter_power_tolerance},
         } for m in result.meters],
         "method": METHOD_VERSION,
         "inputs": inputs,

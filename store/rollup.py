@@ -44,10 +44,14 @@ def rollup_range(store: Store, config: Config, site: Site, device: Device, start
         raise ValueError("rollup bounds must lie on 15-minute boundaries")
     meter = meter_energy(store, config, site, device, start, end)
     rows = []
+    counter = meter.counter if meter.method == "counter" else None
     for block in range(int(start), int(end), INTERVAL_S):
-        spans = meter.spans(block, block + INTERVAL_S)
+        a, b = float(block), float(block + INTERVAL_S)
+        spans = meter.spans(a, b)
         energy = meter.energy(spans) if spans else None
-        rows.append((device.id, float(block), float(block + INTERVAL_S), energy,
-                     span_seconds(spans), meter.method))
+        check = meter.cross_check(a, b) if counter is not None else None
+        rows.append((device.id, a, b, energy, span_seconds(spans), meter.method,
+                     counter.resets_in(a, b) if counter is not None else 0,
+                     *(check or (None, None))))
     store.write_interval_energy(rows)
     return len(rows)

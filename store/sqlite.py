@@ -8,14 +8,17 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
-from store.model import PollResult, Quality, labels_key
+from store.model import PollResult, Quality, Reading, labels_key
 
 DB_FILE = "pue-monitor.sqlite3"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 5.0
+BLOCK_COLUMNS_ADDED = (("resets", "INTEGER NOT NULL DEFAULT 0"), ("counter_kwh", "REAL"),
+                      ("power_kwh", "REAL"))
 SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
 
 SCHEMA = """
@@ -55,6 +58,9 @@ CREATE TABLE IF NOT EXISTS interval_energy (
     energy_kwh REAL,             -- NULL when the meter measured nothing in the interval
     covered_s REAL NOT NULL,
     method TEXT NOT NULL,
+    resets INTEGER NOT NULL DEFAULT 0,   -- counter resets or wraps inside the block
+    counter_kwh REAL,            -- counter and integrated power over the time both measured,
+    power_kwh REAL,              -- for the counter-against-power check (NULL: not both)
     PRIMARY KEY (device, start)
 );
 """
@@ -76,6 +82,21 @@ class DeviceHealth:
     polls_total: int
 
 
+class BlockTotal(NamedTuple):
+    """Sums over a device's blocks."""
+
+    energy_kwh: float | None
+    covered_s: float
+    methods: str  # distinct methods joined by '+'
+    resets: int
+    counter_kwh: float | None  # cross-check: counter and power over the same time
+    power_kwh: float | None
+
+
+def _add(total: float | None, value: float | None) -> float | None:
+    return total if value is None else (value if total is None else total + value)
+
+
 class Store:
     """Readings, device health and interval energy. Safe to share between threads."""
 
@@ -84,6 +105,10 @@ class Store:
         self._local = threading.local()
         conn = self._connect().conn
         conn.executescript(SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(interval_energy)")}
+        for column, kind in BLOCK_COLUMNS_ADDED:
+            if column not in have:  # a store written by an earlier version
+                conn.execute(f"ALTER TABLE interval_energy ADD COLUMN {column} {kind}")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                      (str(SCHEMA_VERSION),))
 
@@ -144,12 +169,26 @@ class Store:
             conn.execute("""INSERT INTO poll_errors VALUES (?, ?, ?) ON CONFLICT(device, kind)
                             DO UPDATE SET count = count + excluded.count""", (res.device, kind, n))
 
-    def write_interval_energy(self, rows: Iterable[tuple[str, float, float, float | None,
-                                                         float, str]]) -> None:
-        """Upsert (device, start, end, energy_kwh, covered_s, method) rows."""
+    def import_readings(self, readings: Sequence[Reading],
+                        stale: Sequence[tuple[str, tuple[float, float]]] = ()) -> None:
+        """Historical readings, and the removal of the blocks they make stale (device,
+        (start, end)), in one transaction: all of it or none of it."""
+        rows = [(r.ts, r.device, r.metric, labels_key(r.labels),
+                 r.value if r.quality == Quality.OK else None, r.quality.value)
+                for r in readings]
         with self._connect() as conn:
-            conn.executemany("INSERT OR REPLACE INTO interval_energy VALUES (?, ?, ?, ?, ?, ?)",
-                             list(rows))
+            conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany("DELETE FROM interval_energy WHERE device = ? AND start >= ? "
+                             "AND start < ?", [(d, a, b) for d, (a, b) in stale])
+
+    def write_interval_energy(self, rows: Iterable[tuple]) -> None:
+        """Upsert (device, start, end, energy_kwh, covered_s, method[, resets, counter_kwh,
+        power_kwh]) rows."""
+        full = [(*r, 0, None, None) if len(r) == 6 else tuple(r) for r in rows]
+        with self._connect() as conn:
+            conn.executemany("INSERT OR REPLACE INTO interval_energy (device, start, end, "
+                             "energy_kwh, covered_s, method, resets, counter_kwh, power_kwh) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", full)
 
     # -- reading (web, reports, exporters) -------------------------------------------
 
@@ -225,10 +264,9 @@ class Store:
         return pd.DataFrame(rows, columns=["start", "n", "min_covered"])
 
     def block_totals(self, devices: Sequence[str], start: float, end: float,
-                     starts: Sequence[float] | None = None
-                     ) -> dict[str, tuple[float | None, float, str]]:
-        """Per device: (Σ energy kWh or None, Σ covered seconds, methods joined by '+')
-        over its blocks in [start, end), or only over the blocks starting at ``starts``."""
+                     starts: Sequence[float] | None = None) -> dict[str, BlockTotal]:
+        """Per device, over its blocks in [start, end) (or only those starting at
+        ``starts``): energy, covered time, methods, resets and the cross-check sums."""
         if not devices:
             return {}
         chunks = [None] if starts is None else [
@@ -237,21 +275,24 @@ class Store:
         with self._connect() as conn:
             for chunk in chunks:
                 sql = ("SELECT device, SUM(energy_kwh), SUM(covered_s), "
-                       "GROUP_CONCAT(DISTINCT method) FROM interval_energy "
+                       "GROUP_CONCAT(DISTINCT method), SUM(resets), SUM(counter_kwh), "
+                       "SUM(power_kwh) FROM interval_energy "
                        f"WHERE device IN ({','.join('?' * len(devices))}) "
                        "AND start >= ? AND start < ?")
                 args: list = [*devices, start, end]
                 if chunk is not None:
                     sql += f" AND start IN ({','.join('?' * len(chunk))})"
                     args.extend(chunk)
-                for device, energy, covered, methods in conn.execute(
-                        sql + " GROUP BY device", args):
-                    acc = out.setdefault(device, [None, 0.0, set()])
-                    if energy is not None:
-                        acc[0] = (acc[0] or 0.0) + energy
+                for device, energy, covered, methods, resets, by_counter, by_power in \
+                        conn.execute(sql + " GROUP BY device", args):
+                    acc = out.setdefault(device, [None, 0.0, set(), 0, None, None])
+                    acc[0] = _add(acc[0], energy)
                     acc[1] += covered or 0.0
                     acc[2] |= {m for m in (methods or "").split(",") if m and m != "none"}
-        return {d: (e, c, "+".join(sorted(m))) for d, (e, c, m) in out.items()}
+                    acc[3] += resets or 0
+                    acc[4], acc[5] = _add(acc[4], by_counter), _add(acc[5], by_power)
+        return {d: BlockTotal(e, c, "+".join(sorted(m)), r, bc, bp)
+                for d, (e, c, m, r, bc, bp) in out.items()}
 
     def last_interval_end(self, device: str) -> float | None:
         with self._connect() as conn:
@@ -264,6 +305,16 @@ class Store:
             row = conn.execute("SELECT MIN(ts) FROM readings WHERE device = ?",
                                (device,)).fetchone()
         return row[0]
+
+    def neighbour_times(self, device: str, start: float, end: float) -> tuple[float, float]:
+        """The device's last reading before ``start`` and first after ``end`` (any metric),
+        or ``start`` / ``end`` themselves when there is none."""
+        with self._connect() as conn:
+            before = conn.execute("SELECT MAX(ts) FROM readings WHERE device = ? AND ts < ?",
+                                  (device, start)).fetchone()[0]
+            after = conn.execute("SELECT MIN(ts) FROM readings WHERE device = ? AND ts > ?",
+                                 (device, end)).fetchone()[0]
+        return (start if before is None else before, end if after is None else after)
 
     def meta(self) -> dict[str, str]:
         with self._connect() as conn:

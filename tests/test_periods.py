@@ -113,6 +113,10 @@ def test_blocks_give_the_exact_figure(tmp_path, start, end):
     for a, b in zip(by_blocks.meters, exact.meters):
         assert (a.device, a.role) == (b.device, b.role)
         assert a.energy_kwh == pytest.approx(b.energy_kwh, rel=1e-9), a.device
+        assert a.resets == b.resets, a.device
+        assert (a.cross_check is None) == (b.cross_check is None), a.device
+        if a.cross_check is not None:
+            assert a.cross_check[:2] == pytest.approx(b.cross_check[:2], rel=1e-9)
     store.close()
 
 
@@ -127,6 +131,16 @@ def test_the_gap_is_left_out_of_both_sides(tmp_path):
     assert result.coverage == pytest.approx(covered / (4 * 3600), abs=1e-12)
     ups_b = next(m for m in result.meters if m.device == "prov-ups-b")
     assert ups_b.energy_kwh == pytest.approx(48 * covered / 3600, rel=1e-12)  # 173.6 kWh
+    incomer = next(m for m in result.meters if m.device == "prov-incomer")
+    assert incomer.resets == 1  # the register restarted at 11:11:10
+    # The incomer reports power too: counter and power agree (both from the same watts,
+    # the power stepping every 97 polls is integrated by trapezoids across each step).
+    counter_kwh, power_kwh, share = incomer.cross_check
+    # Over the whole 4 h (its own time, not the common time of the ratio): the mean draw
+    # is 160 kW (the five steps 150..170 kW in turn), 640 kWh less the 0.22 kWh of the
+    # 5 s in which the register was reset.
+    assert counter_kwh == pytest.approx(640, abs=1.0) and power_kwh == pytest.approx(640, abs=1)
+    assert share < 0.001
     chiller = next(m for m in result.meters if m.device == "prov-chiller")
     # A sub-meter counts over its own time: the counter bridges its 40-minute silence.
     assert chiller.energy_kwh == pytest.approx(30 * 4, rel=1e-9)
