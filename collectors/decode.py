@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from collectors.codec import decode_registers, is_not_available, scale_value
+from collectors.codec import is_not_available, scale_value
+from collectors.modbus_block import unpack_block
 from collectors.plan import ModbusRead
+from config.datatypes import SUNSSF_MAX, SUNSSF_MIN, SUNSSF_NOT_IMPLEMENTED
 from config.profiles import Profile, Total
 from store.model import Quality, Reading
 
@@ -62,29 +64,58 @@ def decode_snmp(profile: Profile, answers: Mapping[str, object], device: str,
 
 def decode_modbus(reads: tuple[ModbusRead, ...], blocks: Mapping[int, list[int] | None],
                   device: str, ts: float, totals: list[Total] | tuple = ()) -> list[Reading]:
-    """Readings from register blocks (index of the read → registers, or None if it failed)."""
-    readings = []
+    """Readings from register blocks (index of the read → registers, or None if it failed).
+
+    Each block is decoded whole (see collectors.modbus_block); a field whose block failed
+    gives no reading, one whose scale-factor register is missing or unimplemented is
+    not available.
+    """
+    scale_words: dict[tuple[int, int], int] = {}
     for i, read in enumerate(reads):
         block = blocks.get(i)
-        for point in read.points:
-            labels = tuple(sorted(point.labels.items()))
-            if block is None:
-                continue
-            offset = point.address - read.address
-            words = block[offset:offset + point.count]
-            try:
-                raw = decode_registers(words, point.type, point.order)
-            except ValueError:
-                readings.append(Reading(ts, device, point.metric, None, labels,
-                                        Quality.DECODE_ERROR))
-                continue
+        if read.scale_addresses and block is not None:
+            for address in read.scale_addresses:
+                if address - read.address < len(block):
+                    scale_words[(read.function, address)] = block[address - read.address]
+    readings: list[Reading] = []
+    for i, read in enumerate(reads):
+        block = blocks.get(i)
+        if block is None:
+            continue
+        try:
+            values = unpack_block(read.layout, block, read.count)
+        except ValueError:
+            readings.extend(Reading(ts, device, p.metric, None, tuple(sorted(p.labels.items())),
+                                    Quality.DECODE_ERROR) for p in read.points)
+            continue
+        for point, raw in values:
+            labels = tuple(sorted(point.labels.items())) if point.labels else ()
             if is_not_available(raw, point.not_available):
                 readings.append(Reading(ts, device, point.metric, None, labels,
                                         Quality.NOT_AVAILABLE))
                 continue
+            scale = point.scale
+            if point.scale_address is not None:
+                exponent = sunspec_exponent(scale_words.get((point.function,
+                                                             point.scale_address)))
+                if exponent is None:
+                    readings.append(Reading(ts, device, point.metric, None, labels,
+                                            Quality.NOT_AVAILABLE))
+                    continue
+                scale *= 10.0 ** exponent
             readings.append(Reading(ts, device, point.metric,
-                                    scale_value(raw, point.scale, point.offset), labels))
+                                    scale_value(raw, scale, point.offset), labels))
     return readings + derive_totals(totals, readings, device, ts)
+
+
+def sunspec_exponent(word: int | None) -> int | None:
+    """The power of ten a SunSpec scale-factor word stands for; None if unusable."""
+    if word is None:
+        return None
+    value = word - 0x10000 if word >= 0x8000 else word  # an int16
+    if value == SUNSSF_NOT_IMPLEMENTED or not SUNSSF_MIN <= value <= SUNSSF_MAX:
+        return None
+    return value
 
 
 def derive_totals(totals: list[Total] | tuple, readings: list[Reading], device: str,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
-from config.datatypes import MAX_READ_REGISTERS
+from collectors.modbus_block import FieldGroup, compile_block
+from config.datatypes import MAX_READ_BITS, MAX_READ_REGISTERS, REGISTER_FUNCTIONS
 from config.profiles import ResolvedModbusPoint, SnmpPoint
 
 # Registers read but not used between two fields, at most, before a read is split.
@@ -15,12 +17,24 @@ DEFAULT_MAX_OIDS_PER_GET = 10
 
 @dataclass(frozen=True)
 class ModbusRead:
-    """One read request and the fields it serves."""
+    """One read request and the fields it serves (scale-factor registers included)."""
 
     function: int
     address: int
     count: int
     points: tuple[ResolvedModbusPoint, ...]
+    # Addresses of SunSpec scale-factor registers this read covers.
+    scale_addresses: tuple[int, ...] = ()
+
+    @cached_property
+    def layout(self) -> tuple[FieldGroup, ...]:
+        """The compiled unpackers of this read's fields (built on first use, then kept)."""
+        return compile_block(self)
+
+
+def _max_span(function: int, max_registers: int) -> int:
+    # Bits (FC 1/2) are counted against their own, larger limit.
+    return max_registers if function in REGISTER_FUNCTIONS else MAX_READ_BITS
 
 
 def plan_modbus(points: tuple[ResolvedModbusPoint, ...] | list[ResolvedModbusPoint],
@@ -29,29 +43,44 @@ def plan_modbus(points: tuple[ResolvedModbusPoint, ...] | list[ResolvedModbusPoi
     """Coalesce fields into reads of at most ``max_registers`` with gaps of at most ``max_gap``.
 
     Fields of different function codes never share a read; fields are kept in address
-    order, and a field is never split across two reads.
+    order, and a field is never split across two reads. A point's scale-factor register
+    is a field of its own, read in the same poll.
     """
     if not 1 <= max_registers <= MAX_READ_REGISTERS:
         raise ValueError(f"max_registers must be 1..{MAX_READ_REGISTERS}, got {max_registers}")
     if max_gap < 0:
         raise ValueError(f"max_gap must be >= 0, got {max_gap}")
-    reads: list[ModbusRead] = []
-    by_function: dict[int, list[ResolvedModbusPoint]] = {}
+    # (address, count, point or None for a scale-factor register) per function
+    by_function: dict[int, list[tuple[int, int, ResolvedModbusPoint | None]]] = {}
     for point in points:
-        by_function.setdefault(point.function, []).append(point)
+        fields = by_function.setdefault(point.function, [])
+        fields.append((point.address, point.count, point))
+        if point.scale_address is not None:
+            fields.append((point.scale_address, 1, None))  # id(None): shared ones merge
+    reads: list[ModbusRead] = []
     for function in sorted(by_function):
-        fields = sorted(by_function[function], key=lambda p: (p.address, p.count))
-        start, end, members = fields[0].address, fields[0].address + fields[0].count, [fields[0]]
-        for point in fields[1:]:
-            new_end = max(end, point.address + point.count)
-            if point.address - end <= max_gap and new_end - start <= max_registers:
+        limit = _max_span(function, max_registers)
+        unique = {(a, n, id(p)): (a, n, p) for a, n, p in by_function[function]}
+        fields = sorted(unique.values(), key=lambda f: (f[0], f[1], f[2] is None))
+        group = [fields[0]]
+        start, end = fields[0][0], fields[0][0] + fields[0][1]
+        for field in fields[1:]:
+            new_end = max(end, field[0] + field[1])
+            if field[0] - end <= max_gap and new_end - start <= limit:
                 end = new_end
-                members.append(point)
+                group.append(field)
                 continue
-            reads.append(ModbusRead(function, start, end - start, tuple(members)))
-            start, end, members = point.address, point.address + point.count, [point]
-        reads.append(ModbusRead(function, start, end - start, tuple(members)))
+            reads.append(_read(function, start, end, group))
+            start, end, group = field[0], field[0] + field[1], [field]
+        reads.append(_read(function, start, end, group))
     return tuple(reads)
+
+
+def _read(function: int, start: int, end: int,
+          group: list[tuple[int, int, ResolvedModbusPoint | None]]) -> ModbusRead:
+    points = tuple(p for _, _, p in group if p is not None)
+    scales = tuple(sorted({a for a, _, p in group if p is None}))
+    return ModbusRead(function, start, end - start, points, scales)
 
 
 def plan_snmp_gets(points: tuple[SnmpPoint, ...] | list[SnmpPoint],

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from collectors.decode import decode_modbus, decode_snmp
 from collectors.errors import DeviceError, PollError, PollTimeout
-from collectors.modbus_client import ModbusClient
+from collectors.modbus_client import ModbusClient, exception_kind
 from collectors.plan import ModbusRead, plan_modbus, plan_snmp_gets
 from collectors.snmp_client import SnmpClient
 from config.model import Device, Polling
@@ -59,7 +59,7 @@ class DevicePoller:
                 readings, point_errors = await asyncio.wait_for(
                     self._read(started), self._poll_budget())
             except TimeoutError:
-                last = PollTimeout(f"poll exceeded {self._poll_budget():.1f} s")
+                last = PollTimeout(f"poll exceeded {self._poll_budget() or 0:.1f} s")
                 continue
             except PollError as exc:
                 last = exc
@@ -72,11 +72,13 @@ class DevicePoller:
         return PollResult(self.device.id, self.site_id, started, self.clock() - started,
                           error_kind=last.kind, error=str(last) or last.__class__.__name__)
 
-    def _poll_budget(self) -> float:
+    def _poll_budget(self) -> float | None:
         # Every request of one attempt together must fit in the timeout, plus slack for
-        # several requests in a row.
-        requests = len(self._gets) if self.device.protocol == "snmp" else len(self._reads)
-        return self.polling.timeout_s * max(1, requests) + 0.5
+        # several requests in a row. A Modbus connection bounds each request itself and
+        # may be shared: time spent waiting for another unit's turn is not this poll's.
+        if self.device.protocol == "modbus":
+            return None
+        return self.polling.timeout_s * max(1, len(self._gets)) + 0.5
 
     async def _read(self, ts: float) -> tuple[list, dict[str, int]]:
         if self.device.protocol == "snmp":
@@ -96,7 +98,11 @@ class DevicePoller:
                 # One block refused (e.g. a register this firmware lacks): lose that block only.
                 blocks[i] = None
                 last_device_error = exc
-                errors[ErrorKind.DEVICE.value] = errors.get(ErrorKind.DEVICE.value, 0) + 1
+                # Counted by exception code, so "illegal address" stands apart from "busy".
+                blocks[i] = None
+                last_device_error = exc
+                kind = exception_kind(exc.code)
+                errors[kind] = errors.get(kind, 0) + 1
         if last_device_error is not None and all(b is None for b in blocks.values()):
             raise last_device_error
         return decode_modbus(self._reads, blocks, self.device.id, ts, self.profile.totals), errors

@@ -7,24 +7,49 @@ import logging
 import time
 from collections.abc import Callable
 
-from collectors.modbus_client import PymodbusTcpClient
+from collectors.modbus_client import ModbusConnection, SerialSettings
 from collectors.poller import DevicePoller
 from collectors.sink import StoreSink
 from collectors.snmp_client import PysnmpClient
-from config.model import Config, Device, Polling
+from config.model import Config, Device, ModbusTarget, Polling
 from store.sqlite import Store
 
 log = logging.getLogger(__name__)
 
 
-def make_client(device: Device, polling: Polling) -> PysnmpClient | PymodbusTcpClient:
-    """The protocol client for one device (retries are the poller's, not the client's)."""
+def modbus_connection(target: ModbusTarget, timeout_s: float) -> ModbusConnection:
+    """A connection for a Modbus target (TCP, RTU over TCP, or a serial line)."""
+    if target.transport == "serial":
+        assert target.device is not None
+        return ModbusConnection(
+            framing="rtu", serial=SerialSettings(target.device, target.baud, target.parity,
+                                                 target.stopbits, target.bytesize),
+            timeout_s=timeout_s, frame_gap_s=target.frame_gap_s,
+            busy_retries=target.busy_retries)
+    framing = "rtu" if target.transport == "rtu_over_tcp" else "tcp"
+    return ModbusConnection(target.host, target.port, framing=framing, timeout_s=timeout_s,
+                            frame_gap_s=target.frame_gap_s, busy_retries=target.busy_retries)
+
+
+def make_client(device: Device, polling: Polling,
+                shared: dict[tuple, ModbusConnection] | None = None
+                ) -> PysnmpClient | ModbusConnection:
+    """The protocol client for one device (retries are the poller's, not the client's).
+
+    Modbus devices behind the same gateway or bus get the same connection from ``shared``;
+    the first device's timeout and settings serve them all.
+    """
     if device.snmp is not None:
         return PysnmpClient(device.snmp.host, device.snmp.port,
                             device.snmp.community.get_secret_value(), device.snmp.version,
                             timeout_s=polling.timeout_s, retries=0)
     assert device.modbus is not None
-    return PymodbusTcpClient(device.modbus.host, device.modbus.port, timeout_s=polling.timeout_s)
+    if shared is None:
+        return modbus_connection(device.modbus, polling.timeout_s)
+    key = device.modbus.connection_key
+    if key not in shared:
+        shared[key] = modbus_connection(device.modbus, polling.timeout_s)
+    return shared[key]
 
 
 class CollectorService:
@@ -35,10 +60,12 @@ class CollectorService:
         self.config, self.store, self.clock = config, store, clock
         self.sink = StoreSink(store)
         self.pollers: list[DevicePoller] = []
+        self.modbus_connections: dict[tuple, ModbusConnection] = {}
         for site, device in config.devices():
             polling = config.polling_for(site, device)
+            client = make_client(device, polling, self.modbus_connections)
             self.pollers.append(DevicePoller(site.id, device, config.profile_of(device), polling,
-                                             make_client(device, polling), self.sink, clock))
+                                             client, self.sink, clock))
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("polling %d devices in %d sites", len(self.pollers), len(self.config.sites))

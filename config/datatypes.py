@@ -9,6 +9,21 @@ MAX_READ_REGISTERS = 125
 MAX_READ_BITS = 2000
 MAX_UNIT_ID = 247
 REGISTER_BITS = 16
+# Largest Modbus RTU frame (spec 6.1 / serial line guide 2.5.1): 256 bytes; ADU over TCP: 260.
+MAX_RTU_FRAME = 256
+MAX_TCP_ADU = 260
+
+# SunSpec scale factors (SunSpec Information Model, "sunssf"): value x 10^SF, an int16 in
+# -10..10; 0x8000 means "not implemented", so the value it scales is missing too.
+SUNSSF_MIN, SUNSSF_MAX = -10, 10
+SUNSSF_NOT_IMPLEMENTED = -0x8000
+
+# Modbus RTU timing (Modbus over Serial Line V1.02, 2.5.1.1): a character is 11 bits; frames
+# are separated by 3.5 characters of silence, fixed at 1.75 ms above 19200 baud.
+RTU_CHAR_BITS = 11
+RTU_SILENT_CHARS = 3.5
+RTU_FIXED_GAP_S = 0.00175
+RTU_FIXED_GAP_ABOVE_BAUD = 19200
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,28 @@ REGISTER_FUNCTIONS = frozenset({FC_READ_HOLDING, FC_READ_INPUT})
 NUMBERINGS = ("address", "one_based", "modicon")
 MODICON_PREFIX_FUNCTION = {0: FC_READ_COILS, 1: FC_READ_DISCRETE_INPUTS,
                            3: FC_READ_INPUT, 4: FC_READ_HOLDING}
+
+
+def rtu_frame_gap_s(baud: int) -> float:
+    """The silent interval that ends an RTU frame at ``baud`` (t3.5)."""
+    if baud > RTU_FIXED_GAP_ABOVE_BAUD:
+        return RTU_FIXED_GAP_S
+    return RTU_SILENT_CHARS * RTU_CHAR_BITS / baud
+
+
+def sentinel_as_raw(sentinel: float, dtype: str) -> float:
+    """A "not available" marker as the decoded raw value of ``dtype``.
+
+    Manuals print integer markers as bit patterns (0x8000, 0xFFFF, 0x7FFFFFFF): for a
+    signed type a pattern with the sign bit set is the negative number it encodes.
+    """
+    spec = DATA_TYPES[dtype]
+    if spec.is_float or not spec.signed or sentinel != int(sentinel):
+        return sentinel
+    bits = spec.registers * REGISTER_BITS
+    if (1 << (bits - 1)) <= sentinel < (1 << bits):
+        return sentinel - (1 << bits)
+    return sentinel
 
 
 def normalise_order(order: str) -> str | None:

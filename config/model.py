@@ -47,9 +47,51 @@ class SnmpTarget(_Strict):
 
 
 class ModbusTarget(_Strict):
-    host: str
+    """Where a Modbus device answers: TCP, RTU through a TCP gateway, or a serial line.
+
+    Every device with the same host:port (or serial device) shares one connection, on
+    which requests go one at a time, ``frame_gap_s`` apart.
+    """
+
+    transport: Literal["tcp", "rtu_over_tcp", "serial"] = "tcp"
+    host: str | None = None
     port: int = Field(502, ge=1, le=65535)
     unit: int = Field(1, ge=0, le=247)
+    # Serial line settings (transport serial). Modbus over Serial Line 2.5.1 makes even
+    # parity the default; many meters ship with none (then set parity: "N", stopbits: 2).
+    device: str | None = None
+    baud: int = Field(9600, ge=300, le=921600)
+    parity: Literal["N", "E", "O"] = "E"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+    # Silence between an answer and the next request on this connection. Default: none
+    # over TCP, 3.5 characters on a serial line; slow gateways may want 0.05 or more.
+    frame_gap_s: float | None = Field(None, ge=0, le=5)
+    # "Device busy" (exception 6) and "acknowledge" (5) answers are asked again, this often.
+    busy_retries: int = Field(3, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _where(self) -> ModbusTarget:
+        if self.transport == "serial":
+            if self.device is None or self.host is not None:
+                raise ValueError("a serial target needs device (e.g. /dev/ttyUSB0) and no host")
+        elif self.host is None or self.device is not None:
+            raise ValueError(f"a {self.transport} target needs host and no device")
+        return self
+
+    @property
+    def connection_key(self) -> tuple:
+        """Targets with the same key share one connection (a gateway or an RS-485 bus)."""
+        if self.transport == "serial":
+            return ("serial", self.device)
+        return (self.transport, self.host, self.port)
+
+    @property
+    def endpoint(self) -> str:
+        if self.transport == "serial":
+            return f"modbus+serial://{self.device}?baud={self.baud}&unit={self.unit}"
+        scheme = "modbus+rtu" if self.transport == "rtu_over_tcp" else "modbus"
+        return f"{scheme}://{self.host}:{self.port}/unit{self.unit}"
 
 
 class Polling(_Strict):
@@ -106,10 +148,10 @@ class Device(_Strict):
 
     @property
     def endpoint(self) -> str:
-        target = self.snmp or self.modbus
-        assert target is not None
-        suffix = f"/unit{self.modbus.unit}" if self.modbus is not None else ""
-        return f"{self.protocol}://{target.host}:{target.port}{suffix}"
+        if self.modbus is not None:
+            return self.modbus.endpoint
+        assert self.snmp is not None
+        return f"snmp://{self.snmp.host}:{self.snmp.port}"
 
 
 class Site(_Strict):

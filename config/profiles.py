@@ -17,6 +17,7 @@ from config.datatypes import (
     REGISTER_FUNCTIONS,
     normalise_order,
     resolve_register,
+    sentinel_as_raw,
 )
 from config.errors import ConfigError, ConfigIssue, join_path
 from config.metrics import LABEL_KEYS, METRICS
@@ -107,6 +108,9 @@ class ModbusPoint(_Point):
     order: str | None = None
     scale: float | None = None
     offset: float = 0.0
+    # SunSpec-style scale factor: an int16 register (same numbering and function) whose
+    # value e scales this one by 10^e, read in the same poll as the value.
+    scale_register: int | None = None
 
 
 class ModbusDefaults(_Strict):
@@ -114,6 +118,8 @@ class ModbusDefaults(_Strict):
     type: str = "uint16"
     order: str = "ABCD"
     scale: float = 1.0
+    # Raw markers meaning "not available" for every point (e.g. SunSpec's 0x8000).
+    not_available: list[float] = Field(default_factory=list)
 
 
 class ResolvedModbusPoint(_Strict):
@@ -129,6 +135,7 @@ class ResolvedModbusPoint(_Strict):
     labels: dict[str, str]
     not_available: tuple[float, ...]
     manual_register: int  # as printed in the manual, for messages
+    scale_address: int | None = None  # SunSpec scale-factor register, if any
 
     @property
     def count(self) -> int:
@@ -238,12 +245,28 @@ def _resolve_modbus(raw: dict, issues: list[ConfigIssue], where: str) -> list[di
         if address + DATA_TYPES[dtype].registers > 0x10000:
             issues.append(ConfigIssue(f"{path}.register", f"{dtype} at {address} runs past 65535"))
             continue
+        scale_address = None
+        if point.get("scale_register") is not None:
+            try:
+                scale_address, sf_implied = resolve_register(int(point["scale_register"]),
+                                                             str(numbering))
+            except (ValueError, TypeError) as exc:
+                issues.append(ConfigIssue(f"{path}.scale_register", str(exc)))
+                continue
+            if sf_implied not in (None, function):
+                issues.append(ConfigIssue(f"{path}.scale_register",
+                                          f"register {point['scale_register']} is read with "
+                                          f"function {sf_implied}, the value with {function}"))
+                continue
+        markers = [*(defaults.get("not_available") or ()), *(point.get("not_available") or ())]
+        if not all(isinstance(m, int | float) and not isinstance(m, bool) for m in markers):
+            continue  # the schema reports the bad marker
         out.append({
             "metric": point.get("metric"), "address": address, "function": function,
             "type": dtype, "order": order, "scale": float(merged["scale"]),
             "offset": float(point.get("offset") or 0.0), "labels": point.get("labels") or {},
-            "not_available": tuple(point.get("not_available") or ()),
-            "manual_register": point.get("register"),
+            "not_available": tuple(sentinel_as_raw(float(m), dtype) for m in markers),
+            "manual_register": point.get("register"), "scale_address": scale_address,
         })
     return out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from collectors.codec import encode_registers, unscale_value
-from config.datatypes import DATA_TYPES, REGISTER_BITS
+from config.datatypes import DATA_TYPES, REGISTER_BITS, SUNSSF_MAX, SUNSSF_MIN
 from config.metrics import COUNTER_METRICS
 from config.profiles import Profile
 
@@ -70,13 +70,23 @@ def snmp_table(profile: Profile, values: dict[Key, float]) -> SnmpTable:
 
 
 def modbus_image(profile: Profile, values: dict[Key, float]) -> RegisterImage:
-    """{function: {address: word}} for each register field whose value is known."""
+    """{function: {address: word}} for each register field whose value is known.
+
+    Points sharing a SunSpec scale-factor register get one exponent, the finest at
+    which all of them fit their type, written into that register.
+    """
     image: RegisterImage = {}
-    for point in profile.modbus_resolved:
-        value = values.get(point_key(point.metric, point.labels))
-        if value is None or not math.isfinite(value):
-            continue
-        raw: float = unscale_value(value, point.scale, point.offset)
+    known = [(p, values[point_key(p.metric, p.labels)]) for p in profile.modbus_resolved
+             if values.get(point_key(p.metric, p.labels)) is not None
+             and math.isfinite(values[point_key(p.metric, p.labels)])]
+    exponents = _scale_exponents(known)
+    for point, value in known:
+        scale = point.scale
+        if point.scale_address is not None:
+            exponent = exponents[(point.function, point.scale_address)]
+            scale *= 10.0 ** exponent
+            image.setdefault(point.function, {})[point.scale_address] = exponent & 0xFFFF
+        raw: float = unscale_value(value, scale, point.offset)
         spec = DATA_TYPES[point.type]
         if spec.is_float:
             raw = max(-FLOAT32_MAX, min(FLOAT32_MAX, raw)) if spec.registers == 2 else raw
@@ -88,3 +98,26 @@ def modbus_image(profile: Profile, values: dict[Key, float]) -> RegisterImage:
         for i, word in enumerate(words):
             block[point.address + i] = word
     return image
+
+
+def _fits(raw: float, dtype: str) -> bool:
+    spec = DATA_TYPES[dtype]
+    bits = spec.registers * REGISTER_BITS
+    # The most negative value of a signed type is SunSpec's "not implemented" marker.
+    low, high = (-(1 << (bits - 1)) + 1, (1 << (bits - 1)) - 1) if spec.signed else \
+        (0, (1 << bits) - 2)
+    return low <= round(raw) <= high
+
+
+def _scale_exponents(known: list) -> dict[tuple[int, int], int]:
+    """The finest exponent per scale-factor register at which every value it scales fits."""
+    shared: dict[tuple[int, int], list] = {}
+    for point, value in known:
+        if point.scale_address is not None:
+            shared.setdefault((point.function, point.scale_address), []).append((point, value))
+    out: dict[tuple[int, int], int] = {}
+    for key, members in shared.items():
+        out[key] = next((e for e in range(SUNSSF_MIN, SUNSSF_MAX + 1)
+                         if all(_fits(unscale_value(v, p.scale * 10.0 ** e, p.offset), p.type)
+                                for p, v in members)), SUNSSF_MAX)
+    return out

@@ -72,6 +72,8 @@ def build_sim_device(unit: Unit) -> SimDevice:
     by_fc: dict[int, set[int]] = {FC_READ_HOLDING: set(), FC_READ_INPUT: set()}
     for point in unit.profile.modbus_resolved:
         by_fc[point.function].update(range(point.address, point.address + point.count))
+        if point.scale_address is not None:
+            by_fc[point.function].add(point.scale_address)
     gap = unit.profile.modbus_max_gap
     bits = [SimData(0, values=[False] * 16, datatype=DataType.BITS)]  # refused by _serve
     return SimDevice(

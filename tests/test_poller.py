@@ -96,7 +96,7 @@ async def test_modbus_refused_block_loses_that_block_only(config):
     poller = make(config, "meter", FakeModbus({0x34: 0x4640, 0x35: 0xE600}, refuse={0}))
     result = await poller.poll_once()
     assert result.ok
-    assert result.point_errors == {"device_error": 1}
+    assert result.point_errors == {"modbus_exception_2": 1}  # counted by exception code
     assert not [r for r in result.readings if r.metric == "voltage_v"]
     total = [r for r in result.readings if r.metric == "active_power_w" and not r.labels]
     assert total[0].value == 12345.5

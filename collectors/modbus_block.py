@@ -1,0 +1,88 @@
+"""Whole-block decoding: a read's fields compiled once into struct unpackers (pure).
+
+Decoding a block with one ``struct`` call per byte order costs tens of nanoseconds per
+value; converting each value on its own (as pymodbus does) costs about a microsecond.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from config.datatypes import DATA_TYPES
+
+if TYPE_CHECKING:
+    from collectors.plan import ModbusRead
+    from config.profiles import ResolvedModbusPoint
+
+# Byte order -> (pack the block's words little-endian?, read each value as "<" or ">").
+# Packing words little-endian swaps the two bytes of every register; reading a value
+# little-endian reverses its bytes, i.e. its word order and byte order together.
+ORDER_LAYOUT: dict[str, tuple[bool, str]] = {
+    "ABCD": (False, ">"),
+    "DCBA": (False, "<"),
+    "BADC": (True, ">"),
+    "CDAB": (True, "<"),
+}
+
+
+@dataclass(frozen=True)
+class FieldGroup:
+    """Fields read by one unpacker from the block packed one way."""
+
+    unpacker: struct.Struct
+    little_words: bool
+    points: tuple[ResolvedModbusPoint, ...]
+
+
+@lru_cache(maxsize=256)
+def _words(count: int, little: bool) -> struct.Struct:
+    return struct.Struct(f"{'<' if little else '>'}{count}H")
+
+
+def compile_block(read: ModbusRead) -> tuple[FieldGroup, ...]:
+    """Unpackers for a read's fields: one per byte order, more only where fields overlap."""
+    groups: list[FieldGroup] = []
+    open_: dict[tuple[bool, str], tuple[list[str], int, list]] = {}
+
+    def close(key: tuple[bool, str]) -> None:
+        fmt, _, points = open_.pop(key)
+        groups.append(FieldGroup(struct.Struct(key[1] + "".join(fmt)), key[0], tuple(points)))
+
+    for point in sorted(read.points, key=lambda p: p.address):
+        key = ORDER_LAYOUT[point.order]
+        at = 2 * (point.address - read.address)
+        if key in open_ and at < open_[key][1]:
+            close(key)  # overlapping fields (the same registers read two ways)
+        fmt, cursor, points = open_.setdefault(key, ([], 0, []))
+        if at > cursor:
+            fmt.append(f"{at - cursor}x")
+        fmt.append(DATA_TYPES[point.type].struct_code)
+        points.append(point)
+        open_[key] = (fmt, at + 2 * point.count, points)
+    for key in list(open_):
+        close(key)
+    return tuple(groups)
+
+
+def unpack_block(groups: tuple[FieldGroup, ...], block: list[int] | tuple[int, ...],
+                 count: int) -> list[tuple[ResolvedModbusPoint, float | int]]:
+    """(point, raw value) for every field of a block of ``count`` registers.
+
+    :raises ValueError: a short block, or a word outside 0..65535.
+    """
+    if len(block) < count:
+        raise ValueError(f"short block: {len(block)} of {count} registers")
+    try:
+        packed = {False: _words(count, False).pack(*block[:count])}
+        out: list[tuple[ResolvedModbusPoint, float | int]] = []
+        for group in groups:
+            if group.little_words not in packed:
+                packed[group.little_words] = _words(count, group.little_words).pack(*block[:count])
+            out.extend(zip(group.points, group.unpacker.unpack_from(packed[group.little_words]),
+                           strict=True))
+    except struct.error as exc:
+        raise ValueError(f"register value out of range: {exc}") from None
+    return out
