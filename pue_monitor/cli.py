@@ -1,4 +1,4 @@
-"""`pue-monitor` command line: run, demo, simulate, check-config."""
+"""`pue-monitor` command line: run, demo, simulate, check-config, import, report."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from config import ConfigError, load_config
+from pue_monitor import audit_cli
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
 DEFAULT_DATA_DIR = Path("pue-data")
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a configuration and its profiles")
     check.add_argument("-c", "--config", type=Path, required=True)
+    audit_cli.add_parsers(sub)
     return parser
 
 
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: OK: {len(config.sites)} sites, {devices} devices, "
               f"profiles: {', '.join(sorted({d.profile for _, d in config.devices()}))}")
         return 0
+    if args.command in audit_cli.COMMANDS:
+        return audit_cli.run(args, config)
     if args.command == "simulate":
         from simulator.runner import run_simulator
 

@@ -1,0 +1,133 @@
+"""`pue-monitor import` (CSV readings into the store) and `pue-monitor report` (audit
+reports as JSON, CSV or printable HTML)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from config.model import Config
+
+COMMANDS = ("import", "report")
+DEFAULT_DATA_DIR = Path("pue-data")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    imp = sub.add_parser("import", help="import historical readings from a CSV file",
+                         description="CSV columns: timestamp (ISO 8601 with offset), device, "
+                         "metric, value, optional labels (k=v,k2=v2). Nothing is imported "
+                         "if any row is bad.")
+    imp.add_argument("-c", "--config", type=Path, required=True)
+    imp.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                     help="the store (default ./pue-data)")
+    imp.add_argument("file", type=Path, help="CSV file ('-' for standard input)")
+
+    rep = sub.add_parser("report", help="PUE audit report of a site or of every site")
+    rep.add_argument("-c", "--config", type=Path, required=True)
+    rep.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                     help="the store (default ./pue-data)")
+    rep.add_argument("--site", required=True, help="a site id, or 'all'")
+    rep.add_argument("--period", required=True,
+                     help="2025, 2025-Q1, 2025-03, 2025-03-14, 12m or START..END "
+                          "(in the site's time zone)")
+    rep.add_argument("--at", help="ISO time the trailing '12m' ends at (default: now)")
+    rep.add_argument("--format", choices=("json", "csv", "html"), default="json")
+    rep.add_argument("--lang", choices=("vi", "en"), default="vi", help="HTML language")
+    rep.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    try:
+        return _import(args, config) if args.command == "import" else _report(args, config)
+    except UserError as exc:
+        print(f"pue-monitor {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+class UserError(Exception):
+    """A mistake in the command line or its input, told to the user in one message."""
+
+
+def _import(args: argparse.Namespace, config: Config) -> int:
+    from store.importer import import_readings, parse_readings
+    from store.sqlite import Store
+
+    try:
+        text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(
+            encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {args.file}: {exc}") from None
+    now = time.time()
+    readings, errors = parse_readings(text, config, now)
+    if errors:
+        for err in errors:
+            print(f"{args.file}:{err.line}: {err.reason}", file=sys.stderr)
+        print(f"pue-monitor import: {len(errors)} bad row(s); nothing was imported",
+              file=sys.stderr)
+        return 1
+    store = Store.open(args.data_dir)
+    try:
+        summary = import_readings(store, config, readings, now)
+    finally:
+        store.close()
+    first, last = (datetime.fromtimestamp(x, timezone.utc).isoformat(timespec="seconds")
+                   for x in (summary.start, summary.end))
+    print(f"imported {summary.rows} readings of {len(summary.devices)} devices "
+          f"({', '.join(summary.devices)}) from {first} to {last}; "
+          f"{summary.blocks} 15-minute blocks recomputed")
+    return 0
+
+
+def _report(args: argparse.Namespace, config: Config) -> int:
+    from pue.periods import parse_period
+    from pue_monitor.report_render import to_csv, to_html, to_json
+    from store.report import province_report, site_report
+    from store.sqlite import DB_FILE, Store
+
+    known = [s.id for s in config.sites]
+    if args.site != "all" and args.site not in known:
+        raise UserError(f"unknown site {args.site!r} (known: {', '.join(known)}, or all)")
+    now = time.time()
+    at = now
+    if args.at:
+        try:
+            moment = datetime.fromisoformat(args.at)
+        except ValueError:
+            raise UserError(f"--at {args.at!r} is not an ISO time") from None
+        if moment.tzinfo is None:
+            raise UserError(f"--at {args.at!r} needs a UTC offset (e.g. +07:00)")
+        at = moment.timestamp()
+    sites = config.sites if args.site == "all" else [config.site(args.site)]
+    bounds = {}
+    for site in sites:
+        try:
+            bounds[site.id] = parse_period(args.period, site.timezone, at)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    if not (args.data_dir / DB_FILE).is_file():
+        raise UserError(f"no store in {args.data_dir} (import readings or run the monitor "
+                        "first, or give --data-dir)")
+    store = Store.open(args.data_dir)
+    try:
+        if args.site == "all":
+            doc = province_report(store, config, bounds, now, args.period)
+        else:
+            start, end = bounds[args.site]
+            doc = site_report(store, config, sites[0], start, end, now, args.period)
+    finally:
+        store.close()
+    if args.format == "json":
+        text = to_json(doc)
+    elif args.format == "csv":
+        text = to_csv(doc)
+    else:
+        generated = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds")
+        text = to_html(doc, args.lang, generated)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+    return 0

@@ -1,0 +1,232 @@
+"""Report documents (store.report) as JSON, CSV (one row per site) or a printable HTML page.
+
+The HTML is one self-contained file (inline CSS, A4 print layout) in Vietnamese or
+English; its wording comes from web.i18n so the report and the live view never differ.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from html import escape
+
+from web.format import DASH, number, operator_sign, threshold, verdict
+from web.i18n import t
+
+CSV_COLUMNS = ("site", "period_start", "period_end", "category", "facility_energy_kwh",
+               "it_energy_kwh", "pue", "coverage", "status", "threshold", "operator",
+               "compliant", "dcie_pct", "digest")
+# Machine CSV: enough digits for any meter, none of the float noise (1259.9999999999998).
+CSV_DIGITS = 9
+
+
+def site_reports(doc: dict) -> list[dict]:
+    """The site reports of a site or province document."""
+    return doc["sites"] if "sites" in doc else [doc]
+
+
+def to_json(doc: dict) -> str:
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(round(value, CSV_DIGITS))
+    return str(value)
+
+
+def to_csv(doc: dict) -> str:
+    """One row per site; '.' decimals, empty for a missing figure, true/false."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for rep in site_reports(doc):
+        row = {**rep, "period_start": rep["period"]["start"], "period_end": rep["period"]["end"],
+               "digest": rep["digest"]["value"]}
+        writer.writerow([_plain(row.get(c)) for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+# ---- HTML ------------------------------------------------------------------------------
+
+CSS = """
+@page { size: A4; margin: 16mm 14mm; }
+body { font: 10.5pt/1.4 "Noto Sans", "DejaVu Sans", Arial, sans-serif; color: #111;
+       max-width: 190mm; margin: 0 auto; padding: 8mm 0; }
+h1 { font-size: 16pt; margin: 0 0 2mm; } h2 { font-size: 13pt; margin: 6mm 0 2mm; }
+h3 { font-size: 11pt; margin: 4mm 0 1.5mm; }
+.muted { color: #555; } .small { font-size: 8.5pt; }
+table { border-collapse: collapse; width: 100%; margin: 1mm 0 3mm; }
+th, td { border: 0.3mm solid #bbb; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
+th { background: #eef1f4; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.headline { display: flex; gap: 8mm; align-items: center; border: 0.4mm solid #888;
+            padding: 3mm 4mm; margin: 2mm 0 3mm; }
+.headline .pue { font-size: 28pt; font-weight: bold; }
+.good { color: #11612b; } .bad { color: #a11919; } .none { color: #555; }
+code, pre { font: 8pt/1.3 "DejaVu Sans Mono", monospace; white-space: pre-wrap;
+            word-break: break-all; }
+section.site { page-break-before: always; } section.site.first { page-break-before: auto; }
+@media print { body { padding: 0; max-width: none; } a { color: inherit; } }
+"""
+
+RECOMPUTE = ("python3 -c 'import hashlib,json,sys; r=json.load(sys.stdin); "
+             "print(hashlib.sha256(json.dumps(r[\"inputs\"],sort_keys=True,"
+             "separators=(\",\",\":\")).encode()).hexdigest())' < report.json")
+
+
+def _pct(value: float | None, lang: str, digits: int = 2) -> str:
+    return DASH if value is None else number(value * 100, digits, lang) + " %"
+
+
+def _kwh(value: float | None, lang: str) -> str:
+    return DASH if value is None else number(value, 1, lang) + " kWh"
+
+
+def _tone(rep: dict) -> str:
+    c = rep.get("compliant")
+    return "none" if c is None else ("good" if c else "bad")
+
+
+def _period(rep: dict) -> str:
+    p = rep["period"]
+    return f"{escape(p['start'])} – {escape(p['end'])} ({escape(p.get('timezone', ''))})"
+
+
+def _rows(cells: list[list[str]], head: list[str], numeric: set[int] = frozenset()) -> str:
+    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    thead = f"<thead><tr>{th}</tr></thead>" if any(head) else ""
+    body = "".join("<tr>" + "".join(
+        f"<td class=\"n\">{c}</td>" if i in numeric else f"<td>{c}</td>"
+        for i, c in enumerate(row)) + "</tr>" for row in cells)
+    return f"<table>{thead}<tbody>{body}</tbody></table>"
+
+
+def _judgement(rep: dict, lang: str) -> str:
+    op = f"{operator_sign(rep['operator'])} {threshold(rep['threshold'], lang)}"
+    return (f"<span class=\"{_tone(rep)}\">{escape(verdict(rep, lang))}</span>"
+            f" <span class=\"muted\">({escape(t('threshold', lang))} {escape(op)})</span>")
+
+
+def _province_table(doc: dict, lang: str) -> str:
+    rows = [[escape(r["site_name"][lang]) + f" <span class=\"muted\">({escape(r['site'])})</span>",
+             escape(r["category"]), number(r["pue"], 2, lang), _kwh(r["facility_energy_kwh"], lang),
+             _kwh(r["it_energy_kwh"], lang), _pct(r["coverage"], lang),
+             escape(t("status." + r["status"], lang)), _judgement(r, lang)]
+            for r in site_reports(doc)]
+    head = [t("rep.site", lang), t("rep.category", lang), "PUE", "E_DC", "E_IT",
+            t("fig.coverage", lang), t("fig.status", lang), t("rep.verdict", lang)]
+    return f"<h2>{escape(t('rep.province', lang))}</h2>" + _rows(rows, head, {2, 3, 4, 5})
+
+
+def _kpis(rep: dict, lang: str) -> str:
+    k = rep.get("kpis") or {}
+    rows = []
+    for key, label, fmt in (("ppue_cooling", "kpi.ppue_cooling", 2),
+                            ("ppue_power_distribution", "kpi.ppue_power_distribution", 2),
+                            ("ref", "kpi.ref", None), ("erf", "kpi.erf", None),
+                            ("wue_l_per_kwh", "kpi.wue", 3), ("cue_kg_per_kwh", "kpi.cue", 3)):
+        value = k.get(key)
+        if value is None:
+            continue
+        text = _pct(value, lang, 1) if fmt is None else number(value, fmt, lang)
+        if key == "cue_kg_per_kwh" and k.get("emission_factor_kg_per_kwh") is not None:
+            text += " <span class=\"muted\">(" + escape(t(
+                "kpi.factor", lang, f=number(k["emission_factor_kg_per_kwh"], 4, lang),
+                y=k.get("emission_factor_year"))) + ")</span>"
+        rows.append([escape(t(label, lang)), text])
+    if not rows:
+        return ""
+    return f"<h3>{escape(t('rep.kpis', lang))}</h3>" + _rows(rows, ["", ""], {1})
+
+
+def _balance(rep: dict, lang: str) -> str:
+    b = rep.get("balance")
+    if not b:
+        return ""
+    flag = t("bal.flagged" if b["flagged"] else "bal.ok", lang)
+    rows = [[escape(t("rep.facility", lang)), _kwh(rep["facility_energy_kwh"], lang)],
+            [escape(t("bal.submetered", lang)), _kwh(b["submetered_kwh"], lang)],
+            [escape(t("bal.unexplained", lang)), _kwh(b["unexplained_kwh"], lang) + " · "
+             + _pct(b["unexplained_share"], lang, 1)]]
+    return (f"<h3>{escape(t('rep.balance', lang))}</h3>" + _rows(rows, ["", ""], {1})
+            + f"<p class=\"{'bad' if b['flagged'] else 'muted'}\">{escape(flag)}</p>")
+
+
+def _meters(rep: dict, lang: str) -> str:
+    rows = []
+    for m in rep["meters"]:
+        name = escape(m["device"]) + (f"<br><span class=\"small muted\">{escape(m['name'])}</span>"
+                                      if m.get("name") else "")
+        point = m.get("measurement_point")
+        rows.append([name, escape(t("role." + m["role"], lang)),
+                     escape(t("mp." + point, lang)) if point else DASH,
+                     number(m["share"], 2, lang),
+                     escape(" + ".join(t("method." + x, lang) for x in m["method"].split("+"))),
+                     _kwh(m["energy_kwh"], lang), _pct(m["coverage"], lang), str(m["resets"])])
+    head = [t("dev.id", lang), t("dev.role", lang), t("met.point", lang), t("met.share", lang),
+            t("met.method", lang), t("rep.energy", lang), t("fig.coverage", lang),
+            t("met.resets", lang)]
+    return f"<h3>{escape(t('rep.meters', lang))}</h3>" + _rows(rows, head, {3, 5, 6, 7})
+
+
+def _months(rep: dict, lang: str) -> str:
+    months = rep.get("months")
+    if not months:
+        return ""
+    rows = [[escape(m["month"]), escape(m["category"]), number(m["pue"], 2, lang),
+             _kwh(m["facility_energy_kwh"], lang), _kwh(m["it_energy_kwh"], lang),
+             _pct(m["coverage"], lang), escape(t("status." + m["status"], lang)),
+             f"<span class=\"{_tone(m)}\">{escape(verdict(m, lang))}</span>"] for m in months]
+    head = [t("rep.month", lang), t("rep.category", lang), "PUE", "E_DC", "E_IT",
+            t("fig.coverage", lang), t("fig.status", lang), t("rep.verdict", lang)]
+    return f"<h3>{escape(t('rep.months', lang))}</h3>" + _rows(rows, head, {2, 3, 4, 5})
+
+
+def _site(rep: dict, lang: str, first: bool) -> str:
+    cat = rep["category"]
+    canonical = json.dumps(rep["inputs"], sort_keys=True, separators=(",", ":"))
+    figures = [[escape(t("rep.facility", lang)), _kwh(rep["facility_energy_kwh"], lang)],
+               [escape(t("rep.it", lang)), _kwh(rep["it_energy_kwh"], lang)],
+               [escape(t("rep.dcie", lang)), DASH if rep.get("dcie_pct") is None
+                else number(rep["dcie_pct"], 1, lang) + " %"]]
+    return f"""<section class="site{' first' if first else ''}">
+<h2>{escape(rep['site_name'][lang])} <span class="muted">({escape(rep['site'])})</span></h2>
+<p>{escape(t('kind.' + rep['kind'], lang))} · {escape(t('rep.period', lang))}: {_period(rep)}</p>
+<div class="headline"><div><div class="muted">{escape(t('rep.pue', lang))}</div>
+<div class="pue">{number(rep['pue'], 2, lang)}</div>
+<div>{escape(t('cat.' + cat, lang))}</div></div>
+<div><div>{_judgement(rep, lang)}</div>
+<div>{escape(t('fig.status', lang))}: {escape(t('status.' + rep['status'], lang))}</div>
+<div>{escape(t('fig.coverage', lang))}: {_pct(rep['coverage'], lang)}</div></div></div>
+<h3>{escape(t('rep.energy', lang))}</h3>{_rows(figures, ['', ''], {1})}
+{_kpis(rep, lang)}{_balance(rep, lang)}{_meters(rep, lang)}{_months(rep, lang)}
+<h3>{escape(t('rep.method', lang))}</h3>
+<p>{escape(t('rep.method.text', lang))}</p><p class="small muted">{escape(rep['method'])}</p>
+<h3>{escape(t('rep.digest', lang))}</h3>
+<p><code>{escape(rep['digest']['value'])}</code></p>
+<p class="small">{escape(t('rep.digest.how', lang))}</p><pre>{escape(RECOMPUTE)}</pre>
+<p class="small muted">{escape(t('rep.inputs', lang))}:</p><pre>{escape(canonical)}</pre>
+</section>"""
+
+
+def to_html(doc: dict, lang: str, generated: str) -> str:
+    """A printable report of a site or, for a province document, of every site."""
+    reps = site_reports(doc)
+    single = "sites" not in doc
+    label = doc["period"].get("label") or ""
+    subject = reps[0]["site_name"][lang] if single else (doc.get("title") or {}).get(lang, "")
+    head = (f"<h1>{escape(t('rep.title', lang))}</h1>"
+            f"<p><strong>{escape(subject)}</strong> · {escape(t('rep.period', lang))}: "
+            f"{escape(label)}<br><span class=\"small muted\">{escape(t('rep.generated', lang))}: "
+            f"{escape(generated)}</span></p>")
+    body = "" if single else _province_table(doc, lang)
+    body += "".join(_site(r, lang, first=single and i == 0) for i, r in enumerate(reps))
+    title = f"{t('rep.title', lang)} · {subject} · {label}"
+    return (f"<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>{head}{body}"
+            "</body></html>\n")
