@@ -208,6 +208,22 @@ class Simulation(_Strict):
     sites: dict[str, SiteSimulation]
 
 
+class InfluxDb(_Strict):
+    """Where readings, interval energy and PUE results are also written (InfluxDB 2 API)."""
+
+    url: str = Field(pattern=r"^https?://")
+    org: str
+    bucket: str
+    token: SecretStr = SecretStr("")
+    batch_size: int = Field(5000, ge=1, le=100_000)
+    flush_interval_s: float = Field(1.0, gt=0, le=300)
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    # How often the sites' PUE windows are evaluated and written.
+    pue_interval_s: float = Field(60.0, ge=1, le=3600)
+    # The on-disk buffer keeps at most this many points; beyond it the oldest are dropped.
+    buffer_max_points: int = Field(10_000_000, ge=1000)
+
+
 class Config(_Strict):
     """A whole province (or one operator's estate)."""
 
@@ -216,6 +232,7 @@ class Config(_Strict):
     profiles_dir: str | None = None
     sites: list[Site]
     simulation: Simulation | None = None
+    influxdb: InfluxDb | None = None
     emission_factors: dict[int, float] = Field(
         default_factory=lambda: dict(DEFAULT_EMISSION_FACTORS))
     # Filled by the loader from config/profiles (and profiles_dir), never from the YAML.

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from collectors.service import CollectorService
 from config.model import Config
+from store.influx import InfluxWriter, export_interval_energy, province_lines, reading_lines
 from store.rollup import rollup
 from store.sqlite import Store
 from web import create_app
 from simulator.runner import READY_LINE
+from web.metrics_outbox import OutboxCollector
 from web.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,34 @@ async def _rollup_loop(store: Store, config: Config, stop: asyncio.Event,
             pass
 
 
-async def _serve(config: Config, store: Store, stop: asyncio.Event) -> None:
+async def _influx_loop(store: Store, config: Config, writer: InfluxWriter, stop: asyncio.Event,
+                      clock: Callable[[], float]) -> None:
+    """Every pue_interval_s: the sites' PUE windows and newly closed interval energy."""
+    assert config.influxdb is not None
+    while not stop.is_set():
+        try:
+            writer.submit(await asyncio.to_thread(province_lines, store, config, clock()))
+            await asyncio.to_thread(export_interval_energy, store, config, writer.outbox)
+        except Exception:  # retried on the next pass; polling goes on
+            log.exception("cannot queue PUE results for InfluxDB")
+        try:
+            await asyncio.wait_for(stop.wait(), config.influxdb.pue_interval_s)
+        except TimeoutError:
+            pass
+
+
+def _tee_to_influx(service: CollectorService, config: Config, writer: InfluxWriter) -> None:
+    """Each poller's results also go to the writer (submit only appends to memory)."""
+    roles = {device.id: device.role.value for _, device in config.devices()}
+    for poller in service.pollers:
+        def tee(result, sink=poller.sink):
+            writer.submit(reading_lines(result, roles))
+            return sink(result)
+        poller.sink = tee
+
+
+async def _serve(config: Config, store: Store, stop: asyncio.Event,
+                 writer: InfluxWriter | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -49,23 +78,35 @@ async def _serve(config: Config, store: Store, stop: asyncio.Event) -> None:
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     service = CollectorService(config, store)
-    await asyncio.gather(service.run(stop), _rollup_loop(store, config, stop, time.time))
+    tasks = [service.run(stop), _rollup_loop(store, config, stop, time.time)]
+    if writer is not None:
+        _tee_to_influx(service, config, writer)
+        tasks.append(_influx_loop(store, config, writer, stop, time.time))
+    await asyncio.gather(*tasks)
 
 
 def run_monitor(config: Config, data_dir: Path, host: str, port: int,
                 announce: Callable[[str], None] = print) -> int:
     """Serve the web view and /metrics and poll every device until SIGINT/SIGTERM."""
     store = Store.open(data_dir)
-    server = WebServer(create_app(config, store), host, port)
+    writer = InfluxWriter.from_config(config.influxdb, data_dir) if config.influxdb else None
+    extra = [OutboxCollector(writer.state)] if writer else []
+    server = WebServer(create_app(config, store, extra_collectors=extra), host, port)
     server.start()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     announce(f"pue-monitor: web view  http://{shown}:{server.port}/")
     announce(f"pue-monitor: metrics   http://{shown}:{server.port}/metrics")
     announce(f"pue-monitor: data in   {Path(data_dir).resolve()}")
+    if writer is not None:
+        assert config.influxdb is not None
+        writer.start()
+        announce(f"pue-monitor: influxdb  {config.influxdb.url} bucket {config.influxdb.bucket}")
     try:
-        asyncio.run(_serve(config, store, asyncio.Event()))
+        asyncio.run(_serve(config, store, asyncio.Event(), writer))
     finally:
         server.stop()
+        if writer is not None:
+            writer.close()
         store.close()
     return 0
 

@@ -1,0 +1,311 @@
+"""InfluxDB export: readings, interval energy and PUE results as line protocol, via an outbox.
+
+Measurements (identity in tags, values in fields, nanosecond timestamps):
+
+``pue_reading``  one canonical reading (only quality ``ok``), at the time it was read.
+    tags ``site``, ``device``, ``role``, ``metric`` and the reading's labels (``phase``,
+    ``line``, ``outlet``, ``sensor``, ...; one named like these tags becomes ``label_<name>``);
+    field ``value`` (float, in the metric's canonical unit: W, kWh, V, ...).
+``pue_interval_energy``  one meter's energy over one closed 15-minute block, at its start.
+    tags ``site``, ``device``, ``role``; fields ``energy_kwh`` (float; absent when the meter
+    measured nothing), ``covered_s`` (float), ``interval_s`` (float), ``method`` (string).
+``pue_site``  one site's PUE over one window, at the time it was evaluated (the window end).
+    tags ``site``, ``window`` (``instantaneous``, ``15m``, ``24h``, ``today``, ...),
+    ``category`` (``1``, ``2``, ``3``); fields ``pue`` (float; absent when there is none),
+    ``status`` (string), ``compliant`` (boolean; absent when not judged), ``threshold``,
+    and for energy windows ``coverage``, ``facility_energy_kwh``, ``it_energy_kwh``,
+    ``start_s``; for the instantaneous figure ``facility_power_w``, ``it_power_w``.
+
+Every point is encoded once, stored verbatim in the outbox (store.outbox) and sent from
+there, so a retry repeats the same series and timestamp. VictoriaMetrics, which accepts the
+same /api/v2/write, names the series ``<measurement>_<field>`` and turns strings into 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+from influxdb_client import InfluxDBClient, Point, WritePrecision
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.rest import ApiException
+
+from config.model import Config, InfluxDb
+from store.model import PollResult, Quality
+from store.outbox import Outbox, OutboxState
+from store.service import SiteStatus, province_status
+from store.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+READING, INTERVAL_ENERGY, SITE_PUE = "pue_reading", "pue_interval_energy", "pue_site"
+READING_TAGS = ("site", "device", "role", "metric")
+INTERVAL_S = 15 * 60
+# Interval energy is exported at most this far per device and pass (a backlog catches up).
+EXPORT_SPAN_S = 7 * 86400
+INSTANT_WINDOW = "instantaneous"
+# Waits after a failed write, doubling up to the cap: an outage is not hammered.
+BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 30.0
+REJECTED_STATUSES = (400, 422)  # malformed points: retrying the same bytes cannot help
+
+
+def to_ns(ts: float) -> int:
+    """Unix seconds to integer nanoseconds, exact to the float's fraction.
+
+    ``int(ts * 1e9)`` is not: at today's epoch a float step is 256 ns.
+    """
+    whole = math.floor(ts)
+    return whole * 1_000_000_000 + round((ts - whole) * 1e9)
+
+
+def encode(measurement: str, tags: Mapping[str, str], fields: Mapping[str, object],
+           ts: float) -> str:
+    """One point as line protocol; empty tags and None / non-finite fields are left out."""
+    point = Point(measurement)
+    for key, value in sorted(tags.items()):
+        if value not in (None, ""):
+            point.tag(key, str(value))
+    for key, value in fields.items():
+        if value is not None:
+            point.field(key, value)
+    line = point.time(to_ns(ts), WritePrecision.NS).to_line_protocol()
+    if not line:
+        raise ValueError(f"{measurement} point without a field at {ts}")
+    return line
+
+
+def reading_lines(result: PollResult, roles: Mapping[str, str]) -> list[str]:
+    """The ok readings of one poll as ``pue_reading`` points."""
+    out = []
+    for r in result.readings:
+        if r.quality != Quality.OK or r.value is None or not math.isfinite(r.value):
+            continue
+        tags = {"site": result.site, "device": r.device, "role": roles.get(r.device, ""),
+                "metric": r.metric}
+        for key, value in r.labels:
+            tags[f"label_{key}" if key in READING_TAGS else key] = value
+        out.append(encode(READING, tags, {"value": float(r.value)}, r.ts))
+    return out
+
+
+def interval_energy_line(site: str, device: str, role: str, start: float, end: float,
+                         energy_kwh: float | None, covered_s: float, method: str) -> str:
+    return encode(INTERVAL_ENERGY, {"site": site, "device": device, "role": role},
+                  {"energy_kwh": None if energy_kwh is None else float(energy_kwh),
+                   "covered_s": float(covered_s), "interval_s": float(end - start),
+                   "method": method}, start)
+
+
+def site_lines(status: SiteStatus) -> list[str]:
+    """A site's instantaneous and window PUE as ``pue_site`` points."""
+    i = status.instant
+    out = [encode(SITE_PUE, {"site": i.site, "window": INSTANT_WINDOW,
+                             "category": str(i.category)},
+                  {"pue": i.pue, "status": i.status, "compliant": i.compliant,
+                   "threshold": float(i.threshold), "facility_power_w": i.facility_power_w,
+                   "it_power_w": i.it_power_w}, i.ts)]
+    for window, r in status.windows.items():
+        out.append(encode(SITE_PUE, {"site": r.site, "window": window,
+                                     "category": str(r.category)},
+                          {"pue": r.pue, "status": r.status, "compliant": r.compliant,
+                           "threshold": float(r.threshold), "coverage": float(r.coverage),
+                           "facility_energy_kwh": float(r.facility_energy_kwh),
+                           "it_energy_kwh": float(r.it_energy_kwh),
+                           "start_s": float(r.start)}, r.end))
+    return out
+
+
+def province_lines(store: Store, config: Config, now: float) -> list[str]:
+    return [line for status in province_status(store, config, now)
+            for line in site_lines(status)]
+
+
+def export_interval_energy(store: Store, config: Config, outbox: Outbox) -> int:
+    """Queue the closed interval-energy rows not yet exported; returns points queued.
+
+    Each device has a cursor (the next block start to export) committed with its points,
+    so a row is queued exactly once whatever stops the process. Blocks rewritten after
+    they were exported are not sent again.
+    """
+    queued = 0
+    for site, device in config.devices():
+        last_end = store.last_interval_end(device.id)
+        if last_end is None:
+            continue
+        name = f"interval_energy:{device.id}"
+        start = outbox.cursor(name)
+        if start is None:
+            first = store.first_reading_ts(device.id)
+            start = math.floor((first or last_end) / INTERVAL_S) * INTERVAL_S
+        while start < last_end:
+            stop = min(last_end, start + EXPORT_SPAN_S)
+            frame = store.interval_energy([device.id], start, stop)
+            lines = [interval_energy_line(site.id, device.id, device.role.value, row.start,
+                                          row.end, None if pd.isna(row.energy_kwh)
+                                          else row.energy_kwh, row.covered_s, row.method)
+                     for row in frame.itertuples(index=False)]
+            outbox.enqueue(lines, {name: stop})
+            queued += len(lines)
+            start = stop
+    return queued
+
+
+class RejectedBatch(Exception):
+    """The server refused the points themselves (HTTP 400/422): they are not retried."""
+
+
+class InfluxTransport:
+    """Synchronous writes through influxdb-client; no retries of its own (the writer's)."""
+
+    def __init__(self, url: str, token: str, org: str, bucket: str, timeout_s: float) -> None:
+        self.org, self.bucket = org, bucket
+        self._client = InfluxDBClient(url=url, token=token, org=org,
+                                      timeout=int(timeout_s * 1000))
+        self._api = self._client.write_api(write_options=SYNCHRONOUS)
+
+    def write(self, lines: Sequence[str]) -> None:
+        try:
+            self._api.write(bucket=self.bucket, org=self.org, record=list(lines),
+                            write_precision=WritePrecision.NS)
+        except ApiException as exc:
+            if exc.status in REJECTED_STATUSES:
+                raise RejectedBatch(f"HTTP {exc.status}: {exc.body}") from exc
+            raise
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class InfluxWriter:
+    """Spools submitted points to the outbox and sends them in batches, on its own threads.
+
+    ``submit`` never blocks: it appends to memory. A spool thread moves points to disk every
+    ``flush_interval_s``; a send thread writes the oldest batch, acknowledges it only when
+    the server confirmed it, and backs off while the server is unreachable.
+    """
+
+    def __init__(self, outbox: Outbox, transport, batch_size: int = 5000,
+                 flush_interval_s: float = 1.0, clock: Callable[[], float] = time.time,
+                 max_backoff_s: float = BACKOFF_MAX_S) -> None:
+        self.outbox, self.transport, self.max_backoff_s = outbox, transport, max_backoff_s
+        self.batch_size, self.flush_interval_s, self.clock = batch_size, flush_interval_s, clock
+        self._memory: deque[str] = deque()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.written_total = self.errors_total = self.rejected_total = 0
+        self.last_success_ts: float | None = None
+        self._failing = False
+
+    @classmethod
+    def from_config(cls, cfg: InfluxDb, data_dir) -> InfluxWriter:
+        transport = InfluxTransport(cfg.url, cfg.token.get_secret_value(), cfg.org, cfg.bucket,
+                                    cfg.timeout_s)
+        return cls(Outbox.open(data_dir, cfg.buffer_max_points), transport, cfg.batch_size,
+                   cfg.flush_interval_s)
+
+    def submit(self, lines: Iterable[str]) -> None:
+        self._memory.extend(lines)  # deque.extend is thread-safe
+
+    def start(self) -> None:
+        for target, name in ((self._spool_loop, "influx-spool"), (self._send_loop, "influx-send")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Stop both threads; whatever is in memory goes to disk first."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+        self.spool()
+        self.transport.close()
+        self.outbox.close()
+
+    def state(self) -> OutboxState:
+        return OutboxState(queued_points=self.outbox.queued() + len(self._memory),
+                           oldest_queued_ts=self.outbox.oldest_ts(),
+                           points_written_total=self.written_total,
+                           write_errors_total=self.errors_total,
+                           points_dropped_total=self.outbox.dropped_total,
+                           points_rejected_total=self.rejected_total,
+                           last_success_ts=self.last_success_ts)
+
+    def spool(self) -> int:
+        """Move the points held in memory to the outbox; returns how many."""
+        batch = []
+        while self._memory:
+            batch.append(self._memory.popleft())
+        if not batch:
+            return 0
+        try:
+            self.outbox.enqueue(batch)
+        except Exception:
+            self._memory.extendleft(reversed(batch))  # keep order; retried next pass
+            raise
+        self._wake.set()
+        return len(batch)
+
+    def send_batch(self) -> int:
+        """Write the oldest queued batch; returns points confirmed (0 when empty).
+
+        :raises Exception: the transport's error; the batch stays queued.
+        """
+        rows = self.outbox.peek(self.batch_size)
+        if not rows:
+            return 0
+        try:
+            self.transport.write([line for _, line in rows])
+        except RejectedBatch as exc:
+            log.error("InfluxDB refused %d points, dropping them: %s", len(rows), exc)
+            self.rejected_total += len(rows)
+            self.outbox.ack(rows[-1][0])
+            return 0
+        except BaseException:
+            self.outbox.release()
+            raise
+        self.outbox.ack(rows[-1][0])
+        self.written_total += len(rows)
+        self.last_success_ts = self.clock()
+        return len(rows)
+
+    def _spool_loop(self) -> None:
+        failing = False
+        while not self._stop.wait(self.flush_interval_s):
+            try:
+                self.spool()
+            except Exception as exc:  # sqlite3.Error, OSError (disk full): kept in memory
+                if not failing:
+                    log.error("cannot queue InfluxDB points on disk, keeping them in memory: "
+                              "%s", exc)
+                failing = True
+                continue
+            if failing:
+                log.info("InfluxDB points are queued on disk again")
+            failing = False
+
+    def _send_loop(self) -> None:
+        backoff = BACKOFF_MIN_S
+        while not self._stop.is_set():
+            try:
+                sent = self.send_batch()
+            except Exception as exc:
+                self.errors_total += 1
+                if not self._failing:
+                    log.error("InfluxDB write failed, points stay queued on disk: %s", exc)
+                self._failing = True
+                self._stop.wait(backoff)
+                backoff = min(self.max_backoff_s, backoff * 2)
+                continue
+            if self._failing:
+                log.info("InfluxDB writes work again")
+            self._failing, backoff = False, BACKOFF_MIN_S
+            if sent < self.batch_size:  # caught up: wait for more
+                self._wake.wait(self.flush_interval_s)
+                self._wake.clear()
