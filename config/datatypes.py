@@ -96,15 +96,16 @@ def rtu_frame_gap_s(baud: int) -> float:
     return RTU_SILENT_CHARS * RTU_CHAR_BITS / baud
 
 
-def sentinel_as_raw(sentinel: float, dtype: str) -> float:
+def sentinel_as_raw(sentinel: int | float, dtype: str) -> int | float:
     """A "not available" marker as the decoded raw value of ``dtype``.
 
     Manuals print integer markers as bit patterns (0x8000, 0xFFFF, 0x7FFFFFFF): for a
     signed type a pattern with the sign bit set is the negative number it encodes.
     """
     spec = DATA_TYPES[dtype]
-    if spec.is_float or not spec.signed or sentinel != int(sentinel):
+    if spec.is_float or not spec.signed or not float(sentinel).is_integer():
         return sentinel
+    sentinel = int(sentinel)
     bits = spec.registers * REGISTER_BITS
     if (1 << (bits - 1)) <= sentinel < (1 << bits):
         return sentinel - (1 << bits)

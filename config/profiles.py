@@ -118,7 +118,8 @@ class ModbusDefaults(_Strict):
     type: str = "uint16"
     order: str = "ABCD"
     scale: float = 1.0
-    # Raw markers meaning "not available" for every point (e.g. SunSpec's 0x8000).
+    # Raw markers meaning "not available" for every point without its own list (e.g.
+    # SunSpec's 0x8000), written as the manual prints them (bit patterns are fine).
     not_available: list[float] = Field(default_factory=list)
 
 
@@ -133,7 +134,7 @@ class ResolvedModbusPoint(_Strict):
     scale: float
     offset: float
     labels: dict[str, str]
-    not_available: tuple[float, ...]
+    not_available: tuple[int | float, ...]  # ints kept exact (64-bit markers)
     manual_register: int  # as printed in the manual, for messages
     scale_address: int | None = None  # SunSpec scale-factor register, if any
 
@@ -258,14 +259,16 @@ def _resolve_modbus(raw: dict, issues: list[ConfigIssue], where: str) -> list[di
                                           f"register {point['scale_register']} is read with "
                                           f"function {sf_implied}, the value with {function}"))
                 continue
-        markers = [*(defaults.get("not_available") or ()), *(point.get("not_available") or ())]
+        # A point's own list replaces the default one, as its type or scale would.
+        markers = list(point["not_available"] if point.get("not_available") is not None
+                       else defaults.get("not_available") or ())
         if not all(isinstance(m, int | float) and not isinstance(m, bool) for m in markers):
             continue  # the schema reports the bad marker
         out.append({
             "metric": point.get("metric"), "address": address, "function": function,
             "type": dtype, "order": order, "scale": float(merged["scale"]),
             "offset": float(point.get("offset") or 0.0), "labels": point.get("labels") or {},
-            "not_available": tuple(sentinel_as_raw(float(m), dtype) for m in markers),
+            "not_available": tuple(sentinel_as_raw(m, dtype) for m in markers),
             "manual_register": point.get("register"), "scale_address": scale_address,
         })
     return out

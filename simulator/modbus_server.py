@@ -1,4 +1,5 @@
-"""Modbus TCP endpoints: one pymodbus server per host:port, one or more unit ids behind it.
+"""Modbus endpoints: one pymodbus server per host:port (Modbus TCP, or RTU frames over TCP
+as a serial gateway speaks) or per serial line, one or more unit ids behind it.
 
 Register images are plain dicts {function: {address: word}} replaced every tick. Only
 the addresses a profile maps exist: anything else answers "illegal data address", as a
@@ -12,9 +13,10 @@ import functools
 import logging
 from dataclasses import dataclass, field
 
+from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
 from pymodbus.pdu import ExceptionResponse
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -119,13 +121,31 @@ class _Server(ModbusTcpServer):
         return _FaultyHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
 
 
-class ModbusEndpoint:
-    """A Modbus TCP listener on (host, port) serving one or more units."""
+class _SerialServer(ModbusSerialServer):
+    units: dict[int, Unit]
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def callback_new_connection(self) -> ServerRequestHandler:
+        return _FaultyHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
+
+
+FRAMINGS = {"tcp": FramerType.SOCKET, "rtu": FramerType.RTU}
+
+
+class ModbusEndpoint:
+    """A Modbus listener on (host, port), or on a serial line, serving one or more units.
+
+    ``framing`` "rtu" on a TCP port models an RS-485 gateway in transparent mode (RTU over
+    TCP); ``serial`` (a device path) serves RTU on that line, e.g. one end of a pty pair.
+    """
+
+    def __init__(self, host: str, port: int, framing: str = "tcp", serial: str | None = None,
+                 baud: int = 9600) -> None:
+        if framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {', '.join(FRAMINGS)}, got {framing!r}")
+        self.host, self.port, self.framing = host, port, framing
+        self.serial, self.baud = serial, baud
         self.units: dict[int, Unit] = {}
-        self._server: _Server | None = None
+        self._server: _Server | _SerialServer | None = None
         self._started = False
 
     def add_unit(self, unit_id: int, profile: Profile, faults: DeviceFaults) -> Unit:
@@ -146,8 +166,14 @@ class ModbusEndpoint:
         await self._listen()
 
     async def _listen(self) -> None:
-        server = _Server([build_sim_device(u) for u in self.units.values()],
-                         address=(self.host, self.port))
+        devices = [build_sim_device(u) for u in self.units.values()]
+        server: _Server | _SerialServer
+        if self.serial is not None:
+            server = _SerialServer(devices, framer=FramerType.RTU, port=self.serial,
+                                   baudrate=self.baud, parity="N", stopbits=1)
+        else:
+            server = _Server(devices, framer=FRAMINGS[self.framing],
+                             address=(self.host, self.port))
         server.units = self.units
         await server.serve_forever(background=True)
         self._server = server
