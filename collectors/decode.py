@@ -9,56 +9,16 @@ from collectors.codec import is_not_available, scale_value
 from collectors.modbus_block import unpack_block
 from collectors.plan import ModbusRead
 from config.datatypes import SUNSSF_MAX, SUNSSF_MIN, SUNSSF_NOT_IMPLEMENTED
+from collectors.snmp_decode import MISSING, Missing, decode_points  # noqa: F401 - re-exported
 from config.profiles import Profile, Total
 from store.model import Quality, Reading
 
 
-class Missing:
-    """An OID or register the device does not have (noSuchObject, noSuchInstance...)."""
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING = Missing()
-
-
-def _number(raw: object) -> float | None:
-    """A number from an SNMP value: integers as they are, numeric strings parsed."""
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int | float):
-        return float(raw)
-    if isinstance(raw, bytes):
-        raw = raw.decode("ascii", errors="replace")
-    if isinstance(raw, str):
-        # Some agents send numbers as text, sometimes with a unit ("200 Watts").
-        word = raw.strip().split(" ")[0] if raw.strip() else ""
-        try:
-            return float(word)
-        except ValueError:
-            return None
-    return None
-
-
 def decode_snmp(profile: Profile, answers: Mapping[str, object], device: str,
                 ts: float) -> list[Reading]:
-    """Readings for every SNMP point that was asked; missing OIDs are left out."""
-    readings = []
-    for point in profile.snmp_points:
-        raw = answers.get(point.oid, MISSING)
-        labels = tuple(sorted(point.labels.items()))
-        if isinstance(raw, Missing):
-            continue  # the model does not have this object: not a reading at all
-        number = _number(raw)
-        if number is None:
-            readings.append(Reading(ts, device, point.metric, None, labels, Quality.DECODE_ERROR))
-        elif is_not_available(number, point.not_available):
-            readings.append(Reading(ts, device, point.metric, None, labels,
-                                    Quality.NOT_AVAILABLE))
-        else:
-            readings.append(Reading(ts, device, point.metric, scale_value(number, point.scale),
-                                    labels))
+    """Readings for every SNMP point and table row answered (collectors.snmp_decode);
+    objects the device lacks are left out, then the profile's totals are derived."""
+    readings = [s.reading for s in decode_points(profile, answers, device, ts)]
     return readings + derive_totals(profile.totals, readings, device, ts)
 
 
@@ -129,8 +89,10 @@ def derive_totals(totals: list[Total] | tuple, readings: list[Reading], device: 
     for total in totals:
         if any(r.metric == total.metric and not r.labels for r in readings):
             continue
+        allowed = {total.sum_over, *total.also}
         parts = [r for r in readings if r.metric == total.metric
-                 and any(k == total.sum_over for k, _ in r.labels)]
+                 and any(k == total.sum_over for k, _ in r.labels)
+                 and all(k in allowed for k, _ in r.labels)]
         if not parts:
             continue
         if all(r.quality == Quality.OK and r.value is not None and math.isfinite(r.value)

@@ -14,6 +14,8 @@ from collectors.errors import DeviceError, PollError, PollTimeout
 from collectors.modbus_client import ModbusClient, exception_kind
 from collectors.plan import ModbusRead, plan_modbus, plan_snmp_gets
 from collectors.snmp_client import SnmpClient
+from collectors.snmp_plan import plan_for
+from collectors.snmp_read import read_answers
 from config.model import Device, Polling
 from config.profiles import Profile
 from store.model import ErrorKind, PollResult
@@ -82,10 +84,10 @@ class DevicePoller:
 
     async def _read(self, ts: float) -> tuple[list, dict[str, int]]:
         if self.device.protocol == "snmp":
-            answers: dict[str, object] = {}
-            for oids in self._gets:
-                answers.update(await self.client.get(oids))  # type: ignore[union-attr]
-            return decode_snmp(self.profile, answers, self.device.id, ts), {}
+            answers, refused = await read_answers(self.client,  # type: ignore[arg-type]
+                                                  plan_for(self.profile))
+            errors = {ErrorKind.DEVICE.value: refused} if refused else {}
+            return decode_snmp(self.profile, answers, self.device.id, ts), errors
         assert self.device.modbus is not None
         blocks: dict[int, list[int] | None] = {}
         errors: dict[str, int] = {}

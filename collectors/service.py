@@ -10,7 +10,7 @@ from collections.abc import Callable
 from collectors.modbus_client import ModbusConnection, SerialSettings
 from collectors.poller import DevicePoller
 from collectors.sink import StoreSink
-from collectors.snmp_client import PysnmpClient
+from collectors.snmp_client import PysnmpClient, snmp_client_for
 from config.model import Config, Device, ModbusTarget, Polling
 from store.sqlite import Store
 
@@ -40,9 +40,7 @@ def make_client(device: Device, polling: Polling,
     the first device's timeout and settings serve them all.
     """
     if device.snmp is not None:
-        return PysnmpClient(device.snmp.host, device.snmp.port,
-                            device.snmp.community.get_secret_value(), device.snmp.version,
-                            timeout_s=polling.timeout_s, retries=0)
+        return snmp_client_for(device.snmp, polling.timeout_s, retries=0)
     assert device.modbus is not None
     if shared is None:
         return modbus_connection(device.modbus, polling.timeout_s)

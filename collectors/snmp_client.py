@@ -1,4 +1,6 @@
-"""The SNMP seam: one narrow client interface, with a pysnmp implementation."""
+"""The SNMP seam: one narrow client interface (GET a batch, walk some table columns), with
+a pysnmp implementation for v1, v2c and v3. A faster backend only has to provide the same
+two calls and raise the same PollError kinds."""
 
 from __future__ import annotations
 
@@ -6,29 +8,51 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
+from pyasn1.type import univ
+from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.hlapi.v1arch.asyncio import (
     CommunityData,
     SnmpDispatcher,
     UdpTransportTarget,
+    bulk_cmd,
     get_cmd,
+    next_cmd,
 )
-from pyasn1.type import univ
+from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+from pysnmp.hlapi.v3arch.asyncio import UdpTransportTarget as V3UdpTransportTarget
+from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind, rfc1902, rfc1905
 
-from collectors.decode import MISSING
-from collectors.errors import DeviceError, PollConnectionError, PollTimeout
+from collectors.errors import DeviceError, PollAuthError, PollConnectionError, PollTimeout
+from collectors.snmp_decode import MISSING
+from collectors.snmp_usm import usm_user
 
 # SNMPv1 reports a missing object as a noSuchName error on the whole request.
 V1_NO_SUCH_NAME = 2
 MP_MODEL = {"1": 0, "2c": 1}
+# Varbinds asked per GETBULK across all columns: keeps answers inside one datagram.
+MAX_BULK_VARBINDS = 60
+# Hard stop for one walk, against agents that never say endOfMibView.
+MAX_WALK_VARBINDS = 20_000
 _ABSENT = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
+# v3 answers that mean the credentials are wrong, not that the device is away.
+_AUTH_ERRORS = (errind.UnknownUserName, errind.WrongDigest, errind.DecryptionError,
+                errind.AuthenticationError, errind.AuthenticationFailure,
+                errind.UnknownSecurityName, errind.UnsupportedSecurityLevel,
+                errind.NoAuthentication, errind.NoEncryption, errind.UnknownCommunityName,
+                errind.UnsupportedAuthProtocol, errind.UnsupportedPrivProtocol)
+_AUTH_WORDS = ("unknownusername", "wrongdigest", "decryption", "authentication",
+               "securitylevel", "unknownsecurityname")
 
 
 class SnmpClient(Protocol):
-    """What pollers need from SNMP: GET a batch of OIDs."""
+    """What pollers need from SNMP."""
 
     async def get(self, oids: Sequence[str]) -> dict[str, object]:
         """Values by OID: int, str, or MISSING. Raises a PollError subclass on failure."""
+
+    async def walk(self, columns: Sequence[str], max_repetitions: int) -> dict[str, object]:
+        """Every object under each column OID (GETBULK; GETNEXT on v1), by OID."""
 
     def close(self) -> None:
         """Release sockets."""
@@ -50,59 +74,179 @@ def to_python(value: object) -> object:
     return MISSING
 
 
+def classify(error: object) -> PollTimeout | PollAuthError | PollConnectionError:
+    """The PollError for a pysnmp error indication."""
+    if isinstance(error, errind.RequestTimedOut):
+        return PollTimeout(str(error))
+    text = str(error)
+    if isinstance(error, _AUTH_ERRORS) or any(w in text.lower() for w in _AUTH_WORDS):
+        return PollAuthError(f"SNMPv3 security: {text}")
+    return PollConnectionError(text)
+
+
+def _oid_key(oid: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in oid.split("."))
+
+
 class PysnmpClient:
-    """SNMP v1/v2c GET through pysnmp's lightweight (v1arch) API."""
+    """SNMP GET and table walks through pysnmp: v1/v2c on the lightweight v1arch API, v3 on
+    one SnmpEngine per client driven below the high-level API (no MIB lookups)."""
 
-    def __init__(self, host: str, port: int, community: str, version: str = "2c",
-                 timeout_s: float = 2.0, retries: int = 1) -> None:
-        self.host, self.port = host, port
-        self._auth = CommunityData(community, mpModel=MP_MODEL[version])
-        self._v1 = version == "1"
+    def __init__(self, host: str, port: int, community: str = "public", version: str = "2c",
+                 timeout_s: float = 2.0, retries: int = 1, *, user: str | None = None,
+                 auth_protocol: str | None = None, auth_key: str | None = None,
+                 priv_protocol: str | None = None, priv_key: str | None = None,
+                 context: str = "") -> None:
+        self.host, self.port, self.version = host, port, version
         self.timeout_s, self.retries = timeout_s, retries
+        self._v1 = version == "1"
+        if version == "3":
+            self._auth = usm_user(user or "", auth_protocol, auth_key, priv_protocol, priv_key)
+        else:
+            self._auth = CommunityData(community, mpModel=MP_MODEL[version])
+        self._context = rfc1902.OctetString(context)
         self._dispatcher: SnmpDispatcher | None = None
-        self._target: UdpTransportTarget | None = None
+        self._engine: SnmpEngine | None = None
+        self._target: object | None = None
+        self._addr_name: str | None = None
+        self._binds: dict[tuple[str, ...], tuple] = {}
 
-    async def _ensure(self) -> tuple[SnmpDispatcher, UdpTransportTarget]:
-        if self._dispatcher is None:
+    # -- transport ----------------------------------------------------------------------
+
+    async def _ensure(self) -> None:
+        if self._target is not None:
+            return
+        if self.version == "3":
+            self._engine = SnmpEngine()
+            self._target = await V3UdpTransportTarget.create(
+                (self.host, self.port), timeout=self.timeout_s, retries=self.retries)
+            self._addr_name, _ = LCD.configure(self._engine, self._auth, self._target,
+                                               self._context)
+        else:
             self._dispatcher = SnmpDispatcher()
-        if self._target is None:
             self._target = await UdpTransportTarget.create(
                 (self.host, self.port), timeout=self.timeout_s, retries=self.retries)
-        return self._dispatcher, self._target
+
+    def _varbinds(self, oids: Sequence[str]) -> tuple:
+        # OID objects are built once per request shape: BER-ready names, no MIB lookups.
+        key = tuple(oids)
+        binds = self._binds.get(key)
+        if binds is None:
+            binds = tuple((rfc1902.ObjectName(o), rfc1902.Null("")) for o in key)
+            if len(self._binds) < 1024:
+                self._binds[key] = binds
+        return binds
+
+    async def _request(self, kind: str, oids: Sequence[str], repetitions: int = 0):
+        """(error status, error index, varbinds) of one request; raises PollError."""
+        await self._ensure()
+        binds = self._varbinds(oids)
+        # pysnmp retries by itself; the outer bound only guards against a stuck loop.
+        limit = self.timeout_s * (self.retries + 1) + 1.0
+        try:
+            if self.version == "3":
+                error, status, index, var_binds = await asyncio.wait_for(
+                    self._v3(kind, binds, repetitions), limit)
+            else:
+                call = {"get": get_cmd, "next": next_cmd}.get(kind)
+                args = (self._dispatcher, self._auth, self._target)
+                coro = (call(*args, *binds) if call is not None
+                        else bulk_cmd(*args, 0, repetitions, *binds))
+                error, status, index, var_binds = await asyncio.wait_for(coro, limit)
+        except TimeoutError:
+            raise PollTimeout(f"no answer within {limit:.1f} s") from None
+        except OSError as exc:
+            raise PollConnectionError(str(exc)) from exc
+        if error:
+            raise classify(error)
+        return int(status or 0), int(index or 0), var_binds
+
+    def _v3(self, kind: str, binds: tuple, repetitions: int) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+
+        def done(_engine, _handle, error, status, index, var_binds, _ctx) -> None:
+            if not future.done():
+                future.set_result((error, status, index, var_binds))
+
+        generator = {"get": cmdgen.GetCommandGenerator, "next": cmdgen.NextCommandGenerator,
+                     "bulk": cmdgen.BulkCommandGenerator}[kind]()
+        head = (self._engine, self._addr_name, None, self._context)
+        if kind == "bulk":
+            generator.send_varbinds(*head, 0, repetitions, binds, done, None)
+        else:
+            generator.send_varbinds(*head, binds, done, None)
+        return future
+
+    # -- the interface ------------------------------------------------------------------
 
     async def get(self, oids: Sequence[str]) -> dict[str, object]:
         pending = list(oids)
         out: dict[str, object] = {}
         while pending:
-            dispatcher, target = await self._ensure()
-            binds = [(oid, rfc1902.Null("")) for oid in pending]
-            # pysnmp retries by itself; the outer bound only guards against a stuck loop.
-            limit = self.timeout_s * (self.retries + 1) + 1.0
-            try:
-                error, status, index, var_binds = await asyncio.wait_for(
-                    get_cmd(dispatcher, self._auth, target, *binds), limit)
-            except TimeoutError:
-                raise PollTimeout(f"no answer within {limit:.1f} s") from None
-            except OSError as exc:
-                raise PollConnectionError(str(exc)) from exc
-            if error:
-                if isinstance(error, errind.RequestTimedOut):
-                    raise PollTimeout(str(error))
-                raise PollConnectionError(str(error))
+            status, index, var_binds = await self._request("get", pending)
             if status:
-                if self._v1 and int(status) == V1_NO_SUCH_NAME and 0 < int(index) <= len(pending):
+                if self._v1 and status == V1_NO_SUCH_NAME and 0 < index <= len(pending):
                     # v1 names one missing object per call: drop it and ask again.
-                    out[pending.pop(int(index) - 1)] = MISSING
+                    out[pending.pop(index - 1)] = MISSING
                     continue
-                raise DeviceError(f"agent error {status.prettyPrint()} at index {int(index)}",
-                                  int(status))
+                raise DeviceError(f"agent error status {status} at index {index}", status)
             for name, value in var_binds:
                 out[str(name)] = to_python(value)
             break
         return out
 
+    async def walk(self, columns: Sequence[str], max_repetitions: int = 25) -> dict[str, object]:
+        """All columns side by side: each GETBULK asks every unfinished column at once."""
+        cursors = {c: c for c in dict.fromkeys(columns)}
+        out: dict[str, object] = {}
+        while cursors and len(out) < MAX_WALK_VARBINDS:
+            active = list(cursors.items())
+            names = [last for _, last in active]
+            if self._v1:
+                status, index, var_binds = await self._request("next", names)
+                if status == V1_NO_SUCH_NAME and 0 < index <= len(active):
+                    del cursors[active[index - 1][0]]  # that column ran off the MIB's end
+                    continue
+            else:
+                repetitions = max(1, min(max_repetitions, MAX_BULK_VARBINDS // len(active)))
+                status, index, var_binds = await self._request("bulk", names, repetitions)
+            if status:
+                raise DeviceError(f"agent error status {status} at index {index}", status)
+            if not var_binds:
+                break
+            finished: set[str] = set()
+            for i, (name, value) in enumerate(var_binds):
+                column, _ = active[i % len(active)]
+                if column in finished:
+                    continue
+                oid = str(name)
+                previous = cursors[column]
+                if (isinstance(value, rfc1905.EndOfMibView) or not oid.startswith(column + ".")
+                        or _oid_key(oid) <= _oid_key(previous)):
+                    finished.add(column)  # left the column (or the agent went backwards)
+                    continue
+                out[oid] = to_python(value)
+                cursors[column] = oid
+            for column, _ in active[:len(var_binds)]:
+                if column in finished:
+                    del cursors[column]
+        return out
+
     def close(self) -> None:
         if self._dispatcher is not None:
             self._dispatcher.transport_dispatcher.close_dispatcher()
-            self._dispatcher = None
-            self._target = None
+        if self._engine is not None:
+            self._engine.close_dispatcher()
+        self._dispatcher = self._engine = self._target = None
+
+
+def snmp_client_for(target, timeout_s: float, retries: int = 0) -> PysnmpClient:
+    """The client for a configured SnmpTarget (config.model), secrets unwrapped only here."""
+    def secret(value) -> str | None:
+        return None if value is None else value.get_secret_value()
+
+    return PysnmpClient(target.host, target.port, secret(target.community) or "",
+                        target.version, timeout_s=timeout_s, retries=retries,
+                        user=target.user, auth_protocol=target.auth_protocol,
+                        auth_key=secret(target.auth_key), priv_protocol=target.priv_protocol,
+                        priv_key=secret(target.priv_key), context=target.context)

@@ -26,8 +26,11 @@ POWER_METRIC = "active_power_w"
 ENERGY_METRIC = "active_energy_kwh"
 WATER_METRIC = "water_m3"
 
-# Label keys a profile may attach to a reading.
-LABEL_KEYS = frozenset({"phase", "line", "outlet", "bank", "sensor", "circuit"})
+# Label keys a profile may attach to a reading. `path` says which side of a UPS a reading
+# is on (input, output, bypass, battery); `unit`, `inlet` and `cord` come from the table
+# indexes of daisy-chained rack PDUs.
+LABEL_KEYS = frozenset({"phase", "line", "outlet", "bank", "sensor", "circuit",
+                        "path", "unit", "inlet", "cord"})
 
 WH_PER_KWH = 1000.0
 W_PER_KW = 1000.0

@@ -34,16 +34,56 @@ class Text(_Strict):
     en: str
 
 
+SNMP_AUTH_PROTOCOLS = ("md5", "sha", "sha224", "sha256", "sha384", "sha512")
+# aes192/aes256 extend the key as net-snmp does (Blumenthal); aes192c/aes256c as Cisco does.
+SNMP_PRIV_PROTOCOLS = ("des", "aes", "aes128", "aes192", "aes256", "aes192c", "aes256c")
+USM_MIN_KEY_LENGTH = 8  # RFC 3414 11.2: pass phrases of at least 8 characters
+
+
 class SnmpTarget(_Strict):
+    """Where and how to reach an SNMP agent. Communities and keys are secrets: write them
+    as ${VAR}; they never appear in a dump, a repr or a log line."""
+
     host: str
     port: int = Field(161, ge=1, le=65535)
-    version: Literal["1", "2c"] = "2c"
+    version: Literal["1", "2c", "3"] = "2c"
     community: SecretStr = SecretStr("public")
+    # SNMPv3 (USM)
+    user: str | None = None
+    auth_protocol: Literal[SNMP_AUTH_PROTOCOLS] | None = None  # type: ignore[valid-type]
+    auth_key: SecretStr | None = None
+    priv_protocol: Literal[SNMP_PRIV_PROTOCOLS] | None = None  # type: ignore[valid-type]
+    priv_key: SecretStr | None = None
+    context: str = ""
 
     @field_validator("version", mode="before")
     @classmethod
     def _version(cls, value: object) -> object:
         return str(value) if isinstance(value, int) else value
+
+    @field_validator("auth_protocol", "priv_protocol", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower().replace("-", "") if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _usm(self) -> SnmpTarget:
+        if self.version != "3":
+            if self.user or self.auth_protocol or self.priv_protocol:
+                raise ValueError("user, auth_protocol and priv_protocol need version 3")
+            return self
+        if not self.user:
+            raise ValueError("SNMPv3 needs a user")
+        if (self.auth_protocol is None) != (self.auth_key is None):
+            raise ValueError("auth_protocol and auth_key go together")
+        if (self.priv_protocol is None) != (self.priv_key is None):
+            raise ValueError("priv_protocol and priv_key go together")
+        if self.priv_protocol is not None and self.auth_protocol is None:
+            raise ValueError("privacy needs authentication (authPriv)")
+        for key in (self.auth_key, self.priv_key):
+            if key is not None and len(key.get_secret_value()) < USM_MIN_KEY_LENGTH:
+                raise ValueError(f"SNMPv3 keys need at least {USM_MIN_KEY_LENGTH} characters")
+        return self
 
 
 class ModbusTarget(_Strict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -25,6 +26,14 @@ from config.metrics import LABEL_KEYS, METRICS
 BUILTIN_PROFILE_DIR = Path(__file__).parent / "profiles"
 
 SNMP_VALUE_TYPES = ("integer", "gauge32", "counter32", "counter64", "unsigned32", "string")
+# A table index component in an OID pattern: {label}, {label:prefix} or {_} (ignored).
+OID_PLACEHOLDER = re.compile(r"^\{([a-z_]+)(?::([A-Za-z0-9_-]*))?\}$")
+IGNORED_INDEX = "_"
+ANY_INDEX = "*"  # label value of a table point before its row is known
+COUNTER_BITS = {"counter32": 32, "counter64": 64}
+# GETs and GETBULKs: a PDU of this many OIDs fits any agent's message size.
+DEFAULT_MAX_OIDS_PER_GET = 10
+DEFAULT_MAX_REPETITIONS = 25
 
 
 class _Strict(BaseModel):
@@ -49,6 +58,9 @@ class Total(_Strict):
 
     metric: str
     sum_over: str
+    # Other labels a part may carry (e.g. the unit of a daisy chain); a reading with any
+    # further label (say path: input) is not a part of this total.
+    also: list[str] = Field(default_factory=list)
 
     @field_validator("metric")
     @classmethod
@@ -75,8 +87,36 @@ class _Point(_Strict):
         return _check_labels(value)
 
 
-class SnmpPoint(_Point):
-    """One scalar OID mapped to a canonical metric."""
+def check_oid_pattern(value: str) -> str:
+    """A numeric OID whose table index parts may be placeholders (see OID_PLACEHOLDER)."""
+    text = str(value).strip().lstrip(".")
+    parts = text.split(".")
+    if len(parts) < 2 or not parts[0].isdigit():
+        raise ValueError(f"not a numeric OID: {value!r}")
+    for part in parts:
+        if part.isdigit():
+            continue
+        match = OID_PLACEHOLDER.match(part)
+        if match is None:
+            raise ValueError(f"not a numeric OID or index placeholder: {part!r} in {value!r}")
+        if match.group(1) != IGNORED_INDEX:
+            _check_labels({match.group(1): ""})
+    return text
+
+
+def oid_placeholders(oid: str) -> list[str]:
+    """The index label names of an OID pattern, in order ({_} included)."""
+    return [m.group(1) for p in oid.split(".") if (m := OID_PLACEHOLDER.match(p))]
+
+
+def _check_scale(value: float) -> float:
+    if value == 0 or not math.isfinite(value):
+        raise ValueError(f"scale must be a non-zero finite number, got {value}")
+    return value
+
+
+class SnmpAlternative(_Strict):
+    """Another OID for the same reading, tried when the ones before it gave nothing."""
 
     oid: str
     type: Literal[SNMP_VALUE_TYPES] = "integer"  # type: ignore[valid-type]
@@ -85,18 +125,88 @@ class SnmpPoint(_Point):
     @field_validator("oid")
     @classmethod
     def _oid(cls, value: str) -> str:
-        text = value.strip().lstrip(".")
-        parts = text.split(".")
-        if len(parts) < 2 or not all(p.isdigit() for p in parts):
-            raise ValueError(f"not a numeric OID: {value!r}")
-        return text
+        return check_oid_pattern(value)
 
     @field_validator("scale")
     @classmethod
     def _scale(cls, value: float) -> float:
-        if value == 0 or not math.isfinite(value):
-            raise ValueError(f"scale must be a non-zero finite number, got {value}")
-        return value
+        return _check_scale(value)
+
+
+class SnmpCondition(_Strict):
+    """A row is read only if the object at ``oid`` (same index) has one of ``equals``."""
+
+    oid: str
+    equals: list[int | str] = Field(min_length=1)
+
+    @field_validator("oid")
+    @classmethod
+    def _oid(cls, value: str) -> str:
+        return check_oid_pattern(value)
+
+
+class SnmpPoint(_Point):
+    """One OID mapped to a canonical metric: a scalar, or a table column whose index
+    placeholders (``{outlet}``) become labels, one reading per row."""
+
+    oid: str
+    type: Literal[SNMP_VALUE_TYPES] = "integer"  # type: ignore[valid-type]
+    scale: float = 1.0
+    # Tried in order when the main OID is missing or not available (high precision first).
+    fallback: list[SnmpAlternative] = Field(default_factory=list)
+    # Per-sensor decimal digits (Raritan): value / 10**digits, before `scale`.
+    decimals: str | None = None
+    # ENTITY-SENSOR-MIB: value x 10^(3 (scale - 9)) / 10^precision (precision > 0).
+    entity_scale: str | None = None
+    entity_precision: str | None = None
+    when: list[SnmpCondition] = Field(default_factory=list)
+    # Counter width for energy counters; a counter32/counter64 type implies it.
+    wrap_bits: Literal[32, 64] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _index_labels(cls, data: object) -> object:
+        # Each index placeholder is a label whose value comes with the row.
+        if not isinstance(data, dict) or not isinstance(data.get("oid"), str):
+            return data
+        names = [n for n in oid_placeholders(data["oid"].strip().lstrip("."))
+                 if n != IGNORED_INDEX]
+        labels = dict(data.get("labels") or {})
+        if isinstance(data.get("labels"), dict):
+            for name in names:
+                if name in labels:
+                    raise ValueError(f"label {name!r} is both fixed and a table index")
+        labels.update({name: ANY_INDEX for name in names})
+        out = {**data, "labels": labels}
+        if out.get("wrap_bits") is None and out.get("type") in COUNTER_BITS:
+            out["wrap_bits"] = COUNTER_BITS[out["type"]]
+        return out
+
+    @field_validator("oid", "decimals", "entity_scale", "entity_precision")
+    @classmethod
+    def _oid(cls, value: str | None) -> str | None:
+        return None if value is None else check_oid_pattern(value)
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, value: float) -> float:
+        return _check_scale(value)
+
+    @model_validator(mode="after")
+    def _same_index(self) -> SnmpPoint:
+        mine = oid_placeholders(self.oid)
+        others = [a.oid for a in self.fallback] + [c.oid for c in self.when]
+        others += [o for o in (self.decimals, self.entity_scale, self.entity_precision) if o]
+        for oid in others:
+            if oid_placeholders(oid) != mine:
+                raise ValueError(f"{oid} must have the same index placeholders as {self.oid}")
+        if (self.entity_scale is None) != (self.entity_precision is None):
+            raise ValueError("entity_scale and entity_precision go together")
+        return self
+
+    @property
+    def is_table(self) -> bool:
+        return bool(oid_placeholders(self.oid))
 
 
 class ModbusPoint(_Point):
@@ -151,9 +261,17 @@ class Profile(_Strict):
     description: str
     models: list[str] = Field(default_factory=list)
     source: str
-    # SNMP: sysObjectID prefixes this profile matches (for `auto`).
+    # SNMP: sysObjectID prefixes this profile matches (for `auto`), sysDescr regular
+    # expressions for agents whose sysObjectID says nothing, and OIDs whose presence marks
+    # a standard MIB (the last resort, e.g. UPS-MIB behind a generic Linux agent).
     sys_object_ids: list[str] = Field(default_factory=list)
+    sys_descr_patterns: list[str] = Field(default_factory=list)
+    probe_oids: list[str] = Field(default_factory=list)
     snmp_points: list[SnmpPoint] = Field(default_factory=list)
+    # Raw values meaning "not available" on every SNMP point of this model.
+    snmp_not_available: list[float] = Field(default_factory=list)
+    max_oids_per_get: int = Field(DEFAULT_MAX_OIDS_PER_GET, ge=1, le=128)
+    max_repetitions: int = Field(DEFAULT_MAX_REPETITIONS, ge=1, le=200)
     # Modbus: the numbering convention of the manual the registers are copied from.
     numbering: Literal[NUMBERINGS] | None = None  # type: ignore[valid-type]
     modbus_defaults: ModbusDefaults = Field(default_factory=ModbusDefaults)
@@ -167,6 +285,11 @@ class Profile(_Strict):
     @model_validator(mode="after")
     def _protocol_fields(self) -> Profile:
         if self.protocol == "snmp":
+            for pattern in self.sys_descr_patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"sys_descr_patterns: {pattern!r}: {exc}") from None
             if not self.snmp_points:
                 raise ValueError("an snmp profile needs snmp_points")
             if self.modbus_points:

@@ -11,7 +11,7 @@ import math
 from collectors.codec import encode_registers, unscale_value
 from config.datatypes import DATA_TYPES, REGISTER_BITS, SUNSSF_MAX, SUNSSF_MIN
 from config.metrics import COUNTER_METRICS
-from config.profiles import Profile
+from config.profiles import ANY_INDEX, IGNORED_INDEX, OID_PLACEHOLDER, Profile, SnmpPoint
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 Oid = tuple[int, ...]
@@ -52,20 +52,47 @@ def point_key(metric: str, labels: dict[str, str]) -> Key:
     return metric, tuple(sorted(labels.items()))
 
 
+def _rows(point: SnmpPoint, values: dict[Key, float]) -> list[tuple[str, float]]:
+    """(OID, value) per row: a scalar's one OID, or a table column's rows, one per known
+    value whose labels fill the point's index placeholders (prefixes stripped)."""
+    if not point.is_table:
+        value = values.get(point_key(point.metric, point.labels))
+        return [] if value is None else [(point.oid, value)]
+    fixed = {k: v for k, v in point.labels.items() if v != ANY_INDEX}
+    holes = [OID_PLACEHOLDER.match(p) for p in point.oid.split(".")]
+    out = []
+    for (metric, labels), value in values.items():
+        given = dict(labels)
+        if metric != point.metric or set(given) != set(point.labels) or any(
+                given[k] != v for k, v in fixed.items()):
+            continue
+        parts = []
+        for part, hole in zip(point.oid.split("."), holes, strict=True):
+            if hole is None:
+                parts.append(part)
+            elif hole.group(1) == IGNORED_INDEX:
+                parts.append("1")
+            else:
+                parts.append(given[hole.group(1)].removeprefix(hole.group(2) or ""))
+        if all(p.isdigit() for p in parts):
+            out.append((".".join(parts), value))
+    return out
+
+
 def snmp_table(profile: Profile, values: dict[Key, float]) -> SnmpTable:
     """{oid: (profile type name, raw int or str)} for each point whose value is known."""
     table: SnmpTable = {}
     for point in profile.snmp_points:
-        value = values.get(point_key(point.metric, point.labels))
-        if value is None or not math.isfinite(value):
-            continue
-        raw = unscale_value(value, point.scale)
-        if point.type == "string":
-            table[oid_tuple(point.oid)] = ("string", _format_string(raw))
-            continue
-        bits, signed, wraps = SNMP_RANGES[point.type]
-        wrap = wraps or point.metric in COUNTER_METRICS
-        table[oid_tuple(point.oid)] = (point.type, fit_integer(raw, bits, signed, wrap))
+        for oid, value in _rows(point, values):
+            if not math.isfinite(value):
+                continue
+            raw = unscale_value(value, point.scale)
+            if point.type == "string":
+                table[oid_tuple(oid)] = ("string", _format_string(raw))
+                continue
+            bits, signed, wraps = SNMP_RANGES[point.type]
+            wrap = wraps or point.metric in COUNTER_METRICS
+            table[oid_tuple(oid)] = (point.type, fit_integer(raw, bits, signed, wrap))
     return table
 
 

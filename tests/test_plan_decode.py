@@ -7,6 +7,7 @@ import pytest
 from collectors.codec import decode_registers, encode_registers
 from collectors.decode import MISSING, decode_modbus, decode_snmp
 from collectors.plan import plan_modbus, plan_snmp_gets
+from config.profiles import SnmpPoint
 from config.profiles import ResolvedModbusPoint, load_profiles
 from store.model import Quality
 
@@ -54,9 +55,11 @@ def test_plan_rejects_limits_beyond_the_protocol():
 
 
 def test_plan_snmp_gets_batches_distinct_oids():
-    plan = plan_snmp_gets(PROFILES["ups_mib"].snmp_points, max_oids=5)
+    points = [SnmpPoint(metric="voltage_v", oid=f"1.3.6.1.2.1.33.1.4.4.1.2.{i}",
+                        labels={"line": str(i)}) for i in range(1, 15)]
+    plan = plan_snmp_gets([*points, points[0]], max_oids=5)
     assert [len(b) for b in plan] == [5, 5, 4]
-    assert plan[0][0] == "1.3.6.1.2.1.33.1.4.4.1.4.1"
+    assert plan[0][0] == "1.3.6.1.2.1.33.1.4.4.1.2.1"
 
 
 # Register words written by hand from IEEE-754 / two's complement, not by the encoder.

@@ -39,6 +39,13 @@ class FakeSnmp:
             raise self.fail
         return {o: self.values[o] for o in oids if o in self.values}
 
+    async def walk(self, columns, max_repetitions):
+        self.calls.append(("walk", *columns))
+        if self.fail:
+            raise self.fail
+        return {o: v for o, v in self.values.items()
+                if any(o.startswith(c + ".") for c in columns)}
+
     def close(self):
         pass
 
@@ -79,7 +86,10 @@ async def test_snmp_poll_batches_and_decodes(config):
     client = FakeSnmp({POWER_OID: 42000})
     result = await make(config, "ups", client).poll_once()
     assert result.ok
-    assert [len(c) for c in client.calls] == [10, 4]  # 14 OIDs, 10 per GET
+    # The 5 scalars in one GET, then the output, input and bypass table columns walked
+    # side by side.
+    assert [len(c) for c in client.calls] == [5, 1 + 11]
+    assert client.calls[1][0] == "walk"
     totals = [r for r in result.readings if r.metric == "active_power_w" and not r.labels]
     assert [r.value for r in totals] == [42000]
 

@@ -27,6 +27,7 @@ from collectors.errors import DeviceError, PollTimeout
 from collectors.modbus_client import PymodbusTcpClient
 from collectors.snmp_client import PysnmpClient
 from config.datatypes import DATA_TYPES
+from config.profiles import ANY_INDEX
 from simulator.physics import canonical_values
 from store.model import Quality
 from tests.simulator_support import (
@@ -59,11 +60,18 @@ HEADLINE = {
 }
 
 
-def point_bounds(profile) -> dict[tuple, dict]:
-    """approx() bounds for every mapped point, from its type and scale."""
+def point_bounds(profile, truth: dict) -> dict[tuple, dict]:
+    """approx() bounds for every mapped point the simulator serves (one with a true value),
+    from its type and scale; a table point has one per row (labels filling its index)."""
     out = {}
     for p in profile.snmp_points:
-        out[(p.metric, tuple(sorted(p.labels.items())))] = {"abs": abs(p.scale) / 2 * 1.001}
+        bound = {"abs": abs(p.scale) / 2 * 1.001}
+        fixed = {k: v for k, v in p.labels.items() if v != ANY_INDEX}
+        for metric, labels in truth:
+            given = dict(labels)
+            if metric == p.metric and set(given) == set(p.labels) and all(
+                    given[k] == v for k, v in fixed.items()):
+                out[(p.metric, tuple(sorted(given.items())))] = bound
     for p in profile.modbus_resolved:
         exact = {"rel": 1e-6} if DATA_TYPES[p.type].is_float else {"abs": abs(p.scale) / 2 * 1.001}
         out[(p.metric, tuple(sorted(p.labels.items())))] = exact
@@ -92,7 +100,7 @@ async def test_device_reads_back_its_true_values(sim, device_id):
         assert ("active_energy_kwh", ()) not in got
     else:
         assert got[("active_energy_kwh", ())] == pytest.approx(dev.counter.kwh, **energy)
-    bounds = point_bounds(dev.profile)
+    bounds = point_bounds(dev.profile, truth)
     assert set(got) == set(bounds) | {("active_power_w", ())}
     for key, bound in bounds.items():
         assert got[key] == pytest.approx(truth[key], **bound), key

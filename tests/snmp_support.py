@@ -1,0 +1,114 @@
+"""Real SNMP agents for the SNMP tests: snmpsim serving the shared corpus of captures, and
+net-snmp's snmpd with its own configuration, both on 127.0.0.1 with bounded waits."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.conftest import ROOT, free_port
+
+CORPUS = ROOT.parent / "shared" / "corpus" / "snmp"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 5.0
+
+
+def captures() -> list[str]:
+    """Names of the corpus captures (``<name>.snmprec`` with ``<name>.expected.json``)."""
+    return sorted(p.name.removesuffix(".expected.json") for p in CORPUS.glob("*.expected.json"))
+
+
+def expected(capture: str) -> dict:
+    return json.loads((CORPUS / f"{capture}.expected.json").read_text(encoding="utf-8"))
+
+
+def snmpsim_command() -> list[str]:
+    """snmpsim's full command responder from this interpreter's environment."""
+    script = Path(sys.executable).parent / "snmpsim-command-responder"
+    return [str(script)] if script.exists() else []
+
+
+def _wait_for(process: subprocess.Popen, log: Path, marker: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if marker in log.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"agent exited ({process.returncode}): {log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    raise RuntimeError(f"agent did not start within {START_TIMEOUT_S} s: {log.read_text()[-2000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(STOP_TIMEOUT_S)
+
+
+@contextmanager
+def snmpsim(workdir: Path) -> Iterator[int]:
+    """snmpsim serving every corpus capture (community = capture name); yields its port."""
+    data, cache = workdir / "data", workdir / "cache"
+    data.mkdir()
+    cache.mkdir()
+    for path in CORPUS.glob("*.snmprec"):
+        shutil.copy(path, data / path.name)
+    port = free_port()
+    log = workdir / "snmpsim.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*snmpsim_command(), f"--data-dir={data}", f"--cache-dir={cache}",
+             f"--agent-udpv4-endpoint=127.0.0.1:{port}", "--log-level=info"],
+            stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"})
+    try:
+        _wait_for(process, log, "Listening at UDP/IPv4 endpoint")
+        yield port
+    finally:
+        _stop(process)
+
+
+SNMPD_CONF = """\
+agentAddress udp:127.0.0.1:{port}
+createUser {user} {auth} "{auth_key}" {priv} "{priv_key}"
+rouser {user} priv
+rocommunity {community} 127.0.0.1
+sysObjectID .1.3.6.1.4.1.8072.3.2.10
+sysDescr pue-monitor test agent
+"""
+
+
+@contextmanager
+def snmpd(snmpd_path: str, workdir: Path, *, user: str, auth: str, auth_key: str, priv: str,
+          priv_key: str, community: str) -> Iterator[int]:
+    """net-snmp's snmpd on 127.0.0.1 with a v3 user and a v2c community; yields its port."""
+    port = free_port()
+    conf = workdir / "snmpd.conf"
+    conf.write_text(SNMPD_CONF.format(port=port, user=user, auth=auth, auth_key=auth_key,
+                                      priv=priv, priv_key=priv_key, community=community))
+    persist = workdir / "persist"
+    persist.mkdir()
+    log = workdir / "snmpd.log"
+    process = subprocess.Popen(
+        [snmpd_path, "-f", "-C", "-c", str(conf), "-Lf", str(log), "-p", str(workdir / "pid"),
+         "--persistentDir=" + str(persist), "-Dusm-not-a-token"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "SNMP_PERSISTENT_DIR": str(persist), "MIBS": ""})
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not log.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _wait_for(process, log, "NET-SNMP version")
+        yield port
+    finally:
+        _stop(process)
