@@ -37,6 +37,14 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a configuration and its profiles")
     check.add_argument("-c", "--config", type=Path, required=True)
+
+    probe = sub.add_parser("probe", help="poll one device once and print its readings, e.g. "
+                           "snmp://host?version=2c&community=${COMMUNITY}")
+    probe.add_argument("url", help="snmp://[user@]host[:port]?version=2c&community=... "
+                       "(v3: auth_protocol, auth_key, priv_protocol, priv_key, context)")
+    probe.add_argument("--profile", help="profile to use (default: identify the device)")
+    probe.add_argument("--json", action="store_true", help="a JSON list of readings")
+    probe.add_argument("--timeout", type=float, default=2.0, help="seconds per request")
     audit_cli.add_parsers(sub)
     return parser
 
@@ -55,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_level.upper() != "DEBUG":
         # pymodbus logs every server start and reconnect at INFO; our own logs say what matters.
         logging.getLogger("pymodbus").setLevel(logging.WARNING)
+    if args.command == "probe":
+        from pue_monitor.probe import run_probe
+
+        return run_probe(args.url, args.profile, args.json, args.timeout)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
