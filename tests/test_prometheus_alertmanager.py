@@ -232,6 +232,9 @@ def run_scenario(monitor, control, prometheus, hook, normal_cop, logs) -> None:
     assert labels["window"] == "instantaneous" and "category" not in labels
     assert SITE in firing[0]["annotations"]["summary_en"]
     assert SITE in firing[0]["annotations"]["summary_vi"]
+    # The annotation's query template ran against the real Prometheus: the site's threshold.
+    assert "green threshold 1.400" in firing[0]["annotations"]["description_en"]
+    assert "ngưỡng xanh 1.400" in firing[0]["annotations"]["description_vi"]
     assert float(prom_query(prometheus, f'pue_monitor_pue{{site="{SITE}", '
                                         'window="instantaneous"}')[0]["value"][1]) > 1.4
 
