@@ -96,29 +96,31 @@ def _blocks(store: Store, config: Config, site: Site, start: float, end: float) 
                               & (summary["min_covered"] < whole), "start"].tolist()
     full_set = set(full)
     totals = store.block_totals([d.id for d in meters], start, end)
-    # Rows to take back out of the all-block totals: for ratio meters every block that is
-    # not whole (their energy there is not over common time), for the others the partial
-    # blocks only (those come back, exactly, from the recomputed parts).
+    # Taken back out of the all-block totals: a ratio meter's energy in every block that
+    # is not whole (it is not over common time there); and for every meter, whatever it
+    # did in the partial blocks, which come back exactly from the recomputed parts. A
+    # meter's own covered time, resets and cross-check stay for the blocks that are simply
+    # left out of the ratio: it did measure then.
     not_full = sorted(set(summary["start"]) - full_set) if ratio else []
     ratio_out = store.block_totals(ratio, start, end, starts=not_full) if not_full else {}
-    other = [d.id for d in meters if d.role not in RATIO_ROLES]
-    other_out = store.block_totals(other, start, end, starts=partial) if partial else {}
-    # Blocks with no row at all for a ratio meter are simply absent from totals.
+    partial_out = store.block_totals([d.id for d in meters], start, end,
+                                     starts=partial) if partial else {}
     out: dict[str, MeterPart] = {}
     for device in meters:
         total = totals.get(device.id, EMPTY)
-        removed = (ratio_out if device.role in RATIO_ROLES else other_out).get(device.id, EMPTY)
+        again = partial_out.get(device.id, EMPTY)
         energy = total.energy_kwh
+        removed = ratio_out.get(device.id, EMPTY) if device.role in RATIO_ROLES else again
         if energy is not None and removed.energy_kwh is not None:
             energy -= removed.energy_kwh
         if device.role in RATIO_ROLES and not full:
             energy = None
         check = None
         if total.counter_kwh is not None and total.power_kwh is not None:
-            check = (total.counter_kwh - (removed.counter_kwh or 0.0),
-                     total.power_kwh - (removed.power_kwh or 0.0))
-        out[device.id] = MeterPart(energy, total.covered_s - removed.covered_s,
-                                   total.methods or "none", total.resets - removed.resets,
+            check = (total.counter_kwh - (again.counter_kwh or 0.0),
+                     total.power_kwh - (again.power_kwh or 0.0))
+        out[device.id] = MeterPart(energy, total.covered_s - again.covered_s,
+                                   total.methods or "none", total.resets - again.resets,
                                    check)
     parts = [Part(start, end, len(full) * BLOCK_S, out)]
     parts.extend(_exact(store, config, site, b, b + BLOCK_S) for b in partial)
