@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, free_port
-from tests.test_end_to_end import get, get_json, wait_for
+from tests.test_end_to_end import get_json, wait_for
 from tests.test_end_to_end import process as monitor_process
 from tests.tools import require_tool
 
@@ -259,4 +259,3 @@ def compare_scraped_pue_with_the_monitor(monitor, prometheus, logs) -> None:
     categories = {r["metric"]["site"]: r["metric"]["category"]
                   for r in prom_query(prometheus, 'pue_monitor_pue{window="15m"}')}
     assert categories == {"bn-provincial": "1", "que-vo-dc": "1", "yen-phong-dc": "2"}
-    assert get(f"{monitor}/healthz")
