@@ -15,6 +15,8 @@ INTERVAL_S = 15 * 60
 SETTLE_S = 60.0
 # At most this many intervals per meter per pass (a long outage catches up over passes).
 MAX_INTERVALS_PER_PASS = 96
+# rollup_range reads raw readings for this many blocks at a time (4 hours).
+CHUNK_BLOCKS = 16
 
 
 def rollup(store: Store, config: Config, now: float) -> int:
@@ -42,6 +44,18 @@ def rollup_range(store: Store, config: Config, site: Site, device: Device, start
     """(Re)compute the blocks of one meter between two block boundaries; rows written."""
     if start % INTERVAL_S or end % INTERVAL_S:
         raise ValueError("rollup bounds must lie on 15-minute boundaries")
+    # A few hours at a time: a block needs only the readings around it, and each block
+    # scans its whole power series, so one long range would cost blocks x readings.
+    step = CHUNK_BLOCKS * INTERVAL_S
+    written = 0
+    for chunk in range(int(start), int(end), step):
+        written += _rollup_chunk(store, config, site, device, float(chunk),
+                                 min(float(chunk + step), end))
+    return written
+
+
+def _rollup_chunk(store: Store, config: Config, site: Site, device: Device, start: float,
+                  end: float) -> int:
     meter = meter_energy(store, config, site, device, start, end)
     rows = []
     counter = meter.counter if meter.method == "counter" else None

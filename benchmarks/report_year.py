@@ -1,0 +1,219 @@
+"""How long a `--site all` yearly report takes for a province of 10 sites x 30 meters.
+
+A year of 1-minute data for 300 meters is 157 million raw readings per metric; writing
+them would take this script hours and the report never reads them: it reads the
+15-minute blocks the rollup closes as data arrives. So the benchmark has two parts:
+
+(a) the rollup of raw 1-minute readings (counter and power) for one meter over one
+    month, timed, and extrapolated (linearly, and labelled as such) to 300 meters x 12
+    months: the work the monitor spreads over a year, or an import does once;
+(b) a year of blocks for 300 meters written straight into interval_energy, the way the
+    rollup writes them (plus each meter's first and last raw reading, so the report's
+    "are the blocks there?" check runs as in production), then
+    `pue-monitor report --site all --period <year> --format json` timed end to end, in
+    process and as a fresh process.
+
+    python benchmarks/report_year.py [--sites 10] [--meters 30] [--year 2025]
+                                     [--data-dir DIR] [--profile]
+
+Prints figures; asserts nothing (speed is measured here, never in the test suite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import math
+import pstats
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import yaml  # noqa: E402
+
+from config import load_config  # noqa: E402
+from store.model import Reading  # noqa: E402
+from store.rollup import rollup_range  # noqa: E402
+from store.sqlite import Store  # noqa: E402
+
+TZ = "Asia/Ho_Chi_Minh"
+BLOCK_S = 900
+TARGET_S = 2.0
+# Per site: what each of its meters is (role, measurement point, mean kW).
+LAYOUT = ([("facility", None, 450.0)] * 2 + [("it", "pdu_output", 30.0)] * 20
+          + [("cooling", None, 40.0)] * 6 + [("power_distribution", None, 12.0)]
+          + [("lighting", None, 4.0)])
+
+
+def write_config(folder: Path, sites: int, meters: int) -> Path:
+    port = 20000
+    out = []
+    for s in range(sites):
+        devices = []
+        for m, (role, point, _) in enumerate((LAYOUT * 2)[:meters]):
+            port += 1
+            dev = {"id": f"s{s:02d}-m{m:02d}", "role": role}
+            if role == "it":
+                dev |= {"profile": "apc_rpdu2", "measurement_point": point,
+                        "snmp": {"host": "127.0.0.1", "port": port}}
+            else:
+                dev |= {"profile": "eastron_sdm630", "modbus": {"host": "127.0.0.1",
+                                                                "port": port}}
+            devices.append(dev)
+        out.append({"id": f"site-{s:02d}", "name": {"vi": f"TTDL {s}", "en": f"DC {s}"},
+                    "devices": devices})
+    path = folder / "province.yaml"
+    path.write_text(yaml.safe_dump({"polling": {"interval_s": 60}, "sites": out}),
+                    encoding="utf-8")
+    return path
+
+
+def local(year: int, month: int = 1) -> float:
+    return datetime(year, month, 1, tzinfo=ZoneInfo(TZ)).timestamp()
+
+
+# ---- (a) rollup of raw 1-minute data ----------------------------------------------------
+
+def time_rollup(folder: Path, config_path: Path, year: int) -> float:
+    config = load_config(config_path)
+    site = config.sites[0]
+    device = site.devices[0]
+    store = Store.open(folder / "raw")
+    start, end = local(year, 3), local(year, 4)  # a 31-day month
+    rng = random.Random(1)
+    readings, kwh = [], 1000.0
+    for i in range(int((end - start) / 60) + 1):
+        t = start + i * 60 + rng.uniform(-2, 2)  # polls are never exactly on the minute
+        watts = 450_000 + 30_000 * math.sin(i / 720)
+        kwh += watts * 60 / 3.6e6
+        readings += [Reading(t, device.id, "active_energy_kwh", round(kwh, 1)),
+                     Reading(t, device.id, "active_power_w", watts)]
+    store.import_readings(readings)
+    began = time.perf_counter()
+    blocks = rollup_range(store, config, site, device, start, end)
+    seconds = time.perf_counter() - began
+    store.close()
+    print(f"(a) rollup of one meter-month: {len(readings):,} raw readings -> {blocks} blocks "
+          f"in {seconds:.2f} s")
+    year_s = seconds * 12 * len(list(config.devices()))
+    print(f"    extrapolated linearly to {len(list(config.devices()))} meters x 12 months: "
+          f"{year_s:.0f} s of rollup ({year_s / 3600:.2f} h), spread over the year as "
+          "blocks close (or once, for an import of a whole year); not measured directly")
+    return seconds
+
+
+# ---- (b) a year of blocks, then the report -------------------------------------------------
+
+def write_blocks(store: Store, config_path: Path, year: int) -> int:
+    config = load_config(config_path)
+    start, end = local(year), local(year + 1)
+    rng = random.Random(2)
+    rows_written = 0
+    for site in config.sites:
+        # A few blocks per site where one IT meter measured only part of the time: the
+        # report recomputes those exactly from raw readings.
+        partial = {start + BLOCK_S * rng.randrange(int((end - start) / BLOCK_S))
+                   for _ in range(8)}
+        for d, device in enumerate(site.devices):
+            kw = (LAYOUT * 2)[d][2]
+            rows = []
+            for b in range(int(start), int(end), BLOCK_S):
+                covered = 600.0 if (d == 2 and b in partial) else 900.0
+                energy = kw * covered / 3600 * (1 + 0.05 * math.sin(b / 86400))
+                rows.append((device.id, float(b), float(b + BLOCK_S), energy, covered,
+                             "counter"))
+            store.write_interval_energy(rows)
+            rows_written += len(rows)
+            total = sum(r[3] for r in rows)
+            store.import_readings([
+                Reading(start, device.id, "active_energy_kwh", 10_000.0),
+                Reading(end, device.id, "active_energy_kwh", 10_000.0 + total)])
+    return rows_written
+
+
+def report_argv(config_path: Path, data_dir: Path, year: int, out: Path) -> list[str]:
+    return ["report", "-c", str(config_path), "--data-dir", str(data_dir), "--site", "all",
+            "--period", str(year), "--format", "json", "-o", str(out)]
+
+
+def time_report(config_path: Path, data_dir: Path, year: int, profile: bool) -> None:
+    from pue_monitor.cli import main
+    from store.report import site_report
+
+    out = data_dir.parent / "report.json"
+    argv = report_argv(config_path, data_dir, year, out)
+    began = time.perf_counter()
+    assert main(argv) == 0
+    in_process = time.perf_counter() - began
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pue_monitor", *argv], check=True,
+                   cwd=Path(__file__).resolve().parent.parent)
+    fresh = time.perf_counter() - began
+    config = load_config(config_path)
+    store = Store.open(data_dir)
+    start, end = local(year), local(year + 1)
+    per_site = []
+    for site in config.sites:
+        t0 = time.perf_counter()
+        site_report(store, config, site, start, end, time.time(), str(year))
+        per_site.append(time.perf_counter() - t0)
+    store.close()
+    n = len(config.sites)
+    print(f"(b) report --site all --period {year} --format json ({n} sites, "
+          f"{len(config.devices())} meters, {out.stat().st_size / 1024:.0f} KiB of JSON):")
+    print(f"    in process {in_process:.2f} s; as a new process (Python start-up and "
+          f"imports included) {fresh:.2f} s; target {TARGET_S:.1f} s: "
+          f"{'met' if fresh < TARGET_S else 'NOT met'}")
+    print(f"    per site: mean {sum(per_site) / n:.3f} s, max {max(per_site):.3f} s "
+          "(one site's report with its 12 months)")
+    if profile:
+        store = Store.open(data_dir)
+        prof = cProfile.Profile()
+        prof.enable()
+        assert main(argv) == 0
+        prof.disable()
+        text = io.StringIO()
+        pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(25)
+        print(text.getvalue())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=10)
+    parser.add_argument("--meters", type=int, default=30)
+    parser.add_argument("--year", type=int, default=2025)
+    parser.add_argument("--data-dir", type=Path,
+                        help="keep the benchmark store here (reused by the next run)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the report")
+    parser.add_argument("--skip-rollup", action="store_true", help="skip part (a)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        config_path = write_config(folder, args.sites, args.meters)
+        print(f"machine: {sys.platform}, Python {sys.version.split()[0]}, "
+              f"{__import__('os').cpu_count()} CPUs")
+        if not args.skip_rollup:
+            time_rollup(folder, config_path, args.year)
+        data_dir = args.data_dir or folder / "data"
+        if (data_dir / "pue-monitor.sqlite3").exists():
+            print(f"    (reusing the blocks already in {data_dir})")
+        else:
+            store = Store.open(data_dir)
+            began = time.perf_counter()
+            rows = write_blocks(store, config_path, args.year)
+            store.close()
+            print(f"    ({rows:,} blocks written in {time.perf_counter() - began:.0f} s, "
+                  "not part of the report time)")
+        time_report(config_path, data_dir, args.year, args.profile)
+
+
+if __name__ == "__main__":
+    main()
