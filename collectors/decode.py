@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from math import isfinite
 from collections.abc import Mapping
 
 from collectors.codec import is_not_available, scale_value
-from collectors.modbus_block import unpack_block
+from collectors.modbus_block import unpack_groups
 from collectors.plan import ModbusRead
 from config.datatypes import SUNSSF_MAX, SUNSSF_MIN, SUNSSF_NOT_IMPLEMENTED
 from collectors.snmp_decode import MISSING, Missing, decode_points  # noqa: F401 - re-exported
@@ -38,33 +39,34 @@ def decode_modbus(reads: tuple[ModbusRead, ...], blocks: Mapping[int, list[int] 
                 if address - read.address < len(block):
                     scale_words[(read.function, address)] = block[address - read.address]
     readings: list[Reading] = []
+    append = readings.append
     for i, read in enumerate(reads):
         block = blocks.get(i)
         if block is None:
             continue
         try:
-            values = unpack_block(read.layout, block, read.count)
+            groups = unpack_groups(read.layout, block, read.count)
         except ValueError:
             readings.extend(Reading(ts, device, p.metric, None, tuple(sorted(p.labels.items())),
                                     Quality.DECODE_ERROR) for p in read.points)
             continue
-        for point, raw in values:
-            labels = tuple(sorted(point.labels.items())) if point.labels else ()
-            if is_not_available(raw, point.not_available):
-                readings.append(Reading(ts, device, point.metric, None, labels,
-                                        Quality.NOT_AVAILABLE))
-                continue
-            scale = point.scale
-            if point.scale_address is not None:
-                exponent = sunspec_exponent(scale_words.get((point.function,
-                                                             point.scale_address)))
-                if exponent is None:
-                    readings.append(Reading(ts, device, point.metric, None, labels,
-                                            Quality.NOT_AVAILABLE))
+        for group, values in groups:
+            for point, labels, raw in zip(group.points, group.labels, values, strict=True):
+                if (point.not_available and raw in point.not_available) or (
+                        type(raw) is float and not isfinite(raw)):
+                    append(Reading(ts, device, point.metric, None, labels,
+                                   Quality.NOT_AVAILABLE))
                     continue
-                scale *= 10.0 ** exponent
-            readings.append(Reading(ts, device, point.metric,
-                                    scale_value(raw, scale, point.offset), labels))
+                scale = point.scale
+                if point.scale_address is not None:
+                    exponent = sunspec_exponent(scale_words.get((point.function,
+                                                                 point.scale_address)))
+                    if exponent is None:
+                        append(Reading(ts, device, point.metric, None, labels,
+                                       Quality.NOT_AVAILABLE))
+                        continue
+                    scale *= 10.0 ** exponent
+                append(Reading(ts, device, point.metric, raw * scale + point.offset, labels))
     return readings + derive_totals(totals, readings, device, ts)
 
 

@@ -35,6 +35,7 @@ class FieldGroup:
     unpacker: struct.Struct
     little_words: bool
     points: tuple[ResolvedModbusPoint, ...]
+    labels: tuple[tuple[tuple[str, str], ...], ...] = ()  # each point's, sorted (Reading form)
 
 
 @lru_cache(maxsize=256)
@@ -49,7 +50,8 @@ def compile_block(read: ModbusRead) -> tuple[FieldGroup, ...]:
 
     def close(key: tuple[bool, str]) -> None:
         fmt, _, points = open_.pop(key)
-        groups.append(FieldGroup(struct.Struct(key[1] + "".join(fmt)), key[0], tuple(points)))
+        groups.append(FieldGroup(struct.Struct(key[1] + "".join(fmt)), key[0], tuple(points),
+                                 tuple(tuple(sorted(p.labels.items())) for p in points)))
 
     for point in sorted(read.points, key=lambda p: p.address):
         key = ORDER_LAYOUT[point.order]
@@ -67,22 +69,29 @@ def compile_block(read: ModbusRead) -> tuple[FieldGroup, ...]:
     return tuple(groups)
 
 
-def unpack_block(groups: tuple[FieldGroup, ...], block: list[int] | tuple[int, ...],
-                 count: int) -> list[tuple[ResolvedModbusPoint, float | int]]:
-    """(point, raw value) for every field of a block of ``count`` registers.
+def unpack_groups(groups: tuple[FieldGroup, ...], block: list[int] | tuple[int, ...],
+                  count: int) -> list[tuple[FieldGroup, tuple]]:
+    """(group, its raw values in the order of group.points) for a block of ``count`` registers.
 
     :raises ValueError: a short block, or a word outside 0..65535.
     """
     if len(block) < count:
         raise ValueError(f"short block: {len(block)} of {count} registers")
+    words = block if len(block) == count else block[:count]
     try:
-        packed = {False: _words(count, False).pack(*block[:count])}
-        out: list[tuple[ResolvedModbusPoint, float | int]] = []
+        packed = {False: _words(count, False).pack(*words)}
+        out = []
         for group in groups:
             if group.little_words not in packed:
-                packed[group.little_words] = _words(count, group.little_words).pack(*block[:count])
-            out.extend(zip(group.points, group.unpacker.unpack_from(packed[group.little_words]),
-                           strict=True))
+                packed[group.little_words] = _words(count, group.little_words).pack(*words)
+            out.append((group, group.unpacker.unpack_from(packed[group.little_words])))
     except struct.error as exc:
         raise ValueError(f"register value out of range: {exc}") from None
     return out
+
+
+def unpack_block(groups: tuple[FieldGroup, ...], block: list[int] | tuple[int, ...],
+                 count: int) -> list[tuple[ResolvedModbusPoint, float | int]]:
+    """(point, raw value) for every field of a block of ``count`` registers."""
+    return [pair for group, values in unpack_groups(groups, block, count)
+            for pair in zip(group.points, values, strict=True)]

@@ -66,10 +66,14 @@ class ByteStream(asyncio.Protocol):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
-            self._waiter = asyncio.get_running_loop().create_future()
+            # A bare future and a timer: wait_for would cost a task per wait.
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(remaining, _expire, waiter)
             try:
-                await asyncio.wait_for(self._waiter, remaining)
+                await waiter
             finally:
+                timer.cancel()
                 self._waiter = None
         data = bytes(self._buffer[:n])
         del self._buffer[:n]
@@ -85,6 +89,11 @@ class ByteStream(asyncio.Protocol):
             self._transport.close()
         self._closed = self._closed or StreamClosed("closed")
         self._wake()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 async def open_tcp(host: str, port: int, timeout_s: float) -> ByteStream:

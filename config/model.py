@@ -102,8 +102,8 @@ class ModbusTarget(_Strict):
     device: str | None = None
     baud: int = Field(9600, ge=300, le=921600)
     parity: Literal["N", "E", "O"] = "E"
-    stopbits: Literal[1, 2] = 1
-    bytesize: Literal[7, 8] = 8
+    stopbits: int = Field(1, ge=1, le=2)
+    bytesize: int = Field(8, ge=7, le=8)
     # Silence between an answer and the next request on this connection. Default: none
     # over TCP, 3.5 characters on a serial line; slow gateways may want 0.05 or more.
     frame_gap_s: float | None = Field(None, ge=0, le=5)
