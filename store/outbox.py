@@ -69,6 +69,9 @@ class Outbox:
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                      check_same_thread=False)
+        # Only takes effect on a new file (so before WAL writes its header): lets a drained
+        # backlog give its space back.
+        self._conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit survives a power cut too, not only a crash of this process.
         self._conn.execute("PRAGMA synchronous=FULL")
@@ -150,6 +153,9 @@ class Outbox:
                 raise
             self._conn.execute("COMMIT")
             self._acked, self._count = acked, self._count - gone
+            if self._count == 0:  # drained: return the backlog's pages to the file system
+                # executescript steps it to the end; execute() would free a single page
+                self._conn.executescript("PRAGMA incremental_vacuum;")
         if self._dropping and self.queued() < self.max_points:
             log.info("InfluxDB outbox has room again")
             self._dropping = False

@@ -238,3 +238,22 @@ def test_outbox_metrics_when_nothing_is_queued():
     text = generate_latest(registry).decode()
     assert "pue_monitor_influx_oldest_queued_age_seconds 0.0" in text.splitlines()
     assert "last_success_timestamp" not in text
+
+
+def test_a_drained_backlog_gives_its_disk_space_back(tmp_path):
+    box = Outbox.open(tmp_path)
+    box.enqueue([f"m,k=v value=1 {i}" for i in range(20_000)])
+    full = rows_and_pages(tmp_path / OUTBOX_FILE)
+    while batch := box.peek(5000):
+        box.ack(batch[-1][0])
+    box.close()
+    empty = rows_and_pages(tmp_path / OUTBOX_FILE)
+    assert full[0] == 20_000 and empty[0] == 0
+    assert empty[1] < full[1] / 10
+
+
+def rows_and_pages(path) -> tuple[int, int]:
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return (conn.execute("SELECT COUNT(*) FROM points").fetchone()[0],
+                conn.execute("PRAGMA page_count").fetchone()[0])
