@@ -41,8 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     probe = sub.add_parser("probe", help="poll one device once and print its readings, e.g. "
                            "snmp://host?version=2c&community=${COMMUNITY}")
     probe.add_argument("url", help="snmp://[user@]host[:port]?version=2c&community=... "
-                       "(v3: auth_protocol, auth_key, priv_protocol, priv_key, context)")
-    probe.add_argument("--profile", help="profile to use (default: identify the device)")
+                       "(v3: auth_protocol, auth_key, priv_protocol, priv_key, context); "
+                       "modbus://host[:port]?unit=1, modbus+rtu://host[:port]?unit=1 (serial "
+                       "gateway), modbus+serial:///dev/ttyUSB0?baud=9600&parity=N&unit=1")
+    probe.add_argument("--profile", help="profile to use (default: identify the device; "
+                       "required for Modbus)")
     probe.add_argument("--json", action="store_true", help="a JSON list of readings")
     probe.add_argument("--timeout", type=float, default=2.0, help="seconds per request")
     audit_cli.add_parsers(sub)

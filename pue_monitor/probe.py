@@ -9,13 +9,26 @@ import sys
 from urllib.parse import urlsplit
 
 from collectors.errors import PollError
+from collectors.modbus_probe import SCHEMES as MODBUS_SCHEMES
+from collectors.modbus_probe import probe_modbus
 from collectors.snmp_identify import NoProfileMatches
 from collectors.snmp_probe import Probed, SnmpUrlError, probe_snmp
 from config.profiles import load_profiles
 
+
+
+async def _modbus(url: str, profile, profiles, timeout_s: float) -> Probed:  # noqa: ANN001
+    # A Modbus device cannot say what it is: its registers mean nothing without a profile.
+    if profile is None:
+        modbus = sorted(n for n, p in profiles.items() if p.protocol == "modbus")
+        raise ValueError(f"a Modbus device needs --profile (one of: {', '.join(modbus)})")
+    return Probed(profile.name, await probe_modbus(url, profile, timeout_s))
+
+
 # scheme -> async prober(url, profile or None (identify it), profiles, timeout_s) -> Probed
 PROBERS = {
     "snmp": probe_snmp,
+    **{scheme: _modbus for scheme in MODBUS_SCHEMES},
 }
 PROBE_ERRORS = (SnmpUrlError, NoProfileMatches, PollError, ValueError)
 

@@ -68,3 +68,29 @@ async def test_probe_reads_and_decodes_one_unit():
     assert rows[("voltage_v", (("phase", "L1"),))]["value"] == pytest.approx(230.2)
     assert set(rows[("active_power_w", ())]) >= {"metric", "value", "labels"}
     assert not wrong_unit.ok and wrong_unit.error_kind.value == "device_error"
+
+
+@pytest.mark.integration
+async def test_probe_command_prints_modbus_readings_as_json(capsys):
+    import asyncio
+    import json
+
+    from pue_monitor.cli import main
+
+    profile = PROFILES["sunspec_meter"]
+    endpoint = ModbusEndpoint("127.0.0.1", 0, framing="rtu")
+    endpoint.add_unit(2, profile, DeviceFaults())
+    endpoint.update(2, modbus_image(profile, {point_key("active_power_w", {}): 4321.0}))
+    await endpoint.start()
+    url = f"modbus+rtu://127.0.0.1:{endpoint.port}?unit=2"
+    try:
+        code = await asyncio.to_thread(main, ["probe", url, "--profile", "sunspec_meter",
+                                              "--json", "--timeout", "2"])
+        printed = capsys.readouterr().out
+        unnamed = await asyncio.to_thread(main, ["probe", url])
+    finally:
+        await endpoint.stop()
+    assert code == 0
+    items = {(i["metric"], tuple(i["labels"].items())): i for i in json.loads(printed)}
+    assert items[("active_power_w", ())]["value"] == pytest.approx(4321.0)
+    assert unnamed == 2 and "needs --profile" in capsys.readouterr().err
