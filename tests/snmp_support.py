@@ -78,36 +78,33 @@ def snmpsim(workdir: Path) -> Iterator[int]:
         _stop(process)
 
 
-SNMPD_CONF = """\
-agentAddress udp:127.0.0.1:{port}
-createUser {user} {auth} "{auth_key}" {priv} "{priv_key}"
-rouser {user} priv
-rocommunity {community} 127.0.0.1
-sysObjectID .1.3.6.1.4.1.8072.3.2.10
-sysDescr pue-monitor test agent
-"""
+def snmpd_conf(port: int, community: str, users: list[tuple[str, str, str, str, str]],
+               overrides: dict[str, int]) -> str:
+    """snmpd.conf: a v2c community, v3 users (name, auth, auth key, priv, priv key) with
+    read access at authPriv, and fixed integer objects (``override``)."""
+    lines = [f"agentAddress udp:127.0.0.1:{port}", f"rocommunity {community} 127.0.0.1"]
+    for user, auth, auth_key, priv, priv_key in users:
+        lines += [f'createUser {user} {auth} "{auth_key}" {priv} "{priv_key}"',
+                  f"rouser {user} priv"]
+    lines += [f"override .{oid} integer {value}" for oid, value in overrides.items()]
+    return "\n".join(lines) + "\n"
 
 
 @contextmanager
-def snmpd(snmpd_path: str, workdir: Path, *, user: str, auth: str, auth_key: str, priv: str,
-          priv_key: str, community: str) -> Iterator[int]:
-    """net-snmp's snmpd on 127.0.0.1 with a v3 user and a v2c community; yields its port."""
-    port = free_port()
+def snmpd(snmpd_path: str, workdir: Path, conf_text: str, port: int) -> Iterator[int]:
+    """net-snmp's snmpd in the foreground with only this configuration; yields its port."""
     conf = workdir / "snmpd.conf"
-    conf.write_text(SNMPD_CONF.format(port=port, user=user, auth=auth, auth_key=auth_key,
-                                      priv=priv, priv_key=priv_key, community=community))
+    conf.write_text(conf_text)
     persist = workdir / "persist"
     persist.mkdir()
     log = workdir / "snmpd.log"
+    log.touch()
     process = subprocess.Popen(
         [snmpd_path, "-f", "-C", "-c", str(conf), "-Lf", str(log), "-p", str(workdir / "pid"),
-         "--persistentDir=" + str(persist), "-Dusm-not-a-token"],
+         f"--persistentDir={persist}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "SNMP_PERSISTENT_DIR": str(persist), "MIBS": ""})
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not log.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
         _wait_for(process, log, "NET-SNMP version")
         yield port
     finally:

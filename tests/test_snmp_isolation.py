@@ -1,0 +1,59 @@
+"""Isolation: an SNMP agent that never answers, or answers after 9 s (the simulator's `down`
+and `slow` fault knobs), never delays another device's poll beyond its own schedule."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from collectors.poller import DevicePoller
+from collectors.service import make_client
+from config.model import Polling
+from store.model import ErrorKind, PollResult
+from tests.simulator_support import demo_config, running
+
+pytestmark = pytest.mark.integration
+
+INTERVAL_S = 1.0
+POLLING = Polling(interval_s=INTERVAL_S, timeout_s=0.5, retries=1)
+FAULTY, HEALTHY = "prov-ups-a", ("prov-ups-b", "prov-pdu-01", "prov-pdu-02")
+WATCH_S = 3.6
+# A poll starts at its slot; event-loop scheduling may add a little, never seconds.
+SLOT_SLACK_S = 0.3
+
+
+@pytest.mark.parametrize("fault", [{"kind": "down"}, {"kind": "slow", "seconds": 9}],
+                         ids=["down", "slow-9s"])
+async def test_a_dead_or_slow_agent_never_delays_the_others(tmp_path, fault):
+    config = demo_config(tmp_path)
+    results: dict[str, list[PollResult]] = {d: [] for d in (FAULTY, *HEALTHY)}
+
+    async def sink(result: PollResult) -> None:
+        results[result.device].append(result)
+
+    async with running(config) as sim:
+        sim.devices[FAULTY].faults.set(fault["kind"], seconds=fault.get("seconds"))
+        pollers = [DevicePoller(sim.devices[d].site_id, sim.devices[d].device,
+                                sim.devices[d].profile, POLLING,
+                                make_client(sim.devices[d].device, POLLING), sink)
+                   for d in results]
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(p.run(stop)) for p in pollers]
+        try:
+            await asyncio.sleep(WATCH_S)
+        finally:
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), 15.0)
+            for poller in pollers:
+                poller.client.close()
+    for device in HEALTHY:
+        got = results[device]
+        assert len(got) >= int(WATCH_S / INTERVAL_S) - 1, device
+        assert all(r.ok for r in got), [r.error for r in got]
+        for r in got:
+            assert r.started % INTERVAL_S < SLOT_SLACK_S, f"{device} started {r.started % INTERVAL_S:.2f} s late"
+        starts = [r.started for r in got]
+        assert all(abs(b - a - INTERVAL_S) < SLOT_SLACK_S for a, b in zip(starts, starts[1:]))
+    assert not any(r.ok for r in results[FAULTY])
+    assert all(r.error_kind == ErrorKind.TIMEOUT for r in results[FAULTY])
