@@ -1,5 +1,6 @@
 # pue-monitor image. Default command: the demo (simulated province + monitor); for real
 # devices run `pue-monitor run -c /etc/pue-monitor/config.yaml --host 0.0.0.0`.
+# docker-compose.yml runs this image twice: `pue-monitor run` and `pue-monitor simulate`.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./

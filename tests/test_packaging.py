@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 from pathlib import Path
@@ -158,3 +159,14 @@ def test_promtool_accepts_the_compose_prometheus_config(tmp_path):
     done = subprocess.run([promtool, "check", "config", str(path)], capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dockerignore_keeps_what_the_dockerfile_copies():
+    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text(
+        encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    copied = [p for line in re.findall(r"^COPY (.+)$", dockerfile, re.M)
+              for p in line.split()[:-1]]
+    for path in copied:
+        for pattern in ignored:
+            assert not fnmatch.fnmatch(path, pattern), f"{path} is ignored by {pattern}"
