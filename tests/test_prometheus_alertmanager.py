@@ -238,6 +238,12 @@ def run_scenario(monitor, control, prometheus, hook, normal_cop, logs) -> None:
     assert float(prom_query(prometheus, f'pue_monitor_pue{{site="{SITE}", '
                                         'window="instantaneous"}')[0]["value"][1]) > 1.4
 
+    # A second rule through the same path: a fresh run has measured far less than 95 % of
+    # the last 24 hours, which is what the coverage rule says (window label kept).
+    coverage = wait_until("PueCoverageBelowAuditThreshold at the webhook", lambda: hook.alerts(
+        "PueCoverageBelowAuditThreshold", SITE, "firing"), logs=logs)
+    assert coverage[0]["labels"]["window"] == "24h"
+
     patch_site(control, SITE, {"cooling_cop": normal_cop})
     wait_until(f"{ALERT} for {SITE} resolved at the webhook",
                lambda: hook.alerts(ALERT, SITE, "resolved"), logs=logs)
