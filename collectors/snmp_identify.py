@@ -42,9 +42,9 @@ def by_identity(profiles: Iterable[Profile], sys_object_id: str,
 
 
 def probe_candidates(profiles: Iterable[Profile]) -> list[tuple[str, Profile]]:
-    """(probe OID, profile) to try in order: the more specific (longer) OID first."""
+    """(probe OID, profile) to try, in the profiles' probe order."""
     pairs = [(oid, p) for p in profiles if p.protocol == "snmp" for oid in p.probe_oids]
-    return sorted(pairs, key=lambda pair: (-len(_arcs(pair[0])), pair[1].name))
+    return sorted(pairs, key=lambda pair: (pair[1].probe_order, pair[1].name))
 
 
 async def identify(client: SnmpClient, profiles: Iterable[Profile]) -> tuple[Profile, str, str]:

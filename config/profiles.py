@@ -34,6 +34,14 @@ COUNTER_BITS = {"counter32": 32, "counter64": 64}
 # GETs and GETBULKs: a PDU of this many OIDs fits any agent's message size.
 DEFAULT_MAX_OIDS_PER_GET = 10
 DEFAULT_MAX_REPETITIONS = 25
+# A table index component in an OID pattern: {label}, {label:prefix} or {_} (ignored).
+OID_PLACEHOLDER = re.compile(r"^\{([a-z_]+)(?::([A-Za-z0-9_-]*))?\}$")
+IGNORED_INDEX = "_"
+ANY_INDEX = "*"  # label value of a table point before its row is known
+COUNTER_BITS = {"counter32": 32, "counter64": 64}
+# GETs and GETBULKs: a PDU of this many OIDs fits any agent's message size.
+DEFAULT_MAX_OIDS_PER_GET = 10
+DEFAULT_MAX_REPETITIONS = 25
 
 
 class _Strict(BaseModel):
@@ -208,6 +216,11 @@ class SnmpPoint(_Point):
     def is_table(self) -> bool:
         return bool(oid_placeholders(self.oid))
 
+    @property
+    def counter_width(self) -> float | None:
+        """Where the counter wraps, in the metric's unit (e.g. kWh), if it is declared."""
+        return None if self.wrap_bits is None else float(2 ** self.wrap_bits) * abs(self.scale)
+
 
 class ModbusPoint(_Point):
     """One register field mapped to a canonical metric."""
@@ -267,6 +280,9 @@ class Profile(_Strict):
     sys_object_ids: list[str] = Field(default_factory=list)
     sys_descr_patterns: list[str] = Field(default_factory=list)
     probe_oids: list[str] = Field(default_factory=list)
+    # Which probed MIB wins when an agent has several (lower first): a UPS card with
+    # ENTITY-SENSOR-MIB is still a UPS.
+    probe_order: int = 100
     snmp_points: list[SnmpPoint] = Field(default_factory=list)
     # Raw values meaning "not available" on every SNMP point of this model.
     snmp_not_available: list[float] = Field(default_factory=list)

@@ -1,0 +1,199 @@
+"""SNMP decoding, planning and identification as data: pure functions, no agent."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from collectors.decode import decode_snmp
+from collectors.snmp_decode import MISSING, decode_points, to_number
+from collectors.snmp_identify import by_identity, probe_candidates
+from collectors.snmp_plan import plan_snmp, table_columns
+from config.errors import ConfigIssue
+from config.profiles import load_profiles, parse_profile
+from store.model import Quality
+
+PROFILES = load_profiles()
+
+
+def profile(points: str, extra: str = ""):
+    text = f"name: t\nprotocol: snmp\ndescription: t\nsource: t\n{extra}\nsnmp_points:\n{points}"
+    got, issues = parse_profile(yaml.safe_load(text), "t")
+    assert got is not None, issues
+    return got
+
+
+def decoded(prof, answers):
+    return {(s.reading.metric, s.reading.labels): (s.reading.value, s.reading.quality, s.oid)
+            for s in decode_points(prof, answers, "d", 0.0)}
+
+
+@pytest.mark.parametrize(("raw", "number"), [
+    (42, 42.0), ("20", 20.0), (" 20", 20.0), ("200 Watts", 200.0), ("1.3%", 1.3),
+    ("-12.5 C", -12.5), (b"7", 7.0), ("n/a", None), ("", None), (True, None),
+])
+def test_numbers_sent_as_strings(raw, number):
+    assert to_number(raw) == number
+
+
+SCALAR = '  - {metric: active_power_w, oid: 1.3.6.1.4.1.9.1.0, scale: 10, not_available: [-1]}\n'
+
+
+@pytest.mark.parametrize(("extra", "raw", "value", "quality"), [
+    ("", 114, 1140.0, Quality.OK),
+    ("", "114", 1140.0, Quality.OK),
+    ("", -1, None, Quality.NOT_AVAILABLE),  # the point's own sentinel
+    ("snmp_not_available: [65535]", 65535, None, Quality.NOT_AVAILABLE),  # the profile's
+    ("", 65535, 655350.0, Quality.OK),  # not declared: a value
+    ("", "garbage", None, Quality.DECODE_ERROR),
+])
+def test_scale_and_sentinels(extra, raw, value, quality):
+    got = decoded(profile(SCALAR, extra), {"1.3.6.1.4.1.9.1.0": raw})
+    assert got[("active_power_w", ())][:2] == (value, quality)
+
+
+def test_missing_object_is_no_reading_at_all():
+    assert decoded(profile(SCALAR), {"1.3.6.1.4.1.9.1.0": MISSING}) == {}
+
+
+FALLBACK = """  - metric: load_pct
+    oid: 1.3.6.1.4.1.318.1.1.1.4.3.3.0
+    scale: 0.1
+    fallback: [{oid: 1.3.6.1.4.1.318.1.1.1.4.2.3.0}]
+"""
+HIGH, LOW = "1.3.6.1.4.1.318.1.1.1.4.3.3.0", "1.3.6.1.4.1.318.1.1.1.4.2.3.0"
+
+
+@pytest.mark.parametrize(("answers", "value", "source"), [
+    ({HIGH: 176, LOW: 17}, 17.6, HIGH),  # high precision first
+    ({HIGH: MISSING, LOW: 17}, 17.0, LOW),  # this card lacks it: the integer object
+    ({LOW: 17}, 17.0, LOW),
+    ({HIGH: "x", LOW: 17}, 17.0, LOW),  # undecodable: the next one
+])
+def test_fallback_chain(answers, value, source):
+    got = decoded(profile(FALLBACK), answers)[("load_pct", ())]
+    assert got[0] == pytest.approx(value) and got[2] == source
+
+
+TABLE = """  - metric: active_power_w
+    oid: "1.3.6.1.4.1.13742.6.5.4.3.1.4.{_}.{outlet}.5"
+    decimals: "1.3.6.1.4.1.13742.6.3.5.4.1.7.{_}.{outlet}.5"
+"""
+VALUE, DIGITS = "1.3.6.1.4.1.13742.6.5.4.3.1.4.1.{}.5", "1.3.6.1.4.1.13742.6.3.5.4.1.7.1.{}.5"
+
+
+def test_table_rows_become_labels_with_per_row_decimal_digits():
+    answers = {VALUE.format(1): 143, DIGITS.format(1): 0, VALUE.format(2): 2071,
+               DIGITS.format(2): 1, VALUE.format(10): 5, DIGITS.format(10): 2,
+               VALUE.format(3): 99}  # outlet 3 has no digits: it cannot be scaled
+    got = decoded(profile(TABLE), answers)
+    assert got[("active_power_w", (("outlet", "1"),))][0] == 143
+    assert got[("active_power_w", (("outlet", "2"),))][0] == pytest.approx(207.1)
+    assert got[("active_power_w", (("outlet", "10"),))][0] == pytest.approx(0.05)
+    assert got[("active_power_w", (("outlet", "3"),))][1] == Quality.DECODE_ERROR
+
+
+ENTITY = PROFILES["entity_sensor"]
+E = "1.3.6.1.2.1.99.1.1.1.{}.{}"
+
+
+@pytest.mark.parametrize(("kind", "scale", "precision", "raw", "metric", "value"), [
+    (6, 10, 2, 1234, "active_power_w", 12340.0),  # watts, kilo, 2 decimals: 12.34 kW
+    (6, 9, 0, 250, "active_power_w", 250.0),
+    (3, 9, 1, 2301, "voltage_v", 230.1),
+    (5, 8, 0, 1500, "current_a", 1.5),  # milli
+    (8, 9, -2, 23, "temperature_c", 23.0),  # negative precision: accurate digits, no shift
+])
+def test_entity_sensor_scale_and_precision(kind, scale, precision, raw, metric, value):
+    answers = {E.format(1, 7): kind, E.format(2, 7): scale, E.format(3, 7): precision,
+               E.format(4, 7): raw, E.format(5, 7): 1}
+    got = decoded(ENTITY, answers)
+    assert got == {(metric, (("sensor", "7"),)): (pytest.approx(value), Quality.OK,
+                                                   E.format(4, 7))}
+
+
+def test_entity_sensor_not_ok_is_not_read():
+    answers = {E.format(1, 7): 6, E.format(2, 7): 9, E.format(3, 7): 0, E.format(4, 7): 5,
+               E.format(5, 7): 2}  # unavailable
+    assert decoded(ENTITY, answers) == {}
+
+
+def test_counter_wrap_is_declared_for_energy_counters():
+    wraps = {p.metric: p.counter_width for name in ("raritan_pdu2", "eaton_epdu", "apc_ups")
+             for p in PROFILES[name].snmp_points if p.metric == "active_energy_kwh"}
+    assert wraps == {"active_energy_kwh": pytest.approx(2 ** 32 * 0.01)}  # apc_ups last
+    raritan = [p for p in PROFILES["raritan_pdu2"].snmp_points if p.wrap_bits]
+    assert [p.counter_width for p in raritan] == [pytest.approx(4_294_967.296)] * 2
+    assert profile('  - {metric: active_energy_kwh, oid: 1.3.6.1.9.0, type: counter64, '
+                   'scale: 0.001}\n').snmp_points[0].counter_width == pytest.approx(2 ** 64 / 1000)
+
+
+def test_totals_sum_only_their_own_rows():
+    ups = PROFILES["ups_mib"]
+    base = "1.3.6.1.2.1.33.1"
+    answers = {f"{base}.4.4.1.4.1": 1000, f"{base}.4.4.1.4.2": 2000,
+               f"{base}.3.3.1.5.1": 5000}  # an input line: not output power
+    total = [r for r in decode_snmp(ups, answers, "d", 0.0)
+             if r.metric == "active_power_w" and not r.labels]
+    assert [r.value for r in total] == [3000]
+
+
+def test_plan_gets_scalars_and_walks_columns_side_by_side():
+    plan = plan_snmp(PROFILES["raritan_pdu2"])
+    assert plan.gets == ()
+    assert plan.walks == ("1.3.6.1.4.1.13742.6.3.3.4.1.7", "1.3.6.1.4.1.13742.6.3.4.4.1.7",
+                          "1.3.6.1.4.1.13742.6.3.5.4.1.7", "1.3.6.1.4.1.13742.6.3.6.3.1.2",
+                          "1.3.6.1.4.1.13742.6.3.6.3.1.17", "1.3.6.1.4.1.13742.6.5.2.3.1.4",
+                          "1.3.6.1.4.1.13742.6.5.3.3.1.4", "1.3.6.1.4.1.13742.6.5.4.3.1.4",
+                          "1.3.6.1.4.1.13742.6.5.5.3.1.4")
+    janitza = plan_snmp(PROFILES["janitza_umg"], max_oids=8)
+    assert [len(g) for g in janitza.gets] == [8, 8, 8, 3] and janitza.walks == ()
+
+
+@pytest.mark.parametrize(("oids", "columns"), [
+    (["1.3.6.1.2.1.{line}"], ("1.3.6.1.2.1",)),
+    (["1.3.6.1.2.1.33.1.4.4.1.4.{line}", "1.3.6.1.2.1.33.1.4.4.1.2.{line}"],
+     ("1.3.6.1.2.1.33.1.4.4.1.2", "1.3.6.1.2.1.33.1.4.4.1.4")),
+    (["1.3.6.1.2.1.33.{line}", "1.3.6.1.2.1.33.1.4.{line}"], ("1.3.6.1.2.1.33",)),  # nested
+    (["1.3.6.1.4.1.1.10.{line}", "1.3.6.1.4.1.1.9.{line}"],
+     ("1.3.6.1.4.1.1.9", "1.3.6.1.4.1.1.10")),  # numeric order, not text order
+])
+def test_table_columns(oids, columns):
+    assert table_columns(oids) == columns
+
+
+@pytest.mark.parametrize(("sys_object_id", "sys_descr", "name"), [
+    ("1.3.6.1.4.1.318.1.3.4.6", "", "apc_rpdu2"),
+    (".1.3.6.1.4.1.318.1.3.4.6", "", "apc_rpdu2"),  # a leading dot, as one capture has
+    ("1.3.6.1.4.1.318.1.3.27", "", "apc_ups"),
+    ("1.3.6.1.4.1.318.1.3.14.23", "", "apc_inrow"),
+    ("1.3.6.1.4.1.318.1.3.41", "", None),  # 318.1.3.4 is a prefix in text, not in arcs
+    ("1.3.6.1.4.1.534.6.6.7", "", "eaton_epdu"),
+    ("1.3.6.1.4.1.534.1", "", "eaton_xups"),
+    ("1.3.6.1.4.1.8072.3.2.10", "Linux", None),
+])
+def test_identity(sys_object_id, sys_descr, name):
+    found = by_identity(PROFILES.values(), sys_object_id, sys_descr)
+    assert (found.name if found else None) == name
+
+
+def test_standard_mibs_are_probed_in_their_order():
+    assert [p.name for _oid, p in probe_candidates(PROFILES.values())] == [
+        "ups_mib", "entity_sensor"]
+
+
+@pytest.mark.parametrize(("points", "message"), [
+    ('  - {metric: active_power_w, oid: "1.3.6.{outlet}.{bogus}"}\n', "unknown label 'bogus'"),
+    ('  - {metric: active_power_w, oid: "1.3.6.x.1"}\n', "not a numeric OID"),
+    ('  - {metric: active_power_w, oid: "1.3.6.{outlet}", decimals: "1.3.7.1"}\n',
+     "same index placeholders"),
+    ('  - {metric: active_power_w, oid: "1.3.6.{outlet}", labels: {outlet: "1"}}\n',
+     "both fixed and a table index"),
+    ('  - {metric: active_power_w, oid: "1.3.6.{sensor}", entity_scale: "1.3.7.{sensor}"}\n',
+     "go together"),
+])
+def test_bad_points_are_refused(points, message):
+    text = f"name: t\nprotocol: snmp\ndescription: t\nsource: t\nsnmp_points:\n{points}"
+    got, issues = parse_profile(yaml.safe_load(text), "t")
+    assert got is None
+    assert any(message in i.message for i in issues if isinstance(i, ConfigIssue)), issues
