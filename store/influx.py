@@ -9,12 +9,14 @@ Measurements (identity in tags, values in fields, nanosecond timestamps):
 ``pue_interval_energy``  one meter's energy over one closed 15-minute block, at its start.
     tags ``site``, ``device``, ``role``; fields ``energy_kwh`` (float; absent when the meter
     measured nothing), ``covered_s`` (float), ``interval_s`` (float), ``method`` (string).
-``pue_site``  one site's PUE over one window, at the time it was evaluated (the window end).
-    tags ``site``, ``window`` (``instantaneous``, ``15m``, ``24h``, ``today``, ...),
+``pue_site``  one site's PUE over one window, at the time it was evaluated (long windows end
+    at the last closed block, so their end is a field: evaluations never share a timestamp).
+    tags ``site``, ``window`` (``instantaneous``, ``15m``, ``24h``, ``today``, ``30d``,
+    ``12m``),
     ``category`` (``1``, ``2``, ``3``); fields ``pue`` (float; absent when there is none),
     ``status`` (string), ``compliant`` (boolean; absent when not judged), ``threshold``,
     and for energy windows ``coverage``, ``facility_energy_kwh``, ``it_energy_kwh``,
-    ``start_s``; for the instantaneous figure ``facility_power_w``, ``it_power_w``.
+    ``start_s``, ``end_s``; for the instantaneous figure ``facility_power_w``, ``it_power_w``.
 
 Every point is encoded once, stored verbatim in the outbox (store.outbox) and sent from
 there, so a retry repeats the same series and timestamp. VictoriaMetrics, which accepts the
@@ -36,8 +38,10 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from config.model import Config, InfluxDb
+from pue.kpi import PueResult
 from store.model import PollResult, Quality
 from store.outbox import Outbox, OutboxState
+from store.longterm import site_long_figures
 from store.service import SiteStatus, province_status
 from store.sqlite import Store
 
@@ -101,28 +105,36 @@ def interval_energy_line(site: str, device: str, role: str, start: float, end: f
                    "method": method}, start)
 
 
-def site_lines(status: SiteStatus) -> list[str]:
-    """A site's instantaneous and window PUE as ``pue_site`` points."""
+def site_lines(status: SiteStatus, more: Mapping[str, PueResult] | None = None) -> list[str]:
+    """A site's instantaneous and window PUE (live windows, then ``more``) as ``pue_site``."""
     i = status.instant
     out = [encode(SITE_PUE, {"site": i.site, "window": INSTANT_WINDOW,
                              "category": str(i.category)},
                   {"pue": i.pue, "status": i.status, "compliant": i.compliant,
                    "threshold": float(i.threshold), "facility_power_w": i.facility_power_w,
-                   "it_power_w": i.it_power_w}, i.ts)]
-    for window, r in status.windows.items():
+                   "it_power_w": i.it_power_w}, status.now)]
+    for window, r in {**status.windows, **(more or {})}.items():
         out.append(encode(SITE_PUE, {"site": r.site, "window": window,
                                      "category": str(r.category)},
                           {"pue": r.pue, "status": r.status, "compliant": r.compliant,
                            "threshold": float(r.threshold), "coverage": float(r.coverage),
                            "facility_energy_kwh": float(r.facility_energy_kwh),
                            "it_energy_kwh": float(r.it_energy_kwh),
-                           "start_s": float(r.start)}, r.end))
+                           "start_s": float(r.start), "end_s": float(r.end)}, status.now))
     return out
 
 
 def province_lines(store: Store, config: Config, now: float) -> list[str]:
-    return [line for status in province_status(store, config, now)
-            for line in site_lines(status)]
+    """Every site's live windows and its long ones (30 days, 12 months) as of ``now``."""
+    out = []
+    for status in province_status(store, config, now):
+        try:
+            long = site_long_figures(store, config, status.site, now).windows
+        except Exception:  # the long figures must not hold back the live ones
+            log.exception("cannot compute the long PUE windows of %s", status.site.id)
+            long = {}
+        out.extend(site_lines(status, long))
+    return out
 
 
 def export_interval_energy(store: Store, config: Config, outbox: Outbox) -> int:

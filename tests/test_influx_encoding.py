@@ -13,6 +13,7 @@ from store.model import PollResult, Quality, Reading
 
 T = 1_764_078_600.0  # 2026-11-25 13:50 UTC
 T_NS = "1764078600000000000"
+NOW_NS = "1764078602000000000"  # when the site's figures were evaluated
 
 
 @pytest.mark.parametrize("ts, ns", [
@@ -89,6 +90,7 @@ def _window(window: str, pue: float | None, status: str, compliant: bool | None)
 
 def test_site_lines_one_point_per_window():
     status = SimpleNamespace(
+        now=T + 2,
         instant=InstantPue(site="bn-provincial", ts=T, pue=1.4, facility_power_w=140000.0,
                            it_power_w=100000.0, category=2, status="ok", threshold=1.4,
                            operator="<=", compliant=True),
@@ -96,11 +98,27 @@ def test_site_lines_one_point_per_window():
                  "24h": _window("24h", None, "no_data", None)})
     assert site_lines(status) == [
         "pue_site,category=2,site=bn-provincial,window=instantaneous compliant=true,"
-        f'facility_power_w=140000,it_power_w=100000,pue=1.4,status="ok",threshold=1.4 {T_NS}',
+        f'facility_power_w=140000,it_power_w=100000,pue=1.4,status="ok",threshold=1.4 {NOW_NS}',
         "pue_site,category=2,site=bn-provincial,window=15m compliant=true,coverage=1,"
-        "facility_energy_kwh=35,it_energy_kwh=25,pue=1.4,start_s=1764077700,"
-        f'status="ok",threshold=1.4 {T_NS}',
+        "end_s=1764078600,facility_energy_kwh=35,it_energy_kwh=25,pue=1.4,start_s=1764077700,"
+        f'status="ok",threshold=1.4 {NOW_NS}',
         # no PUE and not judged: those fields are absent, the status says why
-        "pue_site,category=2,site=bn-provincial,window=24h coverage=1,facility_energy_kwh=35,"
-        f'it_energy_kwh=25,start_s=1764077700,status="no_data",threshold=1.4 {T_NS}',
+        "pue_site,category=2,site=bn-provincial,window=24h coverage=1,end_s=1764078600,"
+        "facility_energy_kwh=35,it_energy_kwh=25,start_s=1764077700,status=\"no_data\","
+        f"threshold=1.4 {NOW_NS}",
     ]
+
+
+def test_site_lines_add_long_windows_stamped_with_the_evaluation_time():
+    # A long window ends at the last closed block: its end is a field, not the timestamp,
+    # so two evaluations within one block are two points, not one written twice.
+    status = SimpleNamespace(now=T + 2, windows={}, instant=InstantPue(
+        site="s", ts=T + 2, pue=None, facility_power_w=None, it_power_w=None, category=1,
+        status="stale", threshold=1.4, operator="<=", compliant=None))
+    lines = site_lines(status, {"12m": _window("12m", 1.38, "ok", True)})
+    assert lines[1] == (
+        "pue_site,category=2,site=bn-provincial,window=12m compliant=true,coverage=1,"
+        "end_s=1764078600,facility_energy_kwh=35,it_energy_kwh=25,pue=1.38,"
+        f'start_s=1764077700,status="ok",threshold=1.4 {NOW_NS}')
+    assert lines[0] == ("pue_site,category=1,site=s,window=instantaneous "
+                        f'status="stale",threshold=1.4 {NOW_NS}')

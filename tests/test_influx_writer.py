@@ -29,6 +29,7 @@ START_TIMEOUT_S = 30.0
 DELIVERY_TIMEOUT_S = 60.0
 HTTP_TIMEOUT_S = 5.0
 ROLES = {"ups-1": "it", "incomer": "facility"}
+LONG_WINDOWS = ("30d", "12m")
 
 
 class VictoriaMetrics:
@@ -189,6 +190,8 @@ def exported(vm: VictoriaMetrics) -> set[tuple[str, str]]:
             out.add((tags["__name__"], tags["device"]))
         elif tags["__name__"] == "pue_site_pue" and tags["window"] in ("instantaneous", "15m"):
             out.add((tags["__name__"], f"{tags['site']}/{tags['window']}"))
+        elif tags["__name__"] == "pue_site_status" and tags["window"] in LONG_WINDOWS:
+            out.add((tags["__name__"], f"{tags['site']}/{tags['window']}"))
     return out
 
 
@@ -201,10 +204,13 @@ def test_the_monitor_writes_readings_and_pue_and_reports_its_outbox(demo_config,
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     port, control = free_port(), raw["simulation"]["control_port"]
     devices = {d["id"] for site in raw["sites"] for d in site["devices"]}
-    # every device's readings, and each site's instantaneous and 15-minute PUE
+    # every device's readings, each site's instantaneous and 15-minute PUE, and its long
+    # windows (their status: a fresh store has no closed 15-minute block to give a PUE)
     wanted = ({("pue_reading_value", d) for d in devices}
               | {("pue_site_pue", f"{s['id']}/{w}") for s in raw["sites"]
-                 for w in ("instantaneous", "15m")})
+                 for w in ("instantaneous", "15m")}
+              | {("pue_site_status", f"{s['id']}/{w}") for s in raw["sites"]
+                 for w in LONG_WINDOWS})
     with process("simulate", "-c", str(path), log_path=tmp_path / "sim.log") as sim:
         wait_for_url(f"http://127.0.0.1:{control}/healthz", sim)
         with process("run", "-c", str(path), "--port", str(port), "--data-dir",
