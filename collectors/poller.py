@@ -71,8 +71,12 @@ class DevicePoller:
             return PollResult(self.device.id, self.site_id, started, self.clock() - started,
                               tuple(readings), point_errors=point_errors)
         assert last is not None
+        # A Modbus exception also counts under its code, as a refused block does.
+        detail = (getattr(last, "refused", None) or {exception_kind(last.code): 1}
+                  if self.device.protocol == "modbus" and isinstance(last, DeviceError) else {})
         return PollResult(self.device.id, self.site_id, started, self.clock() - started,
-                          error_kind=last.kind, error=str(last) or last.__class__.__name__)
+                          error_kind=last.kind, error=str(last) or last.__class__.__name__,
+                          point_errors=detail)
 
     def _poll_budget(self) -> float | None:
         # Every request of one attempt together must fit in the timeout, plus slack for
@@ -98,14 +102,13 @@ class DevicePoller:
                     read.function, read.address, read.count, self.device.modbus.unit)
             except DeviceError as exc:
                 # One block refused (e.g. a register this firmware lacks): lose that block only.
-                blocks[i] = None
-                last_device_error = exc
                 # Counted by exception code, so "illegal address" stands apart from "busy".
                 blocks[i] = None
                 last_device_error = exc
                 kind = exception_kind(exc.code)
                 errors[kind] = errors.get(kind, 0) + 1
         if last_device_error is not None and all(b is None for b in blocks.values()):
+            last_device_error.refused = errors  # type: ignore[attr-defined]
             raise last_device_error
         return decode_modbus(self._reads, blocks, self.device.id, ts, self.profile.totals), errors
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from collectors.modbus_client import ModbusConnection
+from collectors.plan import plan_modbus
 from collectors.poller import DevicePoller
 from config.model import Device, Polling
 from config.profiles import load_profiles
@@ -87,3 +88,24 @@ def test_scale_factor_is_shared_and_written():
     assert image[40092] == 0x0001  # W_SF = 1: 250000 W is 25000 x 10
     assert image[40088] == 25000
     assert image[40089] == 1  # 12 W at the same exponent: 1 x 10
+
+
+async def test_exceptions_are_counted_by_code():
+    # Unit 9 is not behind this endpoint: every read is answered with exception 11.
+    profile = PROFILES["eastron_sdm630"]
+    endpoint = ModbusEndpoint("127.0.0.1", 0)
+    endpoint.add_unit(UNIT, profile, DeviceFaults())
+    await endpoint.start()
+    conn = ModbusConnection("127.0.0.1", endpoint.port, timeout_s=2.0)
+    try:
+        device = Device(id="dut", profile="eastron_sdm630",
+                        modbus={"host": "127.0.0.1", "port": endpoint.port, "unit": 9})
+        result = await DevicePoller("site", device, profile, Polling(timeout_s=2.0, retries=1),
+                                    conn, discard).poll_once()
+    finally:
+        conn.close()
+        await endpoint.stop()
+    assert result.error_kind.value == "device_error"
+    reads = len(plan_modbus(profile.modbus_resolved, max_gap=profile.modbus_max_gap))
+    assert result.point_errors == {"modbus_exception_11": reads}  # one per refused read
+    assert conn.stats.exceptions == {11: reads}  # an exception is an answer: not asked again
