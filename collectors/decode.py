@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from math import isfinite
 from collections.abc import Mapping
+from math import isfinite
 
-from collectors.codec import is_not_available, scale_value
 from collectors.modbus_block import unpack_groups
 from collectors.plan import ModbusRead
-from config.datatypes import SUNSSF_MAX, SUNSSF_MIN, SUNSSF_NOT_IMPLEMENTED
 from collectors.snmp_decode import MISSING, Missing, decode_points  # noqa: F401 - re-exported
+from config.datatypes import SUNSSF_MAX, SUNSSF_MIN, SUNSSF_NOT_IMPLEMENTED
 from config.profiles import Profile, Total
 from store.model import Quality, Reading
 
