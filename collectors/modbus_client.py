@@ -114,6 +114,7 @@ class ModbusConnection:
         self._lock = asyncio.Lock()
         self._transaction = 0
         self._quiet_until = 0.0  # monotonic time before which the line must stay silent
+        self._mid_frame = False  # an MBAP header was read, its body not yet
 
     @property
     def name(self) -> str:
@@ -171,6 +172,8 @@ class ModbusConnection:
             return answer_values(function, count, answer)
         except TimeoutError:
             self.stats.timeouts += 1
+            if self.framing == "tcp" and self._mid_frame:
+                self._drop()  # half an answer came: where the next one starts is unknown
             raise PollTimeout(f"no answer from unit {unit} on {self.name} "
                               f"within {self.timeout_s:g} s") from None
         except StreamClosed as exc:
@@ -198,9 +201,12 @@ class ModbusConnection:
         stream.write(mbap_frame(expected, unit, pdu))
         deadline = time.monotonic() + self.timeout_s
         while True:
+            self._mid_frame = False
             transaction, got_unit, length = parse_mbap_header(
                 await stream.read_exactly(MBAP_SIZE, deadline))
+            self._mid_frame = True
             body = await stream.read_exactly(length, deadline)
+            self._mid_frame = False
             if transaction == expected:
                 if got_unit != unit:
                     raise FrameError(f"answer from unit {got_unit}, asked {unit}")

@@ -258,3 +258,20 @@ async def test_rtu_exception_answer():
         finally:
             conn.close()
     assert caught.value.code == 2
+
+
+async def test_half_an_answer_then_silence_reopens_the_connection():
+    def script(tid, unit, function, address, count, n):
+        if n == 1:  # the header and one byte of the body, then nothing
+            return [(0, mbap(tid, unit, registers(function, [7] * count))[:8])]
+        return good_tcp(tid, unit, function, address, count, n)
+
+    async with ScriptedServer(script) as server:
+        conn = ModbusConnection("127.0.0.1", server.port, timeout_s=0.3)
+        try:
+            with pytest.raises(PollTimeout):
+                await conn.read(3, 0, 2, 1)
+            assert await conn.read(3, 4, 2, 2) == [4, 5]  # not a decode error for unit 2
+        finally:
+            conn.close()
+    assert (server.connections, conn.stats.resyncs) == (2, 0)
