@@ -63,7 +63,8 @@ h3 { font-size: 11pt; margin: 4mm 0 1.5mm; }
 .muted { color: #555; } .small { font-size: 8.5pt; }
 table { border-collapse: collapse; width: 100%; margin: 1mm 0 3mm; }
 th, td { border: 0.3mm solid #bbb; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
-th { background: #eef1f4; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #eef1f4; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .headline { display: flex; gap: 8mm; align-items: center; border: 0.4mm solid #888;
             padding: 3mm 4mm; margin: 2mm 0 3mm; }
 .headline .pue { font-size: 28pt; font-weight: bold; }
@@ -116,10 +117,13 @@ def _province_table(doc: dict, lang: str) -> str:
     rows = [[escape(r["site_name"][lang]) + f" <span class=\"muted\">({escape(r['site'])})</span>",
              escape(r["category"]), number(r["pue"], 2, lang), _kwh(r["facility_energy_kwh"], lang),
              _kwh(r["it_energy_kwh"], lang), _pct(r["coverage"], lang),
-             escape(t("status." + r["status"], lang)), _judgement(r, lang)]
+             escape(t("status." + r["status"], lang)),
+             escape(f"{operator_sign(r['operator'])} {threshold(r['threshold'], lang)}"),
+             f"<span class=\"{_tone(r)}\">{escape(verdict(r, lang))}</span>"]
             for r in site_reports(doc)]
     head = [t("rep.site", lang), t("rep.category", lang), "PUE", "E_DC", "E_IT",
-            t("fig.coverage", lang), t("fig.status", lang), t("rep.verdict", lang)]
+            t("fig.coverage", lang), t("fig.status", lang), t("threshold", lang),
+            t("rep.verdict", lang)]
     return f"<h2>{escape(t('rep.province', lang))}</h2>" + _rows(rows, head, {2, 3, 4, 5})
 
 

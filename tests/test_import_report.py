@@ -469,3 +469,17 @@ def test_report_without_a_store_says_so(tmp_path, capsys):
                "--period", DAY) == 2
     assert "no store in" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
+
+
+def test_a_site_without_readings_is_reported_as_no_data(tmp_path):
+    data = tmp_path / "data"
+    assert cli("import", "-c", CONFIG, "--data-dir", data,
+               SCENARIOS_DIR / "reset" / "readings.csv") == 0
+    doc = json.loads(report(data, tmp_path, "wrap", "json"))
+    assert (doc["pue"], doc["coverage"], doc["status"], doc["compliant"]) == (
+        None, 0.0, "no_data", None)
+    row = next(csv.DictReader(io.StringIO(report(data, tmp_path, "wrap", "csv"))))
+    assert (row["pue"], row["status"], row["compliant"]) == ("", "no_data", "")
+    page = report(data, tmp_path, "wrap", "html", "--lang", "vi")
+    assert '<div class="pue">—</div>' in page and "Không có dữ liệu" in page
+    assert "○ Không đánh giá" in page
