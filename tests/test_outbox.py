@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+import time
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -257,3 +259,55 @@ def rows_and_pages(path) -> tuple[int, int]:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return (conn.execute("SELECT COUNT(*) FROM points").fetchone()[0],
                 conn.execute("PRAGMA page_count").fetchone()[0])
+
+
+class StuckTransport:
+    """A server that accepted the connection and never answers (until released)."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def write(self, batch):
+        self.entered.set()
+        self.release.wait(30)
+        raise TimeoutError("read timed out")
+
+    def close(self):
+        self.release.set()
+
+
+def test_a_stuck_server_neither_blocks_submit_nor_keeps_points_off_disk(tmp_path):
+    transport = StuckTransport()
+    writer = InfluxWriter(Outbox.open(tmp_path), transport, batch_size=2, flush_interval_s=0.05)
+    writer.start()
+    writer.submit(lines("a", "b"))
+    assert transport.entered.wait(10)  # the send thread is now stuck inside a write
+    writer.submit(lines("c", "d", "e"))  # returns at once: it only appends to memory
+    deadline = time.monotonic() + 10
+    while writer.outbox.queued() < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert writer.outbox.queued() == 5  # on disk while the write hangs
+    transport.release.set()
+    writer.close()
+    box = Outbox.open(tmp_path)
+    assert [line for _, line in box.peek(10)] == lines("a", "b") + lines("c", "d", "e")
+    box.close()
+
+
+def test_write_failures_are_counted_each_time_and_logged_once_per_outage(tmp_path, caplog):
+    transport = ScriptedTransport()
+    transport.outcomes = [OSError("refused")] * 3
+    writer = InfluxWriter(Outbox.open(tmp_path), transport, batch_size=10,
+                          flush_interval_s=0.02, max_backoff_s=0.02)
+    writer.submit(lines("a"))
+    writer.spool()
+    with caplog.at_level(logging.INFO, logger="store.influx"):
+        writer.start()
+        deadline = time.monotonic() + 10
+        while writer.state().points_written_total < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        writer.close()
+    assert writer.errors_total == 3 and writer.written_total == 1
+    messages = [r.message for r in caplog.records]
+    assert len([m for m in messages if "write failed" in m]) == 1
+    assert len([m for m in messages if "work again" in m]) == 1
