@@ -84,6 +84,28 @@ def classify(error: object) -> PollTimeout | PollAuthError | PollConnectionError
     return PollConnectionError(text)
 
 
+# One v1/v2c dispatcher (one UDP socket) per event loop serves every device: a dispatcher
+# per device costs a socket and a timer each, and tripled the CPU per poll at 256 devices.
+_DISPATCHERS: dict[asyncio.AbstractEventLoop, list] = {}  # loop -> [dispatcher, users]
+
+
+def _acquire_dispatcher() -> SnmpDispatcher:
+    entry = _DISPATCHERS.setdefault(asyncio.get_running_loop(), [None, 0])
+    if entry[0] is None:
+        entry[0] = SnmpDispatcher()
+    entry[1] += 1
+    return entry[0]
+
+
+def _release_dispatcher(dispatcher: SnmpDispatcher) -> None:
+    for loop, entry in list(_DISPATCHERS.items()):
+        if entry[0] is dispatcher:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                dispatcher.transport_dispatcher.close_dispatcher()
+                del _DISPATCHERS[loop]
+
+
 def _oid_key(oid: str) -> tuple[int, ...]:
     return tuple(int(p) for p in oid.split("."))
 
@@ -123,7 +145,7 @@ class PysnmpClient:
             self._addr_name, _ = LCD.configure(self._engine, self._auth, self._target,
                                                self._context)
         else:
-            self._dispatcher = SnmpDispatcher()
+            self._dispatcher = _acquire_dispatcher()
             self._target = await UdpTransportTarget.create(
                 (self.host, self.port), timeout=self.timeout_s, retries=self.retries)
 
@@ -234,7 +256,7 @@ class PysnmpClient:
 
     def close(self) -> None:
         if self._dispatcher is not None:
-            self._dispatcher.transport_dispatcher.close_dispatcher()
+            _release_dispatcher(self._dispatcher)
         if self._engine is not None:
             self._engine.close_dispatcher()
         self._dispatcher = self._engine = self._target = None
