@@ -45,7 +45,10 @@ DATA_TYPES: dict[str, DataType] = {
     "uint64": DataType(4, "Q"),
     "float32": DataType(2, "f", is_float=True, signed=True),
     "float64": DataType(4, "d", is_float=True, signed=True),
+    # A coil or discrete input (FC 1/2): one bit, handed over as a 0/1 "register".
+    "bit": DataType(1, "H"),
 }
+BIT_TYPE = "bit"
 
 # Byte orders, named by where bytes A (most significant) .. D land on the wire.
 # word_swap: the least significant register comes first; byte_swap: the two

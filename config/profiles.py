@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from config.datatypes import (
+    BIT_TYPE,
     DATA_TYPES,
     MAX_READ_REGISTERS,
     NUMBERINGS,
@@ -378,9 +379,11 @@ def _resolve_modbus(raw: dict, issues: list[ConfigIssue], where: str) -> list[di
         if function not in READ_FUNCTIONS:
             issues.append(ConfigIssue(f"{path}.function", f"not a read function: {function}"))
             continue
-        if function not in REGISTER_FUNCTIONS:
-            issues.append(ConfigIssue(f"{path}.function",
-                                      f"function {function} reads bits; numeric types need 3 or 4"))
+        if (function in REGISTER_FUNCTIONS) == (dtype == BIT_TYPE):
+            issues.append(ConfigIssue(f"{path}.function", (
+                f"function {function} reads registers; type bit needs 1 or 2"
+                if dtype == BIT_TYPE else
+                f"function {function} reads bits; numeric types need 3 or 4")))
             continue
         if address + DATA_TYPES[dtype].registers > 0x10000:
             issues.append(ConfigIssue(f"{path}.register", f"{dtype} at {address} runs past 65535"))

@@ -73,6 +73,8 @@ def build_sim_device(unit: Unit) -> SimDevice:
     """The pymodbus device for a unit: holding and input blocks from its profile."""
     by_fc: dict[int, set[int]] = {FC_READ_HOLDING: set(), FC_READ_INPUT: set()}
     for point in unit.profile.modbus_resolved:
+        if point.function not in by_fc:
+            continue  # coils and discrete inputs are not simulated: they answer "illegal function"
         by_fc[point.function].update(range(point.address, point.address + point.count))
         if point.scale_address is not None:
             by_fc[point.function].add(point.scale_address)

@@ -84,6 +84,15 @@ BASE = {"name": "p", "protocol": "modbus", "description": "d", "source": "s"}
     ({"numbering": "modicon", "modbus_points": [
         {"metric": "active_power_w", "register": 30001, "function": 3}]},
      "modbus_points[0].function", "contradicts register 30001"),
+    ({"numbering": "address", "modbus_points": [
+        {"metric": "load_pct", "register": 0, "function": 3, "type": "bit"}]},
+     "modbus_points[0].function", "type bit needs 1 or 2"),
+    ({"numbering": "address", "modbus_points": [
+        {"metric": "load_pct", "register": 0, "function": 1, "type": "uint16"}]},
+     "modbus_points[0].function", "numeric types need 3 or 4"),
+    ({"numbering": "modicon", "modbus_points": [
+        {"metric": "load_pct", "register": 10001}]},
+     "modbus_points[0].function", "numeric types need 3 or 4"),
     ({"modbus_points": [{"metric": "active_power_w", "register": 1}]},
      "", "must say its register numbering"),
 ])
@@ -105,3 +114,14 @@ def test_point_markers_replace_the_defaults():
     power, energy = profile.modbus_resolved
     assert power.not_available == (-32768,)  # 0x8000 as the int16 it encodes
     assert energy.not_available == ()
+
+
+def test_status_bits_from_coil_references():
+    # 00001 is coil address 0 (FC 1), 10005 discrete input address 4 (FC 2).
+    profile, issues = parse_profile({**BASE, "numbering": "modicon", "modbus_points": [
+        {"metric": "load_pct", "register": 1, "type": "bit"},
+        {"metric": "load_pct", "register": 10005, "type": "bit", "labels": {"sensor": "x"}}]},
+        "p")
+    assert not issues
+    assert [(p.function, p.address, p.count) for p in profile.modbus_resolved] == \
+        [(1, 0, 1), (2, 4, 1)]

@@ -134,3 +134,25 @@ def test_sunspec_exponent(word, exponent):
 def test_float_values_stay_exact():
     got = decode([point(0, "float32", scale=1000.0)], [0x3F80, 0x0000])["a"]
     assert got.value == 1000.0 and not math.isnan(got.value)
+
+
+def bit_point(address, function=1, sensor="a"):
+    return ResolvedModbusPoint(metric="load_pct", address=address, function=function,
+                               type="bit", order="ABCD", scale=100.0, offset=0.0,
+                               labels={"sensor": sensor}, not_available=(),
+                               manual_register=address)
+
+
+def test_status_bits_decode_from_a_bit_block():
+    # FC 1: coils 0..2 and 9 in one read (the client hands bits over as 0/1 values).
+    points = [bit_point(0, sensor="b0"), bit_point(2, sensor="b2"), bit_point(9, sensor="b9")]
+    plan = plan_modbus(points, max_gap=16)
+    assert [(r.function, r.address, r.count) for r in plan] == [(1, 0, 10)]
+    got = decode_modbus(plan, {0: [1, 0, 0, 0, 0, 0, 0, 0, 0, 1]}, "dev", 1.0)
+    assert {dict(r.labels)["sensor"]: r.value for r in got} == {"b0": 100.0, "b2": 0.0,
+                                                                 "b9": 100.0}
+
+
+def test_bit_reads_may_span_more_than_125():
+    plan = plan_modbus([bit_point(0, 2), bit_point(1999, 2, sensor="z")], max_gap=2000)
+    assert [(r.function, r.address, r.count) for r in plan] == [(2, 0, 2000)]
