@@ -137,3 +137,32 @@ async def test_serial_rtu_over_a_pseudo_terminal_pair(pty_pair):
     assert eastron == [0x43FA, 0x0000]  # 500.0 as float32
     assert em24 == [0x3A98, 0x0000]  # 1500.0 W = 15000 = 0x00003A98, low word first
     assert missing.value.code == 11  # the simulated bus answers "target failed to respond"
+
+
+async def test_probe_over_a_serial_line(pty_pair):
+    from collectors.modbus_probe import probe_modbus
+    from config.profiles import load_profiles
+
+    server_tty, client_tty = pty_pair
+    profile = load_profiles()["eastron_sdm630"]
+    endpoint = ModbusEndpoint("serial", 0, serial=server_tty, baud=9600)
+    endpoint.add_unit(1, profile, DeviceFaults())
+    endpoint.update(1, modbus_image(profile, {point_key("active_power_w", {}): 2875.0}))
+    await endpoint.start()
+    try:
+        result = await probe_modbus(f"modbus+serial://{client_tty}?baud=9600&parity=N&unit=1",
+                                    profile, timeout_s=1.0)
+    finally:
+        await endpoint.stop()
+    assert result.ok, result.error
+    power = {r.metric: r.value for r in result.readings if not r.labels}
+    assert power["active_power_w"] == 2875.0
+
+
+async def test_a_missing_serial_device_is_a_connection_error(tmp_path):
+    from collectors.errors import PollConnectionError
+
+    conn = ModbusConnection(framing="rtu", serial=SerialSettings(str(tmp_path / "ttyUSB9")),
+                            timeout_s=0.5)
+    with pytest.raises(PollConnectionError):
+        await conn.read(3, 0, 1, 1)
