@@ -88,13 +88,15 @@ async def test_a_silent_unit_behind_an_rtu_gateway_leaves_the_others_on_schedule
             continue
         polls = results[dev]
         assert all(r.ok for r in polls), [r.error for r in polls if not r.ok]
-        assert len(polls) >= slots - 2, (dev, len(polls))  # a slot at each end may be cut
+        assert len(polls) >= slots - 3, (dev, len(polls))  # slack for a loaded machine
         power = {r.metric: r.value for r in polls[-1].readings if not r.labels}
         assert power["active_power_w"] == pytest.approx(1000.0 * unit, rel=1e-3)
     silent = results[BUS[SILENT_UNIT][0]]
     assert silent and not any(r.ok for r in silent)
     assert {r.error_kind.value for r in silent} == {"timeout"}
-    assert len(silent) < slots - 2  # it backs off alone
+    # It backs off alone: 0.5, 1, 2 s between its polls instead of every slot.
+    assert len(silent) < min(len(results[dev]) for u, (dev, _) in BUS.items()
+                             if u != SILENT_UNIT)
 
 
 @pytest.fixture()
