@@ -11,7 +11,9 @@ them would take this script hours and the report never reads them: it reads the
     rollup writes them (plus each meter's first and last raw reading, so the report's
     "are the blocks there?" check runs as in production), then
     `pue-monitor report --site all --period <year> --format json` timed end to end, in
-    process and as a fresh process.
+    process and as a fresh process;
+(c) a prototype of the proposed fix (README, "How fast"): the same queries over a
+    per-meter day summary of the blocks.
 
     python benchmarks/report_year.py [--sites 10] [--meters 30] [--year 2025]
                                      [--data-dir DIR] [--profile]
@@ -185,6 +187,55 @@ def time_report(config_path: Path, data_dir: Path, year: int, profile: bool) -> 
         print(text.getvalue())
 
 
+# ---- (c) prototype of a proposed design: a per-meter day summary of the blocks ----------
+
+DAY_SUMMARY = """
+CREATE TEMP TABLE day_energy (device TEXT NOT NULL, day REAL NOT NULL,
+    blocks INTEGER NOT NULL, energy_kwh REAL, covered_s REAL NOT NULL,
+    min_covered REAL NOT NULL, PRIMARY KEY (device, day)) WITHOUT ROWID;
+INSERT INTO day_energy SELECT device, start - (CAST(start AS INTEGER) % 86400) AS day,
+    COUNT(*), SUM(energy_kwh), SUM(covered_s), MIN(covered_s)
+    FROM interval_energy GROUP BY device, day;
+"""
+
+
+def time_day_summary(config_path: Path, data_dir: Path, year: int) -> None:
+    """What the report's two big queries would cost over day rows instead of blocks.
+
+    Not what the report does today: a measurement for the proposal in the README.
+    """
+    import sqlite3
+
+    config = load_config(config_path)
+    conn = sqlite3.connect(data_dir / "pue-monitor.sqlite3")
+    began = time.perf_counter()
+    conn.executescript(DAY_SUMMARY)
+    rows = conn.execute("SELECT COUNT(*) FROM day_energy").fetchone()[0]
+    built = time.perf_counter() - began
+    start, end = local(year), local(year + 1)
+    # Whole UTC days inside the local year; the ragged ends would stay on blocks.
+    lo, hi = math.ceil(start / 86400) * 86400, math.floor(end / 86400) * 86400
+    began = time.perf_counter()
+    for site in config.sites:
+        meters = [d.id for d in site.devices]
+        ratio = [d.id for d in site.devices if d.role.value in ("facility", "it", "exclude")]
+        conn.execute(
+            f"SELECT day FROM day_energy WHERE device IN ({','.join('?' * len(ratio))}) "
+            "AND day >= ? AND day < ? GROUP BY day HAVING COUNT(*) = ? AND MIN(blocks) = 96 "
+            "AND MIN(min_covered) >= ?", (*ratio, lo, hi, len(ratio), BLOCK_S - 1e-6)
+        ).fetchall()
+        conn.execute(
+            "SELECT device, strftime('%Y-%m', day + 25200, 'unixepoch') AS month, "
+            "SUM(energy_kwh), SUM(covered_s) FROM day_energy "
+            f"WHERE device IN ({','.join('?' * len(meters))}) AND day >= ? AND day < ? "
+            "GROUP BY device, month", (*meters, lo, hi)).fetchall()
+    queried = time.perf_counter() - began
+    conn.close()
+    print(f"(c) prototype, not in the report yet: a day summary of the blocks ({rows:,} rows, "
+          f"built in {built:.0f} s) answers 'which days are whole' and the totals per meter "
+          f"and month for all {len(config.sites)} sites in {queried:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=10)
@@ -213,6 +264,7 @@ def main() -> None:
             print(f"    ({rows:,} blocks written in {time.perf_counter() - began:.0f} s, "
                   "not part of the report time)")
         time_report(config_path, data_dir, args.year, args.profile)
+        time_day_summary(config_path, data_dir, args.year)
 
 
 if __name__ == "__main__":

@@ -164,10 +164,14 @@ def affected_blocks(readings: list[Reading], store: Store, now: float
     the last new one may change, not only those under the new readings.
     """
     settled = math.floor((now - SETTLE_S) / BLOCK_S) * BLOCK_S
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for r in readings:
+        first[r.device] = min(first.get(r.device, r.ts), r.ts)
+        last[r.device] = max(last.get(r.device, r.ts), r.ts)
     out = {}
-    for device in sorted({r.device for r in readings}):
-        times = [r.ts for r in readings if r.device == device]
-        lo, hi = store.neighbour_times(device, min(times), max(times))
+    for device in sorted(first):
+        lo, hi = store.neighbour_times(device, first[device], last[device])
         start = math.floor(lo / BLOCK_S) * BLOCK_S
         end = min(math.ceil(hi / BLOCK_S) * BLOCK_S, settled)
         if end > start:
