@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config.metrics import LITRES_PER_M3, SUBMETER_ROLES, Role
-from pue.kpi import PueResult
+from pue.kpi import INVALID, PueResult
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ def kpis(result: PueResult, *, water_m3: float | None = None,
          balance_tolerance: float = 0.10) -> Kpis:
     """Every KPI the result's meters allow; None where a meter or a figure is missing."""
     e_dc, e_it = result.facility_energy_kwh, result.it_energy_kwh
-    usable = result.pue is not None and e_it > 0 and e_dc > 0
+    # An invalid figure (PUE < 1, E_IT > E_DC) is a metering error: nothing derived from it.
+    usable = result.pue is not None and e_it > 0 and e_dc > 0 and result.status != INVALID
     if not usable:
         return Kpis()
 

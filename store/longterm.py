@@ -16,7 +16,7 @@ from config.model import Config, Site
 from pue.atrisk import MonthEnergy, YearRisk, year_risk
 from pue.kpi import PueResult
 from pue.periods import BLOCK_S, months_between, parse_period
-from store.periods import period_result
+from store.periods import period_result, segmented_results
 from store.sqlite import Store
 
 LONG_WINDOWS = ("30d", "12m")
@@ -40,9 +40,14 @@ def long_window_bounds(window: str, now: float, tz: str) -> tuple[float, float]:
 
 def _months(store: Store, config: Config, site: Site, start: float, end: float,
             now: float) -> list[MonthEnergy]:
+    months = months_between(start, end, site.timezone)
+    if not months:
+        return []
+    bounds = [start, *(a for _, _, a, _ in months[1:]), end]
+    results, _ = segmented_results(store, config, site, bounds, now,
+                                   [""] * (len(months) + 1), ensure=False)
     out = []
-    for _, month, a, b in months_between(start, end, site.timezone):
-        result = period_result(store, config, site, a, b, now, ensure=False)
+    for (_, month, a, b), result in zip(months, results):
         covered = result.coverage * (b - a)
         if covered > 0 and result.it_energy_kwh > 0:
             out.append(MonthEnergy(month, result.facility_energy_kwh, result.it_energy_kwh,

@@ -11,6 +11,7 @@ exact computation over the whole period, at a fraction of the cost.
 
 from __future__ import annotations
 
+import bisect
 import math
 
 from config.metrics import RATIO_ROLES, Role
@@ -46,6 +47,10 @@ def ensure_blocks(store: Store, config: Config, site: Site, start: float, end: f
         if first is None:
             continue
         lo = max(start, math.floor(first / BLOCK_S) * BLOCK_S)
+        if lo >= end:
+            continue
+        if store.block_count(device.id, lo, end) == round((end - lo) / BLOCK_S):
+            continue  # the usual case: all there, no need to list them
         have = set(store.block_starts(device.id, lo, end))
         missing = [b for b in range(int(lo), int(end), BLOCK_S) if float(b) not in have]
         for run_start, run_end in _runs(missing):
@@ -53,9 +58,10 @@ def ensure_blocks(store: Store, config: Config, site: Site, start: float, end: f
     return written
 
 
-def _runs(blocks: list[int]) -> list[tuple[float, float]]:
-    runs: list[list[int]] = []
-    for b in blocks:
+def _runs(blocks: list[int] | list[float]) -> list[tuple[float, float]]:
+    """Contiguous runs of block starts, as (start, end)."""
+    runs: list[list[float]] = []
+    for b in sorted(blocks):
         if runs and runs[-1][1] == b:
             runs[-1][1] = b + BLOCK_S
         else:
@@ -63,81 +69,135 @@ def _runs(blocks: list[int]) -> list[tuple[float, float]]:
     return [(float(a), float(b)) for a, b in runs]
 
 
-def period_parts(store: Store, config: Config, site: Site, start: float,
-                 end: float) -> list[Part]:
-    """The parts of [start, end): ragged ends and partial blocks exact, whole blocks summed."""
+def segment_parts(store: Store, config: Config, site: Site,
+                  bounds: list[float]) -> list[list[Part]]:
+    """Parts of each segment [bounds[i], bounds[i+1]), all read in one pass.
+
+    Ragged ends (off a block boundary) and blocks where some facility or IT meter measured
+    only part of the time are recomputed exactly from raw readings, contiguous ones
+    together; whole blocks are summed in SQL, grouped by segment.
+    """
+    start, end = bounds[0], bounds[-1]
+    if any(b % BLOCK_S for b in bounds[1:-1]):
+        # A segment edge inside a block (a time zone off the quarter hour): segment by
+        # segment, each with its own ragged ends.
+        return [segment_parts(store, config, site, [a, b])[0]
+                for a, b in zip(bounds, bounds[1:])]
+    out: list[list[Part]] = [[] for _ in bounds[:-1]]
     first_block = math.ceil(start / BLOCK_S) * BLOCK_S
     last_block = math.floor(end / BLOCK_S) * BLOCK_S
+    ragged = [(start, min(first_block, end)), (max(last_block, start), end)]
     if last_block <= first_block:
-        return [_exact(store, config, site, start, end)]
-    parts = []
-    if start < first_block:
-        parts.append(_exact(store, config, site, start, first_block))
-    parts.extend(_blocks(store, config, site, first_block, last_block))
-    if last_block < end:
-        parts.append(_exact(store, config, site, last_block, end))
-    return parts
+        ragged = [(start, end)]
+    edges = sorted({start, end, *bounds, *(b for b in bounds
+                                          if first_block <= b <= last_block)})
+    for a, b in ragged:
+        # Split a ragged end at segment edges so each piece belongs to one segment.
+        cuts = [a, *(e for e in edges if a < e < b), b]
+        for x, y in zip(cuts, cuts[1:]):
+            if y > x:
+                out[_segment(bounds, x)].append(_exact(store, config, site, x, y))
+    if last_block > first_block:
+        for index, parts in _block_parts(store, config, site, first_block, last_block,
+                                         bounds).items():
+            out[index].extend(parts)
+    return out
+
+
+def _segment(bounds: list[float], t: float) -> int:
+    return min(max(bisect.bisect_right(bounds, t) - 1, 0), len(bounds) - 2)
 
 
 def _exact(store: Store, config: Config, site: Site, start: float, end: float) -> Part:
     return reduce_part(meter_inputs(store, config, site, start, end), start, end)
 
 
-def _blocks(store: Store, config: Config, site: Site, start: float, end: float) -> list[Part]:
+def _block_parts(store: Store, config: Config, site: Site, start: float, end: float,
+                 bounds: list[float]) -> dict[int, list[Part]]:
     meters = energy_meters(site)
     ratio = [d.id for d in meters if d.role in RATIO_ROLES]
-    summary = store.block_coverage(ratio, start, end)
-    full = partial = []
-    if ratio:
-        whole = BLOCK_S - FULL_EPS_S
-        complete = summary["n"] == len(ratio)
-        full = summary.loc[complete & (summary["min_covered"] >= whole), "start"].tolist()
-        partial = summary.loc[complete & (summary["min_covered"] > 0)
-                              & (summary["min_covered"] < whole), "start"].tolist()
-    full_set = set(full)
-    totals = store.block_totals([d.id for d in meters], start, end)
-    # Taken back out of the all-block totals: a ratio meter's energy in every block that
-    # is not whole (it is not over common time there); and for every meter, whatever it
-    # did in the partial blocks, which come back exactly from the recomputed parts. A
-    # meter's own covered time, resets and cross-check stay for the blocks that are simply
-    # left out of the ratio: it did measure then.
-    not_full = sorted(set(summary["start"]) - full_set) if ratio else []
-    ratio_out = store.block_totals(ratio, start, end, starts=not_full) if not_full else {}
-    partial_out = store.block_totals([d.id for d in meters], start, end,
-                                     starts=partial) if partial else {}
-    out: dict[str, MeterPart] = {}
-    for device in meters:
-        total = totals.get(device.id, EMPTY)
-        again = partial_out.get(device.id, EMPTY)
-        energy = total.energy_kwh
-        removed = ratio_out.get(device.id, EMPTY) if device.role in RATIO_ROLES else again
-        if energy is not None and removed.energy_kwh is not None:
-            energy -= removed.energy_kwh
-        if device.role in RATIO_ROLES and not full:
-            energy = None
-        check = None
-        if total.counter_kwh is not None and total.power_kwh is not None:
-            check = (total.counter_kwh - (again.counter_kwh or 0.0),
-                     total.power_kwh - (again.power_kwh or 0.0))
-        out[device.id] = MeterPart(energy, total.covered_s - again.covered_s,
-                                   total.methods or "none", total.resets - again.resets,
-                                   check)
-    parts = [Part(start, end, len(full) * BLOCK_S, out)]
-    parts.extend(_exact(store, config, site, b, b + BLOCK_S) for b in partial)
-    return parts
+    whole = BLOCK_S - FULL_EPS_S
+    # Blocks not whole for some ratio meter: a short row, or no row at all.
+    covered: dict[float, dict[str, float]] = {}
+    for device, block, secs in store.blocks_below(ratio, start, end, whole):
+        covered.setdefault(block, {})[device] = secs
+    expected = round((end - start) / BLOCK_S)
+    counts = store.block_counts(ratio, start, end)
+    for device in ratio:
+        if counts.get(device, 0) < expected:
+            have = set(store.block_starts(device, start, end))
+            for block in range(int(start), int(end), BLOCK_S):
+                if float(block) not in have:
+                    covered.setdefault(float(block), {})[device] = 0.0
+    not_full = sorted(covered)
+    partial = [b for b, secs in covered.items()
+               if len(secs) <= len(ratio) and all(v > 0 for v in secs.values())]
+    interior = [b for b in bounds if start < b < end]
+    seg_bounds = [start, *interior, end]
+    totals = store.block_totals_by_segment([d.id for d in meters], start, end, interior)
+    ratio_out = store.block_totals_by_segment(ratio, start, end, interior, starts=not_full)
+    partial_out = store.block_totals_by_segment([d.id for d in meters], start, end, interior,
+                                                starts=sorted(partial))
+    offset = _segment(bounds, start)
+    result: dict[int, list[Part]] = {}
+    for local, (a, b) in enumerate(zip(seg_bounds, seg_bounds[1:])):
+        blocks = round((b - a) / BLOCK_S)
+        full = blocks - sum(1 for x in not_full if a <= x < b)
+        parts = []
+        meter_parts: dict[str, MeterPart] = {}
+        for device in meters:
+            total = totals.get((device.id, local), EMPTY)
+            again = partial_out.get((device.id, local), EMPTY)
+            removed = ratio_out.get((device.id, local), EMPTY) \
+                if device.role in RATIO_ROLES else again
+            energy = total.energy_kwh
+            if energy is not None and removed.energy_kwh is not None:
+                energy -= removed.energy_kwh
+            if device.role in RATIO_ROLES and full <= 0:
+                energy = None
+            check = None
+            if total.counter_kwh is not None and total.power_kwh is not None:
+                check = (total.counter_kwh - (again.counter_kwh or 0.0),
+                         total.power_kwh - (again.power_kwh or 0.0))
+            # A meter's own covered time, resets and cross-check stay for blocks left out
+            # of the ratio (it did measure then); only the partial blocks come back below.
+            meter_parts[device.id] = MeterPart(energy, total.covered_s - again.covered_s,
+                                               total.methods or "none",
+                                               total.resets - again.resets, check)
+        parts.append(Part(a, b, max(full, 0) * BLOCK_S, meter_parts))
+        runs = _runs([x for x in partial if a <= x < b])
+        parts.extend(_exact(store, config, site, x, y) for x, y in runs)
+        result[offset + local] = parts
+    return result
 
 
 def period_result(store: Store, config: Config, site: Site, start: float, end: float,
                   now: float, window: str = "", ensure: bool = True) -> PueResult:
-    """The site's PUE over [start, end), computed as described above.
+    """The site's PUE over [start, end).
 
     ``ensure`` first computes any settled block missing from the store (reports do; the
     live view relies on the rollup loop instead, which keeps the blocks current).
     """
+    return segmented_results(store, config, site, [start, end], now, [window], ensure)[1]
+
+
+def segmented_results(store: Store, config: Config, site: Site, bounds: list[float],
+                      now: float, labels: list[str], ensure: bool = True
+                      ) -> tuple[list[PueResult], PueResult]:
+    """PUE of each segment of ``bounds`` and of the whole, from one pass over the blocks.
+
+    ``labels``: the segments' window names, then (one more) the whole's.
+    """
+    start, end = bounds[0], bounds[-1]
     if ensure:
         ensure_blocks(store, config, site, math.floor(start / BLOCK_S) * BLOCK_S,
                       math.ceil(end / BLOCK_S) * BLOCK_S, now)
-    return combine(site.id, meter_infos(site), period_parts(store, config, site, start, end),
-                   start, end, window=window, threshold=site.pue_threshold,
-                   operator=site.threshold_operator,
-                   coverage_threshold=site.coverage_threshold)
+    parts = segment_parts(store, config, site, bounds)
+    infos = meter_infos(site)
+    kw = {"threshold": site.pue_threshold, "operator": site.threshold_operator,
+          "coverage_threshold": site.coverage_threshold}
+    segments = [combine(site.id, infos, p, a, b, window=label, **kw)
+                for p, a, b, label in zip(parts, bounds, bounds[1:], labels)]
+    whole = combine(site.id, infos, [x for p in parts for x in p], start, end,
+                    window=labels[-1], **kw)
+    return segments, whole

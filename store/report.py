@@ -20,7 +20,7 @@ from pue.energy import CounterSeries
 from pue.kpi import METHOD_VERSION, PueResult
 from pue.kpis import Kpis, kpis
 from pue.periods import months_between
-from store.periods import period_result
+from store.periods import segmented_results
 from store.sqlite import Store
 
 REPORT_SCHEMA_VERSION = 1
@@ -88,13 +88,17 @@ def site_report(store: Store, config: Config, site: Site, start: float, end: flo
                 now: float, label: str = "") -> dict:
     """One site over [start, end): figures, KPIs, meters, months, inputs and digest."""
     tz = site.timezone
-    result = period_result(store, config, site, start, end, now, window=label)
+    span = end - start
+    months = months_between(start, end, tz) if span > MONTHLY_FROM_S else []
+    bounds = [start, *(a for _, _, a, _ in months[1:]), end] if months else [start, end]
+    month_results, result = segmented_results(
+        store, config, site, bounds, now, [f"{y:04d}-{m:02d}" for y, m, _, _ in months]
+        + [label])
     year = datetime.fromtimestamp(start, ZoneInfo(tz)).year
     extra: Kpis = kpis(result, water_m3=water_m3(store, site, start, end),
                        emission_factor=config.emission_factor(year),
                        balance_tolerance=site.balance_tolerance)
     names = {d.id: d for d in site.devices}
-    span = end - start
     inputs = inputs_of(result, site)
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
@@ -125,11 +129,9 @@ def site_report(store: Store, config: Config, site: Site, start: float, end: flo
         "digest": {"algorithm": "sha256", "value": digest(inputs),
                    "over": "the 'inputs' object as JSON, keys sorted, no spaces, ASCII"},
     }
-    if span > MONTHLY_FROM_S:
-        report["months"] = [
-            {"month": f"{y:04d}-{m:02d}", **figure(
-                period_result(store, config, site, a, b, now, window=f"{y:04d}-{m:02d}"), tz)}
-            for y, m, a, b in months_between(start, end, tz)]
+    if months:
+        report["months"] = [{"month": month.window, **figure(month, tz)}
+                            for month in month_results]
     return report
 
 

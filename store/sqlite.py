@@ -263,36 +263,72 @@ class Store:
             rows = conn.execute(sql, (*devices, start, end)).fetchall()
         return pd.DataFrame(rows, columns=["start", "n", "min_covered"])
 
+    def block_count(self, device: str, start: float, end: float) -> int:
+        with self._connect() as conn:
+            return conn.execute("SELECT COUNT(*) FROM interval_energy WHERE device = ? AND "
+                                "start >= ? AND start < ?", (device, start, end)).fetchone()[0]
+
+    def block_counts(self, devices: Sequence[str], start: float, end: float) -> dict[str, int]:
+        """Stored blocks per device in [start, end) (devices without any are absent)."""
+        if not devices:
+            return {}
+        sql = ("SELECT device, COUNT(*) FROM interval_energy WHERE device IN "
+               f"({','.join('?' * len(devices))}) AND start >= ? AND start < ? GROUP BY device")
+        with self._connect() as conn:
+            return dict(conn.execute(sql, (*devices, start, end)).fetchall())
+
+    def blocks_below(self, devices: Sequence[str], start: float, end: float,
+                     covered_s: float) -> list[tuple[str, float, float]]:
+        """(device, start, covered seconds) of the blocks covered less than ``covered_s``."""
+        if not devices:
+            return []
+        sql = ("SELECT device, start, covered_s FROM interval_energy WHERE device IN "
+               f"({','.join('?' * len(devices))}) AND start >= ? AND start < ? "
+               "AND covered_s < ?")
+        with self._connect() as conn:
+            return conn.execute(sql, (*devices, start, end, covered_s)).fetchall()
+
     def block_totals(self, devices: Sequence[str], start: float, end: float,
                      starts: Sequence[float] | None = None) -> dict[str, BlockTotal]:
         """Per device, over its blocks in [start, end) (or only those starting at
         ``starts``): energy, covered time, methods, resets and the cross-check sums."""
+        return {device: total for (device, _), total in
+                self.block_totals_by_segment(devices, start, end, (), starts).items()}
+
+    def block_totals_by_segment(self, devices: Sequence[str], start: float, end: float,
+                                edges: Sequence[float], starts: Sequence[float] | None = None
+                                ) -> dict[tuple[str, int], BlockTotal]:
+        """As block_totals, per (device, segment): segment i lies between the i-th and
+        (i+1)-th of start, *edges, end. One scan of the blocks for all segments."""
         if not devices:
             return {}
+        segment = " + ".join(["0", *("(start >= ?)" for _ in edges)])
         chunks = [None] if starts is None else [
             list(starts[i:i + SQL_IN_CHUNK]) for i in range(0, len(starts), SQL_IN_CHUNK)]
-        out: dict[str, list] = {}
+        out: dict[tuple[str, int], list] = {}
         with self._connect() as conn:
             for chunk in chunks:
-                sql = ("SELECT device, SUM(energy_kwh), SUM(covered_s), "
+                if chunk == []:
+                    continue
+                sql = (f"SELECT device, {segment} AS seg, SUM(energy_kwh), SUM(covered_s), "
                        "GROUP_CONCAT(DISTINCT method), SUM(resets), SUM(counter_kwh), "
                        "SUM(power_kwh) FROM interval_energy "
                        f"WHERE device IN ({','.join('?' * len(devices))}) "
                        "AND start >= ? AND start < ?")
-                args: list = [*devices, start, end]
+                args: list = [*edges, *devices, start, end]
                 if chunk is not None:
                     sql += f" AND start IN ({','.join('?' * len(chunk))})"
                     args.extend(chunk)
-                for device, energy, covered, methods, resets, by_counter, by_power in \
-                        conn.execute(sql + " GROUP BY device", args):
-                    acc = out.setdefault(device, [None, 0.0, set(), 0, None, None])
+                for device, seg, energy, covered, methods, resets, by_counter, by_power in \
+                        conn.execute(sql + " GROUP BY device, seg", args):
+                    acc = out.setdefault((device, seg), [None, 0.0, set(), 0, None, None])
                     acc[0] = _add(acc[0], energy)
                     acc[1] += covered or 0.0
                     acc[2] |= {m for m in (methods or "").split(",") if m and m != "none"}
                     acc[3] += resets or 0
                     acc[4], acc[5] = _add(acc[4], by_counter), _add(acc[5], by_power)
-        return {d: BlockTotal(e, c, "+".join(sorted(m)), r, bc, bp)
-                for d, (e, c, m, r, bc, bp) in out.items()}
+        return {k: BlockTotal(e, c, "+".join(sorted(m)), r, bc, bp)
+                for k, (e, c, m, r, bc, bp) in out.items()}
 
     def last_interval_end(self, device: str) -> float | None:
         with self._connect() as conn:

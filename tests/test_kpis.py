@@ -54,3 +54,12 @@ def test_only_kpis_whose_meters_exist():
     assert bare.dcie_pct == pytest.approx(100 / 1.4)
     assert (bare.ppue_cooling, bare.ref, bare.erf, bare.wue_l_per_kwh, bare.cue_kg_per_kwh,
             bare.balance) == (None, None, None, None, None, None)
+
+
+def test_no_kpis_from_an_invalid_figure():
+    # 800 / 1000: PUE 0.8 is a mis-assigned meter, not a DCiE of 125 %.
+    bad = result({"in": ("facility", 800.0), "it": ("it", 1000.0), "c": ("cooling", 50.0)},
+                 800.0, 1000.0)
+    bad = type(bad)(**{**bad.__dict__, "status": "invalid", "compliant": None})
+    got = kpis(bad, emission_factor=(0.6592, 2023))
+    assert (got.dcie_pct, got.ppue_cooling, got.cue_kg_per_kwh, got.balance) == (None,) * 4

@@ -145,3 +145,23 @@ def test_the_gap_is_left_out_of_both_sides(tmp_path):
     # A sub-meter counts over its own time: the counter bridges its 40-minute silence.
     assert chiller.energy_kwh == pytest.approx(30 * 4, rel=1e-9)
     store.close()
+
+
+def test_segments_equal_separate_periods_and_add_up(tmp_path):
+    """One pass over the blocks for several segments gives what each would on its own."""
+    from store.periods import segmented_results
+    config = demo_config()
+    site = config.site("bn-provincial")
+    store = scenario_store(tmp_path / "data")
+    now = T0 + 5 * 3600
+    bounds = [T0 + 7 * 60 + 3, T0 + 3600, T0 + 5400, T0 + 3 * 3600 + 52 * 60]
+    segments, whole = segmented_results(store, config, site, bounds, now, ["a", "b", "c", "all"])
+    for got, a, b in zip(segments, bounds, bounds[1:]):
+        alone = period_result(store, config, site, a, b, now)
+        assert got.coverage == pytest.approx(alone.coverage, abs=1e-12)
+        assert got.facility_energy_kwh == pytest.approx(alone.facility_energy_kwh, rel=1e-9)
+        assert got.it_energy_kwh == pytest.approx(alone.it_energy_kwh, rel=1e-9)
+    assert whole.facility_energy_kwh == pytest.approx(
+        sum(g.facility_energy_kwh for g in segments), rel=1e-9)
+    assert whole.window == "all" and [g.window for g in segments] == ["a", "b", "c"]
+    store.close()
