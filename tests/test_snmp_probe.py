@@ -70,7 +70,7 @@ HEADLINE = {"W": "active_power_w", "kWh": "active_energy_kwh"}
 @pytest.mark.parametrize("capture", sorted(PROFILE_OF))
 def test_probe_identifies_and_reads_every_capture(agent_port, capture, capsys):
     url = f"snmp://127.0.0.1:{agent_port}?version=2c&community={capture}"
-    assert main(["probe", url, "--json", "--timeout", "2"]) == 0
+    assert main(["probe", url, "--json", "--timeout", "5"]) == 0
     out, err = capsys.readouterr()
     assert f"profile {PROFILE_OF[capture]} " in err
     items = json.loads(out)
