@@ -82,14 +82,10 @@ def _import(args: argparse.Namespace, config: Config) -> int:
 
 
 def _report(args: argparse.Namespace, config: Config) -> int:
-    from pue.periods import parse_period
-    from pue_monitor.report_render import to_csv, to_html, to_json
-    from store.report import province_report, site_report
+    from store.report import build_report
     from store.sqlite import DB_FILE, Store
+    from web.report_render import to_csv, to_html, to_json
 
-    known = [s.id for s in config.sites]
-    if args.site != "all" and args.site not in known:
-        raise UserError(f"unknown site {args.site!r} (known: {', '.join(known)}, or all)")
     now = time.time()
     at = now
     if args.at:
@@ -100,23 +96,17 @@ def _report(args: argparse.Namespace, config: Config) -> int:
         if moment.tzinfo is None:
             raise UserError(f"--at {args.at!r} needs a UTC offset (e.g. +07:00)")
         at = moment.timestamp()
-    sites = config.sites if args.site == "all" else [config.site(args.site)]
-    bounds = {}
-    for site in sites:
-        try:
-            bounds[site.id] = parse_period(args.period, site.timezone, at)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+    known = [s.id for s in config.sites]
+    if args.site != "all" and args.site not in known:
+        raise UserError(f"unknown site {args.site!r} (known: {', '.join(known)}, or all)")
     if not (args.data_dir / DB_FILE).is_file():
         raise UserError(f"no store in {args.data_dir} (import readings or run the monitor "
                         "first, or give --data-dir)")
     store = Store.open(args.data_dir)
     try:
-        if args.site == "all":
-            doc = province_report(store, config, bounds, now, args.period)
-        else:
-            start, end = bounds[args.site]
-            doc = site_report(store, config, sites[0], start, end, now, args.period)
+        doc = build_report(store, config, args.site, args.period, at, now)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     finally:
         store.close()
     if args.format == "json":

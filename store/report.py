@@ -19,7 +19,7 @@ from config.model import Config, Site
 from pue.energy import CounterSeries
 from pue.kpi import METHOD_VERSION, PueResult
 from pue.kpis import Kpis, kpis
-from pue.periods import months_between
+from pue.periods import months_between, parse_period
 from store.periods import segmented_results
 from store.sqlite import Store
 
@@ -142,3 +142,19 @@ def province_report(store: Store, config: Config, start_end: dict[str, tuple[flo
              for sid, (a, b) in start_end.items()]
     return {"schema_version": REPORT_SCHEMA_VERSION, "period": {"label": label},
             "title": {"vi": config.title.vi, "en": config.title.en}, "sites": sites}
+
+
+def build_report(store: Store, config: Config, site: str, period: str, at: float,
+                 now: float) -> dict:
+    """The report document for ``site`` (an id, or "all") over ``period`` (parse_period).
+
+    :raises ValueError: unknown site or bad period, with a message for the user.
+    """
+    known = [s.id for s in config.sites]
+    if site != "all" and site not in known:
+        raise ValueError(f"unknown site {site!r} (known: {', '.join(known)}, or all)")
+    sites = config.sites if site == "all" else [config.site(site)]
+    bounds = {s.id: parse_period(period, s.timezone, at) for s in sites}
+    if site == "all":
+        return province_report(store, config, bounds, now, period)
+    return site_report(store, config, sites[0], *bounds[site], now, period)

@@ -102,8 +102,9 @@ def create_app(config: Config, store: Store, clock: Callable[[], float] = time.t
         state.registry.register(collector)
     app.extensions["pue_monitor"] = state
 
-    from web import views
+    from web import reports, views
     app.register_blueprint(views.bp)
+    app.register_blueprint(reports.bp)
     return app
 
 

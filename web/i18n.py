@@ -134,8 +134,27 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Only valid figures (enough data coverage) are judged against the threshold; "
               "incomplete figures are shown in grey and not judged."},
     "foot.api": {"vi": "Dữ liệu máy đọc được", "en": "Machine-readable data"},
+    "nav.reports": {"vi": "Báo cáo kiểm tra", "en": "Audit reports"},
+    "nav.overview": {"vi": "Tổng quan trực tuyến", "en": "Live overview"},
+    "reports.title": {"vi": "Báo cáo PUE theo kỳ", "en": "PUE reports by period"},
+    "reports.intro": {
+        "vi": "Báo cáo tính từ điện năng đo được (ISO/IEC 30134-2), kèm số liệu từng công tơ "
+              "và mã kiểm tra SHA-256 để cơ quan thẩm định tự tính lại. Chỉ đọc.",
+        "en": "Reports computed from measured energy (ISO/IEC 30134-2), with per-meter figures "
+              "and a SHA-256 digest so an auditor can recompute them. Read-only."},
+    "reports.all": {"vi": "Tất cả trung tâm dữ liệu", "en": "All data centers"},
+    "reports.year": {"vi": "Năm {year}", "en": "Year {year}"},
+    "reports.month": {"vi": "Tháng này", "en": "This month"},
+    "reports.12m": {"vi": "12 tháng gần nhất", "en": "Last 12 months"},
+    "reports.custom": {"vi": "Kỳ khác", "en": "Other period"},
+    "reports.period_help": {
+        "vi": "Ví dụ: 2025, 2025-Q1, 2025-03, 2025-03-14, 12m, 2025-01-01..2025-07-01",
+        "en": "E.g. 2025, 2025-Q1, 2025-03, 2025-03-14, 12m, 2025-01-01..2025-07-01"},
+    "reports.format": {"vi": "Định dạng", "en": "Format"},
+    "reports.show": {"vi": "Xem báo cáo", "en": "Show report"},
+    "reports.bad": {"vi": "Không lập được báo cáo", "en": "Cannot make the report"},
 
-    # Printable audit report (`pue-monitor report --format html`, pue_monitor/report_render.py)
+    # Printable audit report (`pue-monitor report --format html`, web.report_render.py)
     "rep.title": {"vi": "Báo cáo chỉ số hiệu quả sử dụng năng lượng (PUE)",
                   "en": "Power usage effectiveness (PUE) report"},
     "rep.province": {"vi": "Tổng hợp các trung tâm dữ liệu", "en": "All data centers"},

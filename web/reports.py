@@ -1,0 +1,68 @@
+"""Read-only audit reports in the browser: the same documents as `pue-monitor report`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from store.report import build_report
+from web.i18n import other_lang, t
+from web.report_render import to_csv, to_html, to_json
+from web.views import choose_lang
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+FORMATS = {"html": "text/html", "json": "application/json", "csv": "text/csv"}
+
+
+@bp.get("/")
+def index() -> Response:
+    state = current_app.extensions["pue_monitor"]
+    lang, _ = choose_lang()
+    now = state.clock()
+    year = datetime.fromtimestamp(now, ZoneInfo(state.config.sites[0].timezone)).year
+    month = datetime.fromtimestamp(now, ZoneInfo(state.config.sites[0].timezone))
+    periods = [(t("reports.year", lang, year=year), str(year)),
+               (t("reports.year", lang, year=year - 1), str(year - 1)),
+               (t("reports.12m", lang), "12m"),
+               (t("reports.month", lang), f"{month.year:04d}-{month.month:02d}")]
+    sites = [("all", t("reports.all", lang))] + [(s.id, s.name.vi if lang == "vi" else s.name.en)
+                                                  for s in state.config.sites]
+    return Response(render_template("reports.html", lang=lang, other=other_lang(lang), t=t,
+                                    sites=sites, periods=periods, formats=list(FORMATS)),
+                    mimetype="text/html")
+
+
+@bp.get("/view")
+def view() -> Response:
+    state = current_app.extensions["pue_monitor"]
+    lang, _ = choose_lang()
+    site = request.args.get("site", "all")
+    period = request.args.get("period", "").strip()
+    fmt = request.args.get("format", "html")
+    if fmt not in FORMATS:
+        return _bad(lang, f"format {fmt!r} (html, json, csv)")
+    now = state.clock()
+    try:
+        doc = build_report(state.store, state.config, site, period, now, now)
+    except ValueError as exc:
+        return _bad(lang, str(exc))
+    if fmt == "json":
+        body = to_json(doc)
+    elif fmt == "csv":
+        body = to_csv(doc)
+    else:
+        body = to_html(doc, lang, datetime.fromtimestamp(now, timezone.utc)
+                       .isoformat(timespec="seconds"))
+    response = Response(body, mimetype=FORMATS[fmt])
+    if fmt != "html":
+        name = f"pue-report-{site}-{period.replace('..', '_').replace(':', '')}.{fmt}"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _bad(lang: str, message: str) -> Response:
+    return Response(render_template("reports.html", lang=lang, other=other_lang(lang), t=t,
+                                    sites=[], periods=[], formats=list(FORMATS),
+                                    error=message), status=400, mimetype="text/html")
