@@ -3,6 +3,7 @@ net-snmp's snmpd with its own configuration, both on 127.0.0.1 with bounded wait
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -55,6 +56,25 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(STOP_TIMEOUT_S)
 
 
+async def _answering(port: int, community: str) -> None:
+    """Wait until the agent answers a GET: its first answer may take a while on a busy
+    machine, and no test should spend its own timeout on that."""
+    from collectors.errors import PollError
+    from collectors.snmp_client import PysnmpClient
+
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        client = PysnmpClient("127.0.0.1", port, community, "2c", timeout_s=2.0, retries=0)
+        try:
+            await client.get(["1.3.6.1.2.1.1.2.0"])
+            return
+        except PollError:
+            if time.monotonic() > deadline:
+                raise
+        finally:
+            client.close()
+
+
 @contextmanager
 def snmpsim(workdir: Path) -> Iterator[int]:
     """snmpsim serving every corpus capture (community = capture name); yields its port."""
@@ -73,6 +93,7 @@ def snmpsim(workdir: Path) -> Iterator[int]:
             env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"})
     try:
         _wait_for(process, log, "Listening at UDP/IPv4 endpoint")
+        asyncio.run(_answering(port, captures()[0]))
         yield port
     finally:
         _stop(process)
