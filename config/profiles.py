@@ -321,6 +321,13 @@ class Profile(_Strict):
                              f"({', '.join(NUMBERINGS)})")
         return self
 
+    def counter_width(self, metric: str) -> float | None:
+        """Where this model's unlabelled counter of ``metric`` wraps, if a point declares it."""
+        for point in self.snmp_points:
+            if point.metric == metric and not point.labels and point.counter_width:
+                return point.counter_width
+        return None
+
     def counter_resolution_kwh(self, metric: str, value: float) -> float:
         """The step of this model's unlabelled counter register near ``value`` (0 if none).
 

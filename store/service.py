@@ -68,11 +68,12 @@ def meter_energy(store: Store, config: Config, site: Site, device: Device, start
     """A meter's counter and power over [start, end], with its declared width and swaps."""
     frame = store.series(device.id, ENERGY_METRIC, start, end)
     last = float(frame["value"].iloc[-1]) if len(frame) else 0.0
+    profile = config.profile_of(device)
     counter = CounterSeries.from_frame(
-        frame, width_kwh=device.counter_width_kwh,
+        frame, width_kwh=device.counter_width_kwh or profile.counter_width(ENERGY_METRIC),
         replacements=tuple((r.at.timestamp(), r.old_final_kwh, r.new_initial_kwh)
                            for r in device.replacements),
-        resolution_kwh=config.profile_of(device).counter_resolution_kwh(ENERGY_METRIC, last))
+        resolution_kwh=profile.counter_resolution_kwh(ENERGY_METRIC, last))
     power = PowerSeries.from_frame(store.series(device.id, POWER_METRIC, start, end),
                                    max_gap_s(config, site, device))
     return MeterEnergy(counter, power)

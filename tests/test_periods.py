@@ -165,3 +165,12 @@ def test_segments_equal_separate_periods_and_add_up(tmp_path):
         sum(g.facility_energy_kwh for g in segments), rel=1e-9)
     assert whole.window == "all" and [g.window for g in segments] == ["a", "b", "c"]
     store.close()
+
+
+@pytest.mark.parametrize(("profile", "width"), [
+    ("apc_ups", 2 ** 32 * 0.01),  # upsAdvOutputEnergy, hundredths of kWh, Unsigned32
+    ("ups_mib", None),  # RFC 1628 has no energy counter
+])
+def test_profiles_declare_where_their_energy_counter_wraps(profile, width):
+    # The store unwinds a wrap of such a register instead of reading it as a reset.
+    assert demo_config().profiles[profile].counter_width("active_energy_kwh") == width
