@@ -6,14 +6,15 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from collectors.decode import decode_modbus, decode_snmp
-from collectors.errors import DeviceError, PollError, PollTimeout
+from collectors.errors import DeviceError, PollDecodeError, PollError, PollTimeout
 from collectors.modbus_client import ModbusClient, exception_kind
 from collectors.plan import ModbusRead, plan_modbus, plan_snmp_gets
 from collectors.snmp_client import SnmpClient
+from collectors.snmp_identify import NoProfileMatches, identify, probe_candidates
 from collectors.snmp_plan import plan_for
 from collectors.snmp_read import read_answers
 from config.model import Device, Polling
@@ -27,24 +28,48 @@ BACKOFF_AFTER_FAILURES = 2
 BACKOFF_MAX_S = 300.0
 
 Sink = Callable[[PollResult], Awaitable[None]]
+# Told (device id, profile name) when a `profile: auto` device has been identified.
+OnIdentified = Callable[[str, str], None]
+NO_MATCH_HINT = ("name its profile in the configuration or add a profile file; "
+                 "retried at the backed-off poll rate")
+
+
+class Unidentified(PollDecodeError):
+    """An auto device answered, but no profile claims it."""
 
 
 @dataclass
 class _Health:
     failures: int = 0
     logged: bool = False
+    unmatched_logged: bool = False  # "no profile matches" is told once per poller
 
 
 class DevicePoller:
-    """Polls one device; never raises out of :meth:`run` for device trouble."""
+    """Polls one device; never raises out of :meth:`run` for device trouble.
 
-    def __init__(self, site_id: str, device: Device, profile: Profile, polling: Polling,
+    With ``profile`` None (an SNMP device configured ``profile: auto``) the first poll that
+    reaches the agent identifies it among ``candidates``, then polls with that profile.
+    """
+
+    def __init__(self, site_id: str, device: Device, profile: Profile | None, polling: Polling,
                  client: SnmpClient | ModbusClient, sink: Sink,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *,
+                 candidates: Iterable[Profile] = (),
+                 on_identified: OnIdentified | None = None) -> None:
         self.site_id, self.device, self.profile, self.polling = site_id, device, profile, polling
         self.client, self.sink, self.clock = client, sink, clock
+        self.candidates = [p for p in candidates if p.protocol == "snmp"]
+        self.on_identified = on_identified
         self._health = _Health()
-        if device.protocol == "snmp":
+        self._unmatched_now = False
+        self._gets: tuple = ()
+        if profile is None:
+            if device.protocol != "snmp":
+                raise ValueError(f"device {device.id}: a Modbus device needs a named profile "
+                                 "(it cannot identify itself)")
+            self._probes = len(probe_candidates(self.candidates))
+        elif device.protocol == "snmp":
             self._gets = plan_snmp_gets(profile.snmp_points)
         else:
             self._reads: tuple[ModbusRead, ...] = plan_modbus(profile.modbus_resolved,
@@ -55,6 +80,7 @@ class DevicePoller:
     async def poll_once(self) -> PollResult:
         """Poll with retries; the result says what happened, it never raises PollError."""
         started = self.clock()
+        self._unmatched_now = False
         last: PollError | None = None
         for _attempt in range(self.polling.retries + 1):
             try:
@@ -65,7 +91,7 @@ class DevicePoller:
                 continue
             except PollError as exc:
                 last = exc
-                if isinstance(exc, DeviceError):
+                if isinstance(exc, DeviceError | Unidentified):
                     break  # the device answered; asking again will not change its mind
                 continue
             return PollResult(self.device.id, self.site_id, started, self.clock() - started,
@@ -84,10 +110,36 @@ class DevicePoller:
         # may be shared: time spent waiting for another unit's turn is not this poll's.
         if self.device.protocol == "modbus":
             return None
+        if self.profile is None:  # system group, the standard-MIB probes, then one GET
+            return self.polling.timeout_s * (2 + self._probes) + 0.5
         return self.polling.timeout_s * max(1, len(self._gets)) + 0.5
+
+    async def _identify(self) -> Profile:
+        """Identify an auto device as `pue-monitor probe` does; a miss is a decode error."""
+        try:
+            profile, sys_object_id, _descr = await identify(
+                self.client, self.candidates, hint=NO_MATCH_HINT)  # type: ignore[arg-type]
+        except NoProfileMatches as exc:
+            self._unmatched_now = True
+            if not self._health.unmatched_logged:
+                log.warning("device %s (%s): %s", self.device.id, self.device.endpoint, exc)
+                self._health.unmatched_logged = True
+            raise Unidentified(str(exc)) from None
+        log.info("device %s (%s) identified as profile %s (sysObjectID %s)", self.device.id,
+                 self.device.endpoint, profile.name, sys_object_id or "?")
+        self.profile, self._gets = profile, plan_snmp_gets(profile.snmp_points)
+        if self.on_identified is not None:
+            try:
+                self.on_identified(self.device.id, profile.name)
+            except Exception:  # recording the name must not stop the polling
+                log.exception("device %s: could not record its profile", self.device.id)
+        return profile
 
     async def _read(self, ts: float) -> tuple[list, dict[str, int]]:
         if self.device.protocol == "snmp":
+            if self.profile is None:
+                await self._identify()
+            assert self.profile is not None
             answers, refused = await read_answers(self.client,  # type: ignore[arg-type]
                                                   plan_for(self.profile))
             errors = {ErrorKind.DEVICE.value: refused} if refused else {}
@@ -110,6 +162,7 @@ class DevicePoller:
         if last_device_error is not None and all(b is None for b in blocks.values()):
             last_device_error.refused = errors  # type: ignore[attr-defined]
             raise last_device_error
+        assert self.profile is not None
         return decode_modbus(self._reads, blocks, self.device.id, ts, self.profile.totals), errors
 
     # -- the schedule -------------------------------------------------------------------
@@ -150,7 +203,9 @@ class DevicePoller:
             h.failures, h.logged = 0, False
             return
         h.failures += 1
-        if not h.logged:
+        if not h.logged and self._unmatched_now:
+            h.logged = True  # _identify has said it, in its own words
+        elif not h.logged:
             log.warning("device %s (%s) poll failed: %s: %s (further failures are counted, "
                         "not logged)", self.device.id, self.device.endpoint,
                         result.error_kind.value if result.error_kind else "?", result.error)

@@ -62,8 +62,11 @@ class CollectorService:
         for site, device in config.devices():
             polling = config.polling_for(site, device)
             client = make_client(device, polling, self.modbus_connections)
-            self.pollers.append(DevicePoller(site.id, device, config.profile_of(device), polling,
-                                             client, self.sink, clock))
+            # profile auto: None here; the poller identifies the agent on first contact.
+            self.pollers.append(DevicePoller(
+                site.id, device, config.known_profile(device), polling, client, self.sink,
+                clock, candidates=config.profiles.values(),
+                on_identified=store.set_device_profile))
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("polling %d devices in %d sites", len(self.pollers), len(self.config.sites))

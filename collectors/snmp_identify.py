@@ -47,8 +47,10 @@ def probe_candidates(profiles: Iterable[Profile]) -> list[tuple[str, Profile]]:
     return sorted(pairs, key=lambda pair: (pair[1].probe_order, pair[1].name))
 
 
-async def identify(client: SnmpClient, profiles: Iterable[Profile]) -> tuple[Profile, str, str]:
-    """(profile, sysObjectID, sysDescr) of the agent behind ``client``.
+async def identify(client: SnmpClient, profiles: Iterable[Profile],
+                   hint: str = "choose one with --profile") -> tuple[Profile, str, str]:
+    """(profile, sysObjectID, sysDescr) of the agent behind ``client``; ``hint`` ends the
+    no-match message (what the operator can do about it).
 
     :raises NoProfileMatches: with the agent's identity, so the operator can pick one.
     :raises PollError: the agent did not answer.
@@ -72,4 +74,4 @@ async def identify(client: SnmpClient, profiles: Iterable[Profile]) -> tuple[Pro
             return profile, sys_object_id, sys_descr
     raise NoProfileMatches(
         f"no profile matches sysObjectID {sys_object_id or '?'} (sysDescr {sys_descr!r}); "
-        "choose one with --profile")
+        f"{hint}")

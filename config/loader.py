@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from config.errors import ConfigError, ConfigIssue, join_path
 from config.metrics import ENERGY_METRIC, POWER_METRIC, WATER_METRIC, Role
-from config.model import Config
+from config.model import AUTO_PROFILE, Config
 from config.profiles import Profile, _pydantic_message, load_profiles
 
 # ${NAME} or ${NAME:-default}: secrets and per-machine values come from the environment.
@@ -153,8 +153,12 @@ def _check_device(dev: dict, dpath: str, profiles: dict[str, Profile],
                   endpoints: dict[tuple, str]) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     name = dev.get("profile")
-    profile = profiles.get(name) if isinstance(name, str) else None
-    if isinstance(name, str) and profile is None and profiles:
+    # auto: the model is known only at the first poll, so checks needing it are skipped.
+    profile = profiles.get(name) if isinstance(name, str) and name != AUTO_PROFILE else None
+    if name == AUTO_PROFILE and isinstance(dev.get("modbus"), dict):
+        issues.append(ConfigIssue(f"{dpath}.profile", "profile auto needs an SNMP device: "
+                                  "Modbus devices cannot identify themselves; name the profile"))
+    elif isinstance(name, str) and name != AUTO_PROFILE and profile is None and profiles:
         issues.append(ConfigIssue(f"{dpath}.profile", f"unknown profile {q(name)}"))
     for proto in ("snmp", "modbus"):
         target = dev.get(proto)

@@ -21,6 +21,8 @@ DEFAULT_COUNTER_POWER_TOLERANCE = 0.02
 # `emission_factors` overrides or extends these; a later year without a value uses the
 # latest one known, and says so in the report.
 DEFAULT_EMISSION_FACTORS = {2021: 0.7221, 2022: 0.6766, 2023: 0.6592}
+# `profile: auto`: an SNMP device identified by its sysObjectID when first polled.
+AUTO_PROFILE = "auto"
 
 
 class _Strict(BaseModel):
@@ -291,7 +293,20 @@ class Config(_Strict):
         return (known[max(years)], max(years)) if years else None
 
     def profile_of(self, device: Device) -> Profile:
+        """The device's configured profile.
+
+        :raises LookupError: the device is ``profile: auto`` (use :meth:`known_profile`).
+        """
+        if device.profile == AUTO_PROFILE:
+            raise LookupError(f"device {device.id} has profile auto: its model is known only "
+                              "once it has been identified (see Config.known_profile)")
         return self.profiles[device.profile]
+
+    def known_profile(self, device: Device) -> Profile | None:
+        """The configured profile, or None for ``profile: auto``."""
+        if device.profile == AUTO_PROFILE:
+            return None
+        return self.profiles.get(device.profile)
 
     def site(self, site_id: str) -> Site:
         for site in self.sites:

@@ -15,7 +15,7 @@ from typing import Any
 
 from config.loader import load_config
 from config.metrics import MeasurementPoint, Role
-from config.model import Config, Device, Simulation, Site, SiteSimulation
+from config.model import AUTO_PROFILE, Config, Device, Simulation, Site, SiteSimulation
 from config.profiles import Profile
 from simulator.control import ControlServer, NotFound
 from simulator.encode import modbus_image, snmp_table
@@ -80,12 +80,25 @@ def _where(what: str) -> Iterator[None]:
         raise OSError(exc.errno, f"cannot listen on {what}: {exc.strerror or exc}") from exc
 
 
+def auto_profile_problem(config: Config) -> str | None:
+    """Why the simulator cannot serve this config's `profile: auto` devices, if it has any:
+    an agent must answer as some model, so the simulator needs each device's profile named."""
+    auto = [d.id for _, d in config.devices() if d.profile == AUTO_PROFILE]
+    if not auto:
+        return None
+    return (f"the simulator needs a named profile for every device (profile auto is for "
+            f"the monitor, which identifies real agents): {', '.join(auto)}")
+
+
 class Simulator:
     """Every device of a configuration as a live endpoint, driven by site physics."""
 
     def __init__(self, config: Config, *, control_port: int | None = None,
                  control_host: str = "127.0.0.1", tick_s: float = 1.0,
                  clock: Callable[[], float] = time.time) -> None:
+        problem = auto_profile_problem(config)
+        if problem:
+            raise ValueError(problem)
         self.config = config
         sim = config.simulation or Simulation(sites={})
         self.seed = sim.seed
@@ -307,6 +320,10 @@ def run_simulator(config: Config | str | Path, control_port: int | None = None) 
     """Blocking entry point of `pue-monitor simulate`: serve until SIGINT/SIGTERM."""
     if not isinstance(config, Config):
         config = load_config(config)
+    problem = auto_profile_problem(config)
+    if problem:
+        print(f"simulator: {problem}", file=sys.stderr, flush=True)
+        return 1
     try:
         asyncio.run(_serve(config, control_port))
     except OSError as exc:

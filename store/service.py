@@ -68,12 +68,16 @@ def meter_energy(store: Store, config: Config, site: Site, device: Device, start
     """A meter's counter and power over [start, end], with its declared width and swaps."""
     frame = store.series(device.id, ENERGY_METRIC, start, end)
     last = float(frame["value"].iloc[-1]) if len(frame) else 0.0
-    profile = config.profile_of(device)
+    profile = config.known_profile(device)
+    if profile is None:  # profile auto: the model it was identified as, if it has been
+        profile = config.profiles.get(store.device_profiles().get(device.id, ""))
+    width = profile.counter_width(ENERGY_METRIC) if profile is not None else None
     counter = CounterSeries.from_frame(
-        frame, width_kwh=device.counter_width_kwh or profile.counter_width(ENERGY_METRIC),
+        frame, width_kwh=device.counter_width_kwh or width,
         replacements=tuple((r.at.timestamp(), r.old_final_kwh, r.new_initial_kwh)
                            for r in device.replacements),
-        resolution_kwh=profile.counter_resolution_kwh(ENERGY_METRIC, last))
+        resolution_kwh=profile.counter_resolution_kwh(ENERGY_METRIC, last)
+        if profile is not None else 0.0)
     power = PowerSeries.from_frame(store.series(device.id, POWER_METRIC, start, end),
                                    max_gap_s(config, site, device))
     return MeterEnergy(counter, power)

@@ -20,6 +20,7 @@ BUSY_TIMEOUT_S = 5.0
 BLOCK_COLUMNS_ADDED = (("resets", "INTEGER NOT NULL DEFAULT 0"), ("counter_kwh", "REAL"),
                       ("power_kwh", "REAL"))
 SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
+DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -359,6 +360,17 @@ class Store:
     def set_meta(self, key: str, value: object) -> None:
         with self._connect() as conn:
             conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def set_device_profile(self, device: str, name: str) -> None:
+        """Record the profile an auto device was identified as (a meta key per device)."""
+        self.set_meta(DEVICE_PROFILE_KEY + device, name)
+
+    def device_profiles(self) -> dict[str, str]:
+        """{device id: identified profile name} of the auto devices identified so far."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
+                                (len(DEVICE_PROFILE_KEY), DEVICE_PROFILE_KEY)).fetchall()
+        return {key[len(DEVICE_PROFILE_KEY):]: json.loads(value) for key, value in rows}
 
 
 class _Tx:

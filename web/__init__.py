@@ -68,7 +68,8 @@ class WebState:
                 return self._cached[1]
             try:
                 doc = status_document(province_status(self.store, self.config, now),
-                                      self.config, now, self.long_figures(now))
+                                      self.config, now, self.long_figures(now),
+                                      self.store.device_profiles())
             except Exception:
                 if not self._failing:
                     log.exception("cannot compute the status document")

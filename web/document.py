@@ -44,17 +44,20 @@ Device
     poll_duration_s,
     poll_interval_s  the configured poll interval (device, else site, else global polling)
     errors {kind: count} (every store.model.ErrorKind present), errors_total,
-    last_error_kind, last_error (null after a successful poll)
+    last_error_kind, last_error (null after a successful poll),
+    profile          the configured profile, or for `profile: auto` the one identified
+                     (null until then), profile_identified (bool: it was identified)
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from config.model import DEFAULT_TIMEZONE, Config
+from config.model import AUTO_PROFILE, DEFAULT_TIMEZONE, Config
 from pue.instant import InstantPue
 from pue.kpi import METHOD_VERSION, PueResult
 from store.model import ErrorKind
@@ -88,22 +91,26 @@ def _num(value: float | None) -> float | None:
 
 
 def status_document(statuses: list[SiteStatus], config: Config, now: float,
-                    long: dict[str, LongSite] | None = None) -> dict:
-    """The whole province as one JSON-ready dict (``long``: slow figures per site id)."""
+                    long: dict[str, LongSite] | None = None,
+                    identified: Mapping[str, str] | None = None) -> dict:
+    """The whole province as one JSON-ready dict (``long``: slow figures per site id;
+    ``identified``: profiles of auto devices by device id)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(now, DEFAULT_TIMEZONE),
         "generated_at_unix": now,
         "title": {"vi": config.title.vi, "en": config.title.en},
         "method": METHOD_VERSION,
-        "sites": [site_document(status, config, (long or {}).get(status.site.id))
+        "sites": [site_document(status, config, (long or {}).get(status.site.id), identified)
                   for status in statuses],
     }
 
 
-def site_document(status: SiteStatus, config: Config, long: LongSite | None = None) -> dict:
+def site_document(status: SiteStatus, config: Config, long: LongSite | None = None,
+                  identified: Mapping[str, str] | None = None) -> dict:
     site, tz = status.site, status.site.timezone
-    devices = [device_document(d, status.now, tz, config.polling_for(site, d.device).interval_s)
+    devices = [device_document(d, status.now, tz, config.polling_for(site, d.device).interval_s,
+                               identified)
                for d in status.devices]
     return {
         "id": site.id,
@@ -163,8 +170,11 @@ def window_document(fig: PueResult, tz: str) -> dict:
 
 
 def device_document(status: DeviceStatus, now: float, tz: str,
-                    poll_interval_s: float | None = None) -> dict:
+                    poll_interval_s: float | None = None,
+                    identified: Mapping[str, str] | None = None) -> dict:
     device = status.device
+    auto = device.profile == AUTO_PROFILE
+    profile = (identified or {}).get(device.id) if auto else device.profile
     # Every known kind is listed, so a reader can tell "zero" from "not reported".
     errors = {kind.value: 0 for kind in ErrorKind} | dict(status.errors)
     age = None if status.last_ok_ts is None else max(0.0, now - status.last_ok_ts)
@@ -188,4 +198,6 @@ def device_document(status: DeviceStatus, now: float, tz: str,
         "errors_total": sum(errors.values()),
         "last_error_kind": status.last_error_kind,
         "last_error": status.last_error,
+        "profile": profile,
+        "profile_identified": auto and profile is not None,
     }
