@@ -7,12 +7,10 @@ from functools import cached_property
 
 from collectors.modbus_block import FieldGroup, compile_block
 from config.datatypes import MAX_READ_BITS, MAX_READ_REGISTERS, REGISTER_FUNCTIONS
-from config.profiles import ResolvedModbusPoint, SnmpPoint
+from config.profiles import DEFAULT_MAX_OIDS_PER_GET, ResolvedModbusPoint, SnmpPoint
 
 # Registers read but not used between two fields, at most, before a read is split.
 DEFAULT_MAX_GAP_REGISTERS = 16
-# OIDs per SNMP GET: small enough for any agent's PDU size, large enough to be quick.
-DEFAULT_MAX_OIDS_PER_GET = 10
 
 
 @dataclass(frozen=True)

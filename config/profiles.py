@@ -35,14 +35,6 @@ COUNTER_BITS = {"counter32": 32, "counter64": 64}
 # GETs and GETBULKs: a PDU of this many OIDs fits any agent's message size.
 DEFAULT_MAX_OIDS_PER_GET = 10
 DEFAULT_MAX_REPETITIONS = 25
-# A table index component in an OID pattern: {label}, {label:prefix} or {_} (ignored).
-OID_PLACEHOLDER = re.compile(r"^\{([a-z_]+)(?::([A-Za-z0-9_-]*))?\}$")
-IGNORED_INDEX = "_"
-ANY_INDEX = "*"  # label value of a table point before its row is known
-COUNTER_BITS = {"counter32": 32, "counter64": 64}
-# GETs and GETBULKs: a PDU of this many OIDs fits any agent's message size.
-DEFAULT_MAX_OIDS_PER_GET = 10
-DEFAULT_MAX_REPETITIONS = 25
 
 
 class _Strict(BaseModel):

@@ -232,12 +232,10 @@ class MeterEnergy:
 
     def disagreement(self, start: float, end: float) -> float | None:
         """Relative difference between counter and integrated power where both cover."""
-        if self.counter is None or self.power is None:
+        check = self.cross_check(start, end)
+        if check is None:
             return None
-        common = intersect_spans(self.counter.spans(start, end), self.power.spans(start, end))
-        if span_seconds(common) <= 0:
-            return None
-        by_counter, by_power = self.counter.energy(common), self.power.energy(common)
+        by_counter, by_power = check
         if by_counter <= 0:
             return None
         return abs(by_power - by_counter) / by_counter

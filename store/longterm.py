@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from config.model import Config, Site
 from pue.atrisk import MonthEnergy, YearRisk, year_risk
 from pue.kpi import PueResult
-from pue.periods import BLOCK_S, months_between, parse_period
+from pue.periods import BLOCK_S, months_between, window_bounds
 from store.periods import period_result, segmented_results
 from store.sqlite import Store
 
@@ -30,12 +30,10 @@ class LongFigures:
 
 
 def long_window_bounds(window: str, now: float, tz: str) -> tuple[float, float]:
-    end = math.floor(now / BLOCK_S) * BLOCK_S
-    if window == "30d":
-        return end - 30 * DAY_S, end
-    if window == "12m":
-        return parse_period("12m", tz, now)
-    raise ValueError(f"unknown long window {window!r}")
+    """A long live window, ending on the last block boundary (the blocks it reads)."""
+    if window not in LONG_WINDOWS:
+        raise ValueError(f"unknown long window {window!r}")
+    return window_bounds(window, math.floor(now / BLOCK_S) * BLOCK_S, tz)
 
 
 def _months(store: Store, config: Config, site: Site, start: float, end: float,

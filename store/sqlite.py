@@ -252,18 +252,6 @@ class Store:
                                 "start >= ? AND start < ?", (device, start, end)).fetchall()
         return [r[0] for r in rows]
 
-    def block_coverage(self, devices: Sequence[str], start: float, end: float) -> pd.DataFrame:
-        """Per block start: how many of ``devices`` measured something, and the least
-        any of them covered (seconds)."""
-        if not devices:
-            return pd.DataFrame(columns=["start", "n", "min_covered"])
-        sql = ("SELECT start, SUM(covered_s > 0), MIN(covered_s) FROM interval_energy "
-               f"WHERE device IN ({','.join('?' * len(devices))}) AND start >= ? AND start < ? "
-               "GROUP BY start")
-        with self._connect() as conn:
-            rows = conn.execute(sql, (*devices, start, end)).fetchall()
-        return pd.DataFrame(rows, columns=["start", "n", "min_covered"])
-
     def block_count(self, device: str, start: float, end: float) -> int:
         with self._connect() as conn:
             return conn.execute("SELECT COUNT(*) FROM interval_energy WHERE device = ? AND "
