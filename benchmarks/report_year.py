@@ -12,8 +12,9 @@ them would take this script hours and the report never reads them: it reads the
     "are the blocks there?" check runs as in production), then
     `pue-monitor report --site all --period <year> --format json` timed end to end, in
     process and as a fresh process;
-(c) a prototype of the proposed fix (README, "How fast"): the same queries over a
-    per-meter day summary of the blocks.
+(c) the upkeep of the per-meter day summary the report reads (store.days): building it
+    for a store of blocks written before it existed, and bringing it up to date after
+    one rollup cycle has written a block for every meter.
 
     python benchmarks/report_year.py [--sites 10] [--meters 30] [--year 2025]
                                      [--data-dir DIR] [--profile]
@@ -43,6 +44,7 @@ import yaml  # noqa: E402
 
 from config import load_config  # noqa: E402
 from store.model import Reading  # noqa: E402
+from store.periods import open_store  # noqa: E402
 from store.rollup import rollup_range  # noqa: E402
 from store.sqlite import Store  # noqa: E402
 
@@ -114,31 +116,87 @@ def time_rollup(folder: Path, config_path: Path, year: int) -> float:
 
 # ---- (b) a year of blocks, then the report -------------------------------------------------
 
+# Each site's third meter (an IT PDU) reports power only: where it missed polls, its blocks
+# are partly covered and the report recomputes them from the raw readings around them.
+POWER_ONLY = 2
+RAW_AROUND_S = (1800, 2700)  # raw 1-minute readings kept before / after a partial block
+SILENT_S = (300, 600)  # where in the partial block the power-only meter was silent
+
+
+def partial_blocks(year: int, sites: int) -> list[set[float]]:
+    """Per site, the 8 blocks where the power-only meter measured only part of the time."""
+    start, end = local(year), local(year + 1)
+    rng = random.Random(2)
+    return [{start + BLOCK_S * rng.randrange(int((end - start) / BLOCK_S)) for _ in range(8)}
+            for _ in range(sites)]
+
+
 def write_blocks(store: Store, config_path: Path, year: int) -> int:
     config = load_config(config_path)
     start, end = local(year), local(year + 1)
-    rng = random.Random(2)
     rows_written = 0
-    for site in config.sites:
-        # A few blocks per site where one IT meter measured only part of the time: the
-        # report recomputes those exactly from raw readings.
-        partial = {start + BLOCK_S * rng.randrange(int((end - start) / BLOCK_S))
-                   for _ in range(8)}
+    for site, partial in zip(config.sites, partial_blocks(year, len(config.sites))):
         for d, device in enumerate(site.devices):
             kw = (LAYOUT * 2)[d][2]
             rows = []
             for b in range(int(start), int(end), BLOCK_S):
-                covered = 600.0 if (d == 2 and b in partial) else 900.0
+                covered = 600.0 if (d == POWER_ONLY and b in partial) else 900.0
                 energy = kw * covered / 3600 * (1 + 0.05 * math.sin(b / 86400))
                 rows.append((device.id, float(b), float(b + BLOCK_S), energy, covered,
-                             "counter"))
+                             "power_integration" if d == POWER_ONLY else "counter"))
             store.write_interval_energy(rows)
             rows_written += len(rows)
-            total = sum(r[3] for r in rows)
-            store.import_readings([
-                Reading(start, device.id, "active_energy_kwh", 10_000.0),
-                Reading(end, device.id, "active_energy_kwh", 10_000.0 + total)])
+            if d != POWER_ONLY:
+                total = sum(r[3] for r in rows)
+                store.import_readings([
+                    Reading(start, device.id, "active_energy_kwh", 10_000.0),
+                    Reading(end, device.id, "active_energy_kwh", 10_000.0 + total)])
+    write_raw_around(store, config, year)
     return rows_written
+
+
+def write_raw_around(store: Store, config, year: int) -> int:
+    """The raw 1-minute readings (counter and power) of every meter around each partial
+    block, as a real store has them all year; the exact path reads these."""
+    readings = []
+    for site, partial in zip(config.sites, partial_blocks(year, len(config.sites))):
+        for b in sorted(partial):
+            for d, device in enumerate(site.devices):
+                kw = (LAYOUT * 2)[d][2]
+                for t in range(int(b - RAW_AROUND_S[0]), int(b + BLOCK_S + RAW_AROUND_S[1]), 60):
+                    if d == POWER_ONLY and b + SILENT_S[0] < t < b + SILENT_S[1]:
+                        continue
+                    readings.append(Reading(float(t), device.id, "active_power_w", kw * 1000))
+                    if d != POWER_ONLY:
+                        readings.append(Reading(float(t), device.id, "active_energy_kwh",
+                                                10_000.0 + kw * (t - local(year)) / 3600))
+    store.import_readings(readings)
+    return len(readings)
+
+
+def time_summary(config_path: Path, data_dir: Path, year: int) -> None:
+    """(c): the day summary's one-off build and its cost per rollup cycle."""
+    config = load_config(config_path)
+    began = time.perf_counter()
+    store = open_store(data_dir, config)  # aligns the days to the sites' local midnight
+    store.refresh_days()
+    built = time.perf_counter() - began
+    rows = len(store.day_rows([d.id for _, d in config.devices()], 0, 2**31))
+    # One rollup cycle: every meter closes a block (rewritten here: same values).
+    block = local(year, 7) + 6 * 3600
+    cycle = [row for site in config.sites for row in store.interval_energy(
+        [d.id for d in site.devices], block, block + BLOCK_S).itertuples(index=False)]
+    began = time.perf_counter()
+    store.write_interval_energy([tuple(r) for r in cycle])
+    written = time.perf_counter() - began
+    began = time.perf_counter()
+    store.refresh_days()
+    refreshed = time.perf_counter() - began
+    store.close()
+    print(f"(c) day summary: {rows:,} day rows; brought up to date in {built:.1f} s on opening "
+          "(once: zero when the blocks were written by this version, which keeps it as it goes)")
+    print(f"    one rollup cycle ({len(cycle)} blocks): written in {written * 1000:.1f} ms, "
+          f"its {len(cycle)} days recomputed in {refreshed * 1000:.1f} ms")
 
 
 def report_argv(config_path: Path, data_dir: Path, year: int, out: Path) -> list[str]:
@@ -187,55 +245,6 @@ def time_report(config_path: Path, data_dir: Path, year: int, profile: bool) -> 
         print(text.getvalue())
 
 
-# ---- (c) prototype of a proposed design: a per-meter day summary of the blocks ----------
-
-DAY_SUMMARY = """
-CREATE TEMP TABLE day_energy (device TEXT NOT NULL, day REAL NOT NULL,
-    blocks INTEGER NOT NULL, energy_kwh REAL, covered_s REAL NOT NULL,
-    min_covered REAL NOT NULL, PRIMARY KEY (device, day)) WITHOUT ROWID;
-INSERT INTO day_energy SELECT device, start - (CAST(start AS INTEGER) % 86400) AS day,
-    COUNT(*), SUM(energy_kwh), SUM(covered_s), MIN(covered_s)
-    FROM interval_energy GROUP BY device, day;
-"""
-
-
-def time_day_summary(config_path: Path, data_dir: Path, year: int) -> None:
-    """What the report's two big queries would cost over day rows instead of blocks.
-
-    Not what the report does today: a measurement for the proposal in the README.
-    """
-    import sqlite3
-
-    config = load_config(config_path)
-    conn = sqlite3.connect(data_dir / "pue-monitor.sqlite3")
-    began = time.perf_counter()
-    conn.executescript(DAY_SUMMARY)
-    rows = conn.execute("SELECT COUNT(*) FROM day_energy").fetchone()[0]
-    built = time.perf_counter() - began
-    start, end = local(year), local(year + 1)
-    # Whole UTC days inside the local year; the ragged ends would stay on blocks.
-    lo, hi = math.ceil(start / 86400) * 86400, math.floor(end / 86400) * 86400
-    began = time.perf_counter()
-    for site in config.sites:
-        meters = [d.id for d in site.devices]
-        ratio = [d.id for d in site.devices if d.role.value in ("facility", "it", "exclude")]
-        conn.execute(
-            f"SELECT day FROM day_energy WHERE device IN ({','.join('?' * len(ratio))}) "
-            "AND day >= ? AND day < ? GROUP BY day HAVING COUNT(*) = ? AND MIN(blocks) = 96 "
-            "AND MIN(min_covered) >= ?", (*ratio, lo, hi, len(ratio), BLOCK_S - 1e-6)
-        ).fetchall()
-        conn.execute(
-            "SELECT device, strftime('%Y-%m', day + 25200, 'unixepoch') AS month, "
-            "SUM(energy_kwh), SUM(covered_s) FROM day_energy "
-            f"WHERE device IN ({','.join('?' * len(meters))}) AND day >= ? AND day < ? "
-            "GROUP BY device, month", (*meters, lo, hi)).fetchall()
-    queried = time.perf_counter() - began
-    conn.close()
-    print(f"(c) prototype, not in the report yet: a day summary of the blocks ({rows:,} rows, "
-          f"built in {built:.0f} s) answers 'which days are whole' and the totals per meter "
-          f"and month for all {len(config.sites)} sites in {queried:.2f} s")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=10)
@@ -263,8 +272,8 @@ def main() -> None:
             store.close()
             print(f"    ({rows:,} blocks written in {time.perf_counter() - began:.0f} s, "
                   "not part of the report time)")
+        time_summary(config_path, data_dir, args.year)
         time_report(config_path, data_dir, args.year, args.profile)
-        time_day_summary(config_path, data_dir, args.year)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from config.errors import ConfigError, ConfigIssue, join_path
 from config.metrics import ENERGY_METRIC, POWER_METRIC, WATER_METRIC, Role
 from config.model import AUTO_PROFILE, Config
 from config.profiles import Profile, _pydantic_message, load_profiles
+from config.yamlio import load_yaml
 
 # ${NAME} or ${NAME:-default}: secrets and per-machine values come from the environment.
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -45,7 +46,7 @@ def load_config_text(text: str, base_dir: Path | None = None, source: str = "<co
     """Validate configuration text; see :func:`load_config`."""
     env = os.environ if env is None else env
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigIssue("", f"not valid YAML: {exc}")], source) from None
     if not isinstance(raw, dict):

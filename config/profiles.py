@@ -23,6 +23,7 @@ from config.datatypes import (
 )
 from config.errors import ConfigError, ConfigIssue, join_path
 from config.metrics import LABEL_KEYS, METRICS
+from config.yamlio import load_yaml
 
 BUILTIN_PROFILE_DIR = Path(__file__).parent / "profiles"
 
@@ -479,7 +480,7 @@ def load_profiles(*dirs: Path) -> dict[str, Profile]:
         for path in sorted(Path(folder).glob("*.yaml")):
             where = f"{path.name}: "
             try:
-                raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+                raw = load_yaml(path.read_text(encoding="utf-8"))
             except yaml.YAMLError as exc:
                 issues.append(ConfigIssue(path.name, f"not valid YAML: {exc}"))
                 continue

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from config.metrics import SECONDS_PER_HOUR, WH_PER_KWH
+
+if TYPE_CHECKING:  # frames come in from callers; building series needs numpy only
+    import pandas as pd
 
 Span = tuple[float, float]
 
@@ -24,9 +28,21 @@ def _sorted_series(frame: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
     """Timestamps and values of a ``ts``/``value`` frame, sorted, NaN values dropped."""
     if frame is None or frame.empty:
         return np.empty(0), np.empty(0)
-    data = frame[["ts", "value"]].dropna().sort_values("ts", kind="stable")
-    data = data.drop_duplicates("ts", keep="last")
-    return data["ts"].to_numpy(dtype=float), data["value"].to_numpy(dtype=float)
+    return clean_series(frame["ts"].to_numpy(dtype=float), frame["value"].to_numpy(dtype=float))
+
+
+def clean_series(ts: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Readings sorted by time, NaN values dropped, the last of equal times kept."""
+    ts, values = np.asarray(ts, dtype=float), np.asarray(values, dtype=float)
+    keep = ~(np.isnan(ts) | np.isnan(values))
+    if not keep.all():
+        ts, values = ts[keep], values[keep]
+    if ts.size > 1 and not (np.diff(ts) > 0).all():
+        order = np.argsort(ts, kind="stable")
+        ts, values = ts[order], values[order]
+        last = np.append(ts[1:] != ts[:-1], True)
+        ts, values = ts[last], values[last]
+    return ts, values
 
 
 def unwind_counter(values: np.ndarray, width_kwh: float | None = None) -> tuple[np.ndarray, int]:
@@ -100,7 +116,15 @@ class CounterSeries:
                    replacements: tuple[tuple[float, float, float], ...] = (),
                    resolution_kwh: float = 0.0) -> CounterSeries:
         """Build from readings; ``replacements`` are (time, old final, new initial) kWh."""
-        ts, values = _sorted_series(frame)
+        return cls.from_arrays(*_sorted_series(frame), width_kwh=width_kwh,
+                               replacements=replacements, resolution_kwh=resolution_kwh)
+
+    @classmethod
+    def from_arrays(cls, ts: np.ndarray, values: np.ndarray, width_kwh: float | None = None,
+                    replacements: tuple[tuple[float, float, float], ...] = (),
+                    resolution_kwh: float = 0.0) -> CounterSeries:
+        """As from_frame, from reading times and values."""
+        ts, values = clean_series(ts, values)
         if replacements and ts.size:
             values = values.copy()
             # A meter swap: readings after it continue the old meter's total.
@@ -136,18 +160,24 @@ class PowerSeries:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame | None, max_gap_s: float) -> PowerSeries:
-        ts, values = _sorted_series(frame)
-        return cls(ts, values, max_gap_s)
+        return cls(*_sorted_series(frame), max_gap_s)
+
+    @classmethod
+    def from_arrays(cls, ts: np.ndarray, watts: np.ndarray, max_gap_s: float) -> PowerSeries:
+        return cls(*clean_series(ts, watts), max_gap_s)
 
     def spans(self, start: float, end: float) -> list[Span]:
         """Stretches between consecutive readings no further apart than ``max_gap_s``."""
         if self.ts.size < 2:
             return []
-        gaps = np.diff(self.ts)
-        ok = gaps <= self.max_gap_s
-        raw = [(float(a), float(b)) for a, b, good in zip(self.ts[:-1], self.ts[1:], ok) if good]
-        clipped = [(max(a, start), min(b, end)) for a, b in merge_spans(raw)]
-        return [s for s in clipped if s[1] > s[0]]
+        good = np.diff(self.ts) <= self.max_gap_s
+        # Runs of consecutive short gaps: a run of gaps i..j-1 spans ts[i]..ts[j].
+        edges = np.diff(np.concatenate(([0], good.astype(np.int8), [0])))
+        first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        a = np.maximum(self.ts[first], start)
+        b = np.minimum(self.ts[stop], end)
+        keep = b > a
+        return list(zip(a[keep].tolist(), b[keep].tolist()))
 
     def energy(self, spans: list[Span]) -> float:
         """kWh over spans (which must lie inside covered stretches)."""
@@ -191,15 +221,14 @@ class MeterEnergy:
         if self.method != "counter" or self.power is None or self.power.ts.size < 2:
             return self
         assert self.counter is not None
+        step = 2 * self.counter.resolution_kwh
         spans = self.counter.spans(start, end)
-        energy = self.counter.energy(spans) if spans else 0.0
-        if 2 * self.counter.resolution_kwh <= RESOLUTION_SHARE * abs(energy):
+        if step <= RESOLUTION_SHARE * abs(self.counter.energy(spans)):
             return self
-        by_power = self.power.energy(self.power.spans(start, end)) if self.power.spans(
-            start, end) else 0.0
-        if 2 * self.counter.resolution_kwh <= RESOLUTION_SHARE * abs(by_power):
+        power_spans = self.power.spans(start, end)
+        if step <= RESOLUTION_SHARE * abs(self.power.energy(power_spans)):
             return self  # the counter just stalled: trust it, do not hide a real stop
-        if span_seconds(self.power.spans(start, end)) < span_seconds(spans):
+        if span_seconds(power_spans) < span_seconds(spans):
             return self
         return MeterEnergy(None, self.power)
 

@@ -53,7 +53,7 @@ class UserError(Exception):
 
 def _import(args: argparse.Namespace, config: Config) -> int:
     from store.importer import import_readings, parse_readings
-    from store.sqlite import Store
+    from store.periods import open_store
 
     try:
         text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(
@@ -68,7 +68,7 @@ def _import(args: argparse.Namespace, config: Config) -> int:
         print(f"pue-monitor import: {len(errors)} bad row(s); nothing was imported",
               file=sys.stderr)
         return 1
-    store = Store.open(args.data_dir)
+    store = open_store(args.data_dir, config)
     try:
         summary = import_readings(store, config, readings, now)
     finally:
@@ -83,7 +83,8 @@ def _import(args: argparse.Namespace, config: Config) -> int:
 
 def _report(args: argparse.Namespace, config: Config) -> int:
     from store.report import build_report
-    from store.sqlite import DB_FILE, Store
+    from store.periods import open_store
+    from store.sqlite import DB_FILE
     from web.report_render import to_csv, to_html, to_json
 
     now = time.time()
@@ -102,7 +103,7 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     if not (args.data_dir / DB_FILE).is_file():
         raise UserError(f"no store in {args.data_dir} (import readings or run the monitor "
                         "first, or give --data-dir)")
-    store = Store.open(args.data_dir)
+    store = open_store(args.data_dir, config)
     try:
         doc = build_report(store, config, args.site, args.period, at, now)
     except ValueError as exc:

@@ -15,6 +15,7 @@ from pathlib import Path
 from collectors.service import CollectorService
 from config.model import Config
 from store.influx import InfluxWriter, export_interval_energy, province_lines, reading_lines
+from store.periods import open_store
 from store.rollup import rollup
 from store.sqlite import Store
 from web import create_app
@@ -88,7 +89,7 @@ async def _serve(config: Config, store: Store, stop: asyncio.Event,
 def run_monitor(config: Config, data_dir: Path, host: str, port: int,
                 announce: Callable[[str], None] = print) -> int:
     """Serve the web view and /metrics and poll every device until SIGINT/SIGTERM."""
-    store = Store.open(data_dir)
+    store = open_store(data_dir, config)
     writer = InfluxWriter.from_config(config.influxdb, data_dir) if config.influxdb else None
     extra = [OutboxCollector(writer.state)] if writer else []
     server = WebServer(create_app(config, store, extra_collectors=extra), host, port)

@@ -1,7 +1,9 @@
-"""PUE over any period: closed 15-minute blocks where every meter measured all of the
-block, exact recomputation from raw readings everywhere else.
+"""PUE over any period: whole days and closed 15-minute blocks where every meter
+measured all of the time, exact recomputation from raw readings everywhere else.
 
-A long period (a month, a year) is mostly whole blocks, summed in SQL. Blocks where some
+A long period (a month, a year) is mostly whole days, summed from the day summary of
+the blocks (store.days); days where some facility or IT meter missed a block, or that a
+period edge cuts, are summed from their blocks in SQL. Blocks where some
 facility or IT meter measured only part of the time, and the ragged ends of a period that
 does not start or end on a block boundary, are recomputed from the raw readings with the
 exact common-span rule. Both paths give the same energy for the same time (counter
@@ -13,11 +15,16 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from config.metrics import RATIO_ROLES, Role
 from config.model import Config, Device, Site
 from pue.kpi import MeterInfo, MeterPart, Part, PueResult, combine, reduce_part
 from pue.periods import BLOCK_S
+from store.days import DAY_S, whole_span
 from store.rollup import SETTLE_S, rollup_range
 from store.service import meter_inputs
 from store.sqlite import BlockTotal, Store
@@ -26,6 +33,23 @@ from store.sqlite import BlockTotal, Store
 FULL_EPS_S = 1e-6
 NO_ENERGY_ROLES = (Role.MONITOR, Role.WATER)
 EMPTY = BlockTotal(None, 0.0, "", 0, None, None)
+
+
+def day_offset(config: Config) -> int:
+    """Where the store's summary days should start: local midnight of the time zone most
+    sites use, at its standard (smallest) offset, so a DST change does not move it."""
+    zone = ZoneInfo(Counter(s.timezone for s in config.sites).most_common(1)[0][0]
+                    if config.sites else "UTC")
+    year = datetime.now(zone).year
+    offsets = [datetime(year, month, 1, tzinfo=zone).utcoffset() for month in (1, 7)]
+    return int(min(o.total_seconds() for o in offsets if o is not None))
+
+
+def open_store(data_dir: str | Path, config: Config) -> Store:
+    """The store under ``data_dir``, its summary days aligned to the config's sites."""
+    store = Store.open(data_dir)
+    store.align_days(day_offset(config))
+    return store
 
 
 def energy_meters(site: Site) -> list[Device]:
@@ -98,18 +122,69 @@ def segment_parts(store: Store, config: Config, site: Site,
             if y > x:
                 out[_segment(bounds, x)].append(_exact(store, config, site, x, y))
     if last_block > first_block:
-        for index, parts in _block_parts(store, config, site, first_block, last_block,
-                                         bounds).items():
-            out[index].extend(parts)
+        by_day, rest = _day_parts(store, site, first_block, last_block, bounds)
+        for index, part in by_day.items():
+            out[index].append(part)
+        for a, b in rest:
+            for index, parts in _block_parts(store, config, site, a, b, bounds).items():
+                out[index].extend(parts)
     return out
+
+
+def _day_parts(store: Store, site: Site, start: float, end: float, bounds: list[float]
+               ) -> tuple[dict[int, Part], list[tuple[float, float]]]:
+    """Whole days of [start, end) summed per segment from the day summary, and the runs
+    of time left for the blocks.
+
+    A day is whole when every facility/IT/exclude meter has all its blocks that day,
+    each fully covered, and no segment edge cuts it: then its common time is the whole
+    day and every meter's energy is the sum of its blocks, exactly as block by block.
+    """
+    span = whole_span(store.day_offset_s, start, end)
+    if span is None:
+        return {}, [(start, end)]
+    first, last = span
+    meters = energy_meters(site)
+    ratio = [d.id for d in meters if d.role in RATIO_ROLES]
+    interior = [b for b in bounds if first < b < last]
+    whole = [day for day in store.whole_days(ratio, first, last, BLOCK_S - FULL_EPS_S)
+             if not any(day < e < day + DAY_S for e in interior)]
+    if not whole:
+        return {}, [(start, end)]
+    totals = store.block_totals_by_segment([d.id for d in meters], first, last, interior,
+                                           starts=whole, by_day=True)
+    offset_index = _segment(bounds, first)
+    days_in = Counter(_segment(bounds, day) for day in whole)
+    parts: dict[int, Part] = {}
+    for index, n in days_in.items():
+        meter_parts = {}
+        for device in meters:
+            total = totals.get((device.id, index - offset_index), EMPTY)
+            check = None if total.counter_kwh is None or total.power_kwh is None \
+                else (total.counter_kwh, total.power_kwh)
+            meter_parts[device.id] = MeterPart(total.energy_kwh, total.covered_s,
+                                               total.methods or "none", total.resets, check)
+        parts[index] = Part(bounds[index], bounds[index + 1], n * DAY_S, meter_parts)
+    rest, at = [], start
+    for day in whole:
+        if day > at:
+            rest.append((at, day))
+        at = day + DAY_S
+    if end > at:
+        rest.append((at, end))
+    return parts, rest
 
 
 def _segment(bounds: list[float], t: float) -> int:
     return min(max(bisect.bisect_right(bounds, t) - 1, 0), len(bounds) - 2)
 
 
-def _exact(store: Store, config: Config, site: Site, start: float, end: float) -> Part:
-    return reduce_part(meter_inputs(store, config, site, start, end), start, end)
+def _exact(store: Store, config: Config, site: Site, start: float, end: float,
+           ratio_only: bool = False) -> Part:
+    """[start, end) recomputed from raw readings; ``ratio_only``: just the facility, IT
+    and exclude meters (a sub-meter's blocks already hold its energy over its own time)."""
+    roles = RATIO_ROLES if ratio_only else None
+    return reduce_part(meter_inputs(store, config, site, start, end, roles), start, end)
 
 
 def _block_parts(store: Store, config: Config, site: Site, start: float, end: float,
@@ -136,7 +211,7 @@ def _block_parts(store: Store, config: Config, site: Site, start: float, end: fl
     seg_bounds = [start, *interior, end]
     totals = store.block_totals_by_segment([d.id for d in meters], start, end, interior)
     ratio_out = store.block_totals_by_segment(ratio, start, end, interior, starts=not_full)
-    partial_out = store.block_totals_by_segment([d.id for d in meters], start, end, interior,
+    partial_out = store.block_totals_by_segment(ratio, start, end, interior,
                                                 starts=sorted(partial))
     offset = _segment(bounds, start)
     result: dict[int, list[Part]] = {}
@@ -148,8 +223,7 @@ def _block_parts(store: Store, config: Config, site: Site, start: float, end: fl
         for device in meters:
             total = totals.get((device.id, local), EMPTY)
             again = partial_out.get((device.id, local), EMPTY)
-            removed = ratio_out.get((device.id, local), EMPTY) \
-                if device.role in RATIO_ROLES else again
+            removed = ratio_out.get((device.id, local), EMPTY)
             energy = total.energy_kwh
             if energy is not None and removed.energy_kwh is not None:
                 energy -= removed.energy_kwh
@@ -160,13 +234,14 @@ def _block_parts(store: Store, config: Config, site: Site, start: float, end: fl
                 check = (total.counter_kwh - (again.counter_kwh or 0.0),
                          total.power_kwh - (again.power_kwh or 0.0))
             # A meter's own covered time, resets and cross-check stay for blocks left out
-            # of the ratio (it did measure then); only the partial blocks come back below.
+            # of the ratio (it did measure then); a ratio meter's partial blocks come back
+            # below, recomputed over the common time. A sub-meter keeps all its blocks.
             meter_parts[device.id] = MeterPart(energy, total.covered_s - again.covered_s,
                                                total.methods or "none",
                                                total.resets - again.resets, check)
         parts.append(Part(a, b, max(full, 0) * BLOCK_S, meter_parts))
         runs = _runs([x for x in partial if a <= x < b])
-        parts.extend(_exact(store, config, site, x, y) for x, y in runs)
+        parts.extend(_exact(store, config, site, x, y, ratio_only=True) for x, y in runs)
         result[offset + local] = parts
     return result
 

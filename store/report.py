@@ -42,8 +42,9 @@ def water_m3(store: Store, site: Site, start: float, end: float) -> float | None
     for device in site.devices:
         if device.role != Role.WATER:
             continue
-        series = CounterSeries.from_frame(store.series(device.id, WATER_METRIC, start, end),
-                                          width_kwh=None)
+        key = (device.id, WATER_METRIC)
+        series = CounterSeries.from_arrays(*store.series_many([key], start, end)[key],
+                                           width_kwh=None)
         spans = series.spans(start, end)
         if spans:
             total += series.energy(spans) * device.share

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
-
-import pandas as pd
 
 from config.metrics import ENERGY_METRIC, POWER_METRIC, Role
 from config.model import Config, Device, Site
@@ -14,6 +14,9 @@ from pue.kpi import MeterInput, PueResult, interval_pue
 from pue.periods import window_bounds
 from store.model import parse_labels
 from store.sqlite import Store
+
+if TYPE_CHECKING:  # only the live view builds frames; `report` starts without pandas
+    import pandas as pd
 
 DEFAULT_WINDOWS = ("15m", "24h", "today")
 # A power reading older than this many poll intervals is too old for the live PUE.
@@ -54,32 +57,42 @@ def max_gap_s(config: Config, site: Site, device: Device) -> float:
     return device.max_gap_s or DEFAULT_GAP_POLLS * config.polling_for(site, device).interval_s
 
 
-def meter_inputs(store: Store, config: Config, site: Site, start: float,
-                 end: float) -> list[MeterInput]:
-    """Every metered device of a site with its energy source over [start, end]."""
+def meter_inputs(store: Store, config: Config, site: Site, start: float, end: float,
+                 roles: Collection[Role] | None = None) -> list[MeterInput]:
+    """Every metered device of a site (or those with ``roles``) with its energy source
+    over [start, end]."""
+    devices = [d for d in site.devices if d.role not in (Role.MONITOR, Role.WATER)
+               and (roles is None or d.role in roles)]
+    series = store.series_many([(d.id, m) for d in devices
+                                for m in (ENERGY_METRIC, POWER_METRIC)], start, end)
     return [MeterInput(device=device.id, role=device.role, share=device.share,
                        measurement_point=device.measurement_point,
-                       energy=meter_energy(store, config, site, device, start, end))
-            for device in site.devices if device.role not in (Role.MONITOR, Role.WATER)]
+                       energy=meter_energy(store, config, site, device, start, end, series))
+            for device in devices]
 
 
 def meter_energy(store: Store, config: Config, site: Site, device: Device, start: float,
-                 end: float) -> MeterEnergy:
-    """A meter's counter and power over [start, end], with its declared width and swaps."""
-    frame = store.series(device.id, ENERGY_METRIC, start, end)
-    last = float(frame["value"].iloc[-1]) if len(frame) else 0.0
+                 end: float, series: dict | None = None) -> MeterEnergy:
+    """A meter's counter and power over [start, end], with its declared width and swaps.
+
+    ``series``: its readings, as Store.series_many gives them, if already read.
+    """
+    keys = [(device.id, ENERGY_METRIC), (device.id, POWER_METRIC)]
+    if series is None:
+        series = store.series_many(keys, start, end)
+    (counter_ts, kwh), (power_ts, watts) = series[keys[0]], series[keys[1]]
+    last = float(kwh[-1]) if kwh.size else 0.0
     profile = config.known_profile(device)
     if profile is None:  # profile auto: the model it was identified as, if it has been
         profile = config.profiles.get(store.device_profiles().get(device.id, ""))
     width = profile.counter_width(ENERGY_METRIC) if profile is not None else None
-    counter = CounterSeries.from_frame(
-        frame, width_kwh=device.counter_width_kwh or width,
+    counter = CounterSeries.from_arrays(
+        counter_ts, kwh, width_kwh=device.counter_width_kwh or width,
         replacements=tuple((r.at.timestamp(), r.old_final_kwh, r.new_initial_kwh)
                            for r in device.replacements),
         resolution_kwh=profile.counter_resolution_kwh(ENERGY_METRIC, last)
         if profile is not None else 0.0)
-    power = PowerSeries.from_frame(store.series(device.id, POWER_METRIC, start, end),
-                                   max_gap_s(config, site, device))
+    power = PowerSeries.from_arrays(power_ts, watts, max_gap_s(config, site, device))
     return MeterEnergy(counter, power)
 
 
@@ -138,6 +151,8 @@ def province_status(store: Store, config: Config, now: float,
 
 
 def _values_by_device(latest: pd.DataFrame) -> dict[str, dict]:
+    import pandas as pd
+
     out: dict[str, dict] = {}
     for row in latest.itertuples(index=False):
         value = None if pd.isna(row.value) else float(row.value)

@@ -10,9 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from store import days
 from store.model import PollResult, Quality, Reading, labels_key
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
+    import pandas as pd
 
 DB_FILE = "pue-monitor.sqlite3"
 SCHEMA_VERSION = 1
@@ -20,6 +26,7 @@ BUSY_TIMEOUT_S = 5.0
 BLOCK_COLUMNS_ADDED = (("resets", "INTEGER NOT NULL DEFAULT 0"), ("counter_kwh", "REAL"),
                       ("power_kwh", "REAL"))
 SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
+SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
 DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
 
 SCHEMA = """
@@ -112,6 +119,7 @@ class Store:
                 conn.execute(f"ALTER TABLE interval_energy ADD COLUMN {column} {kind}")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                      (str(SCHEMA_VERSION),))
+        days.create(conn)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:
@@ -120,7 +128,7 @@ class Store:
         folder.mkdir(parents=True, exist_ok=True)
         return cls(folder / DB_FILE)
 
-    def _connect(self) -> _Tx:
+    def _connect(self, immediate: bool = False) -> _Tx:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
@@ -128,7 +136,7 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
-        return _Tx(conn)
+        return _Tx(conn, immediate)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -196,24 +204,52 @@ class Store:
     def series(self, device: str, metric: str, start: float, end: float,
                labels: str = "") -> pd.DataFrame:
         """Good readings in [start, end] plus the nearest one on each side (for interpolation)."""
-        sql = """
-            SELECT ts, value FROM (SELECT ts, value FROM readings WHERE device = ? AND metric = ?
-                AND labels = ? AND quality = 'ok' AND ts < ? ORDER BY ts DESC LIMIT 1)
-            UNION ALL
-            SELECT ts, value FROM readings WHERE device = ? AND metric = ? AND labels = ?
-                AND quality = 'ok' AND ts >= ? AND ts <= ?
-            UNION ALL
-            SELECT ts, value FROM (SELECT ts, value FROM readings WHERE device = ? AND metric = ?
-                AND labels = ? AND quality = 'ok' AND ts > ? ORDER BY ts ASC LIMIT 1)
-        """
-        key = (device, metric, labels)
+        import pandas as pd
+
+        ts, values = self.series_many([(device, metric)], start, end, labels)[(device, metric)]
+        return pd.DataFrame({"ts": ts, "value": values})
+
+    def series_many(self, keys: Sequence[tuple[str, str]], start: float, end: float,
+                    labels: str = "") -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+        """As series, for many (device, metric) at once, as sorted (times, values) arrays:
+        two statements whatever the number of series (the exact path of a report asks
+        for every meter of a site over each stretch it recomputes)."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], list[tuple[float, float]]] = {k: [] for k in keys}
+        devices = sorted({d for d, _ in keys})
+        metrics = sorted({m for _, m in keys})
+        inside = ("SELECT device, metric, ts, value FROM readings WHERE device IN "
+                  f"({','.join('?' * len(devices))}) AND metric IN "
+                  f"({','.join('?' * len(metrics))}) AND labels = ? AND quality = 'ok' "
+                  "AND ts >= ? AND ts <= ?")
+        near = ("SELECT * FROM (SELECT device, metric, ts, value FROM readings WHERE device = ? "
+                "AND metric = ? AND labels = ? AND quality = 'ok' AND ts {op} ? "
+                "ORDER BY ts {order} LIMIT 1)")
+        sides = [(key, "<", "DESC", start) for key in keys] + \
+                [(key, ">", "ASC", end) for key in keys]
         with self._connect() as conn:
-            rows = conn.execute(sql, (*key, start, *key, start, end, *key, end)).fetchall()
-        frame = pd.DataFrame(rows, columns=["ts", "value"], dtype=float)
-        return frame.sort_values("ts", kind="stable").reset_index(drop=True)
+            rows = conn.execute(inside, (*devices, *metrics, labels, start, end)).fetchall()
+            for i in range(0, len(sides), SQL_NEAR_CHUNK):
+                chunk = sides[i:i + SQL_NEAR_CHUNK]
+                sql = " UNION ALL ".join(near.format(op=op, order=order)
+                                         for _, op, order, _ in chunk)
+                args = [x for (d, m), _, _, t in chunk for x in (d, m, labels, t)]
+                rows += conn.execute(sql, args).fetchall()
+        for device, metric, ts, value in rows:
+            points = found.get((device, metric))
+            if points is not None:
+                points.append((ts, value))
+        out = {}
+        for key, points in found.items():
+            points.sort()
+            data = np.asarray(points, dtype=float).reshape(-1, 2)
+            out[key] = (data[:, 0], data[:, 1])
+        return out
 
     def latest(self, since: float, devices: Sequence[str] | None = None) -> pd.DataFrame:
         """The newest reading of every (device, metric, labels) seen since ``since``."""
+        import pandas as pd
+
         sql = ("SELECT device, metric, labels, MAX(ts) AS ts, value, quality FROM readings "
                "WHERE ts >= ?")
         args: list = [since]
@@ -237,6 +273,8 @@ class Store:
 
     def interval_energy(self, devices: Sequence[str], start: float, end: float) -> pd.DataFrame:
         """Stored interval energy rows of these devices starting in [start, end)."""
+        import pandas as pd
+
         sql = ("SELECT device, start, end, energy_kwh, covered_s, method FROM interval_energy "
                f"WHERE device IN ({','.join('?' * len(devices))}) AND start >= ? AND start < ? "
                "ORDER BY device, start")
@@ -253,9 +291,20 @@ class Store:
         return [r[0] for r in rows]
 
     def block_count(self, device: str, start: float, end: float) -> int:
+        """Stored blocks of a device in [start, end): whole days from the day summary."""
+        self.refresh_days()
+        count = ("SELECT COUNT(*) FROM interval_energy WHERE device = ? AND start >= ? AND "
+                 "start < ?")
         with self._connect() as conn:
-            return conn.execute("SELECT COUNT(*) FROM interval_energy WHERE device = ? AND "
-                                "start >= ? AND start < ?", (device, start, end)).fetchone()[0]
+            span = days.whole_span(days.offset(conn), start, end)
+            if span is None:
+                return conn.execute(count, (device, start, end)).fetchone()[0]
+            first, last = span
+            by_day = conn.execute("SELECT COALESCE(SUM(blocks), 0) FROM day_energy WHERE "
+                                  "device = ? AND day >= ? AND day < ?",
+                                  (device, first, last)).fetchone()[0]
+            return by_day + sum(conn.execute(count, (device, a, b)).fetchone()[0]
+                                for a, b in ((start, first), (last, end)))
 
     def block_counts(self, devices: Sequence[str], start: float, end: float) -> dict[str, int]:
         """Stored blocks per device in [start, end) (devices without any are absent)."""
@@ -285,13 +334,21 @@ class Store:
                 self.block_totals_by_segment(devices, start, end, (), starts).items()}
 
     def block_totals_by_segment(self, devices: Sequence[str], start: float, end: float,
-                                edges: Sequence[float], starts: Sequence[float] | None = None
-                                ) -> dict[tuple[str, int], BlockTotal]:
+                                edges: Sequence[float], starts: Sequence[float] | None = None,
+                                by_day: bool = False) -> dict[tuple[str, int], BlockTotal]:
         """As block_totals, per (device, segment): segment i lies between the i-th and
-        (i+1)-th of start, *edges, end. One scan of the blocks for all segments."""
+        (i+1)-th of start, *edges, end. One scan of the blocks for all segments.
+
+        ``by_day``: the same sums from the day summary, over the days starting in
+        [start, end) (or at ``starts``); segment edges must not cut those days.
+        """
         if not devices:
             return {}
-        segment = " + ".join(["0", *("(start >= ?)" for _ in edges)])
+        if by_day:
+            self.refresh_days()
+        table, t, method_col = ("day_energy", "day", "methods") if by_day else (
+            "interval_energy", "start", "method")
+        segment = " + ".join(["0", *(f"({t} >= ?)" for _ in edges)])
         chunks = [None] if starts is None else [
             list(starts[i:i + SQL_IN_CHUNK]) for i in range(0, len(starts), SQL_IN_CHUNK)]
         out: dict[tuple[str, int], list] = {}
@@ -300,13 +357,13 @@ class Store:
                 if chunk == []:
                     continue
                 sql = (f"SELECT device, {segment} AS seg, SUM(energy_kwh), SUM(covered_s), "
-                       "GROUP_CONCAT(DISTINCT method), SUM(resets), SUM(counter_kwh), "
-                       "SUM(power_kwh) FROM interval_energy "
+                       f"GROUP_CONCAT(DISTINCT {method_col}), SUM(resets), SUM(counter_kwh), "
+                       f"SUM(power_kwh) FROM {table} "
                        f"WHERE device IN ({','.join('?' * len(devices))}) "
-                       "AND start >= ? AND start < ?")
+                       f"AND {t} >= ? AND {t} < ?")
                 args: list = [*edges, *devices, start, end]
                 if chunk is not None:
-                    sql += f" AND start IN ({','.join('?' * len(chunk))})"
+                    sql += f" AND {t} IN ({','.join('?' * len(chunk))})"
                     args.extend(chunk)
                 for device, seg, energy, covered, methods, resets, by_counter, by_power in \
                         conn.execute(sql + " GROUP BY device, seg", args):
@@ -318,6 +375,44 @@ class Store:
                     acc[4], acc[5] = _add(acc[4], by_counter), _add(acc[5], by_power)
         return {k: BlockTotal(e, c, "+".join(sorted(m)), r, bc, bp)
                 for k, (e, c, m, r, bc, bp) in out.items()}
+
+    # -- the day summary of the blocks (store.days) --------------------------------------
+
+    @property
+    def day_offset_s(self) -> int:
+        """Where the summary's days start, in seconds east of UTC."""
+        with self._connect() as conn:
+            return days.offset(conn)
+
+    def align_days(self, offset_s: int) -> bool:
+        """Start the summary's days at ``offset_s`` east of UTC (the sites' local
+        midnight); True if that changed, in which case the summary is rebuilt."""
+        with self._connect(immediate=True) as conn:
+            return days.align(conn, offset_s)
+
+    def whole_days(self, devices: Sequence[str], start: float, end: float,
+                   covered_s: float) -> list[float]:
+        """Days starting in [start, end) on which every one of ``devices`` has all its
+        blocks, each covered at least ``covered_s`` (every day if ``devices`` is empty)."""
+        if not devices:
+            return [float(d) for d in days.day_starts(self.day_offset_s, start, end)]
+        self.refresh_days()
+        with self._connect() as conn:
+            return [float(r[0]) for r in days.whole(conn, devices, start, end, covered_s)]
+
+    def refresh_days(self) -> None:
+        """Recompute the summary of every day whose blocks changed since the last read."""
+        with self._connect() as conn:
+            if not days.is_dirty(conn):
+                return
+        with self._connect(immediate=True) as conn:
+            days.refresh(conn)
+
+    def day_rows(self, devices: Sequence[str], start: float, end: float) -> list[tuple]:
+        """Day summaries of these devices starting in [start, end) (see store.days.rows)."""
+        self.refresh_days()
+        with self._connect() as conn:
+            return days.rows(conn, devices, start, end)
 
     def last_interval_end(self, device: str) -> float | None:
         with self._connect() as conn:
@@ -364,11 +459,14 @@ class Store:
 class _Tx:
     """Context manager: one explicit transaction on a thread's connection."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, immediate: bool = False) -> None:
         self.conn = conn
+        # IMMEDIATE: a transaction that reads and then writes takes the write lock first,
+        # so it waits (busy timeout) instead of failing when another writer got in between.
+        self.begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN")
+        self.conn.execute(self.begin)
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:

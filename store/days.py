@@ -1,0 +1,150 @@
+"""A per-meter day summary of the 15-minute blocks, so long periods read days, not blocks.
+
+A year of one meter is 35 040 blocks but 365 days. Each day row holds what a period needs
+from that day's blocks: how many there are, the least covered one (is the day whole?),
+and the sums the report adds up (energy, covered time, methods, resets, cross-check).
+
+The summary is derived data, kept right by the database itself: triggers on
+``interval_energy`` mark a (device, day) dirty whenever one of its blocks is written,
+replaced or deleted, and every read first recomputes the dirty days from their blocks
+(a few hundred rows after a rollup cycle). Nothing outside this module writes it.
+
+Days are fixed 86 400 s chunks starting at the store's day offset (seconds east of UTC):
+with the offset of the sites' time zone, a day row is a local day and a local month is
+a run of whole day rows. Where a period edge falls inside a day (another zone, a DST
+change), the reader simply uses that day's blocks.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Sequence
+
+DAY_S = 86400
+BLOCKS_PER_DAY = 96  # DAY_S / the 15-minute block
+OFFSET_KEY = "day_offset_s"
+# The day a block starting at `start` belongs to, in SQL (integers: blocks start on
+# whole seconds; the offset keeps the dividend positive for any real timestamp).
+_DAY_OF = ("(CAST({t} AS INTEGER) - (CAST({t} AS INTEGER) + (SELECT CAST(value AS INTEGER) "
+           "FROM meta WHERE key = '" + OFFSET_KEY + "')) % " + str(DAY_S) + ")")
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS day_energy (
+    device TEXT NOT NULL,
+    day INTEGER NOT NULL,        -- unix seconds of the day's start (the store's day offset)
+    blocks INTEGER NOT NULL,     -- blocks stored that day
+    min_covered_s REAL NOT NULL, -- the least covered of them
+    energy_kwh REAL,
+    covered_s REAL NOT NULL,
+    methods TEXT NOT NULL,       -- distinct methods, comma separated
+    resets INTEGER NOT NULL,
+    counter_kwh REAL,
+    power_kwh REAL,
+    PRIMARY KEY (device, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS day_dirty (
+    device TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    PRIMARY KEY (device, day)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS blocks_inserted AFTER INSERT ON interval_energy BEGIN
+    INSERT OR IGNORE INTO day_dirty VALUES (NEW.device, {_DAY_OF.format(t="NEW.start")});
+END;
+CREATE TRIGGER IF NOT EXISTS blocks_deleted AFTER DELETE ON interval_energy BEGIN
+    INSERT OR IGNORE INTO day_dirty VALUES (OLD.device, {_DAY_OF.format(t="OLD.start")});
+END;
+CREATE TRIGGER IF NOT EXISTS blocks_updated AFTER UPDATE ON interval_energy BEGIN
+    INSERT OR IGNORE INTO day_dirty VALUES (OLD.device, {_DAY_OF.format(t="OLD.start")});
+    INSERT OR IGNORE INTO day_dirty VALUES (NEW.device, {_DAY_OF.format(t="NEW.start")});
+END;
+"""
+
+_MARK_ALL = (f"INSERT OR IGNORE INTO day_dirty SELECT DISTINCT device, "
+             f"{_DAY_OF.format(t='start')} FROM interval_energy")
+
+_REFRESH = f"""
+DELETE FROM day_energy WHERE (device, day) IN (SELECT device, day FROM day_dirty);
+INSERT INTO day_energy
+    SELECT d.device, d.day, COUNT(*), MIN(e.covered_s), SUM(e.energy_kwh), SUM(e.covered_s),
+           COALESCE(GROUP_CONCAT(DISTINCT e.method), ''), SUM(e.resets), SUM(e.counter_kwh),
+           SUM(e.power_kwh)
+    FROM day_dirty d JOIN interval_energy e ON e.device = d.device
+         AND e.start >= d.day AND e.start < d.day + {DAY_S}
+    GROUP BY d.device, d.day;
+DELETE FROM day_dirty;
+"""
+
+
+def create(conn: sqlite3.Connection) -> None:
+    """Tables and triggers; a store written before the summary existed is marked whole."""
+    new = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'day_energy'").fetchone() \
+        is None
+    conn.execute("INSERT OR IGNORE INTO meta VALUES (?, '0')", (OFFSET_KEY,))
+    conn.executescript(SCHEMA)
+    if new:
+        conn.execute(_MARK_ALL)
+
+
+def offset(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT value FROM meta WHERE key = ?", (OFFSET_KEY,)).fetchone()[0])
+
+
+def align(conn: sqlite3.Connection, offset_s: int) -> bool:
+    """Start days at ``offset_s`` east of UTC; True if that changed (the summary is rebuilt
+    on the next read)."""
+    offset_s = int(offset_s) % DAY_S
+    if offset(conn) == offset_s:
+        return False
+    conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(offset_s), OFFSET_KEY))
+    conn.execute("DELETE FROM day_energy")
+    conn.execute("DELETE FROM day_dirty")
+    conn.execute(_MARK_ALL)
+    return True
+
+
+def refresh(conn: sqlite3.Connection) -> None:
+    """Recompute the dirty days from their blocks (inside the caller's transaction)."""
+    for statement in _REFRESH.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def is_dirty(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM day_dirty LIMIT 1").fetchone() is not None
+
+
+def rows(conn: sqlite3.Connection, devices: Sequence[str], start: float, end: float
+         ) -> list[tuple]:
+    """(device, day, blocks, min_covered_s, energy_kwh, covered_s, methods, resets,
+    counter_kwh, power_kwh) of the days starting in [start, end)."""
+    if not devices:
+        return []
+    sql = ("SELECT device, day, blocks, min_covered_s, energy_kwh, covered_s, methods, resets, "
+           f"counter_kwh, power_kwh FROM day_energy WHERE device IN "
+           f"({','.join('?' * len(devices))}) AND day >= ? AND day < ?")
+    return conn.execute(sql, (*devices, start, end)).fetchall()
+
+
+def whole(conn: sqlite3.Connection, devices: Sequence[str], start: float, end: float,
+          covered_s: float) -> list[tuple]:
+    """Days starting in [start, end) where each of ``devices`` has every block, each
+    covered at least ``covered_s``."""
+    sql = (f"SELECT day FROM day_energy WHERE device IN ({','.join('?' * len(devices))}) "
+           "AND day >= ? AND day < ? AND blocks = ? AND min_covered_s >= ? "
+           "GROUP BY day HAVING COUNT(*) = ? ORDER BY day")
+    return conn.execute(sql, (*devices, start, end, BLOCKS_PER_DAY, covered_s,
+                              len(set(devices)))).fetchall()
+
+
+def day_starts(offset_s: int, start: float, end: float) -> range:
+    """Starts of the days (at ``offset_s``) beginning in [start, end)."""
+    first = math.ceil((start + offset_s) / DAY_S) * DAY_S - offset_s
+    return range(first, math.ceil(end), DAY_S)
+
+
+def whole_span(offset_s: int, start: float, end: float) -> tuple[int, int] | None:
+    """[first, last): the whole days (at ``offset_s``) inside [start, end), if any."""
+    first = math.ceil((start + offset_s) / DAY_S) * DAY_S - offset_s
+    last = math.floor((end + offset_s) / DAY_S) * DAY_S - offset_s
+    return (first, last) if last > first else None

@@ -1,0 +1,215 @@
+"""The day summary of the blocks: kept right on every write, and periods read through it
+give exactly what the raw readings give."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from config import load_config
+from config.metrics import JOULES_PER_KWH
+from pue.kpi import interval_pue
+from store.model import PollResult, Reading
+from store.periods import day_offset, open_store, period_result, segmented_results
+from store.service import meter_inputs
+
+TZ = "Asia/Ho_Chi_Minh"
+STEP = 60.0  # one poll a minute: power gaps over 3 minutes are not bridged
+
+CONFIG = """
+polling: {interval_s: 60}
+sites:
+  - id: dc
+    name: {vi: "TTDL", en: "DC"}
+    timezone: TZ
+    devices:
+      - {id: incomer, profile: schneider_pm5xxx, role: facility,
+         modbus: {host: 127.0.0.1, port: 15021}}
+      - {id: ups-a, profile: ups_mib, role: it, measurement_point: ups_output,
+         snmp: {host: 127.0.0.1, port: 16101}}
+      - {id: ups-b, profile: ups_mib, role: it, measurement_point: ups_output,
+         snmp: {host: 127.0.0.1, port: 16102}}
+      - {id: chiller, profile: eastron_sdm630, role: cooling,
+         modbus: {host: 127.0.0.1, port: 15022}}
+"""
+
+
+def local(*args: int) -> float:
+    return datetime(*args, tzinfo=ZoneInfo(TZ)).timestamp()
+
+
+T0 = local(2026, 3, 1, 21, 0)
+T_END = local(2026, 3, 4, 14, 0)
+RESET_AT = local(2026, 3, 2, 11, 11)  # the incomer's register restarts (a whole day)
+CHILLER_SILENT = (local(2026, 3, 2, 15, 0), local(2026, 3, 2, 15, 40))  # bridged: counter
+UPS_B_SILENT = (local(2026, 3, 3, 10, 2), local(2026, 3, 3, 10, 25))  # not bridged: power
+PERIOD = (local(2026, 3, 1, 21, 7, 3), local(2026, 3, 4, 13, 52))
+MIDNIGHTS = [local(2026, 3, 2), local(2026, 3, 3), local(2026, 3, 4)]
+
+
+def config_for(path, tz=TZ):
+    file = path / "site.yaml"
+    file.write_text(CONFIG.replace("TZ", tz), encoding="utf-8")
+    return load_config(file)
+
+
+def fill(store) -> None:
+    """Three days of one site: a reset, a bridged counter gap, an unbridged power gap."""
+    kwh = {"incomer": 40_000.0, "chiller": 7_000.0}
+    polls = []
+    for i in range(int((T_END - T0) / STEP) + 1):
+        t = T0 + i * STEP
+        incomer_w = 140_000.0 + 6_000.0 * ((i // 47) % 4)
+        if i:
+            kwh["incomer"] += incomer_w * STEP / JOULES_PER_KWH
+            kwh["chiller"] += 25_000.0 * STEP / JOULES_PER_KWH
+        if t == RESET_AT:
+            kwh["incomer"] = 0.0
+        rows = {"incomer": [("active_power_w", incomer_w), ("active_energy_kwh", kwh["incomer"])],
+                "ups-a": [("active_power_w", 50_000.0 + 15.0 * (i % 9))],
+                "ups-b": [("active_power_w", 47_000.0)],
+                "chiller": [("active_energy_kwh", kwh["chiller"])]}
+        if UPS_B_SILENT[0] < t < UPS_B_SILENT[1]:
+            rows.pop("ups-b")
+        if CHILLER_SILENT[0] < t < CHILLER_SILENT[1]:
+            rows.pop("chiller")
+        polls += [PollResult(d, "dc", t, 0.01, tuple(Reading(t, d, m, v) for m, v in values))
+                  for d, values in rows.items()]
+    store.write_polls(polls)
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    """The store with its blocks rolled up once; each test copies it."""
+    path = tmp_path_factory.mktemp("days")
+    config = config_for(path)
+    store = open_store(path / "data", config)
+    fill(store)
+    period_result(store, config, config.sites[0], T0, T_END, T_END + 3600)
+    store.close()
+    return path / "data"
+
+
+@pytest.fixture
+def store_at(filled, tmp_path):
+    import shutil
+
+    def open_at(offset: int):
+        shutil.copytree(filled, tmp_path / "data")
+        config = config_for(tmp_path)
+        from store.sqlite import Store
+        store = Store.open(tmp_path / "data")
+        store.align_days(offset)
+        return store, config
+    return open_at
+
+
+def exact(store, config, start, end):
+    site = config.sites[0]
+    return interval_pue(site.id, meter_inputs(store, config, site, start, end), start, end,
+                        threshold=site.pue_threshold, operator=site.threshold_operator,
+                        coverage_threshold=site.coverage_threshold)
+
+
+def assert_same(got, want):
+    assert got.coverage == pytest.approx(want.coverage, abs=1e-9)
+    assert got.facility_energy_kwh == pytest.approx(want.facility_energy_kwh, rel=1e-9)
+    assert got.it_energy_kwh == pytest.approx(want.it_energy_kwh, rel=1e-9)
+    assert got.status == want.status
+    for a, b in zip(got.meters, want.meters, strict=True):
+        assert a.device == b.device
+        assert a.energy_kwh == pytest.approx(b.energy_kwh, rel=1e-9), a.device
+        assert a.covered_s == pytest.approx(b.covered_s, abs=1e-6), a.device
+        assert a.resets == b.resets, a.device
+        assert a.method == b.method, a.device
+
+
+# (day offset of the summary, the days read whole from it): local midnight (UTC+7), UTC
+# midnight, and an offset no Vietnamese edge falls on (UTC+5:30).
+OFFSETS = [
+    (25_200, [local(2026, 3, 2)]),  # 3 March has UPS B's gap; 1 and 4 March are partial
+    (0, [local(2026, 3, 2, 7)]),  # the UTC day 2 March 07:00 .. 3 March 07:00
+    (19_800, [local(2026, 3, 2, 1, 30)]),
+]
+
+
+@pytest.mark.parametrize(("offset", "whole"), OFFSETS, ids=[str(o[0]) for o in OFFSETS])
+def test_periods_through_the_day_summary_equal_the_exact_figure(store_at, offset, whole):
+    store, config = store_at(offset)
+    site = config.sites[0]
+    ratio = ["incomer", "ups-a", "ups-b"]
+    assert store.whole_days(ratio, T0, T_END, 900 - 1e-6) == whole
+    bounds = [PERIOD[0], *MIDNIGHTS, PERIOD[1]]
+    segments, total = segmented_results(store, config, site, bounds, T_END + 3600,
+                                        ["1", "2", "3", "4", "all"])
+    for got, a, b in zip(segments, bounds[:-1], bounds[1:], strict=True):
+        assert_same(got, exact(store, config, a, b))
+    assert_same(total, exact(store, config, *PERIOD))
+    # Without the midnights as edges, a day of another alignment is whole too.
+    alone = period_result(store, config, site, *PERIOD, T_END + 3600)
+    assert_same(alone, exact(store, config, *PERIOD))
+    incomer = next(m for m in total.meters if m.device == "incomer")
+    assert incomer.resets == 1
+    # 23 minutes of UPS B's silence count for neither side.
+    assert total.coverage == pytest.approx(1 - 23 * 60 / (PERIOD[1] - PERIOD[0]), abs=1e-9)
+    store.close()
+
+
+def test_a_changed_or_deleted_block_changes_the_days_it_is_in(store_at):
+    store, config = store_at(25_200)
+    site = config.sites[0]
+    day = (local(2026, 3, 2), local(2026, 3, 3))
+    before = period_result(store, config, site, *day, T_END + 3600)
+    block = local(2026, 3, 2, 12, 0)
+    (row,) = store.interval_energy(["incomer"], block, block + 900).itertuples(index=False)
+    store.write_interval_energy([(row.device, row.start, row.end, row.energy_kwh + 1.0,
+                                  row.covered_s, row.method)])
+    changed = period_result(store, config, site, *day, T_END + 3600, ensure=False)
+    assert changed.facility_energy_kwh == pytest.approx(before.facility_energy_kwh + 1.0,
+                                                        rel=1e-12)
+    # An import that makes the day's blocks stale deletes them; the report rolls them up
+    # again from the readings and the day is what it was.
+    store.import_readings([], stale=[("incomer", day)])
+    assert store.whole_days(["incomer"], *day, 900 - 1e-6) == []
+    again = period_result(store, config, site, *day, T_END + 3600)
+    assert again.facility_energy_kwh == pytest.approx(before.facility_energy_kwh, rel=1e-12)
+    assert store.whole_days(["incomer"], *day, 900 - 1e-6) == [day[0]]
+    store.close()
+
+
+def test_the_summary_matches_its_blocks_after_every_kind_of_write(store_at):
+    store, _ = store_at(25_200)
+    devices = ["incomer", "ups-a", "ups-b", "chiller"]
+    store.write_interval_energy([("chiller", local(2026, 3, 5), local(2026, 3, 5, 0, 15),
+                                  1.5, 900.0, "counter")])  # a block on a new day
+    store.import_readings([], stale=[("ups-a", (local(2026, 3, 3), local(2026, 3, 3, 6)))])
+    rows = {(r[0], r[1]): r[2:] for r in store.day_rows(devices, 0, 2e9)}
+    blocks = store.interval_energy(devices, 0, 2e9)
+    for (device, day), group in blocks.groupby(
+            [blocks["device"], blocks["start"] - (blocks["start"] + 25_200) % 86_400]):
+        n, least, energy, covered, *_ = rows.pop((device, day))
+        assert (n, least) == (len(group), group["covered_s"].min())
+        assert energy == pytest.approx(group["energy_kwh"].sum(), rel=1e-12)
+        assert covered == pytest.approx(group["covered_s"].sum(), rel=1e-12)
+    assert rows == {}  # no day row without blocks
+    assert (store.day_rows(["chiller"], local(2026, 3, 5), local(2026, 3, 6))[0][2:4]
+            == (1, 900.0))
+    store.close()
+
+
+@pytest.mark.parametrize(("tz", "offset"), [
+    ("Asia/Ho_Chi_Minh", 25_200), ("UTC", 0), ("Asia/Kolkata", 19_800),
+    ("Europe/Berlin", 3_600),  # standard time, so a DST change does not move the days
+])
+def test_days_start_at_local_midnight_of_the_sites(tmp_path, tz, offset):
+    assert day_offset(config_for(tmp_path, tz)) == offset
+
+
+def test_a_new_alignment_rebuilds_the_summary(store_at):
+    store, _ = store_at(0)
+    assert store.day_offset_s == 0
+    assert store.align_days(25_200) is True and store.align_days(25_200) is False
+    assert {r[1] % 86_400 for r in store.day_rows(["incomer"], 0, 2e9)} == {86_400 - 25_200}
+    store.close()

@@ -1,0 +1,112 @@
+"""The Flask app factory and the state its views share (cached figures over the store)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+
+from flask import Flask
+from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
+
+from config.model import Config
+from store.service import province_status
+from store.sqlite import Store
+from store.longterm import energy_totals, site_long_figures
+from web.document import LongSite, status_document
+from web.metrics import StatusCollector
+
+log = logging.getLogger(__name__)
+
+# Scrapes, page loads and API calls within this many seconds share one computation.
+CACHE_S = 1.0
+# The long figures (30 days, 12 months, year at risk) move slowly: recomputed this often.
+LONG_CACHE_S = 60.0
+# The page refreshes at the poll interval, within these bounds.
+REFRESH_MIN_S, REFRESH_MAX_S = 2.0, 30.0
+
+
+def package_version() -> str:
+    try:
+        return version("pue-monitor")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+@dataclass
+class WebState:
+    """What the views need: the config, the store, a clock and a short-lived cache."""
+
+    config: Config
+    store: Store
+    clock: Callable[[], float]
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cached: tuple[float, dict] | None = None
+    _long: tuple[float, dict[str, LongSite]] | None = None
+    _failing: bool = False
+
+    def long_figures(self, now: float) -> dict[str, LongSite]:
+        if self._long is None or not 0 <= now - self._long[0] < LONG_CACHE_S:
+            self._long = (now, {site.id: LongSite(
+                site_long_figures(self.store, self.config, site, now),
+                energy_totals(self.store, site)) for site in self.config.sites})
+        return self._long[1]
+
+    def document(self) -> dict:
+        """The status document for now, computed at most once per CACHE_S.
+
+        :raises Exception: whatever the store raised; logged once until it recovers.
+        """
+        with self._lock:
+            now = self.clock()
+            if self._cached is not None and 0 <= now - self._cached[0] < CACHE_S:
+                return self._cached[1]
+            try:
+                doc = status_document(province_status(self.store, self.config, now),
+                                      self.config, now, self.long_figures(now),
+                                      self.store.device_profiles())
+            except Exception:
+                if not self._failing:
+                    log.exception("cannot compute the status document")
+                self._failing = True
+                raise
+            if self._failing:
+                log.info("status document computed again")
+            self._failing = False
+            self._cached = (now, doc)
+            return doc
+
+    @property
+    def refresh_s(self) -> float:
+        fastest = min(self.config.polling_for(s, d).interval_s for s, d in self.config.devices())
+        return min(REFRESH_MAX_S, max(REFRESH_MIN_S, fastest))
+
+
+def create_app(config: Config, store: Store, clock: Callable[[], float] = time.time,
+               *, testing: bool = False, extra_collectors: Iterable[Collector] = ()) -> Flask:
+    """The Flask app: overview page, /api/v1/status, /metrics, /healthz.
+
+    ``extra_collectors`` add to /metrics (e.g. the InfluxDB writer's, wired by the runner).
+    """
+    app = Flask(__name__)
+    app.config.update(TESTING=testing, JSON_SORT_KEYS=False)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    state = WebState(config, store, clock)
+    state.registry.register(StatusCollector(state.document, package_version()))
+    for collector in extra_collectors:
+        state.registry.register(collector)
+    app.extensions["pue_monitor"] = state
+
+    from web import reports, views
+    app.register_blueprint(views.bp)
+    app.register_blueprint(reports.bp)
+    return app
+
+
+__all__ = ["WebState", "create_app"]
