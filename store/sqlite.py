@@ -199,6 +199,28 @@ class Store:
                              "energy_kwh, covered_s, method, resets, counter_kwh, power_kwh) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", full)
 
+    def stored_values(self, readings: Sequence[Reading]
+                      ) -> dict[int, list[tuple[float | None, str]]]:
+        """For an import: {index in ``readings``: [(value, quality), ...] stored at the same
+        (device, metric, labels, ts)}; a reading not stored yet is absent. One join of a
+        temporary table against the series index, not a query per reading."""
+        keys = [(i, r.ts, r.device, r.metric, labels_key(r.labels))
+                for i, r in enumerate(readings)]
+        out: dict[int, list[tuple[float | None, str]]] = {}
+        with self._connect() as conn:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_keys (i INTEGER PRIMARY KEY, "
+                         "ts REAL, device TEXT, metric TEXT, labels TEXT)")
+            conn.execute("DELETE FROM import_keys")
+            conn.executemany("INSERT INTO import_keys VALUES (?, ?, ?, ?, ?)", keys)
+            # CROSS JOIN keeps import_keys the outer loop: one index probe per key.
+            for i, value, quality in conn.execute(
+                    "SELECT k.i, r.value, r.quality FROM import_keys AS k CROSS JOIN readings "
+                    "AS r ON r.device = k.device AND r.metric = k.metric "
+                    "AND r.labels = k.labels AND r.ts = k.ts"):
+                out.setdefault(i, []).append((value, quality))
+            conn.execute("DROP TABLE import_keys")
+        return out
+
     # -- reading (web, reports, exporters) -------------------------------------------
 
     def series(self, device: str, metric: str, start: float, end: float,
