@@ -19,7 +19,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     imp = sub.add_parser("import", help="import historical readings from a CSV file",
                          description="CSV columns: timestamp (ISO 8601 with offset), device, "
                          "metric, value, optional labels (k=v,k2=v2). Nothing is imported "
-                         "if any row is bad.")
+                         "if any row is bad; rows already in the store with the same value "
+                         "are skipped, with another value they are bad rows.")
     imp.add_argument("-c", "--config", type=Path, required=True)
     imp.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                      help="the store (default ./pue-data)")
@@ -52,8 +53,9 @@ class UserError(Exception):
 
 
 def _import(args: argparse.Namespace, config: Config) -> int:
-    from store.importer import import_readings, parse_readings
+    from store.importer import check_against_store, import_checked, parse_file
     from store.periods import open_store
+    from store.sqlite import DB_FILE
 
     try:
         text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(
@@ -61,24 +63,46 @@ def _import(args: argparse.Namespace, config: Config) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {args.file}: {exc}") from None
     now = time.time()
-    readings, errors = parse_readings(text, config, now)
-    if errors:
-        for err in errors:
-            print(f"{args.file}:{err.line}: {err.reason}", file=sys.stderr)
-        print(f"pue-monitor import: {len(errors)} bad row(s); nothing was imported",
-              file=sys.stderr)
-        return 1
+    parsed = parse_file(text, config, now)
+    errors = list(parsed.errors)
+    # A refused file creates no store; an existing one is checked too, so that every bad
+    # row (rows stored already with other values among them) is told in one go.
+    if errors and not (args.data_dir / DB_FILE).is_file():
+        return _refused(args.file, errors)
     store = open_store(args.data_dir, config)
     try:
-        summary = import_readings(store, config, readings, now)
+        check = check_against_store(store, parsed.readings, parsed.lines)
+        errors += check.conflicts
+        if errors:
+            return _refused(args.file, errors)
+        summary = import_checked(store, config, check, now, parsed.repeated)
     finally:
         store.close()
-    first, last = (datetime.fromtimestamp(x, timezone.utc).isoformat(timespec="seconds")
-                   for x in (summary.start, summary.end))
-    print(f"imported {summary.rows} readings of {len(summary.devices)} devices "
-          f"({', '.join(summary.devices)}) from {first} to {last}; "
-          f"{summary.blocks} 15-minute blocks recomputed")
+    parts = [f"imported {summary.rows} readings"]
+    if summary.rows:
+        first, last = (datetime.fromtimestamp(x, timezone.utc).isoformat(timespec="seconds")
+                       for x in (summary.start, summary.end))
+        parts[0] += (f" of {len(summary.devices)} devices ({', '.join(summary.devices)}) "
+                     f"from {first} to {last}")
+    if summary.skipped:
+        parts.append(f"{_rows(summary.skipped)} already in the store, skipped")
+    if summary.repeated:
+        parts.append(f"{_rows(summary.repeated)} repeated in the file, counted once")
+    parts.append(f"{summary.blocks} 15-minute blocks recomputed")
+    print("; ".join(parts))
     return 0
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+def _refused(file: Path, errors: list) -> int:
+    for err in sorted(errors, key=lambda e: e.line):
+        print(f"{file}:{err.line}: {err.reason}", file=sys.stderr)
+    print(f"pue-monitor import: {len(errors)} bad row(s); nothing was imported",
+          file=sys.stderr)
+    return 1
 
 
 def _report(args: argparse.Namespace, config: Config) -> int:

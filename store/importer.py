@@ -4,6 +4,10 @@ Columns: ``timestamp`` (ISO 8601 with a UTC offset), ``device`` (an id from the 
 ``metric`` (a canonical metric), ``value``; optional ``labels`` (``k=v,k2=v2``). Every
 row is checked before anything is written, every bad row is reported with its line
 number, and a file with any bad row imports nothing.
+
+Importing is idempotent: a row already in the store with the same value is skipped (and
+counted), one stored with another value is a bad row. A row repeated in the file is
+counted once; the same reading with two values in the file is a bad row.
 """
 
 from __future__ import annotations
@@ -11,13 +15,14 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from config.metrics import COUNTER_METRICS, LABEL_KEYS, METRICS
 from config.model import Config
 from pue.periods import BLOCK_S
-from store.model import Reading
+from store.model import Reading, labels_key
 from store.periods import NO_ENERGY_ROLES
 from store.rollup import SETTLE_S, rollup_range
 from store.sqlite import Store
@@ -38,12 +43,39 @@ class RowError:
 
 
 @dataclass(frozen=True)
+class ParsedFile:
+    readings: list[Reading]  # one per distinct (timestamp, device, metric, labels)
+    lines: list[int]  # the file line of each reading
+    errors: list[RowError]
+    repeated: int = 0  # rows identical to an earlier row of the file, counted once
+
+
+@dataclass(frozen=True)
+class StoreCheck:
+    """The readings of a file against what the store already holds."""
+
+    new: list[Reading]  # not stored yet: to be written
+    skipped: int  # stored already with the same value
+    conflicts: list[RowError]  # stored already with another value
+
+
+class ImportConflict(Exception):
+    """Rows stored already with other values; nothing was imported."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__("; ".join(map(str, errors)))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
 class ImportSummary:
-    rows: int
-    devices: tuple[str, ...]
-    start: float  # first and last reading time, unix seconds
-    end: float
+    rows: int  # readings written
+    devices: tuple[str, ...]  # devices of the readings written
+    start: float | None  # first and last reading written, unix seconds (None: none)
+    end: float | None
     blocks: int  # 15-minute blocks recomputed
+    skipped: int = 0  # rows already in the store with the same value
+    repeated: int = 0  # rows repeated in the file, counted once
 
 
 def _timestamp(text: str) -> float:
@@ -107,14 +139,34 @@ def _row(cells: dict[str, str], devices: set[str], now: float | None) -> Reading
     return Reading(ts, device, metric, value, labels)  # type: ignore[arg-type]
 
 
+def _number(value: float | None) -> str:
+    """A value as an operator would write it: 1000, 52031.4."""
+    if value is None:
+        return "no value"
+    text = repr(value)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _what(reading: Reading) -> str:
+    labels = labels_key(reading.labels)
+    at = datetime.fromtimestamp(reading.ts, timezone.utc).isoformat()
+    return f"{reading.device} {reading.metric}{'{' + labels + '}' if labels else ''} at {at}"
+
+
 def parse_readings(text: str, config: Config, now: float | None = None
                    ) -> tuple[list[Reading], list[RowError]]:
     """Validate a whole CSV export: (readings, errors). Pure: no store, no clock."""
+    parsed = parse_file(text, config, now)
+    return parsed.readings, parsed.errors
+
+
+def parse_file(text: str, config: Config, now: float | None = None) -> ParsedFile:
+    """Validate a whole CSV export, with the line of each reading. Pure: no store, no clock."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     header = next(reader, None)
     if header is None:
-        return [], [RowError(1, "empty file: expected a header "
-                                f"{','.join(REQUIRED)}[,labels]")]
+        return ParsedFile([], [], [RowError(1, "empty file: expected a header "
+                                               f"{','.join(REQUIRED)}[,labels]")])
     names = [h.strip().lower() for h in header]
     errors = []
     missing = [c for c in REQUIRED if c not in names]
@@ -125,10 +177,12 @@ def parse_readings(text: str, config: Config, now: float | None = None
     if unknown:
         errors.append(RowError(1, f"unknown column(s) {', '.join(unknown)}"))
     if errors:
-        return [], errors
+        return ParsedFile([], [], errors)
     devices = {d.id for _, d in config.devices()}
     readings: list[Reading] = []
-    seen: dict[tuple, int] = {}
+    lines: list[int] = []
+    seen: dict[tuple, int] = {}  # key: index in readings
+    repeated = 0
     line = 1
     for row in reader:
         line_start, line = line + 1, reader.line_num
@@ -145,14 +199,45 @@ def parse_readings(text: str, config: Config, now: float | None = None
             continue
         key = (reading.ts, reading.device, reading.metric, reading.labels)
         if key in seen:
-            errors.append(RowError(line_start, f"same reading as line {seen[key]} "
-                                               "(timestamp, device, metric, labels)"))
+            first = readings[seen[key]]
+            if first.value == reading.value:
+                repeated += 1  # the same reading twice (overlapping exports): once
+            else:
+                errors.append(RowError(line_start, (
+                    f"{_number(reading.value)} here but {_number(first.value)} on line "
+                    f"{lines[seen[key]]} for the same timestamp, device, metric and labels")))
             continue
-        seen[key] = line_start
+        seen[key] = len(readings)
         readings.append(reading)
+        lines.append(line_start)
     if not readings and not errors:
         errors.append(RowError(line + 1, "no readings after the header"))
-    return readings, errors
+    return ParsedFile(readings, lines, errors, repeated)
+
+
+def check_against_store(store: Store, readings: Sequence[Reading],
+                        lines: Sequence[int] | None = None) -> StoreCheck:
+    """Split readings into new ones, ones already stored with the same value (skipped)
+    and ones stored with another value (conflicts, at their ``lines``; by default as in a
+    file with a header: the first reading on line 2)."""
+    lines = list(lines) if lines is not None else list(range(2, len(readings) + 2))
+    stored = store.stored_values(readings)
+    new: list[Reading] = []
+    skipped = 0
+    conflicts = []
+    for i, reading in enumerate(readings):
+        there = stored.get(i)
+        if not there:
+            new.append(reading)
+        elif (reading.value, reading.quality.value) in there:
+            skipped += 1
+        else:
+            values = " and ".join(_number(v) if q == "ok" else f"no value ({q})"
+                                  for v, q in there)
+            conflicts.append(RowError(lines[i], (
+                f"{_what(reading)} is {_number(reading.value)} here but {values} in the "
+                "store")))
+    return StoreCheck(new, skipped, conflicts)
 
 
 def affected_blocks(readings: list[Reading], store: Store, now: float
@@ -179,9 +264,32 @@ def affected_blocks(readings: list[Reading], store: Store, now: float
     return out
 
 
-def import_readings(store: Store, config: Config, readings: list[Reading],
-                    now: float) -> ImportSummary:
-    """Write validated readings in one transaction, then recompute the affected blocks."""
+def import_readings(store: Store, config: Config, readings: list[Reading], now: float,
+                    lines: Sequence[int] | None = None) -> ImportSummary:
+    """Check validated readings against the store, then write the new ones.
+
+    :raises ImportConflict: some are stored already with other values (nothing written).
+    """
+    check = check_against_store(store, readings, lines)
+    if check.conflicts:
+        raise ImportConflict(check.conflicts)
+    return import_checked(store, config, check, now)
+
+
+def import_checked(store: Store, config: Config, check: StoreCheck, now: float,
+                   repeated: int = 0) -> ImportSummary:
+    """Write the new readings of a check without conflicts in one transaction, then
+    recompute the blocks they change. Rows already stored change nothing, so a file
+    stored already in full writes nothing and recomputes no block.
+
+    The check is a separate transaction: two imports of overlapping files at the same
+    moment are not guarded against each other.
+    """
+    if check.conflicts:
+        raise ImportConflict(check.conflicts)
+    readings = check.new
+    if not readings:
+        return ImportSummary(0, (), None, None, 0, check.skipped, repeated)
     blocks = affected_blocks(readings, store, now)
     # The stale blocks go in the same transaction as the readings: if the recomputation
     # below is interrupted, the periods compute the missing blocks again on demand.
@@ -195,4 +303,4 @@ def import_readings(store: Store, config: Config, readings: list[Reading],
         written += rollup_range(store, config, site, dev, start, end)
     times = [r.ts for r in readings]
     return ImportSummary(len(readings), tuple(sorted({r.device for r in readings})),
-                         min(times), max(times), written)
+                         min(times), max(times), written, check.skipped, repeated)

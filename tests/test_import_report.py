@@ -375,7 +375,10 @@ BAD_ROWS = [
     ("2025-03-14T00:05:00+07:00,reset-in,active_energy_kwh,1000,5", "5 fields, expected 4"),
     ("2025-03-14T00:05:00+07:00,reset-in", "2 fields, expected 4"),
     ("2030-01-01T00:00:00+07:00,reset-in,active_energy_kwh,1", "in the future"),
-    (GOOD, "same reading as line 2"),
+    # The same reading as line 2 with another value (an identical repeat is counted once:
+    # tests/test_import_dedupe.py).
+    ("2025-03-14T00:00:00+07:00,reset-in,active_energy_kwh,1001",
+     "1001 here but 1000 on line 2 for the same timestamp, device, metric and labels"),
     ("2025-03-14T00:05,nobody,active_energy_kwh,x",
      "(write e.g. +07:00 or Z); unknown device 'nobody'; value 'x' is not a number"),
 ]
