@@ -16,10 +16,20 @@ DEFAULT_COVERAGE_THRESHOLD = 0.95
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 DEFAULT_BALANCE_TOLERANCE = 0.10
 DEFAULT_COUNTER_POWER_TOLERANCE = 0.02
-# Vietnam's grid emission factor (kg CO2 per kWh) by year, as the Department of Climate
-# Change (MONRE) announced them: 2021 0.7221, 2022 0.6766, 2023 0.6592 t/MWh. A config's
-# `emission_factors` overrides or extends these; a later year without a value uses the
-# latest one known, and says so in the report.
+# Vietnam's grid emission factor (kg CO2 per kWh, i.e. t CO2/MWh) by year, as the
+# Department of Climate Change (Cục Biến đổi khí hậu, MONRE) announced them. Checked
+# against secondary sources only, not against the official letters themselves:
+# - 2021 0.7221, 2022 0.6766, 2023 0.6592: table "Viet Nam's grid emission factor",
+#   "Summarised from the DCC's announcements", in "Viet Nam's 2023 Updated Grid Emission
+#   Factor signifies lower electricity emissions" (climatechange.vn, climate_news).
+# - 2022 0.6766: announced in the DCC's official letter No. 327/BĐKH-PTCBT (greenup.asia,
+#   ?p=1591). Its date, and the number and date of the letters for 2021 and 2023, are not
+#   verified.
+# - 2024: no DCC figure found. 0.6811 is a research estimate (Hanoi University of Science
+#   and Technology with the Ministry of Agriculture and Environment, VietnamPlus, April
+#   2025), not an official factor, and is not used here.
+# A config's `emission_factors` overrides or extends these; a later year without a value
+# uses the latest one known, and says so in the report.
 DEFAULT_EMISSION_FACTORS = {2021: 0.7221, 2022: 0.6766, 2023: 0.6592}
 # `profile: auto`: an SNMP device identified by its sysObjectID when first polled.
 AUTO_PROFILE = "auto"
