@@ -137,6 +137,29 @@ def whole(conn: sqlite3.Connection, devices: Sequence[str], start: float, end: f
                               len(set(devices)))).fetchall()
 
 
+def not_whole(conn: sqlite3.Connection, devices: Sequence[str], start: float, end: float,
+              covered_s: float) -> list[tuple[str, float, int, float]]:
+    """See Store.days_not_whole: short days from their rows, days without a row from
+    the devices whose row count falls short of the days in the range."""
+    if not devices:
+        return []
+    where = (f"device IN ({','.join('?' * len(devices))}) AND day >= ? AND day < ?")
+    out = [(d, float(day), n, least) for d, day, n, least in conn.execute(
+        f"SELECT device, day, blocks, min_covered_s FROM day_energy WHERE {where} "
+        "AND (blocks < ? OR min_covered_s < ?)",
+        (*devices, start, end, BLOCKS_PER_DAY, covered_s))]
+    span = day_starts(offset(conn), start, end)
+    counts = dict(conn.execute(f"SELECT device, COUNT(*) FROM day_energy WHERE {where} "
+                               "GROUP BY device", (*devices, start, end)).fetchall())
+    for device in dict.fromkeys(devices):
+        if counts.get(device, 0) < len(span):
+            have = {r[0] for r in conn.execute(
+                "SELECT day FROM day_energy WHERE device = ? AND day >= ? AND day < ?",
+                (device, start, end))}
+            out += [(device, float(day), 0, 0.0) for day in span if day not in have]
+    return out
+
+
 def day_starts(offset_s: int, start: float, end: float) -> range:
     """Starts of the days (at ``offset_s``) beginning in [start, end)."""
     first = math.ceil((start + offset_s) / DAY_S) * DAY_S - offset_s

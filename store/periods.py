@@ -122,57 +122,13 @@ def segment_parts(store: Store, config: Config, site: Site,
             if y > x:
                 out[_segment(bounds, x)].append(_exact(store, config, site, x, y))
     if last_block > first_block:
-        by_day, rest = _day_parts(store, site, first_block, last_block, bounds)
-        for index, part in by_day.items():
-            out[index].append(part)
+        by_day, rest = _day_parts(store, config, site, first_block, last_block, bounds)
+        for index, parts in by_day.items():
+            out[index].extend(parts)
         for a, b in rest:
             for index, parts in _block_parts(store, config, site, a, b, bounds).items():
                 out[index].extend(parts)
     return out
-
-
-def _day_parts(store: Store, site: Site, start: float, end: float, bounds: list[float]
-               ) -> tuple[dict[int, Part], list[tuple[float, float]]]:
-    """Whole days of [start, end) summed per segment from the day summary, and the runs
-    of time left for the blocks.
-
-    A day is whole when every facility/IT/exclude meter has all its blocks that day,
-    each fully covered, and no segment edge cuts it: then its common time is the whole
-    day and every meter's energy is the sum of its blocks, exactly as block by block.
-    """
-    span = whole_span(store.day_offset_s, start, end)
-    if span is None:
-        return {}, [(start, end)]
-    first, last = span
-    meters = energy_meters(site)
-    ratio = [d.id for d in meters if d.role in RATIO_ROLES]
-    interior = [b for b in bounds if first < b < last]
-    whole = [day for day in store.whole_days(ratio, first, last, BLOCK_S - FULL_EPS_S)
-             if not any(day < e < day + DAY_S for e in interior)]
-    if not whole:
-        return {}, [(start, end)]
-    totals = store.block_totals_by_segment([d.id for d in meters], first, last, interior,
-                                           starts=whole, by_day=True)
-    offset_index = _segment(bounds, first)
-    days_in = Counter(_segment(bounds, day) for day in whole)
-    parts: dict[int, Part] = {}
-    for index, n in days_in.items():
-        meter_parts = {}
-        for device in meters:
-            total = totals.get((device.id, index - offset_index), EMPTY)
-            check = None if total.counter_kwh is None or total.power_kwh is None \
-                else (total.counter_kwh, total.power_kwh)
-            meter_parts[device.id] = MeterPart(total.energy_kwh, total.covered_s,
-                                               total.methods or "none", total.resets, check)
-        parts[index] = Part(bounds[index], bounds[index + 1], n * DAY_S, meter_parts)
-    rest, at = [], start
-    for day in whole:
-        if day > at:
-            rest.append((at, day))
-        at = day + DAY_S
-    if end > at:
-        rest.append((at, end))
-    return parts, rest
 
 
 def _segment(bounds: list[float], t: float) -> int:
@@ -187,8 +143,63 @@ def _exact(store: Store, config: Config, site: Site, start: float, end: float,
     return reduce_part(meter_inputs(store, config, site, start, end, roles), start, end)
 
 
+def _day_parts(store: Store, config: Config, site: Site, start: float, end: float,
+               bounds: list[float]) -> tuple[dict[int, list[Part]], list[tuple[float, float]]]:
+    """Parts of the whole days in [start, end) that no segment edge cuts, from the day
+    summary, and the runs of time left for _block_parts.
+
+    Each meter's sums come from its day rows. Only the days where some facility, IT or
+    exclude meter has a short or missing block go down to blocks, and only to find
+    those blocks: they are taken out of the ratio (or, if every ratio meter measured
+    some of the block, recomputed exactly), as _block_parts does.
+    """
+    span = whole_span(store.day_offset_s, start, end)
+    if span is None:
+        return {}, [(start, end)]
+    first, last = span
+    meters = energy_meters(site)
+    ratio = [d.id for d in meters if d.role in RATIO_ROLES]
+    interior = [b for b in bounds if first < b < last]
+    days = [float(d) for d in range(int(first), int(last), DAY_S)
+            if not any(d < e < d + DAY_S for e in interior)]
+    if not days:
+        return {}, [(start, end)]
+    # Meter-days that are not whole: a short block, a missing block, or no row at all.
+    whole = BLOCK_S - FULL_EPS_S
+    wanted = set(days)
+    short, missing = [], []
+    for device, day, blocks, least in store.days_not_whole(ratio, first, last, whole):
+        if day in wanted and least < whole:
+            short.append((device, day, day + DAY_S))
+        if day in wanted and blocks < DAY_S // BLOCK_S:
+            missing.append((device, day, day + DAY_S))
+    covered: dict[float, dict[str, float]] = {}
+    for device, block, secs in store.blocks_below_in(short, whole):
+        covered.setdefault(block, {})[device] = secs
+    for device, a, b in missing:
+        have = set(store.block_starts(device, a, b))
+        for block in range(int(a), int(b), BLOCK_S):
+            if float(block) not in have:
+                covered.setdefault(float(block), {})[device] = 0.0
+    every_day = len(days) == (last - first) // DAY_S  # no day cut: a range, not a list
+    totals = store.block_totals_by_segment([d.id for d in meters], first, last, interior,
+                                           starts=None if every_day else days, by_day=True)
+    blocks_in = Counter(_segment(bounds, day) for day in days)
+    parts = _assemble(store, config, site, first, last, bounds, totals, covered,
+                      {i: n * (DAY_S // BLOCK_S) for i, n in blocks_in.items()})
+    rest, at = [], start
+    for day in days:
+        if day > at:
+            rest.append((at, day))
+        at = day + DAY_S
+    if end > at:
+        rest.append((at, end))
+    return parts, rest
+
+
 def _block_parts(store: Store, config: Config, site: Site, start: float, end: float,
                  bounds: list[float]) -> dict[int, list[Part]]:
+    """Parts of the block-aligned [start, end), summed from its blocks."""
     meters = energy_meters(site)
     ratio = [d.id for d in meters if d.role in RATIO_ROLES]
     whole = BLOCK_S - FULL_EPS_S
@@ -204,21 +215,40 @@ def _block_parts(store: Store, config: Config, site: Site, start: float, end: fl
             for block in range(int(start), int(end), BLOCK_S):
                 if float(block) not in have:
                     covered.setdefault(float(block), {})[device] = 0.0
-    not_full = sorted(covered)
-    partial = [b for b, secs in covered.items()
-               if len(secs) <= len(ratio) and all(v > 0 for v in secs.values())]
     interior = [b for b in bounds if start < b < end]
     seg_bounds = [start, *interior, end]
     totals = store.block_totals_by_segment([d.id for d in meters], start, end, interior)
+    offset = _segment(bounds, start)
+    blocks = {offset + i: round((b - a) / BLOCK_S)
+              for i, (a, b) in enumerate(zip(seg_bounds, seg_bounds[1:]))}
+    return _assemble(store, config, site, start, end, bounds, totals, covered, blocks)
+
+
+def _assemble(store: Store, config: Config, site: Site, start: float, end: float,
+              bounds: list[float], totals: dict[tuple[str, int], BlockTotal],
+              covered: dict[float, dict[str, float]], blocks: dict[int, int]
+              ) -> dict[int, list[Part]]:
+    """Parts per segment from the sums over [start, end) (``totals``, per device and
+    segment counted from ``start``'s), the blocks some ratio meter did not cover whole
+    (``covered``: block -> {device: seconds covered}) and the blocks per segment.
+
+    Blocks not whole for a ratio meter leave the ratio; where every ratio meter with a
+    short row measured some of the block they are recomputed exactly from raw readings.
+    """
+    meters = energy_meters(site)
+    ratio = [d.id for d in meters if d.role in RATIO_ROLES]
+    not_full = sorted(covered)
+    partial = [b for b, secs in covered.items() if all(v > 0 for v in secs.values())]
+    interior = [b for b in bounds if start < b < end]
     ratio_out = store.block_totals_by_segment(ratio, start, end, interior, starts=not_full)
     partial_out = store.block_totals_by_segment(ratio, start, end, interior,
                                                 starts=sorted(partial))
     offset = _segment(bounds, start)
     result: dict[int, list[Part]] = {}
-    for local, (a, b) in enumerate(zip(seg_bounds, seg_bounds[1:])):
-        blocks = round((b - a) / BLOCK_S)
-        full = blocks - sum(1 for x in not_full if a <= x < b)
-        parts = []
+    for index, n in sorted(blocks.items()):
+        local = index - offset
+        a, b = bounds[index], bounds[index + 1]
+        full = n - sum(1 for x in not_full if a <= x < b)
         meter_parts: dict[str, MeterPart] = {}
         for device in meters:
             total = totals.get((device.id, local), EMPTY)
@@ -239,10 +269,10 @@ def _block_parts(store: Store, config: Config, site: Site, start: float, end: fl
             meter_parts[device.id] = MeterPart(energy, total.covered_s - again.covered_s,
                                                total.methods or "none",
                                                total.resets - again.resets, check)
-        parts.append(Part(a, b, max(full, 0) * BLOCK_S, meter_parts))
+        parts = [Part(max(a, start), min(b, end), max(full, 0) * BLOCK_S, meter_parts)]
         runs = _runs([x for x in partial if a <= x < b])
         parts.extend(_exact(store, config, site, x, y, ratio_only=True) for x, y in runs)
-        result[offset + local] = parts
+        result[index] = parts
     return result
 
 

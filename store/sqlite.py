@@ -348,6 +348,20 @@ class Store:
         with self._connect() as conn:
             return conn.execute(sql, (*devices, start, end, covered_s)).fetchall()
 
+    def blocks_below_in(self, ranges: Sequence[tuple[str, float, float]],
+                        covered_s: float) -> list[tuple[str, float, float]]:
+        """As blocks_below, over (device, start, end) ranges, in as few statements as the
+        compound-select limit allows."""
+        one = ("SELECT device, start, covered_s FROM interval_energy WHERE device = ? AND "
+               "start >= ? AND start < ? AND covered_s < ?")
+        out: list[tuple[str, float, float]] = []
+        with self._connect() as conn:
+            for i in range(0, len(ranges), SQL_NEAR_CHUNK):
+                chunk = ranges[i:i + SQL_NEAR_CHUNK]
+                out += conn.execute(" UNION ALL ".join([one] * len(chunk)),
+                                    [x for r in chunk for x in (*r, covered_s)]).fetchall()
+        return out
+
     def block_totals(self, devices: Sequence[str], start: float, end: float,
                      starts: Sequence[float] | None = None) -> dict[str, BlockTotal]:
         """Per device, over its blocks in [start, end) (or only those starting at
@@ -371,21 +385,24 @@ class Store:
         table, t, method_col = ("day_energy", "day", "methods") if by_day else (
             "interval_energy", "start", "method")
         segment = " + ".join(["0", *(f"({t} >= ?)" for _ in edges)])
+        if starts is not None:
+            # The list alone, no range: with a range beside it SQLite scans the range.
+            starts = [x for x in starts if start <= x < end]
         chunks = [None] if starts is None else [
             list(starts[i:i + SQL_IN_CHUNK]) for i in range(0, len(starts), SQL_IN_CHUNK)]
         out: dict[tuple[str, int], list] = {}
         with self._connect() as conn:
             for chunk in chunks:
-                if chunk == []:
-                    continue
                 sql = (f"SELECT device, {segment} AS seg, SUM(energy_kwh), SUM(covered_s), "
                        f"GROUP_CONCAT(DISTINCT {method_col}), SUM(resets), SUM(counter_kwh), "
                        f"SUM(power_kwh) FROM {table} "
-                       f"WHERE device IN ({','.join('?' * len(devices))}) "
-                       f"AND {t} >= ? AND {t} < ?")
-                args: list = [*edges, *devices, start, end]
-                if chunk is not None:
-                    sql += f" AND {t} IN ({','.join('?' * len(chunk))})"
+                       f"WHERE device IN ({','.join('?' * len(devices))}) ")
+                args: list = [*edges, *devices]
+                if chunk is None:
+                    sql += f"AND {t} >= ? AND {t} < ?"
+                    args += [start, end]
+                else:
+                    sql += f"AND {t} IN ({','.join('?' * len(chunk))})"
                     args.extend(chunk)
                 for device, seg, energy, covered, methods, resets, by_counter, by_power in \
                         conn.execute(sql + " GROUP BY device, seg", args):
@@ -429,6 +446,15 @@ class Store:
                 return
         with self._connect(immediate=True) as conn:
             days.refresh(conn)
+
+    def days_not_whole(self, devices: Sequence[str], start: float, end: float,
+                       covered_s: float) -> list[tuple[str, float, int, float]]:
+        """(device, day, blocks, least covered) of the days starting in [start, end) on
+        which a device lacks a block or has one covered less than ``covered_s``; a day
+        with no block at all is (device, day, 0, 0.0)."""
+        self.refresh_days()
+        with self._connect() as conn:
+            return days.not_whole(conn, devices, start, end, covered_s)
 
     def day_rows(self, devices: Sequence[str], start: float, end: float) -> list[tuple]:
         """Day summaries of these devices starting in [start, end) (see store.days.rows)."""
