@@ -126,17 +126,6 @@ def rows(conn: sqlite3.Connection, devices: Sequence[str], start: float, end: fl
     return conn.execute(sql, (*devices, start, end)).fetchall()
 
 
-def whole(conn: sqlite3.Connection, devices: Sequence[str], start: float, end: float,
-          covered_s: float) -> list[tuple]:
-    """Days starting in [start, end) where each of ``devices`` has every block, each
-    covered at least ``covered_s``."""
-    sql = (f"SELECT day FROM day_energy WHERE device IN ({','.join('?' * len(devices))}) "
-           "AND day >= ? AND day < ? AND blocks = ? AND min_covered_s >= ? "
-           "GROUP BY day HAVING COUNT(*) = ? ORDER BY day")
-    return conn.execute(sql, (*devices, start, end, BLOCKS_PER_DAY, covered_s,
-                              len(set(devices)))).fetchall()
-
-
 def not_whole(conn: sqlite3.Connection, devices: Sequence[str], start: float, end: float,
               covered_s: float) -> list[tuple[str, float, int, float]]:
     """See Store.days_not_whole: short days from their rows, days without a row from

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from config.metrics import ENERGY_METRIC, POWER_METRIC
 from store import days
 from store.model import PollResult, Quality, Reading, labels_key
 
@@ -27,6 +27,13 @@ BLOCK_COLUMNS_ADDED = (("resets", "INTEGER NOT NULL DEFAULT 0"), ("counter_kwh",
                       ("power_kwh", "REAL"))
 SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
 SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
+# The nearest reading of one series before / after a time (series_many).
+_NEAR = ("SELECT * FROM (SELECT device, metric, ts, value FROM readings WHERE device = ? "
+         "AND metric = ? AND labels = ? AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
+         "LIMIT 1)")
+_BEFORE, _AFTER = _NEAR.format(op="<", order="DESC"), _NEAR.format(op=">", order="ASC")
+# The metrics 15-minute blocks are made from: where a device's data starts, for blocks.
+BLOCK_METRICS = (ENERGY_METRIC, POWER_METRIC)
 DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
 
 SCHEMA = """
@@ -244,19 +251,14 @@ class Store:
                   f"({','.join('?' * len(devices))}) AND metric IN "
                   f"({','.join('?' * len(metrics))}) AND labels = ? AND quality = 'ok' "
                   "AND ts >= ? AND ts <= ?")
-        near = ("SELECT * FROM (SELECT device, metric, ts, value FROM readings WHERE device = ? "
-                "AND metric = ? AND labels = ? AND quality = 'ok' AND ts {op} ? "
-                "ORDER BY ts {order} LIMIT 1)")
-        sides = [(key, "<", "DESC", start) for key in keys] + \
-                [(key, ">", "ASC", end) for key in keys]
+        sides = [(key, _BEFORE, start) for key in keys] + [(key, _AFTER, end) for key in keys]
         with self._connect() as conn:
             rows = conn.execute(inside, (*devices, *metrics, labels, start, end)).fetchall()
             for i in range(0, len(sides), SQL_NEAR_CHUNK):
                 chunk = sides[i:i + SQL_NEAR_CHUNK]
-                sql = " UNION ALL ".join(near.format(op=op, order=order)
-                                         for _, op, order, _ in chunk)
-                args = [x for (d, m), _, _, t in chunk for x in (d, m, labels, t)]
-                rows += conn.execute(sql, args).fetchall()
+                rows += conn.execute(" UNION ALL ".join(side for _, side, _ in chunk),
+                                     [x for (d, m), _, t in chunk
+                                      for x in (d, m, labels, t)]).fetchall()
         for device, metric, ts, value in rows:
             points = found.get((device, metric))
             if points is not None:
@@ -429,16 +431,6 @@ class Store:
         with self._connect(immediate=True) as conn:
             return days.align(conn, offset_s)
 
-    def whole_days(self, devices: Sequence[str], start: float, end: float,
-                   covered_s: float) -> list[float]:
-        """Days starting in [start, end) on which every one of ``devices`` has all its
-        blocks, each covered at least ``covered_s`` (every day if ``devices`` is empty)."""
-        if not devices:
-            return [float(d) for d in days.day_starts(self.day_offset_s, start, end)]
-        self.refresh_days()
-        with self._connect() as conn:
-            return [float(r[0]) for r in days.whole(conn, devices, start, end, covered_s)]
-
     def refresh_days(self) -> None:
         """Recompute the summary of every day whose blocks changed since the last read."""
         with self._connect() as conn:
@@ -463,26 +455,38 @@ class Store:
             return days.rows(conn, devices, start, end)
 
     def last_interval_end(self, device: str) -> float | None:
+        # The latest block by start (an index seek; MAX(end) would read every block).
         with self._connect() as conn:
-            row = conn.execute("SELECT MAX(end) FROM interval_energy WHERE device = ?",
-                               (device,)).fetchone()
-        return row[0]
+            row = conn.execute("SELECT end FROM interval_energy WHERE device = ? "
+                               "ORDER BY start DESC LIMIT 1", (device,)).fetchone()
+        return None if row is None else row[0]
 
-    def first_reading_ts(self, device: str) -> float | None:
-        with self._connect() as conn:
-            row = conn.execute("SELECT MIN(ts) FROM readings WHERE device = ?",
-                               (device,)).fetchone()
-        return row[0]
+    def first_reading_ts(self, device: str, metrics: Sequence[str] = BLOCK_METRICS
+                         ) -> float | None:
+        """The device's first reading of any of ``metrics`` (device totals)."""
+        return self._edge_ts(device, metrics, "MIN", "ts > ?", -math.inf)
 
-    def neighbour_times(self, device: str, start: float, end: float) -> tuple[float, float]:
-        """The device's last reading before ``start`` and first after ``end`` (any metric),
-        or ``start`` / ``end`` themselves when there is none."""
-        with self._connect() as conn:
-            before = conn.execute("SELECT MAX(ts) FROM readings WHERE device = ? AND ts < ?",
-                                  (device, start)).fetchone()[0]
-            after = conn.execute("SELECT MIN(ts) FROM readings WHERE device = ? AND ts > ?",
-                                 (device, end)).fetchone()[0]
+    def neighbour_times(self, device: str, start: float, end: float,
+                        metrics: Sequence[str] = BLOCK_METRICS) -> tuple[float, float]:
+        """The device's last reading of any of ``metrics`` before ``start`` and first
+        after ``end``, or ``start`` / ``end`` themselves when there is none."""
+        before = self._edge_ts(device, metrics, "MAX", "ts < ?", start)
+        after = self._edge_ts(device, metrics, "MIN", "ts > ?", end)
         return (start if before is None else before, end if after is None else after)
+
+    def _edge_ts(self, device: str, metrics: Sequence[str], agg: str, where: str,
+                 bound: float) -> float | None:
+        # One index seek per metric: with the whole (device, metric, labels) prefix given,
+        # SQLite reads MIN/MAX(ts) off the index end instead of scanning the device's rows.
+        sql = (f"SELECT {agg}(ts) FROM readings WHERE device = ? AND metric = ? "
+               f"AND labels = '' AND {where}")
+        with self._connect() as conn:
+            found = [conn.execute(sql, (device, metric, bound)).fetchone()[0]
+                     for metric in metrics]
+        found = [t for t in found if t is not None]
+        if not found:
+            return None
+        return min(found) if agg == "MIN" else max(found)
 
     def meta(self) -> dict[str, str]:
         with self._connect() as conn:

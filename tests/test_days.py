@@ -12,6 +12,7 @@ from config import load_config
 from config.metrics import JOULES_PER_KWH
 from pue.kpi import interval_pue
 from store.model import PollResult, Reading
+from store.days import day_starts
 from store.periods import day_offset, open_store, period_result, segmented_results
 from store.service import meter_inputs
 
@@ -106,6 +107,15 @@ def store_at(filled, tmp_path):
     return open_at
 
 
+WHOLE = 900 - 1e-6  # a block counts as whole when covered to within a microsecond
+
+
+def whole_days(store, devices, start, end):
+    """Days starting in [start, end) on which every one of ``devices`` has every block."""
+    short = {day for _, day, _, _ in store.days_not_whole(devices, start, end, WHOLE)}
+    return [float(d) for d in day_starts(store.day_offset_s, start, end) if d not in short]
+
+
 def exact(store, config, start, end):
     site = config.sites[0]
     return interval_pue(site.id, meter_inputs(store, config, site, start, end), start, end,
@@ -140,7 +150,7 @@ def test_periods_through_the_day_summary_equal_the_exact_figure(store_at, offset
     store, config = store_at(offset)
     site = config.sites[0]
     ratio = ["incomer", "ups-a", "ups-b"]
-    assert store.whole_days(ratio, T0, T_END, 900 - 1e-6) == whole
+    assert whole_days(store, ratio, T0, T_END) == whole
     bounds = [PERIOD[0], *MIDNIGHTS, PERIOD[1]]
     segments, total = segmented_results(store, config, site, bounds, T_END + 3600,
                                         ["1", "2", "3", "4", "all"])
@@ -172,10 +182,13 @@ def test_a_changed_or_deleted_block_changes_the_days_it_is_in(store_at):
     # An import that makes the day's blocks stale deletes them; the report rolls them up
     # again from the readings and the day is what it was.
     store.import_readings([], stale=[("incomer", day)])
-    assert store.whole_days(["incomer"], *day, 900 - 1e-6) == []
+    assert store.days_not_whole(["incomer", "ups-a"], *day, WHOLE) == [
+        ("incomer", day[0], 0, 0.0)]
+    gone = period_result(store, config, site, *day, T_END + 3600, ensure=False)
+    assert (gone.coverage, gone.status, gone.facility_energy_kwh) == (0.0, "no_data", 0.0)
     again = period_result(store, config, site, *day, T_END + 3600)
     assert again.facility_energy_kwh == pytest.approx(before.facility_energy_kwh, rel=1e-12)
-    assert store.whole_days(["incomer"], *day, 900 - 1e-6) == [day[0]]
+    assert store.days_not_whole(["incomer"], *day, WHOLE) == []
     store.close()
 
 
@@ -212,4 +225,19 @@ def test_a_new_alignment_rebuilds_the_summary(store_at):
     assert store.day_offset_s == 0
     assert store.align_days(25_200) is True and store.align_days(25_200) is False
     assert {r[1] % 86_400 for r in store.day_rows(["incomer"], 0, 2e9)} == {86_400 - 25_200}
+    store.close()
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    (T0, T_END),  # blocks on both sides of the whole days
+    (local(2026, 3, 2), local(2026, 3, 4)),  # whole days only
+    (local(2026, 3, 2, 5), local(2026, 3, 2, 9)),  # inside a day
+    (local(2026, 2, 1), local(2026, 4, 1)),  # beyond the data on both sides
+])
+def test_block_counts_from_the_days_equal_counting_blocks(store_at, start, end):
+    store, _ = store_at(25_200)
+    store.import_readings([], stale=[("ups-a", (local(2026, 3, 3, 1), local(2026, 3, 3, 2)))])
+    for device in ("incomer", "ups-a"):
+        assert store.block_count(device, start, end) == len(
+            store.interval_energy([device], start, end))
     store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -92,6 +93,25 @@ def test_power_integration_is_trapezoidal():
     assert whole(meter, 0, 3600) == pytest.approx(1.8)
     # Half the span [0, 1800]: 1/2 * 1800 W * 0.5 h = 0.45 kWh.
     assert whole(meter, 0, 1800) == pytest.approx(0.45)
+
+
+# (readings (t, W), spans, kWh by hand): trapezoids between readings, power linear inside
+# a gap between two readings, and several spans at once.
+TRAPEZOIDS = [
+    ([(0, 1000), (60, 1000), (120, 4000)], [(0, 120)], (60_000 + 150_000) / 3.6e6),
+    ([(0, 1000), (60, 1000), (120, 4000)], [(90, 120)], (2500 + 4000) / 2 * 30 / 3.6e6),
+    ([(0, 1000), (60, 1000), (120, 4000)], [(30, 60), (60, 90)],
+     (30_000 + (1000 + 2500) / 2 * 30) / 3.6e6),
+    ([(0, 0), (100, 100), (200, 0)], [(50, 150)], (2 * (50 + 100) / 2 * 50) / 3.6e6),
+]
+
+
+@pytest.mark.parametrize(("points", "spans", "kwh"), TRAPEZOIDS)
+def test_power_energy_over_spans(points, spans, kwh):
+    series = PowerSeries.from_arrays(*map(np.asarray, zip(*points)), max_gap_s=3600)
+    got = series.energy([(np.float64(a), np.float64(b)) for a, b in spans])
+    assert got == pytest.approx(kwh, rel=1e-12)
+    assert type(got) is float  # numpy scalars must not leak into reports (repr, Decimal)
 
 
 def test_counter_wins_over_power_and_disagreement_is_measured():
