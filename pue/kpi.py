@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 from config.metrics import RATIO_ROLES, MeasurementPoint, Role
 from pue.energy import MeterEnergy, Span, intersect_spans, span_seconds
 
-METHOD_VERSION = "pue-monitor/1 ISO/IEC 30134-2 energy ratio, common-coverage spans"
+METHOD_VERSION = ("pue-monitor/2 ISO/IEC 30134-2 energy ratio, common-coverage spans "
+                  "(sub-meters too)")
 
 # Status of a figure. Only "ok" figures are judged against the threshold.
 OK, INCOMPLETE, INVALID, NO_DATA = "ok", "incomplete", "invalid", "no_data"
@@ -41,6 +42,9 @@ class MeterFigure:
     energy_kwh: float | None  # over the spans used, share applied
     covered_s: float  # seconds of the period this meter measured on its own
     resets: int = 0
+    # Seconds of the common time (the spans the ratio is taken over) this meter measured:
+    # all of it for facility, IT and exclude meters; a sub-meter may have missed some.
+    common_s: float = 0.0
     # Counter against the meter's own integrated power, over the time both measured:
     # (counter kWh, power kWh, |difference| / counter), share not applied.
     cross_check: tuple[float, float, float | None] | None = None
@@ -128,6 +132,7 @@ class MeterPart:
     method: str
     resets: int = 0
     cross_check: tuple[float, float] | None = None  # (counter kWh, power kWh)
+    common_s: float = 0.0  # what it measured of the part's common time
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,9 @@ def info(meter: MeterInput) -> MeterInfo:
 
 
 def reduce_part(meters: list[MeterInput], start: float, end: float) -> Part:
-    """Energy of each meter over [start, end]: ratio meters over their common spans."""
+    """Energy of each meter over [start, end], all over the common spans of the ratio
+    meters (a sub-meter over the part of them it measured): every figure of a result,
+    partial PUE and balance included, compares the same time."""
     if end <= start:
         raise ValueError(f"empty period: {start} .. {end}")
     meters = [replace(m, energy=m.energy.for_window(start, end)) for m in meters]
@@ -154,7 +161,7 @@ def reduce_part(meters: list[MeterInput], start: float, end: float) -> Part:
     out = {}
     for meter in meters:
         own = meter.energy.spans(start, end)
-        used = spans if meter.role in RATIO_ROLES else own
+        used = spans if meter.role in RATIO_ROLES else intersect_spans(spans, own)
         counter = meter.energy.counter
         out[meter.device] = MeterPart(
             energy_kwh=meter.energy.energy(used) if used else None,
@@ -162,7 +169,7 @@ def reduce_part(meters: list[MeterInput], start: float, end: float) -> Part:
             resets=counter.resets_in(start, end)
             if counter is not None and meter.energy.method == "counter" else 0,
             cross_check=meter.energy.cross_check(start, end)
-            if meter.energy.method == "counter" else None)
+            if meter.energy.method == "counter" else None, common_s=span_seconds(used))
     return Part(start, end, span_seconds(spans), out)
 
 
@@ -202,7 +209,7 @@ def combine(site: str, meters: list[MeterInfo], parts: list[Part], start: float,
             device=meter.device, role=meter.role.value, share=meter.share,
             method="+".join(methods) or "none", energy_kwh=energy,
             covered_s=sum(x.covered_s for x in pieces), resets=sum(x.resets for x in pieces),
-            cross_check=check))
+            cross_check=check, common_s=sum(x.common_s for x in pieces)))
 
     pue: float | None = None
     if covered <= 0:

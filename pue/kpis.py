@@ -55,17 +55,27 @@ def _has(result: PueResult, role: Role) -> bool:
 
 def kpis(result: PueResult, *, water_m3: float | None = None,
          emission_factor: tuple[float, int] | None = None,
-         balance_tolerance: float = 0.10) -> Kpis:
-    """Every KPI the result's meters allow; None where a meter or a figure is missing."""
+         balance_tolerance: float = 0.10, coverage_threshold: float = 0.95) -> Kpis:
+    """Every KPI the result's meters allow; None where a meter or a figure is missing.
+
+    A partial PUE needs every meter of its subsystem to have measured at least
+    ``coverage_threshold`` of the time the PUE was taken over: a cooling meter that
+    missed a week would otherwise make the cooling overhead look smaller than it was.
+    """
     e_dc, e_it = result.facility_energy_kwh, result.it_energy_kwh
     # An invalid figure (PUE < 1, E_IT > E_DC) is a metering error: nothing derived from it.
     usable = result.pue is not None and e_it > 0 and e_dc > 0 and result.status != INVALID
     if not usable:
         return Kpis()
 
+    common = result.coverage * (result.end - result.start)
+
     def partial(role: Role) -> float | None:
         energy = _role_energy(result, role)
-        return None if energy is None else (e_it + energy) / e_it
+        if energy is None or any(m.common_s < coverage_threshold * common
+                                 for m in result.meters if m.role == role.value):
+            return None
+        return (e_it + energy) / e_it
 
     renewable = _role_energy(result, Role.RENEWABLE)
     reuse = _role_energy(result, Role.REUSE)

@@ -26,7 +26,7 @@ from pue.kpi import MeterInfo, MeterPart, Part, PueResult, combine, reduce_part
 from pue.periods import BLOCK_S
 from store.days import DAY_S, whole_span
 from store.rollup import SETTLE_S, rollup_range
-from store.service import meter_inputs
+from store.service import meter_inputs_over
 from store.sqlite import BlockTotal, Store
 
 # A block counts as whole when a meter covered it to within this many seconds.
@@ -135,12 +135,18 @@ def _segment(bounds: list[float], t: float) -> int:
     return min(max(bisect.bisect_right(bounds, t) - 1, 0), len(bounds) - 2)
 
 
-def _exact(store: Store, config: Config, site: Site, start: float, end: float,
-           ratio_only: bool = False) -> Part:
-    """[start, end) recomputed from raw readings; ``ratio_only``: just the facility, IT
-    and exclude meters (a sub-meter's blocks already hold its energy over its own time)."""
-    roles = RATIO_ROLES if ratio_only else None
-    return reduce_part(meter_inputs(store, config, site, start, end, roles), start, end)
+def _exact(store: Store, config: Config, site: Site, start: float, end: float) -> Part:
+    """[start, end) recomputed from raw readings."""
+    return _exact_many(store, config, site, [(start, end)])[0]
+
+
+def _exact_many(store: Store, config: Config, site: Site,
+                runs: list[tuple[float, float]]) -> list[Part]:
+    """Each run recomputed from raw readings, all read together."""
+    if not runs:
+        return []
+    return [reduce_part(meters, start, end) for meters, (start, end)
+            in zip(meter_inputs_over(store, config, site, runs), runs)]
 
 
 def _day_parts(store: Store, config: Config, site: Site, start: float, end: float,
@@ -232,16 +238,18 @@ def _assemble(store: Store, config: Config, site: Site, start: float, end: float
     segment counted from ``start``'s), the blocks some ratio meter did not cover whole
     (``covered``: block -> {device: seconds covered}) and the blocks per segment.
 
-    Blocks not whole for a ratio meter leave the ratio; where every ratio meter with a
-    short row measured some of the block they are recomputed exactly from raw readings.
+    Blocks not whole for a ratio meter leave the ratio, for every meter (sub-meters are
+    taken over the same time); where every ratio meter with a short row measured some of
+    the block they are recomputed exactly from raw readings.
     """
     meters = energy_meters(site)
-    ratio = [d.id for d in meters if d.role in RATIO_ROLES]
+    ids = [d.id for d in meters]
+    ratio = {d.id for d in meters if d.role in RATIO_ROLES}
     not_full = sorted(covered)
     partial = [b for b, secs in covered.items() if all(v > 0 for v in secs.values())]
     interior = [b for b in bounds if start < b < end]
-    ratio_out = store.block_totals_by_segment(ratio, start, end, interior, starts=not_full)
-    partial_out = store.block_totals_by_segment(ratio, start, end, interior,
+    removed_all = store.block_totals_by_segment(ids, start, end, interior, starts=not_full)
+    partial_out = store.block_totals_by_segment(ids, start, end, interior,
                                                 starts=sorted(partial))
     offset = _segment(bounds, start)
     result: dict[int, list[Part]] = {}
@@ -253,26 +261,33 @@ def _assemble(store: Store, config: Config, site: Site, start: float, end: float
         for device in meters:
             total = totals.get((device.id, local), EMPTY)
             again = partial_out.get((device.id, local), EMPTY)
-            removed = ratio_out.get((device.id, local), EMPTY)
+            removed = removed_all.get((device.id, local), EMPTY)
             energy = total.energy_kwh
             if energy is not None and removed.energy_kwh is not None:
                 energy -= removed.energy_kwh
-            if device.role in RATIO_ROLES and full <= 0:
+            if full <= 0:
                 energy = None
+            # Of the whole blocks (the common time here), a ratio meter measured all; a
+            # sub-meter what its blocks say.
+            common = max(full, 0) * BLOCK_S if device.id in ratio else max(
+                0.0, total.covered_s - removed.covered_s)
             check = None
             if total.counter_kwh is not None and total.power_kwh is not None:
                 check = (total.counter_kwh - (again.counter_kwh or 0.0),
                          total.power_kwh - (again.power_kwh or 0.0))
             # A meter's own covered time, resets and cross-check stay for blocks left out
-            # of the ratio (it did measure then); a ratio meter's partial blocks come back
-            # below, recomputed over the common time. A sub-meter keeps all its blocks.
+            # of the ratio (it did measure then); the partial blocks come back below,
+            # recomputed over the common time.
             meter_parts[device.id] = MeterPart(energy, total.covered_s - again.covered_s,
                                                total.methods or "none",
-                                               total.resets - again.resets, check)
-        parts = [Part(max(a, start), min(b, end), max(full, 0) * BLOCK_S, meter_parts)]
-        runs = _runs([x for x in partial if a <= x < b])
-        parts.extend(_exact(store, config, site, x, y, ratio_only=True) for x, y in runs)
-        result[index] = parts
+                                               total.resets - again.resets, check, common)
+        result[index] = [Part(max(a, start), min(b, end), max(full, 0) * BLOCK_S,
+                              meter_parts)]
+    # The partial blocks come back recomputed, every run of them from one read.
+    runs = [(x, y) for index in result for x, y in _runs(
+        [b for b in partial if bounds[index] <= b < bounds[index + 1]])]
+    for (x, _), part in zip(runs, _exact_many(store, config, site, runs)):
+        result[_segment(bounds, x)].append(part)
     return result
 
 

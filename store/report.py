@@ -65,7 +65,7 @@ def inputs_of(result: PueResult, site: Site) -> dict:
         "covered_s": result.coverage * (result.end - result.start),
         "meters": [{"device": m.device, "role": m.role, "share": m.share,
                     "energy_kwh": _num(m.energy_kwh), "covered_s": m.covered_s,
-                    "method": m.method} for m in result.meters],
+                    "common_s": m.common_s, "method": m.method} for m in result.meters],
     }
 
 
@@ -98,8 +98,10 @@ def site_report(store: Store, config: Config, site: Site, start: float, end: flo
     year = datetime.fromtimestamp(start, ZoneInfo(tz)).year
     extra: Kpis = kpis(result, water_m3=water_m3(store, site, start, end),
                        emission_factor=config.emission_factor(year),
-                       balance_tolerance=site.balance_tolerance)
+                       balance_tolerance=site.balance_tolerance,
+                       coverage_threshold=site.coverage_threshold)
     names = {d.id: d for d in site.devices}
+    common = result.coverage * span
     inputs = inputs_of(result, site)
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
@@ -118,7 +120,10 @@ def site_report(store: Store, config: Config, site: Site, start: float, end: flo
             "measurement_point": names[m.device].measurement_point.value
             if names[m.device].measurement_point else None,
             "share": m.share, "method": m.method, "energy_kwh": _num(m.energy_kwh),
-            "covered_s": m.covered_s, "coverage": m.covered_s / span, "resets": m.resets,
+            "covered_s": m.covered_s, "coverage": m.covered_s / span,
+            "common_s": m.common_s, "resets": m.resets,
+            # Of the time the PUE was taken over, the share this meter measured.
+            "common_coverage": _num(m.common_s / common) if common > 0 else None,
             "counter_power_check": None if m.cross_check is None else {
                 "counter_kwh": _num(m.cross_check[0]), "power_kwh": _num(m.cross_check[1]),
                 "difference_share": _num(m.cross_check[2]),

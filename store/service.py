@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
 
@@ -57,18 +56,22 @@ def max_gap_s(config: Config, site: Site, device: Device) -> float:
     return device.max_gap_s or DEFAULT_GAP_POLLS * config.polling_for(site, device).interval_s
 
 
-def meter_inputs(store: Store, config: Config, site: Site, start: float, end: float,
-                 roles: Collection[Role] | None = None) -> list[MeterInput]:
-    """Every metered device of a site (or those with ``roles``) with its energy source
-    over [start, end]."""
-    devices = [d for d in site.devices if d.role not in (Role.MONITOR, Role.WATER)
-               and (roles is None or d.role in roles)]
-    series = store.series_many([(d.id, m) for d in devices
-                                for m in (ENERGY_METRIC, POWER_METRIC)], start, end)
-    return [MeterInput(device=device.id, role=device.role, share=device.share,
-                       measurement_point=device.measurement_point,
-                       energy=meter_energy(store, config, site, device, start, end, series))
-            for device in devices]
+def meter_inputs(store: Store, config: Config, site: Site, start: float,
+                 end: float) -> list[MeterInput]:
+    """Every metered device of a site with its energy source over [start, end]."""
+    return meter_inputs_over(store, config, site, [(start, end)])[0]
+
+
+def meter_inputs_over(store: Store, config: Config, site: Site,
+                      windows: list[tuple[float, float]]) -> list[list[MeterInput]]:
+    """meter_inputs for each of several windows, their readings read together."""
+    devices = [d for d in site.devices if d.role not in (Role.MONITOR, Role.WATER)]
+    every = store.series_windows([(d.id, m) for d in devices
+                                  for m in (ENERGY_METRIC, POWER_METRIC)], windows)
+    return [[MeterInput(device=device.id, role=device.role, share=device.share,
+                        measurement_point=device.measurement_point,
+                        energy=meter_energy(store, config, site, device, start, end, series))
+             for device in devices] for (start, end), series in zip(windows, every)]
 
 
 def meter_energy(store: Store, config: Config, site: Site, device: Device, start: float,

@@ -28,7 +28,7 @@ BLOCK_COLUMNS_ADDED = (("resets", "INTEGER NOT NULL DEFAULT 0"), ("counter_kwh",
 SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
 SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
 # The nearest reading of one series before / after a time (series_many).
-_NEAR = ("SELECT * FROM (SELECT device, metric, ts, value FROM readings WHERE device = ? "
+_NEAR = ("SELECT * FROM (SELECT ?, device, metric, ts, value FROM readings WHERE device = ? "
          "AND metric = ? AND labels = ? AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
          "LIMIT 1)")
 _BEFORE, _AFTER = _NEAR.format(op="<", order="DESC"), _NEAR.format(op=">", order="ASC")
@@ -240,34 +240,44 @@ class Store:
 
     def series_many(self, keys: Sequence[tuple[str, str]], start: float, end: float,
                     labels: str = "") -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
-        """As series, for many (device, metric) at once, as sorted (times, values) arrays:
-        two statements whatever the number of series (the exact path of a report asks
-        for every meter of a site over each stretch it recomputes)."""
+        """As series, for many (device, metric) at once, as sorted (times, values) arrays."""
+        return self.series_windows(keys, [(start, end)], labels)[0]
+
+    def series_windows(self, keys: Sequence[tuple[str, str]],
+                       windows: Sequence[tuple[float, float]], labels: str = ""
+                       ) -> list[dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
+        """series_many for each of several windows, read together: a handful of statements
+        whatever the number of series and windows (a report's exact path asks for every
+        meter of a site over each stretch it recomputes)."""
         keys = list(dict.fromkeys(keys))
-        found: dict[tuple[str, str], list[tuple[float, float]]] = {k: [] for k in keys}
+        found = [{k: [] for k in keys} for _ in windows]
         devices = sorted({d for d, _ in keys})
         metrics = sorted({m for _, m in keys})
-        inside = ("SELECT device, metric, ts, value FROM readings WHERE device IN "
+        inside = ("SELECT ?, device, metric, ts, value FROM readings WHERE device IN "
                   f"({','.join('?' * len(devices))}) AND metric IN "
                   f"({','.join('?' * len(metrics))}) AND labels = ? AND quality = 'ok' "
                   "AND ts >= ? AND ts <= ?")
-        sides = [(key, _BEFORE, start) for key in keys] + [(key, _AFTER, end) for key in keys]
+        statements = [(inside, (i, *devices, *metrics, labels, a, b))
+                      for i, (a, b) in enumerate(windows)]
+        statements += [(side, (i, d, m, labels, t)) for i, (a, b) in enumerate(windows)
+                       for d, m in keys for side, t in ((_BEFORE, a), (_AFTER, b))]
         with self._connect() as conn:
-            rows = conn.execute(inside, (*devices, *metrics, labels, start, end)).fetchall()
-            for i in range(0, len(sides), SQL_NEAR_CHUNK):
-                chunk = sides[i:i + SQL_NEAR_CHUNK]
-                rows += conn.execute(" UNION ALL ".join(side for _, side, _ in chunk),
-                                     [x for (d, m), _, t in chunk
-                                      for x in (d, m, labels, t)]).fetchall()
-        for device, metric, ts, value in rows:
-            points = found.get((device, metric))
-            if points is not None:
-                points.append((ts, value))
-        out = {}
-        for key, points in found.items():
-            points.sort()
-            data = np.asarray(points, dtype=float).reshape(-1, 2)
-            out[key] = (data[:, 0], data[:, 1])
+            for j in range(0, len(statements), SQL_NEAR_CHUNK):
+                chunk = statements[j:j + SQL_NEAR_CHUNK]
+                sql = " UNION ALL ".join(text for text, _ in chunk)
+                for i, device, metric, ts, value in conn.execute(
+                        sql, [x for _, args in chunk for x in args]):
+                    points = found[i].get((device, metric))
+                    if points is not None:
+                        points.append((ts, value))
+        out = []
+        for per_key in found:
+            arrays = {}
+            for key, points in per_key.items():
+                points.sort()
+                data = np.asarray(points, dtype=float).reshape(-1, 2)
+                arrays[key] = (data[:, 0], data[:, 1])
+            out.append(arrays)
         return out
 
     def latest(self, since: float, devices: Sequence[str] | None = None) -> pd.DataFrame:

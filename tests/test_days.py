@@ -132,6 +132,7 @@ def assert_same(got, want):
         assert a.device == b.device
         assert a.energy_kwh == pytest.approx(b.energy_kwh, rel=1e-9), a.device
         assert a.covered_s == pytest.approx(b.covered_s, abs=1e-6), a.device
+        assert a.common_s == pytest.approx(b.common_s, abs=1e-6), a.device
         assert a.resets == b.resets, a.device
         assert a.method == b.method, a.device
 

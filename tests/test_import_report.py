@@ -183,7 +183,7 @@ def test_json_report_reproduces_the_scenario(data_dir, tmp_path, site):
         assert meters[device]["resets"] == resets, device
     for device, seconds in want.get("covered_s", {}).items():
         assert meters[device]["covered_s"] == pytest.approx(seconds, abs=1e-6), device
-    assert doc["method"].startswith("pue-monitor/1")
+    assert doc["method"].startswith("pue-monitor/2")
 
 
 @pytest.mark.parametrize("site", SCENARIOS)

@@ -8,9 +8,13 @@ from pue.kpi import MeterFigure, PueResult
 from pue.kpis import kpis
 
 
-def result(meters: dict[str, tuple[str, float]], e_dc: float, e_it: float) -> PueResult:
+def result(meters: dict[str, tuple[str, float]], e_dc: float, e_it: float,
+           common_s: dict[str, float] | None = None) -> PueResult:
+    """An hour, all of it common time; ``common_s``: meters that measured less of it."""
     figures = tuple(MeterFigure(device=d, role=role, share=1.0, method="counter",
-                                energy_kwh=kwh, covered_s=3600.0) for d, (role, kwh) in meters.items())
+                                energy_kwh=kwh, covered_s=3600.0,
+                                common_s=(common_s or {}).get(d, 3600.0))
+                    for d, (role, kwh) in meters.items())
     return PueResult(site="s", start=0.0, end=3600.0, window="", category=1, pue=e_dc / e_it,
                      facility_energy_kwh=e_dc, it_energy_kwh=e_it, coverage=1.0, status="ok",
                      threshold=1.4, operator="<=", compliant=e_dc / e_it <= 1.4, meters=figures)
@@ -63,3 +67,18 @@ def test_no_kpis_from_an_invalid_figure():
     bad = type(bad)(**{**bad.__dict__, "status": "invalid", "compliant": None})
     got = kpis(bad, emission_factor=(0.6592, 2023))
     assert (got.dcie_pct, got.ppue_cooling, got.cue_kg_per_kwh, got.balance) == (None,) * 4
+
+
+# (seconds of the hour the cooling meter measured, threshold, partial PUE given?)
+@pytest.mark.parametrize(("cooling_s", "threshold", "given"), [
+    (3600.0, 0.95, True),
+    (0.96 * 3600, 0.95, True),
+    (0.94 * 3600, 0.95, False),  # it missed more than 5 % of the time: no cooling pPUE
+    (0.94 * 3600, 0.90, True),
+])
+def test_partial_pue_needs_its_meters_over_the_time(cooling_s, threshold, given):
+    site = result({"in": ("facility", 1500.0), "it": ("it", 1000.0), "c": ("cooling", 300.0),
+                   "pd": ("power_distribution", 60.0)}, 1500.0, 1000.0, {"c": cooling_s})
+    got = kpis(site, coverage_threshold=threshold)
+    assert (got.ppue_cooling is not None) is given
+    assert got.ppue_power_distribution == pytest.approx(1060 / 1000)  # complete: given

@@ -142,8 +142,11 @@ def test_the_gap_is_left_out_of_both_sides(tmp_path):
     assert counter_kwh == pytest.approx(640, abs=1.0) and power_kwh == pytest.approx(640, abs=1)
     assert share < 0.001
     chiller = next(m for m in result.meters if m.device == "prov-chiller")
-    # A sub-meter counts over its own time: the counter bridges its 40-minute silence.
-    assert chiller.energy_kwh == pytest.approx(30 * 4, rel=1e-9)
+    # A sub-meter counts over the same time as the ratio: its counter bridges its own
+    # 40-minute silence, but UPS B's 23 minutes are left out for it too (30 kW x 217 min).
+    assert chiller.energy_kwh == pytest.approx(30 * (4 * 60 - 23) / 60, rel=1e-9)
+    assert chiller.common_s == pytest.approx(covered, abs=1e-6)
+    assert chiller.covered_s == pytest.approx(4 * 3600, abs=1e-6)  # what it measured itself
     store.close()
 
 

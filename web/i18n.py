@@ -190,6 +190,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "met.point": {"vi": "Điểm đo", "en": "Measurement point"},
     "met.share": {"vi": "Tỉ lệ thuộc TTDL", "en": "Share"},
     "met.method": {"vi": "Phương pháp", "en": "Method"},
+    "met.common": {"vi": "Đo được trong thời gian chung", "en": "Of the common time"},
     "met.resets": {"vi": "Lần đặt lại bộ đếm", "en": "Counter resets"},
     "method.counter": {"vi": "bộ đếm điện năng", "en": "energy counter"},
     "method.power_integration": {"vi": "tích phân công suất", "en": "integrated power"},

@@ -171,11 +171,12 @@ def _meters(rep: dict, lang: str) -> str:
                      escape(t("mp." + point, lang)) if point else DASH,
                      number(m["share"], 2, lang),
                      escape(" + ".join(t("method." + x, lang) for x in m["method"].split("+"))),
-                     _kwh(m["energy_kwh"], lang), _pct(m["coverage"], lang), str(m["resets"])])
+                     _kwh(m["energy_kwh"], lang), _pct(m["coverage"], lang),
+                     _pct(m.get("common_coverage"), lang), str(m["resets"])])
     head = [t("dev.id", lang), t("dev.role", lang), t("met.point", lang), t("met.share", lang),
             t("met.method", lang), t("rep.energy", lang), t("fig.coverage", lang),
-            t("met.resets", lang)]
-    return f"<h3>{escape(t('rep.meters', lang))}</h3>" + _rows(rows, head, {3, 5, 6, 7})
+            t("met.common", lang), t("met.resets", lang)]
+    return f"<h3>{escape(t('rep.meters', lang))}</h3>" + _rows(rows, head, {3, 5, 6, 7, 8})
 
 
 def _months(rep: dict, lang: str) -> str:
