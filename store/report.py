@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -142,16 +144,49 @@ def site_report(store: Store, config: Config, site: Site, start: float, end: flo
 
 
 def province_report(store: Store, config: Config, start_end: dict[str, tuple[float, float]],
-                    now: float, label: str) -> dict:
-    """`--site all`: one report per site (each in its own time zone's period)."""
-    sites = [site_report(store, config, config.site(sid), a, b, now, label)
-             for sid, (a, b) in start_end.items()]
+                    now: float, label: str, workers: int = 1) -> dict:
+    """`--site all`: one report per site (each in its own time zone's period).
+
+    ``workers`` > 1 computes the sites in that many forked processes (they are
+    independent); only for a single-threaded caller such as the command line.
+    """
+    jobs = [(sid, a, b) for sid, (a, b) in start_end.items()]
+    if workers > 1 and len(jobs) > 1 and "fork" in mp.get_all_start_methods():
+        sites = _in_processes(store, config, jobs, now, label, workers)
+    else:
+        sites = [site_report(store, config, config.site(sid), a, b, now, label)
+                 for sid, a, b in jobs]
     return {"schema_version": REPORT_SCHEMA_VERSION, "period": {"label": label},
             "title": {"vi": config.title.vi, "en": config.title.en}, "sites": sites}
 
 
+# What a forked worker computes from: set just before the fork, read in the child.
+_FORKED: dict = {}
+
+
+def _in_processes(store: Store, config: Config, jobs: list[tuple[str, float, float]],
+                  now: float, label: str, workers: int) -> list[dict]:
+    _FORKED.update(path=store.path, config=config, now=now, label=label)
+    try:
+        with ProcessPoolExecutor(min(workers, len(jobs)),
+                                 mp_context=mp.get_context("fork")) as pool:
+            return list(pool.map(_site_in_child, jobs))
+    finally:
+        _FORKED.clear()
+
+
+def _site_in_child(job: tuple[str, float, float]) -> dict:
+    # A connection of its own: one inherited through fork must not be used.
+    if "store" not in _FORKED:
+        _FORKED["store"] = Store(_FORKED["path"])
+    config: Config = _FORKED["config"]
+    site_id, start, end = job
+    return site_report(_FORKED["store"], config, config.site(site_id), start, end,
+                       _FORKED["now"], _FORKED["label"])
+
+
 def build_report(store: Store, config: Config, site: str, period: str, at: float,
-                 now: float) -> dict:
+                 now: float, workers: int = 1) -> dict:
     """The report document for ``site`` (an id, or "all") over ``period`` (parse_period).
 
     :raises ValueError: unknown site or bad period, with a message for the user.
@@ -162,5 +197,5 @@ def build_report(store: Store, config: Config, site: str, period: str, at: float
     sites = config.sites if site == "all" else [config.site(site)]
     bounds = {s.id: parse_period(period, s.timezone, at) for s in sites}
     if site == "all":
-        return province_report(store, config, bounds, now, period)
+        return province_report(store, config, bounds, now, period, workers)
     return site_report(store, config, sites[0], *bounds[site], now, period)

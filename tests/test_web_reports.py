@@ -80,3 +80,18 @@ def test_bad_requests_say_why(setup, query, message):
     answer = client.get(f"/reports/view?{query}&lang=en")
     assert answer.status_code == 400
     assert message in answer.get_data(as_text=True).replace("&#39;", "'")
+
+
+def test_the_province_computed_in_processes_is_the_same_document(tmp_path):
+    """`report --site all` computes sites in forked processes: same document, byte for byte."""
+    store = Store.open(tmp_path / "data")
+    fill(store)
+    config = demo_config()
+    period = "2026-11-25T09:30..2026-11-25T10:00"  # a partial block and a whole one
+    # Forked first: the children roll up the missing blocks, each site's writes its own.
+    forked = build_report(store, config, "all", period, NOW, NOW, workers=2)
+    alone = build_report(store, config, "all", period, NOW, NOW)
+    assert [s["site"] for s in forked["sites"]] == [s.id for s in config.sites]
+    assert forked == alone
+    assert {s["status"] for s in alone["sites"]} >= {"incomplete"}  # something was computed
+    store.close()
