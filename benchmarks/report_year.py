@@ -9,7 +9,9 @@ them would take this script hours and the report never reads them: it reads the
     months: the work the monitor spreads over a year, or an import does once;
 (b) a year of blocks for 300 meters written straight into interval_energy, the way the
     rollup writes them (plus each meter's first and last raw reading, so the report's
-    "are the blocks there?" check runs as in production), then
+    "are the blocks there?" check runs as in production; and, around the 8 blocks per
+    site where one power-only IT meter missed polls, every meter's raw 1-minute readings,
+    which the report recomputes those blocks from), then
     `pue-monitor report --site all --period <year> --format json` timed end to end, in
     process and as a fresh process;
 (c) the upkeep of the per-meter day summary the report reads (store.days): building it
@@ -193,8 +195,9 @@ def time_summary(config_path: Path, data_dir: Path, year: int) -> None:
     store.refresh_days()
     refreshed = time.perf_counter() - began
     store.close()
-    print(f"(c) day summary: {rows:,} day rows; brought up to date in {built:.1f} s on opening "
-          "(once: zero when the blocks were written by this version, which keeps it as it goes)")
+    print(f"(c) day summary: {rows:,} day rows, brought up to date in {built:.1f} s (after "
+          "blocks written in bulk or by an older version; the monitor pays it a rollup cycle "
+          "at a time, as below)")
     print(f"    one rollup cycle ({len(cycle)} blocks): written in {written * 1000:.1f} ms, "
           f"its {len(cycle)} days recomputed in {refreshed * 1000:.1f} ms")
 
