@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import time
 from datetime import datetime, timezone
@@ -47,6 +48,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except UserError as exc:
         print(f"pue-monitor {args.command}: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.OperationalError as exc:  # e.g. locked past the busy timeout
+        print(f"pue-monitor {args.command}: the store in {args.data_dir} cannot be used now: "
+              f"{exc} (another process may hold it for a long write; try again)",
+              file=sys.stderr)
+        return 1
 
 
 class UserError(Exception):
@@ -106,6 +112,14 @@ def _refused(file: Path, errors: list) -> int:
     return 1
 
 
+def _cpus() -> int:
+    """CPUs this process may run on (affinity and cgroup cpusets, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _report(args: argparse.Namespace, config: Config) -> int:
     from store.report import build_report
     from store.periods import open_store
@@ -132,7 +146,7 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     try:
         # The sites of `--site all` are independent: one process per CPU.
         doc = build_report(store, config, args.site, args.period, at, now,
-                           workers=os.cpu_count() or 1)
+                           workers=_cpus())
     except ValueError as exc:
         raise UserError(str(exc)) from None
     finally:

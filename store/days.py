@@ -4,15 +4,18 @@ A year of one meter is 35 040 blocks but 365 days. Each day row holds what a per
 from that day's blocks: how many there are, the least covered one (is the day whole?),
 and the sums the report adds up (energy, covered time, methods, resets, cross-check).
 
-The summary is derived data, kept right by the database itself: triggers on
-``interval_energy`` mark a (device, day) dirty whenever one of its blocks is written,
-replaced or deleted, and every read first recomputes the dirty days from their blocks
-(a few hundred rows after a rollup cycle). Nothing outside this module writes it.
+The summary is derived data, kept right by the writers: triggers on ``interval_energy``
+mark a (device, day) when one of its blocks is written, replaced or deleted, and the
+writing transaction recomputes the marked days from their blocks before it commits
+(Store.write_interval_energy, Store.import_readings). So every snapshot a reader sees
+has day rows that agree with its blocks, and readers never write.
 
 Days are fixed 86 400 s chunks starting at the store's day offset (seconds east of UTC):
 with the offset of the sites' time zone, a day row is a local day and a local month is
 a run of whole day rows. Where a period edge falls inside a day (another zone, a DST
-change), the reader simply uses that day's blocks.
+change), the reader simply uses that day's blocks. A store written before the summary
+existed, or whose offset changed, is rebuilt device by device (short transactions);
+until that is done the summary is marked incomplete and readers use the blocks.
 """
 
 from __future__ import annotations
@@ -60,58 +63,84 @@ CREATE TRIGGER IF NOT EXISTS blocks_updated AFTER UPDATE ON interval_energy BEGI
 END;
 """
 
-_MARK_ALL = (f"INSERT OR IGNORE INTO day_dirty SELECT DISTINCT device, "
-             f"{_DAY_OF.format(t='start')} FROM interval_energy")
-
-_REFRESH = f"""
-DELETE FROM day_energy WHERE (device, day) IN (SELECT device, day FROM day_dirty);
-INSERT INTO day_energy
-    SELECT d.device, d.day, COUNT(*), MIN(e.covered_s), SUM(e.energy_kwh), SUM(e.covered_s),
-           COALESCE(GROUP_CONCAT(DISTINCT e.method), ''), SUM(e.resets), SUM(e.counter_kwh),
-           SUM(e.power_kwh)
-    FROM day_dirty d JOIN interval_energy e ON e.device = d.device
-         AND e.start >= d.day AND e.start < d.day + {DAY_S}
-    GROUP BY d.device, d.day;
-DELETE FROM day_dirty;
-"""
+COMPLETE_KEY = "day_summary_complete"
+_SUMS = ("COUNT(*), MIN(e.covered_s), SUM(e.energy_kwh), SUM(e.covered_s), "
+         "COALESCE(GROUP_CONCAT(DISTINCT e.method), ''), SUM(e.resets), SUM(e.counter_kwh), "
+         "SUM(e.power_kwh)")
+_REFRESH = (
+    "DELETE FROM day_energy WHERE (device, day) IN (SELECT device, day FROM day_dirty)",
+    f"INSERT INTO day_energy SELECT d.device, d.day, {_SUMS} FROM day_dirty d "
+    f"JOIN interval_energy e ON e.device = d.device AND e.start >= d.day "
+    f"AND e.start < d.day + {DAY_S} GROUP BY d.device, d.day",
+    "DELETE FROM day_dirty",
+)
+_REBUILD = (
+    "DELETE FROM day_energy WHERE device = ?",
+    f"INSERT INTO day_energy SELECT e.device, {_DAY_OF.format(t='e.start')} AS day, {_SUMS} "
+    "FROM interval_energy e WHERE e.device = ? GROUP BY day",
+)
 
 
 def create(conn: sqlite3.Connection) -> None:
-    """Tables and triggers; a store written before the summary existed is marked whole."""
+    """Tables and triggers. A store that has blocks but no summary yet is marked
+    incomplete (Store.rebuild_days fills it in)."""
     new = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'day_energy'").fetchone() \
         is None
     conn.execute("INSERT OR IGNORE INTO meta VALUES (?, '0')", (OFFSET_KEY,))
     conn.executescript(SCHEMA)
-    if new:
-        conn.execute(_MARK_ALL)
+    has_blocks = conn.execute("SELECT 1 FROM interval_energy LIMIT 1").fetchone() is not None
+    conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                 (COMPLETE_KEY, "0" if new and has_blocks else "1"))
 
 
 def offset(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT value FROM meta WHERE key = ?", (OFFSET_KEY,)).fetchone()[0])
 
 
+def complete(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (COMPLETE_KEY,)).fetchone()
+    return row is not None and row[0] == "1"
+
+
+def set_complete(conn: sqlite3.Connection, done: bool) -> None:
+    conn.execute("UPDATE meta SET value = ? WHERE key = ?", ("1" if done else "0", COMPLETE_KEY))
+
+
 def align(conn: sqlite3.Connection, offset_s: int) -> bool:
-    """Start days at ``offset_s`` east of UTC; True if that changed (the summary is rebuilt
-    on the next read)."""
+    """Start days at ``offset_s`` east of UTC; True if that changed, in which case the
+    summary is emptied and marked incomplete until it is rebuilt."""
+    if offset_s % (DAY_S // BLOCKS_PER_DAY):
+        raise ValueError(f"day offset {offset_s} s is not on a 15-minute block boundary")
     offset_s = int(offset_s) % DAY_S
     if offset(conn) == offset_s:
         return False
     conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(offset_s), OFFSET_KEY))
     conn.execute("DELETE FROM day_energy")
     conn.execute("DELETE FROM day_dirty")
-    conn.execute(_MARK_ALL)
+    set_complete(conn, False)
     return True
 
 
 def refresh(conn: sqlite3.Connection) -> None:
-    """Recompute the dirty days from their blocks (inside the caller's transaction)."""
-    for statement in _REFRESH.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    """Recompute the marked days from their blocks (inside the writer's transaction)."""
+    if conn.execute("SELECT 1 FROM day_dirty LIMIT 1").fetchone() is None:
+        return
+    for statement in _REFRESH:
+        conn.execute(statement)
 
 
-def is_dirty(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM day_dirty LIMIT 1").fetchone() is not None
+def rebuild(conn: sqlite3.Connection, device: str) -> None:
+    """Recompute every day of one device from its blocks."""
+    for statement in _REBUILD:
+        conn.execute(statement, (device,))
+    conn.execute("DELETE FROM day_dirty WHERE device = ?", (device,))
+
+
+def next_device(conn: sqlite3.Connection, after: str | None) -> str | None:
+    """The device after ``after`` among those with blocks (an index seek, not a scan)."""
+    row = conn.execute("SELECT device FROM interval_energy WHERE device > ? ORDER BY device "
+                       "LIMIT 1", ("" if after is None else after,)).fetchone()
+    return None if row is None else row[0]
 
 
 def rows(conn: sqlite3.Connection, devices: Sequence[str], start: float, end: float

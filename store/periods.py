@@ -31,6 +31,8 @@ from store.sqlite import BlockTotal, Store
 
 # A block counts as whole when a meter covered it to within this many seconds.
 FULL_EPS_S = 1e-6
+# Differences of sums below this share of the sums are float rounding (see _less).
+ROUNDING_SHARE = 1e-9
 NO_ENERGY_ROLES = (Role.MONITOR, Role.WATER)
 EMPTY = BlockTotal(None, 0.0, "", 0, None, None)
 
@@ -49,6 +51,7 @@ def open_store(data_dir: str | Path, config: Config) -> Store:
     """The store under ``data_dir``, its summary days aligned to the config's sites."""
     store = Store.open(data_dir)
     store.align_days(day_offset(config))
+    store.rebuild_days()
     return store
 
 
@@ -160,7 +163,7 @@ def _day_parts(store: Store, config: Config, site: Site, start: float, end: floa
     some of the block, recomputed exactly), as _block_parts does.
     """
     span = whole_span(store.day_offset_s, start, end)
-    if span is None:
+    if span is None or not store.days_complete():
         return {}, [(start, end)]
     first, last = span
     meters = energy_meters(site)
@@ -262,15 +265,11 @@ def _assemble(store: Store, config: Config, site: Site, start: float, end: float
             total = totals.get((device.id, local), EMPTY)
             again = partial_out.get((device.id, local), EMPTY)
             removed = removed_all.get((device.id, local), EMPTY)
-            energy = total.energy_kwh
-            if energy is not None and removed.energy_kwh is not None:
-                energy -= removed.energy_kwh
-            if full <= 0:
-                energy = None
             # Of the whole blocks (the common time here), a ratio meter measured all; a
             # sub-meter what its blocks say.
-            common = max(full, 0) * BLOCK_S if device.id in ratio else max(
+            common = float(max(full, 0) * BLOCK_S) if device.id in ratio else max(
                 0.0, total.covered_s - removed.covered_s)
+            energy = _less(total.energy_kwh, removed.energy_kwh) if common > 0 else None
             check = None
             if total.counter_kwh is not None and total.power_kwh is not None:
                 check = (total.counter_kwh - (again.counter_kwh or 0.0),
@@ -289,6 +288,16 @@ def _assemble(store: Store, config: Config, site: Site, start: float, end: float
     for (x, _), part in zip(runs, _exact_many(store, config, site, runs)):
         result[_segment(bounds, x)].append(part)
     return result
+
+
+def _less(total: float | None, removed: float | None) -> float | None:
+    """total - removed, where both are sums of the same blocks' energies in different
+    orders: a leftover of float rounding is zero, not a tiny negative that would make the
+    whole figure invalid."""
+    if total is None or removed is None:
+        return total
+    left = total - removed
+    return 0.0 if abs(left) <= ROUNDING_SHARE * (abs(total) + abs(removed)) else left
 
 
 def period_result(store: Store, config: Config, site: Site, start: float, end: float,
@@ -312,7 +321,8 @@ def segmented_results(store: Store, config: Config, site: Site, bounds: list[flo
     if ensure:
         ensure_blocks(store, config, site, math.floor(start / BLOCK_S) * BLOCK_S,
                       math.ceil(end / BLOCK_S) * BLOCK_S, now)
-    parts = segment_parts(store, config, site, bounds)
+    with store.snapshot():  # blocks, days and readings as of one moment
+        parts = segment_parts(store, config, site, bounds)
     infos = meter_infos(site)
     kw = {"threshold": site.pue_threshold, "operator": site.threshold_operator,
           "coverage_threshold": site.coverage_threshold}

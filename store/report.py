@@ -167,6 +167,7 @@ _FORKED: dict = {}
 def _in_processes(store: Store, config: Config, jobs: list[tuple[str, float, float]],
                   now: float, label: str, workers: int) -> list[dict]:
     _FORKED.update(path=store.path, config=config, now=now, label=label)
+    store.close()  # no open connection across fork (it reopens on next use)
     try:
         with ProcessPoolExecutor(min(workers, len(jobs)),
                                  mp_context=mp.get_context("fork")) as pool:

@@ -6,7 +6,8 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -143,7 +144,25 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
+        if getattr(self._local, "snapshot", False):
+            if immediate:
+                raise RuntimeError("a write inside a read snapshot")
+            return _Joined(conn)
         return _Tx(conn, immediate)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads on this thread inside share one read transaction: one consistent view of
+        blocks, day rows and readings while writers go on (WAL readers never wait)."""
+        if getattr(self._local, "snapshot", False):
+            yield
+            return
+        with self._connect():
+            self._local.snapshot = True
+            try:
+                yield
+            finally:
+                self._local.snapshot = False
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -196,6 +215,7 @@ class Store:
             conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)", rows)
             conn.executemany("DELETE FROM interval_energy WHERE device = ? AND start >= ? "
                              "AND start < ?", [(d, a, b) for d, (a, b) in stale])
+            days.refresh(conn)
 
     def write_interval_energy(self, rows: Iterable[tuple]) -> None:
         """Upsert (device, start, end, energy_kwh, covered_s, method[, resets, counter_kwh,
@@ -205,6 +225,7 @@ class Store:
             conn.executemany("INSERT OR REPLACE INTO interval_energy (device, start, end, "
                              "energy_kwh, covered_s, method, resets, counter_kwh, power_kwh) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", full)
+            days.refresh(conn)  # the days of these blocks, in the same transaction
 
     def stored_values(self, readings: Sequence[Reading]
                       ) -> dict[int, list[tuple[float | None, str]]]:
@@ -274,7 +295,7 @@ class Store:
         for per_key in found:
             arrays = {}
             for key, points in per_key.items():
-                points.sort()
+                points.sort(key=lambda p: p[0])  # stable: equal times keep their order
                 data = np.asarray(points, dtype=float).reshape(-1, 2)
                 arrays[key] = (data[:, 0], data[:, 1])
             out.append(arrays)
@@ -326,12 +347,11 @@ class Store:
 
     def block_count(self, device: str, start: float, end: float) -> int:
         """Stored blocks of a device in [start, end): whole days from the day summary."""
-        self.refresh_days()
         count = ("SELECT COUNT(*) FROM interval_energy WHERE device = ? AND start >= ? AND "
                  "start < ?")
         with self._connect() as conn:
             span = days.whole_span(days.offset(conn), start, end)
-            if span is None:
+            if span is None or not days.complete(conn):
                 return conn.execute(count, (device, start, end)).fetchone()[0]
             first, last = span
             by_day = conn.execute("SELECT COALESCE(SUM(blocks), 0) FROM day_energy WHERE "
@@ -392,8 +412,6 @@ class Store:
         """
         if not devices:
             return {}
-        if by_day:
-            self.refresh_days()
         table, t, method_col = ("day_energy", "day", "methods") if by_day else (
             "interval_energy", "start", "method")
         segment = " + ".join(["0", *(f"({t} >= ?)" for _ in edges)])
@@ -441,26 +459,37 @@ class Store:
         with self._connect(immediate=True) as conn:
             return days.align(conn, offset_s)
 
-    def refresh_days(self) -> None:
-        """Recompute the summary of every day whose blocks changed since the last read."""
+    def rebuild_days(self) -> bool:
+        """Fill in an incomplete day summary (a store written before it existed, or a new
+        offset), one device per transaction so writers wait milliseconds, not seconds.
+        True if there was anything to do."""
         with self._connect() as conn:
-            if not days.is_dirty(conn):
-                return
-        with self._connect(immediate=True) as conn:
-            days.refresh(conn)
+            if days.complete(conn):
+                return False
+        device = None
+        while True:
+            with self._connect(immediate=True) as conn:
+                device = days.next_device(conn, device)
+                if device is None:
+                    days.set_complete(conn, True)
+                    return True
+                days.rebuild(conn, device)
+
+    def days_complete(self) -> bool:
+        """Whether the day summary covers every block (else readers use the blocks)."""
+        with self._connect() as conn:
+            return days.complete(conn)
 
     def days_not_whole(self, devices: Sequence[str], start: float, end: float,
                        covered_s: float) -> list[tuple[str, float, int, float]]:
         """(device, day, blocks, least covered) of the days starting in [start, end) on
         which a device lacks a block or has one covered less than ``covered_s``; a day
-        with no block at all is (device, day, 0, 0.0)."""
-        self.refresh_days()
+        without a block at all is (device, day, 0, 0.0)."""
         with self._connect() as conn:
             return days.not_whole(conn, devices, start, end, covered_s)
 
     def day_rows(self, devices: Sequence[str], start: float, end: float) -> list[tuple]:
         """Day summaries of these devices starting in [start, end) (see store.days.rows)."""
-        self.refresh_days()
         with self._connect() as conn:
             return days.rows(conn, devices, start, end)
 
@@ -516,6 +545,19 @@ class Store:
             rows = conn.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
                                 (len(DEVICE_PROFILE_KEY), DEVICE_PROFILE_KEY)).fetchall()
         return {key[len(DEVICE_PROFILE_KEY):]: json.loads(value) for key, value in rows}
+
+
+class _Joined:
+    """Context manager: a statement inside the thread's open snapshot transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        return None
 
 
 class _Tx:

@@ -102,7 +102,10 @@ def store_at(filled, tmp_path):
         config = config_for(tmp_path)
         from store.sqlite import Store
         store = Store.open(tmp_path / "data")
-        store.align_days(offset)
+        if store.align_days(offset):  # a new offset: the summary waits for its rebuild
+            assert not store.days_complete()
+            assert store.rebuild_days() is True
+        assert store.days_complete()
         return store, config
     return open_at
 
@@ -225,6 +228,8 @@ def test_a_new_alignment_rebuilds_the_summary(store_at):
     store, _ = store_at(0)
     assert store.day_offset_s == 0
     assert store.align_days(25_200) is True and store.align_days(25_200) is False
+    assert store.day_rows(["incomer"], 0, 2e9) == [] and not store.days_complete()
+    assert store.rebuild_days() is True and store.rebuild_days() is False
     assert {r[1] % 86_400 for r in store.day_rows(["incomer"], 0, 2e9)} == {86_400 - 25_200}
     store.close()
 
@@ -241,4 +246,40 @@ def test_block_counts_from_the_days_equal_counting_blocks(store_at, start, end):
     for device in ("incomer", "ups-a"):
         assert store.block_count(device, start, end) == len(
             store.interval_energy([device], start, end))
+    store.close()
+
+
+def test_an_incomplete_summary_is_not_read(store_at):
+    """Until a rebuild has filled it in, periods come from the blocks (and are right)."""
+    store, config = store_at(25_200)
+    site = config.sites[0]
+    with_days = period_result(store, config, site, *PERIOD, T_END + 3600, ensure=False)
+    store.align_days(0)  # emptied, marked incomplete
+    assert not store.days_complete()
+    from_blocks = period_result(store, config, site, *PERIOD, T_END + 3600, ensure=False)
+    assert_same(from_blocks, with_days)
+    assert from_blocks.facility_energy_kwh > 0
+    store.close()
+
+
+def test_readers_never_wait_for_a_writer(store_at):
+    """A writer holding the write lock (a long import) does not stop a report: reading a
+    period writes nothing, so WAL lets it through at once."""
+    import sqlite3
+
+    store, config = store_at(25_200)
+    site = config.sites[0]
+    # A block just written (its day recomputed by that write, not left to a reader).
+    block = local(2026, 3, 2, 12, 0)
+    (row,) = store.interval_energy(["incomer"], block, block + 900).itertuples(index=False)
+    store.write_interval_energy([tuple(row)])
+    writer = sqlite3.connect(store.path, timeout=0.1, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("DELETE FROM interval_energy WHERE device = 'incomer'")  # not committed
+    try:
+        result = period_result(store, config, site, *PERIOD, T_END + 3600, ensure=False)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert_same(result, exact(store, config, *PERIOD))
     store.close()
