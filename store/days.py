@@ -91,6 +91,7 @@ def create(conn: sqlite3.Connection) -> None:
     has_blocks = conn.execute("SELECT 1 FROM interval_energy LIMIT 1").fetchone() is not None
     conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)",
                  (COMPLETE_KEY, "0" if new and has_blocks else "1"))
+    refresh(conn)  # marks left by an earlier version, which recomputed days on read
 
 
 def offset(conn: sqlite3.Connection) -> int:
