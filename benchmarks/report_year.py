@@ -265,7 +265,7 @@ def main() -> None:
         if (data_dir / "pue-monitor.sqlite3").exists():
             print(f"    (reusing the blocks already in {data_dir})")
         else:
-            store = Store.open(data_dir)
+            store = open_store(data_dir, load_config(config_path))  # days kept as written
             began = time.perf_counter()
             rows = write_blocks(store, config_path, args.year)
             store.close()
