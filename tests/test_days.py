@@ -283,3 +283,53 @@ def test_readers_never_wait_for_a_writer(store_at):
         writer.close()
     assert_same(result, exact(store, config, *PERIOD))
     store.close()
+
+
+OUTAGES = [(local(2026, 3, d, 10), local(2026, 3, d, 14)) for d in (2, 3, 4)]
+
+
+def outage_store(path, role, seed):
+    """Four days where UPS B is silent 10:00-14:00 each day, and a fifth meter ("crac")
+    of ``role`` draws power only then (0 W the rest of the time)."""
+    import random
+
+    rnd = random.Random(seed)
+    file = path / "site.yaml"
+    file.write_text(CONFIG.replace("TZ", TZ) + f"""      - {{id: crac, profile: ups_mib, role: {role},
+         snmp: {{host: 127.0.0.1, port: 16103}}}}
+""", encoding="utf-8")
+    config = load_config(file)
+    store = open_store(path / "data", config)
+    t, kwh, polls = local(2026, 3, 1) - 600, 1000.0, []
+    while t <= local(2026, 3, 5) + 600:
+        kwh += 140_000.0 * STEP / JOULES_PER_KWH
+        out = any(a <= t < b for a, b in OUTAGES)
+        rows = {"incomer": [("active_power_w", 140_000.0), ("active_energy_kwh", kwh)],
+                "ups-a": [("active_power_w", 50_000.0)],
+                "chiller": [("active_energy_kwh", kwh / 7)],
+                "crac": [("active_power_w", rnd.uniform(8000, 9000) if out else 0.0)]}
+        if not out:
+            rows["ups-b"] = [("active_power_w", 47_000.0)]
+        polls += [PollResult(d, "dc", t, 0.01, tuple(Reading(t, d, m, v) for m, v in values))
+                  for d, values in rows.items()]
+        t += STEP
+    store.write_polls(polls)
+    return store, config
+
+
+# The meter's energy in the common time is zero (0 W there, or nothing measured there);
+# taking the outage blocks out of a day's sum must leave exactly that, not -4e-14 (which
+# made the whole figure invalid).
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("role", ["cooling", "exclude"])
+def test_what_leaves_the_ratio_leaves_no_rounding_behind(tmp_path, role, seed):
+    store, config = outage_store(tmp_path, role, seed)
+    site = config.sites[0]
+    period = (local(2026, 3, 1), local(2026, 3, 5))
+    got = period_result(store, config, site, *period, local(2026, 3, 5, 3))
+    want = exact(store, config, *period)
+    assert got.status == want.status == "incomplete"  # 12 of 96 hours left out: 87.5 %
+    crac = next(m for m in got.meters if m.device == "crac")
+    assert crac.energy_kwh == 0.0
+    assert_same(got, want)
+    store.close()
