@@ -78,9 +78,7 @@ def ensure_blocks(store: Store, config: Config, site: Site, start: float, end: f
             continue
         if store.block_count(device.id, lo, end) == round((end - lo) / BLOCK_S):
             continue  # the usual case: all there, no need to list them
-        have = set(store.block_starts(device.id, lo, end))
-        missing = [b for b in range(int(lo), int(end), BLOCK_S) if float(b) not in have]
-        for run_start, run_end in _runs(missing):
+        for run_start, run_end in _runs(_missing_blocks(store, device.id, lo, end)):
             written += rollup_range(store, config, site, device, run_start, run_end)
     return written
 
@@ -182,14 +180,7 @@ def _day_parts(store: Store, config: Config, site: Site, start: float, end: floa
             short.append((device, day, day + DAY_S))
         if day in wanted and blocks < DAY_S // BLOCK_S:
             missing.append((device, day, day + DAY_S))
-    covered: dict[float, dict[str, float]] = {}
-    for device, block, secs in store.blocks_below_in(short, whole):
-        covered.setdefault(block, {})[device] = secs
-    for device, a, b in missing:
-        have = set(store.block_starts(device, a, b))
-        for block in range(int(a), int(b), BLOCK_S):
-            if float(block) not in have:
-                covered.setdefault(float(block), {})[device] = 0.0
+    covered = _not_whole(store, short, missing)
     every_day = len(days) == (last - first) // DAY_S  # no day cut: a range, not a list
     totals = store.block_totals_by_segment([d.id for d in meters], first, last, interior,
                                            starts=None if every_day else days, by_day=True)
@@ -206,24 +197,35 @@ def _day_parts(store: Store, config: Config, site: Site, start: float, end: floa
     return parts, rest
 
 
+def _missing_blocks(store: Store, device: str, start: float, end: float) -> list[float]:
+    """Starts of the blocks in the block-aligned [start, end) the device has no row for."""
+    have = set(store.block_starts(device, start, end))
+    return [float(b) for b in range(int(start), int(end), BLOCK_S) if float(b) not in have]
+
+
+def _not_whole(store: Store, short: list[tuple[str, float, float]],
+               missing: list[tuple[str, float, float]]) -> dict[float, dict[str, float]]:
+    """Blocks some ratio meter did not cover whole -> {device: seconds it covered}: its
+    short rows in the ``short`` (device, start, end) ranges, and no row at all (0 s) in
+    the ``missing`` ones."""
+    covered: dict[float, dict[str, float]] = {}
+    for device, block, secs in store.blocks_below(short, BLOCK_S - FULL_EPS_S):
+        covered.setdefault(block, {})[device] = secs
+    for device, a, b in missing:
+        for block in _missing_blocks(store, device, a, b):
+            covered.setdefault(block, {})[device] = 0.0
+    return covered
+
+
 def _block_parts(store: Store, config: Config, site: Site, start: float, end: float,
                  bounds: list[float]) -> dict[int, list[Part]]:
     """Parts of the block-aligned [start, end), summed from its blocks."""
     meters = energy_meters(site)
     ratio = [d.id for d in meters if d.role in RATIO_ROLES]
-    whole = BLOCK_S - FULL_EPS_S
-    # Blocks not whole for some ratio meter: a short row, or no row at all.
-    covered: dict[float, dict[str, float]] = {}
-    for device, block, secs in store.blocks_below(ratio, start, end, whole):
-        covered.setdefault(block, {})[device] = secs
     expected = round((end - start) / BLOCK_S)
     counts = store.block_counts(ratio, start, end)
-    for device in ratio:
-        if counts.get(device, 0) < expected:
-            have = set(store.block_starts(device, start, end))
-            for block in range(int(start), int(end), BLOCK_S):
-                if float(block) not in have:
-                    covered.setdefault(float(block), {})[device] = 0.0
+    covered = _not_whole(store, [(d, start, end) for d in ratio],
+                         [(d, start, end) for d in ratio if counts.get(d, 0) < expected])
     interior = [b for b in bounds if start < b < end]
     seg_bounds = [start, *interior, end]
     totals = store.block_totals_by_segment([d.id for d in meters], start, end, interior)

@@ -369,21 +369,11 @@ class Store:
         with self._connect() as conn:
             return dict(conn.execute(sql, (*devices, start, end)).fetchall())
 
-    def blocks_below(self, devices: Sequence[str], start: float, end: float,
+    def blocks_below(self, ranges: Sequence[tuple[str, float, float]],
                      covered_s: float) -> list[tuple[str, float, float]]:
-        """(device, start, covered seconds) of the blocks covered less than ``covered_s``."""
-        if not devices:
-            return []
-        sql = ("SELECT device, start, covered_s FROM interval_energy WHERE device IN "
-               f"({','.join('?' * len(devices))}) AND start >= ? AND start < ? "
-               "AND covered_s < ?")
-        with self._connect() as conn:
-            return conn.execute(sql, (*devices, start, end, covered_s)).fetchall()
-
-    def blocks_below_in(self, ranges: Sequence[tuple[str, float, float]],
-                        covered_s: float) -> list[tuple[str, float, float]]:
-        """As blocks_below, over (device, start, end) ranges, in as few statements as the
-        compound-select limit allows."""
+        """(device, start, covered seconds) of the blocks covered less than ``covered_s``
+        in (device, start, end) ranges, in as few statements as the compound-select limit
+        allows."""
         one = ("SELECT device, start, covered_s FROM interval_energy WHERE device = ? AND "
                "start >= ? AND start < ? AND covered_s < ?")
         out: list[tuple[str, float, float]] = []
