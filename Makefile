@@ -8,9 +8,13 @@ DATA_DIR ?= pue-data
 .PHONY: demo test tools install check-config clean
 
 $(VENV)/.installed: pyproject.toml
+	@echo "==> creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "==> upgrading pip"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	@echo "==> installing pue-monitor and its test dependencies (a minute on a fresh machine)"
+	$(PY) -m pip install --progress-bar off -e '.[test]' | grep -E '^(Collecting|Successfully|Building)' || true
+	$(PY) -c 'import pue_monitor.cli' && echo "==> installed: $(VENV)/bin/pue-monitor"
 	touch $@
 
 install: $(VENV)/.installed

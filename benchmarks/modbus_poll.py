@@ -35,12 +35,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collectors.decode import decode_modbus  # noqa: E402
-from collectors.modbus_client import ModbusConnection  # noqa: E402
-from collectors.plan import plan_modbus  # noqa: E402
-from config.profiles import ResolvedModbusPoint  # noqa: E402
-from store.model import PollResult  # noqa: E402
-from store.sqlite import Store  # noqa: E402
+from pue_monitor.collectors.decode import decode_modbus  # noqa: E402
+from pue_monitor.collectors.modbus_client import ModbusConnection  # noqa: E402
+from pue_monitor.collectors.plan import plan_modbus  # noqa: E402
+from pue_monitor.config.profiles import ResolvedModbusPoint  # noqa: E402
+from pue_monitor.store.model import PollResult  # noqa: E402
+from pue_monitor.store.sqlite import Store  # noqa: E402
 
 REGISTERS = 20
 FIELDS = REGISTERS // 2
@@ -197,7 +197,7 @@ def decode_only(rounds: int) -> tuple[float, float]:
 
     plan = plan_modbus(_points())
     block = list(struct.unpack(f">{REGISTERS}H", struct.pack(f">{FIELDS}f", *range(FIELDS))))
-    from collectors.modbus_block import unpack_groups
+    from pue_monitor.collectors.modbus_block import unpack_groups
 
     layout = plan[0].layout
     start = time.process_time()

@@ -39,10 +39,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collectors.poller import DevicePoller  # noqa: E402
-from collectors.snmp_client import PysnmpClient  # noqa: E402
-from config.model import Device, Polling, SnmpTarget  # noqa: E402
-from config.profiles import parse_profile  # noqa: E402
+from pue_monitor.collectors.poller import DevicePoller  # noqa: E402
+from pue_monitor.collectors.snmp_client import PysnmpClient  # noqa: E402
+from pue_monitor.config.model import Device, Polling, SnmpTarget  # noqa: E402
+from pue_monitor.config.profiles import parse_profile  # noqa: E402
 
 BASE = "1.3.6.1.4.1.99999"
 SCALARS = [f"{BASE}.1.{i}.0" for i in range(1, 11)]

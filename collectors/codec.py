@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import struct
 
-from config.datatypes import BYTE_ORDERS, DATA_TYPES, REGISTER_BITS
+from pue_monitor.config.datatypes import BYTE_ORDERS, DATA_TYPES, REGISTER_BITS
 
 _REGISTER_MASK = (1 << REGISTER_BITS) - 1
 

@@ -6,12 +6,12 @@ import math
 from collections.abc import Mapping
 from math import isfinite
 
-from collectors.modbus_block import unpack_groups
-from collectors.plan import ModbusRead
-from collectors.snmp_decode import MISSING, Missing, decode_points  # noqa: F401 - re-exported
-from config.datatypes import SUNSSF_MAX, SUNSSF_MIN, SUNSSF_NOT_IMPLEMENTED
-from config.profiles import Profile, Total
-from store.model import Quality, Reading
+from pue_monitor.collectors.modbus_block import unpack_groups
+from pue_monitor.collectors.plan import ModbusRead
+from pue_monitor.collectors.snmp_decode import MISSING, Missing, decode_points  # noqa: F401 - re-exported
+from pue_monitor.config.datatypes import SUNSSF_MAX, SUNSSF_MIN, SUNSSF_NOT_IMPLEMENTED
+from pue_monitor.config.profiles import Profile, Total
+from pue_monitor.store.model import Quality, Reading
 
 
 def decode_snmp(profile: Profile, answers: Mapping[str, object], device: str,

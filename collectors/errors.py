@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from store.model import ErrorKind
+from pue_monitor.store.model import ErrorKind
 
 
 class PollError(Exception):

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from config.datatypes import DATA_TYPES
+from pue_monitor.config.datatypes import DATA_TYPES
 
 if TYPE_CHECKING:
-    from collectors.plan import ModbusRead
-    from config.profiles import ResolvedModbusPoint
+    from pue_monitor.collectors.plan import ModbusRead
+    from pue_monitor.config.profiles import ResolvedModbusPoint
 
 # Byte order -> (pack the block's words little-endian?, read each value as "<" or ">").
 # Packing words little-endian swaps the two bytes of every register; reading a value

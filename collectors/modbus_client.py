@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from collectors.errors import DeviceError, PollConnectionError, PollDecodeError, PollTimeout
-from collectors.modbus_frame import (
+from pue_monitor.collectors.errors import DeviceError, PollConnectionError, PollDecodeError, PollTimeout
+from pue_monitor.collectors.modbus_frame import (
     CRC_SIZE,
     MBAP_SIZE,
     RTU_HEADER_SIZE,
@@ -34,8 +34,8 @@ from collectors.modbus_frame import (
     rtu_answer_size,
     rtu_frame,
 )
-from collectors.modbus_transport import ByteStream, StreamClosed, open_serial, open_tcp
-from config.datatypes import rtu_frame_gap_s
+from pue_monitor.collectors.modbus_transport import ByteStream, StreamClosed, open_serial, open_tcp
+from pue_monitor.config.datatypes import rtu_frame_gap_s
 
 # Modbus exception codes (Modbus Application Protocol V1.1b3, section 7).
 EXCEPTION_NAMES = {

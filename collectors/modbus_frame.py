@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from config.datatypes import MAX_READ_BITS, MAX_READ_REGISTERS, MAX_RTU_FRAME, MAX_TCP_ADU, \
+from pue_monitor.config.datatypes import MAX_READ_BITS, MAX_READ_REGISTERS, MAX_RTU_FRAME, MAX_TCP_ADU, \
     REGISTER_FUNCTIONS
 
 EXCEPTION_FLAG = 0x80

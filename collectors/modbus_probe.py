@@ -11,11 +11,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import ValidationError
 
-from collectors.poller import DevicePoller
-from collectors.service import modbus_connection
-from config.model import Device, ModbusTarget, Polling
-from config.profiles import Profile
-from store.model import PollResult
+from pue_monitor.collectors.poller import DevicePoller
+from pue_monitor.collectors.service import modbus_connection
+from pue_monitor.config.model import Device, ModbusTarget, Polling
+from pue_monitor.config.profiles import Profile
+from pue_monitor.store.model import PollResult
 
 SCHEMES = {"modbus": "tcp", "modbus+tcp": "tcp", "modbus+rtu": "rtu_over_tcp",
            "modbus+serial": "serial"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from collectors.modbus_block import FieldGroup, compile_block
-from config.datatypes import MAX_READ_BITS, MAX_READ_REGISTERS, REGISTER_FUNCTIONS
-from config.profiles import DEFAULT_MAX_OIDS_PER_GET, ResolvedModbusPoint, SnmpPoint
+from pue_monitor.collectors.modbus_block import FieldGroup, compile_block
+from pue_monitor.config.datatypes import MAX_READ_BITS, MAX_READ_REGISTERS, REGISTER_FUNCTIONS
+from pue_monitor.config.profiles import DEFAULT_MAX_OIDS_PER_GET, ResolvedModbusPoint, SnmpPoint
 
 # Registers read but not used between two fields, at most, before a read is split.
 DEFAULT_MAX_GAP_REGISTERS = 16

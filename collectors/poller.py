@@ -9,17 +9,17 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from collectors.decode import decode_modbus, decode_snmp
-from collectors.errors import DeviceError, PollDecodeError, PollError, PollTimeout
-from collectors.modbus_client import ModbusClient, exception_kind
-from collectors.plan import ModbusRead, plan_modbus, plan_snmp_gets
-from collectors.snmp_client import SnmpClient
-from collectors.snmp_identify import NoProfileMatches, identify, probe_candidates
-from collectors.snmp_plan import plan_for
-from collectors.snmp_read import read_answers
-from config.model import Device, Polling
-from config.profiles import Profile
-from store.model import ErrorKind, PollResult
+from pue_monitor.collectors.decode import decode_modbus, decode_snmp
+from pue_monitor.collectors.errors import DeviceError, PollDecodeError, PollError, PollTimeout
+from pue_monitor.collectors.modbus_client import ModbusClient, exception_kind
+from pue_monitor.collectors.plan import ModbusRead, plan_modbus, plan_snmp_gets
+from pue_monitor.collectors.snmp_client import SnmpClient
+from pue_monitor.collectors.snmp_identify import NoProfileMatches, identify, probe_candidates
+from pue_monitor.collectors.snmp_plan import plan_for
+from pue_monitor.collectors.snmp_read import read_answers
+from pue_monitor.config.model import Device, Polling
+from pue_monitor.config.profiles import Profile
+from pue_monitor.store.model import ErrorKind, PollResult
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from collectors.modbus_client import ModbusConnection, SerialSettings
-from collectors.poller import DevicePoller
-from collectors.sink import StoreSink
-from collectors.snmp_client import PysnmpClient, snmp_client_for
-from config.model import Config, Device, ModbusTarget, Polling
-from store.sqlite import Store
+from pue_monitor.collectors.modbus_client import ModbusConnection, SerialSettings
+from pue_monitor.collectors.poller import DevicePoller
+from pue_monitor.collectors.sink import StoreSink
+from pue_monitor.collectors.snmp_client import PysnmpClient, snmp_client_for
+from pue_monitor.config.model import Config, Device, ModbusTarget, Polling
+from pue_monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 

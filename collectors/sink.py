@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from store.model import PollResult
-from store.sqlite import Store
+from pue_monitor.store.model import PollResult
+from pue_monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from pysnmp.hlapi.v3arch.asyncio import UdpTransportTarget as V3UdpTransportTarg
 from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind, rfc1902, rfc1905
 
-from collectors.errors import DeviceError, PollAuthError, PollConnectionError, PollTimeout
-from collectors.snmp_decode import MISSING
-from collectors.snmp_usm import usm_user
+from pue_monitor.collectors.errors import DeviceError, PollAuthError, PollConnectionError, PollTimeout
+from pue_monitor.collectors.snmp_decode import MISSING
+from pue_monitor.collectors.snmp_usm import usm_user
 
 # SNMPv1 reports a missing object as a noSuchName error on the whole request.
 V1_NO_SUCH_NAME = 2

@@ -12,8 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from collectors.codec import is_not_available, scale_value
-from config.profiles import (
+from pue_monitor.collectors.codec import is_not_available, scale_value
+from pue_monitor.config.profiles import (
     ANY_INDEX,
     IGNORED_INDEX,
     OID_PLACEHOLDER,
@@ -21,7 +21,7 @@ from config.profiles import (
     SnmpCondition,
     SnmpPoint,
 )
-from store.model import Quality, Reading
+from pue_monitor.store.model import Quality, Reading
 
 # ENTITY-SENSOR-MIB SensorDataScale: units(9) is 10^0, each step a factor of 1000.
 ENTITY_SCALE_UNITS = 9

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from collectors.snmp_client import SnmpClient
-from collectors.snmp_decode import Missing
-from config.profiles import Profile
+from pue_monitor.collectors.snmp_client import SnmpClient
+from pue_monitor.collectors.snmp_decode import Missing
+from pue_monitor.config.profiles import Profile
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
 SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"

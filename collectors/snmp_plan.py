@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collectors.snmp_decode import pattern
-from config.profiles import Profile, SnmpPoint
+from pue_monitor.collectors.snmp_decode import pattern
+from pue_monitor.config.profiles import Profile, SnmpPoint
 
 
 @dataclass(frozen=True)

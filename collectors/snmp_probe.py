@@ -17,12 +17,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import ValidationError
 
-from collectors.poller import DevicePoller
-from collectors.snmp_client import snmp_client_for
-from collectors.snmp_identify import identify
-from config.model import Device, Polling, SnmpTarget
-from config.profiles import Profile
-from store.model import PollResult
+from pue_monitor.collectors.poller import DevicePoller
+from pue_monitor.collectors.snmp_client import snmp_client_for
+from pue_monitor.collectors.snmp_identify import identify
+from pue_monitor.config.model import Device, Polling, SnmpTarget
+from pue_monitor.config.profiles import Profile
+from pue_monitor.store.model import PollResult
 
 SCHEME = "snmp"
 DEFAULT_PORT = 161

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collectors.errors import DeviceError
-from collectors.snmp_client import SnmpClient
-from collectors.snmp_plan import SnmpPlan
+from pue_monitor.collectors.errors import DeviceError
+from pue_monitor.collectors.snmp_client import SnmpClient
+from pue_monitor.collectors.snmp_plan import SnmpPlan
 
 
 async def read_answers(client: SnmpClient, plan: SnmpPlan) -> tuple[dict[str, object], int]:

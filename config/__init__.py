@@ -4,10 +4,10 @@ Everything here is validated strictly at load time, before any I/O, and every
 error names its path and value.
 """
 
-from config.errors import ConfigError, ConfigIssue
-from config.loader import load_config, load_config_text
-from config.model import Config, Device, Site
-from config.profiles import Profile, load_profiles
+from pue_monitor.config.errors import ConfigError, ConfigIssue
+from pue_monitor.config.loader import load_config, load_config_text
+from pue_monitor.config.model import Config, Device, Site
+from pue_monitor.config.profiles import Profile, load_profiles
 
 __all__ = [
     "Config",

@@ -11,11 +11,11 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from config.errors import ConfigError, ConfigIssue, join_path
-from config.metrics import ENERGY_METRIC, POWER_METRIC, WATER_METRIC, Role
-from config.model import AUTO_PROFILE, Config
-from config.profiles import Profile, _pydantic_message, load_profiles
-from config.yamlio import load_yaml
+from pue_monitor.config.errors import ConfigError, ConfigIssue, join_path
+from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, WATER_METRIC, Role
+from pue_monitor.config.model import AUTO_PROFILE, Config
+from pue_monitor.config.profiles import Profile, _pydantic_message, load_profiles
+from pue_monitor.config.yamlio import load_yaml
 
 # ${NAME} or ${NAME:-default}: secrets and per-machine values come from the environment.
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from config.datatypes import (
+from pue_monitor.config.datatypes import (
     BIT_TYPE,
     DATA_TYPES,
     MAX_READ_REGISTERS,
@@ -21,9 +21,9 @@ from config.datatypes import (
     resolve_register,
     sentinel_as_raw,
 )
-from config.errors import ConfigError, ConfigIssue, join_path
-from config.metrics import LABEL_KEYS, METRICS
-from config.yamlio import load_yaml
+from pue_monitor.config.errors import ConfigError, ConfigIssue, join_path
+from pue_monitor.config.metrics import LABEL_KEYS, METRICS
+from pue_monitor.config.yamlio import load_yaml
 
 BUILTIN_PROFILE_DIR = Path(__file__).parent / "profiles"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pue.kpi import OK, judge
+from pue_monitor.pue.kpi import OK, judge
 
 
 @dataclass(frozen=True)

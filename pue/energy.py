@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from config.metrics import SECONDS_PER_HOUR, WH_PER_KWH
+from pue_monitor.config.metrics import SECONDS_PER_HOUR, WH_PER_KWH
 
 if TYPE_CHECKING:  # frames come in from callers; building series needs numpy only
     import pandas as pd

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.metrics import MeasurementPoint, Role
-from pue.kpi import INVALID, NO_DATA, OK, judge, pue_category
+from pue_monitor.config.metrics import MeasurementPoint, Role
+from pue_monitor.pue.kpi import INVALID, NO_DATA, OK, judge, pue_category
 
 STALE = "stale"
 

@@ -6,8 +6,8 @@ import operator as op
 from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import dataclass, field, replace
 
-from config.metrics import RATIO_ROLES, MeasurementPoint, Role
-from pue.energy import MeterEnergy, Span, intersect_spans, span_seconds
+from pue_monitor.config.metrics import RATIO_ROLES, MeasurementPoint, Role
+from pue_monitor.pue.energy import MeterEnergy, Span, intersect_spans, span_seconds
 
 METHOD_VERSION = ("pue-monitor/2 ISO/IEC 30134-2 energy ratio, common-coverage spans "
                   "(sub-meters too)")

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.metrics import LITRES_PER_M3, SUBMETER_ROLES, Role
-from pue.kpi import INVALID, PueResult
+from pue_monitor.config.metrics import LITRES_PER_M3, SUBMETER_ROLES, Role
+from pue_monitor.pue.kpi import INVALID, PueResult
 
 
 @dataclass(frozen=True)

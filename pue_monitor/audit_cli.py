@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from config.model import Config
+from pue_monitor.config.model import Config
 
 COMMANDS = ("import", "report")
 DEFAULT_DATA_DIR = Path("pue-data")
@@ -60,9 +60,9 @@ class UserError(Exception):
 
 
 def _import(args: argparse.Namespace, config: Config) -> int:
-    from store.importer import check_against_store, import_checked, parse_file
-    from store.periods import open_store
-    from store.sqlite import DB_FILE
+    from pue_monitor.store.importer import check_against_store, import_checked, parse_file
+    from pue_monitor.store.periods import open_store
+    from pue_monitor.store.sqlite import DB_FILE
 
     try:
         text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(
@@ -121,10 +121,10 @@ def _cpus() -> int:
 
 
 def _report(args: argparse.Namespace, config: Config) -> int:
-    from store.report import build_report
-    from store.periods import open_store
-    from store.sqlite import DB_FILE
-    from web.report_render import to_csv, to_html, to_json
+    from pue_monitor.store.report import build_report
+    from pue_monitor.store.periods import open_store
+    from pue_monitor.store.sqlite import DB_FILE
+    from pue_monitor.web.report_render import to_csv, to_html, to_json
 
     now = time.time()
     at = now

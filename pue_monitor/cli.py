@@ -7,10 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-from config import ConfigError, load_config
+from pue_monitor import config as config_package
+from pue_monitor.config import ConfigError, load_config
 from pue_monitor import audit_cli
 
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
+# The demo province ships inside the package (pue_monitor.config), installed or not.
+DEMO_CONFIG = Path(config_package.__file__).resolve().parent / "demo.yaml"
 DEFAULT_DATA_DIR = Path("pue-data")
 
 
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in audit_cli.COMMANDS:
         return audit_cli.run(args, config)
     if args.command == "simulate":
-        from simulator.runner import run_simulator
+        from pue_monitor.simulator.runner import run_simulator
 
         return run_simulator(config, control_port=args.control_port) or 0
     from pue_monitor.runner import run_monitor, start_simulator

@@ -8,12 +8,12 @@ import json
 import sys
 from urllib.parse import urlsplit
 
-from collectors.errors import PollError
-from collectors.modbus_probe import SCHEMES as MODBUS_SCHEMES
-from collectors.modbus_probe import probe_modbus
-from collectors.snmp_identify import NoProfileMatches
-from collectors.snmp_probe import Probed, SnmpUrlError, probe_snmp
-from config.profiles import load_profiles
+from pue_monitor.collectors.errors import PollError
+from pue_monitor.collectors.modbus_probe import SCHEMES as MODBUS_SCHEMES
+from pue_monitor.collectors.modbus_probe import probe_modbus
+from pue_monitor.collectors.snmp_identify import NoProfileMatches
+from pue_monitor.collectors.snmp_probe import Probed, SnmpUrlError, probe_snmp
+from pue_monitor.config.profiles import load_profiles
 
 
 

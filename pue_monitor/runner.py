@@ -12,16 +12,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from collectors.service import CollectorService
-from config.model import Config
-from store.influx import InfluxWriter, export_interval_energy, province_lines, reading_lines
-from store.periods import open_store
-from store.rollup import rollup
-from store.sqlite import Store
-from web import create_app
-from simulator.runner import READY_LINE
-from web.metrics_outbox import OutboxCollector
-from web.server import WebServer
+from pue_monitor.collectors.service import CollectorService
+from pue_monitor.config.model import Config
+from pue_monitor.store.influx import InfluxWriter, export_interval_energy, province_lines, reading_lines
+from pue_monitor.store.periods import open_store
+from pue_monitor.store.rollup import rollup
+from pue_monitor.store.sqlite import Store
+from pue_monitor.web import create_app
+from pue_monitor.simulator.runner import READY_LINE
+from pue_monitor.web.metrics_outbox import OutboxCollector
+from pue_monitor.web.server import WebServer
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 
-from collectors.codec import encode_registers, unscale_value
-from config.datatypes import DATA_TYPES, REGISTER_BITS, SUNSSF_MAX, SUNSSF_MIN
-from config.metrics import COUNTER_METRICS
-from config.profiles import ANY_INDEX, IGNORED_INDEX, OID_PLACEHOLDER, Profile, SnmpPoint
+from pue_monitor.collectors.codec import encode_registers, unscale_value
+from pue_monitor.config.datatypes import DATA_TYPES, REGISTER_BITS, SUNSSF_MAX, SUNSSF_MIN
+from pue_monitor.config.metrics import COUNTER_METRICS
+from pue_monitor.config.profiles import ANY_INDEX, IGNORED_INDEX, OID_PLACEHOLDER, Profile, SnmpPoint
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 Oid = tuple[int, ...]

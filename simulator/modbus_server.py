@@ -20,10 +20,10 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from config.datatypes import FC_READ_HOLDING, FC_READ_INPUT
-from config.profiles import Profile
-from simulator.encode import RegisterImage
-from simulator.faults import DeviceFaults
+from pue_monitor.config.datatypes import FC_READ_HOLDING, FC_READ_INPUT
+from pue_monitor.config.profiles import Profile
+from pue_monitor.simulator.encode import RegisterImage
+from pue_monitor.simulator.faults import DeviceFaults
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from config.metrics import JOULES_PER_KWH, Role
-from config.model import Site, SiteSimulation
-from simulator.climate import local_hour, local_time, outdoor_temperature_c
+from pue_monitor.config.metrics import JOULES_PER_KWH, Role
+from pue_monitor.config.model import Site, SiteSimulation
+from pue_monitor.simulator.climate import local_hour, local_time, outdoor_temperature_c
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from config.loader import load_config
-from config.metrics import MeasurementPoint, Role
-from config.model import AUTO_PROFILE, Config, Device, Simulation, Site, SiteSimulation
-from config.profiles import Profile
-from simulator.control import ControlServer, NotFound
-from simulator.encode import modbus_image, snmp_table
-from simulator.faults import DeviceFaults
-from simulator.modbus_server import ModbusEndpoint
-from simulator.physics import (
+from pue_monitor.config.loader import load_config
+from pue_monitor.config.metrics import MeasurementPoint, Role
+from pue_monitor.config.model import AUTO_PROFILE, Config, Device, Simulation, Site, SiteSimulation
+from pue_monitor.config.profiles import Profile
+from pue_monitor.simulator.control import ControlServer, NotFound
+from pue_monitor.simulator.encode import modbus_image, snmp_table
+from pue_monitor.simulator.faults import DeviceFaults
+from pue_monitor.simulator.modbus_server import ModbusEndpoint
+from pue_monitor.simulator.physics import (
     DeviceTraits,
     EnergyCounter,
     SiteLayout,
@@ -32,7 +32,7 @@ from simulator.physics import (
     initial_energy_kwh,
     site_power,
 )
-from simulator.snmp_agent import SnmpAgent
+from pue_monitor.simulator.snmp_agent import SnmpAgent
 
 log = logging.getLogger(__name__)
 DEVICE_LISTS = ("incomers", "ups", "pdus", "cooling")  # fixed once the simulator runs

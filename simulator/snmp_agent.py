@@ -19,8 +19,8 @@ from pyasn1.error import PyAsn1Error
 from pysnmp.proto import api
 from pysnmp.proto.api import v1, v2c
 
-from simulator.encode import Oid, SnmpTable
-from simulator.faults import DeviceFaults
+from pue_monitor.simulator.encode import Oid, SnmpTable
+from pue_monitor.simulator.faults import DeviceFaults
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from config.metrics import COUNTER_METRICS, LABEL_KEYS, METRICS
-from config.model import Config
-from pue.periods import BLOCK_S
-from store.model import Reading, labels_key
-from store.periods import NO_ENERGY_ROLES
-from store.rollup import SETTLE_S, rollup_range
-from store.sqlite import Store
+from pue_monitor.config.metrics import COUNTER_METRICS, LABEL_KEYS, METRICS
+from pue_monitor.config.model import Config
+from pue_monitor.pue.periods import BLOCK_S
+from pue_monitor.store.model import Reading, labels_key
+from pue_monitor.store.periods import NO_ENERGY_ROLES
+from pue_monitor.store.rollup import SETTLE_S, rollup_range
+from pue_monitor.store.sqlite import Store
 
 REQUIRED = ("timestamp", "device", "metric", "value")
 OPTIONAL = ("labels",)

@@ -37,13 +37,13 @@ from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from config.model import Config, InfluxDb
-from pue.kpi import PueResult
-from store.model import PollResult, Quality
-from store.outbox import Outbox, OutboxState
-from store.longterm import site_long_figures
-from store.service import SiteStatus, province_status
-from store.sqlite import Store
+from pue_monitor.config.model import Config, InfluxDb
+from pue_monitor.pue.kpi import PueResult
+from pue_monitor.store.model import PollResult, Quality
+from pue_monitor.store.outbox import Outbox, OutboxState
+from pue_monitor.store.longterm import site_long_figures
+from pue_monitor.store.service import SiteStatus, province_status
+from pue_monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from config.model import Config, Site
-from pue.atrisk import MonthEnergy, YearRisk, year_risk
-from pue.kpi import PueResult
-from pue.periods import BLOCK_S, months_between, window_bounds
-from store.periods import period_result, segmented_results
-from store.sqlite import Store
+from pue_monitor.config.model import Config, Site
+from pue_monitor.pue.atrisk import MonthEnergy, YearRisk, year_risk
+from pue_monitor.pue.kpi import PueResult
+from pue_monitor.pue.periods import BLOCK_S, months_between, window_bounds
+from pue_monitor.store.periods import period_result, segmented_results
+from pue_monitor.store.sqlite import Store
 
 LONG_WINDOWS = ("30d", "12m")
 DAY_S = 86400.0

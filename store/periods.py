@@ -20,14 +20,14 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from config.metrics import RATIO_ROLES, Role
-from config.model import Config, Device, Site
-from pue.kpi import MeterInfo, MeterPart, Part, PueResult, combine, reduce_part
-from pue.periods import BLOCK_S
-from store.days import DAY_S, whole_span
-from store.rollup import SETTLE_S, rollup_range
-from store.service import meter_inputs_over
-from store.sqlite import BlockTotal, Store
+from pue_monitor.config.metrics import RATIO_ROLES, Role
+from pue_monitor.config.model import Config, Device, Site
+from pue_monitor.pue.kpi import MeterInfo, MeterPart, Part, PueResult, combine, reduce_part
+from pue_monitor.pue.periods import BLOCK_S
+from pue_monitor.store.days import DAY_S, whole_span
+from pue_monitor.store.rollup import SETTLE_S, rollup_range
+from pue_monitor.store.service import meter_inputs_over
+from pue_monitor.store.sqlite import BlockTotal, Store
 
 # A block counts as whole when a meter covered it to within this many seconds.
 FULL_EPS_S = 1e-6

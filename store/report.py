@@ -16,14 +16,14 @@ from dataclasses import asdict
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from config.metrics import WATER_METRIC, Role
-from config.model import Config, Site
-from pue.energy import CounterSeries
-from pue.kpi import METHOD_VERSION, PueResult
-from pue.kpis import Kpis, kpis
-from pue.periods import months_between, parse_period
-from store.periods import segmented_results
-from store.sqlite import Store
+from pue_monitor.config.metrics import WATER_METRIC, Role
+from pue_monitor.config.model import Config, Site
+from pue_monitor.pue.energy import CounterSeries
+from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
+from pue_monitor.pue.kpis import Kpis, kpis
+from pue_monitor.pue.periods import months_between, parse_period
+from pue_monitor.store.periods import segmented_results
+from pue_monitor.store.sqlite import Store
 
 REPORT_SCHEMA_VERSION = 1
 # Periods longer than this also list their calendar months.

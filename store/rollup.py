@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from config.metrics import Role
-from config.model import Config, Device, Site
-from pue.energy import span_seconds
-from store.service import meter_energy
-from store.sqlite import Store
+from pue_monitor.config.metrics import Role
+from pue_monitor.config.model import Config, Device, Site
+from pue_monitor.pue.energy import span_seconds
+from pue_monitor.store.service import meter_energy
+from pue_monitor.store.sqlite import Store
 
 INTERVAL_S = 15 * 60
 # Wait this long after an interval ends so late readings are in before it is closed.

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
 
-from config.metrics import ENERGY_METRIC, POWER_METRIC, Role
-from config.model import Config, Device, Site
-from pue.energy import DEFAULT_GAP_POLLS, CounterSeries, MeterEnergy, PowerSeries
-from pue.instant import InstantPue, PowerReading, instantaneous_pue
-from pue.kpi import MeterInput, PueResult, interval_pue
-from pue.periods import window_bounds
-from store.model import parse_labels
-from store.sqlite import Store
+from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, Role
+from pue_monitor.config.model import Config, Device, Site
+from pue_monitor.pue.energy import DEFAULT_GAP_POLLS, CounterSeries, MeterEnergy, PowerSeries
+from pue_monitor.pue.instant import InstantPue, PowerReading, instantaneous_pue
+from pue_monitor.pue.kpi import MeterInput, PueResult, interval_pue
+from pue_monitor.pue.periods import window_bounds
+from pue_monitor.store.model import parse_labels
+from pue_monitor.store.sqlite import Store
 
 if TYPE_CHECKING:  # only the live view builds frames; `report` starts without pandas
     import pandas as pd

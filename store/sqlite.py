@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from config.metrics import ENERGY_METRIC, POWER_METRIC
-from store import days
-from store.model import PollResult, Quality, Reading, labels_key
+from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC
+from pue_monitor.store import days
+from pue_monitor.store.model import PollResult, Quality, Reading, labels_key
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
     import pandas as pd

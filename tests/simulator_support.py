@@ -12,12 +12,12 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from collectors.poller import DevicePoller
-from collectors.service import make_client
-from config import load_config, load_config_text
-from config.model import Config, Polling
-from simulator.runner import Simulator
-from store.model import PollResult
+from pue_monitor.collectors.poller import DevicePoller
+from pue_monitor.collectors.service import make_client
+from pue_monitor.config import load_config, load_config_text
+from pue_monitor.config.model import Config, Polling
+from pue_monitor.simulator.runner import Simulator
+from pue_monitor.store.model import PollResult
 from tests.conftest import demo_on_free_ports, free_port
 
 DEMO = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"

@@ -1,4 +1,4 @@
-"""Real SNMP agents for the SNMP tests: snmpsim serving the shared corpus of captures, and
+"""Real SNMP agents for the SNMP tests: snmpsim serving the corpus of captures (tests/corpus), and
 net-snmp's snmpd with its own configuration, both on 127.0.0.1 with bounded waits."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from pathlib import Path
 
 from tests.conftest import ROOT, free_port
 
-CORPUS = ROOT.parent / "shared" / "corpus" / "snmp"
+# Copies of ../shared/corpus (see tests/corpus/README.md): a clone alone passes its tests.
+CORPUS = ROOT / "tests" / "corpus" / "snmp"
+CORPUS_MORE = ROOT / "tests" / "corpus" / "snmp-more"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 
@@ -59,8 +61,8 @@ def _stop(process: subprocess.Popen) -> None:
 async def _answering(port: int, community: str) -> None:
     """Wait until the agent answers a GET: its first answer may take a while on a busy
     machine, and no test should spend its own timeout on that."""
-    from collectors.errors import PollError
-    from collectors.snmp_client import PysnmpClient
+    from pue_monitor.collectors.errors import PollError
+    from pue_monitor.collectors.snmp_client import PysnmpClient
 
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pue.atrisk import MonthEnergy, year_risk
+from pue_monitor.pue.atrisk import MonthEnergy, year_risk
 
 
 def m(month, pue, it=1000.0, days=30.0):

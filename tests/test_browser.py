@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from store.sqlite import Store
+from pue_monitor.store.sqlite import Store
 from tests.tools import require_tool
 from tests.web_fixtures import NOW, demo_config, fill
-from web import create_app
-from web import format as pyfmt
-from web.i18n import strings
-from web.server import WebServer
+from pue_monitor.web import create_app
+from pue_monitor.web import format as pyfmt
+from pue_monitor.web.i18n import strings
+from pue_monitor.web.server import WebServer
 
 pytestmark = pytest.mark.integration
 

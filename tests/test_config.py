@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, load_config, load_config_text
-from config.datatypes import resolve_register
+from pue_monitor.config import ConfigError, load_config, load_config_text
+from pue_monitor.config.datatypes import resolve_register
 from pue_monitor.cli import main
 
 DATA = Path(__file__).parent / "data"

@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config import load_config
-from config.metrics import JOULES_PER_KWH
-from pue.kpi import interval_pue
-from store.model import PollResult, Reading
-from store.days import day_starts
-from store.periods import day_offset, open_store, period_result, segmented_results
-from store.service import meter_inputs
+from pue_monitor.config import load_config
+from pue_monitor.config.metrics import JOULES_PER_KWH
+from pue_monitor.pue.kpi import interval_pue
+from pue_monitor.store.model import PollResult, Reading
+from pue_monitor.store.days import day_starts
+from pue_monitor.store.periods import day_offset, open_store, period_result, segmented_results
+from pue_monitor.store.service import meter_inputs
 
 TZ = "Asia/Ho_Chi_Minh"
 STEP = 60.0  # one poll a minute: power gaps over 3 minutes are not bridged
@@ -100,7 +100,7 @@ def store_at(filled, tmp_path):
     def open_at(offset: int):
         shutil.copytree(filled, tmp_path / "data")
         config = config_for(tmp_path)
-        from store.sqlite import Store
+        from pue_monitor.store.sqlite import Store
         store = Store.open(tmp_path / "data")
         if store.align_days(offset):  # a new offset: the summary waits for its rebuild
             assert not store.days_complete()

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from store.influx import INTERVAL_ENERGY, SITE_PUE, interval_energy_line, province_lines
-from store.sqlite import Store
+from pue_monitor.store.influx import INTERVAL_ENERGY, SITE_PUE, interval_energy_line, province_lines
+from pue_monitor.store.sqlite import Store
 from tests.test_metrics import sample_document, scrape
 from tests.tools import require_tool
 from tests.web_fixtures import NOW, demo_config, fill

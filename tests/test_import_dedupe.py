@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from config import load_config
+from pue_monitor.config import load_config
 from pue_monitor.cli import main
-from store.importer import ImportConflict, check_against_store, import_readings, parse_file
-from store.model import Quality, Reading
-from store.sqlite import DB_FILE, Store
+from pue_monitor.store.importer import ImportConflict, check_against_store, import_readings, parse_file
+from pue_monitor.store.model import Quality, Reading
+from pue_monitor.store.sqlite import DB_FILE, Store
 
 SCENARIOS_DIR = Path(__file__).parent / "data" / "scenarios"
 CONFIG = SCENARIOS_DIR / "config.yaml"

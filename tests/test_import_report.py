@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config import load_config
+from pue_monitor.config import load_config
 from pue_monitor.cli import main
-from store.importer import parse_readings
-from store.sqlite import DB_FILE
+from pue_monitor.store.importer import parse_readings
+from pue_monitor.store.sqlite import DB_FILE
 
 SCENARIOS_DIR = Path(__file__).parent / "data" / "scenarios"
 CONFIG = SCENARIOS_DIR / "config.yaml"

@@ -8,12 +8,12 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
-from config.errors import ConfigError
-from config.loader import load_config_text
-from store import influx
-from store.outbox import OutboxState
+from pue_monitor.config.errors import ConfigError
+from pue_monitor.config.loader import load_config_text
+from pue_monitor.store import influx
+from pue_monitor.store.outbox import OutboxState
 from tests.web_fixtures import ROOT
-from web.metrics_outbox import OutboxCollector
+from pue_monitor.web.metrics_outbox import OutboxCollector
 
 DEMO = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text(encoding="utf-8"))
 

@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from pue.instant import InstantPue
-from pue.kpi import PueResult
-from store.influx import encode, reading_lines, site_lines, to_ns
-from store.model import PollResult, Quality, Reading
+from pue_monitor.pue.instant import InstantPue
+from pue_monitor.pue.kpi import PueResult
+from pue_monitor.store.influx import encode, reading_lines, site_lines, to_ns
+from pue_monitor.store.model import PollResult, Quality, Reading
 
 T = 1_764_078_600.0  # 2026-11-25 13:50 UTC
 T_NS = "1764078600000000000"

@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from store.influx import InfluxTransport, InfluxWriter, RejectedBatch
-from store.outbox import Outbox
+from pue_monitor.store.influx import InfluxTransport, InfluxWriter, RejectedBatch
+from pue_monitor.store.outbox import Outbox
 
 TIMEOUT_S = 0.5
 LINES = ["m,site=a v=1 1000000000", "m,site=a v=2 2000000000"]

@@ -16,9 +16,9 @@ import pytest
 import requests
 import yaml
 
-from store.influx import InfluxTransport, InfluxWriter, interval_energy_line, reading_lines, to_ns
-from store.model import PollResult, Reading
-from store.outbox import Outbox
+from pue_monitor.store.influx import InfluxTransport, InfluxWriter, interval_energy_line, reading_lines, to_ns
+from pue_monitor.store.model import PollResult, Reading
+from pue_monitor.store.outbox import Outbox
 from tests.conftest import free_port
 from tests.test_end_to_end import metric_samples, process, wait_for as wait_for_url
 from tests.tools import require_tool

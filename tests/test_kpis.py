@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pue.kpi import MeterFigure, PueResult
-from pue.kpis import kpis
+from pue_monitor.pue.kpi import MeterFigure, PueResult
+from pue_monitor.pue.kpis import kpis
 
 
 def result(meters: dict[str, tuple[str, float]], e_dc: float, e_it: float,

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from web.metrics import StatusCollector
+from pue_monitor.web.metrics import StatusCollector
 
 J = 3.6e6  # joules per kWh
 
@@ -169,9 +169,9 @@ def test_the_document_is_not_modified():
 
 def test_poll_interval_comes_from_the_configuration(tmp_path):
     # Through the real document builder: a device override beats the site's and the default.
-    from store.sqlite import Store
+    from pue_monitor.store.sqlite import Store
     from tests.web_fixtures import NOW, demo_config, fill
-    from web import create_app
+    from pue_monitor.web import create_app
 
     config = demo_config()
     site0 = config.sites[0]

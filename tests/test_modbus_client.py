@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from collectors.errors import DeviceError, PollConnectionError, PollDecodeError, PollTimeout
-from collectors.modbus_client import ModbusConnection
-from collectors.modbus_frame import crc16
+from pue_monitor.collectors.errors import DeviceError, PollConnectionError, PollDecodeError, PollTimeout
+from pue_monitor.collectors.modbus_client import ModbusConnection
+from pue_monitor.collectors.modbus_frame import crc16
 
 pytestmark = pytest.mark.integration
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from collectors.service import make_client
-from config.model import Device, ModbusTarget, Polling
-from config.profiles import parse_profile
+from pue_monitor.collectors.service import make_client
+from pue_monitor.config.model import Device, ModbusTarget, Polling
+from pue_monitor.config.profiles import parse_profile
 
 # (fields, endpoint shown for the device)
 GOOD_TARGETS = [

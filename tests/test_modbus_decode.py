@@ -9,11 +9,11 @@ import math
 
 import pytest
 
-from collectors.decode import decode_modbus, sunspec_exponent
-from collectors.plan import plan_modbus
-from config.datatypes import sentinel_as_raw
-from config.profiles import ResolvedModbusPoint
-from store.model import Quality
+from pue_monitor.collectors.decode import decode_modbus, sunspec_exponent
+from pue_monitor.collectors.plan import plan_modbus
+from pue_monitor.config.datatypes import sentinel_as_raw
+from pue_monitor.config.profiles import ResolvedModbusPoint
+from pue_monitor.store.model import Quality
 
 
 def point(address, dtype, order="ABCD", scale=1.0, offset=0.0, na=(), sensor="a"):

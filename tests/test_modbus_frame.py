@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.modbus_frame import (
+from pue_monitor.collectors.modbus_frame import (
     ExceptionAnswer,
     FrameError,
     answer_values,
@@ -16,7 +16,7 @@ from collectors.modbus_frame import (
     rtu_answer_size,
     rtu_frame,
 )
-from config.datatypes import rtu_frame_gap_s
+from pue_monitor.config.datatypes import rtu_frame_gap_s
 
 # (name, unit, function, address, count, frame on the wire)
 RTU_REQUESTS = [

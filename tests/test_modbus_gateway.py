@@ -10,14 +10,14 @@ import time
 
 import pytest
 
-from collectors.errors import DeviceError
-from collectors.modbus_client import ModbusConnection, SerialSettings
-from collectors.poller import DevicePoller
-from collectors.service import make_client
-from config import load_config_text
-from simulator.encode import modbus_image, point_key
-from simulator.faults import DeviceFaults
-from simulator.modbus_server import ModbusEndpoint
+from pue_monitor.collectors.errors import DeviceError
+from pue_monitor.collectors.modbus_client import ModbusConnection, SerialSettings
+from pue_monitor.collectors.poller import DevicePoller
+from pue_monitor.collectors.service import make_client
+from pue_monitor.config import load_config_text
+from pue_monitor.simulator.encode import modbus_image, point_key
+from pue_monitor.simulator.faults import DeviceFaults
+from pue_monitor.simulator.modbus_server import ModbusEndpoint
 from tests.tools import require_tool
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ RUN_S = 4.0
 
 
 def power_image(profile_name: str, watts: float):
-    from config.profiles import load_profiles
+    from pue_monitor.config.profiles import load_profiles
 
     profile = load_profiles()[profile_name]
     return profile, modbus_image(profile, {point_key("active_power_w", {}): watts})
@@ -142,8 +142,8 @@ async def test_serial_rtu_over_a_pseudo_terminal_pair(pty_pair):
 
 
 async def test_probe_over_a_serial_line(pty_pair):
-    from collectors.modbus_probe import probe_modbus
-    from config.profiles import load_profiles
+    from pue_monitor.collectors.modbus_probe import probe_modbus
+    from pue_monitor.config.profiles import load_profiles
 
     server_tty, client_tty = pty_pair
     profile = load_profiles()["eastron_sdm630"]
@@ -162,7 +162,7 @@ async def test_probe_over_a_serial_line(pty_pair):
 
 
 async def test_a_missing_serial_device_is_a_connection_error(tmp_path):
-    from collectors.errors import PollConnectionError
+    from pue_monitor.collectors.errors import PollConnectionError
 
     conn = ModbusConnection(framing="rtu", serial=SerialSettings(str(tmp_path / "ttyUSB9")),
                             timeout_s=0.5)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.modbus_probe import ProbeUrlError, parse_modbus_url, probe_modbus, reading_rows
-from config.profiles import load_profiles
-from simulator.encode import modbus_image, point_key
-from simulator.faults import DeviceFaults
-from simulator.modbus_server import ModbusEndpoint
+from pue_monitor.collectors.modbus_probe import ProbeUrlError, parse_modbus_url, probe_modbus, reading_rows
+from pue_monitor.config.profiles import load_profiles
+from pue_monitor.simulator.encode import modbus_image, point_key
+from pue_monitor.simulator.faults import DeviceFaults
+from pue_monitor.simulator.modbus_server import ModbusEndpoint
 
 PROFILES = load_profiles()
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.decode import decode_modbus
-from collectors.plan import plan_modbus
-from config.profiles import load_profiles
-from store.model import Quality
+from pue_monitor.collectors.decode import decode_modbus
+from pue_monitor.collectors.plan import plan_modbus
+from pue_monitor.config.profiles import load_profiles
+from pue_monitor.store.model import Quality
 
 PROFILES = load_profiles()
 MODBUS_PROFILES = sorted(n for n, p in PROFILES.items() if p.protocol == "modbus")
@@ -148,7 +148,7 @@ def test_every_modbus_profile_has_a_hand_written_image():
 
 @pytest.mark.parametrize("name", MODBUS_PROFILES)
 def test_profile_opens_with_its_model_and_manual(name):
-    from config.profiles import BUILTIN_PROFILE_DIR
+    from pue_monitor.config.profiles import BUILTIN_PROFILE_DIR
 
     text = (BUILTIN_PROFILE_DIR / f"{name}.yaml").read_text(encoding="utf-8")
     header = text.split("\nname:")[0]

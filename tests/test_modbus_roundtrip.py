@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.modbus_client import ModbusConnection
-from collectors.plan import plan_modbus
-from collectors.poller import DevicePoller
-from config.model import Device, Polling
-from config.profiles import load_profiles
-from simulator.encode import modbus_image, point_key
-from simulator.faults import DeviceFaults
-from simulator.modbus_server import ModbusEndpoint
-from store.model import Quality
+from pue_monitor.collectors.modbus_client import ModbusConnection
+from pue_monitor.collectors.plan import plan_modbus
+from pue_monitor.collectors.poller import DevicePoller
+from pue_monitor.config.model import Device, Polling
+from pue_monitor.config.profiles import load_profiles
+from pue_monitor.simulator.encode import modbus_image, point_key
+from pue_monitor.simulator.faults import DeviceFaults
+from pue_monitor.simulator.modbus_server import ModbusEndpoint
+from pue_monitor.store.model import Quality
 
 pytestmark = pytest.mark.integration
 

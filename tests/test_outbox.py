@@ -10,12 +10,12 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from store.influx import InfluxWriter, RejectedBatch, export_interval_energy
-from store.outbox import OUTBOX_FILE, Outbox, OutboxState
-from store.rollup import rollup
-from store.sqlite import Store
+from pue_monitor.store.influx import InfluxWriter, RejectedBatch, export_interval_energy
+from pue_monitor.store.outbox import OUTBOX_FILE, Outbox, OutboxState
+from pue_monitor.store.rollup import rollup
+from pue_monitor.store.sqlite import Store
 from tests.web_fixtures import NOW, demo_config, fill
-from web.metrics_outbox import OutboxCollector
+from pue_monitor.web.metrics_outbox import OutboxCollector
 
 
 def lines(*names: str) -> list[str]:
@@ -88,7 +88,7 @@ def test_high_water_mark_hides_acknowledged_points(outbox):
 
 def test_full_outbox_drops_the_oldest_and_logs_once(tmp_path, caplog):
     box = Outbox(tmp_path / OUTBOX_FILE, max_points=3)
-    with caplog.at_level(logging.ERROR, logger="store.outbox"):
+    with caplog.at_level(logging.ERROR, logger="pue_monitor.store.outbox"):
         assert box.enqueue(lines("a", "b")) == 0
         assert box.enqueue(lines("c", "d")) == 1
         assert box.enqueue(lines("e")) == 1
@@ -162,7 +162,7 @@ def test_rejected_batch_is_counted_and_does_not_block_the_queue(tmp_path, caplog
     writer.submit(lines("bad", "worse", "good"))
     writer.spool()
     transport.outcomes = [RejectedBatch("HTTP 400: field type conflict")]
-    with caplog.at_level(logging.ERROR, logger="store.influx"):
+    with caplog.at_level(logging.ERROR, logger="pue_monitor.store.influx"):
         assert writer.send_batch() == 0
     assert writer.send_batch() == 1
     assert transport.received == [lines("bad", "worse", "good")[2:]]
@@ -301,7 +301,7 @@ def test_write_failures_are_counted_each_time_and_logged_once_per_outage(tmp_pat
                           flush_interval_s=0.02, max_backoff_s=0.02)
     writer.submit(lines("a"))
     writer.spool()
-    with caplog.at_level(logging.INFO, logger="store.influx"):
+    with caplog.at_level(logging.INFO, logger="pue_monitor.store.influx"):
         writer.start()
         deadline = time.monotonic() + 10
         while writer.state().points_written_total < 1 and time.monotonic() < deadline:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,10 +35,10 @@ def test_compose_builds_from_files_that_exist():
 def test_dockerfile_copies_every_package():
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     copied = set(re.findall(r"^COPY (\S+) ", dockerfile, re.M))
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    packages = re.search(r"packages = \[(.*?)\]", pyproject, re.S).group(1)
-    for package in re.findall(r'"(\w+)"', packages):
-        assert package in copied, f"Dockerfile does not copy package {package}"
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        folders = tomllib.load(f)["tool"]["setuptools"]["package-dir"].values()
+    for folder in folders:
+        assert folder in copied, f"Dockerfile does not copy package folder {folder}"
 
 
 # --- the full stack: every service's configuration names services that exist -------------------
@@ -124,7 +125,7 @@ def test_grafana_dashboard_provider_reads_the_mounted_dashboards():
 
 
 def test_monitor_config_is_the_demo_province_writing_to_the_influxdb_service(monkeypatch):
-    from config.loader import load_config
+    from pue_monitor.config.loader import load_config
 
     monkeypatch.setenv("INFLUX_TOKEN", "test-token")
     services = compose()["services"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.codec import decode_registers, encode_registers
-from collectors.decode import MISSING, decode_modbus, decode_snmp
-from collectors.plan import plan_modbus, plan_snmp_gets
-from config.profiles import SnmpPoint
-from config.profiles import ResolvedModbusPoint, load_profiles
-from store.model import Quality
+from pue_monitor.collectors.codec import decode_registers, encode_registers
+from pue_monitor.collectors.decode import MISSING, decode_modbus, decode_snmp
+from pue_monitor.collectors.plan import plan_modbus, plan_snmp_gets
+from pue_monitor.config.profiles import SnmpPoint
+from pue_monitor.config.profiles import ResolvedModbusPoint, load_profiles
+from pue_monitor.store.model import Quality
 
 PROFILES = load_profiles()
 

@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from collectors.errors import DeviceError, PollTimeout
-from collectors.poller import DevicePoller
-from config import load_config_text
-from store.model import ErrorKind
+from pue_monitor.collectors.errors import DeviceError, PollTimeout
+from pue_monitor.collectors.poller import DevicePoller
+from pue_monitor.config import load_config_text
+from pue_monitor.store.model import ErrorKind
 
 CONFIG = """
 polling: {interval_s: 0.5, timeout_s: 0.3, retries: 1}
@@ -154,7 +154,7 @@ async def test_first_failure_logged_once_then_counted(config, caplog):
     async def sink(result):
         results.append(result)
     poller = make(config, "ups", FakeSnmp({}, fail=PollTimeout("no answer")), sink)
-    caplog.set_level(logging.WARNING, logger="collectors.poller")
+    caplog.set_level(logging.WARNING, logger="pue_monitor.collectors.poller")
     for _ in range(3):
         poller._note(await poller.poll_once())
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

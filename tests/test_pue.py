@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from config.metrics import MeasurementPoint as MP
-from config.metrics import Role
-from pue.energy import CounterSeries, MeterEnergy, PowerSeries
-from pue.instant import PowerReading, instantaneous_pue
-from pue.kpi import MeterInput, interval_pue, pue_category
+from pue_monitor.config.metrics import MeasurementPoint as MP
+from pue_monitor.config.metrics import Role
+from pue_monitor.pue.energy import CounterSeries, MeterEnergy, PowerSeries
+from pue_monitor.pue.instant import PowerReading, instantaneous_pue
+from pue_monitor.pue.kpi import MeterInput, interval_pue, pue_category
 
 
 def frame(points):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from config.loader import load_config
+from pue_monitor.config.loader import load_config
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

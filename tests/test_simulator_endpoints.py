@@ -23,13 +23,13 @@ from pysnmp.hlapi.v1arch.asyncio import (
 )
 from pysnmp.proto import rfc1902, rfc1905
 
-from collectors.errors import DeviceError, PollTimeout
-from collectors.modbus_client import PymodbusTcpClient
-from collectors.snmp_client import PysnmpClient
-from config.datatypes import DATA_TYPES
-from config.profiles import ANY_INDEX
-from simulator.physics import canonical_values
-from store.model import Quality
+from pue_monitor.collectors.errors import DeviceError, PollTimeout
+from pue_monitor.collectors.modbus_client import PymodbusTcpClient
+from pue_monitor.collectors.snmp_client import PysnmpClient
+from pue_monitor.config.datatypes import DATA_TYPES
+from pue_monitor.config.profiles import ANY_INDEX
+from pue_monitor.simulator.physics import canonical_values
+from pue_monitor.store.model import Quality
 from tests.simulator_support import (
     DEMO,
     UNITS,

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from collectors.errors import DeviceError, PollConnectionError, PollTimeout
-from collectors.modbus_client import PymodbusTcpClient
-from collectors.snmp_client import PysnmpClient
-from store.model import ErrorKind, Quality
+from pue_monitor.collectors.errors import DeviceError, PollConnectionError, PollTimeout
+from pue_monitor.collectors.modbus_client import PymodbusTcpClient
+from pue_monitor.collectors.snmp_client import PysnmpClient
+from pue_monitor.store.model import ErrorKind, Quality
 from tests.simulator_support import (
     START,
     UNITS,

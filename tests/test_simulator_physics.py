@@ -7,14 +7,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config import load_config
-from config.model import SiteSimulation
-from simulator.climate import (
+from pue_monitor.config import load_config
+from pue_monitor.config.model import SiteSimulation
+from pue_monitor.simulator.climate import (
     diurnal_offset_c,
     outdoor_temperature_c,
     seasonal_mean_c,
 )
-from simulator.physics import (
+from pue_monitor.simulator.physics import (
     EnergyCounter,
     build_layout,
     cooling_cop,
@@ -23,7 +23,7 @@ from simulator.physics import (
     split,
     ups_loss_w,
 )
-from simulator.runner import Simulator
+from pue_monitor.simulator.runner import Simulator
 from tests.simulator_support import DEMO
 
 TZ = "Asia/Ho_Chi_Minh"

@@ -8,18 +8,18 @@ import logging
 
 import pytest
 
-from collectors.poller import DevicePoller
-from collectors.service import CollectorService, make_client
-from config import ConfigError, load_config_text
-from config.model import Polling
-from simulator.runner import Simulator, run_simulator
-from simulator.snmp_agent import SnmpAgent
-from store.model import ErrorKind, PollResult
-from store.service import DeviceStatus, meter_energy
-from store.sqlite import Store
+from pue_monitor.collectors.poller import DevicePoller
+from pue_monitor.collectors.service import CollectorService, make_client
+from pue_monitor.config import ConfigError, load_config_text
+from pue_monitor.config.model import Polling
+from pue_monitor.simulator.runner import Simulator, run_simulator
+from pue_monitor.simulator.snmp_agent import SnmpAgent
+from pue_monitor.store.model import ErrorKind, PollResult
+from pue_monitor.store.service import DeviceStatus, meter_energy
+from pue_monitor.store.sqlite import Store
 from tests.conftest import free_port
 from tests.simulator_support import FakeClock, advance, running
-from web.document import device_document
+from pue_monitor.web.document import device_document
 
 SITE = """
 polling: {{interval_s: 10, timeout_s: 2, retries: 0}}
@@ -170,7 +170,7 @@ async def test_unknown_agent_is_a_decode_error_logged_once(caplog):
 
     poller = DevicePoller("auto", device, None, polling, client, sink,
                           candidates=config.profiles.values())
-    caplog.set_level(logging.DEBUG, logger="collectors.poller")
+    caplog.set_level(logging.DEBUG, logger="pue_monitor.collectors.poller")
     try:
         await asyncio.wait_for(poller.run(stop), 20)
     finally:

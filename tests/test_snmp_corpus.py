@@ -1,4 +1,4 @@
-"""Every real capture of ../shared/corpus/snmp, served by snmpsim on 127.0.0.1, identified
+"""Every real capture of tests/corpus/snmp, served by snmpsim on 127.0.0.1, identified
 and decoded through the real client, plan and profile: one test per capture and sensor.
 
 Expected values are LibreNMS's; where the vendor MIB disagrees (`mib_expected`) the MIB
@@ -11,13 +11,13 @@ import asyncio
 
 import pytest
 
-from collectors.snmp_client import PysnmpClient
-from collectors.snmp_decode import decode_points
-from collectors.snmp_identify import identify
-from collectors.snmp_plan import plan_for
-from collectors.snmp_read import read_answers
-from config.profiles import load_profiles
-from store.model import Quality
+from pue_monitor.collectors.snmp_client import PysnmpClient
+from pue_monitor.collectors.snmp_decode import decode_points
+from pue_monitor.collectors.snmp_identify import identify
+from pue_monitor.collectors.snmp_plan import plan_for
+from pue_monitor.collectors.snmp_read import read_answers
+from pue_monitor.config.profiles import load_profiles
+from pue_monitor.store.model import Quality
 from tests.snmp_support import CORPUS, captures, expected, snmpsim, snmpsim_command
 
 pytestmark = pytest.mark.integration

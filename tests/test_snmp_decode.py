@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from collectors.decode import decode_snmp
-from collectors.snmp_decode import MISSING, decode_points, to_number
-from collectors.snmp_identify import by_identity, probe_candidates
-from collectors.snmp_plan import plan_snmp, table_columns
-from config.errors import ConfigIssue
-from config.profiles import load_profiles, parse_profile
-from store.model import Quality
+from pue_monitor.collectors.decode import decode_snmp
+from pue_monitor.collectors.snmp_decode import MISSING, decode_points, to_number
+from pue_monitor.collectors.snmp_identify import by_identity, probe_candidates
+from pue_monitor.collectors.snmp_plan import plan_snmp, table_columns
+from pue_monitor.config.errors import ConfigIssue
+from pue_monitor.config.profiles import load_profiles, parse_profile
+from pue_monitor.store.model import Quality
 
 PROFILES = load_profiles()
 

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from collectors.poller import DevicePoller
-from collectors.service import make_client
-from config.model import Polling
-from store.model import ErrorKind, PollResult
+from pue_monitor.collectors.poller import DevicePoller
+from pue_monitor.collectors.service import make_client
+from pue_monitor.config.model import Polling
+from pue_monitor.store.model import ErrorKind, PollResult
 from tests.simulator_support import demo_config, running
 
 pytestmark = pytest.mark.integration

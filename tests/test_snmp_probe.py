@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from collectors.snmp_probe import SnmpUrlError, parse_snmp_url
+from pue_monitor.collectors.snmp_probe import SnmpUrlError, parse_snmp_url
 from pue_monitor.cli import main
 from tests.snmp_support import expected, snmpsim, snmpsim_command
 from tests.test_snmp_corpus import PROFILE_OF

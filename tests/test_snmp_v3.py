@@ -10,11 +10,11 @@ import logging
 
 import pytest
 
-from collectors.poller import DevicePoller
-from collectors.service import make_client
-from collectors.snmp_client import PysnmpClient
-from config import load_config_text
-from store.model import ErrorKind
+from pue_monitor.collectors.poller import DevicePoller
+from pue_monitor.collectors.service import make_client
+from pue_monitor.collectors.snmp_client import PysnmpClient
+from pue_monitor.config import load_config_text
+from pue_monitor.store.model import ErrorKind
 from tests.conftest import free_port
 from tests.snmp_support import snmpd, snmpd_conf
 from tests.tools import require_tool

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from store.model import Reading
-from store.sqlite import Store
+from pue_monitor.store.model import Reading
+from pue_monitor.store.sqlite import Store
 
 READINGS = [  # (ts, device, metric, labels, value)
     (50.0, "pdu", "outlet_power_w", (("outlet", "1"),), 10.0),  # a labelled series: not a total

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from store.sqlite import Store
+from pue_monitor.store.sqlite import Store
 from tests.web_fixtures import NOW, demo_config, fill
-from web import create_app
+from pue_monitor.web import create_app
 
 
 @pytest.fixture()
@@ -202,7 +202,7 @@ def test_store_failure_is_a_clear_503_not_a_crash(store, monkeypatch):
 @pytest.fixture()
 def rolled_client(store):
     """The same polls with their 15-minute blocks closed, as the rollup loop would."""
-    from store.rollup import rollup
+    from pue_monitor.store.rollup import rollup
     config = demo_config()
     rollup(store, config, NOW + 120)
     return create_app(config, store, clock=lambda: NOW, testing=True).test_client()

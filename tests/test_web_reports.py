@@ -7,11 +7,11 @@ import io
 
 import pytest
 
-from store.report import build_report
-from store.rollup import rollup
-from store.sqlite import Store
+from pue_monitor.store.report import build_report
+from pue_monitor.store.rollup import rollup
+from pue_monitor.store.sqlite import Store
 from tests.web_fixtures import NOW, demo_config, fill
-from web import create_app
+from pue_monitor.web import create_app
 
 PERIOD = "2026-11-25T09:45..2026-11-25T10:00"  # the fixture's whole 15-minute block
 

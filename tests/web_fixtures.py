@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from config.loader import load_config
-from config.metrics import JOULES_PER_KWH
-from config.model import Config
-from store.model import ErrorKind, PollResult, Reading
-from store.sqlite import Store
+from pue_monitor.config.loader import load_config
+from pue_monitor.config.metrics import JOULES_PER_KWH
+from pue_monitor.config.model import Config
+from pue_monitor.store.model import ErrorKind, PollResult, Reading
+from pue_monitor.store.sqlite import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 25, 10, 0, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh")).timestamp()

@@ -13,6 +13,6 @@ __all__ = ["create_app"]
 
 def __getattr__(name: str) -> Any:
     if name == "create_app":
-        from web.app import create_app
+        from pue_monitor.web.app import create_app
         return create_app
     raise AttributeError(f"module 'web' has no attribute {name!r}")

@@ -13,12 +13,12 @@ from flask import Flask
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
-from config.model import Config
-from store.service import province_status
-from store.sqlite import Store
-from store.longterm import energy_totals, site_long_figures
-from web.document import LongSite, status_document
-from web.metrics import StatusCollector
+from pue_monitor.config.model import Config
+from pue_monitor.store.service import province_status
+from pue_monitor.store.sqlite import Store
+from pue_monitor.store.longterm import energy_totals, site_long_figures
+from pue_monitor.web.document import LongSite, status_document
+from pue_monitor.web.metrics import StatusCollector
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def create_app(config: Config, store: Store, clock: Callable[[], float] = time.t
         state.registry.register(collector)
     app.extensions["pue_monitor"] = state
 
-    from web import reports, views
+    from pue_monitor.web import reports, views
     app.register_blueprint(views.bp)
     app.register_blueprint(reports.bp)
     return app

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
-from web.i18n import t
+from pue_monitor.web.i18n import t
 
 DASH = "—"
 OPERATOR_SIGNS = {"<=": "≤", "<": "<"}

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-from config.metrics import JOULES_PER_KWH
+from pue_monitor.config.metrics import JOULES_PER_KWH
 
 PREFIX = "pue_monitor"
 INSTANT_WINDOW = "instantaneous"

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from store.outbox import OutboxStateFn
+from pue_monitor.store.outbox import OutboxStateFn
 
 PREFIX = "pue_monitor_influx"
 

@@ -11,8 +11,8 @@ import io
 import json
 from html import escape
 
-from web.format import DASH, number, operator_sign, threshold, verdict
-from web.i18n import t
+from pue_monitor.web.format import DASH, number, operator_sign, threshold, verdict
+from pue_monitor.web.i18n import t
 
 CSV_COLUMNS = ("site", "period_start", "period_end", "category", "facility_energy_kwh",
                "it_energy_kwh", "pue", "coverage", "status", "threshold", "operator",

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from store.report import build_report
-from web.i18n import other_lang, t
-from web.report_render import to_csv, to_html, to_json
-from web.views import choose_lang
+from pue_monitor.store.report import build_report
+from pue_monitor.web.i18n import other_lang, t
+from pue_monitor.web.report_render import to_csv, to_html, to_json
+from pue_monitor.web.views import choose_lang
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 FORMATS = {"html": "text/html", "json": "application/json", "csv": "text/csv"}

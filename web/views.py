@@ -7,8 +7,8 @@ import json
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from web import format as fmt
-from web.i18n import DEFAULT_LANG, LANG_COOKIE, LANGS, normalise_lang, other_lang, strings, t
+from pue_monitor.web import format as fmt
+from pue_monitor.web.i18n import DEFAULT_LANG, LANG_COOKIE, LANGS, normalise_lang, other_lang, strings, t
 
 bp = Blueprint("views", __name__)
 COOKIE_MAX_AGE_S = 365 * 86400
