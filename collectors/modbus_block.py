@@ -11,21 +11,26 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from pue_monitor.config.datatypes import DATA_TYPES
+from pue_monitor.config.datatypes import BYTE_ORDERS, DATA_TYPES, ByteOrder
 
 if TYPE_CHECKING:
     from pue_monitor.collectors.plan import ModbusRead
     from pue_monitor.config.profiles import ResolvedModbusPoint
 
-# Byte order -> (pack the block's words little-endian?, read each value as "<" or ">").
-# Packing words little-endian swaps the two bytes of every register; reading a value
-# little-endian reverses its bytes, i.e. its word order and byte order together.
-ORDER_LAYOUT: dict[str, tuple[bool, str]] = {
-    "ABCD": (False, ">"),
-    "DCBA": (False, "<"),
-    "BADC": (True, ">"),
-    "CDAB": (True, "<"),
-}
+
+
+def _layout(order: ByteOrder) -> tuple[bool, str]:
+    """(pack the block's words little-endian?, read each value as "<" or ">").
+
+    Reading a value little-endian reverses all its bytes: its word order and its byte
+    order together. Packing the words little-endian first swaps the two bytes of every
+    register back, so a lone word swap or a lone byte swap is one of the two, not both.
+    """
+    return order.word_swap != order.byte_swap, "<" if order.word_swap else ">"
+
+
+# Derived from the one byte-order table (config.datatypes), never written out again.
+ORDER_LAYOUT: dict[str, tuple[bool, str]] = {name: _layout(o) for name, o in BYTE_ORDERS.items()}
 
 
 @dataclass(frozen=True)

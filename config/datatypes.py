@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # Protocol limits (Modbus Application Protocol Specification V1.1b3, 6.3 / 6.4).
 MAX_READ_REGISTERS = 125
@@ -50,14 +51,26 @@ DATA_TYPES: dict[str, DataType] = {
 }
 BIT_TYPE = "bit"
 
-# Byte orders, named by where bytes A (most significant) .. D land on the wire.
-# word_swap: the least significant register comes first; byte_swap: the two
-# bytes inside each register are exchanged. Longer types extend the pattern.
-BYTE_ORDERS: dict[str, tuple[bool, bool]] = {
-    "ABCD": (False, False),  # big-endian, high word first (Modbus default)
-    "CDAB": (True, False),  # low word first ("word swapped")
-    "BADC": (False, True),  # bytes swapped inside each word
-    "DCBA": (True, True),  # little-endian
+
+
+class ByteOrder(NamedTuple):
+    """Where a value's bytes land on the wire, relative to big-endian high word first.
+
+    word_swap: the least significant register comes first; byte_swap: the two bytes
+    inside each register are exchanged. Longer types extend the pattern.
+    """
+
+    word_swap: bool
+    byte_swap: bool
+
+
+# The one byte-order table: every legal order, named by where bytes A (most significant)
+# .. D land on the wire. The validator, the codec and the block decoder all read it.
+BYTE_ORDERS: dict[str, ByteOrder] = {
+    "ABCD": ByteOrder(word_swap=False, byte_swap=False),  # big-endian (Modbus default)
+    "CDAB": ByteOrder(word_swap=True, byte_swap=False),  # low word first ("word swapped")
+    "BADC": ByteOrder(word_swap=False, byte_swap=True),  # bytes swapped inside each word
+    "DCBA": ByteOrder(word_swap=True, byte_swap=True),  # little-endian
 }
 
 # Common aliases found in vendor manuals and other tools' configs.

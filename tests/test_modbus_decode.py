@@ -10,8 +10,9 @@ import math
 import pytest
 
 from pue_monitor.collectors.decode import decode_modbus, sunspec_exponent
+from pue_monitor.collectors.modbus_block import ORDER_LAYOUT
 from pue_monitor.collectors.plan import plan_modbus
-from pue_monitor.config.datatypes import sentinel_as_raw
+from pue_monitor.config.datatypes import BYTE_ORDERS, sentinel_as_raw
 from pue_monitor.config.profiles import ResolvedModbusPoint
 from pue_monitor.store.model import Quality
 
@@ -69,6 +70,12 @@ VALUES = [
 def test_every_type_in_every_order(name, dtype, order, words, raw):
     got = decode([point(0, dtype, order)], words)["a"]
     assert (got.value, got.quality) == (raw, Quality.OK)
+
+
+def test_the_block_decoder_knows_the_legal_orders_and_no_other():
+    # Its layouts are derived from config.datatypes.BYTE_ORDERS, the one legality table;
+    # every legal order has hand-written words above.
+    assert set(ORDER_LAYOUT) == set(BYTE_ORDERS) == {order for _, _, order, _, _ in VALUES}
 
 
 @pytest.mark.parametrize(("dtype", "words", "scale", "offset", "value"), [
