@@ -1,4 +1,7 @@
-"""Request planning, computed once at start-up: pure functions, tested on their own."""
+"""Modbus request planning, computed once at start-up: pure functions, tested on their own.
+
+The SNMP plan is collectors.snmp_plan.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from functools import cached_property
 
 from pue_monitor.collectors.modbus_block import FieldGroup, compile_block
 from pue_monitor.config.datatypes import MAX_READ_BITS, MAX_READ_REGISTERS, REGISTER_FUNCTIONS
-from pue_monitor.config.profiles import DEFAULT_MAX_OIDS_PER_GET, ResolvedModbusPoint, SnmpPoint
+from pue_monitor.config.profiles import ResolvedModbusPoint
 
 # Registers read but not used between two fields, at most, before a read is split.
 DEFAULT_MAX_GAP_REGISTERS = 16
@@ -80,11 +83,3 @@ def _read(function: int, start: int, end: int,
     scales = tuple(sorted({a for a, _, p in group if p is None}))
     return ModbusRead(function, start, end - start, points, scales)
 
-
-def plan_snmp_gets(points: tuple[SnmpPoint, ...] | list[SnmpPoint],
-                   max_oids: int = DEFAULT_MAX_OIDS_PER_GET) -> tuple[tuple[str, ...], ...]:
-    """Batch the distinct OIDs of a profile into GETs of at most ``max_oids``."""
-    if max_oids < 1:
-        raise ValueError(f"max_oids must be >= 1, got {max_oids}")
-    oids = list(dict.fromkeys(p.oid for p in points))
-    return tuple(tuple(oids[i:i + max_oids]) for i in range(0, len(oids), max_oids))

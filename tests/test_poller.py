@@ -161,3 +161,18 @@ async def test_first_failure_logged_once_then_counted(config, caplog):
     assert len(warnings) == 1 and "ups" in warnings[0].getMessage()
     # Backing off: after 2 failures the next slot is further away than one interval.
     assert poller.next_delay(1000.0) > 0.5
+
+
+async def test_snmp_budget_counts_the_requests_the_poll_makes(config):
+    # ups_mib: its 5 scalars in one GET, then one walk of its table columns (2 requests);
+    # the budget is the timeout per request, 0.3 s x 2, plus 0.5 s of slack.
+    client = FakeSnmp({POWER_OID: 42000})
+    poller = make(config, "ups", client)
+    await poller.poll_once()
+    assert len(client.calls) == 2
+    assert poller._poll_budget() == pytest.approx(0.3 * 2 + 0.5)
+
+
+def test_modbus_polls_have_no_overall_budget(config):
+    # Each Modbus request is bounded by its connection (which other units may share).
+    assert make(config, "meter", FakeModbus({}))._poll_budget() is None
