@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pue_monitor.collectors.decode import decode_modbus, decode_snmp
 from pue_monitor.collectors.errors import DeviceError, PollDecodeError, PollError, PollTimeout
 from pue_monitor.collectors.modbus_client import ModbusClient, exception_kind
-from pue_monitor.collectors.plan import ModbusRead, plan_modbus
+from pue_monitor.collectors.modbus_plan import ModbusRead, plan_modbus
 from pue_monitor.collectors.snmp_client import SnmpClient
 from pue_monitor.collectors.snmp_identify import NoProfileMatches, identify, probe_candidates
 from pue_monitor.collectors.snmp_plan import SnmpPlan, plan_for

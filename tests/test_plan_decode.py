@@ -9,7 +9,7 @@ import pytest
 
 from pue_monitor.collectors.codec import decode_registers, encode_registers
 from pue_monitor.collectors.decode import MISSING, decode_modbus, decode_snmp
-from pue_monitor.collectors.plan import plan_modbus
+from pue_monitor.collectors.modbus_plan import plan_modbus
 from pue_monitor.config.profiles import ResolvedModbusPoint, load_profiles
 from pue_monitor.store.model import Quality
 

@@ -1,14 +1,13 @@
-"""Modbus request planning, computed once at start-up: pure functions, tested on their own.
+"""Modbus request planning, computed once per profile: which reads serve which fields.
 
-The SNMP plan is collectors.snmp_plan.
+Pure: no I/O, and nothing of how a block is decoded (collectors.modbus_block compiles a
+read's fields into unpackers and keeps them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
-from pue_monitor.collectors.modbus_block import FieldGroup, compile_block
 from pue_monitor.config.datatypes import MAX_READ_BITS, MAX_READ_REGISTERS, REGISTER_FUNCTIONS
 from pue_monitor.config.profiles import ResolvedModbusPoint
 
@@ -26,11 +25,6 @@ class ModbusRead:
     points: tuple[ResolvedModbusPoint, ...]
     # Addresses of SunSpec scale-factor registers this read covers.
     scale_addresses: tuple[int, ...] = ()
-
-    @cached_property
-    def layout(self) -> tuple[FieldGroup, ...]:
-        """The compiled unpackers of this read's fields (built on first use, then kept)."""
-        return compile_block(self)
 
 
 def _max_span(function: int, max_registers: int) -> int:
