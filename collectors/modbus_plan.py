@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pue_monitor.config.datatypes import MAX_READ_BITS, MAX_READ_REGISTERS, REGISTER_FUNCTIONS
+from pue_monitor.config.datatypes import MAX_READ_REGISTERS, REGISTER_FUNCTIONS, max_read_count
 from pue_monitor.config.profiles import ResolvedModbusPoint
 
 # Registers read but not used between two fields, at most, before a read is split.
@@ -29,7 +29,7 @@ class ModbusRead:
 
 def _max_span(function: int, max_registers: int) -> int:
     # Bits (FC 1/2) are counted against their own, larger limit.
-    return max_registers if function in REGISTER_FUNCTIONS else MAX_READ_BITS
+    return max_registers if function in REGISTER_FUNCTIONS else max_read_count(function)
 
 
 def plan_modbus(points: tuple[ResolvedModbusPoint, ...] | list[ResolvedModbusPoint],

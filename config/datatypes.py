@@ -10,6 +10,10 @@ MAX_READ_REGISTERS = 125
 MAX_READ_BITS = 2000
 MAX_UNIT_ID = 247
 REGISTER_BITS = 16
+# Addresses of one register (or bit) space: 0..65535 (the spec's data model).
+REGISTER_ADDRESSES = 0x10000
+# Modbus TCP servers listen here (IANA-registered port; Modbus Messaging on TCP/IP V1.0b).
+MODBUS_TCP_PORT = 502
 # Largest Modbus RTU frame (spec 6.1 / serial line guide 2.5.1): 256 bytes; ADU over TCP: 260.
 MAX_RTU_FRAME = 256
 MAX_TCP_ADU = 260
@@ -95,6 +99,12 @@ FC_READ_INPUT = 4
 READ_FUNCTIONS = frozenset({FC_READ_COILS, FC_READ_DISCRETE_INPUTS, FC_READ_HOLDING, FC_READ_INPUT})
 REGISTER_FUNCTIONS = frozenset({FC_READ_HOLDING, FC_READ_INPUT})
 
+
+def max_read_count(function: int) -> int:
+    """The most registers (FC 3/4) or bits (FC 1/2) one read request may ask for."""
+    return MAX_READ_REGISTERS if function in REGISTER_FUNCTIONS else MAX_READ_BITS
+
+
 # Register numbering conventions a manual may print.
 #   address:    the 0-based protocol (PDU) address
 #   one_based:  register number = address + 1
@@ -142,12 +152,12 @@ def resolve_register(number: int, numbering: str) -> tuple[int, int | None]:
     :raises ValueError: when the number does not fit the convention.
     """
     if numbering == "address":
-        if not 0 <= number <= 0xFFFF:
-            raise ValueError(f"address {number} outside 0..65535")
+        if not 0 <= number < REGISTER_ADDRESSES:
+            raise ValueError(f"address {number} outside 0..{REGISTER_ADDRESSES - 1}")
         return number, None
     if numbering == "one_based":
-        if not 1 <= number <= 0x10000:
-            raise ValueError(f"register {number} outside 1..65536")
+        if not 1 <= number <= REGISTER_ADDRESSES:
+            raise ValueError(f"register {number} outside 1..{REGISTER_ADDRESSES}")
         return number - 1, None
     if numbering == "modicon":
         if 1 <= number <= 49999 or 100001 <= number <= 465536:
