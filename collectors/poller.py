@@ -15,7 +15,7 @@ from pue_monitor.collectors.modbus_client import ModbusClient, exception_kind
 from pue_monitor.collectors.modbus_plan import ModbusRead, plan_modbus
 from pue_monitor.collectors.snmp_client import SnmpClient
 from pue_monitor.collectors.snmp_identify import NoProfileMatches, identify, probe_candidates
-from pue_monitor.collectors.snmp_plan import SnmpPlan, plan_for
+from pue_monitor.collectors.snmp_plan import BUDGET_SLACK_S, SnmpPlan, plan_for
 from pue_monitor.collectors.snmp_read import read_answers
 from pue_monitor.config.model import Device, Polling
 from pue_monitor.config.profiles import Profile
@@ -110,10 +110,11 @@ class DevicePoller:
         # may be shared: time spent waiting for another unit's turn is not this poll's.
         if self.device.protocol == "modbus":
             return None
-        # An SNMP poll's requests are the very plan it reads with.
+        # An SNMP poll's budget comes from the very plan it reads with (read_answers
+        # holds the GETs and the walk to their own shares of it).
         if self._plan is None:  # system group, the standard-MIB probes, then one GET
-            return self.polling.timeout_s * (2 + self._probes) + 0.5
-        return self.polling.timeout_s * max(1, self._plan.requests) + 0.5
+            return self.polling.timeout_s * (2 + self._probes) + BUDGET_SLACK_S
+        return self._plan.budget_s(self.polling.timeout_s)
 
     async def _identify(self) -> Profile:
         """Identify an auto device as `pue-monitor probe` does; a miss is a decode error."""
@@ -142,7 +143,7 @@ class DevicePoller:
                 await self._identify()
             assert self.profile is not None and self._plan is not None
             answers, refused = await read_answers(self.client,  # type: ignore[arg-type]
-                                                  self._plan)
+                                                  self._plan, self.polling.timeout_s)
             errors = {ErrorKind.DEVICE.value: refused} if refused else {}
             return decode_snmp(self.profile, answers, self.device.id, ts), errors
         assert self.device.modbus is not None
