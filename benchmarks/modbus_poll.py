@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pue_monitor.collectors.decode import decode_modbus  # noqa: E402
 from pue_monitor.collectors.modbus_client import ModbusConnection  # noqa: E402
-from pue_monitor.collectors.plan import plan_modbus  # noqa: E402
+from pue_monitor.collectors.modbus_plan import plan_modbus  # noqa: E402
 from pue_monitor.config.profiles import ResolvedModbusPoint  # noqa: E402
 from pue_monitor.store.model import PollResult  # noqa: E402
 from pue_monitor.store.sqlite import Store  # noqa: E402
@@ -197,9 +197,9 @@ def decode_only(rounds: int) -> tuple[float, float]:
 
     plan = plan_modbus(_points())
     block = list(struct.unpack(f">{REGISTERS}H", struct.pack(f">{FIELDS}f", *range(FIELDS))))
-    from pue_monitor.collectors.modbus_block import unpack_groups
+    from pue_monitor.collectors.modbus_block import layout_for, unpack_groups
 
-    layout = plan[0].layout
+    layout = layout_for(plan[0])
     start = time.process_time()
     for _ in range(rounds):
         unpack_groups(layout, block, REGISTERS)

@@ -6,8 +6,8 @@ import math
 from collections.abc import Mapping
 from math import isfinite
 
-from pue_monitor.collectors.modbus_block import unpack_groups
-from pue_monitor.collectors.plan import ModbusRead
+from pue_monitor.collectors.modbus_block import layout_for, unpack_groups
+from pue_monitor.collectors.modbus_plan import ModbusRead
 from pue_monitor.collectors.snmp_decode import MISSING, Missing, decode_points  # noqa: F401 - re-exported
 from pue_monitor.config.datatypes import SUNSSF_MAX, SUNSSF_MIN, SUNSSF_NOT_IMPLEMENTED
 from pue_monitor.config.profiles import Profile, Total
@@ -44,7 +44,7 @@ def decode_modbus(reads: tuple[ModbusRead, ...], blocks: Mapping[int, list[int] 
         if block is None:
             continue
         try:
-            groups = unpack_groups(read.layout, block, read.count)
+            groups = unpack_groups(layout_for(read), block, read.count)
         except ValueError:
             readings.extend(Reading(ts, device, p.metric, None, tuple(sorted(p.labels.items())),
                                     Quality.DECODE_ERROR) for p in read.points)

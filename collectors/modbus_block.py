@@ -11,21 +11,28 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from pue_monitor.config.datatypes import DATA_TYPES
+from pue_monitor.collectors.modbus_plan import ModbusRead
+from pue_monitor.config.datatypes import BYTE_ORDERS, DATA_TYPES, ByteOrder
 
 if TYPE_CHECKING:
-    from pue_monitor.collectors.plan import ModbusRead
     from pue_monitor.config.profiles import ResolvedModbusPoint
 
-# Byte order -> (pack the block's words little-endian?, read each value as "<" or ">").
-# Packing words little-endian swaps the two bytes of every register; reading a value
-# little-endian reverses its bytes, i.e. its word order and byte order together.
-ORDER_LAYOUT: dict[str, tuple[bool, str]] = {
-    "ABCD": (False, ">"),
-    "DCBA": (False, "<"),
-    "BADC": (True, ">"),
-    "CDAB": (True, "<"),
-}
+# Compiled layouts kept, at most: a site's pollers hold a few hundred reads at most.
+MAX_CACHED_LAYOUTS = 4096
+
+
+def _layout(order: ByteOrder) -> tuple[bool, str]:
+    """(pack the block's words little-endian?, read each value as "<" or ">").
+
+    Reading a value little-endian reverses all its bytes: its word order and its byte
+    order together. Packing the words little-endian first swaps the two bytes of every
+    register back, so a lone word swap or a lone byte swap is one of the two, not both.
+    """
+    return order.word_swap != order.byte_swap, "<" if order.word_swap else ">"
+
+
+# Derived from the one byte-order table (config.datatypes), never written out again.
+ORDER_LAYOUT: dict[str, tuple[bool, str]] = {name: _layout(o) for name, o in BYTE_ORDERS.items()}
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,21 @@ def compile_block(read: ModbusRead) -> tuple[FieldGroup, ...]:
     for key in list(open_):
         close(key)
     return tuple(groups)
+
+
+# id(read) -> (the read, kept so its id is not reused while cached, its layout). A read
+# holds points with label dicts, so it cannot be a hash key itself.
+_LAYOUTS: dict[int, tuple[ModbusRead, tuple[FieldGroup, ...]]] = {}
+
+
+def layout_for(read: ModbusRead) -> tuple[FieldGroup, ...]:
+    """compile_block, computed once per read object (a poll decodes the same reads again)."""
+    cached = _LAYOUTS.get(id(read))
+    if cached is None or cached[0] is not read:
+        if len(_LAYOUTS) >= MAX_CACHED_LAYOUTS:
+            del _LAYOUTS[next(iter(_LAYOUTS))]  # the oldest; recompiled if asked again
+        cached = _LAYOUTS[id(read)] = (read, compile_block(read))
+    return cached[1]
 
 
 def unpack_groups(groups: tuple[FieldGroup, ...], block: list[int] | tuple[int, ...],

@@ -35,7 +35,15 @@ from pue_monitor.collectors.modbus_frame import (
     rtu_frame,
 )
 from pue_monitor.collectors.modbus_transport import ByteStream, StreamClosed, open_serial, open_tcp
-from pue_monitor.config.datatypes import rtu_frame_gap_s
+from pue_monitor.config.datatypes import MODBUS_TCP_PORT, rtu_frame_gap_s
+from pue_monitor.config.model import (
+    DEFAULT_BUSY_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    SERIAL_DEFAULT_BAUD,
+    SERIAL_DEFAULT_BYTESIZE,
+    SERIAL_DEFAULT_PARITY,
+    SERIAL_DEFAULT_STOPBITS,
+)
 
 # Modbus exception codes (Modbus Application Protocol V1.1b3, section 7).
 EXCEPTION_NAMES = {
@@ -87,18 +95,19 @@ class ConnectionStats:
 @dataclass(frozen=True)
 class SerialSettings:
     device: str
-    baud: int = 9600
-    parity: str = "E"
-    stopbits: int = 1
-    bytesize: int = 8
+    baud: int = SERIAL_DEFAULT_BAUD
+    parity: str = SERIAL_DEFAULT_PARITY
+    stopbits: int = SERIAL_DEFAULT_STOPBITS
+    bytesize: int = SERIAL_DEFAULT_BYTESIZE
 
 
 class ModbusConnection:
     """One TCP connection or serial line, shared by every unit id behind it."""
 
-    def __init__(self, host: str | None = None, port: int = 502, *, framing: str = "tcp",
-                 serial: SerialSettings | None = None, timeout_s: float = 2.0,
-                 frame_gap_s: float | None = None, busy_retries: int = 3) -> None:
+    def __init__(self, host: str | None = None, port: int = MODBUS_TCP_PORT, *,
+                 framing: str = "tcp", serial: SerialSettings | None = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, frame_gap_s: float | None = None,
+                 busy_retries: int = DEFAULT_BUSY_RETRIES) -> None:
         if framing not in ("tcp", "rtu"):
             raise ValueError(f"framing must be tcp or rtu, got {framing!r}")
         if (serial is None) == (host is None):
@@ -241,7 +250,8 @@ class ModbusConnection:
 class ModbusTcpClient(ModbusConnection):
     """Modbus TCP to one host:port (the simple case, kept for callers that use it)."""
 
-    def __init__(self, host: str, port: int = 502, timeout_s: float = 2.0) -> None:
+    def __init__(self, host: str, port: int = MODBUS_TCP_PORT,
+                 timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         super().__init__(host, port, framing="tcp", timeout_s=timeout_s)
 
 

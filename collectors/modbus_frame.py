@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import struct
 
-from pue_monitor.config.datatypes import MAX_READ_BITS, MAX_READ_REGISTERS, MAX_RTU_FRAME, MAX_TCP_ADU, \
-    REGISTER_FUNCTIONS
+from pue_monitor.config.datatypes import MAX_RTU_FRAME, MAX_TCP_ADU, REGISTER_ADDRESSES, \
+    REGISTER_FUNCTIONS, max_read_count
 
 EXCEPTION_FLAG = 0x80
 MBAP = struct.Struct(">HHHB")  # transaction id, protocol id (0), length, unit id
@@ -58,11 +58,11 @@ def crc16(data: bytes) -> int:
 
 def read_pdu(function: int, address: int, count: int) -> bytes:
     """The request PDU for reading ``count`` registers (FC 3/4) or bits (FC 1/2)."""
-    limit = MAX_READ_REGISTERS if function in REGISTER_FUNCTIONS else MAX_READ_BITS
+    limit = max_read_count(function)
     if not 1 <= count <= limit:
         raise ValueError(f"count must be 1..{limit} for function {function}, got {count}")
-    if address < 0 or address + count > 0x10000:
-        raise ValueError(f"address {address} + {count} is outside 0..65535")
+    if address < 0 or address + count > REGISTER_ADDRESSES:
+        raise ValueError(f"address {address} + {count} is outside 0..{REGISTER_ADDRESSES - 1}")
     return _READ.pack(function, address, count)
 
 

@@ -13,13 +13,13 @@ from pydantic import ValidationError
 
 from pue_monitor.collectors.poller import DevicePoller
 from pue_monitor.collectors.service import modbus_connection
-from pue_monitor.config.model import Device, ModbusTarget, Polling
+from pue_monitor.config.datatypes import MODBUS_TCP_PORT
+from pue_monitor.config.model import DEFAULT_TIMEOUT_S, Device, ModbusTarget, Polling
 from pue_monitor.config.profiles import Profile
 from pue_monitor.store.model import PollResult
 
 SCHEMES = {"modbus": "tcp", "modbus+tcp": "tcp", "modbus+rtu": "rtu_over_tcp",
            "modbus+serial": "serial"}
-DEFAULT_PORT = 502
 QUERY_KEYS = {"unit": "unit", "baud": "baud", "parity": "parity", "stopbits": "stopbits",
               "bytesize": "bytesize", "gap_s": "frame_gap_s", "busy_retries": "busy_retries"}
 
@@ -50,7 +50,7 @@ def parse_modbus_url(url: str) -> ModbusTarget:
         if not parts.hostname:
             raise ProbeUrlError(f"{url}: no host")
         try:
-            fields.update(host=parts.hostname, port=parts.port or DEFAULT_PORT)
+            fields.update(host=parts.hostname, port=parts.port or MODBUS_TCP_PORT)
         except ValueError as exc:  # a port that is not a number
             raise ProbeUrlError(f"{url}: {exc}") from None
     try:
@@ -61,7 +61,7 @@ def parse_modbus_url(url: str) -> ModbusTarget:
         raise ProbeUrlError(f"{url}: {problems}") from None
 
 
-async def probe_modbus(url: str, profile: Profile, timeout_s: float = 2.0,
+async def probe_modbus(url: str, profile: Profile, timeout_s: float = DEFAULT_TIMEOUT_S,
                        retries: int = 0) -> PollResult:
     """Poll the unit a URL names once, as the monitor would, and return what it read."""
     if profile.protocol != "modbus":

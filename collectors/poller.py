@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pue_monitor.collectors.decode import decode_modbus, decode_snmp
 from pue_monitor.collectors.errors import DeviceError, PollDecodeError, PollError, PollTimeout
 from pue_monitor.collectors.modbus_client import ModbusClient, exception_kind
-from pue_monitor.collectors.plan import ModbusRead, plan_modbus, plan_snmp_gets
+from pue_monitor.collectors.modbus_plan import ModbusRead, plan_modbus
 from pue_monitor.collectors.snmp_client import SnmpClient
 from pue_monitor.collectors.snmp_identify import NoProfileMatches, identify, probe_candidates
-from pue_monitor.collectors.snmp_plan import plan_for
+from pue_monitor.collectors.snmp_plan import BUDGET_SLACK_S, SnmpPlan, plan_for
 from pue_monitor.collectors.snmp_read import read_answers
 from pue_monitor.config.model import Device, Polling
 from pue_monitor.config.profiles import Profile
@@ -63,14 +63,14 @@ class DevicePoller:
         self.on_identified = on_identified
         self._health = _Health()
         self._unmatched_now = False
-        self._gets: tuple = ()
+        self._plan: SnmpPlan | None = None  # the SNMP reads, once the profile is known
         if profile is None:
             if device.protocol != "snmp":
                 raise ValueError(f"device {device.id}: a Modbus device needs a named profile "
                                  "(it cannot identify itself)")
             self._probes = len(probe_candidates(self.candidates))
         elif device.protocol == "snmp":
-            self._gets = plan_snmp_gets(profile.snmp_points)
+            self._plan = plan_for(profile)
         else:
             self._reads: tuple[ModbusRead, ...] = plan_modbus(profile.modbus_resolved,
                                                                 max_gap=profile.modbus_max_gap)
@@ -110,9 +110,11 @@ class DevicePoller:
         # may be shared: time spent waiting for another unit's turn is not this poll's.
         if self.device.protocol == "modbus":
             return None
-        if self.profile is None:  # system group, the standard-MIB probes, then one GET
-            return self.polling.timeout_s * (2 + self._probes) + 0.5
-        return self.polling.timeout_s * max(1, len(self._gets)) + 0.5
+        # An SNMP poll's budget comes from the very plan it reads with (read_answers
+        # holds the GETs and the walk to their own shares of it).
+        if self._plan is None:  # system group, the standard-MIB probes, then one GET
+            return self.polling.timeout_s * (2 + self._probes) + BUDGET_SLACK_S
+        return self._plan.budget_s(self.polling.timeout_s)
 
     async def _identify(self) -> Profile:
         """Identify an auto device as `pue-monitor probe` does; a miss is a decode error."""
@@ -127,7 +129,7 @@ class DevicePoller:
             raise Unidentified(str(exc)) from None
         log.info("device %s (%s) identified as profile %s (sysObjectID %s)", self.device.id,
                  self.device.endpoint, profile.name, sys_object_id or "?")
-        self.profile, self._gets = profile, plan_snmp_gets(profile.snmp_points)
+        self.profile, self._plan = profile, plan_for(profile)
         if self.on_identified is not None:
             try:
                 self.on_identified(self.device.id, profile.name)
@@ -139,9 +141,9 @@ class DevicePoller:
         if self.device.protocol == "snmp":
             if self.profile is None:
                 await self._identify()
-            assert self.profile is not None
+            assert self.profile is not None and self._plan is not None
             answers, refused = await read_answers(self.client,  # type: ignore[arg-type]
-                                                  plan_for(self.profile))
+                                                  self._plan, self.polling.timeout_s)
             errors = {ErrorKind.DEVICE.value: refused} if refused else {}
             return decode_snmp(self.profile, answers, self.device.id, ts), errors
         assert self.device.modbus is not None

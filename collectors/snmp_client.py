@@ -26,6 +26,8 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 from pue_monitor.collectors.errors import DeviceError, PollAuthError, PollConnectionError, PollTimeout
 from pue_monitor.collectors.snmp_decode import MISSING
 from pue_monitor.collectors.snmp_usm import usm_user
+from pue_monitor.config.model import DEFAULT_TIMEOUT_S
+from pue_monitor.config.profiles import DEFAULT_MAX_REPETITIONS
 
 # SNMPv1 reports a missing object as a noSuchName error on the whole request.
 V1_NO_SUCH_NAME = 2
@@ -115,7 +117,8 @@ class PysnmpClient:
     one SnmpEngine per client driven below the high-level API (no MIB lookups)."""
 
     def __init__(self, host: str, port: int, community: str = "public", version: str = "2c",
-                 timeout_s: float = 2.0, retries: int = 1, *, user: str | None = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = 1, *,
+                 user: str | None = None,
                  auth_protocol: str | None = None, auth_key: str | None = None,
                  priv_protocol: str | None = None, priv_key: str | None = None,
                  context: str = "") -> None:
@@ -217,7 +220,8 @@ class PysnmpClient:
             break
         return out
 
-    async def walk(self, columns: Sequence[str], max_repetitions: int = 25) -> dict[str, object]:
+    async def walk(self, columns: Sequence[str],
+                   max_repetitions: int = DEFAULT_MAX_REPETITIONS) -> dict[str, object]:
         """All columns side by side: each GETBULK asks every unfinished column at once."""
         cursors = {c: c for c in dict.fromkeys(columns)}
         out: dict[str, object] = {}

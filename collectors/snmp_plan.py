@@ -2,6 +2,7 @@
 
 Scalars are fetched by GET in batches of the profile's ``max_oids_per_get``; table columns
 (OID patterns with index placeholders) are walked, all columns of a profile side by side.
+The plan also gives a poll its time: the timeout once per request, plus slack.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from dataclasses import dataclass
 
 from pue_monitor.collectors.snmp_decode import pattern
 from pue_monitor.config.profiles import Profile, SnmpPoint
+
+# Added to each stage's budget (the GETs, the walk): several requests in a row, the event
+# loop serving other devices between them.
+BUDGET_SLACK_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,31 @@ class SnmpPlan:
     def requests(self) -> int:
         """Requests of one poll, at least (a walk may take more)."""
         return len(self.gets) + (1 if self.walks else 0)
+
+    @property
+    def walk_requests(self) -> int:
+        """Requests the walk is given time for: one per column walked.
+
+        The rounds a walk takes depend on its tables' rows, unknown before it runs: on
+        v2c/v3 each GETBULK round carries a few rows of every column, on v1 each GETNEXT
+        round one row. This is an allowance, not a count; each round is also bounded by
+        the client's own timeout, which is what catches an agent that stops answering.
+        """
+        return len(self.walks)
+
+    def gets_budget_s(self, timeout_s: float) -> float:
+        """Time for all the GETs together: the timeout once per GET, plus slack."""
+        return timeout_s * len(self.gets) + BUDGET_SLACK_S
+
+    def walk_budget_s(self, timeout_s: float) -> float:
+        """Time for the walk: the timeout once per column walked, plus slack."""
+        return timeout_s * self.walk_requests + BUDGET_SLACK_S
+
+    def budget_s(self, timeout_s: float) -> float:
+        """Time for one poll: its stages' budgets together (one request's if it has none)."""
+        stages = [self.gets_budget_s(timeout_s)] if self.gets else []
+        stages += [self.walk_budget_s(timeout_s)] if self.walks else []
+        return sum(stages) if stages else timeout_s + BUDGET_SLACK_S
 
 
 def point_oids(point: SnmpPoint) -> list[str]:

@@ -20,12 +20,11 @@ from pydantic import ValidationError
 from pue_monitor.collectors.poller import DevicePoller
 from pue_monitor.collectors.snmp_client import snmp_client_for
 from pue_monitor.collectors.snmp_identify import identify
-from pue_monitor.config.model import Device, Polling, SnmpTarget
+from pue_monitor.config.model import DEFAULT_TIMEOUT_S, SNMP_PORT, Device, Polling, SnmpTarget
 from pue_monitor.config.profiles import Profile
 from pue_monitor.store.model import PollResult
 
 SCHEME = "snmp"
-DEFAULT_PORT = 161
 QUERY_KEYS = ("version", "community", "auth_protocol", "auth_key", "priv_protocol",
               "priv_key", "context")
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -73,7 +72,7 @@ def parse_snmp_url(url: str, env: Mapping[str, str] | None = None) -> SnmpTarget
         fields["user"] = unquote(parts.username)
         fields.setdefault("version", "3")
     try:
-        fields.update(host=parts.hostname, port=parts.port or DEFAULT_PORT)
+        fields.update(host=parts.hostname, port=parts.port or SNMP_PORT)
         return SnmpTarget.model_validate(fields)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'target'}: "
@@ -84,7 +83,7 @@ def parse_snmp_url(url: str, env: Mapping[str, str] | None = None) -> SnmpTarget
 
 
 async def probe_snmp(url: str, profile: Profile | None, profiles: Mapping[str, Profile],
-                     timeout_s: float = 2.0) -> Probed:
+                     timeout_s: float = DEFAULT_TIMEOUT_S) -> Probed:
     """Poll the agent a URL names once, as the monitor would.
 
     :raises SnmpUrlError, NoProfileMatches, PollError: the operator is told which.

@@ -2,24 +2,48 @@
 
 from __future__ import annotations
 
-from pue_monitor.collectors.errors import DeviceError
+import asyncio
+from collections.abc import Awaitable
+
+from pue_monitor.collectors.errors import DeviceError, PollTimeout
 from pue_monitor.collectors.snmp_client import SnmpClient
 from pue_monitor.collectors.snmp_plan import SnmpPlan
 
 
-async def read_answers(client: SnmpClient, plan: SnmpPlan) -> tuple[dict[str, object], int]:
+async def read_answers(client: SnmpClient, plan: SnmpPlan,
+                       timeout_s: float | None = None) -> tuple[dict[str, object], int]:
     """(answers by OID, requests the agent refused). A refused request loses its own
-    objects only; if every request is refused the last refusal is raised."""
+    objects only; if every request is refused the last refusal is raised.
+
+    With ``timeout_s`` the GETs together, then the walk, must finish within the plan's
+    budget for each (SnmpPlan.gets_budget_s, walk_budget_s); beyond it PollTimeout.
+    """
     answers: dict[str, object] = {}
     refused: list[DeviceError] = []
-    calls = [(client.get, (oids,)) for oids in plan.gets]
-    if plan.walks:
-        calls.append((client.walk, (plan.walks, plan.max_repetitions)))  # type: ignore[arg-type]
-    for call, args in calls:
+
+    async def ask(call: Awaitable[dict[str, object]]) -> None:
         try:
-            answers.update(await call(*args))  # type: ignore[operator]
+            answers.update(await call)
         except DeviceError as exc:
             refused.append(exc)
-    if refused and len(refused) == len(calls):
+
+    async def gets() -> None:
+        for oids in plan.gets:
+            await ask(client.get(oids))
+
+    async def walk() -> None:
+        await ask(client.walk(plan.walks, plan.max_repetitions))
+
+    stages = [(gets, plan.gets_budget_s, "GETs")] if plan.gets else []
+    stages += [(walk, plan.walk_budget_s, "walk")] if plan.walks else []
+    for stage, budget, name in stages:
+        if timeout_s is None:
+            await stage()
+            continue
+        try:
+            await asyncio.wait_for(stage(), budget(timeout_s))
+        except TimeoutError:
+            raise PollTimeout(f"{name} not done within {budget(timeout_s):.1f} s") from None
+    if refused and len(refused) == len(plan.gets) + (1 if plan.walks else 0):
         raise refused[-1]
     return answers, len(refused)

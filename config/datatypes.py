@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # Protocol limits (Modbus Application Protocol Specification V1.1b3, 6.3 / 6.4).
 MAX_READ_REGISTERS = 125
 MAX_READ_BITS = 2000
 MAX_UNIT_ID = 247
 REGISTER_BITS = 16
+# Addresses of one register (or bit) space: 0..65535 (the spec's data model).
+REGISTER_ADDRESSES = 0x10000
+# Modbus TCP servers listen here (IANA-registered port; Modbus Messaging on TCP/IP V1.0b).
+MODBUS_TCP_PORT = 502
 # Largest Modbus RTU frame (spec 6.1 / serial line guide 2.5.1): 256 bytes; ADU over TCP: 260.
 MAX_RTU_FRAME = 256
 MAX_TCP_ADU = 260
@@ -50,14 +55,26 @@ DATA_TYPES: dict[str, DataType] = {
 }
 BIT_TYPE = "bit"
 
-# Byte orders, named by where bytes A (most significant) .. D land on the wire.
-# word_swap: the least significant register comes first; byte_swap: the two
-# bytes inside each register are exchanged. Longer types extend the pattern.
-BYTE_ORDERS: dict[str, tuple[bool, bool]] = {
-    "ABCD": (False, False),  # big-endian, high word first (Modbus default)
-    "CDAB": (True, False),  # low word first ("word swapped")
-    "BADC": (False, True),  # bytes swapped inside each word
-    "DCBA": (True, True),  # little-endian
+
+
+class ByteOrder(NamedTuple):
+    """Where a value's bytes land on the wire, relative to big-endian high word first.
+
+    word_swap: the least significant register comes first; byte_swap: the two bytes
+    inside each register are exchanged. Longer types extend the pattern.
+    """
+
+    word_swap: bool
+    byte_swap: bool
+
+
+# The one byte-order table: every legal order, named by where bytes A (most significant)
+# .. D land on the wire. The validator, the codec and the block decoder all read it.
+BYTE_ORDERS: dict[str, ByteOrder] = {
+    "ABCD": ByteOrder(word_swap=False, byte_swap=False),  # big-endian (Modbus default)
+    "CDAB": ByteOrder(word_swap=True, byte_swap=False),  # low word first ("word swapped")
+    "BADC": ByteOrder(word_swap=False, byte_swap=True),  # bytes swapped inside each word
+    "DCBA": ByteOrder(word_swap=True, byte_swap=True),  # little-endian
 }
 
 # Common aliases found in vendor manuals and other tools' configs.
@@ -81,6 +98,12 @@ FC_READ_HOLDING = 3
 FC_READ_INPUT = 4
 READ_FUNCTIONS = frozenset({FC_READ_COILS, FC_READ_DISCRETE_INPUTS, FC_READ_HOLDING, FC_READ_INPUT})
 REGISTER_FUNCTIONS = frozenset({FC_READ_HOLDING, FC_READ_INPUT})
+
+
+def max_read_count(function: int) -> int:
+    """The most registers (FC 3/4) or bits (FC 1/2) one read request may ask for."""
+    return MAX_READ_REGISTERS if function in REGISTER_FUNCTIONS else MAX_READ_BITS
+
 
 # Register numbering conventions a manual may print.
 #   address:    the 0-based protocol (PDU) address
@@ -129,12 +152,12 @@ def resolve_register(number: int, numbering: str) -> tuple[int, int | None]:
     :raises ValueError: when the number does not fit the convention.
     """
     if numbering == "address":
-        if not 0 <= number <= 0xFFFF:
-            raise ValueError(f"address {number} outside 0..65535")
+        if not 0 <= number < REGISTER_ADDRESSES:
+            raise ValueError(f"address {number} outside 0..{REGISTER_ADDRESSES - 1}")
         return number, None
     if numbering == "one_based":
-        if not 1 <= number <= 0x10000:
-            raise ValueError(f"register {number} outside 1..65536")
+        if not 1 <= number <= REGISTER_ADDRESSES:
+            raise ValueError(f"register {number} outside 1..{REGISTER_ADDRESSES}")
         return number - 1, None
     if numbering == "modicon":
         if 1 <= number <= 49999 or 100001 <= number <= 465536:

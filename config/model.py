@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from pue_monitor.config.datatypes import MAX_UNIT_ID, MODBUS_TCP_PORT
 from pue_monitor.config.metrics import MeasurementPoint, Role
 from pue_monitor.config.profiles import Profile
 
@@ -33,6 +34,15 @@ DEFAULT_COUNTER_POWER_TOLERANCE = 0.02
 DEFAULT_EMISSION_FACTORS = {2021: 0.7221, 2022: 0.6766, 2023: 0.6592}
 # `profile: auto`: an SNMP device identified by its sysObjectID when first polled.
 AUTO_PROFILE = "auto"
+# Defaults the collectors' clients and `pue-monitor probe` share with the configuration.
+SNMP_PORT = 161  # agents listen here (RFC 3417)
+DEFAULT_TIMEOUT_S = 2.0  # per request
+# A serial line's settings when the configuration names none (see ModbusTarget).
+SERIAL_DEFAULT_BAUD = 9600
+SERIAL_DEFAULT_PARITY = "E"
+SERIAL_DEFAULT_STOPBITS = 1
+SERIAL_DEFAULT_BYTESIZE = 8
+DEFAULT_BUSY_RETRIES = 3
 
 
 class _Strict(BaseModel):
@@ -57,7 +67,7 @@ class SnmpTarget(_Strict):
     as ${VAR}; they never appear in a dump, a repr or a log line."""
 
     host: str
-    port: int = Field(161, ge=1, le=65535)
+    port: int = Field(SNMP_PORT, ge=1, le=65535)
     version: Literal["1", "2c", "3"] = "2c"
     community: SecretStr = SecretStr("public")
     # SNMPv3 (USM)
@@ -107,20 +117,20 @@ class ModbusTarget(_Strict):
 
     transport: Literal["tcp", "rtu_over_tcp", "serial"] = "tcp"
     host: str | None = None
-    port: int = Field(502, ge=1, le=65535)
-    unit: int = Field(1, ge=0, le=247)
+    port: int = Field(MODBUS_TCP_PORT, ge=1, le=65535)
+    unit: int = Field(1, ge=0, le=MAX_UNIT_ID)
     # Serial line settings (transport serial). Modbus over Serial Line 2.5.1 makes even
     # parity the default; many meters ship with none (then set parity: "N", stopbits: 2).
     device: str | None = None
-    baud: int = Field(9600, ge=300, le=921600)
-    parity: Literal["N", "E", "O"] = "E"
-    stopbits: int = Field(1, ge=1, le=2)
-    bytesize: int = Field(8, ge=7, le=8)
+    baud: int = Field(SERIAL_DEFAULT_BAUD, ge=300, le=921600)
+    parity: Literal["N", "E", "O"] = SERIAL_DEFAULT_PARITY
+    stopbits: int = Field(SERIAL_DEFAULT_STOPBITS, ge=1, le=2)
+    bytesize: int = Field(SERIAL_DEFAULT_BYTESIZE, ge=7, le=8)
     # Silence between an answer and the next request on this connection. Default: none
     # over TCP, 3.5 characters on a serial line; slow gateways may want 0.05 or more.
     frame_gap_s: float | None = Field(None, ge=0, le=5)
     # "Device busy" (exception 6) and "acknowledge" (5) answers are asked again, this often.
-    busy_retries: int = Field(3, ge=0, le=20)
+    busy_retries: int = Field(DEFAULT_BUSY_RETRIES, ge=0, le=20)
 
     @model_validator(mode="after")
     def _where(self) -> ModbusTarget:
@@ -150,7 +160,7 @@ class Polling(_Strict):
     """How often and how patiently a device is polled."""
 
     interval_s: float = Field(10.0, gt=0, le=3600)
-    timeout_s: float = Field(2.0, gt=0, le=60)
+    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=60)
     retries: int = Field(1, ge=0, le=10)
 
 

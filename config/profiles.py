@@ -16,6 +16,7 @@ from pue_monitor.config.datatypes import (
     MAX_READ_REGISTERS,
     NUMBERINGS,
     READ_FUNCTIONS,
+    REGISTER_ADDRESSES,
     REGISTER_FUNCTIONS,
     normalise_order,
     resolve_register,
@@ -385,8 +386,9 @@ def _resolve_modbus(raw: dict, issues: list[ConfigIssue], where: str) -> list[di
                 if dtype == BIT_TYPE else
                 f"function {function} reads bits; numeric types need 3 or 4")))
             continue
-        if address + DATA_TYPES[dtype].registers > 0x10000:
-            issues.append(ConfigIssue(f"{path}.register", f"{dtype} at {address} runs past 65535"))
+        if address + DATA_TYPES[dtype].registers > REGISTER_ADDRESSES:
+            issues.append(ConfigIssue(f"{path}.register",
+                                      f"{dtype} at {address} runs past {REGISTER_ADDRESSES - 1}"))
             continue
         scale_address = None
         if point.get("scale_register") is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pue_monitor import config as config_package
 from pue_monitor.config import ConfigError, load_config
+from pue_monitor.config.model import DEFAULT_TIMEOUT_S
 from pue_monitor import audit_cli
 
 # The demo province ships inside the package (pue_monitor.config), installed or not.
@@ -49,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--profile", help="profile to use (default: identify the device; "
                        "required for Modbus)")
     probe.add_argument("--json", action="store_true", help="a JSON list of readings")
-    probe.add_argument("--timeout", type=float, default=2.0, help="seconds per request")
+    probe.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                       help="seconds per request")
     audit_cli.add_parsers(sub)
     return parser
 

@@ -10,8 +10,9 @@ import math
 import pytest
 
 from pue_monitor.collectors.decode import decode_modbus, sunspec_exponent
-from pue_monitor.collectors.plan import plan_modbus
-from pue_monitor.config.datatypes import sentinel_as_raw
+from pue_monitor.collectors.modbus_block import ORDER_LAYOUT, compile_block, layout_for
+from pue_monitor.collectors.modbus_plan import plan_modbus
+from pue_monitor.config.datatypes import BYTE_ORDERS, sentinel_as_raw
 from pue_monitor.config.profiles import ResolvedModbusPoint
 from pue_monitor.store.model import Quality
 
@@ -69,6 +70,23 @@ VALUES = [
 def test_every_type_in_every_order(name, dtype, order, words, raw):
     got = decode([point(0, dtype, order)], words)["a"]
     assert (got.value, got.quality) == (raw, Quality.OK)
+
+
+def test_the_block_decoder_knows_the_legal_orders_and_no_other():
+    # Its layouts are derived from config.datatypes.BYTE_ORDERS, the one legality table;
+    # every legal order has hand-written words above.
+    assert set(ORDER_LAYOUT) == set(BYTE_ORDERS) == {order for _, _, order, _, _ in VALUES}
+
+
+def test_a_reads_layout_is_compiled_once_and_kept():
+    (read,) = plan_modbus([point(0, "float32"), point(2, "uint16", "CDAB", sensor="b")])
+    assert layout_for(read) is layout_for(read)
+    # ABCD: big-endian words, read ">"; CDAB: words packed little-endian, read "<", after
+    # the 4 bytes of the float32 before it.
+    expected = [(">f", False, 0), ("<4xH", True, 2)]
+    for layout in (layout_for(read), compile_block(read)):
+        assert [(g.unpacker.format, g.little_words, g.points[0].address)
+                for g in layout] == expected
 
 
 @pytest.mark.parametrize(("dtype", "words", "scale", "offset", "value"), [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from pue_monitor.collectors.decode import decode_modbus
-from pue_monitor.collectors.plan import plan_modbus
+from pue_monitor.collectors.modbus_plan import plan_modbus
 from pue_monitor.config.profiles import load_profiles
 from pue_monitor.store.model import Quality
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from pue_monitor.collectors.modbus_client import ModbusConnection
-from pue_monitor.collectors.plan import plan_modbus
+from pue_monitor.collectors.modbus_plan import plan_modbus
 from pue_monitor.collectors.poller import DevicePoller
 from pue_monitor.config.model import Device, Polling
 from pue_monitor.config.profiles import load_profiles

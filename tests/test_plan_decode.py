@@ -1,4 +1,7 @@
-"""Request planning and decoding: tables of hand-written inputs and expected outputs."""
+"""Modbus request planning and decoding: tables of hand-written inputs and expected outputs.
+
+The SNMP plan (GET batches, walked columns) has its tables in test_snmp_decode.py.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,7 @@ import pytest
 
 from pue_monitor.collectors.codec import decode_registers, encode_registers
 from pue_monitor.collectors.decode import MISSING, decode_modbus, decode_snmp
-from pue_monitor.collectors.plan import plan_modbus, plan_snmp_gets
-from pue_monitor.config.profiles import SnmpPoint
+from pue_monitor.collectors.modbus_plan import plan_modbus
 from pue_monitor.config.profiles import ResolvedModbusPoint, load_profiles
 from pue_monitor.store.model import Quality
 
@@ -52,14 +54,6 @@ def test_plan_modbus(name, fields, max_registers, max_gap, expected):
 def test_plan_rejects_limits_beyond_the_protocol():
     with pytest.raises(ValueError):
         plan_modbus([point(0)], max_registers=126)
-
-
-def test_plan_snmp_gets_batches_distinct_oids():
-    points = [SnmpPoint(metric="voltage_v", oid=f"1.3.6.1.2.1.33.1.4.4.1.2.{i}",
-                        labels={"line": str(i)}) for i in range(1, 15)]
-    plan = plan_snmp_gets([*points, points[0]], max_oids=5)
-    assert [len(b) for b in plan] == [5, 5, 4]
-    assert plan[0][0] == "1.3.6.1.2.1.33.1.4.4.1.2.1"
 
 
 # Register words written by hand from IEEE-754 / two's complement, not by the encoder.

@@ -10,6 +10,7 @@ import pytest
 from pue_monitor.collectors.errors import DeviceError, PollTimeout
 from pue_monitor.collectors.poller import DevicePoller
 from pue_monitor.config import load_config_text
+from pue_monitor.config.model import Polling
 from pue_monitor.store.model import ErrorKind
 
 CONFIG = """
@@ -69,13 +70,14 @@ def config():
     return load_config_text(CONFIG, env={})
 
 
-def make(config, device_id, client, sink=None):
+def make(config, device_id, client, sink=None, polling=None):
     for site, device in config.devices():
         if device.id == device_id:
             async def discard(result):
                 pass
             return DevicePoller(site.id, device, config.profile_of(device),
-                                config.polling_for(site, device), client, sink or discard)
+                                polling or config.polling_for(site, device), client,
+                                sink or discard)
     raise KeyError(device_id)
 
 
@@ -161,3 +163,42 @@ async def test_first_failure_logged_once_then_counted(config, caplog):
     assert len(warnings) == 1 and "ups" in warnings[0].getMessage()
     # Backing off: after 2 failures the next slot is further away than one interval.
     assert poller.next_delay(1000.0) > 0.5
+
+
+async def test_snmp_budget_comes_from_the_plan_the_poll_reads_with(config):
+    # ups_mib: its 5 scalars in one GET (0.3 s + 0.5 s), then its 11 table columns walked
+    # side by side (0.3 s per column + 0.5 s).
+    client = FakeSnmp({POWER_OID: 42000})
+    poller = make(config, "ups", client)
+    await poller.poll_once()
+    assert [len(c) for c in client.calls] == [5, 1 + 11]
+    assert poller._poll_budget() == pytest.approx((0.3 + 0.5) + (0.3 * 11 + 0.5))
+
+
+class SlowWalk(FakeSnmp):
+    """GETs at once, a walk that takes ``walk_s``."""
+
+    def __init__(self, values, walk_s):
+        super().__init__(values)
+        self.walk_s = walk_s
+
+    async def walk(self, columns, max_repetitions):
+        await asyncio.sleep(self.walk_s)
+        return await super().walk(columns, max_repetitions)
+
+
+@pytest.mark.parametrize(("walk_s", "ok"), [
+    # Beyond 2 requests' time (0.3 s each + 0.5 s), within 11 columns x 0.3 s + 0.5 s.
+    (1.5, True),
+    (9.0, False),  # beyond the walk's 3.8 s: a timeout, the GETs' answers dropped with it
+])
+async def test_a_long_walk_has_its_own_budget(config, walk_s, ok):
+    once = Polling(interval_s=0.5, timeout_s=0.3, retries=0)
+    poller = make(config, "ups", SlowWalk({POWER_OID: 42000}, walk_s), polling=once)
+    result = await poller.poll_once()
+    assert (result.ok, result.error_kind) == (ok, None if ok else ErrorKind.TIMEOUT)
+
+
+def test_modbus_polls_have_no_overall_budget(config):
+    # Each Modbus request is bounded by its connection (which other units may share).
+    assert make(config, "meter", FakeModbus({}))._poll_budget() is None

@@ -150,6 +150,50 @@ def test_plan_gets_scalars_and_walks_columns_side_by_side():
     assert [len(g) for g in janitza.gets] == [8, 8, 8, 3] and janitza.walks == ()
 
 
+def scalars(n, base="1.3.6.1.2.1.33.1.4.4.1.2"):
+    return "".join(f'  - {{metric: voltage_v, oid: {base}.{i}, labels: {{line: "{i}"}}}}\n'
+                   for i in range(1, n + 1))
+
+
+def column(n, metric="active_power_w"):
+    return f'  - {{metric: {metric}, oid: "1.3.6.1.4.1.9.{n}.{{outlet}}"}}\n'
+
+
+# (name, points, profile extra, max_oids, GET batch sizes, walked columns, requests at
+#  least, budget at a 2 s timeout: 2 s per GET + 0.5 s, then 2 s per column + 0.5 s)
+SNMP_PLANS = [
+    ("14 scalars in GETs of 5", scalars(14), "max_oids_per_get: 5", None, [5, 5, 4], (), 3,
+     6.5),
+    ("an OID read by two points is asked once",
+     scalars(3) + '  - {metric: current_a, oid: 1.3.6.1.2.1.33.1.4.4.1.2.1}\n', "", None, [3],
+     (), 1, 2.5),
+    ("the caller's batch size wins", scalars(14), "max_oids_per_get: 5", 7, [7, 7], (), 2,
+     4.5),
+    ("scalars in one GET, then one walk", scalars(2) + column(2), "", None, [2],
+     ("1.3.6.1.4.1.9.2",), 2, 2.5 + 2.5),
+    ("columns only: one walk, no GET", column(2) + column(3, "current_a"), "", None, [],
+     ("1.3.6.1.4.1.9.2", "1.3.6.1.4.1.9.3"), 1, 4.5),
+    ("a decimals helper is asked beside its value",
+     '  - {metric: active_power_w, oid: 1.3.6.1.4.1.9.1.0, decimals: 1.3.6.1.4.1.9.3.0}\n', "",
+     None, [2], (), 1, 2.5),
+]
+
+
+@pytest.mark.parametrize(("name", "points", "extra", "max_oids", "batches", "walks",
+                          "requests", "budget_s"), SNMP_PLANS, ids=[p[0] for p in SNMP_PLANS])
+def test_snmp_plan(name, points, extra, max_oids, batches, walks, requests, budget_s):
+    plan = plan_snmp(profile(points, extra), max_oids)
+    assert [len(g) for g in plan.gets] == batches
+    assert sum(plan.gets, ()) == tuple(dict.fromkeys(sum(plan.gets, ())))  # each OID once
+    assert (plan.walks, plan.requests) == (walks, requests)
+    assert plan.budget_s(2.0) == pytest.approx(budget_s)
+
+
+def test_snmp_plan_refuses_an_empty_batch():
+    with pytest.raises(ValueError, match="max_oids"):
+        plan_snmp(profile(scalars(1)), -1)
+
+
 @pytest.mark.parametrize(("oids", "columns"), [
     (["1.3.6.1.2.1.{line}"], ("1.3.6.1.2.1",)),
     (["1.3.6.1.2.1.33.1.4.4.1.4.{line}", "1.3.6.1.2.1.33.1.4.4.1.2.{line}"],

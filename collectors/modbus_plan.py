@@ -1,13 +1,15 @@
-"""Request planning, computed once at start-up: pure functions, tested on their own."""
+"""Modbus request planning, computed once per profile: which reads serve which fields.
+
+Pure: no I/O, and nothing of how a block is decoded (collectors.modbus_block compiles a
+read's fields into unpackers and keeps them).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
-from pue_monitor.collectors.modbus_block import FieldGroup, compile_block
-from pue_monitor.config.datatypes import MAX_READ_BITS, MAX_READ_REGISTERS, REGISTER_FUNCTIONS
-from pue_monitor.config.profiles import DEFAULT_MAX_OIDS_PER_GET, ResolvedModbusPoint, SnmpPoint
+from pue_monitor.config.datatypes import MAX_READ_REGISTERS, REGISTER_FUNCTIONS, max_read_count
+from pue_monitor.config.profiles import ResolvedModbusPoint
 
 # Registers read but not used between two fields, at most, before a read is split.
 DEFAULT_MAX_GAP_REGISTERS = 16
@@ -24,15 +26,10 @@ class ModbusRead:
     # Addresses of SunSpec scale-factor registers this read covers.
     scale_addresses: tuple[int, ...] = ()
 
-    @cached_property
-    def layout(self) -> tuple[FieldGroup, ...]:
-        """The compiled unpackers of this read's fields (built on first use, then kept)."""
-        return compile_block(self)
-
 
 def _max_span(function: int, max_registers: int) -> int:
     # Bits (FC 1/2) are counted against their own, larger limit.
-    return max_registers if function in REGISTER_FUNCTIONS else MAX_READ_BITS
+    return max_registers if function in REGISTER_FUNCTIONS else max_read_count(function)
 
 
 def plan_modbus(points: tuple[ResolvedModbusPoint, ...] | list[ResolvedModbusPoint],
@@ -80,11 +77,3 @@ def _read(function: int, start: int, end: int,
     scales = tuple(sorted({a for a, _, p in group if p is None}))
     return ModbusRead(function, start, end - start, points, scales)
 
-
-def plan_snmp_gets(points: tuple[SnmpPoint, ...] | list[SnmpPoint],
-                   max_oids: int = DEFAULT_MAX_OIDS_PER_GET) -> tuple[tuple[str, ...], ...]:
-    """Batch the distinct OIDs of a profile into GETs of at most ``max_oids``."""
-    if max_oids < 1:
-        raise ValueError(f"max_oids must be >= 1, got {max_oids}")
-    oids = list(dict.fromkeys(p.oid for p in points))
-    return tuple(tuple(oids[i:i + max_oids]) for i in range(0, len(oids), max_oids))
