@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pue_monitor.store.influx import INTERVAL_ENERGY, SITE_PUE, interval_energy_line, province_lines
+from pue_monitor.exchange.influx import INTERVAL_ENERGY, SITE_PUE, interval_energy_line, province_lines
 from pue_monitor.store.sqlite import Store
 from tests.test_metrics import sample_document, scrape
 from tests.tools import require_tool

@@ -14,7 +14,7 @@ import pytest
 
 from pue_monitor.config import load_config
 from pue_monitor.cli import main
-from pue_monitor.store.importer import ImportConflict, check_against_store, import_readings, parse_file
+from pue_monitor.exchange.importer import ImportConflict, check_against_store, import_readings, parse_file
 from pue_monitor.store.model import Quality, Reading
 from pue_monitor.store.sqlite import DB_FILE, Store
 
