@@ -230,8 +230,12 @@ def test_a_new_alignment_rebuilds_the_summary(store_at):
     assert store.day_offset_s == 0
     assert store.align_days(25_200) is True and store.align_days(25_200) is False
     assert store.day_rows(["incomer"], 0, 2e9) == [] and not store.days_complete()
-    assert store.rebuild_days() is True and store.rebuild_days() is False
+    calls: list[tuple[int, int]] = []
+    assert store.rebuild_days(lambda done, total: calls.append((done, total))) is True
+    assert store.rebuild_days() is False
     assert {r[1] % 86_400 for r in store.day_rows(["incomer"], 0, 2e9)} == {86_400 - 25_200}
+    # four meters with blocks (incomer, ups-a, ups-b, chiller): one call after each
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
     store.close()
 
 

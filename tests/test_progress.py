@@ -55,3 +55,21 @@ def test_no_terminal_sees_nothing():
         clock.now += 1.0
         progress(done, 10)
     assert stream.getvalue() == ""
+
+
+def test_report_of_every_site_reports_each_site(tmp_path):
+    from pue_monitor.figures.report import build_report
+    from pue_monitor.store.sqlite import Store
+    from tests.web_fixtures import NOW, demo_config, fill
+
+    config = demo_config()
+    store = Store.open(tmp_path)
+    calls: list[tuple[int, int]] = []
+    try:
+        fill(store)
+        doc = build_report(store, config, "all", "2026-11-25", NOW, NOW,
+                           progress=lambda done, total: calls.append((done, total)))
+    finally:
+        store.close()
+    assert [s["site"] for s in doc["sites"]] == ["bn-provincial", "que-vo-dc", "yen-phong-dc"]
+    assert calls == [(1, 3), (2, 3), (3, 3)]  # the demo's three sites, one call after each
