@@ -142,7 +142,7 @@ def write_blocks(store: Store, config_path: Path, year: int) -> int:
             kw = (LAYOUT * 2)[d][2]
             rows = []
             for b in range(int(start), int(end), BLOCK_S):
-                covered = 600.0 if (d == POWER_ONLY and b in partial) else 900.0
+                covered = 600.0 if (d == POWER_ONLY and b in partial) else float(BLOCK_S)
                 energy = kw * covered / 3600 * (1 + 0.05 * math.sin(b / 86400))
                 rows.append((device.id, float(b), float(b + BLOCK_S), energy, covered,
                              "power_integration" if d == POWER_ONLY else "counter"))

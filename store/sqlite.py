@@ -34,7 +34,7 @@ SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable l
 # What a caller catches when the store cannot be used now (locked past the busy timeout).
 BUSY_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
-# The nearest reading of one series before / after a time (series_many).
+# The nearest reading of one series before / after a time (series_windows).
 _NEAR = ("SELECT * FROM (SELECT ?, device, metric, ts, value FROM readings WHERE device = ? "
          "AND metric = ? AND labels = ? AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
          "LIMIT 1)")
