@@ -7,6 +7,8 @@ COPY pyproject.toml README.md ./
 COPY config ./config
 COPY pue ./pue
 COPY store ./store
+COPY figures ./figures
+COPY exchange ./exchange
 COPY collectors ./collectors
 COPY web ./web
 COPY simulator ./simulator

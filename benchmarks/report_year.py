@@ -45,13 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import yaml  # noqa: E402
 
 from pue_monitor.config import load_config  # noqa: E402
+from pue_monitor.figures.rollup import rollup_range  # noqa: E402
+from pue_monitor.pue.periods import BLOCK_S  # noqa: E402
+from pue_monitor.storage import open_store  # noqa: E402
 from pue_monitor.store.model import Reading  # noqa: E402
-from pue_monitor.store.periods import open_store  # noqa: E402
-from pue_monitor.store.rollup import rollup_range  # noqa: E402
 from pue_monitor.store.sqlite import Store  # noqa: E402
 
 TZ = "Asia/Ho_Chi_Minh"
-BLOCK_S = 900
 TARGET_S = 2.0
 # Per site: what each of its meters is (role, measurement point, mean kW).
 LAYOUT = ([("facility", None, 450.0)] * 2 + [("it", "pdu_output", 30.0)] * 20
@@ -142,7 +142,7 @@ def write_blocks(store: Store, config_path: Path, year: int) -> int:
             kw = (LAYOUT * 2)[d][2]
             rows = []
             for b in range(int(start), int(end), BLOCK_S):
-                covered = 600.0 if (d == POWER_ONLY and b in partial) else 900.0
+                covered = 600.0 if (d == POWER_ONLY and b in partial) else float(BLOCK_S)
                 energy = kw * covered / 3600 * (1 + 0.05 * math.sin(b / 86400))
                 rows.append((device.id, float(b), float(b + BLOCK_S), energy, covered,
                              "power_integration" if d == POWER_ONLY else "counter"))
@@ -205,7 +205,7 @@ def report_argv(config_path: Path, data_dir: Path, year: int, out: Path) -> list
 
 def time_report(config_path: Path, data_dir: Path, year: int, profile: bool) -> None:
     from pue_monitor.cli import main
-    from pue_monitor.store.report import site_report
+    from pue_monitor.figures.report import site_report
 
     out = data_dir.parent / "report.json"
     argv = report_argv(config_path, data_dir, year, out)

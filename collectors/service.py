@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pue_monitor.collectors.modbus_client import ModbusConnection, SerialSettings
 from pue_monitor.collectors.poller import DevicePoller
-from pue_monitor.collectors.sink import StoreSink
+from pue_monitor.collectors.sink import Destination, FanOutSink, StoreSink
 from pue_monitor.collectors.snmp_client import PysnmpClient, snmp_client_for
 from pue_monitor.config.model import Config, Device, ModbusTarget, Polling
-from pue_monitor.store.sqlite import Store
+from pue_monitor.store.base import StoreProtocol
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,18 @@ def make_client(device: Device, polling: Polling,
 
 
 class CollectorService:
-    """All pollers plus the store sink, until stopped."""
+    """All pollers plus their sink, until stopped.
 
-    def __init__(self, config: Config, store: Store,
-                 clock: Callable[[], float] = time.time) -> None:
+    ``destinations``: where each poll result goes besides the store (the runner passes
+    the InfluxDB exporter's when configured); the pollers get one fan-out sink to all.
+    """
+
+    def __init__(self, config: Config, store: StoreProtocol,
+                 clock: Callable[[], float] = time.time,
+                 destinations: Sequence[Destination] = ()) -> None:
         self.config, self.store, self.clock = config, store, clock
-        self.sink = StoreSink(store)
+        self.store_sink = StoreSink(store)
+        self.sink = FanOutSink(self.store_sink, destinations)
         self.pollers: list[DevicePoller] = []
         self.modbus_connections: dict[tuple, ModbusConnection] = {}
         for site, device in config.devices():
@@ -72,7 +78,7 @@ class CollectorService:
         log.info("polling %d devices in %d sites", len(self.pollers), len(self.config.sites))
         tasks = [asyncio.create_task(p.run(stop), name=f"poll:{p.device.id}")
                  for p in self.pollers]
-        tasks.append(asyncio.create_task(self.sink.run(stop), name="store-sink"))
+        tasks.append(asyncio.create_task(self.store_sink.run(stop), name="store-sink"))
         try:
             await asyncio.gather(*tasks)
         finally:

@@ -1,23 +1,29 @@
-"""Batches poll results into the store; an unavailable store loses nothing."""
+"""Where poll results go: one fan-out sink per service, handing each result to the store
+(batched; an unavailable store loses nothing) and to any other destination the
+composition root passes in (the InfluxDB exporter when configured)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 
 from pue_monitor.store.model import PollResult
-from pue_monitor.store.sqlite import Store
+from pue_monitor.store.base import StoreProtocol
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.5
 FLUSH_BATCH = 500
+# Another destination of every poll result: called on the event loop, so it must only
+# hand the result over (append to memory), never wait on I/O.
+Destination = Callable[[PollResult], None]
 
 
 class StoreSink:
     """Collects results and writes them in batches from a worker thread."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreProtocol) -> None:
         self.store = store
         self._pending: list[PollResult] = []
         self._wake = asyncio.Event()
@@ -61,3 +67,17 @@ class StoreSink:
             self._wake.clear()
             await self.flush()
         await self.flush()
+
+
+class FanOutSink:
+    """The sink the pollers get: each result to every other destination, then to the
+    store sink. Built once, with all destinations, when the service is built."""
+
+    def __init__(self, store: StoreSink, others: Sequence[Destination] = ()) -> None:
+        self.store = store
+        self.others = tuple(others)
+
+    async def __call__(self, result: PollResult) -> None:
+        for destination in self.others:
+            destination(result)
+        await self.store(result)

@@ -1,4 +1,5 @@
-"""Named live windows, resolved against a ``now`` that the caller passes in."""
+"""The 15-minute block, named live windows and report periods, resolved against a
+``now`` that the caller passes in."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import math
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
+
+# The interval-energy block: every stored block, roll-up and block-aligned period edge is
+# this long. Defined here once; store/, figures/ and exchange/ import it.
+BLOCK_S = 15 * 60
 
 # Trailing windows, in seconds.
 TRAILING = {"15m": 15 * 60, "1h": 3600, "24h": 24 * 3600, "30d": 30 * 86400}
@@ -27,8 +32,6 @@ def window_bounds(window: str, now: float, tz: str) -> tuple[float, float]:
 
 
 # ---- report periods ---------------------------------------------------------------------
-
-BLOCK_S = 15 * 60  # interval-energy block; every period here starts and ends on one
 
 
 def _local(tz: str, year: int, month: int = 1, day: int = 1) -> float:

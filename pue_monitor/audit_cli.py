@@ -1,17 +1,17 @@
 """`pue-monitor import` (CSV readings into the store) and `pue-monitor report` (audit
-reports as JSON, CSV or printable HTML)."""
+reports as JSON, CSV or printable HTML); on a terminal both show their progress."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from pue_monitor.config.model import Config
+from pue_monitor.progress import Progress
 
 COMMANDS = ("import", "report")
 DEFAULT_DATA_DIR = Path("pue-data")
@@ -43,12 +43,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    from pue_monitor.storage import BUSY_ERRORS
+
     try:
         return _import(args, config) if args.command == "import" else _report(args, config)
     except UserError as exc:
         print(f"pue-monitor {args.command}: {exc}", file=sys.stderr)
         return 2
-    except sqlite3.OperationalError as exc:  # e.g. locked past the busy timeout
+    except BUSY_ERRORS as exc:  # e.g. locked past the busy timeout
         print(f"pue-monitor {args.command}: the store in {args.data_dir} cannot be used now: "
               f"{exc} (another process may hold it for a long write; try again)",
               file=sys.stderr)
@@ -60,9 +62,8 @@ class UserError(Exception):
 
 
 def _import(args: argparse.Namespace, config: Config) -> int:
-    from pue_monitor.store.importer import check_against_store, import_checked, parse_file
-    from pue_monitor.store.periods import open_store
-    from pue_monitor.store.sqlite import DB_FILE
+    from pue_monitor.exchange.importer import check_against_store, import_checked, parse_file
+    from pue_monitor.storage import exists, open_store
 
     try:
         text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(
@@ -74,15 +75,16 @@ def _import(args: argparse.Namespace, config: Config) -> int:
     errors = list(parsed.errors)
     # A refused file creates no store; an existing one is checked too, so that every bad
     # row (rows stored already with other values among them) is told in one go.
-    if errors and not (args.data_dir / DB_FILE).is_file():
+    if errors and not exists(args.data_dir):
         return _refused(args.file, errors)
-    store = open_store(args.data_dir, config)
+    store = open_store(args.data_dir, config, Progress("day summary rebuilt", "devices"))
     try:
         check = check_against_store(store, parsed.readings, parsed.lines)
         errors += check.conflicts
         if errors:
             return _refused(args.file, errors)
-        summary = import_checked(store, config, check, now, parsed.repeated)
+        summary = import_checked(store, config, check, now, parsed.repeated,
+                                 progress=Progress("import: blocks recomputed", "devices"))
     finally:
         store.close()
     parts = [f"imported {summary.rows} readings"]
@@ -121,9 +123,8 @@ def _cpus() -> int:
 
 
 def _report(args: argparse.Namespace, config: Config) -> int:
-    from pue_monitor.store.report import build_report
-    from pue_monitor.store.periods import open_store
-    from pue_monitor.store.sqlite import DB_FILE
+    from pue_monitor.figures.report import build_report
+    from pue_monitor.storage import exists, open_store
     from pue_monitor.web.report_render import to_csv, to_html, to_json
 
     now = time.time()
@@ -139,14 +140,14 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     known = [s.id for s in config.sites]
     if args.site != "all" and args.site not in known:
         raise UserError(f"unknown site {args.site!r} (known: {', '.join(known)}, or all)")
-    if not (args.data_dir / DB_FILE).is_file():
+    if not exists(args.data_dir):
         raise UserError(f"no store in {args.data_dir} (import readings or run the monitor "
                         "first, or give --data-dir)")
-    store = open_store(args.data_dir, config)
+    store = open_store(args.data_dir, config, Progress("day summary rebuilt", "devices"))
     try:
         # The sites of `--site all` are independent: one process per CPU.
         doc = build_report(store, config, args.site, args.period, at, now,
-                           workers=_cpus())
+                           workers=_cpus(), progress=Progress("report", "sites"))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     finally:

@@ -1,4 +1,9 @@
-"""Run the monitor: pollers and rollups on an event loop, the web server beside it."""
+"""Run the monitor: pollers and rollups on an event loop, the web server beside it.
+
+The composition root: it opens the store, builds the InfluxDB writer when configured and
+hands its destination to the collector service, which builds the pollers' one fan-out
+sink (collectors/ never import exchange/ or web/).
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pue_monitor.collectors.service import CollectorService
+from pue_monitor.collectors.sink import Destination
 from pue_monitor.config.model import Config
-from pue_monitor.store.influx import InfluxWriter, export_interval_energy, province_lines, reading_lines
-from pue_monitor.store.periods import open_store
-from pue_monitor.store.rollup import rollup
-from pue_monitor.store.sqlite import Store
-from pue_monitor.web import create_app
+from pue_monitor.exchange.influx import (InfluxWriter, export_interval_energy, province_lines,
+                                         reading_lines)
+from pue_monitor.figures.rollup import rollup
+from pue_monitor.progress import Progress
 from pue_monitor.simulator.runner import READY_LINE
+from pue_monitor.storage import open_store
+from pue_monitor.store.base import StoreProtocol
+from pue_monitor.web import create_app
 from pue_monitor.web.metrics_outbox import OutboxCollector
 from pue_monitor.web.server import WebServer
 
@@ -29,7 +37,7 @@ ROLLUP_EVERY_S = 60.0
 SIMULATOR_START_TIMEOUT_S = 30.0
 
 
-async def _rollup_loop(store: Store, config: Config, stop: asyncio.Event,
+async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event,
                        clock: Callable[[], float]) -> None:
     while not stop.is_set():
         try:
@@ -44,8 +52,8 @@ async def _rollup_loop(store: Store, config: Config, stop: asyncio.Event,
             pass
 
 
-async def _influx_loop(store: Store, config: Config, writer: InfluxWriter, stop: asyncio.Event,
-                      clock: Callable[[], float]) -> None:
+async def _influx_loop(store: StoreProtocol, config: Config, writer: InfluxWriter,
+                       stop: asyncio.Event, clock: Callable[[], float]) -> None:
     """Every pue_interval_s: the sites' PUE windows and newly closed interval energy."""
     assert config.influxdb is not None
     while not stop.is_set():
@@ -60,17 +68,16 @@ async def _influx_loop(store: Store, config: Config, writer: InfluxWriter, stop:
             pass
 
 
-def _tee_to_influx(service: CollectorService, config: Config, writer: InfluxWriter) -> None:
-    """Each poller's results also go to the writer (submit only appends to memory)."""
+def _influx_destination(config: Config, writer: InfluxWriter) -> Destination:
+    """Poll results as InfluxDB points, to the writer (submit only appends to memory)."""
     roles = {device.id: device.role.value for _, device in config.devices()}
-    for poller in service.pollers:
-        def tee(result, sink=poller.sink):
-            writer.submit(reading_lines(result, roles))
-            return sink(result)
-        poller.sink = tee
+
+    def to_influx(result) -> None:
+        writer.submit(reading_lines(result, roles))
+    return to_influx
 
 
-async def _serve(config: Config, store: Store, stop: asyncio.Event,
+async def _serve(config: Config, store: StoreProtocol, stop: asyncio.Event,
                  writer: InfluxWriter | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -78,10 +85,10 @@ async def _serve(config: Config, store: Store, stop: asyncio.Event,
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
-    service = CollectorService(config, store)
+    destinations = [] if writer is None else [_influx_destination(config, writer)]
+    service = CollectorService(config, store, destinations=destinations)
     tasks = [service.run(stop), _rollup_loop(store, config, stop, time.time)]
     if writer is not None:
-        _tee_to_influx(service, config, writer)
         tasks.append(_influx_loop(store, config, writer, stop, time.time))
     await asyncio.gather(*tasks)
 
@@ -89,7 +96,7 @@ async def _serve(config: Config, store: Store, stop: asyncio.Event,
 def run_monitor(config: Config, data_dir: Path, host: str, port: int,
                 announce: Callable[[str], None] = print) -> int:
     """Serve the web view and /metrics and poll every device until SIGINT/SIGTERM."""
-    store = open_store(data_dir, config)
+    store = open_store(data_dir, config, Progress("day summary rebuilt", "devices"))
     writer = InfluxWriter.from_config(config.influxdb, data_dir) if config.influxdb else None
     extra = [OutboxCollector(writer.state)] if writer else []
     server = WebServer(create_app(config, store, extra_collectors=extra), host, port)

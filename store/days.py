@@ -20,12 +20,13 @@ until that is done the summary is marked incomplete and readers use the blocks.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from collections.abc import Sequence
 
-DAY_S = 86400
-BLOCKS_PER_DAY = 96  # DAY_S / the 15-minute block
+from pue_monitor.pue.periods import BLOCK_S
+from pue_monitor.store.base import DAY_S, day_starts, whole_span
+
+BLOCKS_PER_DAY = DAY_S // BLOCK_S
 OFFSET_KEY = "day_offset_s"
 # The day a block starting at `start` belongs to, in SQL (integers: blocks start on
 # whole seconds; the offset keeps the dividend positive for any real timestamp).
@@ -110,7 +111,7 @@ def set_complete(conn: sqlite3.Connection, done: bool) -> None:
 def align(conn: sqlite3.Connection, offset_s: int) -> bool:
     """Start days at ``offset_s`` east of UTC; True if that changed, in which case the
     summary is emptied and marked incomplete until it is rebuilt."""
-    if offset_s % (DAY_S // BLOCKS_PER_DAY):
+    if offset_s % BLOCK_S:
         raise ValueError(f"day offset {offset_s} s is not on a 15-minute block boundary")
     offset_s = int(offset_s) % DAY_S
     if offset(conn) == offset_s:
@@ -142,6 +143,14 @@ def next_device(conn: sqlite3.Connection, after: str | None) -> str | None:
     row = conn.execute("SELECT device FROM interval_energy WHERE device > ? ORDER BY device "
                        "LIMIT 1", ("" if after is None else after,)).fetchone()
     return None if row is None else row[0]
+
+
+def device_count(conn: sqlite3.Connection) -> int:
+    """How many devices have blocks (an index seek per device, like next_device)."""
+    n, device = 0, next_device(conn, None)
+    while device is not None:
+        n, device = n + 1, next_device(conn, device)
+    return n
 
 
 def rows(conn: sqlite3.Connection, devices: Sequence[str], start: float, end: float
@@ -177,16 +186,3 @@ def not_whole(conn: sqlite3.Connection, devices: Sequence[str], start: float, en
                 (device, start, end))}
             out += [(device, float(day), 0, 0.0) for day in span if day not in have]
     return out
-
-
-def day_starts(offset_s: int, start: float, end: float) -> range:
-    """Starts of the days (at ``offset_s``) beginning in [start, end)."""
-    first = math.ceil((start + offset_s) / DAY_S) * DAY_S - offset_s
-    return range(first, math.ceil(end), DAY_S)
-
-
-def whole_span(offset_s: int, start: float, end: float) -> tuple[int, int] | None:
-    """[first, last): the whole days (at ``offset_s``) inside [start, end), if any."""
-    first = math.ceil((start + offset_s) / DAY_S) * DAY_S - offset_s
-    last = math.floor((end + offset_s) / DAY_S) * DAY_S - offset_s
-    return (first, last) if last > first else None

@@ -1,7 +1,8 @@
 """A durable on-disk queue of line-protocol points waiting to be written to InfluxDB.
 
 One SQLite file (WAL, ``synchronous=FULL``) under the data directory, apart from the main
-store so that a full outbox never locks or bloats the audit data. Rules:
+store so that a full outbox never locks or bloats the audit data. The writer that fills
+and drains it is exchange.influx.InfluxWriter; this module is the persistence. Rules:
 
 * Points get a sequence id (``AUTOINCREMENT``: never reused, even after deletes) and are
   stored as the exact line-protocol text that will be sent, so a retry repeats the same

@@ -1,4 +1,9 @@
-"""The embedded store: one SQLite database in WAL mode under the data directory."""
+"""The embedded store: one SQLite database in WAL mode under the data directory.
+
+Store implements store.base.StoreProtocol (its transaction and snapshot rules are there):
+a writing method is one SQLite transaction, a snapshot is one read transaction (WAL:
+readers never wait for the writer), and one connection per thread.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,13 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC
 from pue_monitor.store import days
+from pue_monitor.store.base import BLOCK_METRICS, BlockTotal, DeviceHealth, ProgressFn
 from pue_monitor.store.model import PollResult, Quality, Reading, labels_key
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
@@ -27,14 +31,14 @@ BUSY_TIMEOUT_S = 5.0
 BLOCK_COLUMNS_ADDED = (("resets", "INTEGER NOT NULL DEFAULT 0"), ("counter_kwh", "REAL"),
                       ("power_kwh", "REAL"))
 SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
+# What a caller catches when the store cannot be used now (locked past the busy timeout).
+BUSY_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
-# The nearest reading of one series before / after a time (series_many).
+# The nearest reading of one series before / after a time (series_windows).
 _NEAR = ("SELECT * FROM (SELECT ?, device, metric, ts, value FROM readings WHERE device = ? "
          "AND metric = ? AND labels = ? AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
          "LIMIT 1)")
 _BEFORE, _AFTER = _NEAR.format(op="<", order="DESC"), _NEAR.format(op=">", order="ASC")
-# The metrics 15-minute blocks are made from: where a device's data starts, for blocks.
-BLOCK_METRICS = (ENERGY_METRIC, POWER_METRIC)
 DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
 
 SCHEMA = """
@@ -80,33 +84,6 @@ CREATE TABLE IF NOT EXISTS interval_energy (
     PRIMARY KEY (device, start)
 );
 """
-
-
-@dataclass(frozen=True)
-class DeviceHealth:
-    """The latest poll outcome of one device, as stored."""
-
-    device: str
-    site: str
-    up: bool
-    last_poll_ts: float | None
-    last_ok_ts: float | None
-    last_duration_s: float | None
-    last_error_kind: str | None
-    last_error: str | None
-    consecutive_failures: int
-    polls_total: int
-
-
-class BlockTotal(NamedTuple):
-    """Sums over a device's blocks."""
-
-    energy_kwh: float | None
-    covered_s: float
-    methods: str  # distinct methods joined by '+'
-    resets: int
-    counter_kwh: float | None  # cross-check: counter and power over the same time
-    power_kwh: float | None
 
 
 def _add(total: float | None, value: float | None) -> float | None:
@@ -165,6 +142,7 @@ class Store:
                 self._local.snapshot = False
 
     def close(self) -> None:
+        """Close this thread's connection (it reopens on next use)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -251,25 +229,14 @@ class Store:
 
     # -- reading (web, reports, exporters) -------------------------------------------
 
-    def series(self, device: str, metric: str, start: float, end: float,
-               labels: str = "") -> pd.DataFrame:
-        """Good readings in [start, end] plus the nearest one on each side (for interpolation)."""
-        import pandas as pd
-
-        ts, values = self.series_many([(device, metric)], start, end, labels)[(device, metric)]
-        return pd.DataFrame({"ts": ts, "value": values})
-
-    def series_many(self, keys: Sequence[tuple[str, str]], start: float, end: float,
-                    labels: str = "") -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
-        """As series, for many (device, metric) at once, as sorted (times, values) arrays."""
-        return self.series_windows(keys, [(start, end)], labels)[0]
-
     def series_windows(self, keys: Sequence[tuple[str, str]],
                        windows: Sequence[tuple[float, float]], labels: str = ""
                        ) -> list[dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
-        """series_many for each of several windows, read together: a handful of statements
-        whatever the number of series and windows (a report's exact path asks for every
-        meter of a site over each stretch it recomputes)."""
+        """Good readings of each (device, metric) in each window [start, end], plus the
+        nearest one on each side (for interpolation), as sorted (times, values) arrays;
+        read together: a handful of statements whatever the number of series and windows
+        (a report's exact path asks for every meter of a site over each stretch it
+        recomputes)."""
         keys = list(dict.fromkeys(keys))
         found = [{k: [] for k in keys} for _ in windows]
         devices = sorted({d for d, _ in keys})
@@ -317,11 +284,13 @@ class Store:
         return pd.DataFrame(rows, columns=["device", "metric", "labels", "ts", "value", "quality"])
 
     def health(self) -> dict[str, DeviceHealth]:
+        """The latest poll outcome of every device polled so far."""
         with self._connect() as conn:
             rows = conn.execute("SELECT * FROM device_health").fetchall()
         return {r[0]: DeviceHealth(r[0], r[1], bool(r[2]), *r[3:]) for r in rows}
 
     def error_counts(self) -> dict[tuple[str, str], int]:
+        """{(device, error kind): count} since the store was created."""
         with self._connect() as conn:
             rows = conn.execute("SELECT device, kind, count FROM poll_errors").fetchall()
         return {(d, k): n for d, k, n in rows}
@@ -345,29 +314,28 @@ class Store:
                                 "start >= ? AND start < ?", (device, start, end)).fetchall()
         return [r[0] for r in rows]
 
-    def block_count(self, device: str, start: float, end: float) -> int:
-        """Stored blocks of a device in [start, end): whole days from the day summary."""
-        count = ("SELECT COUNT(*) FROM interval_energy WHERE device = ? AND start >= ? AND "
-                 "start < ?")
+    def block_counts(self, devices: Sequence[str], start: float, end: float) -> dict[str, int]:
+        """Stored blocks per device in [start, end) (devices without any are absent); the
+        whole days in between from the day summary when it is complete."""
+        devices = list(dict.fromkeys(devices))
+        if not devices:
+            return {}
+        where = f"device IN ({','.join('?' * len(devices))})"
+        count = (f"SELECT device, COUNT(*) FROM interval_energy WHERE {where} AND start >= ? "
+                 "AND start < ? GROUP BY device")
+        out: dict[str, int] = {}
         with self._connect() as conn:
             span = days.whole_span(days.offset(conn), start, end)
             if span is None or not days.complete(conn):
-                return conn.execute(count, (device, start, end)).fetchone()[0]
+                return dict(conn.execute(count, (*devices, start, end)).fetchall())
             first, last = span
-            by_day = conn.execute("SELECT COALESCE(SUM(blocks), 0) FROM day_energy WHERE "
-                                  "device = ? AND day >= ? AND day < ?",
-                                  (device, first, last)).fetchone()[0]
-            return by_day + sum(conn.execute(count, (device, a, b)).fetchone()[0]
-                                for a, b in ((start, first), (last, end)))
-
-    def block_counts(self, devices: Sequence[str], start: float, end: float) -> dict[str, int]:
-        """Stored blocks per device in [start, end) (devices without any are absent)."""
-        if not devices:
-            return {}
-        sql = ("SELECT device, COUNT(*) FROM interval_energy WHERE device IN "
-               f"({','.join('?' * len(devices))}) AND start >= ? AND start < ? GROUP BY device")
-        with self._connect() as conn:
-            return dict(conn.execute(sql, (*devices, start, end)).fetchall())
+            parts = [(f"SELECT device, SUM(blocks) FROM day_energy WHERE {where} AND day >= ? "
+                      "AND day < ? GROUP BY device", (first, last)),
+                     (count, (start, first)), (count, (last, end))]
+            for sql, (a, b) in parts:
+                for device, n in conn.execute(sql, (*devices, a, b)):
+                    out[device] = out.get(device, 0) + n
+        return {d: n for d, n in out.items() if n}
 
     def blocks_below(self, ranges: Sequence[tuple[str, float, float]],
                      covered_s: float) -> list[tuple[str, float, float]]:
@@ -385,17 +353,12 @@ class Store:
         return out
 
     def block_totals(self, devices: Sequence[str], start: float, end: float,
-                     starts: Sequence[float] | None = None) -> dict[str, BlockTotal]:
-        """Per device, over its blocks in [start, end) (or only those starting at
-        ``starts``): energy, covered time, methods, resets and the cross-check sums."""
-        return {device: total for (device, _), total in
-                self.block_totals_by_segment(devices, start, end, (), starts).items()}
-
-    def block_totals_by_segment(self, devices: Sequence[str], start: float, end: float,
-                                edges: Sequence[float], starts: Sequence[float] | None = None,
-                                by_day: bool = False) -> dict[tuple[str, int], BlockTotal]:
-        """As block_totals, per (device, segment): segment i lies between the i-th and
-        (i+1)-th of start, *edges, end. One scan of the blocks for all segments.
+                     edges: Sequence[float] = (), starts: Sequence[float] | None = None,
+                     by_day: bool = False) -> dict[tuple[str, int], BlockTotal]:
+        """Per (device, segment), over its blocks in [start, end) (or only those starting
+        at ``starts``): energy, covered time, methods, resets and the cross-check sums;
+        segment i lies between the i-th and (i+1)-th of start, *edges, end. One scan of
+        the blocks for all segments.
 
         ``by_day``: the same sums from the day summary, over the days starting in
         [start, end) (or at ``starts``); segment edges must not cut those days.
@@ -449,14 +412,15 @@ class Store:
         with self._connect(immediate=True) as conn:
             return days.align(conn, offset_s)
 
-    def rebuild_days(self) -> bool:
+    def rebuild_days(self, progress: ProgressFn | None = None) -> bool:
         """Fill in an incomplete day summary (a store written before it existed, or a new
-        offset), one device per transaction so writers wait milliseconds, not seconds.
-        True if there was anything to do."""
+        offset), one device per transaction so writers wait milliseconds, not seconds;
+        ``progress(devices done, devices)`` after each. True if there was anything to do."""
         with self._connect() as conn:
             if days.complete(conn):
                 return False
-        device = None
+            total = days.device_count(conn) if progress is not None else 0
+        device, done = None, 0
         while True:
             with self._connect(immediate=True) as conn:
                 device = days.next_device(conn, device)
@@ -464,6 +428,9 @@ class Store:
                     days.set_complete(conn, True)
                     return True
                 days.rebuild(conn, device)
+            done += 1
+            if progress is not None:
+                progress(done, max(total, done))
 
     def days_complete(self) -> bool:
         """Whether the day summary covers every block (else readers use the blocks)."""
@@ -484,6 +451,7 @@ class Store:
             return days.rows(conn, devices, start, end)
 
     def last_interval_end(self, device: str) -> float | None:
+        """The end of the device's latest block, None without any."""
         # The latest block by start (an index seek; MAX(end) would read every block).
         with self._connect() as conn:
             row = conn.execute("SELECT end FROM interval_energy WHERE device = ? "
@@ -517,17 +485,11 @@ class Store:
             return None
         return min(found) if agg == "MIN" else max(found)
 
-    def meta(self) -> dict[str, str]:
-        with self._connect() as conn:
-            return dict(conn.execute("SELECT key, value FROM meta").fetchall())
-
-    def set_meta(self, key: str, value: object) -> None:
-        with self._connect() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
-
     def set_device_profile(self, device: str, name: str) -> None:
         """Record the profile an auto device was identified as (a meta key per device)."""
-        self.set_meta(DEVICE_PROFILE_KEY + device, name)
+        with self._connect() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                         (DEVICE_PROFILE_KEY + device, json.dumps(name)))
 
     def device_profiles(self) -> dict[str, str]:
         """{device id: identified profile name} of the auto devices identified so far."""

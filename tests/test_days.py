@@ -10,11 +10,12 @@ import pytest
 
 from pue_monitor.config import load_config
 from pue_monitor.config.metrics import JOULES_PER_KWH
+from pue_monitor.figures.periods import day_offset, period_result, segmented_results
+from pue_monitor.figures.service import meter_inputs
 from pue_monitor.pue.kpi import interval_pue
+from pue_monitor.storage import open_store
+from pue_monitor.store.base import day_starts
 from pue_monitor.store.model import PollResult, Reading
-from pue_monitor.store.days import day_starts
-from pue_monitor.store.periods import day_offset, open_store, period_result, segmented_results
-from pue_monitor.store.service import meter_inputs
 
 TZ = "Asia/Ho_Chi_Minh"
 STEP = 60.0  # one poll a minute: power gaps over 3 minutes are not bridged
@@ -229,8 +230,12 @@ def test_a_new_alignment_rebuilds_the_summary(store_at):
     assert store.day_offset_s == 0
     assert store.align_days(25_200) is True and store.align_days(25_200) is False
     assert store.day_rows(["incomer"], 0, 2e9) == [] and not store.days_complete()
-    assert store.rebuild_days() is True and store.rebuild_days() is False
+    calls: list[tuple[int, int]] = []
+    assert store.rebuild_days(lambda done, total: calls.append((done, total))) is True
+    assert store.rebuild_days() is False
     assert {r[1] % 86_400 for r in store.day_rows(["incomer"], 0, 2e9)} == {86_400 - 25_200}
+    # four meters with blocks (incomer, ups-a, ups-b, chiller): one call after each
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
     store.close()
 
 
@@ -243,9 +248,9 @@ def test_a_new_alignment_rebuilds_the_summary(store_at):
 def test_block_counts_from_the_days_equal_counting_blocks(store_at, start, end):
     store, _ = store_at(25_200)
     store.import_readings([], stale=[("ups-a", (local(2026, 3, 3, 1), local(2026, 3, 3, 2)))])
-    for device in ("incomer", "ups-a"):
-        assert store.block_count(device, start, end) == len(
-            store.interval_energy([device], start, end))
+    devices = ["incomer", "ups-a"]
+    counted = store.interval_energy(devices, start, end).groupby("device").size().to_dict()
+    assert store.block_counts(devices, start, end) == counted
     store.close()
 
 

@@ -2,7 +2,7 @@
 
 PromQL: every `pue_monitor_*` name is one the /metrics collector yields for a document with
 every field, and every expression parses (promtool, with the dashboard variables filled in).
-Flux: every measurement, field and tag is one the InfluxDB writer (store/influx.py) writes,
+Flux: every measurement, field and tag is one the InfluxDB writer (exchange/influx.py) writes,
 taken from points it encodes here, not from a list kept by hand.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pue_monitor.store.influx import INTERVAL_ENERGY, SITE_PUE, interval_energy_line, province_lines
+from pue_monitor.exchange.influx import INTERVAL_ENERGY, SITE_PUE, interval_energy_line, province_lines
 from pue_monitor.store.sqlite import Store
 from tests.test_metrics import sample_document, scrape
 from tests.tools import require_tool

@@ -14,7 +14,8 @@ import pytest
 
 from pue_monitor.config import load_config
 from pue_monitor.cli import main
-from pue_monitor.store.importer import ImportConflict, check_against_store, import_readings, parse_file
+from pue_monitor.exchange.importer import (ImportConflict, check_against_store, import_checked,
+                                          import_readings, parse_file)
 from pue_monitor.store.model import Quality, Reading
 from pue_monitor.store.sqlite import DB_FILE, Store
 
@@ -226,3 +227,19 @@ def test_import_readings_refuses_a_conflict_and_writes_nothing(tmp_path):
         store.close()
     assert [e.line for e in refused.value.errors] == [6]
     assert count(tmp_path) == 5
+
+
+def test_the_recomputation_reports_its_progress_per_device(tmp_path):
+    config = load_config(CONFIG)
+    parsed = parse_file("\n".join([HEADER, *WRAP]) + "\n", config, NOW)
+    store = Store.open(tmp_path)
+    calls: list[tuple[int, int]] = []
+    try:
+        check = check_against_store(store, parsed.readings, parsed.lines)
+        summary = import_checked(store, config, check, NOW,
+                                 progress=lambda done, total: calls.append((done, total)))
+    finally:
+        store.close()
+    assert summary.devices == ("wrap-in", "wrap-it")
+    # two devices whose blocks are recomputed: one call after each
+    assert calls == [(1, 2), (2, 2)]

@@ -20,7 +20,7 @@ import pytest
 
 from pue_monitor.config import load_config
 from pue_monitor.cli import main
-from pue_monitor.store.importer import parse_readings
+from pue_monitor.exchange.importer import parse_readings
 from pue_monitor.store.sqlite import DB_FILE
 
 SCENARIOS_DIR = Path(__file__).parent / "data" / "scenarios"

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pue_monitor.config.errors import ConfigError
 from pue_monitor.config.loader import load_config_text
-from pue_monitor.store import influx
+from pue_monitor.exchange import influx
 from pue_monitor.store.outbox import OutboxState
 from tests.web_fixtures import ROOT
 from pue_monitor.web.metrics_outbox import OutboxCollector

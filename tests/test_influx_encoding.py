@@ -8,7 +8,7 @@ import pytest
 
 from pue_monitor.pue.instant import InstantPue
 from pue_monitor.pue.kpi import PueResult
-from pue_monitor.store.influx import encode, reading_lines, site_lines, to_ns
+from pue_monitor.exchange.influx import encode, reading_lines, site_lines, to_ns
 from pue_monitor.store.model import PollResult, Quality, Reading
 
 T = 1_764_078_600.0  # 2026-11-25 13:50 UTC

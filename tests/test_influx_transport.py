@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pue_monitor.store.influx import InfluxTransport, InfluxWriter, RejectedBatch
+from pue_monitor.exchange.influx import InfluxTransport, InfluxWriter, RejectedBatch
 from pue_monitor.store.outbox import Outbox
 
 TIMEOUT_S = 0.5

@@ -16,7 +16,7 @@ import pytest
 import requests
 import yaml
 
-from pue_monitor.store.influx import InfluxTransport, InfluxWriter, interval_energy_line, reading_lines, to_ns
+from pue_monitor.exchange.influx import InfluxTransport, InfluxWriter, interval_energy_line, reading_lines, to_ns
 from pue_monitor.store.model import PollResult, Reading
 from pue_monitor.store.outbox import Outbox
 from tests.conftest import free_port

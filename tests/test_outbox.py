@@ -10,9 +10,9 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from pue_monitor.store.influx import InfluxWriter, RejectedBatch, export_interval_energy
+from pue_monitor.exchange.influx import InfluxWriter, RejectedBatch, export_interval_energy
 from pue_monitor.store.outbox import OUTBOX_FILE, Outbox, OutboxState
-from pue_monitor.store.rollup import rollup
+from pue_monitor.figures.rollup import rollup
 from pue_monitor.store.sqlite import Store
 from tests.web_fixtures import NOW, demo_config, fill
 from pue_monitor.web.metrics_outbox import OutboxCollector
@@ -162,7 +162,7 @@ def test_rejected_batch_is_counted_and_does_not_block_the_queue(tmp_path, caplog
     writer.submit(lines("bad", "worse", "good"))
     writer.spool()
     transport.outcomes = [RejectedBatch("HTTP 400: field type conflict")]
-    with caplog.at_level(logging.ERROR, logger="pue_monitor.store.influx"):
+    with caplog.at_level(logging.ERROR, logger="pue_monitor.exchange.influx"):
         assert writer.send_batch() == 0
     assert writer.send_batch() == 1
     assert transport.received == [lines("bad", "worse", "good")[2:]]
@@ -301,7 +301,7 @@ def test_write_failures_are_counted_each_time_and_logged_once_per_outage(tmp_pat
                           flush_interval_s=0.02, max_backoff_s=0.02)
     writer.submit(lines("a"))
     writer.spool()
-    with caplog.at_level(logging.INFO, logger="pue_monitor.store.influx"):
+    with caplog.at_level(logging.INFO, logger="pue_monitor.exchange.influx"):
         writer.start()
         deadline = time.monotonic() + 10
         while writer.state().points_written_total < 1 and time.monotonic() < deadline:

@@ -11,8 +11,8 @@ from pue_monitor.config.metrics import JOULES_PER_KWH
 from pue_monitor.pue.kpi import interval_pue
 from pue_monitor.pue.periods import parse_period
 from pue_monitor.store.model import PollResult, Reading
-from pue_monitor.store.periods import period_result
-from pue_monitor.store.service import meter_inputs
+from pue_monitor.figures.periods import period_result
+from pue_monitor.figures.service import meter_inputs
 from pue_monitor.store.sqlite import Store
 from tests.web_fixtures import demo_config
 
@@ -152,7 +152,7 @@ def test_the_gap_is_left_out_of_both_sides(tmp_path):
 
 def test_segments_equal_separate_periods_and_add_up(tmp_path):
     """One pass over the blocks for several segments gives what each would on its own."""
-    from pue_monitor.store.periods import segmented_results
+    from pue_monitor.figures.periods import segmented_results
     config = demo_config()
     site = config.site("bn-provincial")
     store = scenario_store(tmp_path / "data")

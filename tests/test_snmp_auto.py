@@ -15,7 +15,7 @@ from pue_monitor.config.model import Polling
 from pue_monitor.simulator.runner import Simulator, run_simulator
 from pue_monitor.simulator.snmp_agent import SnmpAgent
 from pue_monitor.store.model import ErrorKind, PollResult
-from pue_monitor.store.service import DeviceStatus, meter_energy
+from pue_monitor.figures.service import DeviceStatus, meter_energy
 from pue_monitor.store.sqlite import Store
 from tests.conftest import free_port
 from tests.simulator_support import FakeClock, advance, running

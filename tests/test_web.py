@@ -202,7 +202,7 @@ def test_store_failure_is_a_clear_503_not_a_crash(store, monkeypatch):
 @pytest.fixture()
 def rolled_client(store):
     """The same polls with their 15-minute blocks closed, as the rollup loop would."""
-    from pue_monitor.store.rollup import rollup
+    from pue_monitor.figures.rollup import rollup
     config = demo_config()
     rollup(store, config, NOW + 120)
     return create_app(config, store, clock=lambda: NOW, testing=True).test_client()

@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from pue_monitor.store.report import build_report
-from pue_monitor.store.rollup import rollup
+from pue_monitor.figures.report import build_report
+from pue_monitor.figures.rollup import rollup
 from pue_monitor.store.sqlite import Store
 from tests.web_fixtures import NOW, demo_config, fill
 from pue_monitor.web import create_app

@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
 from pue_monitor.config.model import Config
-from pue_monitor.store.service import province_status
-from pue_monitor.store.sqlite import Store
-from pue_monitor.store.longterm import energy_totals, site_long_figures
+from pue_monitor.figures.longterm import energy_totals, site_long_figures
+from pue_monitor.figures.service import province_status
+from pue_monitor.store.base import StoreProtocol
 from pue_monitor.web.document import LongSite, status_document
 from pue_monitor.web.metrics import StatusCollector
 
@@ -42,7 +42,7 @@ class WebState:
     """What the views need: the config, the store, a clock and a short-lived cache."""
 
     config: Config
-    store: Store
+    store: StoreProtocol
     clock: Callable[[], float]
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -87,7 +87,7 @@ class WebState:
         return min(REFRESH_MAX_S, max(REFRESH_MIN_S, fastest))
 
 
-def create_app(config: Config, store: Store, clock: Callable[[], float] = time.time,
+def create_app(config: Config, store: StoreProtocol, clock: Callable[[], float] = time.time,
                *, testing: bool = False, extra_collectors: Iterable[Collector] = ()) -> Flask:
     """The Flask app: overview page, /api/v1/status, /metrics, /healthz.
 

@@ -58,12 +58,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from pue_monitor.config.model import AUTO_PROFILE, DEFAULT_TIMEZONE, Config
+from pue_monitor.figures.longterm import LongFigures
+from pue_monitor.figures.service import DeviceStatus, SiteStatus
+from pue_monitor.pue.atrisk import YearRisk
 from pue_monitor.pue.instant import InstantPue
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
 from pue_monitor.store.model import ErrorKind
-from pue_monitor.pue.atrisk import YearRisk
-from pue_monitor.store.longterm import LongFigures
-from pue_monitor.store.service import DeviceStatus, SiteStatus
 
 SCHEMA_VERSION = 1
 

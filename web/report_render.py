@@ -1,4 +1,4 @@
-"""Report documents (store.report) as JSON, CSV (one row per site) or a printable HTML page.
+"""Report documents (figures.report) as JSON, CSV (one row per site) or a printable HTML page.
 
 The HTML is one self-contained file (inline CSS, A4 print layout) in Vietnamese or
 English; its wording comes from web.i18n so the report and the live view never differ.

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from pue_monitor.store.report import build_report
+from pue_monitor.figures.report import build_report
 from pue_monitor.web.i18n import other_lang, t
 from pue_monitor.web.report_render import to_csv, to_html, to_json
 from pue_monitor.web.views import choose_lang

@@ -21,11 +21,11 @@ from datetime import datetime, timezone
 
 from pue_monitor.config.metrics import COUNTER_METRICS, LABEL_KEYS, METRICS
 from pue_monitor.config.model import Config
+from pue_monitor.figures.periods import NO_ENERGY_ROLES
+from pue_monitor.figures.rollup import SETTLE_S, rollup_range
 from pue_monitor.pue.periods import BLOCK_S
+from pue_monitor.store.base import ProgressFn, StoreProtocol
 from pue_monitor.store.model import Reading, labels_key
-from pue_monitor.store.periods import NO_ENERGY_ROLES
-from pue_monitor.store.rollup import SETTLE_S, rollup_range
-from pue_monitor.store.sqlite import Store
 
 REQUIRED = ("timestamp", "device", "metric", "value")
 OPTIONAL = ("labels",)
@@ -215,7 +215,7 @@ def parse_file(text: str, config: Config, now: float | None = None) -> ParsedFil
     return ParsedFile(readings, lines, errors, repeated)
 
 
-def check_against_store(store: Store, readings: Sequence[Reading],
+def check_against_store(store: StoreProtocol, readings: Sequence[Reading],
                         lines: Sequence[int] | None = None) -> StoreCheck:
     """Split readings into new ones, ones already stored with the same value (skipped)
     and ones stored with another value (conflicts, at their ``lines``; by default as in a
@@ -240,7 +240,7 @@ def check_against_store(store: Store, readings: Sequence[Reading],
     return StoreCheck(new, skipped, conflicts)
 
 
-def affected_blocks(readings: list[Reading], store: Store, now: float
+def affected_blocks(readings: list[Reading], store: StoreProtocol, now: float
                     ) -> dict[str, tuple[float, float]]:
     """Per device, the settled 15-minute blocks the new readings can change.
 
@@ -264,7 +264,7 @@ def affected_blocks(readings: list[Reading], store: Store, now: float
     return out
 
 
-def import_readings(store: Store, config: Config, readings: list[Reading], now: float,
+def import_readings(store: StoreProtocol, config: Config, readings: list[Reading], now: float,
                     lines: Sequence[int] | None = None) -> ImportSummary:
     """Check validated readings against the store, then write the new ones.
 
@@ -276,14 +276,15 @@ def import_readings(store: Store, config: Config, readings: list[Reading], now: 
     return import_checked(store, config, check, now)
 
 
-def import_checked(store: Store, config: Config, check: StoreCheck, now: float,
-                   repeated: int = 0) -> ImportSummary:
+def import_checked(store: StoreProtocol, config: Config, check: StoreCheck, now: float,
+                   repeated: int = 0, progress: ProgressFn | None = None) -> ImportSummary:
     """Write the new readings of a check without conflicts in one transaction, then
     recompute the blocks they change. Rows already stored change nothing, so a file
     stored already in full writes nothing and recomputes no block.
 
     The check is a separate transaction: two imports of overlapping files at the same
-    moment are not guarded against each other.
+    moment are not guarded against each other. ``progress(devices done, devices)``
+    follows the recomputation.
     """
     if check.conflicts:
         raise ImportConflict(check.conflicts)
@@ -296,11 +297,12 @@ def import_checked(store: Store, config: Config, check: StoreCheck, now: float,
     store.import_readings(readings, list(blocks.items()))
     sites = {d.id: (s, d) for s, d in config.devices()}
     written = 0
-    for device, (start, end) in blocks.items():
+    for done, (device, (start, end)) in enumerate(blocks.items(), 1):
         site, dev = sites[device]
-        if dev.role in NO_ENERGY_ROLES:
-            continue
-        written += rollup_range(store, config, site, dev, start, end)
+        if dev.role not in NO_ENERGY_ROLES:
+            written += rollup_range(store, config, site, dev, start, end)
+        if progress is not None:
+            progress(done, len(blocks))
     times = [r.ts for r in readings]
     return ImportSummary(len(readings), tuple(sorted({r.device for r in readings})),
                          min(times), max(times), written, check.skipped, repeated)

@@ -38,18 +38,18 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from pue_monitor.config.model import Config, InfluxDb
+from pue_monitor.figures.longterm import site_long_figures
+from pue_monitor.figures.service import SiteStatus, province_status
 from pue_monitor.pue.kpi import PueResult
+from pue_monitor.pue.periods import BLOCK_S
+from pue_monitor.store.base import StoreProtocol
 from pue_monitor.store.model import PollResult, Quality
 from pue_monitor.store.outbox import Outbox, OutboxState
-from pue_monitor.store.longterm import site_long_figures
-from pue_monitor.store.service import SiteStatus, province_status
-from pue_monitor.store.sqlite import Store
 
 log = logging.getLogger(__name__)
 
 READING, INTERVAL_ENERGY, SITE_PUE = "pue_reading", "pue_interval_energy", "pue_site"
 READING_TAGS = ("site", "device", "role", "metric")
-INTERVAL_S = 15 * 60
 # Interval energy is exported at most this far per device and pass (a backlog catches up).
 EXPORT_SPAN_S = 7 * 86400
 INSTANT_WINDOW = "instantaneous"
@@ -124,7 +124,7 @@ def site_lines(status: SiteStatus, more: Mapping[str, PueResult] | None = None) 
     return out
 
 
-def province_lines(store: Store, config: Config, now: float) -> list[str]:
+def province_lines(store: StoreProtocol, config: Config, now: float) -> list[str]:
     """Every site's live windows and its long ones (30 days, 12 months) as of ``now``."""
     out = []
     for status in province_status(store, config, now):
@@ -137,7 +137,7 @@ def province_lines(store: Store, config: Config, now: float) -> list[str]:
     return out
 
 
-def export_interval_energy(store: Store, config: Config, outbox: Outbox) -> int:
+def export_interval_energy(store: StoreProtocol, config: Config, outbox: Outbox) -> int:
     """Queue the closed interval-energy rows not yet exported; returns points queued.
 
     Each device has a cursor (the next block start to export) committed with its points,
@@ -153,7 +153,7 @@ def export_interval_energy(store: Store, config: Config, outbox: Outbox) -> int:
         start = outbox.cursor(name)
         if start is None:
             first = store.first_reading_ts(device.id)
-            start = math.floor((first or last_end) / INTERVAL_S) * INTERVAL_S
+            start = math.floor((first or last_end) / BLOCK_S) * BLOCK_S
         while start < last_end:
             stop = min(last_end, start + EXPORT_SPAN_S)
             frame = store.interval_energy([device.id], start, stop)

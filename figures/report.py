@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import multiprocessing as mp
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from datetime import datetime
@@ -18,12 +19,12 @@ from zoneinfo import ZoneInfo
 
 from pue_monitor.config.metrics import WATER_METRIC, Role
 from pue_monitor.config.model import Config, Site
+from pue_monitor.figures.periods import segmented_results
 from pue_monitor.pue.energy import CounterSeries
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
 from pue_monitor.pue.kpis import Kpis, kpis
 from pue_monitor.pue.periods import months_between, parse_period
-from pue_monitor.store.periods import segmented_results
-from pue_monitor.store.sqlite import Store
+from pue_monitor.store.base import ProgressFn, StoreProtocol, series_over
 
 REPORT_SCHEMA_VERSION = 1
 # Periods longer than this also list their calendar months.
@@ -38,14 +39,14 @@ def _num(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def water_m3(store: Store, site: Site, start: float, end: float) -> float | None:
+def water_m3(store: StoreProtocol, site: Site, start: float, end: float) -> float | None:
     """Site water over [start, end) from its water meters' counters; None without one."""
     total, seen = 0.0, False
     for device in site.devices:
         if device.role != Role.WATER:
             continue
         key = (device.id, WATER_METRIC)
-        series = CounterSeries.from_arrays(*store.series_many([key], start, end)[key],
+        series = CounterSeries.from_arrays(*series_over(store, [key], start, end)[key],
                                            width_kwh=None)
         spans = series.spans(start, end)
         if spans:
@@ -87,7 +88,7 @@ def figure(result: PueResult, tz: str) -> dict:
     }
 
 
-def site_report(store: Store, config: Config, site: Site, start: float, end: float,
+def site_report(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
                 now: float, label: str = "") -> dict:
     """One site over [start, end): figures, KPIs, meters, months, inputs and digest."""
     tz = site.timezone
@@ -143,19 +144,26 @@ def site_report(store: Store, config: Config, site: Site, start: float, end: flo
     return report
 
 
-def province_report(store: Store, config: Config, start_end: dict[str, tuple[float, float]],
-                    now: float, label: str, workers: int = 1) -> dict:
+def province_report(store: StoreProtocol, config: Config,
+                    start_end: dict[str, tuple[float, float]], now: float, label: str,
+                    workers: int = 1, progress: ProgressFn | None = None) -> dict:
     """`--site all`: one report per site (each in its own time zone's period).
 
     ``workers`` > 1 computes the sites in that many forked processes (they are
     independent); only for a single-threaded caller such as the command line.
+    ``progress(sites done, sites)`` after each site.
     """
     jobs = [(sid, a, b) for sid, (a, b) in start_end.items()]
     if workers > 1 and len(jobs) > 1 and "fork" in mp.get_all_start_methods():
-        sites = _in_processes(store, config, jobs, now, label, workers)
+        done = _in_processes(store, config, jobs, now, label, workers)
     else:
-        sites = [site_report(store, config, config.site(sid), a, b, now, label)
-                 for sid, a, b in jobs]
+        done = (site_report(store, config, config.site(sid), a, b, now, label)
+                for sid, a, b in jobs)
+    sites = []
+    for site in done:
+        sites.append(site)
+        if progress is not None:
+            progress(len(sites), len(jobs))
     return {"schema_version": REPORT_SCHEMA_VERSION, "period": {"label": label},
             "title": {"vi": config.title.vi, "en": config.title.en}, "sites": sites}
 
@@ -164,30 +172,31 @@ def province_report(store: Store, config: Config, start_end: dict[str, tuple[flo
 _FORKED: dict = {}
 
 
-def _in_processes(store: Store, config: Config, jobs: list[tuple[str, float, float]],
-                  now: float, label: str, workers: int) -> list[dict]:
-    _FORKED.update(path=store.path, config=config, now=now, label=label)
-    store.close()  # no open connection across fork (it reopens on next use)
+def _in_processes(store: StoreProtocol, config: Config, jobs: list[tuple[str, float, float]],
+                  now: float, label: str, workers: int) -> Iterator[dict]:
+    """The site reports in job order, each as soon as it and those before it are done."""
+    _FORKED.update(store=store, config=config, now=now, label=label)
+    # No open connection across fork: each child opens its own on first use.
+    store.close()
     try:
         with ProcessPoolExecutor(min(workers, len(jobs)),
                                  mp_context=mp.get_context("fork")) as pool:
-            return list(pool.map(_site_in_child, jobs))
+            yield from pool.map(_site_in_child, jobs)
     finally:
         _FORKED.clear()
 
 
 def _site_in_child(job: tuple[str, float, float]) -> dict:
-    # A connection of its own: one inherited through fork must not be used.
-    if "store" not in _FORKED:
-        _FORKED["store"] = Store(_FORKED["path"])
+    # The store was closed before the fork: its first use here opens the child's own
+    # connection (one inherited through fork must not be used).
     config: Config = _FORKED["config"]
     site_id, start, end = job
     return site_report(_FORKED["store"], config, config.site(site_id), start, end,
                        _FORKED["now"], _FORKED["label"])
 
 
-def build_report(store: Store, config: Config, site: str, period: str, at: float,
-                 now: float, workers: int = 1) -> dict:
+def build_report(store: StoreProtocol, config: Config, site: str, period: str, at: float,
+                 now: float, workers: int = 1, progress: ProgressFn | None = None) -> dict:
     """The report document for ``site`` (an id, or "all") over ``period`` (parse_period).
 
     :raises ValueError: unknown site or bad period, with a message for the user.
@@ -198,5 +207,5 @@ def build_report(store: Store, config: Config, site: str, period: str, at: float
     sites = config.sites if site == "all" else [config.site(site)]
     bounds = {s.id: parse_period(period, s.timezone, at) for s in sites}
     if site == "all":
-        return province_report(store, config, bounds, now, period, workers)
+        return province_report(store, config, bounds, now, period, workers, progress)
     return site_report(store, config, sites[0], *bounds[site], now, period)

@@ -1,4 +1,5 @@
-"""Per-meter interval energy (15-minute blocks), derived from raw readings as they arrive."""
+"""The roll-up: per-meter interval energy (15-minute blocks) derived from raw readings as
+they arrive, and recomputed over a range on demand (reports, imports)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import math
 
 from pue_monitor.config.metrics import Role
 from pue_monitor.config.model import Config, Device, Site
+from pue_monitor.figures.service import meter_energy
 from pue_monitor.pue.energy import span_seconds
-from pue_monitor.store.service import meter_energy
-from pue_monitor.store.sqlite import Store
+from pue_monitor.pue.periods import BLOCK_S
+from pue_monitor.store.base import StoreProtocol
 
-INTERVAL_S = 15 * 60
 # Wait this long after an interval ends so late readings are in before it is closed.
 SETTLE_S = 60.0
 # At most this many intervals per meter per pass (a long outage catches up over passes).
@@ -19,7 +20,7 @@ MAX_INTERVALS_PER_PASS = 96
 CHUNK_BLOCKS = 16
 
 
-def rollup(store: Store, config: Config, now: float) -> int:
+def rollup(store: StoreProtocol, config: Config, now: float) -> int:
     """Close every finished 15-minute interval not yet stored; returns rows written."""
     written = 0
     for site, device in config.devices():
@@ -30,23 +31,23 @@ def rollup(store: Store, config: Config, now: float) -> int:
             first = store.first_reading_ts(device.id)
             if first is None:
                 continue
-            last = math.floor(first / INTERVAL_S) * INTERVAL_S
-        end_all = math.floor((now - SETTLE_S) / INTERVAL_S) * INTERVAL_S
+            last = math.floor(first / BLOCK_S) * BLOCK_S
+        end_all = math.floor((now - SETTLE_S) / BLOCK_S) * BLOCK_S
         if end_all <= last:
             continue
-        end_all = min(end_all, last + MAX_INTERVALS_PER_PASS * INTERVAL_S)
+        end_all = min(end_all, last + MAX_INTERVALS_PER_PASS * BLOCK_S)
         written += rollup_range(store, config, site, device, last, end_all)
     return written
 
 
-def rollup_range(store: Store, config: Config, site: Site, device: Device, start: float,
+def rollup_range(store: StoreProtocol, config: Config, site: Site, device: Device, start: float,
                  end: float) -> int:
     """(Re)compute the blocks of one meter between two block boundaries; rows written."""
-    if start % INTERVAL_S or end % INTERVAL_S:
+    if start % BLOCK_S or end % BLOCK_S:
         raise ValueError("rollup bounds must lie on 15-minute boundaries")
     # A few hours at a time: a block needs only the readings around it, and each block
     # scans its whole power series, so one long range would cost blocks x readings.
-    step = CHUNK_BLOCKS * INTERVAL_S
+    step = CHUNK_BLOCKS * BLOCK_S
     written = 0
     for chunk in range(int(start), int(end), step):
         written += _rollup_chunk(store, config, site, device, float(chunk),
@@ -54,13 +55,13 @@ def rollup_range(store: Store, config: Config, site: Site, device: Device, start
     return written
 
 
-def _rollup_chunk(store: Store, config: Config, site: Site, device: Device, start: float,
+def _rollup_chunk(store: StoreProtocol, config: Config, site: Site, device: Device, start: float,
                   end: float) -> int:
     meter = meter_energy(store, config, site, device, start, end)
     rows = []
     counter = meter.counter if meter.method == "counter" else None
-    for block in range(int(start), int(end), INTERVAL_S):
-        a, b = float(block), float(block + INTERVAL_S)
+    for block in range(int(start), int(end), BLOCK_S):
+        a, b = float(block), float(block + BLOCK_S)
         spans = meter.spans(a, b)
         energy = meter.energy(spans) if spans else None
         check = meter.cross_check(a, b) if counter is not None else None

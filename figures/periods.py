@@ -1,9 +1,10 @@
 """PUE over any period: whole days and closed 15-minute blocks where every meter
-measured all of the time, exact recomputation from raw readings everywhere else.
+measured all of the time, exact recomputation from raw readings everywhere else; all
+read through store.base.StoreProtocol.
 
 A long period (a month, a year) is mostly whole days, summed from the day summary of
 the blocks (store.days); days where some facility or IT meter missed a block, or that a
-period edge cuts, are summed from their blocks in SQL. Blocks where some
+period edge cuts, are summed from their blocks by the store. Blocks where some
 facility or IT meter measured only part of the time, and the ragged ends of a period that
 does not start or end on a block boundary, are recomputed from the raw readings with the
 exact common-span rule. Both paths give the same energy for the same time (counter
@@ -17,17 +18,15 @@ import bisect
 import math
 from collections import Counter
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pue_monitor.config.metrics import RATIO_ROLES, Role
 from pue_monitor.config.model import Config, Device, Site
+from pue_monitor.figures.rollup import SETTLE_S, rollup_range
+from pue_monitor.figures.service import meter_inputs_over
 from pue_monitor.pue.kpi import MeterInfo, MeterPart, Part, PueResult, combine, reduce_part
 from pue_monitor.pue.periods import BLOCK_S
-from pue_monitor.store.days import DAY_S, whole_span
-from pue_monitor.store.rollup import SETTLE_S, rollup_range
-from pue_monitor.store.service import meter_inputs_over
-from pue_monitor.store.sqlite import BlockTotal, Store
+from pue_monitor.store.base import DAY_S, BlockTotal, ProgressFn, StoreProtocol, whole_span
 
 # A block counts as whole when a meter covered it to within this many seconds.
 FULL_EPS_S = 1e-6
@@ -47,11 +46,12 @@ def day_offset(config: Config) -> int:
     return int(min(o.total_seconds() for o in offsets if o is not None))
 
 
-def open_store(data_dir: str | Path, config: Config) -> Store:
-    """The store under ``data_dir``, its summary days aligned to the config's sites."""
-    store = Store.open(data_dir)
+def align_store(store: StoreProtocol, config: Config,
+                progress: ProgressFn | None = None) -> StoreProtocol:
+    """The store with its summary days aligned to the config's sites (rebuilt if that
+    changed, or if an earlier version left the summary incomplete)."""
     store.align_days(day_offset(config))
-    store.rebuild_days()
+    store.rebuild_days(progress)
     return store
 
 
@@ -63,7 +63,7 @@ def meter_infos(site: Site) -> list[MeterInfo]:
     return [MeterInfo(d.id, d.role, d.share, d.measurement_point) for d in energy_meters(site)]
 
 
-def ensure_blocks(store: Store, config: Config, site: Site, start: float, end: float,
+def ensure_blocks(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
                   now: float) -> int:
     """Compute the missing settled blocks of the site's meters in [start, end)."""
     settled = math.floor((now - SETTLE_S) / BLOCK_S) * BLOCK_S
@@ -76,7 +76,8 @@ def ensure_blocks(store: Store, config: Config, site: Site, start: float, end: f
         lo = max(start, math.floor(first / BLOCK_S) * BLOCK_S)
         if lo >= end:
             continue
-        if store.block_count(device.id, lo, end) == round((end - lo) / BLOCK_S):
+        have = store.block_counts([device.id], lo, end).get(device.id, 0)
+        if have == round((end - lo) / BLOCK_S):
             continue  # the usual case: all there, no need to list them
         for run_start, run_end in _runs(_missing_blocks(store, device.id, lo, end)):
             written += rollup_range(store, config, site, device, run_start, run_end)
@@ -94,7 +95,7 @@ def _runs(blocks: list[int] | list[float]) -> list[tuple[float, float]]:
     return [(float(a), float(b)) for a, b in runs]
 
 
-def segment_parts(store: Store, config: Config, site: Site,
+def segment_parts(store: StoreProtocol, config: Config, site: Site,
                   bounds: list[float]) -> list[list[Part]]:
     """Parts of each segment [bounds[i], bounds[i+1]), all read in one pass.
 
@@ -136,12 +137,12 @@ def _segment(bounds: list[float], t: float) -> int:
     return min(max(bisect.bisect_right(bounds, t) - 1, 0), len(bounds) - 2)
 
 
-def _exact(store: Store, config: Config, site: Site, start: float, end: float) -> Part:
+def _exact(store: StoreProtocol, config: Config, site: Site, start: float, end: float) -> Part:
     """[start, end) recomputed from raw readings."""
     return _exact_many(store, config, site, [(start, end)])[0]
 
 
-def _exact_many(store: Store, config: Config, site: Site,
+def _exact_many(store: StoreProtocol, config: Config, site: Site,
                 runs: list[tuple[float, float]]) -> list[Part]:
     """Each run recomputed from raw readings, all read together."""
     if not runs:
@@ -150,7 +151,7 @@ def _exact_many(store: Store, config: Config, site: Site,
             in zip(meter_inputs_over(store, config, site, runs), runs)]
 
 
-def _day_parts(store: Store, config: Config, site: Site, start: float, end: float,
+def _day_parts(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
                bounds: list[float]) -> tuple[dict[int, list[Part]], list[tuple[float, float]]]:
     """Parts of the whole days in [start, end) that no segment edge cuts, from the day
     summary, and the runs of time left for _block_parts.
@@ -182,8 +183,8 @@ def _day_parts(store: Store, config: Config, site: Site, start: float, end: floa
             missing.append((device, day, day + DAY_S))
     covered = _not_whole(store, short, missing)
     every_day = len(days) == (last - first) // DAY_S  # no day cut: a range, not a list
-    totals = store.block_totals_by_segment([d.id for d in meters], first, last, interior,
-                                           starts=None if every_day else days, by_day=True)
+    totals = store.block_totals([d.id for d in meters], first, last, interior,
+                                 starts=None if every_day else days, by_day=True)
     blocks_in = Counter(_segment(bounds, day) for day in days)
     parts = _assemble(store, config, site, first, last, bounds, totals, covered,
                       {i: n * (DAY_S // BLOCK_S) for i, n in blocks_in.items()})
@@ -197,13 +198,13 @@ def _day_parts(store: Store, config: Config, site: Site, start: float, end: floa
     return parts, rest
 
 
-def _missing_blocks(store: Store, device: str, start: float, end: float) -> list[float]:
+def _missing_blocks(store: StoreProtocol, device: str, start: float, end: float) -> list[float]:
     """Starts of the blocks in the block-aligned [start, end) the device has no row for."""
     have = set(store.block_starts(device, start, end))
     return [float(b) for b in range(int(start), int(end), BLOCK_S) if float(b) not in have]
 
 
-def _not_whole(store: Store, short: list[tuple[str, float, float]],
+def _not_whole(store: StoreProtocol, short: list[tuple[str, float, float]],
                missing: list[tuple[str, float, float]]) -> dict[float, dict[str, float]]:
     """Blocks some ratio meter did not cover whole -> {device: seconds it covered}: its
     short rows in the ``short`` (device, start, end) ranges, and no row at all (0 s) in
@@ -217,7 +218,7 @@ def _not_whole(store: Store, short: list[tuple[str, float, float]],
     return covered
 
 
-def _block_parts(store: Store, config: Config, site: Site, start: float, end: float,
+def _block_parts(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
                  bounds: list[float]) -> dict[int, list[Part]]:
     """Parts of the block-aligned [start, end), summed from its blocks."""
     meters = energy_meters(site)
@@ -228,14 +229,14 @@ def _block_parts(store: Store, config: Config, site: Site, start: float, end: fl
                          [(d, start, end) for d in ratio if counts.get(d, 0) < expected])
     interior = [b for b in bounds if start < b < end]
     seg_bounds = [start, *interior, end]
-    totals = store.block_totals_by_segment([d.id for d in meters], start, end, interior)
+    totals = store.block_totals([d.id for d in meters], start, end, interior)
     offset = _segment(bounds, start)
     blocks = {offset + i: round((b - a) / BLOCK_S)
               for i, (a, b) in enumerate(zip(seg_bounds, seg_bounds[1:]))}
     return _assemble(store, config, site, start, end, bounds, totals, covered, blocks)
 
 
-def _assemble(store: Store, config: Config, site: Site, start: float, end: float,
+def _assemble(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
               bounds: list[float], totals: dict[tuple[str, int], BlockTotal],
               covered: dict[float, dict[str, float]], blocks: dict[int, int]
               ) -> dict[int, list[Part]]:
@@ -253,9 +254,8 @@ def _assemble(store: Store, config: Config, site: Site, start: float, end: float
     not_full = sorted(covered)
     partial = [b for b, secs in covered.items() if all(v > 0 for v in secs.values())]
     interior = [b for b in bounds if start < b < end]
-    removed_all = store.block_totals_by_segment(ids, start, end, interior, starts=not_full)
-    partial_out = store.block_totals_by_segment(ids, start, end, interior,
-                                                starts=sorted(partial))
+    removed_all = store.block_totals(ids, start, end, interior, starts=not_full)
+    partial_out = store.block_totals(ids, start, end, interior, starts=sorted(partial))
     offset = _segment(bounds, start)
     result: dict[int, list[Part]] = {}
     for index, n in sorted(blocks.items()):
@@ -302,7 +302,7 @@ def _less(total: float | None, removed: float | None) -> float | None:
     return 0.0 if abs(left) <= ROUNDING_SHARE * (abs(total) + abs(removed)) else left
 
 
-def period_result(store: Store, config: Config, site: Site, start: float, end: float,
+def period_result(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
                   now: float, window: str = "", ensure: bool = True) -> PueResult:
     """The site's PUE over [start, end).
 
@@ -312,7 +312,7 @@ def period_result(store: Store, config: Config, site: Site, start: float, end: f
     return segmented_results(store, config, site, [start, end], now, [window], ensure)[1]
 
 
-def segmented_results(store: Store, config: Config, site: Site, bounds: list[float],
+def segmented_results(store: StoreProtocol, config: Config, site: Site, bounds: list[float],
                       now: float, labels: list[str], ensure: bool = True
                       ) -> tuple[list[PueResult], PueResult]:
     """PUE of each segment of ``bounds`` and of the whole, from one pass over the blocks.

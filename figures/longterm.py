@@ -1,6 +1,6 @@
 """Long live figures: trailing 30 days and 12 months, and whether the year is at risk.
 
-They come from the closed 15-minute blocks (store.periods), end on the last block
+They come from the closed 15-minute blocks (figures.periods), end on the last block
 boundary, and change slowly: callers cache them (the web view keeps them a minute).
 """
 
@@ -13,11 +13,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from pue_monitor.config.model import Config, Site
+from pue_monitor.figures.periods import period_result, segmented_results
 from pue_monitor.pue.atrisk import MonthEnergy, YearRisk, year_risk
 from pue_monitor.pue.kpi import PueResult
 from pue_monitor.pue.periods import BLOCK_S, months_between, window_bounds
-from pue_monitor.store.periods import period_result, segmented_results
-from pue_monitor.store.sqlite import Store
+from pue_monitor.store.base import StoreProtocol
 
 LONG_WINDOWS = ("30d", "12m")
 DAY_S = 86400.0
@@ -36,7 +36,7 @@ def long_window_bounds(window: str, now: float, tz: str) -> tuple[float, float]:
     return window_bounds(window, math.floor(now / BLOCK_S) * BLOCK_S, tz)
 
 
-def _months(store: Store, config: Config, site: Site, start: float, end: float,
+def _months(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
             now: float) -> list[MonthEnergy]:
     months = months_between(start, end, site.timezone)
     if not months:
@@ -53,7 +53,7 @@ def _months(store: Store, config: Config, site: Site, start: float, end: float,
     return out
 
 
-def site_year_risk(store: Store, config: Config, site: Site, now: float) -> YearRisk:
+def site_year_risk(store: StoreProtocol, config: Config, site: Site, now: float) -> YearRisk:
     """Project the current calendar year of the site (its own time zone)."""
     tz = ZoneInfo(site.timezone)
     local = datetime.fromtimestamp(now, tz)
@@ -72,16 +72,17 @@ def site_year_risk(store: Store, config: Config, site: Site, now: float) -> Year
                      operator=site.threshold_operator)
 
 
-def site_long_figures(store: Store, config: Config, site: Site, now: float) -> LongFigures:
+def site_long_figures(store: StoreProtocol, config: Config, site: Site, now: float) -> LongFigures:
     windows = {w: period_result(store, config, site, *long_window_bounds(w, now, site.timezone),
                                 now, window=w, ensure=False) for w in LONG_WINDOWS}
     return LongFigures(windows, site_year_risk(store, config, site, now))
 
 
-def energy_totals(store: Store, site: Site) -> dict[str, float]:
+def energy_totals(store: StoreProtocol, site: Site) -> dict[str, float]:
     """kWh per role since each meter's first closed block, share applied (a counter)."""
     meters = [d for d in site.devices if d.role.value not in ("monitor", "water")]
-    totals = store.block_totals([d.id for d in meters], -math.inf, math.inf)
+    totals = {device: total for (device, _), total in
+              store.block_totals([d.id for d in meters], -math.inf, math.inf).items()}
     out: dict[str, float] = {}
     for device in meters:
         total = totals.get(device.id)

@@ -1,9 +1,11 @@
-"""Live figures for the web view and the exporters: store frames through pue/."""
+"""Live figures for the web view and the exporters: site status, device health and the
+live windows' PUE, from the store's readings (through StoreProtocol) through pue/; also
+each meter's energy source over a span (meter_energy), which the roll-up uses too."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, Role
 from pue_monitor.config.model import Config, Device, Site
@@ -11,8 +13,8 @@ from pue_monitor.pue.energy import DEFAULT_GAP_POLLS, CounterSeries, MeterEnergy
 from pue_monitor.pue.instant import InstantPue, PowerReading, instantaneous_pue
 from pue_monitor.pue.kpi import MeterInput, PueResult, interval_pue
 from pue_monitor.pue.periods import window_bounds
+from pue_monitor.store.base import StoreProtocol, series_over
 from pue_monitor.store.model import parse_labels
-from pue_monitor.store.sqlite import Store
 
 if TYPE_CHECKING:  # only the live view builds frames; `report` starts without pandas
     import pandas as pd
@@ -56,13 +58,13 @@ def max_gap_s(config: Config, site: Site, device: Device) -> float:
     return device.max_gap_s or DEFAULT_GAP_POLLS * config.polling_for(site, device).interval_s
 
 
-def meter_inputs(store: Store, config: Config, site: Site, start: float,
+def meter_inputs(store: StoreProtocol, config: Config, site: Site, start: float,
                  end: float) -> list[MeterInput]:
     """Every metered device of a site with its energy source over [start, end]."""
     return meter_inputs_over(store, config, site, [(start, end)])[0]
 
 
-def meter_inputs_over(store: Store, config: Config, site: Site,
+def meter_inputs_over(store: StoreProtocol, config: Config, site: Site,
                       windows: list[tuple[float, float]]) -> list[list[MeterInput]]:
     """meter_inputs for each of several windows, their readings read together."""
     devices = [d for d in site.devices if d.role not in (Role.MONITOR, Role.WATER)]
@@ -74,15 +76,15 @@ def meter_inputs_over(store: Store, config: Config, site: Site,
              for device in devices] for (start, end), series in zip(windows, every)]
 
 
-def meter_energy(store: Store, config: Config, site: Site, device: Device, start: float,
+def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Device, start: float,
                  end: float, series: dict | None = None) -> MeterEnergy:
     """A meter's counter and power over [start, end], with its declared width and swaps.
 
-    ``series``: its readings, as Store.series_many gives them, if already read.
+    ``series``: its readings, as series_over gives them, if already read.
     """
     keys = [(device.id, ENERGY_METRIC), (device.id, POWER_METRIC)]
     if series is None:
-        series = store.series_many(keys, start, end)
+        series = series_over(store, keys, start, end)
     (counter_ts, kwh), (power_ts, watts) = series[keys[0]], series[keys[1]]
     last = float(kwh[-1]) if kwh.size else 0.0
     profile = config.known_profile(device)
@@ -99,7 +101,7 @@ def meter_energy(store: Store, config: Config, site: Site, device: Device, start
     return MeterEnergy(counter, power)
 
 
-def site_windows(store: Store, config: Config, site: Site, now: float,
+def site_windows(store: StoreProtocol, config: Config, site: Site, now: float,
                  windows: tuple[str, ...] = DEFAULT_WINDOWS) -> dict[str, PueResult]:
     """Interval PUE of a site for each named live window ending at ``now``."""
     bounds = {w: window_bounds(w, now, site.timezone) for w in windows}
@@ -111,7 +113,7 @@ def site_windows(store: Store, config: Config, site: Site, now: float,
             for w, (start, end) in bounds.items()}
 
 
-def site_status(store: Store, config: Config, site: Site, now: float,
+def site_status(store: StoreProtocol, config: Config, site: Site, now: float,
                 latest: pd.DataFrame | None = None,
                 windows: tuple[str, ...] = DEFAULT_WINDOWS) -> SiteStatus:
     """Live PUE (instantaneous and per window), power by role and device health of a site."""
@@ -146,7 +148,7 @@ def site_status(store: Store, config: Config, site: Site, now: float,
                       devices=tuple(devices), power_by_role_w=dict(instant.power_by_role))
 
 
-def province_status(store: Store, config: Config, now: float,
+def province_status(store: StoreProtocol, config: Config, now: float,
                     windows: tuple[str, ...] = DEFAULT_WINDOWS) -> list[SiteStatus]:
     """Live status of every site."""
     latest = store.latest(now - LATEST_LOOKBACK_S)

@@ -1,0 +1,29 @@
+"""Opens the store a command works on: the composition root's choice of backend.
+
+The SQLite store under the data directory, its day summary aligned to the config's
+sites (figures.periods.align_store); the layers above get it as a
+store.base.StoreProtocol and never name the backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pue_monitor.config.model import Config
+from pue_monitor.figures.periods import align_store
+from pue_monitor.store.base import ProgressFn, StoreProtocol
+from pue_monitor.store.sqlite import BUSY_ERRORS, DB_FILE, Store
+
+__all__ = ["BUSY_ERRORS", "exists", "open_store"]
+
+
+def exists(data_dir: Path) -> bool:
+    """Whether ``data_dir`` holds a store already."""
+    return (Path(data_dir) / DB_FILE).is_file()
+
+
+def open_store(data_dir: str | Path, config: Config,
+               progress: ProgressFn | None = None) -> StoreProtocol:
+    """The store under ``data_dir`` (created if needed), its summary days aligned to the
+    config's sites; ``progress`` follows a rebuild of the day summary."""
+    return align_store(Store.open(data_dir), config, progress)

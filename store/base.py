@@ -1,0 +1,219 @@
+"""The store's interface: what every persistence backend offers the layers above it.
+
+``StoreProtocol`` is the seam between persistence (store/) and everything that reads or
+writes through it (collectors/, figures/, exchange/, web/). Those layers type against it
+and never name a backend; store.sqlite.Store is the first implementation (a PostgreSQL
+one is next), and tests/test_store_protocol.py checks that it matches method by method.
+
+Rules every backend keeps:
+
+* Atomic writes. Each writing method is one transaction: all of it is stored or none of
+  it. The day summary (see store.days) is derived data and is brought up to date inside
+  the transaction that writes or deletes the blocks it summarises, so no reader ever sees
+  day rows that disagree with the blocks.
+* Who writes. The monitor's collectors (write_polls, set_device_profile), its roll-up
+  (write_interval_energy) and `pue-monitor import` (import_readings, then
+  write_interval_energy). Writers may run at once, in threads or processes; the backend
+  serialises them (it waits a bounded time for another writer, then raises).
+* What a reader sees. Each reading method sees one committed state. Inside
+  ``with store.snapshot():`` every read on that thread shares one consistent view (the
+  blocks, day rows and readings of a single moment) while writers go on; readers never
+  block writers, and writing inside a snapshot is an error (RuntimeError).
+* Threads and processes. One instance may be shared between threads (each gets its own
+  connection). Before a fork, close() it; the child reopens on first use.
+* Times are unix seconds (UTC); ranges are half-open [start, end) unless said otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+
+from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC
+from pue_monitor.store.model import PollResult, Reading
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
+    import numpy as np
+    import pandas as pd
+
+# The day summary's days: fixed chunks starting at the store's day offset (store.days).
+DAY_S = 86400
+# The metrics 15-minute blocks are made from: where a device's data starts, for blocks.
+BLOCK_METRICS = (ENERGY_METRIC, POWER_METRIC)
+# (done, total): called as long work advances (a summary rebuild), for a progress display.
+ProgressFn = Callable[[int, int], None]
+# (times, values) of one series, sorted by time.
+Series = tuple["np.ndarray", "np.ndarray"]
+
+
+@dataclass(frozen=True)
+class DeviceHealth:
+    """The latest poll outcome of one device, as stored."""
+
+    device: str
+    site: str
+    up: bool
+    last_poll_ts: float | None
+    last_ok_ts: float | None
+    last_duration_s: float | None
+    last_error_kind: str | None
+    last_error: str | None
+    consecutive_failures: int
+    polls_total: int
+
+
+class BlockTotal(NamedTuple):
+    """Sums over a device's blocks."""
+
+    energy_kwh: float | None
+    covered_s: float
+    methods: str  # distinct methods joined by '+'
+    resets: int
+    counter_kwh: float | None  # cross-check: counter and power over the same time
+    power_kwh: float | None
+
+
+@runtime_checkable
+class StoreProtocol(Protocol):
+    """Readings, device health, 15-minute interval-energy blocks, their day summary and
+    a little metadata (see the module docstring for the transaction rules)."""
+
+    # -- writing -----------------------------------------------------------------------
+
+    def write_polls(self, results: Sequence[PollResult]) -> None:
+        """Readings, health and error counts of many polls, in one transaction."""
+
+    def import_readings(self, readings: Sequence[Reading],
+                        stale: Sequence[tuple[str, tuple[float, float]]] = ()) -> None:
+        """Historical readings, and the removal of the blocks they make stale (device,
+        (start, end)), in one transaction: all of it or none of it."""
+
+    def write_interval_energy(self, rows: Iterable[tuple]) -> None:
+        """Upsert blocks (device, start, end, energy_kwh, covered_s, method[, resets,
+        counter_kwh, power_kwh]) and refresh their days of the summary, in one
+        transaction."""
+
+    def set_device_profile(self, device: str, name: str) -> None:
+        """Record the profile an auto device was identified as."""
+
+    def align_days(self, offset_s: int) -> bool:
+        """Start the summary's days at ``offset_s`` east of UTC (a block boundary); True
+        if that changed, in which case the summary is incomplete until rebuilt."""
+
+    def rebuild_days(self, progress: ProgressFn | None = None) -> bool:
+        """Fill in an incomplete day summary in short transactions (one device each),
+        calling ``progress(devices done, devices)``; True if there was anything to do."""
+
+    def close(self) -> None:
+        """Close this thread's connection (it reopens on next use)."""
+
+    # -- reading -----------------------------------------------------------------------
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Reads on this thread inside share one consistent view (nestable)."""
+
+    def series_windows(self, keys: Sequence[tuple[str, str]],
+                       windows: Sequence[tuple[float, float]], labels: str = ""
+                       ) -> list[dict[tuple[str, str], Series]]:
+        """For each window [start, end] (closed), the good readings of each (device,
+        metric) with ``labels`` in it plus the nearest one on each side."""
+
+    def latest(self, since: float, devices: Sequence[str] | None = None) -> pd.DataFrame:
+        """The newest reading of every (device, metric, labels) seen since ``since``:
+        columns device, metric, labels, ts, value, quality."""
+
+    def health(self) -> dict[str, DeviceHealth]:
+        """The latest poll outcome of every device polled so far."""
+
+    def error_counts(self) -> dict[tuple[str, str], int]:
+        """{(device, error kind): count} since the store was created."""
+
+    def device_profiles(self) -> dict[str, str]:
+        """{device id: identified profile name} of the auto devices identified so far."""
+
+    def stored_values(self, readings: Sequence[Reading]
+                      ) -> dict[int, list[tuple[float | None, str]]]:
+        """{index in ``readings``: [(value, quality), ...] stored at the same (device,
+        metric, labels, ts)}; a reading not stored yet is absent."""
+
+    def first_reading_ts(self, device: str, metrics: Sequence[str] = BLOCK_METRICS
+                         ) -> float | None:
+        """The device's first reading of any of ``metrics`` (device totals)."""
+
+    def neighbour_times(self, device: str, start: float, end: float,
+                        metrics: Sequence[str] = BLOCK_METRICS) -> tuple[float, float]:
+        """The device's last reading of any of ``metrics`` before ``start`` and first
+        after ``end``, or ``start`` / ``end`` themselves when there is none."""
+
+    def last_interval_end(self, device: str) -> float | None:
+        """The end of the device's latest block, None without any."""
+
+    def interval_energy(self, devices: Sequence[str], start: float, end: float
+                        ) -> pd.DataFrame:
+        """Blocks of these devices starting in [start, end), by device and start: columns
+        device, start, end, energy_kwh, covered_s, method."""
+
+    def block_starts(self, device: str, start: float, end: float) -> list[float]:
+        """Starts of the stored blocks of a device in [start, end)."""
+
+    def block_counts(self, devices: Sequence[str], start: float, end: float
+                     ) -> dict[str, int]:
+        """Stored blocks per device in [start, end) (devices without any are absent)."""
+
+    def blocks_below(self, ranges: Sequence[tuple[str, float, float]],
+                     covered_s: float) -> list[tuple[str, float, float]]:
+        """(device, start, covered seconds) of the blocks covered less than
+        ``covered_s`` in the (device, start, end) ranges."""
+
+    def block_totals(self, devices: Sequence[str], start: float, end: float,
+                     edges: Sequence[float] = (), starts: Sequence[float] | None = None,
+                     by_day: bool = False) -> dict[tuple[str, int], BlockTotal]:
+        """Sums per (device, segment) over the blocks in [start, end) (or only those
+        starting at ``starts``); segment i lies between the i-th and (i+1)-th of
+        start, *edges, end. ``by_day``: the same sums from the day summary, over the
+        days starting in [start, end) (or at ``starts``); edges must not cut a day."""
+
+    # -- the day summary ---------------------------------------------------------------
+
+    @property
+    def day_offset_s(self) -> int:
+        """Where the summary's days start, in seconds east of UTC."""
+
+    def days_complete(self) -> bool:
+        """Whether the day summary covers every block (else readers use the blocks)."""
+
+    def days_not_whole(self, devices: Sequence[str], start: float, end: float,
+                       covered_s: float) -> list[tuple[str, float, int, float]]:
+        """(device, day, blocks, least covered) of the days starting in [start, end) on
+        which a device lacks a block or has one covered less than ``covered_s``; a day
+        without a block at all is (device, day, 0, 0.0)."""
+
+    def day_rows(self, devices: Sequence[str], start: float, end: float) -> list[tuple]:
+        """(device, day, blocks, min_covered_s, energy_kwh, covered_s, methods, resets,
+        counter_kwh, power_kwh) of the days of these devices starting in [start, end)."""
+
+
+def day_starts(offset_s: int, start: float, end: float) -> range:
+    """Starts of the days (at ``offset_s``) beginning in [start, end)."""
+    first = math.ceil((start + offset_s) / DAY_S) * DAY_S - offset_s
+    return range(first, math.ceil(end), DAY_S)
+
+
+def whole_span(offset_s: int, start: float, end: float) -> tuple[int, int] | None:
+    """[first, last): the whole days (at ``offset_s``) inside [start, end), if any."""
+    first = math.ceil((start + offset_s) / DAY_S) * DAY_S - offset_s
+    last = math.floor((end + offset_s) / DAY_S) * DAY_S - offset_s
+    return (first, last) if last > first else None
+
+
+def series_over(store: StoreProtocol, keys: Sequence[tuple[str, str]], start: float,
+                end: float, labels: str = "") -> dict[tuple[str, str], Series]:
+    """series_windows for one window."""
+    return store.series_windows(keys, [(start, end)], labels)[0]
+
+
+__all__ = ["BLOCK_METRICS", "DAY_S", "BlockTotal", "DeviceHealth", "ProgressFn",
+           "StoreProtocol", "day_starts", "series_over", "whole_span"]

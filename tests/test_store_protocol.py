@@ -1,0 +1,92 @@
+"""The store's seam: the SQLite Store implements store.base.StoreProtocol method by
+method, and imports flow one way (store/ never imports the layers above it; the layers
+above never name the SQLite backend)."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+from pue_monitor.store.base import StoreProtocol
+from pue_monitor.store.sqlite import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOCOL_MEMBERS = sorted(
+    name for name, value in vars(StoreProtocol).items()
+    if not name.startswith("_") and (callable(value) or isinstance(value, property)))
+
+
+def _params(function) -> list[tuple[str, object, object]]:
+    """(name, kind, default) of each parameter: what a caller can rely on."""
+    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+
+def test_the_protocol_is_small_and_documented():
+    assert 20 <= len(PROTOCOL_MEMBERS) <= 30, PROTOCOL_MEMBERS
+    undocumented = [name for name in PROTOCOL_MEMBERS
+                    if not inspect.getdoc(getattr(StoreProtocol, name))]
+    assert undocumented == []
+
+
+@pytest.mark.parametrize("name", PROTOCOL_MEMBERS)
+def test_sqlite_store_has_each_protocol_member_with_its_signature(name):
+    wanted, have = vars(StoreProtocol)[name], inspect.getattr_static(Store, name, None)
+    assert have is not None, f"Store lacks {name}"
+    if isinstance(wanted, property):
+        assert isinstance(have, property), f"Store.{name} is not a property"
+        return
+    assert _params(have) == _params(wanted), name
+
+
+def test_a_sqlite_store_is_a_store_protocol(tmp_path):
+    store = Store.open(tmp_path)
+    try:
+        assert isinstance(store, StoreProtocol)
+    finally:
+        store.close()
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.append(node.module)
+    return found
+
+
+# folder -> module prefixes no module in it may import
+FORBIDDEN = {
+    "store": ("pue_monitor.figures", "pue_monitor.exchange", "pue_monitor.web",
+              "pue_monitor.collectors"),
+    "pue": ("pue_monitor.store", "pue_monitor.figures", "pue_monitor.exchange",
+            "pue_monitor.web", "pue_monitor.collectors", "sqlite3"),
+    "collectors": ("pue_monitor.exchange", "pue_monitor.web", "pue_monitor.figures",
+                   "pue_monitor.store.sqlite", "sqlite3"),
+    "figures": ("pue_monitor.exchange", "pue_monitor.web", "pue_monitor.collectors",
+                "pue_monitor.store.sqlite", "pue_monitor.store.days", "sqlite3"),
+    "exchange": ("pue_monitor.web", "pue_monitor.collectors", "pue_monitor.store.sqlite",
+                 "sqlite3"),
+    "web": ("pue_monitor.collectors", "pue_monitor.store.sqlite", "sqlite3"),
+}
+
+
+@pytest.mark.parametrize("folder", sorted(FORBIDDEN))
+def test_imports_flow_one_way(folder):
+    bad = [f"{path.relative_to(ROOT)}: {name}" for path in sorted((ROOT / folder).rglob("*.py"))
+           for name in _imports(path)
+           if any(name == f or name.startswith(f + ".") for f in FORBIDDEN[folder])]
+    assert bad == []
+
+
+def test_only_the_store_imports_sqlite3():
+    folders = ["pue_monitor", "config", "pue", "collectors", "figures", "exchange", "web",
+               "simulator"]
+    bad = [str(path.relative_to(ROOT)) for folder in folders
+           for path in sorted((ROOT / folder).rglob("*.py")) if "sqlite3" in _imports(path)]
+    assert bad == []
