@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter
+from typing import NamedTuple
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -181,7 +182,7 @@ def _day_parts(store: StoreProtocol, config: Config, site: Site, start: float, e
             short.append((device, day, day + DAY_S))
         if day in wanted and blocks < DAY_S // BLOCK_S:
             missing.append((device, day, day + DAY_S))
-    covered = _not_whole(store, short, missing)
+    covered = _not_whole(store, site, short, missing)
     every_day = len(days) == (last - first) // DAY_S  # no day cut: a range, not a list
     totals = store.block_totals([d.id for d in meters], first, last, interior,
                                  starts=None if every_day else days, by_day=True)
@@ -200,22 +201,59 @@ def _day_parts(store: StoreProtocol, config: Config, site: Site, start: float, e
 
 def _missing_blocks(store: StoreProtocol, device: str, start: float, end: float) -> list[float]:
     """Starts of the blocks in the block-aligned [start, end) the device has no row for."""
-    have = set(store.block_starts(device, start, end))
+    have = set(store.block_starts([device], start, end))
     return [float(b) for b in range(int(start), int(end), BLOCK_S) if float(b) not in have]
 
 
-def _not_whole(store: StoreProtocol, short: list[tuple[str, float, float]],
-               missing: list[tuple[str, float, float]]) -> dict[float, dict[str, float]]:
-    """Blocks some ratio meter did not cover whole -> {device: seconds it covered}: its
-    short rows in the ``short`` (device, start, end) ranges, and no row at all (0 s) in
-    the ``missing`` ones."""
+class NotWhole(NamedTuple):
+    """The blocks some ratio meter did not cover whole.
+
+    ``covered``: block -> {device: seconds it covered}, for blocks some meter of the site
+    has a row for (those rows leave the ratio). ``empty``: block-aligned spans in which
+    a block no meter has any row for is not whole either; such blocks are only counted
+    (``empty_in``), never listed, so a fresh or long-dead site costs no work per block.
+    """
+
+    covered: dict[float, dict[str, float]]
+    empty: list[tuple[float, float]]
+    occupied: list[float]  # sorted starts, inside ``empty``'s spans, that some meter has
+
+    def empty_in(self, a: float, b: float) -> int:
+        """Blocks in [a, b) that no meter of the site has a row for."""
+        spans = sum(max(0, round((min(b, y) - max(a, x)) / BLOCK_S)) for x, y in self.empty)
+        return spans - (bisect.bisect_left(self.occupied, b)
+                        - bisect.bisect_left(self.occupied, a))
+
+
+def _merged(ranges: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[list[float]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(x, y) for x, y in out]
+
+
+def _not_whole(store: StoreProtocol, site: Site, short: list[tuple[str, float, float]],
+               missing: list[tuple[str, float, float]]) -> NotWhole:
+    """Blocks some ratio meter did not cover whole: its short rows in the ``short``
+    (device, start, end) ranges, and no row at all (0 s) in the ``missing`` ones."""
     covered: dict[float, dict[str, float]] = {}
     for device, block, secs in store.blocks_below(short, BLOCK_S - FULL_EPS_S):
         covered.setdefault(block, {})[device] = secs
+    spans = _merged([(a, b) for _, a, b in missing])
+    site_ids = [d.id for d in energy_meters(site)]
+    occupied = sorted({t for a, b in spans for t in store.block_starts(site_ids, a, b)})
     for device, a, b in missing:
-        for block in _missing_blocks(store, device, a, b):
-            covered.setdefault(block, {})[device] = 0.0
-    return covered
+        others = occupied[bisect.bisect_left(occupied, a):bisect.bisect_left(occupied, b)]
+        if not others:
+            continue  # nobody has a row here: these blocks are counted by empty_in
+        have = set(store.block_starts([device], a, b))
+        for block in others:
+            if block not in have:
+                covered.setdefault(block, {})[device] = 0.0
+    return NotWhole(covered, spans, occupied)
 
 
 def _block_parts(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
@@ -225,7 +263,7 @@ def _block_parts(store: StoreProtocol, config: Config, site: Site, start: float,
     ratio = [d.id for d in meters if d.role in RATIO_ROLES]
     expected = round((end - start) / BLOCK_S)
     counts = store.block_counts(ratio, start, end)
-    covered = _not_whole(store, [(d, start, end) for d in ratio],
+    covered = _not_whole(store, site, [(d, start, end) for d in ratio],
                          [(d, start, end) for d in ratio if counts.get(d, 0) < expected])
     interior = [b for b in bounds if start < b < end]
     seg_bounds = [start, *interior, end]
@@ -238,11 +276,10 @@ def _block_parts(store: StoreProtocol, config: Config, site: Site, start: float,
 
 def _assemble(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
               bounds: list[float], totals: dict[tuple[str, int], BlockTotal],
-              covered: dict[float, dict[str, float]], blocks: dict[int, int]
-              ) -> dict[int, list[Part]]:
+              not_whole: NotWhole, blocks: dict[int, int]) -> dict[int, list[Part]]:
     """Parts per segment from the sums over [start, end) (``totals``, per device and
     segment counted from ``start``'s), the blocks some ratio meter did not cover whole
-    (``covered``: block -> {device: seconds covered}) and the blocks per segment.
+    (``not_whole``) and the blocks per segment.
 
     Blocks not whole for a ratio meter leave the ratio, for every meter (sub-meters are
     taken over the same time); where every ratio meter with a short row measured some of
@@ -251,6 +288,7 @@ def _assemble(store: StoreProtocol, config: Config, site: Site, start: float, en
     meters = energy_meters(site)
     ids = [d.id for d in meters]
     ratio = {d.id for d in meters if d.role in RATIO_ROLES}
+    covered = not_whole.covered
     not_full = sorted(covered)
     partial = [b for b, secs in covered.items() if all(v > 0 for v in secs.values())]
     interior = [b for b in bounds if start < b < end]
@@ -261,7 +299,7 @@ def _assemble(store: StoreProtocol, config: Config, site: Site, start: float, en
     for index, n in sorted(blocks.items()):
         local = index - offset
         a, b = bounds[index], bounds[index + 1]
-        full = n - sum(1 for x in not_full if a <= x < b)
+        full = n - sum(1 for x in not_full if a <= x < b) - not_whole.empty_in(a, b)
         meter_parts: dict[str, MeterPart] = {}
         for device in meters:
             total = totals.get((device.id, local), EMPTY)

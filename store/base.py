@@ -156,8 +156,8 @@ class StoreProtocol(Protocol):
         """Blocks of these devices starting in [start, end), by device and start: columns
         device, start, end, energy_kwh, covered_s, method."""
 
-    def block_starts(self, device: str, start: float, end: float) -> list[float]:
-        """Starts of the stored blocks of a device in [start, end)."""
+    def block_starts(self, devices: Sequence[str], start: float, end: float) -> list[float]:
+        """Distinct starts of the stored blocks of any of these devices in [start, end)."""
 
     def block_counts(self, devices: Sequence[str], start: float, end: float
                      ) -> dict[str, int]:

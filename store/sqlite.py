@@ -307,11 +307,15 @@ class Store:
         return pd.DataFrame(rows, columns=["device", "start", "end", "energy_kwh", "covered_s",
                                            "method"])
 
-    def block_starts(self, device: str, start: float, end: float) -> list[float]:
-        """Starts of the stored blocks of a device in [start, end)."""
+    def block_starts(self, devices: Sequence[str], start: float, end: float) -> list[float]:
+        """Distinct starts of the stored blocks of any of these devices in [start, end)."""
+        devices = list(dict.fromkeys(devices))
+        if not devices:
+            return []
+        where = f"device IN ({','.join('?' * len(devices))})"
         with self._connect() as conn:
-            rows = conn.execute("SELECT start FROM interval_energy WHERE device = ? AND "
-                                "start >= ? AND start < ?", (device, start, end)).fetchall()
+            rows = conn.execute(f"SELECT DISTINCT start FROM interval_energy WHERE {where} "
+                                "AND start >= ? AND start < ?", (*devices, start, end)).fetchall()
         return [r[0] for r in rows]
 
     def block_counts(self, devices: Sequence[str], start: float, end: float) -> dict[str, int]:
