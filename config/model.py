@@ -286,6 +286,24 @@ class InfluxDb(_Strict):
     buffer_max_points: int = Field(10_000_000, ge=1000)
 
 
+class StoreSettings(_Strict):
+    """Where the readings are kept when not in the embedded SQLite store under
+    --data-dir: a PostgreSQL server (store.postgres). The URL holds a password: write it
+    as ${VAR}; it never appears in a dump, a repr or a log line."""
+
+    url: SecretStr
+    # connections each process keeps open at most (a report's snapshot holds one)
+    pool_max: int = Field(10, ge=1, le=200)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("store url must start with postgresql:// (the only server "
+                             "store); leave store out for SQLite under --data-dir")
+        return value
+
+
 class Config(_Strict):
     """A whole province (or one operator's estate)."""
 
@@ -295,6 +313,8 @@ class Config(_Strict):
     sites: list[Site]
     simulation: Simulation | None = None
     influxdb: InfluxDb | None = None
+    # None: the SQLite store under --data-dir
+    store: StoreSettings | None = None
     emission_factors: dict[int, float] = Field(
         default_factory=lambda: dict(DEFAULT_EMISSION_FACTORS))
     # Filled by the loader from config/profiles (and profiles_dir), never from the YAML.

@@ -75,7 +75,7 @@ def _import(args: argparse.Namespace, config: Config) -> int:
     errors = list(parsed.errors)
     # A refused file creates no store; an existing one is checked too, so that every bad
     # row (rows stored already with other values among them) is told in one go.
-    if errors and not exists(args.data_dir):
+    if errors and not exists(args.data_dir, config):
         return _refused(args.file, errors)
     store = open_store(args.data_dir, config, Progress("day summary rebuilt", "devices"))
     try:
@@ -140,7 +140,7 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     known = [s.id for s in config.sites]
     if args.site != "all" and args.site not in known:
         raise UserError(f"unknown site {args.site!r} (known: {', '.join(known)}, or all)")
-    if not exists(args.data_dir):
+    if not exists(args.data_dir, config):
         raise UserError(f"no store in {args.data_dir} (import readings or run the monitor "
                         "first, or give --data-dir)")
     store = open_store(args.data_dir, config, Progress("day summary rebuilt", "devices"))

@@ -25,7 +25,7 @@ from pue_monitor.exchange.influx import (InfluxWriter, export_interval_energy, p
 from pue_monitor.figures.rollup import rollup
 from pue_monitor.progress import Progress
 from pue_monitor.simulator.runner import READY_LINE
-from pue_monitor.storage import open_store
+from pue_monitor.storage import describe, open_store
 from pue_monitor.store.base import StoreProtocol
 from pue_monitor.web import create_app
 from pue_monitor.web.metrics_outbox import OutboxCollector
@@ -104,7 +104,7 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     announce(f"pue-monitor: web view  http://{shown}:{server.port}/")
     announce(f"pue-monitor: metrics   http://{shown}:{server.port}/metrics")
-    announce(f"pue-monitor: data in   {Path(data_dir).resolve()}")
+    announce(f"pue-monitor: data in   {describe(data_dir, config)}")
     if writer is not None:
         assert config.influxdb is not None
         writer.start()
