@@ -70,6 +70,7 @@ class PostgresStore:
         self._pool: ConnectionPool | None = None
         self._pid = 0
         self._partitions: set = set()
+        self._recorded: set[tuple[str, str]] = set()  # (site, device) known in `devices`
         with self._pool_now().connection() as conn:
             schema.migrate(conn)
 
@@ -114,7 +115,10 @@ class PostgresStore:
                     conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(d)) FROM "
                                  "unnest(%s::text[]) WITH ORDINALITY AS u(d, n) ORDER BY n",
                                  (schema.LOCK_CLASS_DEVICE, locked))
+                self._local.recorded = []
                 yield conn
+            # Recorded once committed (a rolled back pair is recorded by the next write).
+            self._recorded.update(self._local.recorded)
 
     def _ensure(self, table: str, months: set) -> None:
         if all((table, m) in self._partitions for m in months):
@@ -151,7 +155,8 @@ class PostgresStore:
     # -- sites ----------------------------------------------------------------------------
 
     def _site_of(self, conn: psycopg.Connection, devices: Iterable[str]) -> dict[str, str]:
-        """{device: site} from the config, the polls seen, else ``devices``."""
+        """{device: site} from the config, the polls seen, else ``devices`` (and each
+        known pair recorded there, for a process that is not told)."""
         devices = set(devices)
         missing = sorted(devices - self._sites.keys())
         if missing:
@@ -159,14 +164,17 @@ class PostgresStore:
                     "SELECT device, min(site) FROM devices WHERE device = ANY(%s) "
                     "GROUP BY device", (missing,)):
                 self._sites[device] = site
-        return {d: self._sites.get(d, UNKNOWN_SITE) for d in devices}
+                self._recorded.add((site, device))
+        found = {d: self._sites.get(d, UNKNOWN_SITE) for d in devices}
+        self._remember(conn, [(s, d) for d, s in found.items()])
+        return found
 
-    @staticmethod
-    def _remember(conn: psycopg.Connection, pairs: Iterable[tuple[str, str]]) -> None:
-        rows = sorted(set(pairs))
+    def _remember(self, conn: psycopg.Connection, pairs: Iterable[tuple[str, str]]) -> None:
+        rows = sorted(set(pairs) - self._recorded)
         if rows:
             conn.cursor().executemany("INSERT INTO devices VALUES (%s, %s) ON CONFLICT DO "
                                       "NOTHING", rows)
+            self._local.recorded = [*getattr(self._local, "recorded", []), *rows]
 
     def _copy_readings(self, conn: psycopg.Connection, readings: Sequence[Reading],
                        site_of: Mapping[str, str]) -> None:
@@ -184,9 +192,8 @@ class PostgresStore:
         readings = [r for res in results for r in res.readings]
         self._ensure("readings", schema.months_of(r.ts for r in readings))
         site_of = {res.device: res.site for res in results}
-        new = [(s, d) for d, s in site_of.items() if self._sites.get(d) != s]
         with self._write() as conn:
-            self._remember(conn, new)
+            self._remember(conn, [(s, d) for d, s in site_of.items()])
             sites = {**self._site_of(conn, {r.device for r in readings} - site_of.keys()),
                      **site_of}
             self._copy_readings(conn, readings, sites)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from pue_monitor.store.model import Reading
-from pue_monitor.store.sqlite import Store
 
 READINGS = [  # (ts, device, metric, labels, value)
     (50.0, "pdu", "outlet_power_w", (("outlet", "1"),), 10.0),  # a labelled series: not a total
@@ -21,8 +20,8 @@ READINGS = [  # (ts, device, metric, labels, value)
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store.open(tmp_path)
+def store(store_factory):
+    store = store_factory.open()
     store.import_readings([Reading(ts, d, m, v, labels=lab)
                            for ts, d, m, lab, v in READINGS])
     yield store
