@@ -43,15 +43,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from pue_monitor.storage import BUSY_ERRORS
+    from pue_monitor.storage import busy_errors, describe
 
     try:
         return _import(args, config) if args.command == "import" else _report(args, config)
     except UserError as exc:
         print(f"pue-monitor {args.command}: {exc}", file=sys.stderr)
         return 2
-    except BUSY_ERRORS as exc:  # e.g. locked past the busy timeout
-        print(f"pue-monitor {args.command}: the store in {args.data_dir} cannot be used now: "
+    except busy_errors() as exc:  # e.g. locked past the busy timeout
+        print(f"pue-monitor {args.command}: the store {describe(args.data_dir, config)} "
+              "cannot be used now: "
               f"{exc} (another process may hold it for a long write; try again)",
               file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ store.base.StoreProtocol and never name the backend.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from pue_monitor.config.model import Config
@@ -17,17 +18,16 @@ from pue_monitor.store.base import ProgressFn, StoreProtocol
 from pue_monitor.store.sqlite import BUSY_ERRORS as SQLITE_BUSY
 from pue_monitor.store.sqlite import DB_FILE, Store
 
-__all__ = ["BUSY_ERRORS", "describe", "device_sites", "exists", "open_store"]
+__all__ = ["busy_errors", "describe", "device_sites", "exists", "open_store"]
+POSTGRES_MODULE = "pue_monitor.store.postgres"
 
 
-def _postgres_busy() -> tuple[type[Exception], ...]:
-    import psycopg  # a lock or pool timeout, an unreachable server (PoolTimeout is one)
-
-    return (psycopg.OperationalError,)
-
-
-# What a caller catches when the store cannot be used now, whichever the backend.
-BUSY_ERRORS: tuple[type[Exception], ...] = SQLITE_BUSY + _postgres_busy()
+def busy_errors() -> tuple[type[Exception], ...]:
+    """What a caller catches when the store cannot be used now, whichever the backend
+    (the PostgreSQL ones only once that backend is loaded: a SQLite command never pays
+    for importing psycopg)."""
+    loaded = sys.modules.get(POSTGRES_MODULE)
+    return SQLITE_BUSY + (loaded.BUSY_ERRORS if loaded is not None else ())
 
 
 def exists(data_dir: Path, config: Config | None = None) -> bool:
@@ -42,11 +42,9 @@ def describe(data_dir: Path, config: Config) -> str:
     """Where the store is, for a message (a server URL without its password)."""
     if config.store is None:
         return str(Path(data_dir).resolve())
-    from psycopg.conninfo import conninfo_to_dict
+    from pue_monitor.store.postgres import server_of
 
-    info = conninfo_to_dict(config.store.url.get_secret_value())
-    return (f"PostgreSQL {info.get('host', 'localhost')}:{info.get('port', 5432)}"
-            f"/{info.get('dbname', '')}")
+    return server_of(config.store.url.get_secret_value())
 
 
 def device_sites(config: Config) -> dict[str, str]:

@@ -36,12 +36,22 @@ if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never n
 
 POOL_MAX = 10  # connections per process (a snapshot holds one for its duration)
 POOL_TIMEOUT_S = 30.0  # waiting for a free connection
+CONNECT_TIMEOUT_S = 10  # reaching the server
 LOCK_TIMEOUT = "5s"  # waiting for another writer's lock, as SQLite's busy timeout
 UNKNOWN_SITE = ""
 # What a caller catches when the store cannot be used now (a lock or the pool timed out,
 # the server is unreachable).
 BUSY_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout)
 _READING_COLUMNS = "site, ts, device, metric, labels, value, quality"
+
+
+def server_of(url: str) -> str:
+    """Where a URL points, for a message: host, port and database, never the password."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(url)
+    return (f"PostgreSQL {info.get('host', 'localhost')}:{info.get('port', 5432)}"
+            f"/{info.get('dbname', '')}")
 
 
 def _num(value) -> float | None:
@@ -71,7 +81,9 @@ class PostgresStore:
         self._pid = 0
         self._partitions: set = set()
         self._recorded: set[tuple[str, str]] = set()  # (site, device) known in `devices`
-        with self._pool_now().connection() as conn:
+        # One direct connection first: an unreachable server fails in CONNECT_TIMEOUT_S
+        # with its own message, not after the pool's wait.
+        with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             schema.migrate(conn)
 
     # -- connections and transactions ---------------------------------------------------
@@ -82,7 +94,8 @@ class PostgresStore:
                 # A pool inherited through fork is left alone: its sockets are the parent's.
                 self._pool = ConnectionPool(self.url, min_size=1, max_size=self.pool_max,
                                             timeout=POOL_TIMEOUT_S, open=True,
-                                            kwargs={"autocommit": True})
+                                            kwargs={"autocommit": True,
+                                                    "connect_timeout": CONNECT_TIMEOUT_S})
                 self._pid = os.getpid()
             return self._pool
 

@@ -87,3 +87,18 @@ def test_a_store_url_that_is_not_postgresql_is_refused(tmp_path, url):
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     with pytest.raises(Exception, match="postgresql://"):
         load_config(path)
+
+
+def test_an_unreachable_server_is_told_in_one_line(tmp_path, monkeypatch, capsys):
+    from tests.conftest import free_port
+
+    monkeypatch.setenv(PASSWORD_ENV, "s3cret-pw")
+    raw = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    port = free_port()  # nothing listens there
+    raw["store"] = {"url": f"postgresql://pue:${{{PASSWORD_ENV}}}@127.0.0.1:{port}/pue"}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    assert cli("report", "-c", path, "--site", "reset", "--period", DAY) == 1
+    err = capsys.readouterr().err
+    assert f"the store PostgreSQL 127.0.0.1:{port}/pue cannot be used now" in err
+    assert "s3cret-pw" not in err and "Traceback" not in err
