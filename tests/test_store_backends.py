@@ -1,4 +1,5 @@
-"""The same readings give the same reports on SQLite and on PostgreSQL.
+"""The same readings give the same reports on SQLite and on PostgreSQL, and every
+reading method of the store the same answer.
 
 Every scenario of tests/data/scenarios is imported with `pue-monitor import`, once into
 the SQLite store under --data-dir and once into PostgreSQL chosen by the config's
@@ -102,3 +103,101 @@ def test_an_unreachable_server_is_told_in_one_line(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err
     assert f"the store PostgreSQL 127.0.0.1:{port}/pue cannot be used now" in err
     assert "s3cret-pw" not in err and "Traceback" not in err
+
+
+def fill_both(stores) -> None:
+    """The same polls (labelled series, unavailable values, failures), imports, blocks
+    over three days (one short, one reset, one method change) and a profile, into each."""
+    from pue_monitor.store.model import ErrorKind, PollResult, Quality, Reading
+
+    t0 = 1_741_910_400.0  # 2025-03-14 00:00 UTC
+    polls = []
+    for i in range(0, 3 * 96 * 3):  # every 5 minutes for three days
+        t = t0 + i * 300.0 + (i % 7) * 0.25
+        for device in ("m1", "m2"):
+            readings = (Reading(t, device, "active_power_w", 1000.0 + i % 13),
+                        Reading(t, device, "active_energy_kwh", 10.0 + i * 0.08),
+                        Reading(t, device, "current_a", 4.0, labels=(("phase", "1"),)),
+                        Reading(t, device, "temperature_c", None,
+                                quality=Quality.NOT_AVAILABLE))
+            failed = device == "m2" and i % 50 == 0
+            polls.append(PollResult(device, "site-a", t, 0.05, () if failed else readings,
+                                    ErrorKind.TIMEOUT if failed else None,
+                                    "timed out" if failed else None,
+                                    point_errors={"decode": 1} if i % 40 == 1 else {}))
+    blocks = [(d, t0 + k * 900.0, t0 + (k + 1) * 900.0, 0.25 + (k % 5) * 0.01,
+               800.0 if k == 100 else 900.0, "counter" if k < 150 else "power",
+               1 if k == 60 else 0, 0.25, 0.26)
+              for d in ("m1", "m2") for k in range(0, 3 * 96) if not (d == "m2" and k == 200)]
+    for store in stores:
+        store.align_days(7 * 3600)
+        store.rebuild_days()  # nothing to fill in: the summary is complete again
+        for i in range(0, len(polls), 97):
+            store.write_polls(polls[i:i + 97])
+        store.import_readings([Reading(t0 - 3600.0, "m3", "active_power_w", 5.0)])
+        store.write_interval_energy(blocks)
+        store.import_readings([], stale=[("m1", (t0 + 50 * 900.0, t0 + 52 * 900.0))])
+        store.set_device_profile("m2", "ups_mib")
+
+
+def records(frame) -> list[dict]:
+    """A frame's rows, NaN as None (NaN never equals itself)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def answers(store) -> dict:
+    """Every reading method of StoreProtocol, asked the same questions."""
+    from pue_monitor.store.model import Reading
+
+    t0, devices = 1_741_910_400.0, ["m1", "m2", "m3", "nobody"]
+    keys = [(d, m) for d in devices for m in ("active_power_w", "active_energy_kwh")]
+    windows = [(t0 + 1000.0, t0 + 4000.0), (t0 - 7200.0, t0 + 10.0), (t0 + 3e5, t0 + 4e5)]
+    series = store.series_windows(keys, windows)
+    frame = store.interval_energy(devices, t0, t0 + 2 * 86400)
+    days = (t0 - 86400, t0 + 4 * 86400)
+    return {
+        "series": [{k: (list(ts), list(v)) for k, (ts, v) in w.items()} for w in series],
+        "labelled": [{k: list(ts) for k, (ts, _) in w.items()} for w in store.series_windows(
+            [("m1", "current_a")], windows[:1], "phase=1")],
+        "latest": records(store.latest(t0 + 86400, ["m1", "m2"])),
+        "health": store.health(), "errors": store.error_counts(),
+        "profiles": store.device_profiles(),
+        "stored": store.stored_values([Reading(t0 + 300.25, "m1", "active_power_w", 1.0),
+                                       Reading(t0, "m2", "active_power_w", 1.0),
+                                       Reading(t0 + 1.0, "m2", "active_power_w", 1.0)]),
+        "first": [store.first_reading_ts(d) for d in devices],
+        "around": [store.neighbour_times(d, t0 + 1000.0, t0 + 2000.0) for d in devices],
+        "last_block": [store.last_interval_end(d) for d in devices],
+        "blocks": records(frame),
+        "starts": sorted(store.block_starts(devices, t0 + 40 * 900.0, t0 + 60 * 900.0)),
+        "counts": [store.block_counts(devices, a, b) for a, b in
+                   [(t0, t0 + 3 * 86400), (t0 + 1234.0, t0 + 2 * 86400 + 99.0)]],
+        "below": store.blocks_below([("m1", t0, t0 + 86400), ("m2", t0, t0 + 3 * 86400)],
+                                    900.0 - 1e-6),
+        "totals": [store.block_totals(devices, t0, t0 + 3 * 86400, edges, starts, by_day)
+                   for edges, starts, by_day in [((), None, False),
+                                                 ((t0 + 86400 - 25200,), None, True),
+                                                 ((t0 + 3600,), [t0 + k * 900.0 for k in
+                                                                 range(0, 300, 7)], False)]],
+        "offset": store.day_offset_s, "complete": store.days_complete(),
+        "not_whole": sorted(store.days_not_whole(devices, *days, 900.0 - 1e-6)),
+        "day_rows": sorted(store.day_rows(devices, *days)),
+    }
+
+
+def test_every_reading_method_answers_the_same_on_both_backends(postgres_server, tmp_path):
+    from pue_monitor.store.sqlite import Store
+
+    stores = [Store.open(tmp_path / "data"),
+              PostgresStore(postgres_server.url(postgres_server.create()))]
+    try:
+        fill_both(stores)
+        on_sqlite, on_postgres = (answers(store) for store in stores)
+        with stores[1].snapshot():
+            assert answers(stores[1]) == on_postgres
+    finally:
+        for store in stores:
+            store.close()
+    assert on_sqlite["complete"] and on_sqlite["day_rows"] and on_sqlite["below"]
+    for name in on_sqlite:
+        assert on_postgres[name] == on_sqlite[name], name
