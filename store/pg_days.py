@@ -38,6 +38,13 @@ def complete(conn) -> bool:
     return row is not None and row[0] == "1"
 
 
+def state(conn) -> tuple[int, bool]:
+    """(day offset, summary complete) in one statement."""
+    found = dict(conn.execute("SELECT key, value FROM meta WHERE key = ANY(%s::text[])",
+                              ([OFFSET_KEY, COMPLETE_KEY],)).fetchall())
+    return int(found[OFFSET_KEY]), found.get(COMPLETE_KEY) == "1"
+
+
 def set_complete(conn, done: bool) -> None:
     conn.execute("UPDATE meta SET value = %s WHERE key = %s", ("1" if done else "0", COMPLETE_KEY))
 
@@ -135,15 +142,17 @@ def block_counts(conn, devices: list[str], start: float, end: float) -> dict[str
         return {}
     count = ("SELECT device, count(*) FROM interval_energy WHERE device = ANY(%s::text[]) "
              "AND start >= %s AND start < %s GROUP BY device")
-    span = whole_span(offset(conn), start, end)
-    if span is None or not complete(conn):
+    offset_s, done = state(conn)
+    span = whole_span(offset_s, start, end)
+    if span is None or not done:
         return dict(conn.execute(count, (devices, start, end)).fetchall())
     first, last = span
     out: dict[str, int] = {}
-    parts = [("SELECT device, sum(blocks) FROM day_energy WHERE device = ANY(%s::text[]) "
-              "AND day >= %s AND day < %s GROUP BY device", (first, last)),
-             (count, (start, first)), (count, (last, end))]
-    for sql, (a, b) in parts:
-        for device, n in conn.execute(sql, (devices, a, b)):
-            out[device] = out.get(device, 0) + int(n)
+    # The whole days from their rows and the ragged ends from the blocks, in one statement.
+    sql = ("SELECT device, sum(blocks) FROM day_energy WHERE device = ANY(%s::text[]) "
+           "AND day >= %s AND day < %s GROUP BY device UNION ALL " + count
+           + " UNION ALL " + count)
+    for device, n in conn.execute(sql, (devices, first, last, devices, start, first,
+                                        devices, last, end)):
+        out[device] = out.get(device, 0) + int(n)
     return {d: n for d, n in out.items() if n}

@@ -100,12 +100,17 @@ class PostgresStore:
             return self._pool
 
     @contextmanager
-    def _read(self) -> Iterator[psycopg.Connection]:
+    def _read(self, statements: int = 1) -> Iterator[psycopg.Connection]:
+        """The thread's snapshot, else a pooled connection: one statement alone sees one
+        committed state; several share a REPEATABLE READ READ ONLY transaction."""
         conn = getattr(self._local, "snapshot", None)
         if conn is not None:
             yield conn
             return
         with self._pool_now().connection() as conn:
+            if statements == 1:  # autocommit: no BEGIN and COMMIT round trips
+                yield conn
+                return
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
                 yield conn
@@ -151,7 +156,7 @@ class PostgresStore:
         if getattr(self._local, "snapshot", None) is not None:
             yield
             return
-        with self._read() as conn:
+        with self._read(statements=2) as conn:
             self._local.snapshot = conn
             try:
                 yield
@@ -387,22 +392,26 @@ class PostgresStore:
     def first_reading_ts(self, device: str, metrics: Sequence[str] = BLOCK_METRICS
                          ) -> float | None:
         """The device's first reading of any of ``metrics`` (device totals)."""
-        with self._read() as conn:
-            return conn.execute("SELECT min(ts) FROM readings WHERE device = %s AND metric = "
-                                "ANY(%s::text[]) AND labels = ''",
-                                (device, list(metrics))).fetchone()[0]
+        return self._edge_ts(device, metrics, "min", ">", -math.inf)
 
     def neighbour_times(self, device: str, start: float, end: float,
                         metrics: Sequence[str] = BLOCK_METRICS) -> tuple[float, float]:
         """The device's last reading of any of ``metrics`` before ``start`` and first
         after ``end``, or ``start`` / ``end`` themselves when there is none."""
-        where = "device = %s AND metric = ANY(%s::text[]) AND labels = ''"
-        with self._read() as conn:
-            before, after = conn.execute(
-                f"SELECT (SELECT max(ts) FROM readings WHERE {where} AND ts < %s), "
-                f"(SELECT min(ts) FROM readings WHERE {where} AND ts > %s)",
-                (device, list(metrics), start, device, list(metrics), end)).fetchone()
+        before = self._edge_ts(device, metrics, "max", "<", start)
+        after = self._edge_ts(device, metrics, "min", ">", end)
         return (start if before is None else before, end if after is None else after)
+
+    def _edge_ts(self, device: str, metrics: Sequence[str], agg: str, op: str,
+                 bound: float) -> float | None:
+        # One index seek per metric (the whole (device, metric, labels) prefix given, the
+        # planner reads min/max(ts) off each partition's index end, not the device's rows).
+        with self._read() as conn:
+            return conn.execute(
+                f"SELECT {agg}(x) FROM unnest(%s::text[]) AS m(metric) CROSS JOIN LATERAL "
+                f"(SELECT {agg}(ts) AS x FROM readings r WHERE r.device = %s "
+                f"AND r.metric = m.metric AND r.labels = '' AND r.ts {op} %s) s",
+                (list(metrics), device, bound)).fetchone()[0]
 
     def last_interval_end(self, device: str) -> float | None:
         """The end of the device's latest block, None without any."""
@@ -434,7 +443,7 @@ class PostgresStore:
     def block_counts(self, devices: Sequence[str], start: float, end: float) -> dict[str, int]:
         """Stored blocks per device in [start, end) (devices without any are absent); the
         whole days in between from the day summary when it is complete."""
-        with self._read() as conn:
+        with self._read(statements=2) as conn:
             return days.block_counts(conn, list(dict.fromkeys(devices)), start, end)
 
     def blocks_below(self, ranges: Sequence[tuple[str, float, float]],
@@ -504,7 +513,7 @@ class PostgresStore:
     def rebuild_days(self, progress: ProgressFn | None = None) -> bool:
         """Fill in an incomplete day summary one device per transaction, calling
         ``progress(devices done, devices)`` after each; True if there was anything to do."""
-        with self._read() as conn:
+        with self._read(statements=2) as conn:
             if days.complete(conn):
                 return False
             total = days.device_count(conn) if progress is not None else 0
@@ -534,7 +543,7 @@ class PostgresStore:
         """(device, day, blocks, least covered) of the days starting in [start, end) on
         which a device lacks a block or has one covered less than ``covered_s``; a day
         without a block at all is (device, day, 0, 0.0)."""
-        with self._read() as conn:
+        with self._read(statements=4) as conn:
             return days.not_whole(conn, devices, start, end, covered_s)
 
     def day_rows(self, devices: Sequence[str], start: float, end: float) -> list[tuple]:
