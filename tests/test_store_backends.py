@@ -134,6 +134,10 @@ def fill_both(stores) -> None:
         store.rebuild_days()  # nothing to fill in: the summary is complete again
         for i in range(0, len(polls), 97):
             store.write_polls(polls[i:i + 97])
+        for k in range(2):  # batches of failures only: they add up across batches
+            store.write_polls([PollResult("m2", "site-a", t0 + 9e5 + k * 10 + j, 0.5,
+                                          error_kind=ErrorKind.CONNECTION, error="refused")
+                               for j in range(3)])
         store.import_readings([Reading(t0 - 3600.0, "m3", "active_power_w", 5.0)])
         store.write_interval_energy(blocks)
         store.import_readings([], stale=[("m1", (t0 + 50 * 900.0, t0 + 52 * 900.0))])
