@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never n
     import pandas as pd
 
 POOL_MAX = 10  # connections per process (a snapshot holds one for its duration)
+POOL_MIN = 4  # kept open: the collectors' writer, the rollup and a couple of readers
 POOL_TIMEOUT_S = 30.0  # waiting for a free connection
 CONNECT_TIMEOUT_S = 10  # reaching the server
 LOCK_TIMEOUT = "5s"  # waiting for another writer's lock, as SQLite's busy timeout
@@ -92,10 +93,13 @@ class PostgresStore:
         with self._lock:
             if self._pool is None or self._pid != os.getpid():
                 # A pool inherited through fork is left alone: its sockets are the parent's.
-                self._pool = ConnectionPool(self.url, min_size=1, max_size=self.pool_max,
-                                            timeout=POOL_TIMEOUT_S, open=True,
-                                            kwargs={"autocommit": True,
-                                                    "connect_timeout": CONNECT_TIMEOUT_S})
+                # Kept open: starting a server backend costs more than most reads.
+                # The lock timeout is the session's: no SET per write transaction.
+                self._pool = ConnectionPool(
+                    self.url, min_size=min(POOL_MIN, self.pool_max), max_size=self.pool_max,
+                    timeout=POOL_TIMEOUT_S, open=True,
+                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
+                            "options": f"-c lock_timeout={LOCK_TIMEOUT}"})
                 self._pid = os.getpid()
             return self._pool
 
@@ -125,7 +129,6 @@ class PostgresStore:
             raise RuntimeError("a write inside a read snapshot")
         with self._pool_now().connection() as conn:
             with conn.transaction():
-                conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
                 locked = sorted(set(devices))
                 if locked:
                     conn.execute("SELECT pg_advisory_xact_lock_shared(%s, 0)",

@@ -157,3 +157,20 @@ def test_writers_at_once_keep_the_day_summary_right(url):
         assert row[4] == pytest.approx(group["energy_kwh"].sum(), rel=1e-12)
     assert rows == {}
     store.close()
+
+
+def test_a_writer_waits_a_bounded_time_for_another_then_raises(url):
+    """Another process holds the device's day-summary lock: the write gives up after the
+    lock timeout with an error the commands catch (storage.busy_errors), writing nothing."""
+    from pue_monitor.storage import busy_errors
+
+    store = PostgresStore(url, sites={"m1": "a"})
+    with psycopg.connect(url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, hashtext('m1'))",
+                      (pg_schema.LOCK_CLASS_DEVICE,))
+        with pytest.raises(busy_errors(), match="lock timeout"):
+            store.write_interval_energy([("m1", 0.0, 900.0, 1.0, 900.0, "power")])
+    assert store.last_interval_end("m1") is None
+    store.write_interval_energy([("m1", 0.0, 900.0, 1.0, 900.0, "power")])  # released
+    assert store.last_interval_end("m1") == 900.0
+    store.close()
