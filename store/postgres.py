@@ -500,9 +500,11 @@ class PostgresStore:
         table, t, method_col = ("day_energy", "day", "methods") if by_day else (
             "interval_energy", "start", "method")
         segment = " + ".join(["0", *(f"({t} >= %s)::int" for _ in edges)])
-        sql = (f"SELECT device, {segment} AS seg, sum(energy_kwh), sum(covered_s), "
-               f"string_agg(DISTINCT {method_col}, ','), sum(resets), sum(counter_kwh), "
-               f"sum(power_kwh) FROM {table} WHERE device = ANY(%s::text[]) ")
+        # Float sums in time order, as SQLite adds them along its index (pg_days._SUMS).
+        sql = (f"SELECT device, {segment} AS seg, sum(energy_kwh ORDER BY {t}), "
+               f"sum(covered_s ORDER BY {t}), string_agg(DISTINCT {method_col}, ','), "
+               f"sum(resets), sum(counter_kwh ORDER BY {t}), sum(power_kwh ORDER BY {t}) "
+               f"FROM {table} WHERE device = ANY(%s::text[]) ")
         args: list = [*(float(e) for e in edges), list(devices)]
         if starts is None:
             sql += f"AND {t} >= %s AND {t} < %s"
