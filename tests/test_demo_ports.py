@@ -1,0 +1,100 @@
+"""Free ports for the simulated province, the demo's web port, its data-dir lock and when
+it says the energy figures appear (pure parts as data, the rest on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pue_monitor.config import load_config_text
+from pue_monitor.demo import first_figures_at, web_port
+from pue_monitor.lockfile import FolderInUse, folder_lock
+from pue_monitor.simulator.ports import distinct_ports, free_port, on_free_ports, read_raw
+from tests.conftest import DEMO
+
+RAW = {
+    "profiles_dir": "my-profiles",
+    "sites": [{"id": "s", "devices": [
+        {"id": "gw-1", "modbus": {"host": "10.0.0.9", "port": 502, "unit": 1}},
+        {"id": "gw-2", "modbus": {"host": "10.0.0.9", "port": 502, "unit": 2}},
+        {"id": "ups", "snmp": {"host": "10.0.0.9", "port": 502,
+                               "community": "${COMMUNITY}"}},
+        {"id": "rtu", "modbus": {"serial": "/dev/ttyUSB0", "unit": 3}},
+        {"id": "pdu", "snmp": {"host": "127.0.0.1", "port": 16101}},
+    ]}],
+    "simulation": {"seed": 1, "control_port": 18080},
+}
+# Hand-worked: ports handed out 40001, 40002, ... in the order the endpoints appear; the
+# two gateway units share one; SNMP on the same number is another endpoint (udp, not tcp).
+EXPECTED = {
+    "profiles_dir": "/base/my-profiles",
+    "sites": [{"id": "s", "devices": [
+        {"id": "gw-1", "modbus": {"host": "127.0.0.1", "port": 40001, "unit": 1}},
+        {"id": "gw-2", "modbus": {"host": "127.0.0.1", "port": 40001, "unit": 2}},
+        {"id": "ups", "snmp": {"host": "127.0.0.1", "port": 40002,
+                               "community": "${COMMUNITY}"}},
+        {"id": "rtu", "modbus": {"serial": "/dev/ttyUSB0", "unit": 3}},
+        {"id": "pdu", "snmp": {"host": "127.0.0.1", "port": 40003}},
+    ]}],
+    "simulation": {"seed": 1, "control_port": 40004},
+}
+
+
+def test_a_province_is_moved_onto_the_ports_handed_out():
+    ports = itertools.count(40001)
+    assert on_free_ports(RAW, lambda: next(ports), Path("/base")) == EXPECTED
+    assert RAW["simulation"]["control_port"] == 18080  # the original is left alone
+
+
+def test_the_demo_province_on_free_ports_loads_with_every_port_distinct():
+    raw = read_raw(DEMO)
+    moved = on_free_ports(raw, distinct_ports(), DEMO.parent)
+    config = load_config_text(yaml.safe_dump(moved), base_dir=DEMO.parent, env={})
+    ports = [(d.snmp or d.modbus).port for _, d in config.devices()]
+    assert len(ports) == sum(len(site["devices"]) for site in raw["sites"]) == 18
+    assert len({*ports, config.simulation.control_port}) == 19  # one endpoint each here
+
+
+@pytest.fixture()
+def busy_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        yield held.getsockname()[1]
+
+
+def test_the_demo_web_port(busy_port):
+    free = free_port()
+    said: list[str] = []
+    assert web_port("127.0.0.1", None, said.append, default=free) == free
+    assert said == []
+    assert web_port("127.0.0.1", None, said.append, default=busy_port) == 0  # a free one
+    assert said == [f"pue-monitor: port {busy_port} is busy; the web view takes a free port "
+                    "(printed below; choose one with --port)"]
+    # --port given: used as is, busy or not (the server then says it cannot listen)
+    assert web_port("127.0.0.1", busy_port, said.append, default=free) == busy_port
+
+
+# now -> end of the first whole 15-minute block after it (epoch seconds, hand-computed)
+FIGURES = [(0.0, 1800.0), (1.0, 1800.0), (899.0, 1800.0), (900.0, 2700.0),
+           (1_796_185_949.5, 1_796_187_600.0)]
+
+
+@pytest.mark.parametrize(("now", "expected"), FIGURES)
+def test_when_the_first_energy_figures_appear(now, expected):
+    assert first_figures_at(now) == expected
+
+
+def test_a_folder_lock_refuses_a_second_holder_and_frees_on_exit(tmp_path):
+    lock = tmp_path / "data" / "demo.lock"
+    with folder_lock(lock, "the data dir"):
+        with pytest.raises(FolderInUse, match=r"the data dir .*data is in use by another "
+                           r"process \(pid \d+, lock file .*demo\.lock\)"):
+            with folder_lock(lock, "the data dir"):
+                pass
+    with folder_lock(lock, "the data dir"):  # released: the next run takes it
+        pass
