@@ -3,6 +3,7 @@ the simulator's registers kept in the data dir, and one demo per data dir."""
 
 from __future__ import annotations
 
+import errno
 import math
 import sys
 import time
@@ -23,10 +24,12 @@ STOP_WAIT_S = 10.0
 
 
 def web_port(host: str, requested: int | None, announce: Callable[[str], None] = print,
-             default: int = DEMO_WEB_PORT) -> int:
-    """The port to serve on: as given; else the default, or 0 (a free one) if it is busy."""
+             default: int | None = None) -> int:
+    """The port to serve on: as given; else the default (DEMO_WEB_PORT), or 0 (a free
+    one) if it is busy."""
     if requested is not None:
         return requested
+    default = DEMO_WEB_PORT if default is None else default
     if port_is_free(host, default):
         return default
     announce(f"pue-monitor: port {default} is busy; the web view takes a free port "
@@ -66,9 +69,8 @@ def run_demo(config_path: Path, data_dir: Path, host: str, port: int | None,
         return 1
 
 
-def _run(config_path: Path, data_dir: Path, host: str, port: int | None,
+def _run(config_path: Path, data_dir: Path, host: str, requested: int | None,
          run_monitor: Callable[..., int], start_simulator: Callable[..., object]) -> int:
-    port = web_port(host, port)
     state_dir = data_dir / SIMULATOR_DIR
     served_path = data_dir / SERVED_CONFIG
     sim = start_simulator(config_path, state_dir=state_dir, free_ports=True,
@@ -84,7 +86,16 @@ def _run(config_path: Path, data_dir: Path, host: str, port: int | None,
         for line in where_lines(served_path.resolve(), config_path, control,
                                 (state_dir / STATE_FILE).resolve(), time.time()):
             print(line, flush=True)
-        return run_monitor(served, data_dir, host, port)
+        # Checked as late as possible: a demo started at the same moment may want 8080 too.
+        port = web_port(host, requested)
+        try:
+            return run_monitor(served, data_dir, host, port)
+        except OSError as exc:
+            if requested is not None or port == 0 or exc.errno != errno.EADDRINUSE:
+                raise
+            print(f"pue-monitor: port {port} was taken meanwhile; the web view takes a free "
+                  "port (printed below)", flush=True)
+            return run_monitor(served, data_dir, host, 0)
     finally:
         sim.terminate()  # type: ignore[attr-defined]
         try:

@@ -3,6 +3,7 @@ it says the energy figures appear (pure parts as data, the rest on 127.0.0.1).""
 
 from __future__ import annotations
 
+import errno
 import itertools
 import socket
 from pathlib import Path
@@ -11,10 +12,11 @@ import pytest
 import yaml
 
 from pue_monitor.config import load_config_text
-from pue_monitor.demo import first_figures_at, web_port
+from pue_monitor import demo as demo_module
+from pue_monitor.demo import first_figures_at, run_demo, web_port
 from pue_monitor.lockfile import FolderInUse, folder_lock
 from pue_monitor.simulator.ports import distinct_ports, free_port, on_free_ports, read_raw
-from tests.conftest import DEMO
+from tests.conftest import DEMO, demo_on_free_ports
 
 RAW = {
     "profiles_dir": "my-profiles",
@@ -98,3 +100,55 @@ def test_a_folder_lock_refuses_a_second_holder_and_frees_on_exit(tmp_path):
                 pass
     with folder_lock(lock, "the data dir"):  # released: the next run takes it
         pass
+
+
+class FakeSimulator:
+    """What run_demo needs of the simulator's process, without one."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def terminate(self) -> None:
+        self.stopped = True
+
+    def wait(self, _timeout: float) -> int:
+        return 0
+
+
+def _demo_parts(calls: list, taken: int):
+    """start_simulator writing the province as served, and run_monitor whose first bind
+    finds its port ``taken`` (as when another demo took 8080 a moment earlier)."""
+    sim = FakeSimulator()
+
+    def start_simulator(_config, *, state_dir, free_ports, config_out):
+        assert free_ports
+        path, _ = demo_on_free_ports(config_out.parent)
+        path.rename(config_out)
+        return sim
+
+    def run_monitor(_config, _data_dir, _host, port):
+        calls.append(port)
+        if port == taken:
+            raise OSError(errno.EADDRINUSE, "Address already in use")
+        return 0
+    return sim, start_simulator, run_monitor
+
+
+def test_a_default_port_taken_meanwhile_falls_back_to_a_free_one(tmp_path, monkeypatch, capsys):
+    port = free_port()
+    monkeypatch.setattr(demo_module, "DEMO_WEB_PORT", port)  # free when checked, then taken
+    calls: list = []
+    sim, start_simulator, run_monitor = _demo_parts(calls, taken=port)
+    assert run_demo(DEMO, tmp_path, "127.0.0.1", None, run_monitor, start_simulator) == 0
+    assert calls == [port, 0] and sim.stopped
+    assert f"port {port} was taken meanwhile; the web view takes a free port" in \
+        capsys.readouterr().out
+
+
+def test_a_port_given_is_used_as_is_even_when_taken(tmp_path):
+    port = free_port()
+    calls: list = []
+    sim, start_simulator, run_monitor = _demo_parts(calls, taken=port)
+    with pytest.raises(OSError):
+        run_demo(DEMO, tmp_path, "127.0.0.1", port, run_monitor, start_simulator)
+    assert calls == [port] and sim.stopped
