@@ -199,11 +199,12 @@ class Simulator:
         if self.last_tick is not None:
             self.save()
 
-    def save(self) -> None:
-        """Write the state file now (if there is one); a failure is logged, not raised."""
+    def save(self, state: SimulatorState | None = None) -> None:
+        """Write the state file (if there is one) with ``state`` (default: the registers
+        now); a failure is logged, not raised."""
         if self.state_path is None:
             return
-        state = self.snapshot_state()
+        state = self.snapshot_state() if state is None else state
         try:
             save_state(self.state_path, state)
         except OSError as exc:
@@ -221,8 +222,8 @@ class Simulator:
                 self.tick()
                 for endpoint in self.modbus_endpoints.values():
                     await endpoint.sync_down()  # timed 'down' faults end here
-                if self._save_due():
-                    await asyncio.to_thread(self.save)
+                if self._save_due():  # taken here, between ticks; written off the loop
+                    await asyncio.to_thread(self.save, self.snapshot_state())
             except Exception:  # noqa: BLE001 - one bad tick must not stop the simulator
                 log.exception("simulator tick failed")
             delay = max(0.0, self.tick_s - (time.monotonic() - started))

@@ -16,6 +16,7 @@ from pue_monitor import demo as demo_module
 from pue_monitor.demo import first_figures_at, run_demo, web_port
 from pue_monitor.lockfile import FolderInUse, folder_lock
 from pue_monitor.simulator.ports import distinct_ports, free_port, on_free_ports, read_raw
+from pue_monitor.simulator.serve import LOCK_FILE, run_simulator
 from tests.conftest import DEMO, demo_on_free_ports
 
 RAW = {
@@ -152,3 +153,19 @@ def test_a_port_given_is_used_as_is_even_when_taken(tmp_path):
     with pytest.raises(OSError):
         run_demo(DEMO, tmp_path, "127.0.0.1", port, run_monitor, start_simulator)
     assert calls == [port] and sim.stopped
+
+
+def test_free_ports_need_somewhere_to_write_the_province(capsys):
+    assert run_simulator(DEMO, free_ports=True) == 1
+    assert capsys.readouterr().err == (
+        "simulator: --free-ports needs --state-dir or --config-out: the monitor reads the "
+        "ports picked from the configuration written there\n")
+
+
+def test_a_simulator_state_dir_in_use_is_refused(tmp_path, capsys):
+    with folder_lock(tmp_path / LOCK_FILE, "the simulator state dir"):
+        assert run_simulator(DEMO, state_dir=tmp_path, free_ports=True) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"simulator: the simulator state dir {tmp_path} is in use by "
+                          "another process (pid ")
+    assert not (tmp_path / "province.yaml").exists()  # refused before picking or binding
