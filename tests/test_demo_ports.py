@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pue_monitor.config import load_config_text
 from pue_monitor import demo as demo_module
+from pue_monitor.config import load_config_text
 from pue_monitor.demo import first_figures_at, run_demo, web_port
 from pue_monitor.lockfile import FolderInUse, folder_lock
 from pue_monitor.simulator.ports import distinct_ports, free_port, on_free_ports, read_raw
