@@ -119,16 +119,26 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
     return 0
 
 
-def start_simulator(config_path: Path, control_port: int,
-                    echo: Callable[[str], None] = print) -> subprocess.Popen:
+def start_simulator(config_path: Path, control_port: int | None = None,
+                    echo: Callable[[str], None] = print, *, state_dir: Path | None = None,
+                    free_ports: bool = False,
+                    config_out: Path | None = None) -> subprocess.Popen:
     """Start `pue-monitor simulate` as a child process; return once it says it is ready.
 
     Waiting for its own ready line (not just any answer on the control port) means a
-    simulator left running by an earlier demo is never mistaken for this one.
+    simulator left running by an earlier demo is never mistaken for this one. With
+    free_ports the province it serves is written to config_out (read it once this returns).
     """
-    proc = subprocess.Popen([sys.executable, "-m", "pue_monitor", "simulate", "-c",
-                             str(config_path), "--control-port", str(control_port)],
-                            stdout=subprocess.PIPE, text=True, bufsize=1)
+    command = [sys.executable, "-m", "pue_monitor", "simulate", "-c", str(config_path)]
+    if control_port is not None:
+        command += ["--control-port", str(control_port)]
+    if state_dir is not None:
+        command += ["--state-dir", str(state_dir)]
+    if free_ports:
+        command.append("--free-ports")
+    if config_out is not None:
+        command += ["--config-out", str(config_out)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1)
     ready = threading.Event()
 
     def forward() -> None:

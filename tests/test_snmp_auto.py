@@ -12,7 +12,8 @@ from pue_monitor.collectors.poller import DevicePoller
 from pue_monitor.collectors.service import CollectorService, make_client
 from pue_monitor.config import ConfigError, load_config_text
 from pue_monitor.config.model import Polling
-from pue_monitor.simulator.runner import Simulator, run_simulator
+from pue_monitor.simulator.runner import Simulator
+from pue_monitor.simulator.serve import run_simulator
 from pue_monitor.simulator.snmp_agent import SnmpAgent
 from pue_monitor.store.model import ErrorKind, PollResult
 from pue_monitor.figures.service import DeviceStatus, meter_energy
