@@ -280,3 +280,19 @@ def test_a_flag_over_two_parts_is_shown_once():
     result = combine("s", [info(m) for m in meters], parts, 0, 3600)
     assert (result.meters[0].resets, result.meters[0].quality.resets) == (1, 1)
     assert result.pue == pytest.approx(1.5, rel=REL)
+
+
+# (spans, holes, spans less holes, then clipped to 5..25)
+SUBTRACT = [
+    ([(0, 10), (20, 30)], [(5, 22)], [(0, 5), (22, 30)], [(22, 25)]),
+    ([(0, 10)], [(2, 3), (4, 6)], [(0, 2), (3, 4), (6, 10)], [(6, 10)]),
+    ([(0, 10)], [(0, 10)], [], []),
+    ([(0, 10)], [(10, 20)], [(0, 10)], [(5, 10)]),
+]
+
+
+@pytest.mark.parametrize(("spans", "holes", "left", "clipped"), SUBTRACT)
+def test_span_algebra(spans, holes, left, clipped):
+    from pue_monitor.pue.spans import clip_spans, subtract_spans
+    assert subtract_spans(spans, holes) == left
+    assert clip_spans(left, 5, 25) == clipped
