@@ -192,6 +192,11 @@ class Device(_Strict):
     # Meter swaps: the old meter's final and the new meter's first reading, so the energy
     # across the swap is neither lost nor counted twice.
     replacements: list[Replacement] = Field(default_factory=list)
+    # Data-quality settings of method 3 (README, "How PUE is computed"); each overrides the
+    # profile's, which overrides the method's default. See QUALITY_SETTINGS.
+    reset_below_fraction: float | None = Field(None, gt=0, lt=1)
+    rated_max_w: float | None = Field(None, gt=0)
+    stuck_power_polls: int | None = Field(None, ge=2, le=100_000)
 
     @model_validator(mode="after")
     def _one_target(self) -> Device:
@@ -214,6 +219,16 @@ class Device(_Strict):
             return self.modbus.endpoint
         assert self.snmp is not None
         return f"snmp://{self.snmp.host}:{self.snmp.port}"
+
+
+# Settings a device may give, else its profile, else the method's default (None here).
+QUALITY_SETTINGS = ("reset_below_fraction", "rated_max_w", "stuck_power_polls")
+
+
+def quality_settings(device: Device, profile: Profile | None) -> dict[str, float | int | None]:
+    """The device's data-quality settings: its own, else its profile's, else None."""
+    return {name: getattr(device, name) if getattr(device, name) is not None
+            else getattr(profile, name, None) for name in QUALITY_SETTINGS}
 
 
 class Site(_Strict):

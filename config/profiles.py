@@ -292,6 +292,13 @@ class Profile(_Strict):
     # an undefined register (the safe default; many meters answer "illegal address").
     modbus_max_gap: int = Field(default=0, ge=0, le=MAX_READ_REGISTERS)
     totals: list[Total] = Field(default_factory=list)
+    # Data-quality settings of this model (method 3), from its manual; a device may
+    # override each. A counter below this share of its previous value was reset:
+    reset_below_fraction: float | None = Field(None, gt=0, lt=1)
+    # The most the model can measure: a power reading or energy step beyond is refused.
+    rated_max_w: float | None = Field(None, gt=0)
+    # Polls of a bit-identical power value (while the site moves) that make it stuck.
+    stuck_power_polls: int | None = Field(None, ge=2, le=100_000)
 
     @model_validator(mode="after")
     def _protocol_fields(self) -> Profile:

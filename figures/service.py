@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, Role
-from pue_monitor.config.model import Config, Device, Site
+from pue_monitor.config.model import Config, Device, Site, quality_settings
 from pue_monitor.pue.energy import DEFAULT_GAP_POLLS, CounterSeries, MeterEnergy, PowerSeries
 from pue_monitor.pue.instant import InstantPue, PowerReading, instantaneous_pue
 from pue_monitor.pue.kpi import MeterInput, PueResult, interval_pue
@@ -91,13 +91,18 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
     if profile is None:  # profile auto: the model it was identified as, if it has been
         profile = config.profiles.get(store.device_profiles().get(device.id, ""))
     width = profile.counter_width(ENERGY_METRIC) if profile is not None else None
+    rules = quality_settings(device, profile)
+    # Stuck power needs the site's other meters (quality.moving_times): not given here.
+    power = PowerSeries.from_arrays(power_ts, watts, max_gap_s(config, site, device),
+                                    rated_max_w=rules["rated_max_w"])
     counter = CounterSeries.from_arrays(
         counter_ts, kwh, width_kwh=device.counter_width_kwh or width,
         replacements=tuple((r.at.timestamp(), r.old_final_kwh, r.new_initial_kwh)
                            for r in device.replacements),
         resolution_kwh=profile.counter_resolution_kwh(ENERGY_METRIC, last)
-        if profile is not None else 0.0)
-    power = PowerSeries.from_arrays(power_ts, watts, max_gap_s(config, site, device))
+        if profile is not None else 0.0,
+        reset_below_fraction=rules["reset_below_fraction"], rated_max_w=rules["rated_max_w"],
+        power=power)
     return MeterEnergy(counter, power)
 
 

@@ -32,18 +32,26 @@ START, END = "2025-03-14T00:00:00+07:00", "2025-03-15T00:00:00+07:00"
 # (kWh, share applied) and counter resets, and how the HTML shows PUE, E_DC and coverage
 # in Vietnamese and English.
 SCENARIOS = {
-    # Incomer 1000 -> 1500 (+500), reset, 30 (+30 since the reset) -> 730 (+700): 1230.
-    # UPS 200 -> 1200: 1000. PUE 1230 / 1000 = 1.23 <= 1.4.
-    "reset": dict(category="PUE1", pue=1.23, facility=1230.0, it=1000.0, coverage=1.0,
-                  status="ok", compliant=True, meters={"reset-in": 1230.0, "reset-it": 1000.0},
+    # Incomer 1000 (00:00) -> 1500 (10:00) -> 30 (11:00) -> 730 (24:00). 30 < 10 % of 1500:
+    # a reset (method 3). The energy between 10:00 and the reset is unknown, and the meter
+    # has no power to measure it: 10:00-11:00 is a gap for both sides (method 2 counted
+    # the 30 kWh as that hour's energy, under-counting one side only: PUE 1.23).
+    # Covered 23 h of 24: 0.958333 >= 0.95, ok. E_DC 500 + 700 = 1200.
+    # UPS 200 -> 1200 over 24 h, 1000/24 kWh an hour, over 23 h: 23000/24 = 958.333.
+    # PUE 1200 / (23000/24) = 28800/23000 = 1.2521739 -> published 1.25 <= 1.4.
+    "reset": dict(category="PUE1", pue=28800 / 23000, facility=1200.0, it=23000 / 24,
+                  coverage=23 / 24, status="ok", compliant=True,
+                  meters={"reset-in": 1200.0, "reset-it": 23000 / 24},
                   resets={"reset-in": 1, "reset-it": 0},
-                  html={"vi": ("1,23", "1.230,0 kWh", "100,00 %"),
-                        "en": ("1.23", "1,230.0 kWh", "100.00 %")}),
+                  covered_s={"reset-in": 23 * 3600.0, "reset-it": 24 * 3600.0},
+                  html={"vi": ("1,25", "1.200,0 kWh", "95,83 %"),
+                        "en": ("1.25", "1,200.0 kWh", "95.83 %")}),
     # Width 100 000: 99 500 -> 99 900 (+400) -> 300 (+100 000 - 99 900 + 300 = +400): 800.
-    # IT 0 -> 500. PUE 800 / 500 = 1.60 > 1.4: over the threshold.
+    # IT 0 -> 500. PUE 800 / 500 = 1.60 > 1.4: over the threshold. A wrap is not a reset
+    # (method 3 counts wraps apart; method 2 counted it as one): resets 0.
     "wrap": dict(category="PUE1", pue=1.6, facility=800.0, it=500.0, coverage=1.0,
                  status="ok", compliant=False, meters={"wrap-in": 800.0, "wrap-it": 500.0},
-                 resets={"wrap-in": 1},
+                 resets={"wrap-in": 0},
                  html={"vi": ("1,60", "800,0 kWh", "100,00 %"),
                        "en": ("1.60", "800.0 kWh", "100.00 %")}),
     # Old meter 5000 -> 5200 (06:00) -> 5400 (its final reading at the noon swap); the new
@@ -183,7 +191,7 @@ def test_json_report_reproduces_the_scenario(data_dir, tmp_path, site):
         assert meters[device]["resets"] == resets, device
     for device, seconds in want.get("covered_s", {}).items():
         assert meters[device]["covered_s"] == pytest.approx(seconds, abs=1e-6), device
-    assert doc["method"].startswith("pue-monitor/2")
+    assert doc["method"].startswith("pue-monitor/3")
 
 
 @pytest.mark.parametrize("site", SCENARIOS)
@@ -288,14 +296,15 @@ def test_trailing_12m_ends_at_the_given_time(data_dir, tmp_path):
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert (doc["period"]["start"], doc["period"]["end"]) == ("2024-03-20T00:00:00+07:00",
                                                               "2025-03-20T00:00:00+07:00")
-    # One measured day out of 365 (2024-02-29 lies before the start): 1/365.
-    assert doc["coverage"] == pytest.approx(1 / 365, abs=1e-12)
+    # 23 measured hours (the reset's hour is a gap) out of 365 days (2024-02-29 lies
+    # before the start): (23/24) / 365.
+    assert doc["coverage"] == pytest.approx(23 / 24 / 365, abs=1e-12)
     assert doc["status"] == "incomplete" and doc["compliant"] is None
-    assert doc["pue"] == pytest.approx(1.23, rel=1e-9)
+    assert doc["pue"] == pytest.approx(28800 / 23000, rel=1e-9)
     months = {m["month"]: m for m in doc["months"]}
     assert len(months) == 13  # March 2024 (from the 20th) to March 2025 (to the 20th)
-    # March 2025 up to the 20th: 1 day of 19.
-    assert months["2025-03"]["coverage"] == pytest.approx(1 / 19, abs=1e-12)
+    # March 2025 up to the 20th: 23 hours of 19 days.
+    assert months["2025-03"]["coverage"] == pytest.approx(23 / 24 / 19, abs=1e-12)
     assert months["2024-07"]["status"] == "no_data"
 
 

@@ -47,10 +47,13 @@ def test_counter_boundaries_are_interpolated():
     assert meter.spans(300, 900) == [(300, 900)]
 
 
-def test_counter_reset_counts_energy_since_reset():
-    # 100 -> 110 (+10), reset, 5 (+5 since reset), 15 (+10): 25 kWh, one reset.
+def test_counter_reset_leaves_its_step_unmeasured():
+    # 100 -> 110 (+10), reset (5 < 10 % of 110), 5 -> 15 (+10): 20 kWh, one reset.
+    # Method 2 counted the 5 kWh since the reset as the step's energy (25 kWh); method 3
+    # does not know the energy from 110 to the reset: 600..1200 s is a gap.
     meter = counter([(0, 100), (600, 110), (1200, 5), (1800, 15)])
-    assert whole(meter, 0, 1800) == pytest.approx(25.0)
+    assert whole(meter, 0, 1800) == pytest.approx(20.0, rel=1e-9)
+    assert meter.spans(0, 1800) == [(0, 600), (1200, 1800)]
     assert meter.counter.resets == 1
 
 
@@ -67,8 +70,12 @@ def test_meter_replacement_continues_the_old_total():
     points = [(0, 400), (600, 460), (1200, 12), (1800, 72)]
     fixed = counter(points, replacements=((1000, 500, 2),))
     assert whole(fixed, 0, 1800) == pytest.approx(170.0)
-    # Unrecorded, the swap looks like a reset and 38 kWh go missing (60 + 12 + 60 = 132).
-    assert whole(counter(points), 0, 1800) == pytest.approx(132.0)
+    # Unrecorded, the swap looks like a reset (12 < 10 % of 460): the step 600..1200 s is
+    # not measured, 60 + 60 = 120 kWh over the 1200 s left (method 2: 60 + 12 + 60 = 132,
+    # as if the whole 1800 s were measured).
+    unrecorded = counter(points)
+    assert whole(unrecorded, 0, 1800) == pytest.approx(120.0, rel=1e-9)
+    assert unrecorded.spans(0, 1800) == [(0, 600), (1200, 1800)]
 
 
 def test_counter_gap_inside_period_loses_nothing():
