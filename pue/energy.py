@@ -75,26 +75,32 @@ class MeterEnergy:
         return MeterQuality(tuple(sorted(flags)))
 
     def for_window(self, start: float, end: float) -> MeterEnergy:
-        """The source to use over [start, end]: the counter, unless its step is too coarse.
+        """The source to use over [start, end]: the counter, unless its step is too coarse
+        over the counter's own spans there (see for_spans)."""
+        if self.counter is None:
+            return self
+        return self.for_spans(self.counter.spans(start, end), start, end)
+
+    def for_spans(self, spans: list[Span], start: float, end: float) -> MeterEnergy:
+        """The source to use when the energy counts over ``spans`` (inside [start, end]).
 
         A difference of two counter readings is off by up to one register step at each
-        end. Over a short window a coarse register (0.1 kWh on a 3 kW rack PDU) cannot
-        resolve the energy to RESOLUTION_SHARE; there, and only if the meter also reports
-        power covering as much of the window, integrated power is the better measurement.
-        Over a day or longer any real register is fine and the counter always wins.
+        end of each span. Over short spans a coarse register (0.1 kWh on a 3 kW rack PDU)
+        cannot resolve the energy to RESOLUTION_SHARE; there, if the meter also reports
+        power, integrated power is the measurement, over the spans the power covers:
+        where it has a gap the meter has a gap (the same-time rule leaves it out of both
+        sides), never the coarse counter's guess. Over a day or longer any real register
+        is fine and the counter always wins.
         """
         if self.method != "counter" or self.power is None or self.power.ts.size < 2:
             return self
         assert self.counter is not None
-        step = 2 * self.counter.resolution_kwh
-        spans = self.counter.spans(start, end)
+        step = 2 * self.counter.resolution_kwh * max(len(spans), 1)
         if step <= RESOLUTION_SHARE * abs(self.counter.energy(spans)):
             return self
-        power_spans = self.power.spans(start, end)
+        power_spans = intersect_spans(spans, self.power.spans(start, end))
         if step <= RESOLUTION_SHARE * abs(self.power.energy(power_spans)):
             return self  # the counter just stalled: trust it, do not hide a real stop
-        if span_seconds(power_spans) < span_seconds(spans):
-            return self
         return MeterEnergy(None, self.power)
 
     def spans(self, start: float, end: float) -> list[Span]:

@@ -171,6 +171,20 @@ def reduce_part(meters: list[MeterInput], start: float, end: float) -> Part:
     qualities = {m.device: m.energy.quality(start, end) for m in meters}
     meters = [replace(m, energy=m.energy.for_window(start, end)) for m in meters]
     spans = common_spans(meters, start, end)
+    # A counter resolves the window but perhaps not the shorter common spans the ratio
+    # uses (another meter's gap cut them): judge its step again over those, and again
+    # after each switch to power narrows them (at most once per meter).
+    for _ in meters:
+        switched = False
+        for i, meter in enumerate(meters):
+            used = spans if meter.role in RATIO_ROLES else intersect_spans(
+                spans, meter.energy.spans(start, end))
+            chosen = meter.energy.for_spans(used, start, end)
+            if chosen is not meter.energy:
+                meters[i], switched = replace(meter, energy=chosen), True
+        if not switched:
+            break
+        spans = common_spans(meters, start, end)
     out = {}
     for meter in meters:
         own = meter.energy.spans(start, end)

@@ -156,6 +156,44 @@ def test_coarse_counter_falls_back_to_power_over_short_windows(name, step, readi
     assert whole(chosen, 0, end) == pytest.approx(kwh)
 
 
+
+def test_coarse_counter_over_a_power_gap_leaves_the_gap():
+    # 0.1 kWh register, 12 kW, a 15-minute window; power every 60 s but silent from 300 s
+    # to 600 s (longer than its 180 s max gap). The counter's 3.0 kWh is +-0.2 kWh (7 %):
+    # not a measurement. Power measures [0, 300] and [600, 900]: 12 kW * 600 s = 2.0 kWh,
+    # and [300, 600] is a gap for this meter, not the counter's guess.
+    times = [t for t in range(0, 901, 60) if not 300 < t < 600]
+    both = MeterEnergy(CounterSeries.from_frame(frame([(0, 100.0), (900, 103.0)]),
+                                                resolution_kwh=0.1),
+                       PowerSeries.from_frame(frame([(t, 12000.0) for t in times]), 180))
+    chosen = both.for_window(0, 900)
+    assert chosen.method == "power_integration"
+    assert chosen.spans(0, 900) == [(0.0, 300.0), (600.0, 900.0)]
+    assert chosen.energy(chosen.spans(0, 900)) == pytest.approx(2.0, rel=1e-9)
+
+
+def test_counter_is_judged_over_the_common_spans_it_is_used_on():
+    # Window [0, 900]. Facility: a 0.01 kWh counter and power, both 120 kW, every 60 s.
+    # Over the window its 30 kWh resolve to 2 * 0.01 / 30 = 0.07 % (< 0.2 %): the counter.
+    # IT: 100 kW every 60 s, silent from 120 s to 840 s (past its 180 s max gap), so the
+    # ratio counts [0, 120] and [840, 900] only. There the counter's 6 kWh carry two
+    # spans' ends: 2 * 0.01 * 2 / 6 = 0.67 % (> 0.2 %), so the facility's power measures
+    # them: 120 kW * 180 s = 6 kWh; IT 100 kW * 180 s = 5 kWh; PUE 1.2, coverage 0.2.
+    times = range(0, 901, 60)
+    facility = MeterEnergy(
+        CounterSeries.from_frame(frame([(t, 100 + 120 * t / 3600) for t in times]),
+                                 resolution_kwh=0.01),
+        PowerSeries.from_frame(frame([(t, 120000.0) for t in times]), 180))
+    it = constant_power(100, [t for t in times if not 120 < t < 840])
+    result = site([MeterInput("in", Role.FACILITY, facility),
+                   MeterInput("ups", Role.IT, it, measurement_point=MP.UPS_OUTPUT)], 0, 900)
+    (meter_in,) = [m for m in result.meters if m.device == "in"]
+    assert meter_in.method == "power_integration"
+    assert result.facility_energy_kwh == pytest.approx(6.0, rel=1e-9)
+    assert result.it_energy_kwh == pytest.approx(5.0, rel=1e-9)
+    assert result.pue == pytest.approx(1.2, rel=1e-9)
+    assert result.coverage == pytest.approx(180 / 900, rel=1e-9)
+
 # --- a site ----------------------------------------------------------------------------
 
 def site(meters, start=0.0, end=3600.0, **kw):
