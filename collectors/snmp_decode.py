@@ -158,7 +158,8 @@ def _decode_row(profile: Profile, point: SnmpPoint, index: Index,
         number = to_number(raw)
         if number is None:
             quality = Quality.DECODE_ERROR
-        elif is_not_available(number, sentinels):
+        elif is_not_available(number, sentinels) or (
+                point.valid_min is not None and number < point.valid_min):
             quality = Quality.NOT_AVAILABLE
         else:
             factor = _modifier(point, index, answers)

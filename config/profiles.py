@@ -164,6 +164,9 @@ class SnmpPoint(_Point):
     when: list[SnmpCondition] = Field(default_factory=list)
     # Counter width for energy counters; a counter32/counter64 type implies it.
     wrap_bits: Literal[32, 64] | None = None
+    # The lowest raw value the MIB allows (e.g. 0 for a NonNegativeInteger): anything below
+    # it is read as "not available", never as a value.
+    valid_min: float | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -274,6 +277,10 @@ class Profile(_Strict):
     sys_object_ids: list[str] = Field(default_factory=list)
     sys_descr_patterns: list[str] = Field(default_factory=list)
     probe_oids: list[str] = Field(default_factory=list)
+    # Where one sysObjectID (or sysDescr) covers several product lines: the profile is
+    # chosen by its sysObjectID or sysDescr only if one of these OIDs (a scalar ending in
+    # .0, else a table column or subtree) answers; otherwise the next candidate is tried.
+    confirm_oids: list[str] = Field(default_factory=list)
     # Which probed MIB wins when an agent has several (lower first): a UPS card with
     # ENTITY-SENSOR-MIB is still a UPS.
     probe_order: int = 100
@@ -295,6 +302,8 @@ class Profile(_Strict):
     @model_validator(mode="after")
     def _protocol_fields(self) -> Profile:
         if self.protocol == "snmp":
+            for oid in (*self.probe_oids, *self.confirm_oids):
+                check_oid_pattern(oid)
             for pattern in self.sys_descr_patterns:
                 try:
                     re.compile(pattern)
