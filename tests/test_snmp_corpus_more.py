@@ -13,6 +13,7 @@ import asyncio
 
 import pytest
 
+from pue_monitor.cli import main
 from pue_monitor.collectors.decode import derive_totals
 from pue_monitor.collectors.snmp_client import PysnmpClient
 from pue_monitor.collectors.snmp_decode import decode_points
@@ -185,13 +186,18 @@ async def _read_all(port: int) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> dict[str, object]:
-    """capture -> (Identification, {source OID: reading}, refused requests), or the
-    "unknown device" message."""
+def agent_port(tmp_path_factory):
     if not snmpsim_command():
         pytest.fail("snmpsim is part of the test extra: pip install -e '.[test]'")
     with snmpsim(tmp_path_factory.mktemp("snmpsim-more"), CORPUS_MORE) as port:
-        return asyncio.run(_read_all(port))
+        yield port
+
+
+@pytest.fixture(scope="module")
+def corpus(agent_port) -> dict[str, object]:
+    """capture -> (Identification, {source OID: reading}, refused requests), or the
+    "unknown device" message."""
+    return asyncio.run(_read_all(agent_port))
 
 
 def test_every_capture_has_a_row():
@@ -259,3 +265,35 @@ def test_objects_librenms_does_not_read(corpus, capture, oid, metric, want):
     reading = readings[oid]
     assert (reading.metric, reading.quality) == (metric, Quality.OK)
     assert reading.value == pytest.approx(want, rel=1e-9)
+
+
+# Shared sysObjectIDs: what `probe` says about its choice (capture, words it must print).
+PROBE_SAYS = [
+    ("liebert", "profile liebert_pdu (by sysObjectID: sysObjectID 1.3.6.1.4.1.476.1.42 is under "
+                "1.3.6.1.4.1.476.1.42 and 1.3.6.1.4.1.476.1.42.3.8.30.20.1.65 answers"),
+    ("eatonupsm2_9px", "profile ups_mib (by probe: no vendor profile claims it; the standard "
+                       "MIB object 1.3.6.1.2.1.33.1 answers; passed over: eaton_xups"),
+    ("cxc_ups", "passed over: cordex_cxc (sysObjectID 1.3.6.1.4.1.7309.5 is under "
+                "1.3.6.1.4.1.7309.5, but none of 1.3.6.1.4.1.7309.5.3.1.2.0 answers)"),
+    ("generex-ups_cs141", "profile ups_mib (by sysObjectID: sysObjectID 1.3.6.1.2.1.33 is under "
+                          "1.3.6.1.2.1.33 and 1.3.6.1.2.1.33.1 answers"),
+    ("hpe-pdumm", "profile hpe_pdu (by sysDescr: sysDescr matches /^HP PDU Management Module/"),
+    ("abbups_abbups", "profile ups_mib (by probe:"),
+]
+
+
+@pytest.mark.parametrize(("capture", "says"), PROBE_SAYS, ids=[c for c, _s in PROBE_SAYS])
+def test_probe_tells_which_rule_chose_the_profile(agent_port, capture, says, capsys):
+    url = f"snmp://127.0.0.1:{agent_port}?version=2c&community={capture}"
+    assert main(["probe", url, "--json", "--timeout", "5"]) == 0
+    _out, err = capsys.readouterr()
+    assert says in err, err
+
+
+def test_probe_of_an_unknown_device_tells_what_was_found(agent_port, capsys):
+    capture = "rittal-lcp_cmciii-pu-lcp"
+    url = f"snmp://127.0.0.1:{agent_port}?version=2c&community={capture}"
+    assert main(["probe", url, "--timeout", "5"]) == 2
+    err = capsys.readouterr().err
+    assert ("unknown device: no profile matches sysObjectID 1.3.6.1.4.1.2606.7 (sysDescr "
+            "'Rittal LCP SN 41326588 HW V4.01 - SW V3.17.10') and no standard MIB answers") in err
