@@ -116,6 +116,8 @@ def _condition_holds(cond: SnmpCondition, index: Index, answers: Mapping[str, ob
     raw = answers.get(pattern(cond.oid).fill(index), MISSING)
     if isinstance(raw, Missing):
         return False
+    if cond.matches is not None:
+        return re.search(cond.matches, str(raw)) is not None
     number = to_number(raw)
     for wanted in cond.equals:
         if isinstance(wanted, int) and number is not None and number == wanted:

@@ -136,15 +136,29 @@ class SnmpAlternative(_Strict):
 
 
 class SnmpCondition(_Strict):
-    """A row is read only if the object at ``oid`` (same index) has one of ``equals``."""
+    """A row is read only if the object at ``oid`` (same index) has one of ``equals``, or
+    its text matches the regular expression ``matches`` (for tables whose rows are told
+    apart by a name only, e.g. Rittal CMC III "Air Temp.Server In.Top.Value")."""
 
     oid: str
-    equals: list[int | str] = Field(min_length=1)
+    equals: list[int | str] = Field(default_factory=list)
+    matches: str | None = None
 
     @field_validator("oid")
     @classmethod
     def _oid(cls, value: str) -> str:
         return check_oid_pattern(value)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> SnmpCondition:
+        if bool(self.equals) == (self.matches is not None):
+            raise ValueError("a condition has either equals or matches")
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except re.error as exc:
+                raise ValueError(f"matches: {self.matches!r}: {exc}") from None
+        return self
 
 
 class SnmpPoint(_Point):

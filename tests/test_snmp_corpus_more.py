@@ -81,6 +81,7 @@ PROFILE_OF = {
     "raritan-pdu": ("raritan_px1", "sysObjectID"),
     "raritan-pdu_px2-temp": ("raritan_pdu2", "sysObjectID"),
     "raritan-pdu_px2": ("raritan_pdu2", "sysObjectID"),
+    "rittal-lcp_cmciii-pu-lcp": ("rittal_cmc3", "sysObjectID"),
     "rnx-updu_rn3214": ("rnx_updu", "sysObjectID"),
     "samlex_psr-1200-48": ("samlex_psr", "sysObjectID"),
     "schleifenbauer": ("schleifenbauer_pdu", "sysObjectID"),
@@ -92,10 +93,7 @@ PROFILE_OF = {
     "wti-power": ("wti_power", "sysObjectID"),
 }
 # Captures no shipped profile reads, and why (told "unknown device" with what was found).
-UNREAD = {
-    "rittal-lcp_cmciii-pu-lcp": "Rittal CMC III: its only 'power' is the LCP's thermal cooling "
-                                "capacity, and the variable table needs name matching",
-}
+UNREAD: dict[str, str] = {}
 # LibreNMS "power"/"power_consumed" sensors that are no electrical power or energy reading
 # per the MIB: they must not be read as one.
 NOT_POWER = {
@@ -109,7 +107,11 @@ NOT_POWER = {
     ("janitza-umg96_umg96", "34278.1.18.0"): "reactive power L3 (var), negative",
     ("janitza-umg96_umg96", "34278.2.2.0"): "reactive power L1-L3 (var), negative",
     ("janitza-umg96_umg96", "34278.4.2.0"): "reactive energy (kvarh)",
+    ("rittal-lcp_cmciii-pu-lcp", "2606.7.4.2.2.1.11.2.173"): "LCP 'Cooling Capacity': heat "
+                                                             "removed, not electrical power",
 }
+# Captures whose profile reads no power: their other sensors are checked instead.
+OTHER_SENSORS = {"rittal-lcp_cmciii-pu-lcp": ("temperature", "temperature_c")}
 # The quantity LibreNMS reads from UPS-MIB, read by the profile from the vendor MIB.
 SAME_AS = {
     ("eatonupsm2_9px+empg2", "1.3.6.1.2.1.33.1.4.4.1.4.1"): "1.3.6.1.4.1.534.1.4.4.1.4.1",
@@ -220,12 +222,18 @@ def test_capture_is_identified(corpus, capture):
     assert readings, "nothing decoded"
 
 
-@pytest.mark.parametrize("capture", sorted(UNREAD))
-def test_unread_capture_is_an_unknown_device_with_its_identity(corpus, capture):
-    message = corpus[capture]
-    assert isinstance(message, str)
-    sys_object_id = expected(capture, CORPUS_MORE)["sysObjectID"].lstrip(".")
-    assert message.startswith("unknown device") and sys_object_id in message
+def other_cases() -> list:
+    return [pytest.param(capture, sensor, id=f"{capture}:{cls}:{sensor['oid'].lstrip('.')}")
+            for capture, (cls, _metric) in sorted(OTHER_SENSORS.items())
+            for sensor in expected(capture, CORPUS_MORE)["sensors"] if sensor["class"] == cls]
+
+
+@pytest.mark.parametrize(("capture", "sensor"), other_cases())
+def test_other_sensor_decodes_to_the_reference(corpus, capture, sensor):
+    _found, readings, _refused = corpus[capture]
+    reading = readings[sensor["oid"].lstrip(".")]
+    assert (reading.metric, reading.quality) == (OTHER_SENSORS[capture][1], Quality.OK)
+    assert reading.value == pytest.approx(sensor["expected"], rel=1e-9)
 
 
 @pytest.mark.parametrize(("capture", "sensor"), sensor_cases())
@@ -289,11 +297,3 @@ def test_probe_tells_which_rule_chose_the_profile(agent_port, capture, says, cap
     _out, err = capsys.readouterr()
     assert says in err, err
 
-
-def test_probe_of_an_unknown_device_tells_what_was_found(agent_port, capsys):
-    capture = "rittal-lcp_cmciii-pu-lcp"
-    url = f"snmp://127.0.0.1:{agent_port}?version=2c&community={capture}"
-    assert main(["probe", url, "--timeout", "5"]) == 2
-    err = capsys.readouterr().err
-    assert ("unknown device: no profile matches sysObjectID 1.3.6.1.4.1.2606.7 (sysDescr "
-            "'Rittal LCP SN 41326588 HW V4.01 - SW V3.17.10') and no standard MIB answers") in err

@@ -191,6 +191,12 @@ def test_standard_mibs_are_probed_in_their_order():
      "both fixed and a table index"),
     ('  - {metric: active_power_w, oid: "1.3.6.{sensor}", entity_scale: "1.3.7.{sensor}"}\n',
      "go together"),
+    ('  - {metric: active_power_w, oid: "1.3.6.{sensor}", when: [{oid: "1.3.7.{sensor}", '
+     'equals: [1], matches: "x"}]}\n', "either equals or matches"),
+    ('  - {metric: active_power_w, oid: "1.3.6.{sensor}", when: [{oid: "1.3.7.{sensor}"}]}\n',
+     "either equals or matches"),
+    ('  - {metric: active_power_w, oid: "1.3.6.{sensor}", when: [{oid: "1.3.7.{sensor}", '
+     'matches: "(" }]}\n', "matches: '('"),
 ])
 def test_bad_points_are_refused(points, message):
     text = f"name: t\nprotocol: snmp\ndescription: t\nsource: t\nsnmp_points:\n{points}"

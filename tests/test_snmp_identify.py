@@ -1,5 +1,6 @@
 """Identification rules as tables: hand-made agents (OID -> value) answered by an in-memory
-client, and the profile and rule each must get. No network: the rules alone."""
+client, and the profile and rule each must get; and rows chosen by name (`matches:`).
+No network: the rules alone."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 
 import pytest
 
-from pue_monitor.collectors.snmp_decode import MISSING
+from pue_monitor.collectors.snmp_decode import MISSING, decode_points
 from pue_monitor.collectors.snmp_identify import (
     SYS_DESCR,
     SYS_OBJECT_ID,
@@ -118,3 +119,21 @@ def test_unknown_device_says_what_was_found(objects, words):
         asyncio.run(identify_device(DictAgent(objects), PROFILES.values()))
     for word in words:
         assert word in str(err.value)
+
+
+def test_rows_chosen_by_name_unit_and_scale():
+    # Rittal CMC III variable rows: only measured values in degree C with scale -100.
+    base = "1.3.6.1.4.1.2606.7.4.2.2.1"
+    rows = {  # (device, variable): (name, unit, scale, raw value)
+        (2, 17): ("Air Temp.Server In.Top.Value", "degree C", -100, 1880),
+        (2, 18): ("Air Temp.Server In.Top.SetPtHigh", "degree C", -100, 3000),
+        (2, 173): ("Cooling Capacity.Value", "W", 1, 1707),
+        (1, 9): ("Temperature.Value", "degree C", -10, 236),
+    }
+    answers: dict[str, object] = {}
+    for (device, var), (name, unit, scale, raw) in rows.items():
+        answers.update({f"{base}.3.{device}.{var}": name, f"{base}.5.{device}.{var}": unit,
+                        f"{base}.7.{device}.{var}": scale, f"{base}.11.{device}.{var}": raw})
+    got = {r.oid: r.reading.value for r in
+           decode_points(PROFILES["rittal_cmc3"], answers, "lcp", 0.0)}
+    assert got == {f"{base}.11.2.17": pytest.approx(18.8)}
