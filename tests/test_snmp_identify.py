@@ -58,6 +58,10 @@ CASES = [
     ("rPDU2 unit", agent(APC, **{RPDU2_POWER: 27, RPDU_POWER: 270}), "apc_rpdu2", "sysObjectID"),
     ("first-generation rPDU: rPDU2 passed over", agent(APC, **{RPDU_POWER: 270}),
      "apc_rpdu", "sysObjectID"),
+    ("APC UPS under the masterSwitch arc: PDUs passed over",
+     agent(APC, **{"1_3_6_1_4_1_318_1_1_1_4_2_8_0": 169}), "apc_ups", "sysObjectID"),
+    ("Smart-UPS", agent("1.3.6.1.4.1.318.1.3.27", **{"1_3_6_1_4_1_318_1_1_1_4_2_8_0": 169}),
+     "apc_ups", "sysObjectID"),
     ("Liebert UPS", agent(LIEBERT, **{UPS_OUT_POWER: 900}), "liebert_gp", "sysObjectID"),
     ("Liebert MPH PDU",
      agent(LIEBERT, **{"1_3_6_1_4_1_476_1_42_3_8_30_20_1_65_1_1": 2411}),
@@ -99,6 +103,7 @@ def test_identification(objects, name, rule):
 
 @pytest.mark.parametrize(("objects", "passed"), [
     (agent(APC, **{RPDU_POWER: 270}), ["apc_rpdu2"]),
+    (agent(APC, **{"1_3_6_1_4_1_318_1_1_1_4_2_8_0": 169}), ["apc_rpdu2", "apc_rpdu"]),
     (agent("1.3.6.1.4.1.534.1", **{UPS_OUT_POWER: 20}), ["eaton_xups"]),
     (agent(LIEBERT, **{UPS_OUT_POWER: 900}), ["liebert_pdu"]),
     (agent(LIEBERT, **{"1_3_6_1_4_1_476_1_42_3_8_30_20_1_65_1_1": 1}), []),
