@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from pue_monitor.collectors.poller import DevicePoller
 from pue_monitor.collectors.snmp_client import snmp_client_for
-from pue_monitor.collectors.snmp_identify import identify
+from pue_monitor.collectors.snmp_identify import identify_device
 from pue_monitor.config.model import DEFAULT_TIMEOUT_S, SNMP_PORT, Device, Polling, SnmpTarget
 from pue_monitor.config.profiles import Profile
 from pue_monitor.store.model import PollResult
@@ -93,8 +93,10 @@ async def probe_snmp(url: str, profile: Profile | None, profiles: Mapping[str, P
     try:
         note = ""
         if profile is None:
-            profile, sys_object_id, _descr = await identify(client, profiles.values())
-            note = f"profile {profile.name} (sysObjectID {sys_object_id or '?'})"
+            found = await identify_device(client, profiles.values())
+            profile = found.profile
+            passed = f"; passed over: {'; '.join(found.passed_over)}" if found.passed_over else ""
+            note = f"profile {profile.name} (by {found.rule}: {found.why}{passed})"
         elif profile.protocol != "snmp":
             raise SnmpUrlError(f"profile {profile.name!r} is a {profile.protocol} profile")
         device = Device(id="probe", profile=profile.name, snmp=target)

@@ -137,15 +137,29 @@ class SnmpAlternative(_Strict):
 
 
 class SnmpCondition(_Strict):
-    """A row is read only if the object at ``oid`` (same index) has one of ``equals``."""
+    """A row is read only if the object at ``oid`` (same index) has one of ``equals``, or
+    its text matches the regular expression ``matches`` (for tables whose rows are told
+    apart by a name only, e.g. Rittal CMC III "Air Temp.Server In.Top.Value")."""
 
     oid: str
-    equals: list[int | str] = Field(min_length=1)
+    equals: list[int | str] = Field(default_factory=list)
+    matches: str | None = None
 
     @field_validator("oid")
     @classmethod
     def _oid(cls, value: str) -> str:
         return check_oid_pattern(value)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> SnmpCondition:
+        if bool(self.equals) == (self.matches is not None):
+            raise ValueError("a condition has either equals or matches")
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except re.error as exc:
+                raise ValueError(f"matches: {self.matches!r}: {exc}") from None
+        return self
 
 
 class SnmpPoint(_Point):
@@ -165,6 +179,9 @@ class SnmpPoint(_Point):
     when: list[SnmpCondition] = Field(default_factory=list)
     # Counter width for energy counters; a counter32/counter64 type implies it.
     wrap_bits: Literal[32, 64] | None = None
+    # The lowest raw value the MIB allows (e.g. 0 for a NonNegativeInteger): anything below
+    # it is read as "not available", never as a value.
+    valid_min: float | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -275,6 +292,10 @@ class Profile(_Strict):
     sys_object_ids: list[str] = Field(default_factory=list)
     sys_descr_patterns: list[str] = Field(default_factory=list)
     probe_oids: list[str] = Field(default_factory=list)
+    # Where one sysObjectID (or sysDescr) covers several product lines: the profile is
+    # chosen by its sysObjectID or sysDescr only if one of these OIDs (a scalar ending in
+    # .0, else a table column or subtree) answers; otherwise the next candidate is tried.
+    confirm_oids: list[str] = Field(default_factory=list)
     # Which probed MIB wins when an agent has several (lower first): a UPS card with
     # ENTITY-SENSOR-MIB is still a UPS.
     probe_order: int = 100
@@ -303,6 +324,8 @@ class Profile(_Strict):
     @model_validator(mode="after")
     def _protocol_fields(self) -> Profile:
         if self.protocol == "snmp":
+            for oid in (*self.probe_oids, *self.confirm_oids):
+                check_oid_pattern(oid)
             for pattern in self.sys_descr_patterns:
                 try:
                     re.compile(pattern)

@@ -23,13 +23,13 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 
 
-def captures() -> list[str]:
+def captures(corpus: Path = CORPUS) -> list[str]:
     """Names of the corpus captures (``<name>.snmprec`` with ``<name>.expected.json``)."""
-    return sorted(p.name.removesuffix(".expected.json") for p in CORPUS.glob("*.expected.json"))
+    return sorted(p.name.removesuffix(".expected.json") for p in corpus.glob("*.expected.json"))
 
 
-def expected(capture: str) -> dict:
-    return json.loads((CORPUS / f"{capture}.expected.json").read_text(encoding="utf-8"))
+def expected(capture: str, corpus: Path = CORPUS) -> dict:
+    return json.loads((corpus / f"{capture}.expected.json").read_text(encoding="utf-8"))
 
 
 def snmpsim_command() -> list[str]:
@@ -78,12 +78,12 @@ async def _answering(port: int, community: str) -> None:
 
 
 @contextmanager
-def snmpsim(workdir: Path) -> Iterator[int]:
-    """snmpsim serving every corpus capture (community = capture name); yields its port."""
+def snmpsim(workdir: Path, corpus: Path = CORPUS) -> Iterator[int]:
+    """snmpsim serving every capture of a corpus (community = capture name); yields its port."""
     data, cache = workdir / "data", workdir / "cache"
     data.mkdir()
     cache.mkdir()
-    for path in CORPUS.glob("*.snmprec"):
+    for path in corpus.glob("*.snmprec"):
         shutil.copy(path, data / path.name)
     port = free_port()
     log = workdir / "snmpsim.log"
@@ -95,7 +95,7 @@ def snmpsim(workdir: Path) -> Iterator[int]:
             env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"})
     try:
         _wait_for(process, log, "Listening at UDP/IPv4 endpoint")
-        asyncio.run(_answering(port, captures()[0]))
+        asyncio.run(_answering(port, captures(corpus)[0]))
         yield port
     finally:
         _stop(process)
