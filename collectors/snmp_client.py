@@ -1,6 +1,7 @@
 """The SNMP seam: one narrow client interface (GET a batch, walk some table columns), with
-a pysnmp implementation for v1, v2c and v3. A faster backend only has to provide the same
-two calls and raise the same PollError kinds."""
+the pysnmp implementation for v1, v2c and v3: the reference engine. The fast engine
+(snmp_gufo) provides the same two calls and raises the same PollError kinds;
+snmp_engine chooses between them."""
 
 from __future__ import annotations
 
@@ -121,6 +122,7 @@ class PysnmpClient:
                  context: str = "") -> None:
         self.host, self.port, self.version = host, port, version
         self.timeout_s, self.retries = timeout_s, retries
+        self.requests = 0  # requests asked (pysnmp's own retries not counted)
         self._v1 = version == "1"
         if version == "3":
             self._auth = usm_user(user or "", auth_protocol, auth_key, priv_protocol, priv_key)
@@ -162,6 +164,7 @@ class PysnmpClient:
     async def _request(self, kind: str, oids: Sequence[str], repetitions: int = 0):
         """(error status, error index, varbinds) of one request; raises PollError."""
         await self._ensure()
+        self.requests += 1
         binds = self._varbinds(oids)
         # pysnmp retries by itself; the outer bound only guards against a stuck loop.
         limit = self.timeout_s * (self.retries + 1) + 1.0
@@ -260,15 +263,3 @@ class PysnmpClient:
         if self._engine is not None:
             self._engine.close_dispatcher()
         self._dispatcher = self._engine = self._target = None
-
-
-def snmp_client_for(target, timeout_s: float, retries: int = 0) -> PysnmpClient:
-    """The client for a configured SnmpTarget (config.model), secrets unwrapped only here."""
-    def secret(value) -> str | None:
-        return None if value is None else value.get_secret_value()
-
-    return PysnmpClient(target.host, target.port, secret(target.community) or "",
-                        target.version, timeout_s=timeout_s, retries=retries,
-                        user=target.user, auth_protocol=target.auth_protocol,
-                        auth_key=secret(target.auth_key), priv_protocol=target.priv_protocol,
-                        priv_key=secret(target.priv_key), context=target.context)

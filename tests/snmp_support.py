@@ -132,3 +132,17 @@ def snmpd(snmpd_path: str, workdir: Path, conf_text: str, port: int) -> Iterator
         yield port
     finally:
         _stop(process)
+
+
+# Both SNMP engines pass the same tests: the fast one (gufo-snmp) and the reference (pysnmp).
+ENGINES = ("fast", "reference")
+
+
+def snmp_client(engine: str, host: str, port: int, community: str = "public",
+                version: str = "2c", **options):
+    """A client of the given engine, with the PysnmpClient/GufoClient arguments."""
+    from pue_monitor.collectors.snmp_client import PysnmpClient
+    from pue_monitor.collectors.snmp_gufo import GufoClient
+
+    cls = GufoClient if engine == "fast" else PysnmpClient
+    return cls(host, port, community, version, **options)
