@@ -179,12 +179,24 @@ class PysnmpClient:
                         else bulk_cmd(*args, 0, repetitions, *binds))
                 error, status, index, var_binds = await asyncio.wait_for(coro, limit)
         except TimeoutError:
+            self._forget_engine()
             raise PollTimeout(f"no answer within {limit:.1f} s") from None
         except OSError as exc:
             raise PollConnectionError(str(exc)) from exc
         if error:
-            raise classify(error)
+            failure = classify(error)
+            if isinstance(failure, PollTimeout):
+                self._forget_engine()
+            raise failure
         return int(status or 0), int(index or 0), var_binds
+
+    def _forget_engine(self) -> None:
+        """v3: after a timeout, discover the agent again on the next request. A restarted
+        agent (new boots and time, or a new engine id) answers the engine it knew before
+        with reports pysnmp cannot match, i.e. never (measured with net-snmp's snmpd)."""
+        if self._engine is not None:
+            self._engine.close_dispatcher()
+            self._engine = self._target = None
 
     def _v3(self, kind: str, binds: tuple, repetitions: int) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()

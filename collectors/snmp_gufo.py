@@ -141,48 +141,54 @@ class GufoClient:
                     version=VERSIONS[self.version], timeout=self.timeout_s)
             except OSError as exc:
                 raise PollConnectionError(str(exc)) from exc
+            self._last_answer = 0.0
+        session = self._session
         if self._user is not None and time.monotonic() - self._last_answer > RESYNC_AFTER_S:
             # Engine id discovery on the first call; the agent's boots and time after that.
-            await self._call(self._session.refresh, resync=False)
-        return self._session
+            await self._once(session.refresh)
+        return session
 
-    async def _call(self, make: Callable[[], Awaitable[T]], resync: bool = True) -> T:
-        """One request (with its retries), its failure as a PollError."""
-        attempts = self.retries + 1
-        for attempt in range(attempts):
-            self.requests += 1
+    async def _call(self, make: Callable[[SnmpSession], Awaitable[T]]) -> T:
+        """One request with this client's retries, as a PollError if it fails.
+
+        v3: an agent that restarted (new engine boots and time, or a new engine id) answers
+        a session that knew it before with a report gufo-snmp cannot match, i.e. not at
+        all, or with an auth report. Either way the session is made again with a new
+        discovery before the next attempt, and only a second report is an auth failure."""
+        attempts, attempt, reported = self.retries + 1, 0, False
+        while True:
             try:
-                result = await make()
-            except TimeoutError:
-                if attempt + 1 < attempts:
-                    continue
-                raise PollTimeout(f"No SNMP response received before timeout "
-                                  f"({self.timeout_s:g} s, {attempts} attempt(s))") from None
-            except SnmpAuthError as exc:
-                if not (resync and self._session is not None):
-                    raise PollAuthError(f"SNMPv3 security: {exc}") from None
-                # A report: the agent may have rebooted (engine boots) or our engine time
-                # may be stale. Learn both once; only a second report is an auth failure.
-                return await self._call(self._resynced(make), resync=False)
-            except SnmpDecodeError as exc:
-                raise PollDecodeError(f"undecodable answer: {exc}") from None
-            except SnmpError as exc:
-                raise PollConnectionError(str(exc) or type(exc).__name__) from None
-            except OSError as exc:
-                raise PollConnectionError(str(exc) or type(exc).__name__) from exc
-            self._last_answer = time.monotonic()
-            return result
-        raise AssertionError("unreachable")
+                session = await self._ensure()
+                return await self._once(lambda: make(session))
+            except PollTimeout:
+                if self._user is not None:
+                    self._session = None
+                attempt += 1
+                if attempt >= attempts:
+                    raise
+            except PollAuthError:
+                if self._user is None or reported:
+                    raise
+                reported, self._session = True, None
 
-    def _resynced(self, make: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
-        session = self._session
-        assert session is not None
-
-        async def again() -> T:
-            await session.refresh()
-            self.requests += 1
-            return await make()
-        return again
+    async def _once(self, make: Callable[[], Awaitable[T]]) -> T:
+        """One request; gufo-snmp's errors as PollErrors."""
+        self.requests += 1
+        try:
+            result = await make()
+        except TimeoutError:
+            raise PollTimeout(f"No SNMP response received before timeout "
+                              f"({self.timeout_s:g} s)") from None
+        except SnmpAuthError as exc:
+            raise PollAuthError(f"SNMPv3 security: {exc}") from None
+        except SnmpDecodeError as exc:
+            raise PollDecodeError(f"undecodable answer: {exc}") from None
+        except SnmpError as exc:
+            raise PollConnectionError(str(exc) or type(exc).__name__) from None
+        except OSError as exc:
+            raise PollConnectionError(str(exc) or type(exc).__name__) from exc
+        self._last_answer = time.monotonic()
+        return result
 
     def _reference_client(self) -> PysnmpClient:
         if self._reference is None:
@@ -204,9 +210,8 @@ class GufoClient:
     # -- the interface ------------------------------------------------------------------
 
     async def get(self, oids: Sequence[str]) -> dict[str, object]:
-        session = await self._ensure()
         wanted = list(oids)
-        got = await self._call(lambda: session.get_many(wanted))
+        got = await self._call(lambda session: session.get_many(wanted))
         if not got:
             key = ("get", *wanted)
             verdict = await self._empty(key, lambda ref: ref.get(wanted))
@@ -216,10 +221,9 @@ class GufoClient:
 
     async def walk(self, columns: Sequence[str], max_repetitions: int = 25) -> dict[str, object]:
         """Every object under each column: one GETBULK walk per table (see walk_groups)."""
-        session = await self._ensure()
         out: dict[str, object] = {}
         for root, wanted in walk_groups(columns):
-            rows = await self._walk_one(session, root, wanted, max_repetitions,
+            rows = await self._walk_one(root, wanted, max_repetitions,
                                         MAX_WALK_VARBINDS - len(out))
             if not rows:
                 key = ("walk", *wanted)
@@ -229,14 +233,15 @@ class GufoClient:
             out.update(rows)
         return out
 
-    async def _walk_one(self, session: SnmpSession, root: str, wanted: tuple[str, ...],
-                        max_repetitions: int, budget: int) -> dict[str, object]:
+    async def _walk_one(self, root: str, wanted: tuple[str, ...], max_repetitions: int,
+                        budget: int) -> dict[str, object]:
         depth = len(root.split(".")) + 1  # arcs of a column OID under this root
         keep = set(wanted)
         last = None if root in keep else _oid_key(wanted[-1])
         # As large an answer as the reference asks for these columns side by side.
         repetitions = (max_repetitions if last is None
                        else max(1, min(max_repetitions * len(wanted), MAX_BULK_VARBINDS)))
+        session = await self._ensure()
         walker = session.getbulk(root, repetitions).__aiter__()
         out: dict[str, object] = {}
         previous: tuple[int, ...] | None = None
@@ -245,7 +250,9 @@ class GufoClient:
                 if getattr(walker, "_buffer", None):
                     oid, value = await walker.__anext__()  # a row of the last answer
                 else:
-                    oid, value = await self._call(walker.__anext__)  # the next GETBULK
+                    # The next GETBULK. The walker stays on its session: a v3 agent restarted
+                    # in mid-walk fails this poll, the next poll has a new session.
+                    oid, value = await self._call(lambda _session: walker.__anext__())
             except StopAsyncIteration:
                 break
             key = _oid_key(oid)

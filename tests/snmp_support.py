@@ -118,10 +118,10 @@ def snmpd(snmpd_path: str, workdir: Path, conf_text: str, port: int) -> Iterator
     """net-snmp's snmpd in the foreground with only this configuration; yields its port."""
     conf = workdir / "snmpd.conf"
     conf.write_text(conf_text)
-    persist = workdir / "persist"
-    persist.mkdir()
+    persist = workdir / "persist"  # kept: started again here, the agent keeps its engine id
+    persist.mkdir(exist_ok=True)
     log = workdir / "snmpd.log"
-    log.touch()
+    log.write_text("")  # a fresh log: its start marker must be this run's
     process = subprocess.Popen(
         [snmpd_path, "-f", "-C", "-c", str(conf), "-Lf", str(log), "-p", str(workdir / "pid"),
          f"--persistentDir={persist}"],

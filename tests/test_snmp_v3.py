@@ -103,6 +103,39 @@ async def test_a_silent_agent_is_a_timeout(engine):
         client.close()
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("same_engine_id", [True, False], ids=["restarted", "replaced"])
+async def test_a_restarted_agent_is_read_again_without_auth_errors(tmp_path, engine,
+                                                                   same_engine_id):
+    # Restarted, an agent counts one more boot and its time starts again (same engine id);
+    # replaced, it has a new engine id. Neither engine can match the agent's reports to
+    # the old session; both discover it again after a timeout, so within two polls it is
+    # read again (the fast engine rediscovers between its own retries: in one).
+    path = require_tool("snmpd")
+    port = free_port()
+    conf = snmpd_conf(port, COMMUNITY, [("u1", "SHA-256", AUTH_KEY, "AES", PRIV_KEY)], OVERRIDES)
+    client = snmp_client(engine, "127.0.0.1", port, version="3", timeout_s=TIMEOUT_S,
+                         retries=1, user="u1", auth_protocol="sha256", auth_key=AUTH_KEY,
+                         priv_protocol="aes128", priv_key=PRIV_KEY)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    try:
+        with snmpd(path, first, conf, port):
+            before = await client.get([SYS_OBJECT_ID])
+        with snmpd(path, first if same_engine_id else second, conf, port):
+            polls = []
+            for _ in range(2):
+                try:
+                    polls.append(await client.get([SYS_OBJECT_ID]))
+                except PollTimeout:
+                    polls.append("timeout")
+    finally:
+        client.close()
+    assert before == polls[-1] == {SYS_OBJECT_ID: "1.3.6.1.4.1.8072.3.2.10"}
+    assert polls[0] == (before if engine == "fast" else "timeout")
+
+
 @pytest.mark.parametrize(("target", "setting", "engine", "reason"), [
     ({"version": "2c"}, None, "fast", None),
     ({"version": "2c"}, "reference", "reference", None),
