@@ -235,36 +235,45 @@ class GufoClient:
 
     async def _walk_one(self, root: str, wanted: tuple[str, ...], max_repetitions: int,
                         budget: int) -> dict[str, object]:
-        depth = len(root.split(".")) + 1  # arcs of a column OID under this root
-        keep = set(wanted)
-        last = None if root in keep else _oid_key(wanted[-1])
+        entry_walk = root not in wanted
+        start = len(root) + 1  # where a column's number begins in an OID under the root
+        keep = {column[start:] for column in wanted}  # wanted column numbers, as text
+        last = int(wanted[-1][start:]) if entry_walk else 0
         # As large an answer as the reference asks for these columns side by side.
-        repetitions = (max_repetitions if last is None
-                       else max(1, min(max_repetitions * len(wanted), MAX_BULK_VARBINDS)))
+        repetitions = (max(1, min(max_repetitions * len(wanted), MAX_BULK_VARBINDS))
+                       if entry_walk else max_repetitions)
         session = await self._ensure()
         walker = session.getbulk(root, repetitions).__aiter__()
         out: dict[str, object] = {}
-        previous: tuple[int, ...] | None = None
-        for _ in range(budget):
+        seen = 0
+        while seen < budget:
             try:
-                if getattr(walker, "_buffer", None):
-                    oid, value = await walker.__anext__()  # a row of the last answer
-                else:
-                    # The next GETBULK. The walker stays on its session: a v3 agent restarted
-                    # in mid-walk fails this poll, the next poll has a new session.
-                    oid, value = await self._call(lambda _session: walker.__anext__())
+                # One GETBULK. The walker stays on its session: a v3 agent restarted in
+                # mid-walk fails this poll, the next poll has a new session.
+                first = await self._call(lambda _session: walker.__anext__())
             except StopAsyncIteration:
                 break
-            key = _oid_key(oid)
-            if previous is not None and key <= previous:
-                break  # the agent went backwards: stop rather than loop
-            previous = key
-            if last is not None:
-                if key[:depth] > last:
-                    break  # past the last wanted column of this entry
-                if ".".join(oid.split(".")[:depth]) not in keep:
-                    continue
-            out[oid] = _to_python(value)
+            # The rest of that answer, taken at once (gufo-snmp 0.13 hands its rows out one
+            # per await); None marks where the answer left the root.
+            rows = [first]
+            buffered = getattr(walker, "_buffer", None)
+            if isinstance(buffered, list):
+                rows += buffered
+                buffered.clear()
+            for row in rows:
+                seen += 1
+                if row is None or seen > budget:
+                    return out
+                oid, value = row
+                if oid in out:
+                    return out  # the agent went round again: stop rather than loop
+                if entry_walk:
+                    column = oid[start:].partition(".")[0]
+                    if column not in keep:
+                        if int(column) > last:
+                            return out  # past the last wanted column of this entry
+                        continue
+                out[oid] = _to_python(value)
         return out
 
     def close(self) -> None:
