@@ -5,8 +5,8 @@ gufo-snmp reads no error status (an agent's refusal answers echo the request wit
 values, which it drops), so an answer that holds nothing is ambiguous: the object may be
 absent, or the agent may have refused the request. Such an answer is asked once more
 through the reference client, which says which; a request found empty for a good reason
-is remembered and not asked twice. It sends no v3 context name and reads no SNMPv1 error index
-(see config.model.fast_engine_gap): those devices stay on pysnmp.
+is remembered and not asked twice. It sends no v3 context name and reads no SNMPv1 error
+index (see config.model.fast_engine_gap): those devices stay on pysnmp.
 """
 
 from __future__ import annotations
