@@ -10,7 +10,9 @@ from collections.abc import Callable, Sequence
 from pue_monitor.collectors.modbus_client import ModbusConnection, SerialSettings
 from pue_monitor.collectors.poller import DevicePoller
 from pue_monitor.collectors.sink import Destination, FanOutSink, StoreSink
-from pue_monitor.collectors.snmp_client import PysnmpClient, snmp_client_for
+from pue_monitor.collectors.snmp_client import PysnmpClient
+from pue_monitor.collectors.snmp_engine import snmp_client_for
+from pue_monitor.collectors.snmp_gufo import GufoClient
 from pue_monitor.config.model import Config, Device, ModbusTarget, Polling
 from pue_monitor.store.base import StoreProtocol
 
@@ -33,14 +35,15 @@ def modbus_connection(target: ModbusTarget, timeout_s: float) -> ModbusConnectio
 
 def make_client(device: Device, polling: Polling,
                 shared: dict[tuple, ModbusConnection] | None = None
-                ) -> PysnmpClient | ModbusConnection:
+                ) -> GufoClient | PysnmpClient | ModbusConnection:
     """The protocol client for one device (retries are the poller's, not the client's).
 
     Modbus devices behind the same gateway or bus get the same connection from ``shared``;
     the first device's timeout and settings serve them all.
     """
     if device.snmp is not None:
-        return snmp_client_for(device.snmp, polling.timeout_s, retries=0)
+        return snmp_client_for(device.snmp, polling.timeout_s, retries=0,
+                               engine=polling.snmp_engine, device=device.id)
     assert device.modbus is not None
     if shared is None:
         return modbus_connection(device.modbus, polling.timeout_s)

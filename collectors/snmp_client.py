@@ -1,6 +1,7 @@
 """The SNMP seam: one narrow client interface (GET a batch, walk some table columns), with
-a pysnmp implementation for v1, v2c and v3. A faster backend only has to provide the same
-two calls and raise the same PollError kinds."""
+the pysnmp implementation for v1, v2c and v3: the reference engine. The fast engine
+(snmp_gufo) provides the same two calls and raises the same PollError kinds;
+snmp_engine chooses between them."""
 
 from __future__ import annotations
 
@@ -124,6 +125,7 @@ class PysnmpClient:
                  context: str = "") -> None:
         self.host, self.port, self.version = host, port, version
         self.timeout_s, self.retries = timeout_s, retries
+        self.requests = 0  # requests asked (pysnmp's own retries not counted)
         self._v1 = version == "1"
         if version == "3":
             self._auth = usm_user(user or "", auth_protocol, auth_key, priv_protocol, priv_key)
@@ -165,6 +167,7 @@ class PysnmpClient:
     async def _request(self, kind: str, oids: Sequence[str], repetitions: int = 0):
         """(error status, error index, varbinds) of one request; raises PollError."""
         await self._ensure()
+        self.requests += 1
         binds = self._varbinds(oids)
         # pysnmp retries by itself; the outer bound only guards against a stuck loop.
         limit = self.timeout_s * (self.retries + 1) + 1.0
@@ -179,12 +182,24 @@ class PysnmpClient:
                         else bulk_cmd(*args, 0, repetitions, *binds))
                 error, status, index, var_binds = await asyncio.wait_for(coro, limit)
         except TimeoutError:
+            self._forget_engine()
             raise PollTimeout(f"no answer within {limit:.1f} s") from None
         except OSError as exc:
             raise PollConnectionError(str(exc)) from exc
         if error:
-            raise classify(error)
+            failure = classify(error)
+            if isinstance(failure, PollTimeout):
+                self._forget_engine()
+            raise failure
         return int(status or 0), int(index or 0), var_binds
+
+    def _forget_engine(self) -> None:
+        """v3: after a timeout, discover the agent again on the next request. A restarted
+        agent (new boots and time, or a new engine id) answers the engine it knew before
+        with reports pysnmp cannot match, i.e. never (measured with net-snmp's snmpd)."""
+        if self._engine is not None:
+            self._engine.close_dispatcher()
+            self._engine = self._target = None
 
     def _v3(self, kind: str, binds: tuple, repetitions: int) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
@@ -264,15 +279,3 @@ class PysnmpClient:
         if self._engine is not None:
             self._engine.close_dispatcher()
         self._dispatcher = self._engine = self._target = None
-
-
-def snmp_client_for(target, timeout_s: float, retries: int = 0) -> PysnmpClient:
-    """The client for a configured SnmpTarget (config.model), secrets unwrapped only here."""
-    def secret(value) -> str | None:
-        return None if value is None else value.get_secret_value()
-
-    return PysnmpClient(target.host, target.port, secret(target.community) or "",
-                        target.version, timeout_s=timeout_s, retries=retries,
-                        user=target.user, auth_protocol=target.auth_protocol,
-                        auth_key=secret(target.auth_key), priv_protocol=target.priv_protocol,
-                        priv_key=secret(target.priv_key), context=target.context)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from pue_monitor.config.errors import ConfigError, ConfigIssue, join_path
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, WATER_METRIC, Role
-from pue_monitor.config.model import AUTO_PROFILE, Config
+from pue_monitor.config.model import AUTO_PROFILE, Config, fast_engine_gap
 from pue_monitor.config.profiles import Profile, _pydantic_message, load_profiles
 from pue_monitor.config.yamlio import load_yaml
 
@@ -81,6 +81,7 @@ def load_config_text(text: str, base_dir: Path | None = None, source: str = "<co
 
     issues.extend(_cross_check(raw, profiles))
     issues.extend(_check_simulation(raw))
+    issues.extend(_check_snmp_engines(raw))
     if issues:
         raise ConfigError(_dedupe(issues), source)
     assert config is not None
@@ -219,4 +220,30 @@ def _check_simulation(raw: dict) -> list[ConfigIssue]:
                 if dev not in ids:
                     issues.append(ConfigIssue(f"{path}.{group}[{i}]",
                                               f"no device {q(dev)} in site {q(sid)}"))
+    return issues
+
+
+def _check_snmp_engines(raw: dict) -> list[ConfigIssue]:
+    """An explicit ``snmp_engine: fast`` for a device the fast engine cannot poll is an
+    error where it is written (unset, such a device falls back to the reference engine).
+    The polling block that applies is the device's, else its site's, else the top one."""
+    issues: list[ConfigIssue] = []
+    top = raw.get("polling")
+    for s, site in enumerate(raw.get("sites") or []):
+        if not isinstance(site, dict):
+            continue
+        for d, dev in enumerate(site.get("devices") or []):
+            if not isinstance(dev, dict) or not isinstance(dev.get("snmp"), dict):
+                continue
+            dpath = f"sites[{s}].devices[{d}]"
+            blocks = ((dev.get("polling"), f"{dpath}.polling"),
+                      (site.get("polling"), f"sites[{s}].polling"), (top, "polling"))
+            polling, ppath = next(((b, p) for b, p in blocks if b is not None), (None, ""))
+            if not isinstance(polling, dict) or polling.get("snmp_engine") != "fast":
+                continue
+            snmp = dev["snmp"]
+            gap = fast_engine_gap(str(snmp.get("version", "2c")), str(snmp.get("context") or ""))
+            if gap is not None:
+                issues.append(ConfigIssue(f"{ppath}.snmp_engine", f"{q('fast')} cannot poll "
+                                          f"device {q(dev.get('id'))} ({dpath}): {gap}"))
     return issues

@@ -118,10 +118,10 @@ def snmpd(snmpd_path: str, workdir: Path, conf_text: str, port: int) -> Iterator
     """net-snmp's snmpd in the foreground with only this configuration; yields its port."""
     conf = workdir / "snmpd.conf"
     conf.write_text(conf_text)
-    persist = workdir / "persist"
-    persist.mkdir()
+    persist = workdir / "persist"  # kept: started again here, the agent keeps its engine id
+    persist.mkdir(exist_ok=True)
     log = workdir / "snmpd.log"
-    log.touch()
+    log.write_text("")  # a fresh log: its start marker must be this run's
     process = subprocess.Popen(
         [snmpd_path, "-f", "-C", "-c", str(conf), "-Lf", str(log), "-p", str(workdir / "pid"),
          f"--persistentDir={persist}"],
@@ -132,3 +132,17 @@ def snmpd(snmpd_path: str, workdir: Path, conf_text: str, port: int) -> Iterator
         yield port
     finally:
         _stop(process)
+
+
+# Both SNMP engines pass the same tests: the fast one (gufo-snmp) and the reference (pysnmp).
+ENGINES = ("fast", "reference")
+
+
+def snmp_client(engine: str, host: str, port: int, community: str = "public",
+                version: str = "2c", **options):
+    """A client of the given engine, with the PysnmpClient/GufoClient arguments."""
+    from pue_monitor.collectors.snmp_client import PysnmpClient
+    from pue_monitor.collectors.snmp_gufo import GufoClient
+
+    cls = GufoClient if engine == "fast" else PysnmpClient
+    return cls(host, port, community, version, **options)

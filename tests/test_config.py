@@ -158,3 +158,60 @@ def test_quality_settings_device_over_profile_over_default(tmp_path):
     # The device's fraction, the profile's rated maximum, the method's stuck default.
     assert quality_settings(device, config.profile_of(device)) == {
         "reset_below_fraction": 0.05, "rated_max_w": 69000.0, "stuck_power_polls": None}
+
+
+ENGINE_CONFIG = """
+{top}
+sites:
+  - id: s1
+    name: {{vi: "TTDL 1", en: "DC 1"}}
+    {site}
+    devices:
+      - {{id: m1, profile: eastron_sdm630, role: facility, modbus: {{host: 127.0.0.1, port: 1502}}}}
+      - {{id: u1, profile: ups_mib, role: it, measurement_point: ups_output, {device}
+         snmp: {{host: 127.0.0.1, port: 1161, {snmp}}}}}
+"""
+V1, V3_CONTEXT = "version: 1", "version: 3, user: ops, context: bank2"
+V1_GAP = ("SNMPv1: gufo-snmp reads no error index, so a GET with one missing object loses "
+          "the whole request")
+V3_GAP = "SNMPv3 context name: gufo-snmp sends none"
+
+
+@pytest.mark.parametrize(("where", "snmp", "issue"), [
+    ("top", V1, f'polling.snmp_engine: "fast" cannot poll device "u1" (sites[0].devices[1]): '
+                f"{V1_GAP}"),
+    ("site", V1, f'sites[0].polling.snmp_engine: "fast" cannot poll device "u1" '
+                 f"(sites[0].devices[1]): {V1_GAP}"),
+    ("device", V3_CONTEXT, f'sites[0].devices[1].polling.snmp_engine: "fast" cannot poll '
+                           f'device "u1" (sites[0].devices[1]): {V3_GAP}'),
+])
+def test_explicit_fast_engine_for_what_it_lacks_is_refused(where, snmp, issue):
+    block = "polling: {snmp_engine: fast}"
+    text = ENGINE_CONFIG.format(top=block if where == "top" else "",
+                                site=block if where == "site" else "",
+                                device=block + "," if where == "device" else "", snmp=snmp)
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, env={})
+    assert [str(i) for i in caught.value.issues] == [issue]
+
+
+@pytest.mark.parametrize(("top", "snmp", "engine"), [
+    ("", "version: 2c", None),  # unset: fast where it can, the reference elsewhere
+    ("", V1, None),
+    ("polling: {snmp_engine: reference}", V1, "reference"),
+    ("polling: {snmp_engine: fast}", "version: 3, user: ops", "fast"),
+])
+def test_snmp_engine_setting_loads(top, snmp, engine):
+    config = load_config_text(ENGINE_CONFIG.format(top=top, site="", device="", snmp=snmp),
+                              env={})
+    site, device = config.devices()[1]
+    assert config.polling_for(site, device).snmp_engine == engine
+
+
+def test_unknown_snmp_engine_is_refused_with_its_path():
+    text = ENGINE_CONFIG.format(top="polling: {snmp_engine: turbo}", site="", device="",
+                                snmp="version: 2c")
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, env={})
+    assert [i.path for i in caught.value.issues] == ["polling.snmp_engine"]
+    assert "'fast' or 'reference'" in str(caught.value.issues[0])
