@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 
-from flask import (Blueprint, Response, current_app, redirect, render_template, request,
-                   session, url_for)
+from flask import (Blueprint, Response, current_app, jsonify, redirect, render_template,
+                   request, session, url_for)
 
-from pue_monitor.web.access import public
+from pue_monitor.web.access import public, require_role
 from pue_monitor.web.accounts import check_password, password_epoch
 from pue_monitor.web.i18n import other_lang, t
 from pue_monitor.web.ratelimit import FailureLimiter
@@ -85,3 +85,12 @@ def login_post() -> Response:
 def logout() -> Response:
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+@bp.get("/api/v1/users")
+@require_role("admin")
+def users() -> Response:
+    """Who may log in (no hashes): admins only."""
+    store = current_app.extensions["pue_monitor"].store
+    return jsonify([{"name": u.name, "role": u.role, "organisation": u.organisation}
+                    for u in store.users()])
