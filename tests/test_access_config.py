@@ -49,3 +49,18 @@ def test_good_access_sections():
 
 def test_log_in_is_on_unless_switched_off():
     assert load_config_text(MINIMAL, env={"COMMUNITY": "c"}).web.login is True
+
+
+def test_the_readme_example_loads_and_shows_the_default_networks():
+    import re
+    from pathlib import Path
+
+    from pue_monitor.config.model import DEFAULT_SCRAPE_NETWORKS
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## People and access"):text.index("## Prometheus metrics")]
+    example = re.findall(r"```yaml\n(.*?)```", section, re.S)[0]
+    config = load_config_text(MINIMAL + example.replace("que-vo-dc, yen-phong-dc", "s1"),
+                              env={"COMMUNITY": "c", "PUE_WEB_KEY": "k" * 40,
+                                   "PUE_SCRAPE_TOKEN": "t"})
+    assert [str(n) for n in config.web.scrape.networks] == list(DEFAULT_SCRAPE_NETWORKS)
+    assert config.web.login is True and config.organisation("kcn-operators").sites == ["s1"]
