@@ -339,6 +339,9 @@ class Web(_Strict):
     # The Secure cookie flag: auto sets it when the request came over https.
     secure_cookies: Literal["auto", "always", "never"] = "auto"
     session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    # Reverse proxies in front that set X-Forwarded-For / -Proto (0: none). With one, the
+    # client address (rate limit, scrape networks) and https come from its headers.
+    proxy_hops: int = Field(0, ge=0, le=5)
     scrape: Scrape = Scrape()
 
     @field_validator("secret_key")

@@ -257,4 +257,5 @@ def series_over(store: StoreProtocol, keys: Sequence[tuple[str, str]], start: fl
 
 
 __all__ = ["BLOCK_METRICS", "DAY_S", "BlockTotal", "DeviceHealth", "ProgressFn",
-           "StoreProtocol", "UserRecord", "UserStoreProtocol", "day_starts", "series_over", "whole_span"]
+           "StoreProtocol", "UserRecord", "UserStoreProtocol", "day_starts", "series_over",
+           "whole_span"]

@@ -268,6 +268,8 @@ SCRAPES = [
     ([], "s3cret-scrape-token", "203.0.113.9", "s3cret-scrape-token", 200),
     ([], "s3cret-scrape-token", "203.0.113.9", "wrong", 403),
     (["203.0.113.0/24"], None, "203.0.113.9", None, 200),
+    (None, None, "::ffff:127.0.0.1", None, 200),
+    (None, None, "::ffff:203.0.113.9", None, 403),
 ]
 
 
@@ -296,3 +298,28 @@ def test_session_key_is_made_once_and_kept_private(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     configured = login_config(secret_key="k" * 40)
     assert load_secret_key(configured, tmp_path) == b"k" * 40
+
+
+# (proxy_hops, X-Forwarded-For, X-Forwarded-Proto, /metrics status, Secure cookie)
+PROXIED = [(0, "203.0.113.9", "https", 200, False),  # headers ignored: the peer is 127.0.0.1
+           (1, "203.0.113.9", "https", 403, True),
+           (1, "10.0.0.5", "http", 200, False)]
+
+
+@pytest.mark.parametrize(("hops", "forwarded_for", "proto", "status", "secure"), PROXIED)
+def test_behind_a_reverse_proxy(store, hops, forwarded_for, proto, status, secure):
+    client = make_app(store, login_config(proxy_hops=hops)).test_client()
+    headers = {"X-Forwarded-For": forwarded_for, "X-Forwarded-Proto": proto}
+    assert client.get("/metrics", headers=headers).status_code == status
+    cookie = client.get("/login", headers=headers).headers["Set-Cookie"]
+    assert ("Secure" in cookie) is secure
+
+
+@pytest.mark.parametrize(("lang", "words"), [
+    ("vi", ["Đăng nhập", "Tên đăng nhập", "Mật khẩu", '<html lang="vi">']),
+    ("en", ["Log in", "User name", "Password", '<html lang="en">']),
+])
+def test_the_log_in_page_in_both_languages(app, lang, words):
+    html = app.test_client().get(f"/login?lang={lang}").get_data(as_text=True)
+    assert all(word in html for word in words)
+    assert 'name="csrf_token"' in html and 'autocomplete="current-password"' in html

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from flask import Flask, Response, abort, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from pue_monitor.config.model import Config
 from pue_monitor.web.accounts import same
@@ -110,6 +111,8 @@ def scrape_allowed() -> bool:
         client = ip_address((request.remote_addr or "").split("%")[0])
     except ValueError:
         return False
+    if client.version == 6 and client.ipv4_mapped is not None:  # ::ffff:a.b.c.d
+        client = client.ipv4_mapped
     return any(client in network for network in scrape.networks)
 
 
@@ -129,6 +132,10 @@ def install(app: Flask, config: Config, secret_key: bytes | None) -> None:
     app.config.update(SESSION_COOKIE_NAME=SESSION_COOKIE, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax",
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=config.web.session_hours))
+    if config.web.proxy_hops:
+        hops = config.web.proxy_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops)
     app.before_request(check_csrf)
     app.after_request(add_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
