@@ -5,6 +5,7 @@ site is a 404 from inside the logged-in browser too."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -58,3 +59,12 @@ def test_an_operator_logs_in_and_sees_only_its_site(server, tmp_path):
             '/reports/view?site=que-vo-dc&period=2026&format=json', '/api/v1/users'
         ].map(u => fetch(u).then(r => r.status)))""")
         assert statuses == [200, 404, 404, 403]
+        # The CSP holds in the browser: an inline script is refused, and the refusal is seen.
+        page.evaluate("document.body.appendChild(Object.assign(document.createElement("
+                      "'script'), {textContent: 'window.injected = true'})) && 0")
+        assert page.evaluate("window.injected === undefined") is True
+        deadline = time.monotonic() + 10  # the report arrives as an event, maybe later
+        while time.monotonic() < deadline and not any(
+                "Content Security Policy" in e for e in page.console_errors()):
+            time.sleep(0.1)
+        assert any("Content Security Policy" in e for e in page.console_errors())
