@@ -82,6 +82,7 @@ def load_config_text(text: str, base_dir: Path | None = None, source: str = "<co
     issues.extend(_cross_check(raw, profiles))
     issues.extend(_check_simulation(raw))
     issues.extend(_check_snmp_engines(raw))
+    issues.extend(_check_organisations(raw))
     if issues:
         raise ConfigError(_dedupe(issues), source)
     assert config is not None
@@ -246,4 +247,27 @@ def _check_snmp_engines(raw: dict) -> list[ConfigIssue]:
             if gap is not None:
                 issues.append(ConfigIssue(f"{ppath}.snmp_engine", f"{q('fast')} cannot poll "
                                           f"device {q(dev.get('id'))} ({dpath}): {gap}"))
+
+
+def _check_organisations(raw: dict) -> list[ConfigIssue]:
+    """Organisation ids are unique and name only configured sites."""
+    orgs = raw.get("organisations")
+    if not isinstance(orgs, list):
+        return []
+    issues: list[ConfigIssue] = []
+    site_ids = {s.get("id") for s in raw.get("sites") or [] if isinstance(s, dict)}
+    seen: dict[str, int] = {}
+    for o, org in enumerate(orgs):
+        if not isinstance(org, dict):
+            continue
+        oid = org.get("id")
+        if isinstance(oid, str):
+            if oid in seen:
+                issues.append(ConfigIssue(f"organisations[{o}].id", f"duplicate organisation "
+                                          f"id {q(oid)} (also organisations[{seen[oid]}])"))
+            seen.setdefault(oid, o)
+        for i, sid in enumerate(org.get("sites") or []):
+            if sid not in site_ids:
+                issues.append(ConfigIssue(f"organisations[{o}].sites[{i}]",
+                                          f"unknown site {q(sid)}"))
     return issues

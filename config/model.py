@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -318,6 +319,71 @@ class InfluxDb(_Strict):
     buffer_max_points: int = Field(10_000_000, ge=1000)
 
 
+# Who may see which site: the roles a user has (web.access applies them).
+USER_ROLES = ("operator", "auditor", "admin")
+# /metrics and /healthz without a session: loopback and private networks (Prometheus on the
+# same host, LAN or container network), never the public internet, unless configured.
+DEFAULT_SCRAPE_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
+                           "192.168.0.0/16", "fc00::/7")
+MIN_SECRET_KEY_LENGTH = 32  # characters of a configured session key
+
+
+class Organisation(_Strict):
+    """An operator organisation and the sites it runs (its operators see only these)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: Text
+    sites: list[str] = Field(default_factory=list)
+
+
+class Scrape(_Strict):
+    """Who reaches /metrics and /healthz without a session: a client in one of
+    ``networks``, or one sending ``Authorization: Bearer <token>`` (write it as ${VAR})."""
+
+    networks: list[IPv4Network | IPv6Network] = Field(
+        default_factory=lambda: [ip_network(n) for n in DEFAULT_SCRAPE_NETWORKS])
+    token: SecretStr | None = None
+
+    @field_validator("networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(ip_network(str(item)))
+            except ValueError as exc:
+                raise ValueError(f"networks[{i}]: {str(item)!r} is not a network "
+                                 f"such as 10.0.0.0/8 ({exc})") from None
+        return out
+
+
+class Web(_Strict):
+    """The web view's access rules (see README, "People and access")."""
+
+    # false: no log-in at all, everyone sees every site (a single-operator install; the
+    # page says so). Never the default.
+    login: bool = True
+    # Signs the session cookie; write it as ${VAR}. Without it a key is generated once
+    # and kept in the data directory (mode 0600).
+    secret_key: SecretStr | None = None
+    # The Secure cookie flag: auto sets it when the request came over https.
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    # Reverse proxies in front that set X-Forwarded-For / -Proto (0: none). With one, the
+    # client address (rate limit, scrape networks) and https come from its headers.
+    proxy_hops: int = Field(0, ge=0, le=5)
+    scrape: Scrape = Scrape()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"secret_key needs at least {MIN_SECRET_KEY_LENGTH} characters")
+        return value
+
+
 class Config(_Strict):
     """A whole province (or one operator's estate)."""
 
@@ -327,6 +393,8 @@ class Config(_Strict):
     sites: list[Site]
     simulation: Simulation | None = None
     influxdb: InfluxDb | None = None
+    organisations: list[Organisation] = Field(default_factory=list)
+    web: Web = Web()
     emission_factors: dict[int, float] = Field(
         default_factory=lambda: dict(DEFAULT_EMISSION_FACTORS))
     # Filled by the loader from config/profiles (and profiles_dir), never from the YAML.
@@ -359,6 +427,9 @@ class Config(_Strict):
         if device.profile == AUTO_PROFILE:
             return None
         return self.profiles.get(device.profile)
+
+    def organisation(self, org_id: str) -> Organisation | None:
+        return next((org for org in self.organisations if org.id == org_id), None)
 
     def site(self, site_id: str) -> Site:
         for site in self.sites:

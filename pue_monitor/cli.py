@@ -1,4 +1,4 @@
-"""`pue-monitor` command line: run, demo, simulate, check-config, import, report."""
+"""`pue-monitor` command line: run, demo, simulate, check-config, import, report, user."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from pue_monitor import config as config_package
 from pue_monitor.config import ConfigError, load_config
 from pue_monitor.config.model import DEFAULT_TIMEOUT_S
-from pue_monitor import audit_cli
+from pue_monitor import audit_cli, user_cli
 
 # The demo province ships inside the package (pue_monitor.config), installed or not.
 DEMO_CONFIG = Path(config_package.__file__).resolve().parent / "demo.yaml"
@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                        help="seconds per request")
     audit_cli.add_parsers(sub)
+    user_cli.add_parser(sub)
     return parser
 
 
@@ -96,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in audit_cli.COMMANDS:
         return audit_cli.run(args, config)
+    if args.command == "user":
+        from pue_monitor.storage import open_users
+
+        store = open_users(args.data_dir)
+        try:
+            return user_cli.run(args, config, store)
+        finally:
+            store.close()
     if args.command == "simulate":
         from pue_monitor.simulator.serve import run_simulator
 

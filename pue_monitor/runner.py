@@ -29,6 +29,7 @@ from pue_monitor.storage import open_store
 from pue_monitor.store.base import StoreProtocol
 from pue_monitor.web import create_app
 from pue_monitor.web.metrics_outbox import OutboxCollector
+from pue_monitor.web.security import load_secret_key
 from pue_monitor.web.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -99,10 +100,16 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
     store = open_store(data_dir, config, Progress("day summary rebuilt", "devices"))
     writer = InfluxWriter.from_config(config.influxdb, data_dir) if config.influxdb else None
     extra = [OutboxCollector(writer.state)] if writer else []
-    server = WebServer(create_app(config, store, extra_collectors=extra), host, port)
+    server = WebServer(create_app(config, store, extra_collectors=extra,
+                                  secret_key=load_secret_key(config, data_dir)), host, port)
     server.start()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     announce(f"pue-monitor: web view  http://{shown}:{server.port}/")
+    if not config.web.login:
+        announce("pue-monitor: log-in is OFF (web: {login: false}): anyone who reaches "
+                 "the web view sees every site")
+    elif not store.users():
+        announce("pue-monitor: no users yet: add one with `pue-monitor user add`")
     announce(f"pue-monitor: metrics   http://{shown}:{server.port}/metrics")
     announce(f"pue-monitor: data in   {Path(data_dir).resolve()}")
     if writer is not None:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pue_monitor.config.model import Config
 from pue_monitor.figures.periods import align_store
-from pue_monitor.store.base import ProgressFn, StoreProtocol
+from pue_monitor.store.base import ProgressFn, StoreProtocol, UserStoreProtocol
 from pue_monitor.store.sqlite import BUSY_ERRORS, DB_FILE, Store
 
-__all__ = ["BUSY_ERRORS", "exists", "open_store"]
+__all__ = ["BUSY_ERRORS", "exists", "open_store", "open_users"]
 
 
 def exists(data_dir: Path) -> bool:
@@ -27,3 +27,9 @@ def open_store(data_dir: str | Path, config: Config,
     """The store under ``data_dir`` (created if needed), its summary days aligned to the
     config's sites; ``progress`` follows a rebuild of the day summary."""
     return align_store(Store.open(data_dir), config, progress)
+
+
+def open_users(data_dir: str | Path) -> UserStoreProtocol:
+    """The users and tokens of the store under ``data_dir`` (created if needed), without
+    aligning the day summary (the `user` commands touch no figures)."""
+    return Store.open(data_dir)

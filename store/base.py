@@ -76,10 +76,51 @@ class BlockTotal(NamedTuple):
     power_kwh: float | None
 
 
+@dataclass(frozen=True)
+class UserRecord:
+    """A user of the web view as stored (web.accounts makes and checks the hash)."""
+
+    name: str
+    role: str  # config.model.USER_ROLES
+    organisation: str | None  # an operator's organisation id
+    password_hash: str
+    created_ts: float
+
+
+class UserStoreProtocol(Protocol):
+    """The web view's users and their API tokens (hashes only: no password or token is
+    ever stored in clear). Each method is one transaction."""
+
+    def add_user(self, user: UserRecord) -> None:
+        """Add a user. :raises ValueError: the name is taken."""
+
+    def user(self, name: str) -> UserRecord | None:
+        """The user called ``name``, or None."""
+
+    def users(self) -> list[UserRecord]:
+        """Every user, by name."""
+
+    def remove_user(self, name: str) -> bool:
+        """Remove a user and their tokens; False if there was none."""
+
+    def set_password_hash(self, name: str, password_hash: str) -> bool:
+        """Replace a user's password hash; False if there is no such user."""
+
+    def add_token(self, name: str, token_hash: str, label: str, created_ts: float) -> None:
+        """Give a user an API token (by its hash). :raises ValueError: no such user."""
+
+    def token_user(self, token_hash: str) -> UserRecord | None:
+        """The user an API token (by its hash) belongs to, or None."""
+
+    def revoke_tokens(self, name: str) -> int:
+        """Remove every API token of a user; how many there were."""
+
+
 @runtime_checkable
-class StoreProtocol(Protocol):
-    """Readings, device health, 15-minute interval-energy blocks, their day summary and
-    a little metadata (see the module docstring for the transaction rules)."""
+class StoreProtocol(UserStoreProtocol, Protocol):
+    """Readings, device health, 15-minute interval-energy blocks, their day summary, a
+    little metadata and the web view's users (UserStoreProtocol; see the module docstring
+    for the transaction rules)."""
 
     # -- writing -----------------------------------------------------------------------
 
@@ -216,4 +257,5 @@ def series_over(store: StoreProtocol, keys: Sequence[tuple[str, str]], start: fl
 
 
 __all__ = ["BLOCK_METRICS", "DAY_S", "BlockTotal", "DeviceHealth", "ProgressFn",
-           "StoreProtocol", "day_starts", "series_over", "whole_span"]
+           "StoreProtocol", "UserRecord", "UserStoreProtocol", "day_starts", "series_over",
+           "whole_span"]

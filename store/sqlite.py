@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pue_monitor.store import days
+from pue_monitor.store import accounts, days
 from pue_monitor.store.base import BLOCK_METRICS, BlockTotal, DeviceHealth, ProgressFn
 from pue_monitor.store.model import PollResult, Quality, Reading, labels_key
 
@@ -90,8 +90,9 @@ def _add(total: float | None, value: float | None) -> float | None:
     return total if value is None else (value if total is None else total + value)
 
 
-class Store:
-    """Readings, device health and interval energy. Safe to share between threads."""
+class Store(accounts.UsersMixin):
+    """Readings, device health, interval energy and the web view's users (store.accounts).
+    Safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -105,6 +106,7 @@ class Store:
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                      (str(SCHEMA_VERSION),))
         days.create(conn)
+        accounts.create(conn)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:

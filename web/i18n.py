@@ -33,6 +33,29 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "error.unavailable": {"vi": "Tạm thời không tính được số liệu. Vui lòng thử lại sau.",
                           "en": "The figures cannot be computed right now. Please try again."},
 
+    # People and access (web/auth.py, templates/_account.html, templates/login.html)
+    "auth.title": {"vi": "Đăng nhập", "en": "Log in"},
+    "auth.intro": {"vi": "Đăng nhập để xem số liệu các trung tâm dữ liệu của đơn vị bạn.",
+                   "en": "Log in to see the figures of your organisation's data centers."},
+    "auth.user": {"vi": "Tên đăng nhập", "en": "User name"},
+    "auth.password": {"vi": "Mật khẩu", "en": "Password"},
+    "auth.submit": {"vi": "Đăng nhập", "en": "Log in"},
+    "auth.logout": {"vi": "Đăng xuất", "en": "Log out"},
+    "auth.failed": {"vi": "Sai tên đăng nhập hoặc mật khẩu.",
+                    "en": "Wrong user name or password."},
+    "auth.wait": {"vi": "Quá nhiều lần đăng nhập sai. Vui lòng thử lại sau {n} giây.",
+                  "en": "Too many failed log-ins. Please try again in {n} s."},
+    "auth.as": {"vi": "Đăng nhập: {name} ({role})", "en": "Logged in as {name} ({role})"},
+    "auth.open": {"vi": "Đăng nhập đang tắt: ai truy cập được trang này đều xem được mọi "
+                        "trung tâm dữ liệu.",
+                  "en": "Log-in is switched off: anyone who can reach this page sees every "
+                        "data center."},
+    "auth.none": {"vi": "Tài khoản của bạn chưa được giao trung tâm dữ liệu nào.",
+                  "en": "No data center is assigned to your account."},
+    "urole.operator": {"vi": "vận hành", "en": "operator"},
+    "urole.auditor": {"vi": "kiểm tra", "en": "auditor"},
+    "urole.admin": {"vi": "quản trị", "en": "admin"},
+
     # Site header
     "kind.provincial": {"vi": "TTDL cấp tỉnh", "en": "Provincial data center"},
     "kind.attracted": {"vi": "TTDL thu hút đầu tư", "en": "Attracted-investment data center"},
