@@ -247,6 +247,7 @@ def _check_snmp_engines(raw: dict) -> list[ConfigIssue]:
             if gap is not None:
                 issues.append(ConfigIssue(f"{ppath}.snmp_engine", f"{q('fast')} cannot poll "
                                           f"device {q(dev.get('id'))} ({dpath}): {gap}"))
+    return issues
 
 
 def _check_organisations(raw: dict) -> list[ConfigIssue]:
