@@ -103,9 +103,11 @@ def create_app(config: Config, store: StoreProtocol, clock: Callable[[], float] 
         state.registry.register(collector)
     app.extensions["pue_monitor"] = state
 
-    from pue_monitor.web import reports, views
+    from pue_monitor.web import api, pages, reports, views
     app.register_blueprint(views.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
     return app
 
 
