@@ -56,8 +56,11 @@ def site_page(site_id: str) -> Response:
     if site is None:
         return not_found_page(lang)
     summary = api.site_summary(site)
-    year = int(request.args.get("year", "0") or 0) or None
-    months = api.months(site, year or api.series.site_year(site, api.state().clock()))
+    this_year = api.series.site_year(site, api.state().clock())
+    asked = request.args.get("year", "")
+    year = int(asked) if asked.isdigit() and this_year - api.MAX_YEARS_BACK <= int(asked) \
+        <= this_year else this_year
+    months = api.months(site, year)
     base = f"/api/v1/sites/{site.id}"
     data = _page_data(lang, threshold=site.pue_threshold, ranges=list(RANGES),
                       api={"pue": f"{base}/pue", "power": f"{base}/power",
