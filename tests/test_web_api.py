@@ -281,3 +281,21 @@ def test_site_page_shows_the_api_numbers(client, lang):
         assert shown and shown.group(1) == f"{m['pue']:.2f}".replace(".", sep)
     assert '<script id="page-data" type="application/json">' in html
     assert "<script>" not in html  # no inline script
+
+
+def _vocabulary() -> list[str]:
+    from pue_monitor.config.metrics import METRICS, MeasurementPoint
+    from pue_monitor.store.model import Quality
+    from pue_monitor.web.format import MARKS
+    from pue_monitor.figures.charts import RANGES
+    return ([f"metric.{m}" for m in METRICS] + [f"mp.{p.value}" for p in MeasurementPoint]
+            + [f"quality.{q.value}" for q in Quality] + [f"mark.{m}" for m in MARKS]
+            + [f"range.{r}" for r in RANGES]
+            + [f"state.{s}" for s in ("up", "degraded", "down", "never")]
+            + [f"profile.{r}" for r in ("configured", "identified")])
+
+
+@pytest.mark.parametrize("key", _vocabulary())
+def test_every_shown_value_has_both_languages(key):
+    from pue_monitor.web.i18n import CATALOGUE
+    assert set(CATALOGUE[key]) == {"vi", "en"} and all(CATALOGUE[key].values())

@@ -293,6 +293,18 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "error.title.other": {"vi": "Không thực hiện được yêu cầu",
                           "en": "The request cannot be served"},
     "error.back": {"vi": "Về trang tổng quan", "en": "Back to the overview"},
+    "metric.active_power_w": {"vi": "Công suất tác dụng (W)", "en": "Active power (W)"},
+    "metric.active_energy_kwh": {"vi": "Điện năng tác dụng, bộ đếm (kWh)",
+                                 "en": "Active energy, counter (kWh)"},
+    "metric.apparent_power_va": {"vi": "Công suất biểu kiến (VA)", "en": "Apparent power (VA)"},
+    "metric.current_a": {"vi": "Dòng điện hiệu dụng (A)", "en": "RMS current (A)"},
+    "metric.voltage_v": {"vi": "Điện áp hiệu dụng (V)", "en": "RMS voltage (V)"},
+    "metric.frequency_hz": {"vi": "Tần số (Hz)", "en": "Frequency (Hz)"},
+    "metric.power_factor": {"vi": "Hệ số công suất", "en": "Power factor"},
+    "metric.load_pct": {"vi": "Tải so với công suất định mức (%)",
+                        "en": "Load of rated capacity (%)"},
+    "metric.temperature_c": {"vi": "Nhiệt độ (°C)", "en": "Temperature (°C)"},
+    "metric.water_m3": {"vi": "Lượng nước, bộ đếm (m³)", "en": "Water volume, counter (m³)"},
 }
 
 

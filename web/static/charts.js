@@ -59,6 +59,28 @@
     return tz && uPlot.tzDate ? { tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), tz) } : {};
   }
 
+  // Times as people in the page's language write them, in the site's time zone (24 h,
+  // day before month), whatever the browser's own zone and locale.
+  const STEP_FORMATS = {
+    block: { hour: "2-digit", minute: "2-digit", hourCycle: "h23" },
+    hour: { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" },
+    day: { day: "2-digit", month: "2-digit" },
+    month: { month: "2-digit", year: "numeric" },
+  };
+  function timeFormatter(tz, step, full) {
+    const opts = full ? { ...STEP_FORMATS.hour, year: "numeric" } : STEP_FORMATS[step] || STEP_FORMATS.hour;
+    const f = new Intl.DateTimeFormat(lang === "vi" ? "vi-VN" : "en-GB", { timeZone: tz, ...opts });
+    return (ts) => (ts === null || ts === undefined ? DASH : f.format(new Date(ts * 1000)));
+  }
+  function timeX(doc) {
+    const axis = timeFormatter(doc.timezone, doc.step, false);
+    const full = timeFormatter(doc.timezone, doc.step, true);
+    return {
+      series: { label: t("chart.time"), value: (u, v) => full(v) },
+      axis: { values: (u, splits) => splits.map(axis), space: 70 },
+    };
+  }
+
   const pueValue = (u, v) => number(v, 2);
   const kwValue = (u, v) => (v === null || v === undefined ? DASH : number(v, 1) + " kW");
 
@@ -68,13 +90,14 @@
       const doc = await getJson(withRange(page.api.pue, range));
       const xs = doc.points.map((p) => p.t);
       const ys = doc.points.map((p) => p.pue);
+      const x = timeX(doc);
       draw(el, {
         height: 280, ...timeAxisOpts(doc.timezone),
-        series: [{ label: t("chart.time") },
+        series: [x.series,
                  { label: "PUE", stroke: COLORS.pue, width: 2, value: pueValue, spanGaps: false },
                  { label: t("chart.threshold"), stroke: COLORS.threshold, dash: [6, 4],
-                   value: pueValue }],
-        axes: [{}, { values: (u, vals) => vals.map((v) => number(v, 2)) }],
+                   points: { show: false }, value: pueValue }],
+        axes: [x.axis, { values: (u, vals) => vals.map((v) => number(v, 2)) }],
       }, [xs, ys, xs.map(() => doc.threshold)]);
     } catch (err) { failed(el, err); }
   }
@@ -94,7 +117,8 @@
         });
         sums.push(running);
       }
-      const series = [{ label: t("chart.time") }];
+      const x = timeX(doc);
+      const series = [x.series];
       const data = [doc.t];
       for (let k = stack.length - 1; k >= 0; k--) {
         const role = stack[k];
@@ -109,8 +133,10 @@
                       value: kwValue });
         data.push(doc.roles.facility);
       }
+      // Stacked areas only read right from zero.
       draw(el, { height: 280, ...timeAxisOpts(doc.timezone), series,
-                 axes: [{}, { values: (u, vals) => vals.map((v) => number(v, 0)) }] }, data);
+                 scales: { y: { range: (u, lo, hi) => [0, (hi || 1) * 1.05] } },
+                 axes: [x.axis, { values: (u, vals) => vals.map((v) => number(v, 0)) }] }, data);
     } catch (err) { failed(el, err); }
   }
 
@@ -130,7 +156,7 @@
                  bar(t("verdict.no"), COLORS.bad, null),
                  bar(t("verdict.none"), COLORS.nodata, null),
                  { label: t("chart.threshold"), stroke: COLORS.threshold, dash: [6, 4],
-                   value: pueValue }],
+                   points: { show: false }, value: pueValue }],
         axes: [{ values: (u, vals) => vals.map((v) => (Number.isInteger(v) ? String(v).padStart(2, "0") : "")) },
                { values: (u, vals) => vals.map((v) => number(v, 2)) }],
       }, [xs, pick(true), pick(false), pick(null), xs.map(() => doc.threshold)]);
@@ -141,10 +167,12 @@
   async function deviceChart(el, range) {
     try {
       const doc = await getJson(withRange(page.api.power, range));
+      const x = timeX(doc);
       draw(el, { height: 260, ...timeAxisOpts(doc.timezone),
-                 series: [{ label: t("chart.time") },
+                 scales: { y: { range: (u, lo, hi) => [0, (hi || 1) * 1.05] } },
+                 series: [x.series,
                           { label: "kW", stroke: COLORS.device, width: 2, value: kwValue }],
-                 axes: [{}, { values: (u, vals) => vals.map((v) => number(v, 1)) }] },
+                 axes: [x.axis, { values: (u, vals) => vals.map((v) => number(v, 1)) }] },
            [doc.t, doc.power_kw]);
     } catch (err) { failed(el, err); }
   }
@@ -156,8 +184,8 @@
       const xs = doc.points.map((p) => p.t);
       draw(el, {
         width: 160, height: 40, legend: { show: false }, cursor: { show: false },
-        series: [{}, { stroke: COLORS.pue, width: 1.5, spanGaps: false },
-                 { stroke: COLORS.threshold, width: 1, dash: [3, 3] }],
+        series: [{}, { stroke: COLORS.pue, width: 1.5, spanGaps: false, points: { show: false } },
+                 { stroke: COLORS.threshold, width: 1, dash: [3, 3], points: { show: false } }],
         axes: [{ show: false }, { show: false }],
         scales: { x: { time: false } },
       }, [xs, doc.points.map((p) => p.pue), xs.map(() => doc.threshold)]);
