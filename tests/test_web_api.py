@@ -299,3 +299,31 @@ def _vocabulary() -> list[str]:
 def test_every_shown_value_has_both_languages(key):
     from pue_monitor.web.i18n import CATALOGUE
     assert set(CATALOGUE[key]) == {"vi", "en"} and all(CATALOGUE[key].values())
+
+
+# (url, content type): a store that fails gives a clear error in the page's language.
+FAILING = [("/sites/bn-provincial?lang=en", "text/html"), ("/devices/prov-incomer?lang=vi",
+                                                            "text/html"),
+           ("/api/v1/sites/bn-provincial", "application/json"),
+           ("/api/v1/province", "application/json")]
+
+
+@pytest.mark.parametrize(("url", "kind"), FAILING)
+def test_store_failure_is_a_clear_error(tmp_path, caplog, url, kind):
+    from pue_monitor.web.i18n import t
+    store = Store.open(tmp_path / "data")
+
+    def broken(*args, **kwargs):
+        raise OSError("disk I/O error")
+
+    store.latest = broken  # type: ignore[method-assign]
+    client = create_app(demo_config(), store, clock=lambda: NOW, testing=True).test_client()
+    answer = client.get(url)
+    assert (answer.status_code, answer.mimetype) == (500, kind)
+    lang = "vi" if "lang=vi" in url else "en"
+    if kind == "text/html":
+        assert t("error.unavailable", lang) in answer.get_data(as_text=True)
+    else:
+        assert answer.get_json() == {"error": t("error.unavailable", "en"), "status": 500}
+    assert not [r for r in caplog.records if r.name == "pue_monitor.web.pages" and r.exc_info]
+    store.close()
