@@ -128,6 +128,11 @@ CASES = [
     ("period", {"start": "2026-11-24T23:45:00+07:00", "end": "2026-11-25T00:00:00+07:00"}),
     ("risk", {"year": 2026, "at_risk": True, "projected_pue": 1.4349}),
     ("risk", {"year": 2026, "at_risk": False, "projected_pue": 1.3}), ("risk", None),
+    ("mark", {"windows": {"12m": {"compliant": True}}, "year_at_risk": {"at_risk": False}}),
+    ("mark", {"windows": {"12m": {"compliant": True}}, "year_at_risk": {"at_risk": True}}),
+    ("mark", {"windows": {"12m": {"compliant": False}}, "year_at_risk": None}),
+    ("mark", {"windows": {"12m": {"compliant": None}}}), ("mark", {"windows": {}}),
+    ("mark", None),
 ]
 
 
@@ -290,3 +295,28 @@ def test_not_found_page_in_the_site_style(history_server, tmp_path, lang):
                             tmp_path / "chromium")
     assert console == []
     assert strings(lang)["error.404"] in dom and 'href="/static/style.css"' in dom
+
+
+def test_province_table_sorts(history_server, tmp_path):
+    import urllib.request
+    with urllib.request.urlopen(f"{history_server}/?lang=en", timeout=30) as answer:  # noqa: S310
+        html = answer.read().decode()
+    html = re.sub(r'(src|href)="/static/', rf'\1="{history_server}/static/', html)
+    html = html.replace('data-api="/api/v1/status"', f'data-api="{history_server}/api/v1/status"')
+    html = html.replace('data-spark="/', f'data-spark="{history_server}/')
+    # Click "Live" once (ascending) and again (descending); rows without a figure stay last.
+    html = html.replace("</body>", """<pre id="order"></pre><script>
+window.addEventListener("load", () => {
+  const th = document.querySelectorAll("#province-table th")[1];
+  const order = () => [...document.querySelectorAll("#province-table tbody tr")]
+    .map((r) => r.dataset.site).join(",");
+  th.click(); const up = order(); th.click();
+  document.getElementById("order").textContent = up + " " + order();
+});
+</script></body>""")
+    page = tmp_path / "sort.html"
+    page.write_text(html, encoding="utf-8")
+    dom = dump_dom(page.as_uri(), tmp_path / "chromium")
+    order = re.search(r'<pre id="order">([^<]*)</pre>', dom).group(1)
+    assert order == ("bn-provincial,que-vo-dc,yen-phong-dc "
+                     "que-vo-dc,bn-provincial,yen-phong-dc")
