@@ -327,3 +327,13 @@ def test_store_failure_is_a_clear_error(tmp_path, caplog, url, kind):
         assert answer.get_json() == {"error": t("error.unavailable", "en"), "status": 500}
     assert not [r for r in caplog.records if r.name == "pue_monitor.web.pages" and r.exc_info]
     store.close()
+
+
+def test_energy_totals_from_the_day_summary(client):
+    # Sep 1 - Nov 24 whole days (odd: 15 + 16 + 12 at 150 kW, even: 15 + 15 + 12 at
+    # 140 kW) and 9.5 h of Nov 25 (odd); IT 100 kW less prov-ups-b's 24 h on the gap day.
+    hours = 85 * 24 + 9.5
+    totals = get(client, SITE)["energy_kwh_total"]
+    assert totals == {"cooling": pytest.approx(30 * hours),
+                      "facility": pytest.approx(24 * (150 * 43 + 140 * 42) + 9.5 * 150),
+                      "it": pytest.approx(100 * hours - 50 * 24)}

@@ -45,8 +45,9 @@ def _page_data(lang: str, **data: object) -> str:
 @bp.app_context_processor
 def overview_helpers() -> dict:
     """What overview.html needs for its province table (it is rendered by web/views.py)."""
+    # The overview already carries the strings (for live.js): charts.js reads them there.
     return {"province_of": province_document, "mark_of": fmt.mark_of,
-            "page_json": _page_data}
+            "page_json": lambda lang: _script_json({"lang": lang})}
 
 
 @bp.get("/sites/<site_id>")

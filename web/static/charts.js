@@ -7,7 +7,8 @@
 (function () {
   const dataEl = document.getElementById("page-data");
   const page = dataEl ? JSON.parse(dataEl.textContent) : {};
-  const S = page.strings || {};
+  const shared = document.getElementById("strings"); // the overview's, shared with live.js
+  const S = page.strings || (shared ? JSON.parse(shared.textContent) : {});
   const lang = page.lang || document.body.dataset.lang || "vi";
   const DASH = "\u2014";
   const COLORS = {
