@@ -320,3 +320,33 @@ window.addEventListener("load", () => {
     order = re.search(r'<pre id="order">([^<]*)</pre>', dom).group(1)
     assert order == ("bn-provincial,que-vo-dc,yen-phong-dc "
                      "que-vo-dc,bn-provincial,yen-phong-dc")
+
+
+@pytest.mark.parametrize(("range_", "points"), [("week", 168), ("year", 12)])
+def test_range_buttons_redraw_from_the_api(history_server, tmp_path, range_, points):
+    import urllib.request
+    with urllib.request.urlopen(f"{history_server}/sites/bn-provincial?lang=en",  # noqa: S310
+                                timeout=30) as answer:
+        html = answer.read().decode()
+    html = re.sub(r'(src|href)="/static/', rf'\1="{history_server}/static/', html)
+    html = html.replace('"/api/v1/', f'"{history_server}/api/v1/')
+    html = html.replace("</body>", f"""<pre id="drawn"></pre><script>
+window.addEventListener("load", () => {{
+  document.querySelector('button[data-range="{range_}"]').click();
+  setTimeout(() => {{
+    document.getElementById("drawn").textContent = ["chart-pue", "chart-power"]
+      .map((id) => document.getElementById(id).dataset.points).join(",");
+  }}, 2000);
+}});
+</script></body>""")
+    page = tmp_path / "site.html"
+    page.write_text(html, encoding="utf-8")
+    # A file:// page fetching from the server is cross-origin: allowed for this page only.
+    done = subprocess.run(
+        [require_tool("chromium"), *FLAGS, f"--user-data-dir={tmp_path / 'chromium'}",
+         "--disable-web-security", "--virtual-time-budget=8000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    drawn = re.search(r'<pre id="drawn">([^<]*)</pre>', dom).group(1)
+    assert drawn == f"{points},{points}"

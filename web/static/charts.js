@@ -42,7 +42,7 @@
     const old = plots.get(el);
     if (old) old.destroy();
     el.replaceChildren();
-    opts.width = Math.max(200, el.clientWidth || 600);
+    if (!opts.width) opts.width = Math.max(200, el.clientWidth || 600);
     const plot = new uPlot(opts, data, el);
     plots.set(el, plot);
     el.dataset.points = String(data[0].length);
