@@ -2,6 +2,7 @@
 data and a device page (a benchmark, not a test; asserts nothing).
 
     python benchmarks/web_pages.py [--sites 10] [--days 365] [--repeat 30] [--data-dir DIR]
+                                   [--no-fill]
 
 The pages read the 15-minute blocks and their day summary, never a year of raw readings,
 so the store gets what the rollup would have left after a year of 1-minute polling: a
@@ -101,12 +102,15 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--no-fill", action="store_true",
+                        help="reuse the data a previous run left in --data-dir")
     args = parser.parse_args()
     folder = args.data_dir or Path(tempfile.mkdtemp(prefix="pue-bench-web-"))
     cfg = config(args.sites)
     store = Store.open(folder)
     t0 = time.perf_counter()
-    fill(store, cfg, args.days)
+    if not args.no_fill:
+        fill(store, cfg, args.days)
     print(f"filled {args.sites} sites x {len(METERS)} meters x {args.days} days of blocks "
           f"in {time.perf_counter() - t0:.1f} s ({folder})")
     app = create_app(cfg, store, clock=lambda: NOW, testing=True)

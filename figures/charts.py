@@ -21,7 +21,7 @@ from pue_monitor.figures.periods import energy_meters, segmented_results
 from pue_monitor.pue.kpi import PueResult
 from pue_monitor.pue.kpis import kpis
 from pue_monitor.pue.periods import BLOCK_S, months_between
-from pue_monitor.store.base import StoreProtocol
+from pue_monitor.store.base import DAY_S, StoreProtocol
 
 HOUR_S = 3600
 # range name -> the step of its points ("block" 15 min, "hour", "day", "month").
@@ -105,6 +105,29 @@ def year_months(store: StoreProtocol, config: Config, site: Site, year: int,
     return out, whole
 
 
+def _totals(store: StoreProtocol, devices: list[str], bounds: list[float]
+            ) -> dict[tuple[str, int], tuple[float | None, float]]:
+    """(energy kWh, covered s) per (device, point) of ``bounds``. Where the points are
+    whole days of the store's day summary (the month and year ranges), the days come from
+    it (a year is 365 rows a meter, not 35,040 blocks) and only today from the blocks."""
+    start, end = bounds[0], bounds[-1]
+    offset = store.day_offset_s
+    today = math.floor((end + offset) / DAY_S) * DAY_S - offset
+    on_days = all((b + offset) % DAY_S == 0 for b in bounds[:-1]) and today > start
+    if not on_days or not store.days_complete():
+        return {k: (t.energy_kwh, t.covered_s) for k, t in
+                store.block_totals(devices, start, end, bounds[1:-1]).items()}
+    edges = [b for b in bounds[1:-1] if b < today]
+    out = {k: (t.energy_kwh, t.covered_s) for k, t in
+           store.block_totals(devices, start, today, edges, by_day=True).items()}
+    last = len(bounds) - 2  # today lies in the last point
+    for (device, _), t in store.block_totals(devices, today, end).items():
+        energy, covered = out.get((device, last), (None, 0.0))
+        out[(device, last)] = (t.energy_kwh if energy is None else
+                               energy + (t.energy_kwh or 0.0), covered + t.covered_s)
+    return out
+
+
 def _mean_kw(energy_kwh: float | None, covered_s: float) -> float | None:
     if energy_kwh is None or covered_s <= 0:
         return None
@@ -118,7 +141,7 @@ def power_series(store: StoreProtocol, site: Site, name: str, now: float
     block; each meter's mean is over the time it measured."""
     bounds = range_bounds(name, now, site.timezone)
     meters = energy_meters(site)
-    totals = store.block_totals([d.id for d in meters], bounds[0], bounds[-1], bounds[1:-1])
+    totals = _totals(store, [d.id for d in meters], bounds)
     roles: dict[str, list[Device]] = {}
     for device in meters:
         roles.setdefault(device.role.value, []).append(device)
@@ -126,7 +149,7 @@ def power_series(store: StoreProtocol, site: Site, name: str, now: float
     for role, devices in roles.items():
         values: list[float | None] = []
         for index in range(len(bounds) - 1):
-            kw = [_mean_kw(t.energy_kwh, t.covered_s) if t else None
+            kw = [_mean_kw(*t) if t else None
                   for t in (totals.get((d.id, index)) for d in devices)]
             values.append(None if any(v is None for v in kw) else
                           sum(v * d.share for v, d in zip(kw, devices)))  # type: ignore[operator]
@@ -139,12 +162,12 @@ def device_power(store: StoreProtocol, device: Device, tz: str, name: str,
     """A meter's own mean power (kW, share not applied) over each point of a range, and
     the share of each point it measured: boundaries, kW, coverage."""
     bounds = range_bounds(name, now, tz)
-    totals = store.block_totals([device.id], bounds[0], bounds[-1], bounds[1:-1])
+    totals = _totals(store, [device.id], bounds)
     kw, coverage = [], []
     for index, (a, b) in enumerate(zip(bounds, bounds[1:])):
         total = totals.get((device.id, index))
-        kw.append(_mean_kw(total.energy_kwh, total.covered_s) if total else None)
-        coverage.append(min(1.0, total.covered_s / (b - a)) if total and b > a else 0.0)
+        kw.append(_mean_kw(*total) if total else None)
+        coverage.append(min(1.0, total[1] / (b - a)) if total and b > a else 0.0)
     return bounds, kw, coverage
 
 

@@ -337,3 +337,22 @@ def test_energy_totals_from_the_day_summary(client):
     assert totals == {"cooling": pytest.approx(30 * hours),
                       "facility": pytest.approx(24 * (150 * 43 + 140 * 42) + 9.5 * 150),
                       "it": pytest.approx(100 * hours - 50 * 24)}
+
+
+class NoDays(Recording):
+    """The store as if its day summary were incomplete: every sum from the blocks."""
+
+    def days_complete(self):
+        return False
+
+
+@pytest.mark.parametrize("url", [f"{SITE}/power?range={r}" for r in ("month", "year")]
+                         + ["/api/v1/devices/prov-ups-b/power?range=year"])
+def test_series_from_days_equal_series_from_blocks(store, url):
+    def answer(s):
+        return get(create_app(demo_config(), s, clock=lambda: NOW, testing=True).test_client(),
+                   url)
+    from_days, from_blocks = answer(Recording(store)), answer(NoDays(store))
+    assert from_days == from_blocks
+    values = from_days["roles"]["it"] if "roles" in from_days else from_days["power_kw"]
+    assert sum(v is not None for v in values) >= 3  # September to November have blocks
