@@ -111,8 +111,8 @@ def main() -> None:
     t0 = time.perf_counter()
     if not args.no_fill:
         fill(store, cfg, args.days)
-    print(f"filled {args.sites} sites x {len(METERS)} meters x {args.days} days of blocks "
-          f"in {time.perf_counter() - t0:.1f} s ({folder})")
+        print(f"filled {args.sites} sites x {len(METERS)} meters x {args.days} days of "
+              f"blocks in {time.perf_counter() - t0:.1f} s ({folder})")
     app = create_app(cfg, store, clock=lambda: NOW, testing=True)
     client = app.test_client()
     t0 = time.perf_counter()
