@@ -85,8 +85,10 @@ def site_long_figures(store: StoreProtocol, config: Config, site: Site, now: flo
 def energy_totals(store: StoreProtocol, site: Site) -> dict[str, float]:
     """kWh per role since each meter's first closed block, share applied (a counter)."""
     meters = [d for d in site.devices if d.role.value not in ("monitor", "water")]
-    totals = {device: total for (device, _), total in
-              store.block_totals([d.id for d in meters], -math.inf, math.inf).items()}
+    # The day summary holds the same sums per day: a year is 365 rows a meter, not 35,040
+    # blocks (the first overview after start-up summed every block of every site).
+    totals = {device: total for (device, _), total in store.block_totals(
+        [d.id for d in meters], -math.inf, math.inf, by_day=store.days_complete()).items()}
     out: dict[str, float] = {}
     for device in meters:
         total = totals.get(device.id)

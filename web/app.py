@@ -108,12 +108,14 @@ def create_app(config: Config, store: StoreProtocol, clock: Callable[[], float] 
         state.registry.register(collector)
     app.extensions["pue_monitor"] = state
 
-    from pue_monitor.web import access, auth, reports, security, views
+    from pue_monitor.web import access, api, auth, pages, reports, security, views
     security.install(app, config, secret_key)
     access.install(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
     return app
 
 

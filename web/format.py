@@ -94,6 +94,27 @@ def errors(counts: dict | None, lang: str) -> str:
     return " · ".join(parts) if parts else t("errors.none", lang)
 
 
+MARKS = ("green", "at_risk", "over", "not_judged")
+MARK_TONES = {"green": "good", "at_risk": "warn", "over": "bad", "not_judged": "nodata"}
+
+
+def mark_of(site: dict | None) -> str:
+    """A site's mark from its trailing 12 months and its year at risk: "green" (meets the
+    threshold), "at_risk" (meets it, but the year is projected over), "over", or
+    "not_judged" (the 12 months are not a valid figure)."""
+    site = site if isinstance(site, dict) else {}
+    compliant = ((site.get("windows") or {}).get("12m") or {}).get("compliant")
+    if compliant is None:
+        return "not_judged"
+    if not compliant:
+        return "over"
+    return "at_risk" if (site.get("year_at_risk") or {}).get("at_risk") else "green"
+
+
+def mark(site: dict | None, lang: str) -> str:
+    return t("mark." + mark_of(site), lang)
+
+
 def _text(value: object, lang: str) -> str:
     return DASH if value is None or value == "" else str(value)
 
@@ -127,6 +148,7 @@ FORMATTERS: dict[str, Callable[[object, str], str]] = {
     "up": _up,
     "errors": lambda v, lang: errors(v, lang),  # type: ignore[arg-type]
     "risk": lambda v, lang: risk(v, lang),  # type: ignore[arg-type]
+    "mark": lambda v, lang: mark(v, lang),  # type: ignore[arg-type]
 }
 
 
@@ -159,6 +181,8 @@ def tone(kind: str, value: object) -> str:
     if kind == "risk":
         at_risk = value.get("at_risk") if isinstance(value, dict) else None
         return "nodata" if at_risk is None else ("bad" if at_risk else "good")
+    if kind == "mark":
+        return MARK_TONES[mark_of(value if isinstance(value, dict) else None)]
     if kind == "devices":
         site = value if isinstance(value, dict) else {}
         total, up = site.get("devices_total") or 0, site.get("devices_up") or 0

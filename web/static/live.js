@@ -82,6 +82,15 @@
     return parts.length ? parts.join(" \u00b7 ") : t("errors.none");
   }
 
+  // A site's mark, as web/format.py mark_of: the 12 months' verdict and the year at risk.
+  function markOf(site) {
+    const w = ((site && site.windows) || {})["12m"] || {};
+    if (w.compliant === null || w.compliant === undefined) return "not_judged";
+    if (!w.compliant) return "over";
+    return ((site && site.year_at_risk) || {}).at_risk ? "at_risk" : "green";
+  }
+  const MARK_TONES = { green: "good", at_risk: "warn", over: "bad", not_judged: "nodata" };
+
   const keyed = (prefix) => (v) => (v === null || v === undefined ? DASH : t(prefix + "." + v));
   const FORMATTERS = {
     text: (v) => (v === null || v === undefined || v === "" ? DASH : String(v)),
@@ -99,6 +108,7 @@
     up: (v) => t("up." + (v === true ? "true" : v === false ? "false" : "null")),
     errors: errors,
     risk: risk,
+    mark: (v) => t("mark." + markOf(v)),
   };
 
   function resolve(scope, path) {
@@ -125,6 +135,7 @@
       const r = value ? value.at_risk : null;
       return r === null || r === undefined ? "nodata" : r ? "bad" : "good";
     }
+    if (kind === "mark") return MARK_TONES[markOf(value)];
     const total = (value && value.devices_total) || 0, up = (value && value.devices_up) || 0;
     return !total ? "nodata" : up === total ? "good" : "bad";
   }
@@ -182,7 +193,7 @@
   }
 
   // Exposed for the browser test, which compares these formatters with the server's.
-  window.pueMonitor = { FORMATTERS, render, tone, resolve };
+  window.pueMonitor = { FORMATTERS, render, tone, resolve, markOf };
   setLive(true);
   timer = setTimeout(refresh, 0);
 })();
