@@ -231,9 +231,11 @@ def test_device_readings_and_power(client):
 
 def test_openapi_lists_every_route_and_only_them(client):
     app = client.application
-    routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule) for rule in app.url_map.iter_rules()
-              if rule.endpoint != "static"}
-    documented = set(get(client, "/api/v1/openapi.json")["paths"])
+    routes = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
+              for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    documented = {(path, method) for path, item in
+                  get(client, "/api/v1/openapi.json")["paths"].items() for method in item}
     assert routes == documented
 
 

@@ -70,7 +70,27 @@ def openapi_document() -> dict:
                 LANG, {"name": "site", "in": "query", "schema": {"type": "string"}},
                 {"name": "period", "in": "query", "schema": {"type": "string"}},
                 {"name": "format", "in": "query",
-                 "schema": {"type": "string", "enum": ["html", "json", "csv"]}}]),
+                 "schema": {"type": "string", "enum": ["html", "json", "csv"]}}]) | {
+                "post": {"summary": "An audit report from the report form (the same fields as "
+                                    "the query, and csrf_token)",
+                         "responses": {"200": _html("HTML, JSON or CSV report"),
+                                       "400": {"description": "missing or wrong CSRF token"}}}},
+            "/login": {
+                "get": {"summary": "Log-in page", "parameters": [LANG],
+                        "responses": {"200": _html("HTML page")}},
+                "post": {"summary": "Log in (form: user, password, csrf_token)",
+                         "responses": {"302": {"description": "logged in, to the next page"},
+                                       "400": {"description": "missing or wrong CSRF token"},
+                                       "401": _html("wrong user or password"),
+                                       "429": {"description": "too many failures; see "
+                                                              "Retry-After"}}}},
+            "/logout": {"post": {"summary": "Log out (form: csrf_token)",
+                                 "responses": {"302": {"description": "to the log-in page"},
+                                               "400": {"description": "missing or wrong "
+                                                                      "CSRF token"}}}},
+            "/api/v1/users": _get("Who may log in, without hashes (admins only)",
+                                  {"description": "users: name, role, organisation",
+                                   "content": {"application/json": {}}}),
             "/metrics": _get("Prometheus metrics", {"description": "text exposition format",
                                                     "content": {"text/plain": {}}}),
             "/healthz": _get("Liveness", {"description": "always {\"ok\": true}",
