@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC
-from pue_monitor.store.model import PollResult, Reading
+from pue_monitor.store.model import HealthState, PollResult, Reading
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
     import numpy as np
@@ -63,6 +63,16 @@ class DeviceHealth:
     last_error: str | None
     consecutive_failures: int
     polls_total: int
+    # The last poll answered but some of its readings could not be decoded
+    # (PollResult.state); a backend stores it with the rest of the health row.
+    degraded: bool = False
+
+    @property
+    def state(self) -> HealthState:
+        """UP, DEGRADED or DOWN from the last poll (UNKNOWN is a device with no row)."""
+        if not self.up:
+            return HealthState.DOWN
+        return HealthState.DEGRADED if self.degraded else HealthState.UP
 
 
 class BlockTotal(NamedTuple):
@@ -84,7 +94,9 @@ class StoreProtocol(Protocol):
     # -- writing -----------------------------------------------------------------------
 
     def write_polls(self, results: Sequence[PollResult]) -> None:
-        """Readings, health and error counts of many polls, in one transaction."""
+        """Readings, health and error counts of many polls, in one transaction. Health
+        keeps ``PollResult.state`` == DEGRADED as DeviceHealth.degraded; the error
+        counts added per poll are ``PollResult.error_counts()``."""
 
     def import_readings(self, readings: Sequence[Reading],
                         stale: Sequence[tuple[str, tuple[float, float]]] = ()) -> None:

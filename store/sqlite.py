@@ -20,7 +20,7 @@ import numpy as np
 
 from pue_monitor.store import days
 from pue_monitor.store.base import BLOCK_METRICS, BlockTotal, DeviceHealth, ProgressFn
-from pue_monitor.store.model import PollResult, Quality, Reading, labels_key
+from pue_monitor.store.model import HealthState, PollResult, Quality, Reading, labels_key
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
     import pandas as pd
@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never n
 DB_FILE = "pue-monitor.sqlite3"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 5.0
+HEALTH_COLUMNS_ADDED = (("degraded", "INTEGER NOT NULL DEFAULT 0"),)
 BLOCK_COLUMNS_ADDED = (("resets", "INTEGER NOT NULL DEFAULT 0"), ("counter_kwh", "REAL"),
                       ("power_kwh", "REAL"))
 SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
@@ -63,7 +64,8 @@ CREATE TABLE IF NOT EXISTS device_health (
     last_error_kind TEXT,
     last_error TEXT,
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
-    polls_total INTEGER NOT NULL DEFAULT 0
+    polls_total INTEGER NOT NULL DEFAULT 0,
+    degraded INTEGER NOT NULL DEFAULT 0  -- the last poll answered with undecodable readings
 );
 CREATE TABLE IF NOT EXISTS poll_errors (
     device TEXT NOT NULL,
@@ -98,10 +100,12 @@ class Store:
         self._local = threading.local()
         conn = self._connect().conn
         conn.executescript(SCHEMA)
-        have = {row[1] for row in conn.execute("PRAGMA table_info(interval_energy)")}
-        for column, kind in BLOCK_COLUMNS_ADDED:
-            if column not in have:  # a store written by an earlier version
-                conn.execute(f"ALTER TABLE interval_energy ADD COLUMN {column} {kind}")
+        for table, added in (("interval_energy", BLOCK_COLUMNS_ADDED),
+                             ("device_health", HEALTH_COLUMNS_ADDED)):
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            for column, kind in added:
+                if column not in have:  # a store written by an earlier version
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                      (str(SCHEMA_VERSION),))
         days.create(conn)
@@ -164,8 +168,10 @@ class Store:
     def _write_health(conn: sqlite3.Connection, res: PollResult) -> None:
         end = res.started + res.duration_s
         conn.execute(
-            """INSERT INTO device_health VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-               ON CONFLICT(device) DO UPDATE SET
+            """INSERT INTO device_health (device, site, up, last_poll_ts, last_ok_ts,
+                 last_duration_s, last_error_kind, last_error, consecutive_failures,
+                 polls_total, degraded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+               ON CONFLICT(device) DO UPDATE SET degraded = excluded.degraded,
                  site = excluded.site, up = excluded.up, last_poll_ts = excluded.last_poll_ts,
                  last_ok_ts = COALESCE(excluded.last_ok_ts, device_health.last_ok_ts),
                  last_duration_s = excluded.last_duration_s,
@@ -174,11 +180,9 @@ class Store:
                      ELSE device_health.consecutive_failures + 1 END,
                  polls_total = device_health.polls_total + 1""",
             (res.device, res.site, int(res.ok), end, end if res.ok else None, res.duration_s,
-             res.error_kind.value if res.error_kind else None, res.error, 0 if res.ok else 1))
-        counts = dict(res.point_errors)
-        if res.error_kind is not None:
-            counts[res.error_kind.value] = counts.get(res.error_kind.value, 0) + 1
-        for kind, n in counts.items():
+             res.error_kind.value if res.error_kind else None, res.error, 0 if res.ok else 1,
+             int(res.state == HealthState.DEGRADED)))
+        for kind, n in res.error_counts().items():
             conn.execute("""INSERT INTO poll_errors VALUES (?, ?, ?) ON CONFLICT(device, kind)
                             DO UPDATE SET count = count + excluded.count""", (res.device, kind, n))
 
@@ -286,8 +290,12 @@ class Store:
     def health(self) -> dict[str, DeviceHealth]:
         """The latest poll outcome of every device polled so far."""
         with self._connect() as conn:
-            rows = conn.execute("SELECT * FROM device_health").fetchall()
-        return {r[0]: DeviceHealth(r[0], r[1], bool(r[2]), *r[3:]) for r in rows}
+            rows = conn.execute(
+                "SELECT device, site, up, last_poll_ts, last_ok_ts, last_duration_s, "
+                "last_error_kind, last_error, consecutive_failures, polls_total, degraded "
+                "FROM device_health").fetchall()
+        return {r[0]: DeviceHealth(r[0], r[1], bool(r[2]), *r[3:10], degraded=bool(r[10]))
+                for r in rows}
 
     def error_counts(self) -> dict[tuple[str, str], int]:
         """{(device, error kind): count} since the store was created."""

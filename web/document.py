@@ -16,7 +16,8 @@ Site
     threshold        float, the site's green PUE threshold (default 1.4)
     operator         "<=" or "<": compliant means ``pue <operator> threshold``
     coverage_threshold  share of a window that must be measured for status "ok"
-    devices_up, devices_total  ints
+    devices_up, devices_total  ints (devices_up: devices in state "up", healthy)
+    devices_degraded int, devices answering with undecodable, stuck or implausible readings
     power_w          {role: W}, latest fresh active power per role, share applied
     instant          the instantaneous figure (below)
     windows          {"15m" | "24h" | "today" | "30d" | "12m": window figure (below); the
@@ -39,11 +40,17 @@ Window figure (energy ratio sum(E_facility) / sum(E_IT) over the common covered 
 
 Device
     id, name, role, measurement_point, share, protocol, endpoint,
-    up (bool | null: null when never polled), last_poll_at, last_success_at (ISO | null),
+    up (bool | null: null when never polled; true when the last poll was answered),
+    state            "up" | "degraded" | "down" | "unknown" (never polled): degraded when
+                     it answers but readings fail to decode, or the 15-minute window flags
+                     its readings stuck or implausible; degraded counts as an error
+    flags            {kind: count} of stuck / implausible flags in the 15-minute window
+    last_poll_at, last_success_at (ISO | null),
     last_success_age_s (seconds before generated_at | null), last_success_unix,
     poll_duration_s,
     poll_interval_s  the configured poll interval (device, else site, else global polling)
-    errors {kind: count} (every store.model.ErrorKind present), errors_total,
+    errors {kind: count} (every store.model.ErrorKind present; ``decode`` also counts each
+    undecodable reading of an answered poll), errors_total,
     last_error_kind, last_error (null after a successful poll),
     profile          the configured profile, or for `profile: auto` the one identified
                      (null until then), profile_identified (bool: it was identified)
@@ -63,7 +70,7 @@ from pue_monitor.figures.service import DeviceStatus, SiteStatus
 from pue_monitor.pue.atrisk import YearRisk
 from pue_monitor.pue.instant import InstantPue
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
-from pue_monitor.store.model import ErrorKind
+from pue_monitor.store.model import ErrorKind, HealthState
 
 SCHEMA_VERSION = 1
 
@@ -120,7 +127,8 @@ def site_document(status: SiteStatus, config: Config, long: LongSite | None = No
         "threshold": site.pue_threshold,
         "operator": site.threshold_operator,
         "coverage_threshold": site.coverage_threshold,
-        "devices_up": sum(1 for d in devices if d["up"] is True),
+        "devices_up": sum(1 for d in devices if d["state"] == HealthState.UP.value),
+        "devices_degraded": sum(1 for d in devices if d["state"] == HealthState.DEGRADED.value),
         "devices_total": len(devices),
         "power_w": {role: _num(w) for role, w in sorted(status.power_by_role_w.items())},
         "instant": instant_document(status.instant, tz),
@@ -188,6 +196,8 @@ def device_document(status: DeviceStatus, now: float, tz: str,
         "protocol": device.protocol,
         "endpoint": device.endpoint,
         "up": status.up,
+        "state": status.state,
+        "flags": dict(sorted(status.flags.items())),
         "last_poll_at": iso(status.last_poll_ts, tz),
         "last_success_at": iso(status.last_ok_ts, tz),
         "last_success_age_s": age,

@@ -108,6 +108,7 @@ def _up(value: object, lang: str) -> str:
     return t("up." + {True: "true", False: "false"}.get(value, "null"), lang)  # type: ignore[arg-type]
 
 
+_STATES = ("up", "degraded", "down", "unknown")
 _ERR_KEYS = {"err.timeout", "err.connection", "err.auth", "err.decode", "err.device_error"}
 
 # name -> fn(value, lang); the names are the data-fmt attributes in the templates.
@@ -125,6 +126,7 @@ FORMATTERS: dict[str, Callable[[object, str], str]] = {
     "status": _keyed("status"),
     "verdict": lambda v, lang: verdict(v, lang),  # type: ignore[arg-type]
     "up": _up,
+    "state": lambda v, lang: t(f"state.{v if v in _STATES else 'unknown'}", lang),
     "errors": lambda v, lang: errors(v, lang),  # type: ignore[arg-type]
     "risk": lambda v, lang: risk(v, lang),  # type: ignore[arg-type]
 }
@@ -154,8 +156,10 @@ def tone(kind: str, value: object) -> str:
             return "good" if compliant else "bad"
         return {"invalid": "invalid", "incomplete": "incomplete"}.get(str(status), "nodata")
     if kind == "device":
-        up = value.get("up") if isinstance(value, dict) else None
-        return "nodata" if up is None else ("good" if up else "bad")
+        # A degraded device is an error as a down one is; an older document has no state.
+        dev = value if isinstance(value, dict) else {}
+        state = dev.get("state") or {True: "up", False: "down"}.get(dev.get("up"), "unknown")
+        return {"up": "good", "degraded": "bad", "down": "bad"}.get(state, "nodata")
     if kind == "risk":
         at_risk = value.get("at_risk") if isinstance(value, dict) else None
         return "nodata" if at_risk is None else ("bad" if at_risk else "good")

@@ -97,6 +97,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "up.true": {"vi": "● Hoạt động", "en": "● Up"},
     "up.false": {"vi": "● Mất kết nối", "en": "● Down"},
     "up.null": {"vi": "○ Chưa đọc", "en": "○ Not polled yet"},
+    # Device health states (store.model.HealthState).
+    "state.up": {"vi": "● Hoạt động", "en": "● Up"},
+    "state.degraded": {"vi": "◐ Suy giảm (số đọc lỗi, kẹt hoặc bất thường)",
+                       "en": "◐ Degraded (readings undecodable, stuck or implausible)"},
+    "state.down": {"vi": "● Mất kết nối", "en": "● Down"},
+    "state.unknown": {"vi": "○ Chưa đọc", "en": "○ Not polled yet"},
     "errors.none": {"vi": "không", "en": "none"},
 
     # Error kinds (store.model.ErrorKind); unknown kinds are shown as they are.

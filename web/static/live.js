@@ -97,6 +97,7 @@
     status: keyed("status"),
     verdict: verdict,
     up: (v) => t("up." + (v === true ? "true" : v === false ? "false" : "null")),
+    state: (v) => t("state." + (["up", "degraded", "down"].includes(v) ? v : "unknown")),
     errors: errors,
     risk: risk,
   };
@@ -118,8 +119,10 @@
       return { invalid: "invalid", incomplete: "incomplete" }[fig.status] || "nodata";
     }
     if (kind === "device") {
-      const up = value ? value.up : null;
-      return up === null || up === undefined ? "nodata" : up ? "good" : "bad";
+      // A degraded device is an error as a down one is; an older document has no state.
+      const dev = value || {};
+      const state = dev.state || (dev.up === true ? "up" : dev.up === false ? "down" : "unknown");
+      return { up: "good", degraded: "bad", down: "bad" }[state] || "nodata";
     }
     if (kind === "risk") {
       const r = value ? value.at_risk : null;
