@@ -43,6 +43,9 @@ if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never n
 DAY_S = 86400
 # The metrics 15-minute blocks are made from: where a device's data starts, for blocks.
 BLOCK_METRICS = (ENERGY_METRIC, POWER_METRIC)
+# Readings read on each side of a window: two, because the spike / dip rule (pue.counter)
+# judges a step by the reading before it and the one after the next.
+NEAR_READINGS = 2
 # (done, total): called as long work advances (a summary rebuild), for a progress display.
 ProgressFn = Callable[[int, int], None]
 # (times, values) of one series, sorted by time.
@@ -131,7 +134,7 @@ class StoreProtocol(Protocol):
                        windows: Sequence[tuple[float, float]], labels: str = ""
                        ) -> list[dict[tuple[str, str], Series]]:
         """For each window [start, end] (closed), the good readings of each (device,
-        metric) with ``labels`` in it plus the nearest one on each side."""
+        metric) with ``labels`` in it plus the NEAR_READINGS nearest on each side."""
 
     def latest(self, since: float, devices: Sequence[str] | None = None) -> pd.DataFrame:
         """The newest reading of every (device, metric, labels) seen since ``since``:
@@ -157,8 +160,9 @@ class StoreProtocol(Protocol):
 
     def neighbour_times(self, device: str, start: float, end: float,
                         metrics: Sequence[str] = BLOCK_METRICS) -> tuple[float, float]:
-        """The device's last reading of any of ``metrics`` before ``start`` and first
-        after ``end``, or ``start`` / ``end`` themselves when there is none."""
+        """The NEAR_READINGS-th reading (or the farthest there is) of any of ``metrics``
+        before ``start`` and after ``end`` (the device's readings a new one can change the
+        blocks of), or ``start`` / ``end`` themselves when there is none."""
 
     def last_interval_end(self, device: str) -> float | None:
         """The end of the device's latest block, None without any."""
@@ -227,5 +231,5 @@ def series_over(store: StoreProtocol, keys: Sequence[tuple[str, str]], start: fl
     return store.series_windows(keys, [(start, end)], labels)[0]
 
 
-__all__ = ["BLOCK_METRICS", "DAY_S", "BlockTotal", "DeviceHealth", "ProgressFn",
+__all__ = ["BLOCK_METRICS", "DAY_S", "NEAR_READINGS", "BlockTotal", "DeviceHealth", "ProgressFn",
            "StoreProtocol", "day_starts", "series_over", "whole_span"]

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pue_monitor.store import days
-from pue_monitor.store.base import BLOCK_METRICS, BlockTotal, DeviceHealth, ProgressFn
+from pue_monitor.store.base import (
+    BLOCK_METRICS,
+    NEAR_READINGS,
+    BlockTotal,
+    DeviceHealth,
+    ProgressFn,
+)
 from pue_monitor.store.model import HealthState, PollResult, Quality, Reading, labels_key
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
@@ -35,10 +41,10 @@ SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable l
 # What a caller catches when the store cannot be used now (locked past the busy timeout).
 BUSY_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
-# The nearest reading of one series before / after a time (series_windows).
+# The NEAR_READINGS nearest readings of one series before / after a time (series_windows).
 _NEAR = ("SELECT * FROM (SELECT ?, device, metric, ts, value FROM readings WHERE device = ? "
          "AND metric = ? AND labels = ? AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
-         "LIMIT 1)")
+         f"LIMIT {NEAR_READINGS})")
 _BEFORE, _AFTER = _NEAR.format(op="<", order="DESC"), _NEAR.format(op=">", order="ASC")
 DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
 
@@ -237,7 +243,8 @@ class Store:
                        windows: Sequence[tuple[float, float]], labels: str = ""
                        ) -> list[dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
         """Good readings of each (device, metric) in each window [start, end], plus the
-        nearest one on each side (for interpolation), as sorted (times, values) arrays;
+        NEAR_READINGS nearest on each side (interpolation, and the spike / dip rule that
+        looks two readings on), as sorted (times, values) arrays;
         read together: a handful of statements whatever the number of series and windows
         (a report's exact path asks for every meter of a site over each stretch it
         recomputes)."""
@@ -477,11 +484,26 @@ class Store:
 
     def neighbour_times(self, device: str, start: float, end: float,
                         metrics: Sequence[str] = BLOCK_METRICS) -> tuple[float, float]:
-        """The device's last reading of any of ``metrics`` before ``start`` and first
-        after ``end``, or ``start`` / ``end`` themselves when there is none."""
-        before = self._edge_ts(device, metrics, "MAX", "ts < ?", start)
-        after = self._edge_ts(device, metrics, "MIN", "ts > ?", end)
+        """The device's NEAR_READINGS-th reading (or the farthest there is) of any of
+        ``metrics`` before ``start`` and after ``end``, or ``start`` / ``end`` themselves
+        when there is none."""
+        before = self._near_ts(device, metrics, "<", "DESC", start)
+        after = self._near_ts(device, metrics, ">", "ASC", end)
         return (start if before is None else before, end if after is None else after)
+
+    def _near_ts(self, device: str, metrics: Sequence[str], op: str, order: str,
+                 bound: float) -> float | None:
+        # The nearest NEAR_READINGS times of each metric off the series index, then the
+        # NEAR_READINGS-th nearest of them all.
+        sql = (f"SELECT ts FROM readings WHERE device = ? AND metric = ? AND labels = '' "
+               f"AND ts {op} ? ORDER BY ts {order} LIMIT {NEAR_READINGS}")
+        with self._connect() as conn:
+            found = {t for metric in metrics
+                     for (t,) in conn.execute(sql, (device, metric, bound))}
+        if not found:
+            return None
+        near = sorted(found, reverse=order == "DESC")[:NEAR_READINGS]
+        return near[-1]
 
     def _edge_ts(self, device: str, metrics: Sequence[str], agg: str, where: str,
                  bound: float) -> float | None:
