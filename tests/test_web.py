@@ -226,9 +226,13 @@ def test_year_at_risk_and_energy_totals(rolled_client):
     risk = data["que-vo-dc"]["year_at_risk"]
     # Only 20 minutes of 2026 measured: method 3 forecasts nothing before the year has an
     # ok figure of 30 measured days (method 2 projected the 1.5 flat: "at risk").
+    # The document says why, and what the refusal rests on: 1200 s measured of the year
+    # so far (2026-01-01 00:00 to 11-25 10:00 +07: 328 days 10 h), an incomplete figure.
     assert risk == {"year": 2026, "at_risk": None, "projected_pue": None,
                     "pue_so_far": pytest.approx(1.5), "method": "none", "threshold": 1.4,
-                    "operator": "<="}
+                    "operator": "<=", "refused": "not_judged", "basis_status": "incomplete",
+                    "basis_coverage": pytest.approx(1200 / (328 * 86400 + 10 * 3600)),
+                    "basis_days": pytest.approx(1200 / 86400), "min_basis_days": 30.0}
     assert data["bn-provincial"]["year_at_risk"]["at_risk"] is None
     assert data["yen-phong-dc"]["year_at_risk"]["at_risk"] is None
     totals = data["bn-provincial"]["energy_kwh_total"]

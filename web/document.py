@@ -23,7 +23,11 @@ Site
     windows          {"15m" | "24h" | "today" | "30d" | "12m": window figure (below); the
                      long ones end on the last 15-minute block and come from stored blocks}
     year_at_risk     {year, at_risk (bool | null), projected_pue, pue_so_far,
-                     method ("seasonal" | "flat" | "none"), threshold, operator} | null
+                     method ("seasonal" | "flat" | "none"), threshold, operator,
+                     refused ("no_figure" | "not_judged" | "too_short" | null: why nothing
+                     is projected), basis_status, basis_coverage (0..1), basis_days (the
+                     year-so-far figure the projection rests on, or would), min_basis_days}
+                     | null
     energy_kwh_total {role: kWh since the first stored block, share applied}
     devices          list of devices (below)
 
@@ -67,7 +71,7 @@ from zoneinfo import ZoneInfo
 from pue_monitor.config.model import AUTO_PROFILE, DEFAULT_TIMEZONE, Config
 from pue_monitor.figures.longterm import LongFigures
 from pue_monitor.figures.service import DeviceStatus, SiteStatus
-from pue_monitor.pue.atrisk import YearRisk
+from pue_monitor.pue.atrisk import MIN_BASIS_DAYS, YearRisk
 from pue_monitor.pue.instant import InstantPue
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
 from pue_monitor.store.model import ErrorKind, HealthState
@@ -143,7 +147,10 @@ def site_document(status: SiteStatus, config: Config, long: LongSite | None = No
 def risk_document(risk: YearRisk) -> dict:
     return {"year": risk.year, "at_risk": risk.at_risk, "projected_pue": _num(risk.projected_pue),
             "pue_so_far": _num(risk.pue_so_far), "method": risk.method,
-            "threshold": risk.threshold, "operator": risk.operator}
+            "threshold": risk.threshold, "operator": risk.operator,
+            "refused": risk.refused, "basis_status": risk.basis_status,
+            "basis_coverage": _num(risk.basis_coverage), "basis_days": _num(risk.basis_days),
+            "min_basis_days": MIN_BASIS_DAYS}
 
 
 def instant_document(fig: InstantPue, tz: str) -> dict:

@@ -81,10 +81,20 @@ def verdict(fig: dict | None, lang: str) -> str:
 
 def risk(value: dict | None, lang: str) -> str:
     """'2026: projected PUE 1.43, at risk ...' from a year_at_risk object."""
+    if value and value.get("refused") in ("no_figure", "not_judged", "too_short"):
+        # Why there is no forecast, rather than a forecast from nothing.
+        return t(f"risk.refused.{value['refused']}", lang, year=value["year"],
+                 status=t(f"status.{value.get('basis_status')}", lang),
+                 days=number(value.get("basis_days"), 1, lang),
+                 min=number(value.get("min_basis_days"), 0, lang))
     if not value or value.get("at_risk") is None:
         return t("risk.none", lang)
     key = "risk.yes" if value["at_risk"] else "risk.no"
-    return t(key, lang, year=value["year"], pue=number(value.get("projected_pue"), 2, lang))
+    basis = ("" if value.get("basis_days") is None else
+             t("risk.basis", lang, days=number(value["basis_days"], 1, lang),
+               coverage=number(100 * (value.get("basis_coverage") or 0), 0, lang) + " %"))
+    return t(key, lang, year=value["year"],
+             pue=number(value.get("projected_pue"), 2, lang)) + basis
 
 
 def errors(counts: dict | None, lang: str) -> str:

@@ -56,6 +56,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "risk.no": {"vi": "Năm {year}: dự báo PUE {pue}, trong ngưỡng",
                 "en": "{year}: projected PUE {pue}, within the threshold"},
     "risk.none": {"vi": "Chưa đủ số liệu để dự báo năm", "en": "Not enough data to project the year"},
+    # Why a year is not projected (pue.atrisk refusals) and what a projection rests on.
+    "risk.refused.no_figure": {"vi": "Năm {year}: không dự báo, chưa có số liệu đo",
+                               "en": "{year}: no forecast, nothing measured yet"},
+    "risk.refused.not_judged": {
+        "vi": "Năm {year}: không dự báo, PUE từ đầu năm chưa được đánh giá ({status})",
+        "en": "{year}: no forecast, the year-so-far PUE is not judged ({status})"},
+    "risk.refused.too_short": {
+        "vi": "Năm {year}: không dự báo, mới đo {days} ngày trên {min} ngày cần có",
+        "en": "{year}: no forecast, {days} measured days of the {min} needed"},
+    "risk.basis": {"vi": " (dựa trên {days} ngày đo, độ phủ {coverage})",
+                   "en": " (from {days} measured days, coverage {coverage})"},
     "fig.status": {"vi": "Trạng thái", "en": "Status"},
     "fig.coverage": {"vi": "Độ phủ dữ liệu", "en": "Coverage"},
     "fig.energy": {"vi": "Điện năng TTDL / CNTT", "en": "Energy facility / IT"},
@@ -165,6 +176,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
                   "en": "Power usage effectiveness (PUE) report"},
     "rep.province": {"vi": "Tổng hợp các trung tâm dữ liệu", "en": "All data centers"},
     "rep.site": {"vi": "Trung tâm dữ liệu", "en": "Data center"},
+    # The province figure (pue.province): one ratio of sums over the judged sites.
+    "prov.pue": {"vi": "PUE toàn tỉnh (Σ E_DC / Σ E_IT các TTDL được đánh giá)",
+                 "en": "Province PUE (Σ E_DC / Σ E_IT over the judged data centers)"},
+    "prov.judged": {"vi": "Được đánh giá: {judged}/{sites} TTDL · đạt ngưỡng: {compliant}",
+                    "en": "Judged: {judged} of {sites} data centers · compliant: {compliant}"},
+    "prov.not_judged": {"vi": "Chưa đánh giá được (và lý do)",
+                        "en": "Not judged (and why)"},
+    "prov.refused": {"vi": "Không gộp được các kỳ báo cáo khác nhau",
+                     "en": "Periods differ: not combined"},
     "rep.period": {"vi": "Kỳ báo cáo", "en": "Reporting period"},
     "rep.timezone": {"vi": "múi giờ", "en": "time zone"},
     "rep.generated": {"vi": "Lập lúc", "en": "Generated at"},

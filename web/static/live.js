@@ -69,9 +69,18 @@
   }
 
   function risk(value) {
+    // Why there is no forecast, rather than a forecast from nothing (web/format.py risk).
+    if (value && ["no_figure", "not_judged", "too_short"].includes(value.refused)) {
+      return t("risk.refused." + value.refused, {
+        year: value.year, status: t("status." + value.basis_status),
+        days: number(value.basis_days, 1), min: number(value.min_basis_days, 0) });
+    }
     if (!value || value.at_risk === null || value.at_risk === undefined) return t("risk.none");
+    const basis = value.basis_days === null || value.basis_days === undefined ? "" :
+      t("risk.basis", { days: number(value.basis_days, 1),
+                        coverage: number(100 * (value.basis_coverage || 0), 0) + " %" });
     return t(value.at_risk ? "risk.yes" : "risk.no",
-             { year: value.year, pue: number(value.projected_pue, 2) });
+             { year: value.year, pue: number(value.projected_pue, 2) }) + basis;
   }
 
   const ERR_KEYS = new Set(["timeout", "connection", "auth", "decode", "device_error"]);
