@@ -24,6 +24,7 @@ from pue_monitor.pue.energy import CounterSeries
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
 from pue_monitor.pue.kpis import Kpis, kpis
 from pue_monitor.pue.periods import months_between, parse_period
+from pue_monitor.pue.province import province_figure
 from pue_monitor.store.base import ProgressFn, StoreProtocol, series_over
 
 REPORT_SCHEMA_VERSION = 1
@@ -165,7 +166,35 @@ def province_report(store: StoreProtocol, config: Config,
         if progress is not None:
             progress(len(sites), len(jobs))
     return {"schema_version": REPORT_SCHEMA_VERSION, "period": {"label": label},
-            "title": {"vi": config.title.vi, "en": config.title.en}, "sites": sites}
+            "title": {"vi": config.title.vi, "en": config.title.en},
+            "province": province_of(sites), "sites": sites}
+
+
+def province_of(sites: list[dict]) -> dict:
+    """The province figure (pue.province) over the site reports: Σ E_DC / Σ E_IT over the
+    sites with an ok figure, how many were judged and compliant, the others and why.
+    Sites whose periods differ (other time zones) are not combined: ``refused`` says so."""
+    results = [PueResult(
+        site=s["site"], start=s["inputs"]["start"], end=s["inputs"]["end"],
+        window=s["period"]["label"], category=int(s["category"].removeprefix("PUE")),
+        pue=s["pue"], facility_energy_kwh=s["facility_energy_kwh"] or 0.0,
+        it_energy_kwh=s["it_energy_kwh"] or 0.0, coverage=s["coverage"] or 0.0,
+        status=s["status"], threshold=s["threshold"], operator=s["operator"],
+        compliant=s["compliant"]) for s in sites]
+    empty = {"pue": None, "facility_energy_kwh": None, "it_energy_kwh": None,
+             "sites": len(sites), "judged": None, "compliant": None, "not_judged": []}
+    try:
+        fig = province_figure(results)
+    except ValueError as exc:
+        return {**empty, "refused": str(exc)}
+    tz = sites[0]["period"]["timezone"]
+    return {"start": iso(fig.start, tz), "end": iso(fig.end, tz), "pue": _num(fig.pue),
+            "facility_energy_kwh": fig.facility_energy_kwh,
+            "it_energy_kwh": fig.it_energy_kwh, "sites": fig.sites, "judged": fig.judged,
+            "compliant": fig.compliant,
+            "not_judged": [{"site": n.site, "status": n.status, "coverage": _num(n.coverage),
+                            "pue": _num(n.pue)} for n in fig.not_judged],
+            "refused": None}
 
 
 # What a forked worker computes from: set just before the fork, read in the child.

@@ -239,3 +239,28 @@ def test_year_at_risk_and_energy_totals(rolled_client):
     assert totals["facility"] == pytest.approx(140 * 1200 / 3600)
     assert totals["it"] == pytest.approx(100 * 1200 / 3600)
     assert totals["cooling"] == pytest.approx(30 * 1200 / 3600)
+
+
+# The province in the status document, by hand: over the 15-minute window bn-provincial
+# (140 / 100 kW: 35 / 25 kWh, PUE 1.40 compliant) and que-vo-dc (150 / 100 kW: 37.5 /
+# 25 kWh, PUE 1.50 over) are judged, yen-phong-dc has no data. (35 + 37.5) / (25 + 25)
+# = 1.45 (a ratio of sums; equal E_IT makes it the mean here). Over 24 h
+# every site is incomplete or empty: nothing judged, no province PUE.
+PROVINCE = [
+    ("15m", 1.45, 72.5, 50.0, 2, 1, [("yen-phong-dc", "no_data")]),
+    ("24h", None, 0.0, 0.0, 0, 0, [("bn-provincial", "incomplete"),
+                                   ("que-vo-dc", "incomplete"), ("yen-phong-dc", "no_data")]),
+]
+
+
+@pytest.mark.parametrize(("window", "pue", "e_dc", "e_it", "judged", "compliant", "others"),
+                         PROVINCE, ids=[p[0] for p in PROVINCE])
+def test_province_figure_in_the_status_document(client, window, pue, e_dc, e_it, judged,
+                                                compliant, others):
+    prov = client.get("/api/v1/status").get_json()["province"][window]
+    assert prov["pue"] == (None if pue is None else pytest.approx(pue, rel=1e-9))
+    assert prov["facility_energy_kwh"] == pytest.approx(e_dc, rel=1e-9)
+    assert prov["it_energy_kwh"] == pytest.approx(e_it, rel=1e-9)
+    assert (prov["sites"], prov["judged"], prov["compliant"]) == (3, judged, compliant)
+    assert [(n["site"], n["status"]) for n in prov["not_judged"]] == others
+    assert prov["refused"] is None

@@ -9,7 +9,14 @@ Top level
     generated_at_unix  the same, unix seconds
     title            {vi, en}
     method           PUE method identifier (pue.kpi.METHOD_VERSION)
+    province         {window name: province figure (below)} for every window all sites have
     sites            list of sites, in configuration order
+
+Province figure (pue.province: one ratio of sums, never a mean of the sites' ratios)
+    pue (float | null: no site judged), facility_energy_kwh, it_energy_kwh (Σ over the
+    sites with an ok figure), sites, judged, compliant (ints), not_judged [{site, status,
+    coverage, pue}], refused (null, or why the sites' figures are not combined: their
+    periods differ, e.g. sites in other time zones for "today")
 
 Site
     id, name {vi, en}, kind ("provincial" | "attracted"), timezone
@@ -74,6 +81,7 @@ from pue_monitor.figures.service import DeviceStatus, SiteStatus
 from pue_monitor.pue.atrisk import MIN_BASIS_DAYS, YearRisk
 from pue_monitor.pue.instant import InstantPue
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
+from pue_monitor.pue.province import province_figure
 from pue_monitor.store.model import ErrorKind, HealthState
 
 SCHEMA_VERSION = 1
@@ -112,9 +120,37 @@ def status_document(statuses: list[SiteStatus], config: Config, now: float,
         "generated_at_unix": now,
         "title": {"vi": config.title.vi, "en": config.title.en},
         "method": METHOD_VERSION,
+        "province": province_document(statuses, long or {}),
         "sites": [site_document(status, config, (long or {}).get(status.site.id), identified)
                   for status in statuses],
     }
+
+
+def province_document(statuses: list[SiteStatus], long: Mapping[str, LongSite]) -> dict:
+    """The province figure of each window every site has (live and long ones)."""
+    per_site = [{**status.windows, **(long[status.site.id].figures.windows
+                                      if status.site.id in long else {})}
+                for status in statuses]
+    if not per_site:
+        return {}
+    names = [w for w in per_site[0] if all(w in windows for windows in per_site)]
+    return {name: province_window([windows[name] for windows in per_site])
+            for name in names}
+
+
+def province_window(results: list[PueResult]) -> dict:
+    try:
+        fig = province_figure(results)
+    except ValueError as exc:
+        return {"pue": None, "facility_energy_kwh": None, "it_energy_kwh": None,
+                "sites": len(results), "judged": None, "compliant": None, "not_judged": [],
+                "refused": str(exc)}
+    return {"pue": _num(fig.pue), "facility_energy_kwh": _num(fig.facility_energy_kwh),
+            "it_energy_kwh": _num(fig.it_energy_kwh), "sites": fig.sites,
+            "judged": fig.judged, "compliant": fig.compliant,
+            "not_judged": [{"site": n.site, "status": n.status, "coverage": _num(n.coverage),
+                            "pue": _num(n.pue)} for n in fig.not_judged],
+            "refused": None}
 
 
 def site_document(status: SiteStatus, config: Config, long: LongSite | None = None,

@@ -16,7 +16,10 @@ from pue_monitor.web.i18n import t
 
 CSV_COLUMNS = ("site", "period_start", "period_end", "category", "facility_energy_kwh",
                "it_energy_kwh", "pue", "coverage", "status", "threshold", "operator",
-               "compliant", "dcie_pct", "digest")
+               "compliant", "dcie_pct", "digest", "sites_judged", "sites_compliant",
+               "not_judged")
+# The site column of a province document's last CSV row: the province figure.
+PROVINCE_ROW = "province"
 # Machine CSV: enough digits for any meter, none of the float noise (1259.9999999999998).
 CSV_DIGITS = 9
 
@@ -48,6 +51,16 @@ def to_csv(doc: dict) -> str:
     for rep in site_reports(doc):
         row = {**rep, "period_start": rep["period"]["start"], "period_end": rep["period"]["end"],
                "digest": rep["digest"]["value"]}
+        writer.writerow([_plain(row.get(c)) for c in CSV_COLUMNS])
+    prov = doc.get("province")
+    if prov is not None:
+        row = {"site": PROVINCE_ROW, "period_start": prov.get("start"),
+               "period_end": prov.get("end"), "pue": prov["pue"],
+               "facility_energy_kwh": prov["facility_energy_kwh"],
+               "it_energy_kwh": prov["it_energy_kwh"], "sites_judged": prov["judged"],
+               "sites_compliant": prov["compliant"],
+               "not_judged": prov.get("refused") or " ".join(
+                   f"{n['site']}:{n['status']}" for n in prov["not_judged"])}
         writer.writerow([_plain(row.get(c)) for c in CSV_COLUMNS])
     return out.getvalue()
 
@@ -124,7 +137,33 @@ def _province_table(doc: dict, lang: str) -> str:
     head = [t("rep.site", lang), t("rep.category", lang), "PUE", "E_DC", "E_IT",
             t("fig.coverage", lang), t("fig.status", lang), t("threshold", lang),
             t("rep.verdict", lang)]
-    return f"<h2>{escape(t('rep.province', lang))}</h2>" + _rows(rows, head, {2, 3, 4, 5})
+    return (f"<h2>{escape(t('rep.province', lang))}</h2>" + _province_figure(doc, lang)
+            + _rows(rows, head, {2, 3, 4, 5}))
+
+
+def _province_figure(doc: dict, lang: str) -> str:
+    prov = doc.get("province")
+    if prov is None:
+        return ""
+    if prov.get("refused"):
+        return (f"<p class=\"muted\">{escape(t('prov.refused', lang))}: "
+                f"{escape(prov['refused'])}</p>")
+    judged = t("prov.judged", lang, judged=prov["judged"], sites=prov["sites"],
+               compliant=prov["compliant"])
+    head = (f"<div class=\"headline\"><div><div class=\"muted\">"
+            f"{escape(t('prov.pue', lang))}</div>"
+            f"<div class=\"pue\">{number(prov['pue'], 2, lang)}</div></div>"
+            f"<div><div>E_DC {_kwh(prov['facility_energy_kwh'], lang)} · "
+            f"E_IT {_kwh(prov['it_energy_kwh'], lang)}</div><div>{escape(judged)}</div>"
+            "</div></div>")
+    if not prov["not_judged"]:
+        return head
+    rows = [[escape(n["site"]), escape(t("status." + n["status"], lang)),
+             _pct(n["coverage"], lang), number(n["pue"], 2, lang)]
+            for n in prov["not_judged"]]
+    return (head + f"<h3>{escape(t('prov.not_judged', lang))}</h3>"
+            + _rows(rows, [t("rep.site", lang), t("fig.status", lang),
+                           t("fig.coverage", lang), "PUE"], {2, 3}))
 
 
 def _kpis(rep: dict, lang: str) -> str:
