@@ -69,7 +69,8 @@ def inputs_of(result: PueResult, site: Site) -> dict:
         "covered_s": result.coverage * (result.end - result.start),
         "meters": [{"device": m.device, "role": m.role, "share": m.share,
                     "energy_kwh": _num(m.energy_kwh), "covered_s": m.covered_s,
-                    "common_s": m.common_s, "method": m.method} for m in result.meters],
+                    "common_s": m.common_s, "method": m.method,
+                    "flags": dict(m.counted)} for m in result.meters],
     }
 
 
@@ -126,6 +127,9 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
             "share": m.share, "method": m.method, "energy_kwh": _num(m.energy_kwh),
             "covered_s": m.covered_s, "coverage": m.covered_s / span,
             "common_s": m.common_s, "resets": m.resets,
+            # Flags of method 3 ending in the period (reset, step_back, wrap, stuck,
+            # implausible), whether read from stored blocks or recomputed.
+            "flags": dict(m.counted),
             # Of the time the PUE was taken over, the share this meter measured.
             "common_coverage": _num(m.common_s / common) if common > 0 else None,
             "counter_power_check": None if m.cross_check is None else {

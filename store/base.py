@@ -87,6 +87,11 @@ class BlockTotal(NamedTuple):
     resets: int
     counter_kwh: float | None  # cross-check: counter and power over the same time
     power_kwh: float | None
+    # Flag counts of the blocks (pue.quality.COUNTED, each flag in the block it ends in).
+    step_backs: int = 0
+    wraps: int = 0
+    stuck: int = 0
+    implausible: int = 0
 
 
 @runtime_checkable
@@ -108,8 +113,9 @@ class StoreProtocol(Protocol):
 
     def write_interval_energy(self, rows: Iterable[tuple]) -> None:
         """Upsert blocks (device, start, end, energy_kwh, covered_s, method[, resets,
-        counter_kwh, power_kwh]) and refresh their days of the summary, in one
-        transaction."""
+        counter_kwh, power_kwh[, step_backs, wraps, stuck, implausible]]) and refresh
+        their days of the summary, in one transaction. The flag counts (0 when not given)
+        are summed by block_totals, from the blocks or the day summary alike."""
 
     def set_device_profile(self, device: str, name: str) -> None:
         """Record the profile an auto device was identified as."""
@@ -187,7 +193,8 @@ class StoreProtocol(Protocol):
     def block_totals(self, devices: Sequence[str], start: float, end: float,
                      edges: Sequence[float] = (), starts: Sequence[float] | None = None,
                      by_day: bool = False) -> dict[tuple[str, int], BlockTotal]:
-        """Sums per (device, segment) over the blocks in [start, end) (or only those
+        """Sums per (device, segment) over the blocks in [start, end) (flag counts
+        included; or only those
         starting at ``starts``); segment i lies between the i-th and (i+1)-th of
         start, *edges, end. ``by_day``: the same sums from the day summary, over the
         days starting in [start, end) (or at ``starts``); edges must not cut a day."""

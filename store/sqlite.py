@@ -35,8 +35,11 @@ DB_FILE = "pue-monitor.sqlite3"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 5.0
 HEALTH_COLUMNS_ADDED = (("degraded", "INTEGER NOT NULL DEFAULT 0"),)
+# The flag counts of a block (pue.quality.COUNTED beyond resets), in row order.
+FLAG_COLUMNS = days.FLAG_COLUMNS
 BLOCK_COLUMNS_ADDED = (("resets", "INTEGER NOT NULL DEFAULT 0"), ("counter_kwh", "REAL"),
-                      ("power_kwh", "REAL"))
+                      ("power_kwh", "REAL"),
+                      *((c, "INTEGER NOT NULL DEFAULT 0") for c in FLAG_COLUMNS))
 SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
 # What a caller catches when the store cannot be used now (locked past the busy timeout).
 BUSY_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
@@ -89,6 +92,10 @@ CREATE TABLE IF NOT EXISTS interval_energy (
     resets INTEGER NOT NULL DEFAULT 0,   -- counter resets or wraps inside the block
     counter_kwh REAL,            -- counter and integrated power over the time both measured,
     power_kwh REAL,              -- for the counter-against-power check (NULL: not both)
+    step_backs INTEGER NOT NULL DEFAULT 0,   -- flags ending inside the block
+    wraps INTEGER NOT NULL DEFAULT 0,
+    stuck INTEGER NOT NULL DEFAULT 0,
+    implausible INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (device, start)
 );
 """
@@ -208,11 +215,13 @@ class Store:
     def write_interval_energy(self, rows: Iterable[tuple]) -> None:
         """Upsert (device, start, end, energy_kwh, covered_s, method[, resets, counter_kwh,
         power_kwh]) rows."""
-        full = [(*r, 0, None, None) if len(r) == 6 else tuple(r) for r in rows]
+        tails = {6: (0, None, None, 0, 0, 0, 0), 9: (0, 0, 0, 0), 13: ()}
+        full = [(*r, *tails[len(r)]) for r in rows]
         with self._connect() as conn:
             conn.executemany("INSERT OR REPLACE INTO interval_energy (device, start, end, "
-                             "energy_kwh, covered_s, method, resets, counter_kwh, power_kwh) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", full)
+                             "energy_kwh, covered_s, method, resets, counter_kwh, power_kwh, "
+                             f"{', '.join(FLAG_COLUMNS)}) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", full)
             days.refresh(conn)  # the days of these blocks, in the same transaction
 
     def stored_values(self, readings: Sequence[Reading]
@@ -397,7 +406,8 @@ class Store:
             for chunk in chunks:
                 sql = (f"SELECT device, {segment} AS seg, SUM(energy_kwh), SUM(covered_s), "
                        f"GROUP_CONCAT(DISTINCT {method_col}), SUM(resets), SUM(counter_kwh), "
-                       f"SUM(power_kwh) FROM {table} "
+                       f"SUM(power_kwh), {', '.join(f'SUM({c})' for c in FLAG_COLUMNS)} "
+                       f"FROM {table} "
                        f"WHERE device IN ({','.join('?' * len(devices))}) ")
                 args: list = [*edges, *devices]
                 if chunk is None:
@@ -406,16 +416,19 @@ class Store:
                 else:
                     sql += f"AND {t} IN ({','.join('?' * len(chunk))})"
                     args.extend(chunk)
-                for device, seg, energy, covered, methods, resets, by_counter, by_power in \
-                        conn.execute(sql + " GROUP BY device, seg", args):
-                    acc = out.setdefault((device, seg), [None, 0.0, set(), 0, None, None])
+                for (device, seg, energy, covered, methods, resets, by_counter, by_power,
+                     *flags) in conn.execute(sql + " GROUP BY device, seg", args):
+                    acc = out.setdefault((device, seg),
+                                         [None, 0.0, set(), 0, None, None, 0, 0, 0, 0])
                     acc[0] = _add(acc[0], energy)
                     acc[1] += covered or 0.0
                     acc[2] |= {m for m in (methods or "").split(",") if m and m != "none"}
                     acc[3] += resets or 0
                     acc[4], acc[5] = _add(acc[4], by_counter), _add(acc[5], by_power)
-        return {k: BlockTotal(e, c, "+".join(sorted(m)), r, bc, bp)
-                for k, (e, c, m, r, bc, bp) in out.items()}
+                    for i, n in enumerate(flags):
+                        acc[6 + i] += n or 0
+        return {k: BlockTotal(e, c, "+".join(sorted(m)), r, bc, bp, *flags)
+                for k, (e, c, m, r, bc, bp, *flags) in out.items()}
 
     # -- the day summary of the blocks (store.days) --------------------------------------
 

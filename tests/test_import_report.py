@@ -51,7 +51,7 @@ SCENARIOS = {
     # (method 3 counts wraps apart; method 2 counted it as one): resets 0.
     "wrap": dict(category="PUE1", pue=1.6, facility=800.0, it=500.0, coverage=1.0,
                  status="ok", compliant=False, meters={"wrap-in": 800.0, "wrap-it": 500.0},
-                 resets={"wrap-in": 0},
+                 resets={"wrap-in": 0}, flags={"wrap-in": {"wrap": 1, "reset": 0}},
                  html={"vi": ("1,60", "800,0 kWh", "100,00 %"),
                        "en": ("1.60", "800.0 kWh", "100.00 %")}),
     # Old meter 5000 -> 5200 (06:00) -> 5400 (its final reading at the noon swap); the new
@@ -189,6 +189,9 @@ def test_json_report_reproduces_the_scenario(data_dir, tmp_path, site):
                                                                              rel=1e-9)
     for device, resets in want.get("resets", {}).items():
         assert meters[device]["resets"] == resets, device
+        assert meters[device]["flags"]["reset"] == resets, device
+    for device, flags in want.get("flags", {}).items():  # flags counted in the report
+        assert {k: meters[device]["flags"][k] for k in flags} == flags, device
     for device, seconds in want.get("covered_s", {}).items():
         assert meters[device]["covered_s"] == pytest.approx(seconds, abs=1e-6), device
     assert doc["method"].startswith("pue-monitor/3")
@@ -202,7 +205,8 @@ def test_csv_report_reproduces_the_scenario(data_dir, tmp_path, site):
     row = rows[0]
     assert list(row) == ["site", "period_start", "period_end", "category",
                          "facility_energy_kwh", "it_energy_kwh", "pue", "coverage", "status",
-                         "threshold", "operator", "compliant", "dcie_pct", "digest"]
+                         "threshold", "operator", "compliant", "dcie_pct", "digest",
+                         "sites_judged", "sites_compliant", "not_judged"]
     assert (row["site"], row["period_start"], row["period_end"]) == (site, START, END)
     assert row["category"] == want["category"]
     assert float(row["pue"]) == pytest.approx(want["pue"], abs=1e-9)

@@ -218,6 +218,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "met.method": {"vi": "Phương pháp", "en": "Method"},
     "met.common": {"vi": "Đo được trong thời gian chung", "en": "Of the common time"},
     "met.resets": {"vi": "Lần đặt lại bộ đếm", "en": "Counter resets"},
+    "met.flags": {"vi": "Cờ chất lượng số liệu", "en": "Data-quality flags"},
+    # Flag groups of method 3 (pue.quality.COUNTED).
+    "flag.reset": {"vi": "đặt lại", "en": "reset"},
+    "flag.step_back": {"vi": "lùi số", "en": "step-back"},
+    "flag.wrap": {"vi": "tràn vòng", "en": "wrap"},
+    "flag.stuck": {"vi": "kẹt", "en": "stuck"},
+    "flag.implausible": {"vi": "bất thường", "en": "implausible"},
     "method.counter": {"vi": "bộ đếm điện năng", "en": "energy counter"},
     "method.power_integration": {"vi": "tích phân công suất", "en": "integrated power"},
     "method.none": {"vi": "không có số liệu", "en": "no data"},

@@ -211,11 +211,18 @@ def _meters(rep: dict, lang: str) -> str:
                      number(m["share"], 2, lang),
                      escape(" + ".join(t("method." + x, lang) for x in m["method"].split("+"))),
                      _kwh(m["energy_kwh"], lang), _pct(m["coverage"], lang),
-                     _pct(m.get("common_coverage"), lang), str(m["resets"])])
+                     _pct(m.get("common_coverage"), lang), str(m["resets"]),
+                     escape(_flags(m.get("flags"), lang))])
     head = [t("dev.id", lang), t("dev.role", lang), t("met.point", lang), t("met.share", lang),
             t("met.method", lang), t("rep.energy", lang), t("fig.coverage", lang),
-            t("met.common", lang), t("met.resets", lang)]
+            t("met.common", lang), t("met.resets", lang), t("met.flags", lang)]
     return f"<h3>{escape(t('rep.meters', lang))}</h3>" + _rows(rows, head, {3, 5, 6, 7, 8})
+
+
+def _flags(counts: dict | None, lang: str) -> str:
+    """'step-back 2 · stuck 1': the non-zero flag counts of a meter, else a dash."""
+    parts = [f"{t('flag.' + k, lang)} {n}" for k, n in (counts or {}).items() if n]
+    return " · ".join(parts) if parts else DASH
 
 
 def _months(rep: dict, lang: str) -> str:
