@@ -25,6 +25,7 @@ from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
 from pue_monitor.pue.kpis import Kpis, kpis
 from pue_monitor.pue.periods import months_between, parse_period
 from pue_monitor.pue.province import province_figure
+from pue_monitor.pue.runlog import Run, outages
 from pue_monitor.store.base import ProgressFn, StoreProtocol, series_over
 
 REPORT_SCHEMA_VERSION = 1
@@ -143,10 +144,23 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
         "digest": {"algorithm": "sha256", "value": digest(inputs),
                    "over": "the 'inputs' object as JSON, keys sorted, no spaces, ASCII"},
     }
+    report["monitor_outages"] = monitor_outages(store, start, end, now, tz)
     if months:
         report["months"] = [{"month": month.window, **figure(month, tz)}
                             for month in month_results]
     return report
+
+
+def monitor_outages(store: StoreProtocol, start: float, end: float, now: float,
+                    tz: str) -> dict:
+    """When in the period the monitor was not collecting, from its run log (pue.runlog):
+    visible even where a counter bridged the gap and the coverage is whole. Data imported
+    for a time the monitor did not run shows as such."""
+    found = outages([Run(*r) for r in store.runs(start, end)], start, end, now)
+    return {"runs": found.runs, "seconds": found.seconds,
+            "share": found.seconds / (end - start),
+            "spans": [{"start": iso(a, tz), "end": iso(b, tz), "seconds": b - a}
+                      for a, b in found.spans]}
 
 
 def province_report(store: StoreProtocol, config: Config,

@@ -11,7 +11,8 @@ Rules every backend keeps:
   it. The day summary (see store.days) is derived data and is brought up to date inside
   the transaction that writes or deletes the blocks it summarises, so no reader ever sees
   day rows that disagree with the blocks.
-* Who writes. The monitor's collectors (write_polls, set_device_profile), its roll-up
+* Who writes. The monitor's collectors (write_polls, set_device_profile), its run log
+  (mark_run), its roll-up
   (write_interval_energy) and `pue-monitor import` (import_readings, then
   write_interval_energy). Writers may run at once, in threads or processes; the backend
   serialises them (it waits a bounded time for another writer, then raises).
@@ -120,6 +121,11 @@ class StoreProtocol(Protocol):
     def set_device_profile(self, device: str, name: str) -> None:
         """Record the profile an auto device was identified as."""
 
+    def mark_run(self, run: str, ts: float, stopped: bool = False) -> None:
+        """The monitor's run log: the first mark of ``run`` (an id the monitor picks per
+        start) records its start at ``ts``, every later one its last sign of life (a
+        heartbeat); ``stopped`` marks a clean stop. Written by the monitor only."""
+
     def align_days(self, offset_s: int) -> bool:
         """Start the summary's days at ``offset_s`` east of UTC (a block boundary); True
         if that changed, in which case the summary is incomplete until rebuilt."""
@@ -145,6 +151,10 @@ class StoreProtocol(Protocol):
     def latest(self, since: float, devices: Sequence[str] | None = None) -> pd.DataFrame:
         """The newest reading of every (device, metric, labels) seen since ``since``:
         columns device, metric, labels, ts, value, quality."""
+
+    def runs(self, start: float, end: float) -> list[tuple[float, float, bool]]:
+        """(started, last seen, stopped) of the monitor's runs overlapping [start, end),
+        by start (pue.runlog turns them into the spans it was not collecting)."""
 
     def health(self) -> dict[str, DeviceHealth]:
         """The latest poll outcome of every device polled so far."""

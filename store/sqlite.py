@@ -76,6 +76,13 @@ CREATE TABLE IF NOT EXISTS device_health (
     polls_total INTEGER NOT NULL DEFAULT 0,
     degraded INTEGER NOT NULL DEFAULT 0  -- the last poll answered with undecodable readings
 );
+CREATE TABLE IF NOT EXISTS monitor_runs (  -- the monitor's run log (pue.runlog)
+    run TEXT PRIMARY KEY,
+    started REAL NOT NULL,
+    last_seen REAL NOT NULL,     -- its last heartbeat, or its stop
+    stopped INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS monitor_runs_started ON monitor_runs (started);
 CREATE TABLE IF NOT EXISTS poll_errors (
     device TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -198,6 +205,21 @@ class Store:
         for kind, n in res.error_counts().items():
             conn.execute("""INSERT INTO poll_errors VALUES (?, ?, ?) ON CONFLICT(device, kind)
                             DO UPDATE SET count = count + excluded.count""", (res.device, kind, n))
+
+    def mark_run(self, run: str, ts: float, stopped: bool = False) -> None:
+        """Start, heartbeat or clean stop of a monitor run (see StoreProtocol.mark_run)."""
+        with self._connect() as conn:
+            conn.execute("INSERT INTO monitor_runs VALUES (?, ?, ?, ?) ON CONFLICT(run) DO "
+                         "UPDATE SET last_seen = MAX(last_seen, excluded.last_seen), "
+                         "stopped = excluded.stopped", (run, ts, ts, int(stopped)))
+
+    def runs(self, start: float, end: float) -> list[tuple[float, float, bool]]:
+        """(started, last seen, stopped) of the runs overlapping [start, end), by start."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT started, last_seen, stopped FROM monitor_runs "
+                                "WHERE started < ? AND last_seen >= ? ORDER BY started",
+                                (end, start)).fetchall()
+        return [(a, b, bool(s)) for a, b, s in rows]
 
     def import_readings(self, readings: Sequence[Reading],
                         stale: Sequence[tuple[str, tuple[float, float]]] = ()) -> None:

@@ -234,6 +234,20 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "role.renewable": {"vi": "Năng lượng tái tạo", "en": "Renewable"},
     "role.reuse": {"vi": "Năng lượng tái sử dụng", "en": "Energy reuse"},
     "role.water": {"vi": "Nước", "en": "Water"},
+    "rep.outages": {"vi": "Thời gian monitor không thu thập số liệu",
+                    "en": "When the monitor was not collecting"},
+    "rep.outages.none": {"vi": "Monitor thu thập suốt kỳ báo cáo.",
+                         "en": "The monitor collected throughout the period."},
+    "rep.outages.total": {
+        "vi": "Tổng cộng {hours} giờ ({share}); số lần chạy của monitor trong kỳ: {runs}. "
+              "Bộ đếm có thể nối qua các khoảng này, nhưng monitor không đọc số liệu nào "
+              "trong đó.",
+        "en": "In all {hours} h ({share}); runs of the monitor in the period: {runs}. "
+              "Counters may bridge these spans, but the monitor read nothing in them."},
+    "rep.outages.more": {"vi": "… và {n} khoảng khác", "en": "… and {n} more spans"},
+    "rep.from": {"vi": "Từ", "en": "From"},
+    "rep.to": {"vi": "Đến", "en": "To"},
+    "rep.hours": {"vi": "Số giờ", "en": "Hours"},
     "rep.months": {"vi": "Theo tháng", "en": "By month"},
     "rep.month": {"vi": "Tháng", "en": "Month"},
     "rep.method": {"vi": "Phương pháp tính", "en": "Method"},

@@ -225,6 +225,28 @@ def _flags(counts: dict | None, lang: str) -> str:
     return " · ".join(parts) if parts else DASH
 
 
+# At most this many outage spans are listed in the HTML (the JSON has all of them).
+OUTAGE_ROWS = 40
+
+
+def _outages(rep: dict, lang: str) -> str:
+    out = rep.get("monitor_outages")
+    if out is None:
+        return ""
+    title = f"<h3>{escape(t('rep.outages', lang))}</h3>"
+    if not out["spans"]:
+        return title + f"<p>{escape(t('rep.outages.none', lang))}</p>"
+    total = t("rep.outages.total", lang, hours=number(out["seconds"] / 3600, 2, lang),
+              share=_pct(out["share"], lang), runs=out["runs"])
+    rows = [[escape(x["start"]), escape(x["end"]), number(x["seconds"] / 3600, 2, lang)]
+            for x in out["spans"][:OUTAGE_ROWS]]
+    more = len(out["spans"]) - OUTAGE_ROWS
+    return (title + f"<p>{escape(total)}</p>"
+            + _rows(rows, [t("rep.from", lang), t("rep.to", lang), t("rep.hours", lang)], {2})
+            + (f"<p class=\"muted\">{escape(t('rep.outages.more', lang, n=more))}</p>"
+               if more > 0 else ""))
+
+
 def _months(rep: dict, lang: str) -> str:
     months = rep.get("months")
     if not months:
@@ -255,7 +277,8 @@ def _site(rep: dict, lang: str, first: bool) -> str:
 <div>{escape(t('fig.status', lang))}: {escape(t('status.' + rep['status'], lang))}</div>
 <div>{escape(t('fig.coverage', lang))}: {_pct(rep['coverage'], lang)}</div></div></div>
 <h3>{escape(t('rep.energy', lang))}</h3>{_rows(figures, ['', ''], {1})}
-{_kpis(rep, lang)}{_balance(rep, lang)}{_meters(rep, lang)}{_months(rep, lang)}
+{_kpis(rep, lang)}{_balance(rep, lang)}{_meters(rep, lang)}{_outages(rep, lang)}
+{_months(rep, lang)}
 <h3>{escape(t('rep.method', lang))}</h3>
 <p>{escape(t('rep.method.text', lang))}</p><p class="small muted">{escape(rep['method'])}</p>
 <h3>{escape(t('rep.digest', lang))}</h3>
