@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from pue_monitor.config.metrics import WATER_METRIC, Role
 from pue_monitor.config.model import Config, Site
 from pue_monitor.figures.periods import segmented_results
+from pue_monitor.figures.settings import meter_settings
 from pue_monitor.pue.energy import CounterSeries
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
 from pue_monitor.pue.kpis import Kpis, kpis
@@ -57,9 +58,12 @@ def water_m3(store: StoreProtocol, site: Site, start: float, end: float) -> floa
     return total if seen else None
 
 
-def inputs_of(result: PueResult, site: Site) -> dict:
-    """What the PUE was computed from, canonical: enough to recompute it by hand."""
+def inputs_of(result: PueResult, site: Site, settings: dict | None = None) -> dict:
+    """What the PUE was computed from, canonical: enough to recompute it by hand, and
+    the settings of every meter it rests on (figures.settings), so the digest covers
+    them."""
     return {
+        "settings": settings or {},
         "site": site.id,
         "start": result.start,
         "end": result.end,
@@ -108,7 +112,9 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
                        coverage_threshold=site.coverage_threshold)
     names = {d.id: d for d in site.devices}
     common = result.coverage * span
-    inputs = inputs_of(result, site)
+    settings = {d.id: meter_settings(config, site, d) for d in site.devices
+                if any(m.device == d.id for m in result.meters)}
+    inputs = inputs_of(result, site, settings)
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "site": site.id,
@@ -140,6 +146,7 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
                 and m.cross_check[2] > site.counter_power_tolerance},
         } for m in result.meters],
         "method": METHOD_VERSION,
+        "settings": settings,
         "inputs": inputs,
         "digest": {"algorithm": "sha256", "value": digest(inputs),
                    "over": "the 'inputs' object as JSON, keys sorted, no spaces, ASCII"},

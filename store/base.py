@@ -28,7 +28,7 @@ Rules every backend keeps:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
@@ -126,6 +126,10 @@ class StoreProtocol(Protocol):
         start) records its start at ``ts``, every later one its last sign of life (a
         heartbeat); ``stopped`` marks a clean stop. Written by the monitor only."""
 
+    def replace_settings(self, fingerprints: Mapping[str, str]) -> None:
+        """Record each device's settings fingerprint (figures.settings) and delete all of
+        its blocks, in one transaction: blocks made with other settings are stale."""
+
     def align_days(self, offset_s: int) -> bool:
         """Start the summary's days at ``offset_s`` east of UTC (a block boundary); True
         if that changed, in which case the summary is incomplete until rebuilt."""
@@ -164,6 +168,10 @@ class StoreProtocol(Protocol):
 
     def device_profiles(self) -> dict[str, str]:
         """{device id: identified profile name} of the auto devices identified so far."""
+
+    def settings_fingerprints(self) -> dict[str, str]:
+        """{device id: the settings fingerprint its stored blocks were computed with}, as
+        replace_settings recorded it."""
 
     def stored_values(self, readings: Sequence[Reading]
                       ) -> dict[int, list[tuple[float | None, str]]]:

@@ -11,7 +11,7 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +50,7 @@ _NEAR = ("SELECT * FROM (SELECT ?, device, metric, ts, value FROM readings WHERE
          f"LIMIT {NEAR_READINGS})")
 _BEFORE, _AFTER = _NEAR.format(op="<", order="DESC"), _NEAR.format(op=">", order="ASC")
 DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
+SETTINGS_KEY = "block_settings:"  # meta key prefix: the settings a device's blocks were made with
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -566,6 +567,24 @@ class Store:
             rows = conn.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
                                 (len(DEVICE_PROFILE_KEY), DEVICE_PROFILE_KEY)).fetchall()
         return {key[len(DEVICE_PROFILE_KEY):]: json.loads(value) for key, value in rows}
+
+
+    def settings_fingerprints(self) -> dict[str, str]:
+        """{device id: fingerprint of the settings its stored blocks were computed with}."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
+                                (len(SETTINGS_KEY), SETTINGS_KEY)).fetchall()
+        return {key[len(SETTINGS_KEY):]: value for key, value in rows}
+
+    def replace_settings(self, fingerprints: Mapping[str, str]) -> None:
+        """Record these devices' settings fingerprints and delete all their blocks (their
+        days follow), in one transaction: the blocks are recomputed with the new settings."""
+        with self._connect(immediate=True) as conn:
+            for device, value in fingerprints.items():
+                conn.execute("DELETE FROM interval_energy WHERE device = ?", (device,))
+                conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             (SETTINGS_KEY + device, value))
+            days.refresh(conn)
 
 
 class _Joined:
