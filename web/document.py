@@ -9,8 +9,8 @@ Top level
     generated_at_unix  the same, unix seconds
     title            {vi, en}
     method           PUE method identifier (pue.kpi.METHOD_VERSION)
-    province         {window name: province figure (below)} for every window all sites have
     sites            list of sites, in configuration order
+    province         {window name: province figure (below)} for every window all sites have
 
 Province figure (pue.province: one ratio of sums, never a mean of the sites' ratios)
     pue (float | null: no site judged), facility_energy_kwh, it_energy_kwh (Σ over the
@@ -120,9 +120,9 @@ def status_document(statuses: list[SiteStatus], config: Config, now: float,
         "generated_at_unix": now,
         "title": {"vi": config.title.vi, "en": config.title.en},
         "method": METHOD_VERSION,
-        "province": province_document(statuses, long or {}),
         "sites": [site_document(status, config, (long or {}).get(status.site.id), identified)
                   for status in statuses],
+        "province": province_document(statuses, long or {}),
     }
 
 
