@@ -12,7 +12,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pue_monitor.figures.service import device_state
+from pue_monitor.figures.service import device_flags, device_state
+from pue_monitor.pue.kpi import MeterFigure, PueResult
+from pue_monitor.pue.quality import Flag, MeterQuality
 from pue_monitor.store.model import ErrorKind, HealthState, PollResult, Quality, Reading
 from pue_monitor.store.sqlite import Store
 from tests.simulator_support import demo_config, poll, running
@@ -98,6 +100,23 @@ STATES = [
                          ids=[s[0] for s in STATES])
 def test_device_state(polled, flags, state):
     assert device_state(polled, flags) == state
+
+
+def test_live_window_flags_by_meter():
+    # Only stuck and implausible flags make an answering meter degraded; a wrap or a
+    # step-back is the counter's business (counted in the figures), not the device's.
+    def meter(device, *kinds):
+        flags = tuple(Flag(100.0 + i, 160.0 + i, k) for i, k in enumerate(kinds))
+        return MeterFigure(device, "it", 1.0, "counter", 1.0, 900.0,
+                           quality=MeterQuality(flags))
+    figure = PueResult("s", 0.0, 900.0, "15m", 1, None, 0.0, 0.0, 0.0, "no_data", 1.4, "<=",
+                       None, meters=(meter("a", "stuck_counter", "wrap"),
+                                     meter("b", "wrap", "step_back", "reset"),
+                                     meter("c", "implausible_power", "implausible_power",
+                                           "stuck_power")))
+    assert device_flags(figure) == {"a": {"stuck_counter": 1},
+                                    "c": {"stuck_power": 1, "implausible_power": 2}}
+    assert device_flags(None) == {}
 
 
 def metric_samples(text: str, name: str) -> dict[tuple, float]:
