@@ -72,6 +72,12 @@ def refresh_settings(store: StoreProtocol, config: Config
     the readings when next needed): {device: the block-aligned span its blocks covered,
     None if it had none}, by device."""
     stale = stale_devices(store, config)
+    if not store.settings_fingerprints():
+        # A store of an earlier version, which kept no fingerprints: its blocks were made
+        # with the configuration it ran with, taken to be this one (dropping them all
+        # would make an upgrade recompute years of blocks). Only recorded.
+        store.replace_settings(stale, drop_blocks=False)
+        return {}
     spans: dict[str, tuple[float, float] | None] = {}
     for device in sorted(stale):
         first, end = store.first_reading_ts(device), store.last_interval_end(device)

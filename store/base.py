@@ -126,9 +126,11 @@ class StoreProtocol(Protocol):
         start) records its start at ``ts``, every later one its last sign of life (a
         heartbeat); ``stopped`` marks a clean stop. Written by the monitor only."""
 
-    def replace_settings(self, fingerprints: Mapping[str, str]) -> None:
+    def replace_settings(self, fingerprints: Mapping[str, str],
+                         drop_blocks: bool = True) -> None:
         """Record each device's settings fingerprint (figures.settings) and delete all of
-        its blocks, in one transaction: blocks made with other settings are stale."""
+        its blocks, in one transaction: blocks made with other settings are stale
+        (``drop_blocks`` False: only record them)."""
 
     def align_days(self, offset_s: int) -> bool:
         """Start the summary's days at ``offset_s`` east of UTC (a block boundary); True

@@ -576,12 +576,14 @@ class Store:
                                 (len(SETTINGS_KEY), SETTINGS_KEY)).fetchall()
         return {key[len(SETTINGS_KEY):]: value for key, value in rows}
 
-    def replace_settings(self, fingerprints: Mapping[str, str]) -> None:
+    def replace_settings(self, fingerprints: Mapping[str, str],
+                         drop_blocks: bool = True) -> None:
         """Record these devices' settings fingerprints and delete all their blocks (their
         days follow), in one transaction: the blocks are recomputed with the new settings."""
         with self._connect(immediate=True) as conn:
             for device, value in fingerprints.items():
-                conn.execute("DELETE FROM interval_energy WHERE device = ?", (device,))
+                if drop_blocks:
+                    conn.execute("DELETE FROM interval_energy WHERE device = ?", (device,))
                 conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                              (SETTINGS_KEY + device, value))
             days.refresh(conn)

@@ -88,3 +88,28 @@ def test_recompute_says_which_meters_changed(tmp_path, capsys):
     assert "settings changed for 0 meter(s); 0 block(s) computed" in capsys.readouterr().out
     assert report(CONFIG, data, tmp_path / "r2.json")["facility_energy_kwh"] == \
         pytest.approx(800.0, rel=1e-9)
+
+
+def test_a_store_of_an_earlier_version_keeps_its_blocks(tmp_path):
+    # No fingerprint recorded at all: the blocks are taken as made with this configuration
+    # (only recorded, nothing dropped); a change after that drops them.
+    from pue_monitor.config import load_config
+    from pue_monitor.figures.settings import refresh_settings
+    from pue_monitor.store.model import Reading
+    from pue_monitor.store.sqlite import Store
+
+    config = load_config(CONFIG)
+    store = Store.open(tmp_path)
+    try:
+        store.import_readings([Reading(t, "swap-in", "active_energy_kwh", v)
+                               for t, v in ((0.0, 1.0), (900.0, 2.0))])
+        store.write_interval_energy([("swap-in", 0.0, 900.0, 1.0, 900.0, "counter")])
+        assert refresh_settings(store, config) == {}
+        assert store.block_counts(["swap-in"], 0.0, 900.0) == {"swap-in": 1}
+        assert set(store.settings_fingerprints()) == {
+            d.id for _, d in config.devices() if d.role.value not in ("monitor", "water")}
+        changed = load_config(variant(tmp_path, "later", SWAP, ""))
+        assert refresh_settings(store, changed) == {"swap-in": (0.0, 900.0)}
+        assert store.block_counts(["swap-in"], 0.0, 900.0) == {}
+    finally:
+        store.close()
