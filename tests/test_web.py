@@ -182,6 +182,13 @@ def test_page_shows_every_site_with_its_figures(client):
         assert name in html
     assert ">1.40</span>" in html and ">1.50</span>" in html
     assert "PUE ≤ 1.4" in html
+    # The province over the last 15 minutes (see PROVINCE below): 1.45, 2 of 3 judged, 1
+    # compliant; each value a live field the refresh script updates.
+    row = html[html.index('<tr data-window="15m">'):]
+    row = row[:row.index("</tr>")]
+    assert 'data-field="province.15m.pue" data-fmt="pue">1.45</span>' in row
+    assert '>2</span>/<span data-field="province.15m.sites" data-fmt="int">3</span>' in row
+    assert 'data-field="province.15m.compliant" data-fmt="int">1</span>' in row
 
 
 def test_store_failure_is_a_clear_503_not_a_crash(store, monkeypatch):

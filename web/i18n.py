@@ -179,6 +179,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
     # The province figure (pue.province): one ratio of sums over the judged sites.
     "prov.pue": {"vi": "PUE toàn tỉnh (Σ E_DC / Σ E_IT các TTDL được đánh giá)",
                  "en": "Province PUE (Σ E_DC / Σ E_IT over the judged data centers)"},
+    "prov.window": {"vi": "Khoảng thời gian", "en": "Window"},
+    "prov.judged.short": {"vi": "TTDL được đánh giá", "en": "Data centers judged"},
+    "prov.compliant": {"vi": "Đạt ngưỡng", "en": "Compliant"},
     "prov.judged": {"vi": "Được đánh giá: {judged}/{sites} TTDL · đạt ngưỡng: {compliant}",
                     "en": "Judged: {judged} of {sites} data centers · compliant: {compliant}"},
     "prov.not_judged": {"vi": "Chưa đánh giá được (và lý do)",
