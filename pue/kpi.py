@@ -14,7 +14,7 @@ from pue_monitor.pue.energy import (
     intersect_spans,
     span_seconds,
 )
-from pue_monitor.pue.quality import MeterQuality
+from pue_monitor.pue.quality import COUNTED, MeterQuality
 
 METHOD_VERSION = ("pue-monitor/3 ISO/IEC 30134-2 energy ratio, common-coverage spans "
                   "(sub-meters too); resets, step-backs, stuck and implausible spans "
@@ -57,8 +57,11 @@ class MeterFigure:
     # (counter kWh, power kWh, |difference| / counter), share not applied.
     cross_check: tuple[float, float, float | None] | None = None
     # Every flagged span of the meter overlapping the period, with counts by kind (empty
-    # where the figure comes from stored blocks that do not keep them).
+    # where the figure comes from stored blocks, which keep counts only).
     quality: MeterQuality = field(default_factory=MeterQuality)
+    # Flags ending in the period, by quality.COUNTED group (reset, step_back, wrap, stuck,
+    # implausible): whether the period was read from blocks or recomputed, these add up.
+    counted: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,9 @@ class MeterPart:
     cross_check: tuple[float, float] | None = None  # (counter kWh, power kWh)
     common_s: float = 0.0  # what it measured of the part's common time
     quality: MeterQuality = field(default_factory=MeterQuality)  # flags overlapping the part
+    # Flags ending in the part, by quality.COUNTED group: from the flags of a part
+    # recomputed from readings, from the stored blocks' counts otherwise.
+    counted: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -190,14 +196,17 @@ def reduce_part(meters: list[MeterInput], start: float, end: float) -> Part:
         own = meter.energy.spans(start, end)
         used = spans if meter.role in RATIO_ROLES else intersect_spans(spans, own)
         counter = meter.energy.counter
+        resets = (counter.resets_in(start, end)
+                  if counter is not None and meter.energy.method == "counter" else 0)
         out[meter.device] = MeterPart(
             energy_kwh=meter.energy.energy(used) if used else None,
-            covered_s=span_seconds(own), method=meter.energy.method,
-            resets=counter.resets_in(start, end)
-            if counter is not None and meter.energy.method == "counter" else 0,
+            covered_s=span_seconds(own), method=meter.energy.method, resets=resets,
             cross_check=meter.energy.cross_check(start, end)
             if meter.energy.method == "counter" else None, common_s=span_seconds(used),
-            quality=qualities[meter.device])
+            quality=qualities[meter.device],
+            # Resets as the meter's resets field counts them (its counter's, when the
+            # counter is the source), as a stored block does.
+            counted=qualities[meter.device].ending_in(start, end) | {"reset": resets})
     return Part(start, end, span_seconds(spans), out)
 
 
@@ -237,7 +246,8 @@ def combine(site: str, meters: list[MeterInfo], parts: list[Part], start: float,
             method="+".join(methods) or "none", energy_kwh=energy,
             covered_s=sum(x.covered_s for x in pieces), resets=sum(x.resets for x in pieces),
             cross_check=check, common_s=sum(x.common_s for x in pieces),
-            quality=MeterQuality.merge([x.quality for x in pieces])))
+            quality=MeterQuality.merge([x.quality for x in pieces]),
+            counted={name: sum(x.counted.get(name, 0) for x in pieces) for name in COUNTED}))
 
     pue: float | None = None
     if covered <= 0:

@@ -26,6 +26,11 @@ IMPLAUSIBLE_POWER = "implausible_power"
 KINDS = (RESET, STEP_BACK, WRAP, STUCK_COUNTER, STUCK_POWER, IMPLAUSIBLE_COUNTER,
          IMPLAUSIBLE_POWER)
 UNMEASURED = frozenset(KINDS) - {WRAP}
+# What a stored 15-minute block keeps of the flags: a count per group of kinds, each flag
+# counted in the block its end lies in, so block counts add up over any period.
+COUNTED = {"reset": (RESET,), "step_back": (STEP_BACK,), "wrap": (WRAP,),
+           "stuck": (STUCK_COUNTER, STUCK_POWER),
+           "implausible": (IMPLAUSIBLE_COUNTER, IMPLAUSIBLE_POWER)}
 
 # A counter falling below this share of its previous value was reset (profile or device
 # setting `reset_below_fraction`); any smaller decrease is a step-back.
@@ -90,6 +95,12 @@ class MeterQuality:
     def counts(self) -> dict[str, int]:
         """Flags by kind, every kind listed."""
         return {kind: self.count(kind) for kind in KINDS}
+
+    def ending_in(self, start: float, end: float) -> dict[str, int]:
+        """Flags whose span ends in (start, end], by COUNTED group (every group listed):
+        what a block over [start, end) stores, so counts of adjacent blocks add up."""
+        ending = [f.kind for f in self.flags if start < f.end <= end]
+        return {name: sum(1 for k in ending if k in kinds) for name, kinds in COUNTED.items()}
 
     def unmeasured(self) -> list[Span]:
         """The spans the meter's rules refused, merged."""

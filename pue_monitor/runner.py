@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from pue_monitor.exchange.influx import (InfluxWriter, export_interval_energy, p
                                          reading_lines)
 from pue_monitor.figures.rollup import rollup
 from pue_monitor.progress import Progress
+from pue_monitor.pue.runlog import HEARTBEAT_S
 from pue_monitor.simulator.runner import READY_LINE
 from pue_monitor.storage import open_store
 from pue_monitor.store.base import StoreProtocol
@@ -51,6 +53,30 @@ async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event
             await asyncio.wait_for(stop.wait(), ROLLUP_EVERY_S)
         except TimeoutError:
             pass
+
+
+async def _run_log_loop(store: StoreProtocol, stop: asyncio.Event,
+                        clock: Callable[[], float], heartbeat_s: float = HEARTBEAT_S) -> None:
+    """The monitor's run log (pue.runlog): its start, a heartbeat while it collects and a
+    clean stop, so a report can show when the monitor was not collecting."""
+    run = uuid.uuid4().hex
+    try:
+        await asyncio.to_thread(store.mark_run, run, clock())
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), heartbeat_s)
+            except TimeoutError:
+                pass
+            if not stop.is_set():
+                await asyncio.to_thread(store.mark_run, run, clock())
+    except Exception:  # the log is for the record; collecting goes on without it
+        log.exception("cannot write the monitor's run log; collecting goes on")
+        await stop.wait()
+    finally:
+        try:
+            store.mark_run(run, clock(), stopped=True)
+        except Exception:
+            log.exception("cannot record the monitor's stop in its run log")
 
 
 async def _influx_loop(store: StoreProtocol, config: Config, writer: InfluxWriter,
@@ -88,7 +114,8 @@ async def _serve(config: Config, store: StoreProtocol, stop: asyncio.Event,
             pass
     destinations = [] if writer is None else [_influx_destination(config, writer)]
     service = CollectorService(config, store, destinations=destinations)
-    tasks = [service.run(stop), _rollup_loop(store, config, stop, time.time)]
+    tasks = [service.run(stop), _rollup_loop(store, config, stop, time.time),
+             _run_log_loop(store, stop, time.time)]
     if writer is not None:
         tasks.append(_influx_loop(store, config, writer, stop, time.time))
     await asyncio.gather(*tasks)

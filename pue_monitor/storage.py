@@ -1,7 +1,8 @@
 """Opens the store a command works on: the composition root's choice of backend.
 
 The SQLite store under the data directory, its day summary aligned to the config's
-sites (figures.periods.align_store); the layers above get it as a
+sites (figures.periods.align_store) and its blocks in step with the meters' settings
+(figures.settings.refresh_settings); the layers above get it as a
 store.base.StoreProtocol and never name the backend.
 """
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from pue_monitor.config.model import Config
 from pue_monitor.figures.periods import align_store
+from pue_monitor.figures.settings import refresh_settings
 from pue_monitor.store.base import ProgressFn, StoreProtocol, UserStoreProtocol
 from pue_monitor.store.sqlite import BUSY_ERRORS, DB_FILE, Store
 
@@ -23,10 +25,17 @@ def exists(data_dir: Path) -> bool:
 
 
 def open_store(data_dir: str | Path, config: Config,
-               progress: ProgressFn | None = None) -> StoreProtocol:
+               progress: ProgressFn | None = None,
+               stale: dict | None = None) -> StoreProtocol:
     """The store under ``data_dir`` (created if needed), its summary days aligned to the
-    config's sites; ``progress`` follows a rebuild of the day summary."""
-    return align_store(Store.open(data_dir), config, progress)
+    config's sites and the blocks of meters whose settings changed dropped (recomputed
+    when next needed, figures.settings; put in ``stale`` {device: span its blocks
+    covered} if given); ``progress`` follows a rebuild of the summary."""
+    store = align_store(Store.open(data_dir), config, progress)
+    dropped = refresh_settings(store, config)
+    if stale is not None:
+        stale.update(dropped)
+    return store
 
 
 def open_users(data_dir: str | Path) -> UserStoreProtocol:

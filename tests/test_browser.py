@@ -133,6 +133,14 @@ CASES = [
     ("mark", {"windows": {"12m": {"compliant": False}}, "year_at_risk": None}),
     ("mark", {"windows": {"12m": {"compliant": None}}}), ("mark", {"windows": {}}),
     ("mark", None),
+    ("risk", {"year": 2026, "at_risk": True, "projected_pue": 1.47, "basis_days": 45.25,
+              "basis_coverage": 0.987}),
+    ("risk", {"year": 2026, "at_risk": None, "refused": "too_short", "basis_status": "ok",
+              "basis_days": 0.0139, "min_basis_days": 30.0}),
+    ("risk", {"year": 2026, "at_risk": None, "refused": "not_judged",
+              "basis_status": "invalid", "basis_days": 0.0, "min_basis_days": 30.0}),
+    ("risk", {"year": 2026, "at_risk": None, "refused": "no_figure", "min_basis_days": 30.0}),
+    ("state", "up"), ("state", "degraded"), ("state", "down"), ("state", None),
 ]
 
 

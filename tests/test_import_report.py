@@ -51,7 +51,7 @@ SCENARIOS = {
     # (method 3 counts wraps apart; method 2 counted it as one): resets 0.
     "wrap": dict(category="PUE1", pue=1.6, facility=800.0, it=500.0, coverage=1.0,
                  status="ok", compliant=False, meters={"wrap-in": 800.0, "wrap-it": 500.0},
-                 resets={"wrap-in": 0},
+                 resets={"wrap-in": 0}, flags={"wrap-in": {"wrap": 1, "reset": 0}},
                  html={"vi": ("1,60", "800,0 kWh", "100,00 %"),
                        "en": ("1.60", "800.0 kWh", "100.00 %")}),
     # Old meter 5000 -> 5200 (06:00) -> 5400 (its final reading at the noon swap); the new
@@ -189,6 +189,9 @@ def test_json_report_reproduces_the_scenario(data_dir, tmp_path, site):
                                                                              rel=1e-9)
     for device, resets in want.get("resets", {}).items():
         assert meters[device]["resets"] == resets, device
+        assert meters[device]["flags"]["reset"] == resets, device
+    for device, flags in want.get("flags", {}).items():  # flags counted in the report
+        assert {k: meters[device]["flags"][k] for k in flags} == flags, device
     for device, seconds in want.get("covered_s", {}).items():
         assert meters[device]["covered_s"] == pytest.approx(seconds, abs=1e-6), device
     assert doc["method"].startswith("pue-monitor/3")
@@ -202,7 +205,8 @@ def test_csv_report_reproduces_the_scenario(data_dir, tmp_path, site):
     row = rows[0]
     assert list(row) == ["site", "period_start", "period_end", "category",
                          "facility_energy_kwh", "it_energy_kwh", "pue", "coverage", "status",
-                         "threshold", "operator", "compliant", "dcie_pct", "digest"]
+                         "threshold", "operator", "compliant", "dcie_pct", "digest",
+                         "sites_judged", "sites_compliant", "not_judged"]
     assert (row["site"], row["period_start"], row["period_end"]) == (site, START, END)
     assert row["category"] == want["category"]
     assert float(row["pue"]) == pytest.approx(want["pue"], abs=1e-9)
@@ -250,13 +254,50 @@ def test_province_report_has_one_row_per_site(data_dir, tmp_path):
     for rep in doc["sites"]:
         assert rep["pue"] == pytest.approx(SCENARIOS[rep["site"]]["pue"], rel=1e-9)
     rows = list(csv.DictReader(io.StringIO(report(data_dir, tmp_path, "all", "csv"))))
-    assert [r["site"] for r in rows] == list(SCENARIOS)
-    assert [r["status"] for r in rows] == [w["status"] for w in SCENARIOS.values()]
+    assert [r["site"] for r in rows] == [*SCENARIOS, "province"]
+    assert [r["status"] for r in rows[:-1]] == [w["status"] for w in SCENARIOS.values()]
     page = report(data_dir, tmp_path, "all", "html", "--lang", "en")
     assert "All data centers" in page
     assert page.count('<section class="site') == len(SCENARIOS)
     for name in ("Counter reset", "Mixed IT measurement points", "Coverage just above"):
         assert name in page
+
+
+# The province over the scenarios, by hand: the ok sites are reset, wrap, swap, cgap,
+# ragged, exclude, shared, mixed and covhigh (gap and covlow are incomplete, misassigned
+# invalid). E_DC 1200 + 800 + 800 + 1200 + 1200 + 1300 + 1300 + 1100 + 70 x 1369 / 60;
+# E_IT 23000 / 24 + 500 + 600 + 1000 + 960 + 1000 + 1000 + 800 + 50 x 1369 / 60. All
+# judged sites but wrap (1.60) are compliant: 8 of 9; 12 sites in all.
+PROVINCE_DC = 8900 + 70 * 1369 / 60
+PROVINCE_IT = 23000 / 24 + 5860 + 50 * 1369 / 60
+NOT_JUDGED = [("gap", "incomplete", 0.875, 1.5), ("misassigned", "invalid", 1.0, 0.8),
+              ("covlow", "incomplete", 1367 / 1440, 1.4)]
+
+
+def test_province_figure_in_the_report(data_dir, tmp_path):
+    prov = json.loads(report(data_dir, tmp_path, "all", "json"))["province"]
+    assert prov["facility_energy_kwh"] == pytest.approx(PROVINCE_DC, rel=1e-9)
+    assert prov["it_energy_kwh"] == pytest.approx(PROVINCE_IT, rel=1e-9)
+    assert prov["pue"] == pytest.approx(PROVINCE_DC / PROVINCE_IT, rel=1e-9)
+    assert (prov["sites"], prov["judged"], prov["compliant"]) == (12, 9, 8)
+    assert [(n["site"], n["status"], n["coverage"], n["pue"]) for n in prov["not_judged"]] \
+        == [(s, st, pytest.approx(c, rel=1e-9), pytest.approx(p, rel=1e-9))
+            for s, st, c, p in NOT_JUDGED]
+    assert (prov["start"], prov["end"], prov["refused"]) == (START, END, None)
+    row = list(csv.DictReader(io.StringIO(report(data_dir, tmp_path, "all", "csv"))))[-1]
+    assert float(row["pue"]) == pytest.approx(PROVINCE_DC / PROVINCE_IT, rel=1e-9)
+    assert (row["sites_judged"], row["sites_compliant"]) == ("9", "8")
+    assert row["not_judged"] == "gap:incomplete misassigned:invalid covlow:incomplete"
+    # PUE 10497.1667 / 7959.1667 = 1.3189 -> "1,32"; E_DC "10.497,2 kWh".
+    for lang, pue, e_dc, judged, why in (
+            ("vi", "1,32", "10.497,2 kWh", "Được đánh giá: 9/12 TTDL · đạt ngưỡng: 8",
+             "Chưa đánh giá được (và lý do)"),
+            ("en", "1.32", "10,497.2 kWh", "Judged: 9 of 12 data centers · compliant: 8",
+             "Not judged (and why)")):
+        page = report(data_dir, tmp_path, "all", "html", "--lang", lang)
+        head = page[:page.index('<section class="site')]
+        assert f'<div class="pue">{pue}</div>' in head and e_dc in head
+        assert judged in head and why in head and "misassigned" in head
 
 
 def canonical_sha256(inputs: dict) -> str:

@@ -54,7 +54,7 @@ def test_csv_province_rows(setup):
     assert answer.status_code == 200
     assert "attachment" in answer.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
-    assert [r["site"] for r in rows] == [s.id for s in config.sites]
+    assert [r["site"] for r in rows] == [*(s.id for s in config.sites), "province"]
     by_site = {r["site"]: r for r in rows}
     assert float(by_site["que-vo-dc"]["pue"]) == pytest.approx(1.5)
     assert by_site["que-vo-dc"]["compliant"] == "false"

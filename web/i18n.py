@@ -79,6 +79,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "risk.no": {"vi": "Năm {year}: dự báo PUE {pue}, trong ngưỡng",
                 "en": "{year}: projected PUE {pue}, within the threshold"},
     "risk.none": {"vi": "Chưa đủ số liệu để dự báo năm", "en": "Not enough data to project the year"},
+    # Why a year is not projected (pue.atrisk refusals) and what a projection rests on.
+    "risk.refused.no_figure": {"vi": "Năm {year}: không dự báo, chưa có số liệu đo",
+                               "en": "{year}: no forecast, nothing measured yet"},
+    "risk.refused.not_judged": {
+        "vi": "Năm {year}: không dự báo, PUE từ đầu năm chưa được đánh giá ({status})",
+        "en": "{year}: no forecast, the year-so-far PUE is not judged ({status})"},
+    "risk.refused.too_short": {
+        "vi": "Năm {year}: không dự báo, mới đo {days} ngày trên {min} ngày cần có",
+        "en": "{year}: no forecast, {days} measured days of the {min} needed"},
+    "risk.basis": {"vi": " (dựa trên {days} ngày đo, độ phủ {coverage})",
+                   "en": " (from {days} measured days, coverage {coverage})"},
     "fig.status": {"vi": "Trạng thái", "en": "Status"},
     "fig.coverage": {"vi": "Độ phủ dữ liệu", "en": "Coverage"},
     "fig.energy": {"vi": "Điện năng TTDL / CNTT", "en": "Energy facility / IT"},
@@ -120,6 +131,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "up.true": {"vi": "● Hoạt động", "en": "● Up"},
     "up.false": {"vi": "● Mất kết nối", "en": "● Down"},
     "up.null": {"vi": "○ Chưa đọc", "en": "○ Not polled yet"},
+    # Device health states (store.model.HealthState).
+    "state.up": {"vi": "● Hoạt động", "en": "● Up"},
+    "state.degraded": {"vi": "◐ Suy giảm (số đọc lỗi, kẹt hoặc bất thường)",
+                       "en": "◐ Degraded (readings undecodable, stuck or implausible)"},
+    "state.down": {"vi": "● Mất kết nối", "en": "● Down"},
+    "state.unknown": {"vi": "○ Chưa đọc", "en": "○ Not polled yet"},
     "errors.none": {"vi": "không", "en": "none"},
 
     # Error kinds (store.model.ErrorKind); unknown kinds are shown as they are.
@@ -182,6 +199,18 @@ CATALOGUE: dict[str, dict[str, str]] = {
                   "en": "Power usage effectiveness (PUE) report"},
     "rep.province": {"vi": "Tổng hợp các trung tâm dữ liệu", "en": "All data centers"},
     "rep.site": {"vi": "Trung tâm dữ liệu", "en": "Data center"},
+    # The province figure (pue.province): one ratio of sums over the judged sites.
+    "prov.pue": {"vi": "PUE toàn tỉnh (Σ E_DC / Σ E_IT các TTDL được đánh giá)",
+                 "en": "Province PUE (Σ E_DC / Σ E_IT over the judged data centers)"},
+    "prov.window": {"vi": "Khoảng thời gian", "en": "Window"},
+    "prov.judged.short": {"vi": "TTDL được đánh giá", "en": "Data centers judged"},
+    "prov.compliant": {"vi": "Đạt ngưỡng", "en": "Compliant"},
+    "prov.judged": {"vi": "Được đánh giá: {judged}/{sites} TTDL · đạt ngưỡng: {compliant}",
+                    "en": "Judged: {judged} of {sites} data centers · compliant: {compliant}"},
+    "prov.not_judged": {"vi": "Chưa đánh giá được (và lý do)",
+                        "en": "Not judged (and why)"},
+    "prov.refused": {"vi": "Không gộp được các kỳ báo cáo khác nhau",
+                     "en": "Periods differ: not combined"},
     "rep.period": {"vi": "Kỳ báo cáo", "en": "Reporting period"},
     "rep.timezone": {"vi": "múi giờ", "en": "time zone"},
     "rep.generated": {"vi": "Lập lúc", "en": "Generated at"},
@@ -215,6 +244,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "met.method": {"vi": "Phương pháp", "en": "Method"},
     "met.common": {"vi": "Đo được trong thời gian chung", "en": "Of the common time"},
     "met.resets": {"vi": "Lần đặt lại bộ đếm", "en": "Counter resets"},
+    "met.flags": {"vi": "Cờ chất lượng số liệu", "en": "Data-quality flags"},
+    # Flag groups of method 3 (pue.quality.COUNTED).
+    "flag.reset": {"vi": "đặt lại", "en": "reset"},
+    "flag.step_back": {"vi": "lùi số", "en": "step-back"},
+    "flag.wrap": {"vi": "tràn vòng", "en": "wrap"},
+    "flag.stuck": {"vi": "kẹt", "en": "stuck"},
+    "flag.implausible": {"vi": "bất thường", "en": "implausible"},
     "method.counter": {"vi": "bộ đếm điện năng", "en": "energy counter"},
     "method.power_integration": {"vi": "tích phân công suất", "en": "integrated power"},
     "method.none": {"vi": "không có số liệu", "en": "no data"},
@@ -224,6 +260,20 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "role.renewable": {"vi": "Năng lượng tái tạo", "en": "Renewable"},
     "role.reuse": {"vi": "Năng lượng tái sử dụng", "en": "Energy reuse"},
     "role.water": {"vi": "Nước", "en": "Water"},
+    "rep.outages": {"vi": "Thời gian monitor không thu thập số liệu",
+                    "en": "When the monitor was not collecting"},
+    "rep.outages.none": {"vi": "Monitor thu thập suốt kỳ báo cáo.",
+                         "en": "The monitor collected throughout the period."},
+    "rep.outages.total": {
+        "vi": "Tổng cộng {hours} giờ ({share}); số lần chạy của monitor trong kỳ: {runs}. "
+              "Bộ đếm có thể nối qua các khoảng này, nhưng monitor không đọc số liệu nào "
+              "trong đó.",
+        "en": "In all {hours} h ({share}); runs of the monitor in the period: {runs}. "
+              "Counters may bridge these spans, but the monitor read nothing in them."},
+    "rep.outages.more": {"vi": "… và {n} khoảng khác", "en": "… and {n} more spans"},
+    "rep.from": {"vi": "Từ", "en": "From"},
+    "rep.to": {"vi": "Đến", "en": "To"},
+    "rep.hours": {"vi": "Số giờ", "en": "Hours"},
     "rep.months": {"vi": "Theo tháng", "en": "By month"},
     "rep.month": {"vi": "Tháng", "en": "Month"},
     "rep.method": {"vi": "Phương pháp tính", "en": "Method"},
