@@ -116,29 +116,27 @@ def site_summary(site_doc: dict, checks: dict) -> dict:
 
 
 def province_document(doc: dict) -> dict:
-    """The province figure (Σ E_DC / Σ E_IT over the trailing 12 months of the judged
-    sites, those whose 12-month figure is valid) and how many sites meet the threshold."""
-    rows, facility, it = [], 0.0, 0.0
+    """The province over the trailing 12 months: its figure as the status document has it
+    (pue.province.province_figure: Σ E_DC / Σ E_IT of the sites with an ok figure), how many
+    sites meet the threshold, and every site's row with its mark."""
+    rows = []
     for site in doc["sites"]:
         w12 = site["windows"].get("12m") or {}
-        mark = mark_of(site)
-        if mark != "not_judged":
-            facility += w12.get("facility_energy_kwh") or 0.0
-            it += w12.get("it_energy_kwh") or 0.0
         rows.append({"id": site["id"], "name": site["name"], "kind": site["kind"],
-                     "mark": mark, "instant": site["instant"]["pue"],
+                     "mark": mark_of(site), "instant": site["instant"]["pue"],
                      **{w: (site["windows"].get(w) or {}).get("pue")
                         for w in ("24h", "30d", "12m")},
                      "coverage_12m": w12.get("coverage"), "category": w12.get("category"),
                      "url": f"/sites/{site['id']}"})
-    judged = sum(1 for r in rows if r["mark"] != "not_judged")
+    figure = (doc.get("province") or {}).get("12m") or {}
     return {
         "generated_at": doc["generated_at"],
         "window": "12m",
-        "pue": facility / it if judged and it > 0 else None,
-        "facility_energy_kwh": facility if judged else None,
-        "it_energy_kwh": it if judged else None,
-        "judged": judged,
+        "pue": figure.get("pue"),
+        "facility_energy_kwh": figure.get("facility_energy_kwh"),
+        "it_energy_kwh": figure.get("it_energy_kwh"),
+        "judged": figure.get("judged") or 0,
+        "not_judged": figure.get("not_judged") or [],
         "green": sum(1 for r in rows if r["mark"] in ("green", "at_risk")),
         "total": len(rows),
         "sites": rows,
