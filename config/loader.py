@@ -15,7 +15,7 @@ from pue_monitor.config.errors import ConfigError, ConfigIssue, join_path
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, WATER_METRIC, Role
 from pue_monitor.config.model import AUTO_PROFILE, Config
 from pue_monitor.config.profiles import Profile, _pydantic_message, load_profiles
-from pue_monitor.config.yamlio import load_yaml
+from pue_monitor.config.yamlio import YamlInputError, load_yaml, read_utf8
 
 # ${NAME} or ${NAME:-default}: secrets and per-machine values come from the environment.
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -35,9 +35,11 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_utf8(path)
     except OSError as exc:
         raise ConfigError([ConfigIssue("", f"cannot read {path}: {exc.strerror}")], str(path))
+    except YamlInputError as exc:
+        raise ConfigError([ConfigIssue("", exc.message)], str(path)) from None
     return load_config_text(text, base_dir=path.parent, source=str(path), env=env)
 
 
@@ -49,6 +51,8 @@ def load_config_text(text: str, base_dir: Path | None = None, source: str = "<co
         raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigIssue("", f"not valid YAML: {exc}")], source) from None
+    except YamlInputError as exc:
+        raise ConfigError([ConfigIssue(exc.path, exc.message)], source) from None
     if not isinstance(raw, dict):
         raise ConfigError([ConfigIssue("", "the configuration must be a mapping")], source)
     issues: list[ConfigIssue] = []
