@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, render_template, request
 
 from pue_monitor.figures.report import build_report
+from pue_monitor.pue.periods import PeriodError
 from pue_monitor.web.i18n import other_lang, t
 from pue_monitor.web.report_render import to_csv, to_html, to_json
 from pue_monitor.web.views import choose_lang
@@ -46,6 +47,8 @@ def view() -> Response:
     now = state.clock()
     try:
         doc = build_report(state.store, state.config, site, period, now, now)
+    except PeriodError as exc:  # too long, absurd dates: in the page's language
+        return _bad(lang, exc.text(lang))
     except ValueError as exc:
         return _bad(lang, str(exc))
     if fmt == "json":
