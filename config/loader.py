@@ -172,7 +172,9 @@ def _check_device(dev: dict, dpath: str, profiles: dict[str, Profile],
         if profile is not None and profile.protocol != proto:
             issues.append(ConfigIssue(f"{dpath}.{proto}", f"profile {q(name)} speaks "
                                       f"{profile.protocol}, not {proto}"))
-        key = (proto, target.get("host"), target.get("port"), target.get("unit"))
+        # Values of any type may reach here (the schema reports wrong ones): compared as
+        # text, so a list where a port belongs cannot break the check.
+        key = (proto, *(repr(target.get(k)) for k in ("host", "port", "unit")))
         if key in endpoints:
             issues.append(ConfigIssue(f"{dpath}.{proto}", f"same address as {endpoints[key]}"))
         endpoints.setdefault(key, dpath)
@@ -182,7 +184,8 @@ def _check_device(dev: dict, dpath: str, profiles: dict[str, Profile],
         if WATER_METRIC not in totals:
             issues.append(ConfigIssue(f"{dpath}.role", f"role water needs total {WATER_METRIC}; "
                                       f"profile {q(name)} has none"))
-    elif profile is not None and role in {r.value for r in ENERGY_ROLES}:
+    elif profile is not None and isinstance(role, str) \
+            and role in {r.value for r in ENERGY_ROLES}:
         totals = {p.metric for p in profile.points_for() if not p.labels}
         totals |= {t.metric for t in profile.totals}
         if not totals & {ENERGY_METRIC, POWER_METRIC}:
@@ -203,13 +206,19 @@ def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return out
 
 
+def _list(value: object) -> list:
+    """``value`` if it is a list, else empty (the schema reports the wrong type)."""
+    return value if isinstance(value, list) else []
+
+
 def _check_simulation(raw: dict) -> list[ConfigIssue]:
     """Every device the simulation names must exist in that site."""
     sim = raw.get("simulation")
     if not isinstance(sim, dict) or not isinstance(sim.get("sites"), dict):
         return []
     issues: list[ConfigIssue] = []
-    sites = {s.get("id"): s for s in raw.get("sites") or [] if isinstance(s, dict)}
+    sites = {s.get("id"): s for s in _list(raw.get("sites"))
+             if isinstance(s, dict) and isinstance(s.get("id"), str)}
     for sid, spec in sim["sites"].items():
         path = f"simulation.sites.{sid}"
         if sid not in sites:
@@ -217,10 +226,11 @@ def _check_simulation(raw: dict) -> list[ConfigIssue]:
             continue
         if not isinstance(spec, dict):
             continue
-        ids = {d.get("id") for d in sites[sid].get("devices") or [] if isinstance(d, dict)}
+        ids = {d.get("id") for d in _list(sites[sid].get("devices"))
+               if isinstance(d, dict) and isinstance(d.get("id"), str)}
         for group in ("incomers", "ups", "pdus", "cooling"):
-            for i, dev in enumerate(spec.get(group) or []):
-                if dev not in ids:
+            for i, dev in enumerate(_list(spec.get(group))):
+                if not isinstance(dev, str) or dev not in ids:
                     issues.append(ConfigIssue(f"{path}.{group}[{i}]",
                                               f"no device {q(dev)} in site {q(sid)}"))
     return issues

@@ -86,10 +86,14 @@ def load_yaml(text: str) -> Any:
         check_nodes(node, loader)
         try:
             return loader.construct_document(node)
-        except (ValueError, TypeError, OverflowError) as exc:
-            # e.g. a timestamp with month 13, or !!int on a word: the constructor's own
-            # error, not a YAMLError
-            raise YamlInputError(f"a value cannot be read: {exc}") from None
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - see below
+            # PyYAML's constructors fail on some values with plain Python errors, not a
+            # YAMLError: a timestamp with month 13 (ValueError), an empty !!int
+            # (IndexError), ... Whatever the kind, it is this value that cannot be read.
+            raise YamlInputError(f"a value cannot be read: {type(exc).__name__}: "
+                                 f"{exc}") from None
     finally:
         loader.dispose()
 
@@ -123,6 +127,8 @@ def check_nodes(root: Node, loader: Any) -> None:
         if depth > MAX_DEPTH:
             raise YamlInputError(f"nested deeper than {MAX_DEPTH} levels at line "
                                  f"{node.start_mark.line + 1}: refused", path)
+        if isinstance(node, ScalarNode) and node.tag != _MERGE_TAG:
+            _construct_scalar(node, path, loader)
         open_nodes.add(key)
         stack.append((node, path, depth, True))
         if isinstance(node, MappingNode):
@@ -133,6 +139,20 @@ def check_nodes(root: Node, loader: Any) -> None:
                 if aliases > MAX_ALIASES:
                     raise YamlInputError(f"more than {MAX_ALIASES} aliases: refused", path)
             stack.append((child, child_path, depth + 1, False))
+
+
+def _construct_scalar(node: ScalarNode, path: str, loader: Any) -> None:
+    """Build one scalar now (the loader keeps it for the document), so a value PyYAML
+    fails on with a plain Python error (a timestamp with month 13 raises ValueError, an
+    empty ``!!int`` IndexError) is reported with its path and line."""
+    try:
+        loader.construct_object(node)
+    except yaml.YAMLError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure here is this value's
+        kind = node.tag.rsplit(":", 1)[-1]
+        raise YamlInputError(f"{node.value!r} at line {node.start_mark.line + 1} is not a "
+                             f"valid {kind} ({exc})", path) from None
 
 
 def _children(node: Node) -> list[Node]:

@@ -57,7 +57,9 @@ HOSTILE = [
      f"sites{'[0]' * (MAX_DEPTH - 1)}: nested deeper than {MAX_DEPTH} levels at line 1: "
      "refused"),
     ("bad-timestamp", "sites: [{id: a, at: 2025-13-01}]\n",
-     "a value cannot be read: month must be in 1..12"),
+     "sites[0].at: '2025-13-01' at line 1 is not a valid timestamp (month must be in 1..12)"),
+    ("empty-int", "polling: {interval_s: !!int }\n",
+     "polling.interval_s: '' at line 1 is not a valid int (string index out of range)"),
     ("python-tag", "sites: !!python/object/apply:os.system [echo]\n", None),
 ]
 
