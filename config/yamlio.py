@@ -22,14 +22,15 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # A province's configuration is tens of kilobytes, a profile a few; 4 MiB leaves room for
 # thousands of devices while keeping a read, its nodes and their models in memory small.
 MAX_YAML_BYTES = 4 * 1024 * 1024
-# Alias references in one document: anchors are a convenience (shared polling settings),
-# never a bulk mechanism.
+# Aliases to mappings and sequences in one document (an alias to a scalar cannot grow
+# anything): anchors are a convenience (shared polling settings), never a bulk mechanism.
 MAX_ALIASES = 1000
 # Nodes of the document with every alias expanded (what the loader and the models walk).
 MAX_EXPANDED_NODES = 1_000_000
 # Nesting depth of mappings and sequences; the real files nest fewer than 10 levels.
 MAX_DEPTH = 64
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"  # building a str cannot fail: not built twice
 
 
 class YamlInputError(ValueError):
@@ -99,49 +100,70 @@ def load_yaml(text: str) -> Any:
 
 
 def check_nodes(root: Node, loader: Any) -> None:
-    """Walk the composed graph once: aliases, expanded size, depth, duplicate keys.
+    """Walk the composed graph once: aliases, expanded size, depth, duplicate keys, and
+    scalars PyYAML cannot build.
 
     :raises YamlInputError: the first limit exceeded, or the first duplicate key.
     """
-    # Expanded size of each node, computed bottom-up with an explicit stack; a node met
-    # again while still open is a recursive alias.
+    # Expanded size of each collection, computed bottom-up with an explicit stack; a node
+    # met again while still open is a recursive alias. A scalar counts 1. Paths are kept
+    # as links to the parent and built only for a message.
     sizes: dict[int, int] = {}
     open_nodes: set[int] = set()
     aliases = 0
-    stack: list[tuple[Node, str, int, bool]] = [(root, "", 1, False)]
+    stack: list[tuple[Node, tuple | None, int, bool]] = [(root, None, 1, False)]
     while stack:
-        node, path, depth, done = stack.pop()
+        node, link, depth, done = stack.pop()
         key = id(node)
         if done:
             open_nodes.discard(key)
-            sizes[key] = 1 + sum(sizes[id(c)] for c in _children(node))
-            if sizes[key] > MAX_EXPANDED_NODES:
+            size = 1 + sum(sizes.get(id(c), 1) for c in _children(node))
+            if size > MAX_EXPANDED_NODES:
                 raise YamlInputError(f"more than {MAX_EXPANDED_NODES} nodes once aliases are "
-                                     "expanded (an alias bomb?): refused", path)
+                                     "expanded (an alias bomb?): refused", _path(link))
+            sizes[key] = size
+            continue
+        if isinstance(node, ScalarNode):
+            if node.tag != _STR_TAG and node.tag != _MERGE_TAG:
+                _construct_scalar(node, link, loader)
             continue
         if key in open_nodes:
             raise YamlInputError(f"recursive alias at line {node.start_mark.line + 1}: "
-                                 "refused", path)
-        if key in sizes:
-            continue  # shared through an alias; counted where it is referenced
+                                 "refused", _path(link))
+        if key in sizes:  # met before: this is an alias; its size counts in the parent's
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                # no path: which of the references is "the alias" is arbitrary
+                raise YamlInputError(f"more than {MAX_ALIASES} aliases to mappings or "
+                                     "sequences: refused")
+            continue
         if depth > MAX_DEPTH:
             raise YamlInputError(f"nested deeper than {MAX_DEPTH} levels at line "
-                                 f"{node.start_mark.line + 1}: refused", path)
-        if isinstance(node, ScalarNode) and node.tag != _MERGE_TAG:
-            _construct_scalar(node, path, loader)
+                                 f"{node.start_mark.line + 1}: refused", _path(link))
         open_nodes.add(key)
-        stack.append((node, path, depth, True))
+        stack.append((node, link, depth, True))
         if isinstance(node, MappingNode):
-            _check_keys(node, path, loader)
-        for child, child_path in _labelled_children(node, path):
-            if id(child) in sizes or id(child) in open_nodes:
-                aliases += 1
-                if aliases > MAX_ALIASES:
-                    raise YamlInputError(f"more than {MAX_ALIASES} aliases: refused", path)
-            stack.append((child, child_path, depth + 1, False))
+            _check_keys(node, link, loader)
+            children = []
+            for key_node, value_node in node.value:
+                name = key_node.value if isinstance(key_node, ScalarNode) else "?"
+                children += [(key_node, link), (value_node, (link, name))]
+        else:
+            children = [(child, (link, i)) for i, child in enumerate(node.value)]
+        stack += [(child, child_link, depth + 1, False) for child, child_link in children]
 
 
-def _construct_scalar(node: ScalarNode, path: str, loader: Any) -> None:
+def _path(link: tuple | None) -> str:
+    """``sites[0].devices[2]`` from the chain of (parent link, key or index)."""
+    parts: list = []
+    while link is not None:
+        link, label = link
+        parts.append(label)
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
+                   for p in reversed(parts)).lstrip(".")
+
+
+def _construct_scalar(node: ScalarNode, link: tuple | None, loader: Any) -> None:
     """Build one scalar now (the loader keeps it for the document), so a value PyYAML
     fails on with a plain Python error (a timestamp with month 13 raises ValueError, an
     empty ``!!int`` IndexError) is reported with its path and line."""
@@ -152,45 +174,33 @@ def _construct_scalar(node: ScalarNode, path: str, loader: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - any failure here is this value's
         kind = node.tag.rsplit(":", 1)[-1]
         raise YamlInputError(f"{node.value!r} at line {node.start_mark.line + 1} is not a "
-                             f"valid {kind} ({exc})", path) from None
+                             f"valid {kind} ({exc})", _path(link)) from None
 
 
 def _children(node: Node) -> list[Node]:
     if isinstance(node, MappingNode):
         return [n for pair in node.value for n in pair]
-    if isinstance(node, SequenceNode):
-        return list(node.value)
-    return []
+    return list(node.value)
 
 
-def _labelled_children(node: Node, path: str) -> list[tuple[Node, str]]:
-    if isinstance(node, SequenceNode):
-        return [(child, f"{path}[{i}]") for i, child in enumerate(node.value)]
-    if isinstance(node, MappingNode):
-        out = []
-        for key_node, value_node in node.value:
-            name = key_node.value if isinstance(key_node, ScalarNode) else "?"
-            out.append((key_node, path))
-            out.append((value_node, f"{path}.{name}" if path else str(name)))
-        return out
-    return []
-
-
-def _check_keys(node: MappingNode, path: str, loader: Any) -> None:
+def _check_keys(node: MappingNode, link: tuple | None, loader: Any) -> None:
     """A key given twice in one mapping (merged ``<<`` keys may be overridden: that is
     what merging is for)."""
     seen: dict[object, int] = {}
     for key_node, _ in node.value:
         if key_node.tag == _MERGE_TAG or not isinstance(key_node, ScalarNode):
             continue  # complex keys: the constructor refuses unhashable ones
-        try:
-            key = loader.construct_object(key_node, deep=True)
-            hash(key)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
-            continue  # the constructor reports it with its own message
+        if key_node.tag == _STR_TAG:
+            key: object = key_node.value
+        else:
+            try:
+                key = loader.construct_object(key_node, deep=True)
+                hash(key)
+            except Exception:  # noqa: BLE001 - the walk or the constructor reports it
+                continue
         line = key_node.start_mark.line + 1
         # Compared as the dict will: 1, 1.0 and true are one key there, so one here.
         if key in seen:
             raise YamlInputError(f"duplicate key {key_node.value!r} at line {line} (first "
-                                 f"at line {seen[key]}): give each key once", path)
+                                 f"at line {seen[key]}): give each key once", _path(link))
         seen[key] = line

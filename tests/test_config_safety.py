@@ -10,7 +10,8 @@ import pytest
 
 from pue_monitor.cli import main
 from pue_monitor.config import ConfigError, load_config, load_config_text
-from pue_monitor.config.yamlio import MAX_DEPTH, MAX_EXPANDED_NODES, MAX_YAML_BYTES
+from pue_monitor.config.yamlio import MAX_ALIASES, MAX_DEPTH, MAX_EXPANDED_NODES, \
+    MAX_YAML_BYTES
 
 ROOT = Path(__file__).parent.parent
 DEMO = (ROOT / "config" / "demo.yaml").read_text(encoding="utf-8")
@@ -52,6 +53,8 @@ HOSTILE = [
     ("alias-bomb", BOMB,
      f"j[8][8][8]: more than {MAX_EXPANDED_NODES} nodes once aliases are expanded "
      "(an alias bomb?): refused"),
+    ("too-many-aliases", "d: &d {a: 1}\nl: [" + ", ".join(["*d"] * (MAX_ALIASES + 1)) + "]\n",
+     f"more than {MAX_ALIASES} aliases to mappings or sequences: refused"),
     ("recursive-alias", "sites: &s [*s]\n", "sites[0]: recursive alias at line 1: refused"),
     ("too-deep", "sites: " + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + "\n",
      f"sites{'[0]' * (MAX_DEPTH - 1)}: nested deeper than {MAX_DEPTH} levels at line 1: "
