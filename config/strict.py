@@ -37,9 +37,11 @@ def misplaced_bool(value: object, annotation: Any) -> bool:
         return False
     if origin in _SEQUENCES and isinstance(value, list | tuple | set | frozenset):
         args = get_args(annotation)
-        items = [args[0]] * len(value) if len(args) != len(value) or origin is not tuple \
-            else list(args)
-        if args and args[-1] is Ellipsis:
+        if not args:
+            return False
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            items = list(args)  # a fixed-length tuple: one type per position
+        else:
             items = [args[0]] * len(value)
         return any(misplaced_bool(v, a) for v, a in zip(value, items, strict=False))
     if origin is dict and isinstance(value, dict):

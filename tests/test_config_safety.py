@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from pue_monitor.cli import main
 from pue_monitor.config import ConfigError, load_config, load_config_text
+from pue_monitor.config.strict import misplaced_bool
 from pue_monitor.config.yamlio import MAX_ALIASES, MAX_DEPTH, MAX_EXPANDED_NODES, \
     MAX_YAML_BYTES
 
@@ -172,3 +174,20 @@ def test_hostile_profile_is_refused_with_its_path(tmp_path, data, expected):
     with pytest.raises(ConfigError) as caught:
         load_config_text(text, env={})
     assert expected in [str(i) for i in caught.value.issues]
+
+
+# (value, the field's type, whether the value puts a boolean where a number belongs)
+BOOL_CASES = [
+    (True, int, True), (False, float, True), (True, float | None, True),
+    (True, bool, False), (True, bool | int, False), (True, str, False), ("1", int, False),
+    (1, int, False), ([1, True], list[float], True), ([1, 2.5], list[float], False),
+    ({2024: True}, dict[int, float], True), ({True: 1.0}, dict[int, float], True),
+    ({"a": True}, dict[str, str], False), ((1, True), tuple[int, ...], True),
+    ((1, True), tuple[int, str], False), ((True, "x"), tuple[int, str], True),
+    (True, Literal[32, 64], True), ([True], list[int | str], True),
+]
+
+
+@pytest.mark.parametrize(("value", "annotation", "expected"), BOOL_CASES)
+def test_which_booleans_are_misplaced(value, annotation, expected):
+    assert misplaced_bool(value, annotation) is expected
