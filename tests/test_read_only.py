@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import importlib
+import inspect
+import pkgutil
 import re
 from pathlib import Path
 
 import pytest
 
+from pue_monitor import collectors
 from pue_monitor.collectors import snmp_client
 from pue_monitor.collectors.modbus_client import ModbusConnection
 from pue_monitor.collectors.modbus_frame import read_pdu
@@ -59,11 +63,24 @@ def test_the_client_refuses_a_write_before_connecting(function):
     assert connection.stats.reconnects == 0 and connection._stream is None
 
 
-def test_the_snmp_client_has_no_set_path():
-    exposed = {name.lower() for cls in (snmp_client.SnmpClient, snmp_client.PysnmpClient)
-               for name in dir(cls)}
-    assert {n for n in exposed if "set" in n and not n.startswith("__")} == set()
-    assert {"get", "walk", "close"} <= exposed
+def _snmp_clients() -> list[type]:
+    """Every class under collectors/ with the SNMP seam's get and walk (each backend)."""
+    found = []
+    for info in pkgutil.iter_modules(collectors.__path__):
+        module = importlib.import_module(f"{collectors.__name__}.{info.name}")
+        found += [cls for _, cls in inspect.getmembers(module, inspect.isclass)
+                  if cls.__module__ == module.__name__ and hasattr(cls, "get")
+                  and hasattr(cls, "walk")]
+    return found
+
+
+def test_no_snmp_client_has_a_set_path():
+    clients = _snmp_clients()
+    assert snmp_client.SnmpClient in clients and snmp_client.PysnmpClient in clients
+    for cls in clients:
+        members = {name.lower() for name in dir(cls) if not name.startswith("__")}
+        assert {"get", "walk", "close"} <= members, cls
+        assert {n for n in members if "set" in n} == set(), cls
 
 
 def _sources() -> list[Path]:
