@@ -15,7 +15,7 @@ from pue_monitor.config.errors import ConfigError, ConfigIssue, join_path
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, WATER_METRIC, Role
 from pue_monitor.config.model import AUTO_PROFILE, Config, fast_engine_gap
 from pue_monitor.config.profiles import Profile, _pydantic_message, load_profiles
-from pue_monitor.config.yamlio import load_yaml
+from pue_monitor.config.yamlio import YamlInputError, load_yaml, read_utf8
 
 # ${NAME} or ${NAME:-default}: secrets and per-machine values come from the environment.
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -35,9 +35,11 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_utf8(path)
     except OSError as exc:
         raise ConfigError([ConfigIssue("", f"cannot read {path}: {exc.strerror}")], str(path))
+    except YamlInputError as exc:
+        raise ConfigError([ConfigIssue("", exc.message)], str(path)) from None
     return load_config_text(text, base_dir=path.parent, source=str(path), env=env)
 
 
@@ -49,6 +51,8 @@ def load_config_text(text: str, base_dir: Path | None = None, source: str = "<co
         raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigIssue("", f"not valid YAML: {exc}")], source) from None
+    except YamlInputError as exc:
+        raise ConfigError([ConfigIssue(exc.path, exc.message)], source) from None
     if not isinstance(raw, dict):
         raise ConfigError([ConfigIssue("", "the configuration must be a mapping")], source)
     issues: list[ConfigIssue] = []
@@ -170,7 +174,9 @@ def _check_device(dev: dict, dpath: str, profiles: dict[str, Profile],
         if profile is not None and profile.protocol != proto:
             issues.append(ConfigIssue(f"{dpath}.{proto}", f"profile {q(name)} speaks "
                                       f"{profile.protocol}, not {proto}"))
-        key = (proto, target.get("host"), target.get("port"), target.get("unit"))
+        # Values of any type may reach here (the schema reports wrong ones): compared as
+        # text, so a list where a port belongs cannot break the check.
+        key = (proto, *(repr(target.get(k)) for k in ("host", "port", "unit")))
         if key in endpoints:
             issues.append(ConfigIssue(f"{dpath}.{proto}", f"same address as {endpoints[key]}"))
         endpoints.setdefault(key, dpath)
@@ -180,7 +186,8 @@ def _check_device(dev: dict, dpath: str, profiles: dict[str, Profile],
         if WATER_METRIC not in totals:
             issues.append(ConfigIssue(f"{dpath}.role", f"role water needs total {WATER_METRIC}; "
                                       f"profile {q(name)} has none"))
-    elif profile is not None and role in {r.value for r in ENERGY_ROLES}:
+    elif profile is not None and isinstance(role, str) \
+            and role in {r.value for r in ENERGY_ROLES}:
         totals = {p.metric for p in profile.points_for() if not p.labels}
         totals |= {t.metric for t in profile.totals}
         if not totals & {ENERGY_METRIC, POWER_METRIC}:
@@ -201,13 +208,19 @@ def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return out
 
 
+def _list(value: object) -> list:
+    """``value`` if it is a list, else empty (the schema reports the wrong type)."""
+    return value if isinstance(value, list) else []
+
+
 def _check_simulation(raw: dict) -> list[ConfigIssue]:
     """Every device the simulation names must exist in that site."""
     sim = raw.get("simulation")
     if not isinstance(sim, dict) or not isinstance(sim.get("sites"), dict):
         return []
     issues: list[ConfigIssue] = []
-    sites = {s.get("id"): s for s in raw.get("sites") or [] if isinstance(s, dict)}
+    sites = {s.get("id"): s for s in _list(raw.get("sites"))
+             if isinstance(s, dict) and isinstance(s.get("id"), str)}
     for sid, spec in sim["sites"].items():
         path = f"simulation.sites.{sid}"
         if sid not in sites:
@@ -215,10 +228,11 @@ def _check_simulation(raw: dict) -> list[ConfigIssue]:
             continue
         if not isinstance(spec, dict):
             continue
-        ids = {d.get("id") for d in sites[sid].get("devices") or [] if isinstance(d, dict)}
+        ids = {d.get("id") for d in _list(sites[sid].get("devices"))
+               if isinstance(d, dict) and isinstance(d.get("id"), str)}
         for group in ("incomers", "ups", "pdus", "cooling"):
-            for i, dev in enumerate(spec.get(group) or []):
-                if dev not in ids:
+            for i, dev in enumerate(_list(spec.get(group))):
+                if not isinstance(dev, str) or dev not in ids:
                     issues.append(ConfigIssue(f"{path}.{group}[{i}]",
                                               f"no device {q(dev)} in site {q(sid)}"))
     return issues

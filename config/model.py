@@ -6,11 +6,13 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 
 from pue_monitor.config.datatypes import MAX_UNIT_ID, MODBUS_TCP_PORT
 from pue_monitor.config.metrics import MeasurementPoint, Role
 from pue_monitor.config.profiles import Profile
+from pue_monitor.config.strict import StrictModel
+from pue_monitor.pue.periods import DEFAULT_MAX_REPORT_YEARS
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 DEFAULT_PUE_THRESHOLD = 1.4  # Bắc Ninh plan: green data centers, PUE not above 1.4
@@ -46,8 +48,8 @@ SERIAL_DEFAULT_BYTESIZE = 8
 DEFAULT_BUSY_RETRIES = 3
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    """Unknown keys refused, frozen, no boolean for a number (config.strict)."""
 
 
 class Text(_Strict):
@@ -397,6 +399,8 @@ class Config(_Strict):
     web: Web = Web()
     emission_factors: dict[int, float] = Field(
         default_factory=lambda: dict(DEFAULT_EMISSION_FACTORS))
+    # The longest report period, in calendar years (web, `pue-monitor report`).
+    max_report_years: int = Field(DEFAULT_MAX_REPORT_YEARS, ge=1, le=100)
     # Filled by the loader from config/profiles (and profiles_dir), never from the YAML.
     profiles: dict[str, Profile] = Field(default_factory=dict, exclude=True)
 

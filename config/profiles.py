@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from pue_monitor.config.datatypes import (
     BIT_TYPE,
@@ -24,7 +24,8 @@ from pue_monitor.config.datatypes import (
 )
 from pue_monitor.config.errors import ConfigError, ConfigIssue, join_path
 from pue_monitor.config.metrics import LABEL_KEYS, METRICS
-from pue_monitor.config.yamlio import load_yaml
+from pue_monitor.config.strict import StrictModel
+from pue_monitor.config.yamlio import YamlInputError, load_yaml, read_utf8
 
 BUILTIN_PROFILE_DIR = Path(__file__).parent / "profiles"
 
@@ -39,8 +40,8 @@ DEFAULT_MAX_OIDS_PER_GET = 10
 DEFAULT_MAX_REPETITIONS = 25
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    """Unknown keys refused, frozen, no boolean for a number (config.strict)."""
 
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -512,9 +513,16 @@ def load_profiles(*dirs: Path) -> dict[str, Profile]:
         for path in sorted(Path(folder).glob("*.yaml")):
             where = f"{path.name}: "
             try:
-                raw = load_yaml(path.read_text(encoding="utf-8"))
+                raw = load_yaml(read_utf8(path))
+            except OSError as exc:
+                issues.append(ConfigIssue(path.name, f"cannot read: {exc.strerror}"))
+                continue
             except yaml.YAMLError as exc:
                 issues.append(ConfigIssue(path.name, f"not valid YAML: {exc}"))
+                continue
+            except YamlInputError as exc:
+                issues.append(ConfigIssue(f"{path.name}: {exc.path}" if exc.path else path.name,
+                                          exc.message))
                 continue
             profile, found = parse_profile(raw, path.stem, where)
             issues.extend(found)

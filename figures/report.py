@@ -253,13 +253,15 @@ def build_report(store: StoreProtocol, config: Config, site: str, period: str, a
                  now: float, workers: int = 1, progress: ProgressFn | None = None) -> dict:
     """The report document for ``site`` (an id, or "all") over ``period`` (parse_period).
 
-    :raises ValueError: unknown site or bad period, with a message for the user.
+    :raises ValueError: unknown site or bad period, with a message for the user (a
+        PeriodError, with its Vietnamese text, for the period).
     """
     known = [s.id for s in config.sites]
     if site != "all" and site not in known:
         raise ValueError(f"unknown site {site!r} (known: {', '.join(known)}, or all)")
     sites = config.sites if site == "all" else [config.site(site)]
-    bounds = {s.id: parse_period(period, s.timezone, at) for s in sites}
+    bounds = {s.id: parse_period(period, s.timezone, at, config.max_report_years)
+              for s in sites}
     if site == "all":
         return province_report(store, config, bounds, now, period, workers, progress)
     return site_report(store, config, sites[0], *bounds[site], now, period)

@@ -164,6 +164,7 @@ def _recompute(args: argparse.Namespace, config: Config) -> int:
 
 def _report(args: argparse.Namespace, config: Config) -> int:
     from pue_monitor.figures.report import build_report
+    from pue_monitor.pue.periods import PeriodError, parse_period
     from pue_monitor.storage import exists, open_store
     from pue_monitor.web.report_render import to_csv, to_html, to_json
 
@@ -180,6 +181,12 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     known = [s.id for s in config.sites]
     if args.site != "all" and args.site not in known:
         raise UserError(f"unknown site {args.site!r} (known: {', '.join(known)}, or all)")
+    # The period is checked before the store is opened (which may rebuild summaries).
+    for site in config.sites if args.site == "all" else [config.site(args.site)]:
+        try:
+            parse_period(args.period, site.timezone, at, config.max_report_years)
+        except PeriodError as exc:
+            raise UserError(f"--period: {exc.en}\n  ({exc.vi})") from None
     if not exists(args.data_dir):
         raise UserError(f"no store in {args.data_dir} (import readings or run the monitor "
                         "first, or give --data-dir)")

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from pue_monitor.config.model import DEFAULT_TIMEZONE
 from pue_monitor.figures.report import build_report
+from pue_monitor.pue.periods import PeriodError
 from pue_monitor.web.access import require_site, scoped_config, visible_sites
 from pue_monitor.web.i18n import other_lang, t
 from pue_monitor.web.report_render import to_csv, to_html, to_json
@@ -53,6 +54,8 @@ def view() -> Response:
     try:
         # "all": every site this request may see
         doc = build_report(state.store, scoped_config(), site, period, now, now)
+    except PeriodError as exc:  # too long, absurd dates: in the page's language
+        return _bad(lang, exc.text(lang))
     except ValueError as exc:
         return _bad(lang, str(exc))
     if fmt == "json":
