@@ -44,9 +44,10 @@ HOSTILE = [
      "emission_factors: a boolean is not a number: got {2024: True}"),
     ("bool-emission-year", DEMO + "\nemission_factors: {true: 0.5}\n",
      "emission_factors: a boolean is not a number: got {True: 0.5}"),
-    # demo.yaml has 107 lines: a blank 108th, then polling again on the 109th
+    # after demo.yaml's last line: a blank one, then polling again on the one after
     ("duplicate-top", DEMO + "\npolling: {interval_s: 1}\n",
-     "duplicate key 'polling' at line 109 (first at line 9): give each key once"),
+     f"duplicate key 'polling' at line {DEMO.count(chr(10)) + 2} (first at line "
+     f"{DEMO.splitlines().index('polling:') + 1}): give each key once"),
     ("duplicate-nested", "sites:\n  - id: a\n    name: {vi: x, en: y}\n    id: b\n",
      "sites[0]: duplicate key 'id' at line 4 (first at line 2): give each key once"),
     # 1 and true are one key in the dict the loader builds: the second would win silently
