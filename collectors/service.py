@@ -82,6 +82,9 @@ class CollectorService:
         self.pollers: list[DevicePoller] = []
         self.modbus_connections: dict[tuple, ModbusConnection] = {}
         for site, device in config.devices():
+            # Counted from the start: a device never polled yet shows 0, and /metrics
+            # (another thread) never sees the table grow under it.
+            self.stats.device(site.id, device.id)
             polling = config.polling_for(site, device)
             client = make_client(device, polling, self.modbus_connections, wanted_bytes(limit))
             # profile auto: None here; the poller identifies the agent on first contact.
