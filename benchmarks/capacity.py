@@ -11,6 +11,7 @@ ports, every device has its own port-and-agent pair of 10 scalar OIDs). It repor
 * polls due (the devices' slots inside the measured window) against polls stored (results
   with readings whose store transaction committed), and those started late (after their
   slot by more than the tolerance of collectors/schedule.py);
+* the mean time per poll (from sending to the decoded result, retries included);
 * the monitor process's CPU share (``time.process_time`` over wall time: the agents are
   other processes and are not counted) and its memory (resident set at the end, peak);
 * answers the kernel dropped on the monitor's SNMP socket (/proc/net/udp "drops"), and the
@@ -173,6 +174,8 @@ async def measure(config, store, seconds: float) -> dict:
         "late": s1.total.late - s0.total.late, "skipped": s1.total.skipped - s0.total.skipped,
         "retries": s1.total.retries - s0.total.retries,
         "polls": s1.total.polls - s0.total.polls, "answers": s1.total.answers - s0.total.answers,
+        "poll_ms": 1000 * (s1.total.duration_sum_s - s0.total.duration_sum_s)
+        / max(1, s1.total.duration_count - s0.total.duration_count),
         "cpu_share": cpu / wall, "rss_mib": rss_mib(),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "socket_drops": live.receive_drops, "rcvbuf_errors": rcvbuf_errors() - errors0,
@@ -226,7 +229,7 @@ def main() -> int:
           f"at most {args.max_in_flight} polls in flight\n")
     print(f"{'devices':>7} {'due':>6} {'stored':>6} {'stored %':>8} {'on time %':>9} "
           f"{'late':>5} {'skipped':>7} {'retries':>7} {'CPU %':>6} {'RSS MiB':>7} "
-          f"{'peak MiB':>8} {'drops':>5} {'RcvbufErr':>9}")
+          f"{'peak MiB':>8} {'poll ms':>7} {'drops':>5} {'RcvbufErr':>9}")
     for n in args.devices:
         out = subprocess.run([sys.executable, __file__, "--one", str(n), "--seconds",
                               str(args.seconds), "--max-in-flight", str(args.max_in_flight)],
@@ -240,7 +243,8 @@ def main() -> int:
         print(f"{n:>7} {r['due']:>6} {r['stored']:>6} {100 * r['stored'] / due:>7.2f}% "
               f"{100 * r['on_time'] / due:>8.2f}% {r['late']:>5} {r['skipped']:>7} "
               f"{r['retries']:>7} {100 * r['cpu_share']:>5.1f}% {r['rss_mib']:>7.0f} "
-              f"{r['peak_rss_mib']:>8.0f} {drops:>5} {r['rcvbuf_errors']:>9}")
+              f"{r['peak_rss_mib']:>8.0f} {r['poll_ms']:>7.1f} {drops:>5} "
+              f"{r['rcvbuf_errors']:>9}")
     return 0
 
 
