@@ -41,6 +41,7 @@ NO_MATCH_HINT = ("name its profile in the configuration or add a profile file; "
                  "retried at the backed-off poll rate")
 
 
+# A poller built without the service's limiter (tests, `probe`) polls without waiting.
 _UNLIMITED = contextlib.nullcontext()
 
 
@@ -69,13 +70,14 @@ class DevicePoller:
                  on_identified: OnIdentified | None = None,
                  limiter: asyncio.Semaphore | None = None,
                  stats: CollectionStats | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 spread: bool = True) -> None:
         self.site_id, self.device, self.profile, self.polling = site_id, device, profile, polling
         self.client, self.sink, self.clock = client, sink, clock
         # Slots on ``monotonic`` (never jumps); timestamps from ``clock`` (the wall clock).
         self.monotonic, self.limiter = monotonic, limiter
         self.stats = stats if stats is not None else CollectionStats()
-        self.schedule = Schedule(device.id, polling.interval_s)
+        self.schedule = Schedule(device.id, polling.interval_s, spread)
         self.attempts = 0  # of the last poll: 1 + its retries
         self.candidates = [p for p in candidates if p.protocol == "snmp"]
         self.on_identified = on_identified

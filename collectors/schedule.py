@@ -50,9 +50,9 @@ class Schedule:
     the slots that passed unpolled because the poll ran past them.
     """
 
-    def __init__(self, device_id: str, interval_s: float) -> None:
+    def __init__(self, device_id: str, interval_s: float, spread: bool = True) -> None:
         self.interval_s = interval_s
-        self.phase_s = phase_of(device_id, interval_s)
+        self.phase_s = phase_of(device_id, interval_s) if spread else 0.0
         self.tolerance_s = late_tolerance(interval_s)
 
     def first(self, now: float) -> float:

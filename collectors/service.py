@@ -92,7 +92,7 @@ class CollectorService:
                 site.id, device, config.known_profile(device), polling, client, self.sink,
                 clock, candidates=config.profiles.values(),
                 on_identified=store.set_device_profile, limiter=self.limiter,
-                stats=self.stats))
+                stats=self.stats, spread=config.collection.spread))
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("polling %d devices in %d sites, at most %d polls in flight",

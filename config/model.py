@@ -176,6 +176,10 @@ class Collection(_Strict):
     """How much one monitor process asks of its devices at once."""
 
     max_in_flight: int = Field(DEFAULT_MAX_IN_FLIGHT, ge=1, le=100_000)
+    # Each device at its own phase of the interval (spreads the requests); false polls
+    # every device at the same instants, so a site's meters are read together (a few
+    # devices, where instantaneous PUE should pair readings of one instant).
+    spread: bool = True
 
 
 class Replacement(_Strict):

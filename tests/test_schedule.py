@@ -256,3 +256,26 @@ def test_the_service_takes_its_limit_from_the_configuration(tmp_path):
                 poller.client.close()
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(("spread", "phases"), [
+    (True, {phase_of(i, 10.0) for i in IDS}),
+    (False, {0.0}),  # collection.spread false: every device at the same instants
+])
+def test_spread_can_be_turned_off(spread, phases):
+    assert {Schedule(i, 10.0, spread).phase_s for i in IDS} == phases
+
+
+def test_the_service_passes_spread_on(tmp_path):
+    config = load_config_text(CONFIG.replace("max_in_flight: 7", "max_in_flight: 7, "
+                                             "spread: false"), env={})
+    store = Store.open(tmp_path)
+    try:
+        service = CollectorService(config, store)
+        try:
+            assert [p.schedule.phase_s for p in service.pollers] == [0.0, 0.0]
+        finally:
+            for poller in service.pollers:
+                poller.client.close()
+    finally:
+        store.close()
