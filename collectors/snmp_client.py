@@ -27,6 +27,7 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 from pue_monitor.collectors.errors import DeviceError, PollAuthError, PollConnectionError, PollTimeout
 from pue_monitor.collectors.snmp_decode import MISSING
 from pue_monitor.collectors.snmp_usm import usm_user
+from pue_monitor.collectors.udp_buffer import size_receive_buffer
 from pue_monitor.config.model import DEFAULT_TIMEOUT_S
 from pue_monitor.config.profiles import DEFAULT_MAX_REPETITIONS
 
@@ -89,15 +90,34 @@ def classify(error: object) -> PollTimeout | PollAuthError | PollConnectionError
 
 # One v1/v2c dispatcher (one UDP socket) per event loop serves every device: a dispatcher
 # per device costs a socket and a timer each, and tripled the CPU per poll at 256 devices.
-_DISPATCHERS: dict[asyncio.AbstractEventLoop, list] = {}  # loop -> [dispatcher, users]
+# Its socket's receive buffer is sized once the socket exists (after the first request):
+# loop -> [dispatcher, users, bytes wanted, (socket, granted bytes) or None].
+_DISPATCHERS: dict[asyncio.AbstractEventLoop, list] = {}
 
 
-def _acquire_dispatcher() -> SnmpDispatcher:
-    entry = _DISPATCHERS.setdefault(asyncio.get_running_loop(), [None, 0])
+def _acquire_dispatcher(receive_buffer_bytes: int = 0) -> SnmpDispatcher:
+    entry = _DISPATCHERS.setdefault(asyncio.get_running_loop(), [None, 0, 0, None])
     if entry[0] is None:
         entry[0] = SnmpDispatcher()
     entry[1] += 1
+    entry[2] = max(entry[2], receive_buffer_bytes)
     return entry[0]
+
+
+def _size_dispatcher_socket() -> None:
+    entry = _DISPATCHERS.get(asyncio.get_running_loop())
+    if entry is None or entry[3] is not None or not entry[2]:
+        return
+    carrier = entry[0].transport_dispatcher.get_transport(UdpTransportTarget.TRANSPORT_DOMAIN)
+    sock = None if carrier is None or carrier.transport is None else (
+        carrier.transport.get_extra_info("socket"))
+    if sock is not None:
+        entry[3] = (sock, size_receive_buffer(sock, entry[2]))
+
+
+def receive_sockets() -> list[tuple[object, int, int]]:
+    """(socket, bytes asked, bytes granted) of each shared v1/v2c socket sized so far."""
+    return [(e[3][0], e[2], e[3][1]) for e in list(_DISPATCHERS.values()) if e[3] is not None]
 
 
 def _release_dispatcher(dispatcher: SnmpDispatcher) -> None:
@@ -122,8 +142,9 @@ class PysnmpClient:
                  user: str | None = None,
                  auth_protocol: str | None = None, auth_key: str | None = None,
                  priv_protocol: str | None = None, priv_key: str | None = None,
-                 context: str = "") -> None:
+                 context: str = "", receive_buffer_bytes: int = 0) -> None:
         self.host, self.port, self.version = host, port, version
+        self.receive_buffer_bytes = receive_buffer_bytes  # of the shared v1/v2c socket
         self.timeout_s, self.retries = timeout_s, retries
         self.requests = 0  # requests asked (pysnmp's own retries not counted)
         self._v1 = version == "1"
@@ -150,7 +171,7 @@ class PysnmpClient:
             self._addr_name, _ = LCD.configure(self._engine, self._auth, self._target,
                                                self._context)
         else:
-            self._dispatcher = _acquire_dispatcher()
+            self._dispatcher = _acquire_dispatcher(self.receive_buffer_bytes)
             self._target = await UdpTransportTarget.create(
                 (self.host, self.port), timeout=self.timeout_s, retries=self.retries)
 
@@ -181,6 +202,7 @@ class PysnmpClient:
                 coro = (call(*args, *binds) if call is not None
                         else bulk_cmd(*args, 0, repetitions, *binds))
                 error, status, index, var_binds = await asyncio.wait_for(coro, limit)
+                _size_dispatcher_socket()
         except TimeoutError:
             self._forget_engine()
             raise PollTimeout(f"no answer within {limit:.1f} s") from None

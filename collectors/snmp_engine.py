@@ -33,9 +33,12 @@ def choose_engine(target: SnmpTarget, setting: str | None) -> tuple[str, str | N
 
 
 def snmp_client_for(target: SnmpTarget, timeout_s: float, retries: int = 0,
-                    engine: str | None = None, device: str | None = None
-                    ) -> GufoClient | PysnmpClient:
-    """The client for a configured SnmpTarget, secrets unwrapped only here."""
+                    engine: str | None = None, device: str | None = None,
+                    receive_buffer_bytes: int = 0) -> GufoClient | PysnmpClient:
+    """The client for a configured SnmpTarget, secrets unwrapped only here.
+
+    ``receive_buffer_bytes`` sizes the reference engine's shared v1/v2c socket (the fast
+    engine has a socket per device)."""
     def secret(value) -> str | None:
         return None if value is None else value.get_secret_value()
 
@@ -44,9 +47,12 @@ def snmp_client_for(target: SnmpTarget, timeout_s: float, retries: int = 0,
     if reason is not None and name not in _TOLD:
         _TOLD.add(name)
         log.info("device %s: SNMP engine reference instead of fast: %s", name, reason)
-    cls = GufoClient if chosen == FAST else PysnmpClient
-    return cls(target.host, target.port, secret(target.community) or "", target.version,
-               timeout_s=timeout_s, retries=retries, user=target.user,
-               auth_protocol=target.auth_protocol, auth_key=secret(target.auth_key),
-               priv_protocol=target.priv_protocol, priv_key=secret(target.priv_key),
-               context=target.context)
+    common = dict(timeout_s=timeout_s, retries=retries, user=target.user,
+                  auth_protocol=target.auth_protocol, auth_key=secret(target.auth_key),
+                  priv_protocol=target.priv_protocol, priv_key=secret(target.priv_key),
+                  context=target.context)
+    if chosen == FAST:
+        return GufoClient(target.host, target.port, secret(target.community) or "",
+                          target.version, **common)
+    return PysnmpClient(target.host, target.port, secret(target.community) or "",
+                        target.version, receive_buffer_bytes=receive_buffer_bytes, **common)

@@ -184,6 +184,24 @@ class Polling(_Strict):
     snmp_engine: Literal[SNMP_ENGINES] | None = None  # type: ignore[valid-type]
 
 
+# Polls one process has in flight at once. Every SNMP answer lands on one socket; more at
+# once than its receive buffer holds are dropped by the kernel. 128 pending answers need
+# about 0.5 MiB of buffer (collectors/udp_buffer.py), within stock Linux limits after
+# its doubling of the asked size; 5,000 devices at 10 s need ~500 polls/s, i.e. only a
+# few in flight at a time when each takes milliseconds.
+DEFAULT_MAX_IN_FLIGHT = 128
+
+
+class Collection(_Strict):
+    """How much one monitor process asks of its devices at once."""
+
+    max_in_flight: int = Field(DEFAULT_MAX_IN_FLIGHT, ge=1, le=100_000)
+    # Each device at its own phase of the interval (spreads the requests); false polls
+    # every device at the same instants, so a site's meters are read together (a few
+    # devices, where instantaneous PUE should pair readings of one instant).
+    spread: bool = True
+
+
 class Replacement(_Strict):
     """A meter replaced at ``at``: its last reading and its successor's first."""
 
@@ -391,6 +409,7 @@ class Config(_Strict):
 
     title: Text = Text(vi="Giám sát PUE trung tâm dữ liệu", en="Data center PUE monitor")
     polling: Polling = Polling()
+    collection: Collection = Collection()
     profiles_dir: str | None = None
     sites: list[Site]
     simulation: Simulation | None = None

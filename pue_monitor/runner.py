@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pue_monitor.collectors.service import CollectorService
 from pue_monitor.collectors.sink import Destination
+from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.config.model import Config
 from pue_monitor.exchange.influx import (InfluxWriter, export_interval_energy, province_lines,
                                          reading_lines)
@@ -30,6 +31,7 @@ from pue_monitor.simulator.runner import READY_LINE
 from pue_monitor.storage import open_store
 from pue_monitor.store.base import StoreProtocol
 from pue_monitor.web import create_app
+from pue_monitor.web.metrics_collection import CollectionCollector
 from pue_monitor.web.metrics_outbox import OutboxCollector
 from pue_monitor.web.security import load_secret_key
 from pue_monitor.web.server import WebServer
@@ -105,7 +107,8 @@ def _influx_destination(config: Config, writer: InfluxWriter) -> Destination:
 
 
 async def _serve(config: Config, store: StoreProtocol, stop: asyncio.Event,
-                 writer: InfluxWriter | None = None) -> None:
+                 writer: InfluxWriter | None = None,
+                 stats: CollectionStats | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -113,7 +116,7 @@ async def _serve(config: Config, store: StoreProtocol, stop: asyncio.Event,
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     destinations = [] if writer is None else [_influx_destination(config, writer)]
-    service = CollectorService(config, store, destinations=destinations)
+    service = CollectorService(config, store, destinations=destinations, stats=stats)
     tasks = [service.run(stop), _rollup_loop(store, config, stop, time.time),
              _run_log_loop(store, stop, time.time)]
     if writer is not None:
@@ -126,7 +129,11 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
     """Serve the web view and /metrics and poll every device until SIGINT/SIGTERM."""
     store = open_store(data_dir, config, Progress("day summary rebuilt", "devices"))
     writer = InfluxWriter.from_config(config.influxdb, data_dir) if config.influxdb else None
-    extra = [OutboxCollector(writer.state)] if writer else []
+    # The collectors' own counters, filled by the service on the event loop, read by
+    # /metrics on the web server's thread.
+    stats = CollectionStats()
+    extra = [CollectionCollector(stats.snapshot)]
+    extra += [OutboxCollector(writer.state)] if writer else []
     server = WebServer(create_app(config, store, extra_collectors=extra,
                                   secret_key=load_secret_key(config, data_dir)), host, port)
     server.start()
@@ -144,7 +151,7 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
         writer.start()
         announce(f"pue-monitor: influxdb  {config.influxdb.url} bucket {config.influxdb.bucket}")
     try:
-        asyncio.run(_serve(config, store, asyncio.Event(), writer))
+        asyncio.run(_serve(config, store, asyncio.Event(), writer, stats))
     finally:
         server.stop()
         if writer is not None:
