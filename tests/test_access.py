@@ -31,6 +31,20 @@ ROUTES = [
     (REPORT + "nowhere", (302, 404, 404, 404, 404)),
     (REPORT + "all", (302, 200, 200, 200, 200)),
     ("/reports/view?period=2026-11-25&format=csv&site=que-vo-dc", (302, 404, 200, 200, 200)),
+    # Pages and API per site and device: another organisation's is a 404, like a typo.
+    ("/sites/bn-provincial", (302, 200, 404, 200, 200)),
+    ("/sites/que-vo-dc", (302, 404, 200, 200, 200)),
+    ("/devices/prov-incomer", (302, 200, 404, 200, 200)),
+    ("/devices/qv-incomer", (302, 404, 200, 200, 200)),
+    ("/api/v1/sites/bn-provincial", (401, 200, 404, 200, 200)),
+    ("/api/v1/sites/que-vo-dc", (401, 404, 200, 200, 200)),
+    ("/api/v1/sites/que-vo-dc/pue?range=day", (401, 404, 200, 200, 200)),
+    ("/api/v1/sites/que-vo-dc/power?range=day", (401, 404, 200, 200, 200)),
+    ("/api/v1/sites/que-vo-dc/months", (401, 404, 200, 200, 200)),
+    ("/api/v1/devices/qv-incomer", (401, 404, 200, 200, 200)),
+    ("/api/v1/devices/prov-incomer", (401, 200, 404, 200, 200)),
+    ("/api/v1/devices/qv-incomer/power?range=day", (401, 404, 200, 200, 200)),
+    ("/api/v1/province", (401, 200, 200, 200, 200)),
     ("/api/v1/users", (401, 403, 403, 403, 200)),
     ("/metrics", (200, 200, 200, 200, 200)),  # from 127.0.0.1: a scrape network
     ("/healthz", (200, 200, 200, 200, 200)),
@@ -107,3 +121,15 @@ def test_with_log_in_off_everyone_sees_everything_and_the_page_says_so(tmp_path)
     assert 'data-login="off"' in html and "Log-in is switched off" in html
     assert client.get("/login").status_code == 302
     store.close()
+
+
+@pytest.mark.parametrize(("who", "figure"), [("op-a", False), ("op-b", False), ("aud", True),
+                                             ("adm", True)])
+def test_the_province_figure_only_for_those_who_see_every_site(app, who, figure):
+    # It sums every site's energy: an operator would learn other organisations' totals.
+    client = client_as(app, who)
+    assert bool(client.get("/api/v1/status").get_json().get("province")) is figure
+    province = client.get("/api/v1/province").get_json()
+    assert [s["id"] for s in province["sites"]] == USERS[who][2]
+    if not figure:
+        assert province["pue"] is None and province["judged"] == 0

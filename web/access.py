@@ -93,9 +93,12 @@ def scoped_config() -> Config:
 
 
 def scoped_document(doc: dict) -> dict:
-    """The status document with only the visible sites."""
+    """The status document with only the visible sites. The province figure sums every
+    site, so it stays only for those who see every site."""
     ids = visible_site_ids()
-    return {**doc, "sites": [site for site in doc["sites"] if site["id"] in ids]}
+    sites = [site for site in doc["sites"] if site["id"] in ids]
+    whole = len(sites) == len(doc["sites"])
+    return {**doc, "sites": sites, **({} if whole else {"province": {}})}
 
 
 def require_role(*roles: str) -> Callable[[F], F]:

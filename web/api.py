@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from pue_monitor.config.model import Device, Site
 from pue_monitor.figures import charts
 from pue_monitor.web import series
+from pue_monitor.web.access import scoped_document, visible_sites
 from pue_monitor.web.openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -36,11 +37,14 @@ def json_error(status: int, message: str) -> Response:
 
 
 def find_site(site_id: str) -> Site | None:
-    return next((s for s in state().config.sites if s.id == site_id), None)
+    """The site, if this request may see it (web.access): another organisation's site is
+    not found, like one that does not exist."""
+    return next((s for s in visible_sites() if s.id == site_id), None)
 
 
 def find_device(device_id: str) -> tuple[Site, Device] | None:
-    return next(((s, d) for s, d in state().config.devices() if d.id == device_id), None)
+    """The device and its site, if this request may see that site."""
+    return next(((s, d) for s in visible_sites() for d in s.devices if d.id == device_id), None)
 
 
 def site_doc(site_id: str) -> dict | None:
@@ -71,7 +75,7 @@ def _bad_range() -> Response:
 # -- province and sites ------------------------------------------------------------------
 
 def province() -> dict:
-    return series.province_document(state().document())
+    return series.province_document(scoped_document(state().document()))
 
 
 def site_summary(site: Site) -> dict:
