@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PORT ?= 8080
+PORT ?=  # empty: 8080, or a free port when 8080 is busy
 DATA_DIR ?= pue-data
 
 .PHONY: demo test tools install check-config clean
@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 
 ## Run the monitor on the built-in simulated province (no hardware needed).
 demo: $(VENV)/.installed
-	$(VENV)/bin/pue-monitor demo --port $(PORT) --data-dir $(DATA_DIR)
+	$(VENV)/bin/pue-monitor demo $(if $(PORT),--port $(PORT)) --data-dir $(DATA_DIR)
 
 ## Install what the tests need (Python packages, Debian tools) and run every test.
 test: $(VENV)/.installed tools

@@ -8,17 +8,23 @@ processes: the Python simulators spend ~1.7 ms per answer and would measure them
 CPU is the polling process's own (``time.process_time``; ``clock()`` in C; the exporter's
 /proc utime+stime), so the agents' cost is never counted. Scenarios:
 
-* ``10-OID GET`` (v2c), ``25-row walk`` (v2c GETBULK of one 25-row column) and
-  ``10-OID GET v3`` (authPriv SHA-256 + AES-128) through the monitor's PysnmpClient, with
-  ``--devices`` clients (one socket each) and at most ``--inflight`` requests in flight;
-* ``poll + decode``: the monitor's whole path (DevicePoller, plan, decode) for 10 OIDs;
+* ``10-OID GET`` (v2c), ``25-row walk`` (v2c GETBULK of one 25-row column), ``4x25 walk``
+  (four columns of one table, 25 rows each) and ``10-OID GET v3`` (authPriv SHA-256 +
+  AES-128) through each of the monitor's SNMP engines, ``fast`` (GufoClient, gufo-snmp)
+  and ``reference`` (PysnmpClient, pysnmp), with ``--devices`` clients and at most
+  ``--inflight`` requests in flight;
+* ``whole poll``: the monitor's whole path for 10 OIDs with each engine: DevicePoller
+  (plan, request, decode) into the StoreSink, written to a real sqlite store;
 * ``net-snmp (C)``: a few lines of C against libnetsnmp (Debian libsnmp-dev), built here
   with cc, sequential synchronous GETs of the same 10 OIDs;
 * ``snmp_exporter``: Prometheus snmp_exporter (Debian prometheus-snmp-exporter) scraped
   for the same 10 OIDs, its process's CPU per scrape;
-* a cProfile of the 10-OID GET run, by package, to show where the time goes.
+* a cProfile of the 10-OID GET run of each engine, by package, to show where the time goes;
+* ``corpus walks`` (when snmpsim, a test extra, is installed): one poll of every capture of
+  tests/corpus with its profile, requests and client CPU per poll with each engine: gufo-snmp
+  asks one OID per GETBULK, so its walks take one walk per table, not all columns at once.
 
-A missing tool skips its scenario with a note. Whole run: well under two minutes.
+A missing tool skips its scenario with a note. Whole run: two to five minutes.
 """
 
 from __future__ import annotations
@@ -40,14 +46,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pue_monitor.collectors.poller import DevicePoller  # noqa: E402
+from pue_monitor.collectors.sink import StoreSink  # noqa: E402
 from pue_monitor.collectors.snmp_client import PysnmpClient  # noqa: E402
+from pue_monitor.collectors.snmp_gufo import GufoClient  # noqa: E402
 from pue_monitor.config.model import Device, Polling, SnmpTarget  # noqa: E402
 from pue_monitor.config.profiles import parse_profile  # noqa: E402
+from pue_monitor.store.sqlite import Store  # noqa: E402
 
 BASE = "1.3.6.1.4.1.99999"
 SCALARS = [f"{BASE}.1.{i}.0" for i in range(1, 11)]
 COLUMN = f"{BASE}.2.1.2"
+COLUMNS = [f"{BASE}.2.1.{c}" for c in (2, 3, 4, 5)]  # four columns of one table entry
 ROWS = 25
+ENGINES = {"fast": GufoClient, "reference": PysnmpClient}
 COMMUNITY, USER, AUTH_KEY, PRIV_KEY = "bench", "bench", "bench-auth-key", "bench-priv-key"
 AGENTS = 2  # snmpd is single-threaded: two keep the client, not the agent, the bottleneck
 TIMEOUT_S = 5.0
@@ -111,7 +122,8 @@ def start_agent(snmpd: str, work: Path, index: int) -> tuple[subprocess.Popen, i
     lines = [f"agentAddress udp:127.0.0.1:{port}", f"rocommunity {COMMUNITY} 127.0.0.1",
              f'createUser {USER} SHA-256 "{AUTH_KEY}" AES "{PRIV_KEY}"', f"rouser {USER} priv"]
     lines += [f"override .{oid} integer {1000 + i}" for i, oid in enumerate(SCALARS)]
-    lines += [f"override .{COLUMN}.{row} integer {row * 10}" for row in range(1, ROWS + 1)]
+    lines += [f"override .{column}.{row} integer {row * 10}" for column in COLUMNS
+              for row in range(1, ROWS + 1)]
     (folder / "snmpd.conf").write_text("\n".join(lines) + "\n")
     log = folder / "log"
     log.touch()
@@ -126,19 +138,22 @@ def start_agent(snmpd: str, work: Path, index: int) -> tuple[subprocess.Popen, i
     return proc, port
 
 
-def client_for(port: int, v3: bool) -> PysnmpClient:
+def client_for(port: int, v3: bool, engine: str) -> GufoClient | PysnmpClient:
+    cls = ENGINES[engine]
     if v3:
-        return PysnmpClient("127.0.0.1", port, version="3", timeout_s=TIMEOUT_S, retries=1,
-                            user=USER, auth_protocol="sha256", auth_key=AUTH_KEY,
-                            priv_protocol="aes128", priv_key=PRIV_KEY)
-    return PysnmpClient("127.0.0.1", port, COMMUNITY, "2c", timeout_s=TIMEOUT_S, retries=1)
+        return cls("127.0.0.1", port, version="3", timeout_s=TIMEOUT_S, retries=1,
+                   user=USER, auth_protocol="sha256", auth_key=AUTH_KEY,
+                   priv_protocol="aes128", priv_key=PRIV_KEY)
+    return cls("127.0.0.1", port, COMMUNITY, "2c", timeout_s=TIMEOUT_S, retries=1)
 
 
-async def drive(make_call, devices: int, inflight: int, seconds: float) -> dict:
+async def drive(make_call, devices: int, inflight: int, seconds: float,
+                clients: list | None = None) -> dict:
     """Poll `devices` round-robin with at most `inflight` outstanding, for `seconds`."""
     calls = [make_call(i) for i in range(devices)]
     for call in calls:  # open sockets, discover v3 engine ids: not part of the figure
         await call()
+    sent0 = sum(c.requests for c in clients or [])
     done = failed = 0
     gate = asyncio.Semaphore(inflight)
     stop_at = time.monotonic() + seconds
@@ -155,13 +170,16 @@ async def drive(make_call, devices: int, inflight: int, seconds: float) -> dict:
                     failed += 1
     await asyncio.gather(*(worker(c) for c in calls))
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    return {"polls": done, "failed": failed, "cpu": cpu, "wall": wall}
+    sent = sum(c.requests for c in clients or []) - sent0
+    return {"polls": done, "failed": failed, "cpu": cpu, "wall": wall,
+            "requests": sent / max(1, done + failed) if clients else None}
 
 
 def report(name: str, r: dict) -> float:
     per_poll_ms = 1000 * r["cpu"] / max(1, r["polls"])
-    print(f"{name:<28} {r['polls'] / max(r['cpu'], 1e-9):>10,.0f} {per_poll_ms:>10.3f} "
-          f"{r['polls'] / r['wall']:>10,.0f} {r['failed']:>7}")
+    requests = "" if r.get("requests") is None else f"{r['requests']:.1f}"
+    print(f"{name:<34} {r['polls'] / max(r['cpu'], 1e-9):>10,.0f} {per_poll_ms:>10.3f} "
+          f"{r['polls'] / r['wall']:>10,.0f} {r['failed']:>7} {requests:>9}")
     return per_poll_ms
 
 
@@ -175,45 +193,118 @@ def bench_profile() -> object:
     return profile
 
 
-async def ours(ports: list[int], args, profiler: cProfile.Profile | None) -> dict[str, float]:
+async def ours(ports: list[int], args, profilers: dict[str, cProfile.Profile]
+               ) -> dict[tuple[str, str], float]:
     figures = {}
     scenarios = [("10-OID GET", False, lambda c: (lambda: c.get(SCALARS))),
                  ("25-row walk", False, lambda c: (lambda: c.walk([COLUMN], ROWS))),
+                 ("4x25 walk", False, lambda c: (lambda: c.walk(COLUMNS, ROWS))),
                  ("10-OID GET v3", True, lambda c: (lambda: c.get(SCALARS)))]
     for name, v3, call_of in scenarios:
-        clients = [client_for(ports[i % len(ports)], v3) for i in range(args.devices)]
-        try:
-            result = await drive(lambda i, cl=clients, co=call_of: co(cl[i]), args.devices,
-                                 args.inflight, args.seconds)
-            if name == "10-OID GET" and profiler is not None:
-                # A separate, shorter run: the profiler's own cost must not reach the figures.
-                profiler.enable()
-                await drive(lambda i, cl=clients, co=call_of: co(cl[i]), args.devices,
-                            args.inflight, min(2.0, args.seconds))
-                profiler.disable()
-        finally:
-            for c in clients:
-                c.close()
-        figures[name] = report(name, result)
+        for engine in ENGINES:
+            clients = [client_for(ports[i % len(ports)], v3, engine)
+                       for i in range(args.devices)]
+            try:
+                result = await drive(lambda i, cl=clients, co=call_of: co(cl[i]), args.devices,
+                                     args.inflight, args.seconds, clients)
+                if name == "10-OID GET":
+                    # A separate, shorter run: the profiler's own cost must not reach the
+                    # figures.
+                    profilers[engine].enable()
+                    await drive(lambda i, cl=clients, co=call_of: co(cl[i]), args.devices,
+                                args.inflight, min(2.0, args.seconds))
+                    profilers[engine].disable()
+            finally:
+                for c in clients:
+                    c.close()
+            figures[(name, engine)] = report(f"{name} [{engine}]", result)
     profile = bench_profile()
     polling = Polling(interval_s=60, timeout_s=TIMEOUT_S, retries=0)
-    pollers = []
-    for i in range(args.devices):
-        target = SnmpTarget(host="127.0.0.1", port=ports[i % len(ports)], community=COMMUNITY)
-        device = Device(id=f"d{i}", profile="bench", snmp=target)
-
-        async def discard(_r):
-            pass
-        pollers.append(DevicePoller("s", device, profile, polling, client_for(target.port, False),
-                                    discard))
-    try:
-        result = await drive(lambda i: pollers[i].poll_once, args.devices, args.inflight,
-                             args.seconds)
-    finally:
-        for p in pollers:
-            p.client.close()
-    figures["poll + decode"] = report("poll + decode (10 OIDs)", result)
+    for engine in ENGINES:
+        with tempfile.TemporaryDirectory() as data:
+            store = Store.open(data)
+            sink = StoreSink(store)
+            pollers = []
+            for i in range(args.devices):
+                target = SnmpTarget(host="127.0.0.1", port=ports[i % len(ports)],
+                                    community=COMMUNITY)
+                device = Device(id=f"d{i}", profile="bench", snmp=target)
+                pollers.append(DevicePoller("s", device, profile, polling,
+                                            client_for(target.port, False, engine), sink))
+            stop = asyncio.Event()
+            writer = asyncio.create_task(sink.run(stop))
+            try:
+                # The store's writes (a worker thread) count: process_time covers threads.
+                result = await drive(lambda i, ps=pollers: ps[i].poll_once, args.devices,
+                                     args.inflight, args.seconds,
+                                     [p.client for p in pollers])
+                cpu0 = time.process_time()
+                stop.set()
+                await writer
+                result["cpu"] += time.process_time() - cpu0  # the last batch's write
+            finally:
+                for p in pollers:
+                    p.client.close()
+                store.close()
+        figures[("whole poll", engine)] = report(f"whole poll, 10 OIDs [{engine}]", result)
     return figures
+
+
+def corpus_walks() -> None:
+    """Requests and client CPU per poll of every corpus capture, with each engine."""
+    try:
+        from pue_monitor.collectors.snmp_plan import plan_for
+        from pue_monitor.collectors.snmp_read import read_answers
+        from pue_monitor.config.profiles import load_profiles
+        from tests.snmp_support import captures, snmpsim, snmpsim_command
+        from tests.test_snmp_corpus import PROFILE_OF
+    except ImportError as exc:
+        print(f"corpus walks skipped: {exc}")
+        return
+    if not snmpsim_command():
+        print("corpus walks skipped: needs snmpsim (pip install -e '.[test]')")
+        return
+    profiles = load_profiles()
+    print("\ncorpus: one poll of each capture (snmpsim), per poll:")
+    print(f"{'capture':<22} {'walks':>5} {'requests fast':>13} {'reference':>9} "
+          f"{'CPU ms fast':>11} {'reference':>9}")
+    total = {e: [0.0, 0.0] for e in ENGINES}
+    with tempfile.TemporaryDirectory() as tmp:
+        with snmpsim(Path(tmp)) as port:  # it runs its own event loop: not inside ours
+            asyncio.run(_corpus_polls(port, captures(), PROFILE_OF, profiles, plan_for,
+                                      read_answers, total))
+    print(f"{'all captures':<22} {'':>5} {total['fast'][0]:>13.1f} "
+          f"{total['reference'][0]:>9.1f} {total['fast'][1]:>11.2f} "
+          f"{total['reference'][1]:>9.2f}")
+
+
+async def _corpus_polls(port, names, profile_of, profiles, plan_for, read_answers,
+                        total) -> None:
+    polls = 5
+    for capture in names:
+        plan = plan_for(profiles[profile_of[capture]])
+        row = {}
+        for engine, cls in ENGINES.items():
+            client = cls("127.0.0.1", port, capture, "2c", timeout_s=TIMEOUT_S, retries=1)
+
+            def sent(c=client) -> int:
+                # The fast client's empty answers asked again through pysnmp count too.
+                reference = getattr(c, "_reference", None)
+                return c.requests + (reference.requests if reference is not None else 0)
+            try:
+                await read_answers(client, plan)  # opens sockets, learns empty answers
+                sent0, cpu0 = sent(), time.process_time()
+                for _ in range(polls):
+                    await read_answers(client, plan)
+                cpu = (time.process_time() - cpu0) / polls
+                row[engine] = ((sent() - sent0) / polls, 1000 * cpu)
+            finally:
+                client.close()
+            total[engine][0] += row[engine][0]
+            total[engine][1] += row[engine][1]
+        print(f"{capture:<22} {len(plan.walks):>5} {row['fast'][0]:>13.1f} "
+              f"{row['reference'][0]:>9.1f} {row['fast'][1]:>11.2f} "
+              f"{row['reference'][1]:>9.2f}")
 
 
 def net_snmp_c(port: int, work: Path, n: int) -> float | None:
@@ -283,18 +374,21 @@ def snmp_exporter(port: int, work: Path, n: int) -> float | None:
     return per_ms
 
 
-def where_time_goes(profiler: cProfile.Profile) -> None:
+def where_time_goes(profiler: cProfile.Profile, engine: str) -> None:
     stats = pstats.Stats(profiler)
     by_package: dict[str, float] = {}
     for (path, _line, _fn), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
-        for key in ("pyasn1", "pysnmp", "asyncio", "collectors"):
+        for key in ("pyasn1", "pysnmp", "gufo", "asyncio", "collectors"):
             if f"/{key}/" in path:
                 break
         else:
             key = "other (stdlib, interpreter)"
+        if key == "other (stdlib, interpreter)" and "builtins" in path and "Snmp" in _fn:
+            key = "gufo"  # its Rust socket methods
         by_package[key] = by_package.get(key, 0.0) + tottime
     total = sum(by_package.values()) or 1.0
-    print("\nwhere a 10-OID GET's client time goes (cProfile, own time by package):")
+    print(f"\nwhere a 10-OID GET's client time goes [{engine}] (cProfile, own time by "
+          "package):")
     for key, t in sorted(by_package.items(), key=lambda kv: -kv[1]):
         print(f"  {key:<30} {100 * t / total:5.1f} %")
 
@@ -305,6 +399,7 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=128)
     parser.add_argument("--inflight", type=int, default=64)
     parser.add_argument("--compare", type=int, default=3000, help="polls for C and exporter")
+    parser.add_argument("--no-corpus", action="store_true", help="skip the corpus walks")
     args = parser.parse_args()
     snmpd = shutil.which("snmpd") or ("/usr/sbin/snmpd" if Path("/usr/sbin/snmpd").exists() else None)
     if snmpd is None:
@@ -318,23 +413,34 @@ def main() -> int:
         try:
             print(f"{os.cpu_count()} cores; {args.devices} devices on {AGENTS} snmpd agents, "
                   f"{args.inflight} requests in flight, {args.seconds:g} s per scenario\n")
-            print(f"{'scenario':<28} {'polls/s/core':>10} {'CPU ms/poll':>10} "
-                  f"{'polls/s':>10} {'failed':>7}")
-            profiler = cProfile.Profile()
-            figures = asyncio.run(ours(ports, args, profiler))
+            print(f"{'scenario':<34} {'polls/s/core':>10} {'CPU ms/poll':>10} "
+                  f"{'polls/s':>10} {'failed':>7} {'req/poll':>9}")
+            profilers = {engine: cProfile.Profile() for engine in ENGINES}
+            figures = asyncio.run(ours(ports, args, profilers))
             c_ms = net_snmp_c(ports[0], work, args.compare)
             exporter_ms = snmp_exporter(ports[0], work, max(200, args.compare // 10))
-            where_time_goes(profiler)
-            base = figures["10-OID GET"]
-            print("\nratios, client CPU per 10-OID GET (lower is cheaper):")
-            if c_ms:
-                print(f"  pysnmp / net-snmp C       {base / c_ms:8.1f} x")
-            if exporter_ms:
-                print(f"  pysnmp / snmp_exporter    {base / exporter_ms:8.1f} x")
-            print(f"  v3 authPriv / v2c         {figures['10-OID GET v3'] / base:8.1f} x")
+            for engine, profiler in profilers.items():
+                where_time_goes(profiler, engine)
+            print("\nratios, client CPU per poll (lower is cheaper):")
+            for scenario in ("10-OID GET", "25-row walk", "4x25 walk", "10-OID GET v3",
+                             "whole poll"):
+                fast, reference = figures[(scenario, "fast")], figures[(scenario, "reference")]
+                print(f"  {scenario + ', fast / reference':<40} {fast / reference:8.3f} x")
+            for engine in ENGINES:
+                whole = figures[("whole poll", engine)]
+                if c_ms:
+                    print(f"  {f'whole poll [{engine}] / net-snmp C GET':<40} "
+                          f"{whole / c_ms:8.1f} x")
+                if exporter_ms:
+                    print(f"  {f'whole poll [{engine}] / snmp_exporter':<40} "
+                          f"{whole / exporter_ms:8.3f} x")
             budget = 10_000 / 30
-            print(f"\n10,000 devices every 30 s = {budget:,.0f} polls/s: "
-                  f"{budget * base / 1000:.2f} of one core at {base:.3f} ms per poll")
+            for engine in ENGINES:
+                whole = figures[("whole poll", engine)]
+                print(f"10,000 devices every 30 s = {budget:,.0f} polls/s [{engine}]: "
+                      f"{budget * whole / 1000:.2f} of one core at {whole:.3f} ms per poll")
+            if not args.no_corpus:
+                corpus_walks()
         finally:
             for proc, _port in agents:
                 proc.terminate()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import struct
 
-from pue_monitor.config.datatypes import MAX_RTU_FRAME, MAX_TCP_ADU, REGISTER_ADDRESSES, \
-    REGISTER_FUNCTIONS, max_read_count
+from pue_monitor.config.datatypes import MAX_RTU_FRAME, MAX_TCP_ADU, READ_FUNCTIONS, \
+    REGISTER_ADDRESSES, REGISTER_FUNCTIONS, max_read_count
 
 EXCEPTION_FLAG = 0x80
 MBAP = struct.Struct(">HHHB")  # transaction id, protocol id (0), length, unit id
@@ -57,7 +57,14 @@ def crc16(data: bytes) -> int:
 
 
 def read_pdu(function: int, address: int, count: int) -> bytes:
-    """The request PDU for reading ``count`` registers (FC 3/4) or bits (FC 1/2)."""
+    """The request PDU for reading ``count`` registers (FC 3/4) or bits (FC 1/2).
+
+    The only request PDU the collectors can build: any other function code (a write, a
+    diagnostic) is refused here, so the monitor stays read-only to every device.
+    """
+    if type(function) is not int or function not in READ_FUNCTIONS:  # True == 1, 3.0 == 3
+        raise ValueError(f"function {function!r} is not a read function "
+                         f"({', '.join(map(str, sorted(READ_FUNCTIONS)))}): refused")
     limit = max_read_count(function)
     if not 1 <= count <= limit:
         raise ValueError(f"count must be 1..{limit} for function {function}, got {count}")

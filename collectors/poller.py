@@ -1,10 +1,15 @@
-"""One asyncio task per device: poll on its own schedule, decode, hand results to the sink."""
+"""One asyncio task per device: poll at its slots, decode, hand results to the sink.
+
+Slots come from collectors/schedule.py (a phase per device, on the monotonic clock); a
+poll waits for a place under the service's in-flight limit, then reads with the wall
+clock's time, which is what its readings carry.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -13,10 +18,12 @@ from pue_monitor.collectors.decode import decode_modbus, decode_snmp
 from pue_monitor.collectors.errors import DeviceError, PollDecodeError, PollError, PollTimeout
 from pue_monitor.collectors.modbus_client import ModbusClient, exception_kind
 from pue_monitor.collectors.modbus_plan import ModbusRead, plan_modbus
+from pue_monitor.collectors.schedule import Schedule
 from pue_monitor.collectors.snmp_client import SnmpClient
 from pue_monitor.collectors.snmp_identify import NoProfileMatches, identify, probe_candidates
 from pue_monitor.collectors.snmp_plan import BUDGET_SLACK_S, SnmpPlan, plan_for
 from pue_monitor.collectors.snmp_read import read_answers
+from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.config.model import Device, Polling
 from pue_monitor.config.profiles import Profile
 from pue_monitor.store.model import ErrorKind, PollResult
@@ -32,6 +39,10 @@ Sink = Callable[[PollResult], Awaitable[None]]
 OnIdentified = Callable[[str, str], None]
 NO_MATCH_HINT = ("name its profile in the configuration or add a profile file; "
                  "retried at the backed-off poll rate")
+
+
+# A poller built without the service's limiter (tests, `probe`) polls without waiting.
+_UNLIMITED = contextlib.nullcontext()
 
 
 class Unidentified(PollDecodeError):
@@ -56,9 +67,18 @@ class DevicePoller:
                  client: SnmpClient | ModbusClient, sink: Sink,
                  clock: Callable[[], float] = time.time, *,
                  candidates: Iterable[Profile] = (),
-                 on_identified: OnIdentified | None = None) -> None:
+                 on_identified: OnIdentified | None = None,
+                 limiter: asyncio.Semaphore | None = None,
+                 stats: CollectionStats | None = None,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 spread: bool = True) -> None:
         self.site_id, self.device, self.profile, self.polling = site_id, device, profile, polling
         self.client, self.sink, self.clock = client, sink, clock
+        # Slots on ``monotonic`` (never jumps); timestamps from ``clock`` (the wall clock).
+        self.monotonic, self.limiter = monotonic, limiter
+        self.stats = stats if stats is not None else CollectionStats()
+        self.schedule = Schedule(device.id, polling.interval_s, spread)
+        self.attempts = 0  # of the last poll: 1 + its retries
         self.candidates = [p for p in candidates if p.protocol == "snmp"]
         self.on_identified = on_identified
         self._health = _Health()
@@ -82,7 +102,9 @@ class DevicePoller:
         started = self.clock()
         self._unmatched_now = False
         last: PollError | None = None
+        self.attempts = 0
         for _attempt in range(self.polling.retries + 1):
+            self.attempts += 1
             try:
                 readings, point_errors = await asyncio.wait_for(
                     self._read(started), self._poll_budget())
@@ -169,31 +191,53 @@ class DevicePoller:
 
     # -- the schedule -------------------------------------------------------------------
 
-    def next_delay(self, now: float) -> float:
-        """Seconds to the next slot; slots are aligned to the interval on the wall clock so
-        all meters of a site are read at the same instants."""
+    def rest_s(self) -> float:
+        """Time from one slot to the next: the interval, longer while the device keeps
+        failing (interval x 2^(failures-1), capped)."""
         interval = self.polling.interval_s
         f = self._health.failures
         if f >= BACKOFF_AFTER_FAILURES:
             interval = min(max(BACKOFF_MAX_S, interval), interval * 2 ** (f - 1))
-        return math.floor(now / interval) * interval + interval - now
+        return interval
+
+    def next_delay(self, now: float) -> float:
+        """Seconds from ``now`` (monotonic) to the device's next slot after a poll now."""
+        slot, _ = self.schedule.next(now - self.polling.interval_s, now, self.rest_s())
+        return max(0.0, slot - now)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until ``stop`` is set."""
+        """Poll at every slot until ``stop`` is set."""
+        slot = self.schedule.first(self.monotonic())
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), self.next_delay(self.clock()))
+                await asyncio.wait_for(stop.wait(), max(0.0, slot - self.monotonic()))
                 break
             except TimeoutError:
                 pass
-            try:
-                result = await self.poll_once()
-            except Exception:  # a bug must not kill the other devices' schedules
-                log.exception("device %s: unexpected error while polling", self.device.id)
-                result = PollResult(self.device.id, self.site_id, self.clock(), 0.0,
-                                    error_kind=ErrorKind.DECODE, error="internal error")
+            async with self.limiter if self.limiter is not None else _UNLIMITED:
+                self.stats.in_flight += 1
+                try:
+                    result = await self._poll_at(slot)
+                finally:
+                    self.stats.in_flight -= 1
             self._note(result)
             await self.sink(result)
+            slot, skipped = self.schedule.next(slot, self.monotonic(), self.rest_s())
+            if skipped:
+                self.stats.slots_skipped(self.site_id, self.device.id, skipped)
+
+    async def _poll_at(self, slot: float) -> PollResult:
+        """One poll for ``slot``, counted: late or not, attempts, answered, duration."""
+        late = self.schedule.is_late(slot, self.monotonic())
+        self.stats.poll_started(self.site_id, self.device.id, late)
+        try:
+            result = await self.poll_once()
+        except Exception:  # a bug must not kill the other devices' schedules
+            log.exception("device %s: unexpected error while polling", self.device.id)
+            result = PollResult(self.device.id, self.site_id, self.clock(), 0.0,
+                                error_kind=ErrorKind.DECODE, error="internal error")
+        self.stats.poll_done(result, self.attempts)
+        return result
 
     def _note(self, result: PollResult) -> None:
         """Log the first failure and the recovery; count the rest silently."""

@@ -1,4 +1,5 @@
-"""Builds one poller per configured device and runs them all on one event loop."""
+"""Builds one poller per configured device and runs them all on one event loop, under one
+limit of polls in flight, counting what they do in one CollectionStats."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from collections.abc import Callable, Sequence
 from pue_monitor.collectors.modbus_client import ModbusConnection, SerialSettings
 from pue_monitor.collectors.poller import DevicePoller
 from pue_monitor.collectors.sink import Destination, FanOutSink, StoreSink
-from pue_monitor.collectors.snmp_client import PysnmpClient, snmp_client_for
+from pue_monitor.collectors.snmp_client import PysnmpClient, receive_sockets
+from pue_monitor.collectors.snmp_engine import snmp_client_for
+from pue_monitor.collectors.snmp_gufo import GufoClient
+from pue_monitor.collectors.stats import CollectionStats
+from pue_monitor.collectors.udp_buffer import socket_drops, wanted_bytes
 from pue_monitor.config.model import Config, Device, ModbusTarget, Polling
 from pue_monitor.store.base import StoreProtocol
 
@@ -32,15 +37,18 @@ def modbus_connection(target: ModbusTarget, timeout_s: float) -> ModbusConnectio
 
 
 def make_client(device: Device, polling: Polling,
-                shared: dict[tuple, ModbusConnection] | None = None
-                ) -> PysnmpClient | ModbusConnection:
+                shared: dict[tuple, ModbusConnection] | None = None,
+                receive_buffer_bytes: int = 0) -> GufoClient | PysnmpClient | ModbusConnection:
     """The protocol client for one device (retries are the poller's, not the client's).
 
     Modbus devices behind the same gateway or bus get the same connection from ``shared``;
-    the first device's timeout and settings serve them all.
+    the first device's timeout and settings serve them all. ``receive_buffer_bytes``: the
+    receive buffer the shared SNMP socket needs for the answers that may be in flight.
     """
     if device.snmp is not None:
-        return snmp_client_for(device.snmp, polling.timeout_s, retries=0)
+        return snmp_client_for(device.snmp, polling.timeout_s, retries=0,
+                               engine=polling.snmp_engine, device=device.id,
+                               receive_buffer_bytes=receive_buffer_bytes)
     assert device.modbus is not None
     if shared is None:
         return modbus_connection(device.modbus, polling.timeout_s)
@@ -55,27 +63,43 @@ class CollectorService:
 
     ``destinations``: where each poll result goes besides the store (the runner passes
     the InfluxDB exporter's when configured); the pollers get one fan-out sink to all.
+    ``stats``: the counters /metrics shows (the composition root hands them to web/).
     """
 
     def __init__(self, config: Config, store: StoreProtocol,
                  clock: Callable[[], float] = time.time,
-                 destinations: Sequence[Destination] = ()) -> None:
+                 destinations: Sequence[Destination] = (),
+                 stats: CollectionStats | None = None) -> None:
         self.config, self.store, self.clock = config, store, clock
-        self.store_sink = StoreSink(store)
+        limit = config.collection.max_in_flight
+        self.stats = stats if stats is not None else CollectionStats()
+        self.stats.in_flight_limit = limit
+        self.store_sink = StoreSink(store, self.stats)
         self.sink = FanOutSink(self.store_sink, destinations)
+        self.stats.backlog = lambda: self.store_sink.backlog
+        self.stats.store_write_errors = lambda: self.store_sink.write_errors
+        self.stats.receive_buffers = lambda: tuple((a, g) for _, a, g in receive_sockets())
+        self.stats.receive_drops = lambda: socket_drops([s for s, _, _ in receive_sockets()])
+        # Created here, outside any event loop: asyncio primitives bind to a loop on use.
+        self.limiter = asyncio.Semaphore(limit)
         self.pollers: list[DevicePoller] = []
         self.modbus_connections: dict[tuple, ModbusConnection] = {}
         for site, device in config.devices():
+            # Counted from the start: a device never polled yet shows 0, and /metrics
+            # (another thread) never sees the table grow under it.
+            self.stats.device(site.id, device.id)
             polling = config.polling_for(site, device)
-            client = make_client(device, polling, self.modbus_connections)
+            client = make_client(device, polling, self.modbus_connections, wanted_bytes(limit))
             # profile auto: None here; the poller identifies the agent on first contact.
             self.pollers.append(DevicePoller(
                 site.id, device, config.known_profile(device), polling, client, self.sink,
                 clock, candidates=config.profiles.values(),
-                on_identified=store.set_device_profile))
+                on_identified=store.set_device_profile, limiter=self.limiter,
+                stats=self.stats, spread=config.collection.spread))
 
     async def run(self, stop: asyncio.Event) -> None:
-        log.info("polling %d devices in %d sites", len(self.pollers), len(self.config.sites))
+        log.info("polling %d devices in %d sites, at most %d polls in flight",
+                 len(self.pollers), len(self.config.sites), self.stats.in_flight_limit)
         tasks = [asyncio.create_task(p.run(stop), name=f"poll:{p.device.id}")
                  for p in self.pollers]
         tasks.append(asyncio.create_task(self.store_sink.run(stop), name="store-sink"))

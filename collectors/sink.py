@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
+from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.store.model import PollResult
 from pue_monitor.store.base import StoreProtocol
 
@@ -21,10 +22,14 @@ Destination = Callable[[PollResult], None]
 
 
 class StoreSink:
-    """Collects results and writes them in batches from a worker thread."""
+    """Collects results and writes them in batches from a worker thread: the results of
+    many polls in one transaction (Store.write_polls). A result counts as stored
+    (``stats.stored``) only once that transaction has committed; until then it stays in
+    memory and a failed write keeps it for the next flush."""
 
-    def __init__(self, store: StoreProtocol) -> None:
+    def __init__(self, store: StoreProtocol, stats: CollectionStats | None = None) -> None:
         self.store = store
+        self.stats = stats if stats is not None else CollectionStats()
         self._pending: list[PollResult] = []
         self._wake = asyncio.Event()
         self._failing = False
@@ -54,6 +59,7 @@ class StoreSink:
                           len(self._pending), exc)
                 self._failing = True
             return
+        self.stats.stored += len(batch)
         if self._failing:
             log.info("store writes work again")
             self._failing = False

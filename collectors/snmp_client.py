@@ -1,6 +1,7 @@
 """The SNMP seam: one narrow client interface (GET a batch, walk some table columns), with
-a pysnmp implementation for v1, v2c and v3. A faster backend only has to provide the same
-two calls and raise the same PollError kinds."""
+the pysnmp implementation for v1, v2c and v3: the reference engine. The fast engine
+(snmp_gufo) provides the same two calls and raises the same PollError kinds;
+snmp_engine chooses between them."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 from pue_monitor.collectors.errors import DeviceError, PollAuthError, PollConnectionError, PollTimeout
 from pue_monitor.collectors.snmp_decode import MISSING
 from pue_monitor.collectors.snmp_usm import usm_user
+from pue_monitor.collectors.udp_buffer import size_receive_buffer
 from pue_monitor.config.model import DEFAULT_TIMEOUT_S
 from pue_monitor.config.profiles import DEFAULT_MAX_REPETITIONS
 
@@ -88,15 +90,34 @@ def classify(error: object) -> PollTimeout | PollAuthError | PollConnectionError
 
 # One v1/v2c dispatcher (one UDP socket) per event loop serves every device: a dispatcher
 # per device costs a socket and a timer each, and tripled the CPU per poll at 256 devices.
-_DISPATCHERS: dict[asyncio.AbstractEventLoop, list] = {}  # loop -> [dispatcher, users]
+# Its socket's receive buffer is sized once the socket exists (after the first request):
+# loop -> [dispatcher, users, bytes wanted, (socket, granted bytes) or None].
+_DISPATCHERS: dict[asyncio.AbstractEventLoop, list] = {}
 
 
-def _acquire_dispatcher() -> SnmpDispatcher:
-    entry = _DISPATCHERS.setdefault(asyncio.get_running_loop(), [None, 0])
+def _acquire_dispatcher(receive_buffer_bytes: int = 0) -> SnmpDispatcher:
+    entry = _DISPATCHERS.setdefault(asyncio.get_running_loop(), [None, 0, 0, None])
     if entry[0] is None:
         entry[0] = SnmpDispatcher()
     entry[1] += 1
+    entry[2] = max(entry[2], receive_buffer_bytes)
     return entry[0]
+
+
+def _size_dispatcher_socket() -> None:
+    entry = _DISPATCHERS.get(asyncio.get_running_loop())
+    if entry is None or entry[3] is not None or not entry[2]:
+        return
+    carrier = entry[0].transport_dispatcher.get_transport(UdpTransportTarget.TRANSPORT_DOMAIN)
+    sock = None if carrier is None or carrier.transport is None else (
+        carrier.transport.get_extra_info("socket"))
+    if sock is not None:
+        entry[3] = (sock, size_receive_buffer(sock, entry[2]))
+
+
+def receive_sockets() -> list[tuple[object, int, int]]:
+    """(socket, bytes asked, bytes granted) of each shared v1/v2c socket sized so far."""
+    return [(e[3][0], e[2], e[3][1]) for e in list(_DISPATCHERS.values()) if e[3] is not None]
 
 
 def _release_dispatcher(dispatcher: SnmpDispatcher) -> None:
@@ -121,9 +142,11 @@ class PysnmpClient:
                  user: str | None = None,
                  auth_protocol: str | None = None, auth_key: str | None = None,
                  priv_protocol: str | None = None, priv_key: str | None = None,
-                 context: str = "") -> None:
+                 context: str = "", receive_buffer_bytes: int = 0) -> None:
         self.host, self.port, self.version = host, port, version
+        self.receive_buffer_bytes = receive_buffer_bytes  # of the shared v1/v2c socket
         self.timeout_s, self.retries = timeout_s, retries
+        self.requests = 0  # requests asked (pysnmp's own retries not counted)
         self._v1 = version == "1"
         if version == "3":
             self._auth = usm_user(user or "", auth_protocol, auth_key, priv_protocol, priv_key)
@@ -148,7 +171,7 @@ class PysnmpClient:
             self._addr_name, _ = LCD.configure(self._engine, self._auth, self._target,
                                                self._context)
         else:
-            self._dispatcher = _acquire_dispatcher()
+            self._dispatcher = _acquire_dispatcher(self.receive_buffer_bytes)
             self._target = await UdpTransportTarget.create(
                 (self.host, self.port), timeout=self.timeout_s, retries=self.retries)
 
@@ -165,6 +188,7 @@ class PysnmpClient:
     async def _request(self, kind: str, oids: Sequence[str], repetitions: int = 0):
         """(error status, error index, varbinds) of one request; raises PollError."""
         await self._ensure()
+        self.requests += 1
         binds = self._varbinds(oids)
         # pysnmp retries by itself; the outer bound only guards against a stuck loop.
         limit = self.timeout_s * (self.retries + 1) + 1.0
@@ -178,13 +202,26 @@ class PysnmpClient:
                 coro = (call(*args, *binds) if call is not None
                         else bulk_cmd(*args, 0, repetitions, *binds))
                 error, status, index, var_binds = await asyncio.wait_for(coro, limit)
+                _size_dispatcher_socket()
         except TimeoutError:
+            self._forget_engine()
             raise PollTimeout(f"no answer within {limit:.1f} s") from None
         except OSError as exc:
             raise PollConnectionError(str(exc)) from exc
         if error:
-            raise classify(error)
+            failure = classify(error)
+            if isinstance(failure, PollTimeout):
+                self._forget_engine()
+            raise failure
         return int(status or 0), int(index or 0), var_binds
+
+    def _forget_engine(self) -> None:
+        """v3: after a timeout, discover the agent again on the next request. A restarted
+        agent (new boots and time, or a new engine id) answers the engine it knew before
+        with reports pysnmp cannot match, i.e. never (measured with net-snmp's snmpd)."""
+        if self._engine is not None:
+            self._engine.close_dispatcher()
+            self._engine = self._target = None
 
     def _v3(self, kind: str, binds: tuple, repetitions: int) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
@@ -264,15 +301,3 @@ class PysnmpClient:
         if self._engine is not None:
             self._engine.close_dispatcher()
         self._dispatcher = self._engine = self._target = None
-
-
-def snmp_client_for(target, timeout_s: float, retries: int = 0) -> PysnmpClient:
-    """The client for a configured SnmpTarget (config.model), secrets unwrapped only here."""
-    def secret(value) -> str | None:
-        return None if value is None else value.get_secret_value()
-
-    return PysnmpClient(target.host, target.port, secret(target.community) or "",
-                        target.version, timeout_s=timeout_s, retries=retries,
-                        user=target.user, auth_protocol=target.auth_protocol,
-                        auth_key=secret(target.auth_key), priv_protocol=target.priv_protocol,
-                        priv_key=secret(target.priv_key), context=target.context)

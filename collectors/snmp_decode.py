@@ -64,6 +64,13 @@ def to_number(raw: object) -> float | None:
     return None
 
 
+def is_blank(raw: object) -> bool:
+    """An SNMP NULL (decoded as an empty string) or a string of blanks."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("ascii", errors="replace")
+    return isinstance(raw, str) and not raw.strip()
+
+
 @dataclass(frozen=True)
 class _Pattern:
     text: str
@@ -116,6 +123,8 @@ def _condition_holds(cond: SnmpCondition, index: Index, answers: Mapping[str, ob
     raw = answers.get(pattern(cond.oid).fill(index), MISSING)
     if isinstance(raw, Missing):
         return False
+    if cond.matches is not None:
+        return re.search(cond.matches, str(raw)) is not None
     number = to_number(raw)
     for wanted in cond.equals:
         if isinstance(wanted, int) and number is not None and number == wanted:
@@ -156,9 +165,13 @@ def _decode_row(profile: Profile, point: SnmpPoint, index: Index,
         if isinstance(raw, Missing):
             continue  # the model lacks this object: try the next one in the chain
         number = to_number(raw)
-        if number is None:
+        if is_blank(raw):
+            # NULL or an empty string where a number belongs: the agent has no value now.
+            quality = Quality.NOT_AVAILABLE
+        elif number is None:
             quality = Quality.DECODE_ERROR
-        elif is_not_available(number, sentinels):
+        elif is_not_available(number, sentinels) or (
+                point.valid_min is not None and number < point.valid_min):
             quality = Quality.NOT_AVAILABLE
         else:
             factor = _modifier(point, index, answers)

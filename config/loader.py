@@ -13,9 +13,9 @@ from pydantic import ValidationError
 
 from pue_monitor.config.errors import ConfigError, ConfigIssue, join_path
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, WATER_METRIC, Role
-from pue_monitor.config.model import AUTO_PROFILE, Config
+from pue_monitor.config.model import AUTO_PROFILE, Config, fast_engine_gap
 from pue_monitor.config.profiles import Profile, _pydantic_message, load_profiles
-from pue_monitor.config.yamlio import load_yaml
+from pue_monitor.config.yamlio import YamlInputError, load_yaml, read_utf8
 
 # ${NAME} or ${NAME:-default}: secrets and per-machine values come from the environment.
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -35,9 +35,11 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_utf8(path)
     except OSError as exc:
         raise ConfigError([ConfigIssue("", f"cannot read {path}: {exc.strerror}")], str(path))
+    except YamlInputError as exc:
+        raise ConfigError([ConfigIssue("", exc.message)], str(path)) from None
     return load_config_text(text, base_dir=path.parent, source=str(path), env=env)
 
 
@@ -49,6 +51,8 @@ def load_config_text(text: str, base_dir: Path | None = None, source: str = "<co
         raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigIssue("", f"not valid YAML: {exc}")], source) from None
+    except YamlInputError as exc:
+        raise ConfigError([ConfigIssue(exc.path, exc.message)], source) from None
     if not isinstance(raw, dict):
         raise ConfigError([ConfigIssue("", "the configuration must be a mapping")], source)
     issues: list[ConfigIssue] = []
@@ -81,6 +85,8 @@ def load_config_text(text: str, base_dir: Path | None = None, source: str = "<co
 
     issues.extend(_cross_check(raw, profiles))
     issues.extend(_check_simulation(raw))
+    issues.extend(_check_snmp_engines(raw))
+    issues.extend(_check_organisations(raw))
     if issues:
         raise ConfigError(_dedupe(issues), source)
     assert config is not None
@@ -168,7 +174,9 @@ def _check_device(dev: dict, dpath: str, profiles: dict[str, Profile],
         if profile is not None and profile.protocol != proto:
             issues.append(ConfigIssue(f"{dpath}.{proto}", f"profile {q(name)} speaks "
                                       f"{profile.protocol}, not {proto}"))
-        key = (proto, target.get("host"), target.get("port"), target.get("unit"))
+        # Values of any type may reach here (the schema reports wrong ones): compared as
+        # text, so a list where a port belongs cannot break the check.
+        key = (proto, *(repr(target.get(k)) for k in ("host", "port", "unit")))
         if key in endpoints:
             issues.append(ConfigIssue(f"{dpath}.{proto}", f"same address as {endpoints[key]}"))
         endpoints.setdefault(key, dpath)
@@ -178,7 +186,8 @@ def _check_device(dev: dict, dpath: str, profiles: dict[str, Profile],
         if WATER_METRIC not in totals:
             issues.append(ConfigIssue(f"{dpath}.role", f"role water needs total {WATER_METRIC}; "
                                       f"profile {q(name)} has none"))
-    elif profile is not None and role in {r.value for r in ENERGY_ROLES}:
+    elif profile is not None and isinstance(role, str) \
+            and role in {r.value for r in ENERGY_ROLES}:
         totals = {p.metric for p in profile.points_for() if not p.labels}
         totals |= {t.metric for t in profile.totals}
         if not totals & {ENERGY_METRIC, POWER_METRIC}:
@@ -199,13 +208,19 @@ def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return out
 
 
+def _list(value: object) -> list:
+    """``value`` if it is a list, else empty (the schema reports the wrong type)."""
+    return value if isinstance(value, list) else []
+
+
 def _check_simulation(raw: dict) -> list[ConfigIssue]:
     """Every device the simulation names must exist in that site."""
     sim = raw.get("simulation")
     if not isinstance(sim, dict) or not isinstance(sim.get("sites"), dict):
         return []
     issues: list[ConfigIssue] = []
-    sites = {s.get("id"): s for s in raw.get("sites") or [] if isinstance(s, dict)}
+    sites = {s.get("id"): s for s in _list(raw.get("sites"))
+             if isinstance(s, dict) and isinstance(s.get("id"), str)}
     for sid, spec in sim["sites"].items():
         path = f"simulation.sites.{sid}"
         if sid not in sites:
@@ -213,10 +228,61 @@ def _check_simulation(raw: dict) -> list[ConfigIssue]:
             continue
         if not isinstance(spec, dict):
             continue
-        ids = {d.get("id") for d in sites[sid].get("devices") or [] if isinstance(d, dict)}
+        ids = {d.get("id") for d in _list(sites[sid].get("devices"))
+               if isinstance(d, dict) and isinstance(d.get("id"), str)}
         for group in ("incomers", "ups", "pdus", "cooling"):
-            for i, dev in enumerate(spec.get(group) or []):
-                if dev not in ids:
+            for i, dev in enumerate(_list(spec.get(group))):
+                if not isinstance(dev, str) or dev not in ids:
                     issues.append(ConfigIssue(f"{path}.{group}[{i}]",
                                               f"no device {q(dev)} in site {q(sid)}"))
+    return issues
+
+
+def _check_snmp_engines(raw: dict) -> list[ConfigIssue]:
+    """An explicit ``snmp_engine: fast`` for a device the fast engine cannot poll is an
+    error where it is written (unset, such a device falls back to the reference engine).
+    The polling block that applies is the device's, else its site's, else the top one."""
+    issues: list[ConfigIssue] = []
+    top = raw.get("polling")
+    for s, site in enumerate(raw.get("sites") or []):
+        if not isinstance(site, dict):
+            continue
+        for d, dev in enumerate(site.get("devices") or []):
+            if not isinstance(dev, dict) or not isinstance(dev.get("snmp"), dict):
+                continue
+            dpath = f"sites[{s}].devices[{d}]"
+            blocks = ((dev.get("polling"), f"{dpath}.polling"),
+                      (site.get("polling"), f"sites[{s}].polling"), (top, "polling"))
+            polling, ppath = next(((b, p) for b, p in blocks if b is not None), (None, ""))
+            if not isinstance(polling, dict) or polling.get("snmp_engine") != "fast":
+                continue
+            snmp = dev["snmp"]
+            gap = fast_engine_gap(str(snmp.get("version", "2c")), str(snmp.get("context") or ""))
+            if gap is not None:
+                issues.append(ConfigIssue(f"{ppath}.snmp_engine", f"{q('fast')} cannot poll "
+                                          f"device {q(dev.get('id'))} ({dpath}): {gap}"))
+    return issues
+
+
+def _check_organisations(raw: dict) -> list[ConfigIssue]:
+    """Organisation ids are unique and name only configured sites."""
+    orgs = raw.get("organisations")
+    if not isinstance(orgs, list):
+        return []
+    issues: list[ConfigIssue] = []
+    site_ids = {s.get("id") for s in raw.get("sites") or [] if isinstance(s, dict)}
+    seen: dict[str, int] = {}
+    for o, org in enumerate(orgs):
+        if not isinstance(org, dict):
+            continue
+        oid = org.get("id")
+        if isinstance(oid, str):
+            if oid in seen:
+                issues.append(ConfigIssue(f"organisations[{o}].id", f"duplicate organisation "
+                                          f"id {q(oid)} (also organisations[{seen[oid]}])"))
+            seen.setdefault(oid, o)
+        for i, sid in enumerate(org.get("sites") or []):
+            if sid not in site_ids:
+                issues.append(ConfigIssue(f"organisations[{o}].sites[{i}]",
+                                          f"unknown site {q(sid)}"))
     return issues

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 
 from pue_monitor.config.datatypes import MAX_UNIT_ID, MODBUS_TCP_PORT
 from pue_monitor.config.metrics import MeasurementPoint, Role
 from pue_monitor.config.profiles import Profile
+from pue_monitor.config.strict import StrictModel
+from pue_monitor.pue.periods import DEFAULT_MAX_REPORT_YEARS
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 DEFAULT_PUE_THRESHOLD = 1.4  # Bắc Ninh plan: green data centers, PUE not above 1.4
@@ -45,8 +48,8 @@ SERIAL_DEFAULT_BYTESIZE = 8
 DEFAULT_BUSY_RETRIES = 3
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    """Unknown keys refused, frozen, no boolean for a number (config.strict)."""
 
 
 class Text(_Strict):
@@ -156,12 +159,47 @@ class ModbusTarget(_Strict):
         return f"{scheme}://{self.host}:{self.port}/unit{self.unit}"
 
 
+# SNMP engines: "fast" (gufo-snmp) and "reference" (pysnmp). Unset means fast wherever
+# gufo-snmp can poll the target, the reference elsewhere (logged once per device).
+SNMP_ENGINES = ("fast", "reference")
+
+
+def fast_engine_gap(version: str, context: str) -> str | None:
+    """Why the fast engine (gufo-snmp) cannot poll a target of this version and context
+    (None: it can). Checked in gufo-snmp 0.13's source and against snmpd."""
+    if version == "1":
+        return ("SNMPv1: gufo-snmp reads no error index, so a GET with one missing object "
+                "loses the whole request")
+    if version == "3" and context:
+        return "SNMPv3 context name: gufo-snmp sends none"
+    return None
+
+
 class Polling(_Strict):
     """How often and how patiently a device is polled."""
 
     interval_s: float = Field(10.0, gt=0, le=3600)
     timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=60)
     retries: int = Field(1, ge=0, le=10)
+    snmp_engine: Literal[SNMP_ENGINES] | None = None  # type: ignore[valid-type]
+
+
+# Polls one process has in flight at once. Every SNMP answer lands on one socket; more at
+# once than its receive buffer holds are dropped by the kernel. 128 pending answers need
+# about 0.5 MiB of buffer (collectors/udp_buffer.py), within stock Linux limits after
+# its doubling of the asked size; 5,000 devices at 10 s need ~500 polls/s, i.e. only a
+# few in flight at a time when each takes milliseconds.
+DEFAULT_MAX_IN_FLIGHT = 128
+
+
+class Collection(_Strict):
+    """How much one monitor process asks of its devices at once."""
+
+    max_in_flight: int = Field(DEFAULT_MAX_IN_FLIGHT, ge=1, le=100_000)
+    # Each device at its own phase of the interval (spreads the requests); false polls
+    # every device at the same instants, so a site's meters are read together (a few
+    # devices, where instantaneous PUE should pair readings of one instant).
+    spread: bool = True
 
 
 class Replacement(_Strict):
@@ -192,6 +230,11 @@ class Device(_Strict):
     # Meter swaps: the old meter's final and the new meter's first reading, so the energy
     # across the swap is neither lost nor counted twice.
     replacements: list[Replacement] = Field(default_factory=list)
+    # Data-quality settings of method 3 (README, "How PUE is computed"); each overrides the
+    # profile's, which overrides the method's default. See QUALITY_SETTINGS.
+    reset_below_fraction: float | None = Field(None, gt=0, lt=1)
+    rated_max_w: float | None = Field(None, gt=0)
+    stuck_power_polls: int | None = Field(None, ge=2, le=100_000)
 
     @model_validator(mode="after")
     def _one_target(self) -> Device:
@@ -214,6 +257,16 @@ class Device(_Strict):
             return self.modbus.endpoint
         assert self.snmp is not None
         return f"snmp://{self.snmp.host}:{self.snmp.port}"
+
+
+# Settings a device may give, else its profile, else the method's default (None here).
+QUALITY_SETTINGS = ("reset_below_fraction", "rated_max_w", "stuck_power_polls")
+
+
+def quality_settings(device: Device, profile: Profile | None) -> dict[str, float | int | None]:
+    """The device's data-quality settings: its own, else its profile's, else None."""
+    return {name: getattr(device, name) if getattr(device, name) is not None
+            else getattr(profile, name, None) for name in QUALITY_SETTINGS}
 
 
 class Site(_Strict):
@@ -304,19 +357,89 @@ class StoreSettings(_Strict):
         return value
 
 
+# Who may see which site: the roles a user has (web.access applies them).
+USER_ROLES = ("operator", "auditor", "admin")
+# /metrics and /healthz without a session: loopback and private networks (Prometheus on the
+# same host, LAN or container network), never the public internet, unless configured.
+DEFAULT_SCRAPE_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
+                           "192.168.0.0/16", "fc00::/7")
+MIN_SECRET_KEY_LENGTH = 32  # characters of a configured session key
+
+
+class Organisation(_Strict):
+    """An operator organisation and the sites it runs (its operators see only these)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: Text
+    sites: list[str] = Field(default_factory=list)
+
+
+class Scrape(_Strict):
+    """Who reaches /metrics and /healthz without a session: a client in one of
+    ``networks``, or one sending ``Authorization: Bearer <token>`` (write it as ${VAR})."""
+
+    networks: list[IPv4Network | IPv6Network] = Field(
+        default_factory=lambda: [ip_network(n) for n in DEFAULT_SCRAPE_NETWORKS])
+    token: SecretStr | None = None
+
+    @field_validator("networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(ip_network(str(item)))
+            except ValueError as exc:
+                raise ValueError(f"networks[{i}]: {str(item)!r} is not a network "
+                                 f"such as 10.0.0.0/8 ({exc})") from None
+        return out
+
+
+class Web(_Strict):
+    """The web view's access rules (see README, "People and access")."""
+
+    # false: no log-in at all, everyone sees every site (a single-operator install; the
+    # page says so). Never the default.
+    login: bool = True
+    # Signs the session cookie; write it as ${VAR}. Without it a key is generated once
+    # and kept in the data directory (mode 0600).
+    secret_key: SecretStr | None = None
+    # The Secure cookie flag: auto sets it when the request came over https.
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    # Reverse proxies in front that set X-Forwarded-For / -Proto (0: none). With one, the
+    # client address (rate limit, scrape networks) and https come from its headers.
+    proxy_hops: int = Field(0, ge=0, le=5)
+    scrape: Scrape = Scrape()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"secret_key needs at least {MIN_SECRET_KEY_LENGTH} characters")
+        return value
+
+
 class Config(_Strict):
     """A whole province (or one operator's estate)."""
 
     title: Text = Text(vi="Giám sát PUE trung tâm dữ liệu", en="Data center PUE monitor")
     polling: Polling = Polling()
+    collection: Collection = Collection()
     profiles_dir: str | None = None
     sites: list[Site]
     simulation: Simulation | None = None
     influxdb: InfluxDb | None = None
     # None: the SQLite store under --data-dir
     store: StoreSettings | None = None
+    organisations: list[Organisation] = Field(default_factory=list)
+    web: Web = Web()
     emission_factors: dict[int, float] = Field(
         default_factory=lambda: dict(DEFAULT_EMISSION_FACTORS))
+    # The longest report period, in calendar years (web, `pue-monitor report`).
+    max_report_years: int = Field(DEFAULT_MAX_REPORT_YEARS, ge=1, le=100)
     # Filled by the loader from config/profiles (and profiles_dir), never from the YAML.
     profiles: dict[str, Profile] = Field(default_factory=dict, exclude=True)
 
@@ -347,6 +470,9 @@ class Config(_Strict):
         if device.profile == AUTO_PROFILE:
             return None
         return self.profiles.get(device.profile)
+
+    def organisation(self, org_id: str) -> Organisation | None:
+        return next((org for org in self.organisations if org.id == org_id), None)
 
     def site(self, site_id: str) -> Site:
         for site in self.sites:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from pue_monitor.config.datatypes import (
     BIT_TYPE,
@@ -24,7 +24,8 @@ from pue_monitor.config.datatypes import (
 )
 from pue_monitor.config.errors import ConfigError, ConfigIssue, join_path
 from pue_monitor.config.metrics import LABEL_KEYS, METRICS
-from pue_monitor.config.yamlio import load_yaml
+from pue_monitor.config.strict import StrictModel
+from pue_monitor.config.yamlio import YamlInputError, load_yaml, read_utf8
 
 BUILTIN_PROFILE_DIR = Path(__file__).parent / "profiles"
 
@@ -39,8 +40,8 @@ DEFAULT_MAX_OIDS_PER_GET = 10
 DEFAULT_MAX_REPETITIONS = 25
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    """Unknown keys refused, frozen, no boolean for a number (config.strict)."""
 
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -137,15 +138,29 @@ class SnmpAlternative(_Strict):
 
 
 class SnmpCondition(_Strict):
-    """A row is read only if the object at ``oid`` (same index) has one of ``equals``."""
+    """A row is read only if the object at ``oid`` (same index) has one of ``equals``, or
+    its text matches the regular expression ``matches`` (for tables whose rows are told
+    apart by a name only, e.g. Rittal CMC III "Air Temp.Server In.Top.Value")."""
 
     oid: str
-    equals: list[int | str] = Field(min_length=1)
+    equals: list[int | str] = Field(default_factory=list)
+    matches: str | None = None
 
     @field_validator("oid")
     @classmethod
     def _oid(cls, value: str) -> str:
         return check_oid_pattern(value)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> SnmpCondition:
+        if bool(self.equals) == (self.matches is not None):
+            raise ValueError("a condition has either equals or matches")
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except re.error as exc:
+                raise ValueError(f"matches: {self.matches!r}: {exc}") from None
+        return self
 
 
 class SnmpPoint(_Point):
@@ -165,6 +180,9 @@ class SnmpPoint(_Point):
     when: list[SnmpCondition] = Field(default_factory=list)
     # Counter width for energy counters; a counter32/counter64 type implies it.
     wrap_bits: Literal[32, 64] | None = None
+    # The lowest raw value the MIB allows (e.g. 0 for a NonNegativeInteger): anything below
+    # it is read as "not available", never as a value.
+    valid_min: float | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -275,6 +293,10 @@ class Profile(_Strict):
     sys_object_ids: list[str] = Field(default_factory=list)
     sys_descr_patterns: list[str] = Field(default_factory=list)
     probe_oids: list[str] = Field(default_factory=list)
+    # Where one sysObjectID (or sysDescr) covers several product lines: the profile is
+    # chosen by its sysObjectID or sysDescr only if one of these OIDs (a scalar ending in
+    # .0, else a table column or subtree) answers; otherwise the next candidate is tried.
+    confirm_oids: list[str] = Field(default_factory=list)
     # Which probed MIB wins when an agent has several (lower first): a UPS card with
     # ENTITY-SENSOR-MIB is still a UPS.
     probe_order: int = 100
@@ -292,10 +314,19 @@ class Profile(_Strict):
     # an undefined register (the safe default; many meters answer "illegal address").
     modbus_max_gap: int = Field(default=0, ge=0, le=MAX_READ_REGISTERS)
     totals: list[Total] = Field(default_factory=list)
+    # Data-quality settings of this model (method 3), from its manual; a device may
+    # override each. A counter below this share of its previous value was reset:
+    reset_below_fraction: float | None = Field(None, gt=0, lt=1)
+    # The most the model can measure: a power reading or energy step beyond is refused.
+    rated_max_w: float | None = Field(None, gt=0)
+    # Polls of a bit-identical power value (while the site moves) that make it stuck.
+    stuck_power_polls: int | None = Field(None, ge=2, le=100_000)
 
     @model_validator(mode="after")
     def _protocol_fields(self) -> Profile:
         if self.protocol == "snmp":
+            for oid in (*self.probe_oids, *self.confirm_oids):
+                check_oid_pattern(oid)
             for pattern in self.sys_descr_patterns:
                 try:
                     re.compile(pattern)
@@ -482,9 +513,16 @@ def load_profiles(*dirs: Path) -> dict[str, Profile]:
         for path in sorted(Path(folder).glob("*.yaml")):
             where = f"{path.name}: "
             try:
-                raw = load_yaml(path.read_text(encoding="utf-8"))
+                raw = load_yaml(read_utf8(path))
+            except OSError as exc:
+                issues.append(ConfigIssue(path.name, f"cannot read: {exc.strerror}"))
+                continue
             except yaml.YAMLError as exc:
                 issues.append(ConfigIssue(path.name, f"not valid YAML: {exc}"))
+                continue
+            except YamlInputError as exc:
+                issues.append(ConfigIssue(f"{path.name}: {exc.path}" if exc.path else path.name,
+                                          exc.message))
                 continue
             profile, found = parse_profile(raw, path.stem, where)
             issues.extend(found)

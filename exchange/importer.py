@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -160,15 +160,31 @@ def parse_readings(text: str, config: Config, now: float | None = None
     return parsed.readings, parsed.errors
 
 
+def _csv_rows(reader: Iterator[list[str]], errors: list[RowError]) -> Iterator[list[str]]:
+    """The reader's rows; a file the csv module cannot split (a field over its size
+    limit) ends them with a RowError, so nothing of it is imported."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.append(RowError(getattr(reader, "line_num", 0) or 1,
+                                   f"not readable as CSV: {exc}"))
+            return
+        yield row
+
+
 def parse_file(text: str, config: Config, now: float | None = None) -> ParsedFile:
     """Validate a whole CSV export, with the line of each reading. Pure: no store, no clock."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
-    header = next(reader, None)
+    errors: list[RowError] = []
+    rows = _csv_rows(reader, errors)
+    header = next(rows, None)
     if header is None:
-        return ParsedFile([], [], [RowError(1, "empty file: expected a header "
-                                               f"{','.join(REQUIRED)}[,labels]")])
+        return ParsedFile([], [], errors or [RowError(1, "empty file: expected a header "
+                                                         f"{','.join(REQUIRED)}[,labels]")])
     names = [h.strip().lower() for h in header]
-    errors = []
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         errors.append(RowError(1, f"missing column(s) {', '.join(missing)} "
@@ -184,7 +200,7 @@ def parse_file(text: str, config: Config, now: float | None = None) -> ParsedFil
     seen: dict[tuple, int] = {}  # key: index in readings
     repeated = 0
     line = 1
-    for row in reader:
+    for row in rows:
         line_start, line = line + 1, reader.line_num
         if not any(cell.strip() for cell in row):
             continue  # blank lines (a trailing newline, a spreadsheet's empty rows)

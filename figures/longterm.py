@@ -37,20 +37,21 @@ def long_window_bounds(window: str, now: float, tz: str) -> tuple[float, float]:
 
 
 def _months(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
-            now: float) -> list[MonthEnergy]:
+            now: float) -> tuple[list[MonthEnergy], PueResult | None]:
+    """Each month's energies, and the figure of the whole span (None if no month)."""
     months = months_between(start, end, site.timezone)
     if not months:
-        return []
+        return [], None
     bounds = [start, *(a for _, _, a, _ in months[1:]), end]
-    results, _ = segmented_results(store, config, site, bounds, now,
-                                   [""] * (len(months) + 1), ensure=False)
+    results, whole = segmented_results(store, config, site, bounds, now,
+                                       [""] * (len(months) + 1), ensure=False)
     out = []
     for (_, month, a, b), result in zip(months, results):
         covered = result.coverage * (b - a)
         if covered > 0 and result.it_energy_kwh > 0:
             out.append(MonthEnergy(month, result.facility_energy_kwh, result.it_energy_kwh,
                                    covered / DAY_S))
-    return out
+    return out, whole
 
 
 def site_year_risk(store: StoreProtocol, config: Config, site: Site, now: float) -> YearRisk:
@@ -60,15 +61,18 @@ def site_year_risk(store: StoreProtocol, config: Config, site: Site, now: float)
     year = local.year
     year_start = datetime(year, 1, 1, tzinfo=tz).timestamp()
     cut = math.floor(now / BLOCK_S) * BLOCK_S
-    so_far = _months(store, config, site, year_start, cut, now) if cut > year_start else []
+    # basis: the year so far as one figure; only an ok one of 30 measured days is projected.
+    so_far, basis = (_months(store, config, site, year_start, cut, now) if cut > year_start
+                     else ([], None))
     last_year = {m.month: m for m in _months(
-        store, config, site, datetime(year - 1, 1, 1, tzinfo=tz).timestamp(), year_start, now)}
+        store, config, site, datetime(year - 1, 1, 1, tzinfo=tz).timestamp(), year_start,
+        now)[0]}
     month_days = calendar.monthrange(year, local.month)[1]
     month_end = datetime(year, local.month, month_days, tzinfo=tz).timestamp() + DAY_S
     remaining = {local.month: max(0.0, (month_end - cut) / DAY_S)}
     remaining.update({m: float(calendar.monthrange(year, m)[1])
                       for m in range(local.month + 1, 13)})
-    return year_risk(year, so_far, remaining, last_year, threshold=site.pue_threshold,
+    return year_risk(year, so_far, remaining, last_year, basis, threshold=site.pue_threshold,
                      operator=site.threshold_operator)
 
 
@@ -81,8 +85,10 @@ def site_long_figures(store: StoreProtocol, config: Config, site: Site, now: flo
 def energy_totals(store: StoreProtocol, site: Site) -> dict[str, float]:
     """kWh per role since each meter's first closed block, share applied (a counter)."""
     meters = [d for d in site.devices if d.role.value not in ("monitor", "water")]
-    totals = {device: total for (device, _), total in
-              store.block_totals([d.id for d in meters], -math.inf, math.inf).items()}
+    # The day summary holds the same sums per day: a year is 365 rows a meter, not 35,040
+    # blocks (the first overview after start-up summed every block of every site).
+    totals = {device: total for (device, _), total in store.block_totals(
+        [d.id for d in meters], -math.inf, math.inf, by_day=store.days_complete()).items()}
     out: dict[str, float] = {}
     for device in meters:
         total = totals.get(device.id)

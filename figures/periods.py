@@ -317,9 +317,14 @@ def _assemble(store: StoreProtocol, config: Config, site: Site, start: float, en
             # A meter's own covered time, resets and cross-check stay for blocks left out
             # of the ratio (it did measure then); the partial blocks come back below,
             # recomputed over the common time.
-            meter_parts[device.id] = MeterPart(energy, total.covered_s - again.covered_s,
-                                               total.methods or "none",
-                                               total.resets - again.resets, check, common)
+            meter_parts[device.id] = MeterPart(
+                energy, total.covered_s - again.covered_s, total.methods or "none",
+                total.resets - again.resets, check, common,
+                counted={"reset": total.resets - again.resets,
+                         "step_back": total.step_backs - again.step_backs,
+                         "wrap": total.wraps - again.wraps,
+                         "stuck": total.stuck - again.stuck,
+                         "implausible": total.implausible - again.implausible})
         result[index] = [Part(max(a, start), min(b, end), max(full, 0) * BLOCK_S,
                               meter_parts)]
     # The partial blocks come back recomputed, every run of them from one read.

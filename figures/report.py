@@ -20,10 +20,13 @@ from zoneinfo import ZoneInfo
 from pue_monitor.config.metrics import WATER_METRIC, Role
 from pue_monitor.config.model import Config, Site
 from pue_monitor.figures.periods import segmented_results
+from pue_monitor.figures.settings import meter_settings
 from pue_monitor.pue.energy import CounterSeries
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
 from pue_monitor.pue.kpis import Kpis, kpis
 from pue_monitor.pue.periods import months_between, parse_period
+from pue_monitor.pue.province import province_figure
+from pue_monitor.pue.runlog import Run, outages
 from pue_monitor.store.base import ProgressFn, StoreProtocol, series_over
 
 REPORT_SCHEMA_VERSION = 1
@@ -55,9 +58,12 @@ def water_m3(store: StoreProtocol, site: Site, start: float, end: float) -> floa
     return total if seen else None
 
 
-def inputs_of(result: PueResult, site: Site) -> dict:
-    """What the PUE was computed from, canonical: enough to recompute it by hand."""
+def inputs_of(result: PueResult, site: Site, settings: dict | None = None) -> dict:
+    """What the PUE was computed from, canonical: enough to recompute it by hand, and
+    the settings of every meter it rests on (figures.settings), so the digest covers
+    them."""
     return {
+        "settings": settings or {},
         "site": site.id,
         "start": result.start,
         "end": result.end,
@@ -68,7 +74,8 @@ def inputs_of(result: PueResult, site: Site) -> dict:
         "covered_s": result.coverage * (result.end - result.start),
         "meters": [{"device": m.device, "role": m.role, "share": m.share,
                     "energy_kwh": _num(m.energy_kwh), "covered_s": m.covered_s,
-                    "common_s": m.common_s, "method": m.method} for m in result.meters],
+                    "common_s": m.common_s, "method": m.method,
+                    "flags": dict(m.counted)} for m in result.meters],
     }
 
 
@@ -105,7 +112,9 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
                        coverage_threshold=site.coverage_threshold)
     names = {d.id: d for d in site.devices}
     common = result.coverage * span
-    inputs = inputs_of(result, site)
+    settings = {d.id: meter_settings(config, site, d) for d in site.devices
+                if any(m.device == d.id for m in result.meters)}
+    inputs = inputs_of(result, site, settings)
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "site": site.id,
@@ -125,6 +134,9 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
             "share": m.share, "method": m.method, "energy_kwh": _num(m.energy_kwh),
             "covered_s": m.covered_s, "coverage": m.covered_s / span,
             "common_s": m.common_s, "resets": m.resets,
+            # Flags of method 3 ending in the period (reset, step_back, wrap, stuck,
+            # implausible), whether read from stored blocks or recomputed.
+            "flags": dict(m.counted),
             # Of the time the PUE was taken over, the share this meter measured.
             "common_coverage": _num(m.common_s / common) if common > 0 else None,
             "counter_power_check": None if m.cross_check is None else {
@@ -134,14 +146,28 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
                 and m.cross_check[2] > site.counter_power_tolerance},
         } for m in result.meters],
         "method": METHOD_VERSION,
+        "settings": settings,
         "inputs": inputs,
         "digest": {"algorithm": "sha256", "value": digest(inputs),
                    "over": "the 'inputs' object as JSON, keys sorted, no spaces, ASCII"},
     }
+    report["monitor_outages"] = monitor_outages(store, start, end, now, tz)
     if months:
         report["months"] = [{"month": month.window, **figure(month, tz)}
                             for month in month_results]
     return report
+
+
+def monitor_outages(store: StoreProtocol, start: float, end: float, now: float,
+                    tz: str) -> dict:
+    """When in the period the monitor was not collecting, from its run log (pue.runlog):
+    visible even where a counter bridged the gap and the coverage is whole. Data imported
+    for a time the monitor did not run shows as such."""
+    found = outages([Run(*r) for r in store.runs(start, end)], start, end, now)
+    return {"runs": found.runs, "seconds": found.seconds,
+            "share": found.seconds / (end - start),
+            "spans": [{"start": iso(a, tz), "end": iso(b, tz), "seconds": b - a}
+                      for a, b in found.spans]}
 
 
 def province_report(store: StoreProtocol, config: Config,
@@ -165,7 +191,35 @@ def province_report(store: StoreProtocol, config: Config,
         if progress is not None:
             progress(len(sites), len(jobs))
     return {"schema_version": REPORT_SCHEMA_VERSION, "period": {"label": label},
-            "title": {"vi": config.title.vi, "en": config.title.en}, "sites": sites}
+            "title": {"vi": config.title.vi, "en": config.title.en},
+            "province": province_of(sites), "sites": sites}
+
+
+def province_of(sites: list[dict]) -> dict:
+    """The province figure (pue.province) over the site reports: Σ E_DC / Σ E_IT over the
+    sites with an ok figure, how many were judged and compliant, the others and why.
+    Sites whose periods differ (other time zones) are not combined: ``refused`` says so."""
+    results = [PueResult(
+        site=s["site"], start=s["inputs"]["start"], end=s["inputs"]["end"],
+        window=s["period"]["label"], category=int(s["category"].removeprefix("PUE")),
+        pue=s["pue"], facility_energy_kwh=s["facility_energy_kwh"] or 0.0,
+        it_energy_kwh=s["it_energy_kwh"] or 0.0, coverage=s["coverage"] or 0.0,
+        status=s["status"], threshold=s["threshold"], operator=s["operator"],
+        compliant=s["compliant"]) for s in sites]
+    empty = {"pue": None, "facility_energy_kwh": None, "it_energy_kwh": None,
+             "sites": len(sites), "judged": None, "compliant": None, "not_judged": []}
+    try:
+        fig = province_figure(results)
+    except ValueError as exc:
+        return {**empty, "refused": str(exc)}
+    tz = sites[0]["period"]["timezone"]
+    return {"start": iso(fig.start, tz), "end": iso(fig.end, tz), "pue": _num(fig.pue),
+            "facility_energy_kwh": fig.facility_energy_kwh,
+            "it_energy_kwh": fig.it_energy_kwh, "sites": fig.sites, "judged": fig.judged,
+            "compliant": fig.compliant,
+            "not_judged": [{"site": n.site, "status": n.status, "coverage": _num(n.coverage),
+                            "pue": _num(n.pue)} for n in fig.not_judged],
+            "refused": None}
 
 
 # What a forked worker computes from: set just before the fork, read in the child.
@@ -199,13 +253,15 @@ def build_report(store: StoreProtocol, config: Config, site: str, period: str, a
                  now: float, workers: int = 1, progress: ProgressFn | None = None) -> dict:
     """The report document for ``site`` (an id, or "all") over ``period`` (parse_period).
 
-    :raises ValueError: unknown site or bad period, with a message for the user.
+    :raises ValueError: unknown site or bad period, with a message for the user (a
+        PeriodError, with its Vietnamese text, for the period).
     """
     known = [s.id for s in config.sites]
     if site != "all" and site not in known:
         raise ValueError(f"unknown site {site!r} (known: {', '.join(known)}, or all)")
     sites = config.sites if site == "all" else [config.site(site)]
-    bounds = {s.id: parse_period(period, s.timezone, at) for s in sites}
+    bounds = {s.id: parse_period(period, s.timezone, at, config.max_report_years)
+              for s in sites}
     if site == "all":
         return province_report(store, config, bounds, now, period, workers, progress)
     return site_report(store, config, sites[0], *bounds[site], now, period)

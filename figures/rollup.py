@@ -18,6 +18,9 @@ SETTLE_S = 60.0
 MAX_INTERVALS_PER_PASS = 96
 # rollup_range reads raw readings for this many blocks at a time (4 hours).
 CHUNK_BLOCKS = 16
+# The flag counts a block stores after its resets, in the store's row order
+# (StoreProtocol.write_interval_energy: step_backs, wraps, stuck, implausible).
+BLOCK_FLAGS = ("step_back", "wrap", "stuck", "implausible")
 
 
 def rollup(store: StoreProtocol, config: Config, now: float) -> int:
@@ -65,8 +68,11 @@ def _rollup_chunk(store: StoreProtocol, config: Config, site: Site, device: Devi
         spans = meter.spans(a, b)
         energy = meter.energy(spans) if spans else None
         check = meter.cross_check(a, b) if counter is not None else None
+        # Each flag is counted in the block its end lies in, as reduce_part counts it.
+        counted = meter.quality(a, b).ending_in(a, b)
         rows.append((device.id, a, b, energy, span_seconds(spans), meter.method,
                      counter.resets_in(a, b) if counter is not None else 0,
-                     *(check or (None, None))))
+                     *(check or (None, None)),
+                     *(counted[name] for name in BLOCK_FLAGS)))
     store.write_interval_energy(rows)
     return len(rows)

@@ -8,13 +8,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, Role
-from pue_monitor.config.model import Config, Device, Site
+from pue_monitor.config.model import Config, Device, Site, quality_settings
 from pue_monitor.pue.energy import DEFAULT_GAP_POLLS, CounterSeries, MeterEnergy, PowerSeries
 from pue_monitor.pue.instant import InstantPue, PowerReading, instantaneous_pue
 from pue_monitor.pue.kpi import MeterInput, PueResult, interval_pue
+from pue_monitor.pue.quality import (
+    IMPLAUSIBLE_COUNTER,
+    IMPLAUSIBLE_POWER,
+    STUCK_COUNTER,
+    STUCK_POWER,
+)
 from pue_monitor.pue.periods import window_bounds
 from pue_monitor.store.base import StoreProtocol, series_over
-from pue_monitor.store.model import parse_labels
+from pue_monitor.store.model import HealthState, parse_labels
 
 if TYPE_CHECKING:  # only the live view builds frames; `report` starts without pandas
     import pandas as pd
@@ -24,6 +30,9 @@ DEFAULT_WINDOWS = ("15m", "24h", "today")
 FRESH_POLLS = 3
 # The latest readings shown per device are taken from this far back.
 LATEST_LOOKBACK_S = 3600.0
+# The live window whose stuck / implausible flags make an answering device degraded.
+HEALTH_WINDOW = "15m"
+DEGRADING_FLAGS = (STUCK_COUNTER, STUCK_POWER, IMPLAUSIBLE_COUNTER, IMPLAUSIBLE_POWER)
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,11 @@ class DeviceStatus:
     last_error: str | None
     errors: dict[str, int]
     values: dict[tuple[str, str], tuple[float | None, float, str]]  # (metric, labels) -> v, ts, q
+    # up | degraded | down | unknown (store.model.HealthState): degraded when the last
+    # poll had undecodable readings or the live window flags the meter stuck/implausible.
+    state: str = HealthState.UNKNOWN.value
+    # Stuck and implausible flags of the meter in the HEALTH_WINDOW, by kind.
+    flags: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,13 +105,18 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
     if profile is None:  # profile auto: the model it was identified as, if it has been
         profile = config.profiles.get(store.device_profiles().get(device.id, ""))
     width = profile.counter_width(ENERGY_METRIC) if profile is not None else None
+    rules = quality_settings(device, profile)
+    # Stuck power needs the site's other meters (quality.moving_times): not given here.
+    power = PowerSeries.from_arrays(power_ts, watts, max_gap_s(config, site, device),
+                                    rated_max_w=rules["rated_max_w"])
     counter = CounterSeries.from_arrays(
         counter_ts, kwh, width_kwh=device.counter_width_kwh or width,
         replacements=tuple((r.at.timestamp(), r.old_final_kwh, r.new_initial_kwh)
                            for r in device.replacements),
         resolution_kwh=profile.counter_resolution_kwh(ENERGY_METRIC, last)
-        if profile is not None else 0.0)
-    power = PowerSeries.from_arrays(power_ts, watts, max_gap_s(config, site, device))
+        if profile is not None else 0.0,
+        reset_below_fraction=rules["reset_below_fraction"], rated_max_w=rules["rated_max_w"],
+        power=power)
     return MeterEnergy(counter, power)
 
 
@@ -122,9 +141,12 @@ def site_status(store: StoreProtocol, config: Config, site: Site, now: float,
     health = store.health()
     errors = store.error_counts()
     values = _values_by_device(latest)
+    live = site_windows(store, config, site, now, windows)
+    flagged = device_flags(live.get(HEALTH_WINDOW))
     devices, power = [], []
     for device in site.devices:
         h = health.get(device.id)
+        flags = flagged.get(device.id, {})
         devices.append(DeviceStatus(
             device=device, site_id=site.id, up=None if h is None else h.up,
             last_ok_ts=h.last_ok_ts if h else None, last_poll_ts=h.last_poll_ts if h else None,
@@ -132,7 +154,8 @@ def site_status(store: StoreProtocol, config: Config, site: Site, now: float,
             last_error_kind=h.last_error_kind if h else None,
             last_error=h.last_error if h else None,
             errors={k: n for (d, k), n in errors.items() if d == device.id},
-            values=values.get(device.id, {})))
+            values=values.get(device.id, {}),
+            state=device_state(None if h is None else h.state, flags).value, flags=flags))
         if device.role != Role.MONITOR:
             v = values.get(device.id, {}).get((POWER_METRIC, ""))
             ok = v is not None and v[0] is not None and v[2] == "ok"
@@ -144,8 +167,28 @@ def site_status(store: StoreProtocol, config: Config, site: Site, now: float,
     instant = instantaneous_pue(site.id, power, now, fresh, threshold=site.pue_threshold,
                                 operator=site.threshold_operator)
     return SiteStatus(site=site, now=now, instant=instant,
-                      windows=site_windows(store, config, site, now, windows),
+                      windows=live,
                       devices=tuple(devices), power_by_role_w=dict(instant.power_by_role))
+
+
+def device_flags(figure: PueResult | None) -> dict[str, dict[str, int]]:
+    """{device: {kind: count}} of the stuck and implausible flags in a live figure."""
+    out: dict[str, dict[str, int]] = {}
+    for meter in figure.meters if figure is not None else ():
+        counts = {k: meter.quality.count(k) for k in DEGRADING_FLAGS}
+        if any(counts.values()):
+            out[meter.device] = {k: n for k, n in counts.items() if n}
+    return out
+
+
+def device_state(polled: HealthState | None, flags: dict[str, int]) -> HealthState:
+    """The four-state health: the last poll's state (UNKNOWN if never polled), made
+    DEGRADED when the device answers but its readings are flagged stuck or implausible."""
+    if polled is None:
+        return HealthState.UNKNOWN
+    if polled == HealthState.UP and any(flags.values()):
+        return HealthState.DEGRADED
+    return polled
 
 
 def province_status(store: StoreProtocol, config: Config, now: float,

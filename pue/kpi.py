@@ -7,10 +7,18 @@ from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import dataclass, field, replace
 
 from pue_monitor.config.metrics import RATIO_ROLES, MeasurementPoint, Role
-from pue_monitor.pue.energy import MeterEnergy, Span, intersect_spans, span_seconds
+from pue_monitor.pue.energy import (
+    MeterEnergy,
+    Span,
+    difference_share,
+    intersect_spans,
+    span_seconds,
+)
+from pue_monitor.pue.quality import COUNTED, MeterQuality
 
-METHOD_VERSION = ("pue-monitor/2 ISO/IEC 30134-2 energy ratio, common-coverage spans "
-                  "(sub-meters too)")
+METHOD_VERSION = ("pue-monitor/3 ISO/IEC 30134-2 energy ratio, common-coverage spans "
+                  "(sub-meters too); resets, step-backs, stuck and implausible spans "
+                  "not measured, wraps unwound")
 
 # Status of a figure. Only "ok" figures are judged against the threshold.
 OK, INCOMPLETE, INVALID, NO_DATA = "ok", "incomplete", "invalid", "no_data"
@@ -41,13 +49,19 @@ class MeterFigure:
     method: str
     energy_kwh: float | None  # over the spans used, share applied
     covered_s: float  # seconds of the period this meter measured on its own
-    resets: int = 0
+    resets: int = 0  # resets whose reading after lies in the period
     # Seconds of the common time (the spans the ratio is taken over) this meter measured:
     # all of it for facility, IT and exclude meters; a sub-meter may have missed some.
     common_s: float = 0.0
     # Counter against the meter's own integrated power, over the time both measured:
     # (counter kWh, power kWh, |difference| / counter), share not applied.
     cross_check: tuple[float, float, float | None] | None = None
+    # Every flagged span of the meter overlapping the period, with counts by kind (empty
+    # where the figure comes from stored blocks, which keep counts only).
+    quality: MeterQuality = field(default_factory=MeterQuality)
+    # Flags ending in the period, by quality.COUNTED group (reset, step_back, wrap, stuck,
+    # implausible): whether the period was read from blocks or recomputed, these add up.
+    counted: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,10 @@ class MeterPart:
     resets: int = 0
     cross_check: tuple[float, float] | None = None  # (counter kWh, power kWh)
     common_s: float = 0.0  # what it measured of the part's common time
+    quality: MeterQuality = field(default_factory=MeterQuality)  # flags overlapping the part
+    # Flags ending in the part, by quality.COUNTED group: from the flags of a part
+    # recomputed from readings, from the stored blocks' counts otherwise.
+    counted: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,20 +174,39 @@ def reduce_part(meters: list[MeterInput], start: float, end: float) -> Part:
     partial PUE and balance included, compares the same time."""
     if end <= start:
         raise ValueError(f"empty period: {start} .. {end}")
+    qualities = {m.device: m.energy.quality(start, end) for m in meters}
     meters = [replace(m, energy=m.energy.for_window(start, end)) for m in meters]
     spans = common_spans(meters, start, end)
+    # A counter resolves the window but perhaps not the shorter common spans the ratio
+    # uses (another meter's gap cut them): judge its step again over those, and again
+    # after each switch to power narrows them (at most once per meter).
+    for _ in meters:
+        switched = False
+        for i, meter in enumerate(meters):
+            used = spans if meter.role in RATIO_ROLES else intersect_spans(
+                spans, meter.energy.spans(start, end))
+            chosen = meter.energy.for_spans(used, start, end)
+            if chosen is not meter.energy:
+                meters[i], switched = replace(meter, energy=chosen), True
+        if not switched:
+            break
+        spans = common_spans(meters, start, end)
     out = {}
     for meter in meters:
         own = meter.energy.spans(start, end)
         used = spans if meter.role in RATIO_ROLES else intersect_spans(spans, own)
         counter = meter.energy.counter
+        resets = (counter.resets_in(start, end)
+                  if counter is not None and meter.energy.method == "counter" else 0)
         out[meter.device] = MeterPart(
             energy_kwh=meter.energy.energy(used) if used else None,
-            covered_s=span_seconds(own), method=meter.energy.method,
-            resets=counter.resets_in(start, end)
-            if counter is not None and meter.energy.method == "counter" else 0,
+            covered_s=span_seconds(own), method=meter.energy.method, resets=resets,
             cross_check=meter.energy.cross_check(start, end)
-            if meter.energy.method == "counter" else None, common_s=span_seconds(used))
+            if meter.energy.method == "counter" else None, common_s=span_seconds(used),
+            quality=qualities[meter.device],
+            # Resets as the meter's resets field counts them (its counter's, when the
+            # counter is the source), as a stored block does.
+            counted=qualities[meter.device].ending_in(start, end) | {"reset": resets})
     return Part(start, end, span_seconds(spans), out)
 
 
@@ -203,13 +240,14 @@ def combine(site: str, meters: list[MeterInfo], parts: list[Part], start: float,
         check = None
         if checks:
             by_counter, by_power = sum(c[0] for c in checks), sum(c[1] for c in checks)
-            check = (by_counter, by_power,
-                     abs(by_power - by_counter) / by_counter if by_counter > 0 else None)
+            check = (by_counter, by_power, difference_share(by_counter, by_power))
         figures.append(MeterFigure(
             device=meter.device, role=meter.role.value, share=meter.share,
             method="+".join(methods) or "none", energy_kwh=energy,
             covered_s=sum(x.covered_s for x in pieces), resets=sum(x.resets for x in pieces),
-            cross_check=check, common_s=sum(x.common_s for x in pieces)))
+            cross_check=check, common_s=sum(x.common_s for x in pieces),
+            quality=MeterQuality.merge([x.quality for x in pieces]),
+            counted={name: sum(x.counted.get(name, 0) for x in pieces) for name in COUNTED}))
 
     pue: float | None = None
     if covered <= 0:

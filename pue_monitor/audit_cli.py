@@ -1,5 +1,6 @@
-"""`pue-monitor import` (CSV readings into the store) and `pue-monitor report` (audit
-reports as JSON, CSV or printable HTML); on a terminal both show their progress."""
+"""`pue-monitor import` (CSV readings into the store), `pue-monitor report` (audit
+reports as JSON, CSV or printable HTML) and `pue-monitor recompute` (blocks made with
+settings that changed); on a terminal they show their progress."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ from pathlib import Path
 from pue_monitor.config.model import Config
 from pue_monitor.progress import Progress
 
-COMMANDS = ("import", "report")
+COMMANDS = ("import", "report", "recompute")
 DEFAULT_DATA_DIR = Path("pue-data")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    _add_import_report(sub)
+    add_recompute_parser(sub)
+
+
+def _add_import_report(sub: argparse._SubParsersAction) -> None:
     imp = sub.add_parser("import", help="import historical readings from a CSV file",
                          description="CSV columns: timestamp (ISO 8601 with offset), device, "
                          "metric, value, optional labels (k=v,k2=v2). Nothing is imported "
@@ -42,11 +48,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
 
 
+def add_recompute_parser(sub: argparse._SubParsersAction) -> None:
+    rec = sub.add_parser("recompute", help="recompute the stored 15-minute blocks of every "
+                         "meter whose settings changed, now rather than when next read")
+    rec.add_argument("-c", "--config", type=Path, required=True)
+    rec.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                     help="the store (default ./pue-data)")
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
     from pue_monitor.storage import busy_errors, describe
 
     try:
-        return _import(args, config) if args.command == "import" else _report(args, config)
+        return {"import": _import, "report": _report,
+                "recompute": _recompute}[args.command](args, config)
     except UserError as exc:
         print(f"pue-monitor {args.command}: {exc}", file=sys.stderr)
         return 2
@@ -123,8 +138,34 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _recompute(args: argparse.Namespace, config: Config) -> int:
+    """Drop the blocks made with other settings (open_store does) and compute them again
+    from the readings, over the time they covered."""
+    from pue_monitor.figures.rollup import rollup_range
+    from pue_monitor.storage import exists, open_store
+
+    if not exists(args.data_dir):
+        raise UserError(f"no store in {args.data_dir}")
+    spans: dict = {}
+    store = open_store(args.data_dir, config, Progress("day summary rebuilt", "devices"),
+                       spans)
+    where = {device.id: (site, device) for site, device in config.devices()}
+    stale = sorted(spans)
+    written = 0
+    try:
+        for device_id, span in spans.items():
+            if span is not None:
+                written += rollup_range(store, config, *where[device_id], *span)
+    finally:
+        store.close()
+    print(f"pue-monitor recompute: settings changed for {len(stale)} meter(s)"
+          f"{': ' + ', '.join(stale) if stale else ''}; {written} block(s) computed")
+    return 0
+
+
 def _report(args: argparse.Namespace, config: Config) -> int:
     from pue_monitor.figures.report import build_report
+    from pue_monitor.pue.periods import PeriodError, parse_period
     from pue_monitor.storage import exists, open_store
     from pue_monitor.web.report_render import to_csv, to_html, to_json
 
@@ -141,6 +182,12 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     known = [s.id for s in config.sites]
     if args.site != "all" and args.site not in known:
         raise UserError(f"unknown site {args.site!r} (known: {', '.join(known)}, or all)")
+    # The period is checked before the store is opened (which may rebuild summaries).
+    for site in config.sites if args.site == "all" else [config.site(args.site)]:
+        try:
+            parse_period(args.period, site.timezone, at, config.max_report_years)
+        except PeriodError as exc:
+            raise UserError(f"--period: {exc.en}\n  ({exc.vi})") from None
     if not exists(args.data_dir, config):
         raise UserError(f"no store in {args.data_dir} (import readings or run the monitor "
                         "first, or give --data-dir)")

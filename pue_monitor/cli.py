@@ -1,4 +1,4 @@
-"""`pue-monitor` command line: run, demo, simulate, check-config, import, report."""
+"""`pue-monitor` command line: run, demo, simulate, check-config, import, report, user."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from pue_monitor import config as config_package
 from pue_monitor.config import ConfigError, load_config
 from pue_monitor.config.model import DEFAULT_TIMEOUT_S
-from pue_monitor import audit_cli
+from pue_monitor import audit_cli, user_cli
 
 # The demo province ships inside the package (pue_monitor.config), installed or not.
 DEMO_CONFIG = Path(config_package.__file__).resolve().parent / "demo.yaml"
@@ -26,17 +26,27 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="poll the configured devices and serve the web view")
     run.add_argument("-c", "--config", type=Path, required=True)
-    _serving_args(run)
+    _serving_args(run, "web and /metrics port (default 8080)", 8080)
 
     demo = sub.add_parser("demo", help="run on the built-in simulated province (no hardware)")
     demo.add_argument("-c", "--config", type=Path, default=DEMO_CONFIG,
                       help="simulated province (default: the built-in config/demo.yaml)")
-    _serving_args(demo)
+    _serving_args(demo, "web and /metrics port (default 8080, or a free one if 8080 is "
+                  "busy; a port given here is used as is)", None)
 
     sim = sub.add_parser("simulate", help="serve simulated devices (SNMP agents, Modbus servers)")
     sim.add_argument("-c", "--config", type=Path, required=True)
     sim.add_argument("--control-port", type=int, default=None,
                      help="HTTP control and ground-truth port (default: from the config)")
+    sim.add_argument("--state-dir", type=Path, default=None,
+                     help="keep the energy registers here across restarts (default: start "
+                     "fresh every time)")
+    sim.add_argument("--free-ports", action="store_true",
+                     help="serve every device and the control endpoint on free 127.0.0.1 "
+                     "ports; the province as served is written to --config-out")
+    sim.add_argument("--config-out", type=Path, default=None,
+                     help="where --free-ports writes the province as served (default: "
+                     "province.yaml in --state-dir)")
 
     check = sub.add_parser("check-config", help="validate a configuration and its profiles")
     check.add_argument("-c", "--config", type=Path, required=True)
@@ -53,12 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                        help="seconds per request")
     audit_cli.add_parsers(sub)
+    user_cli.add_parser(sub)
     return parser
 
 
-def _serving_args(p: argparse.ArgumentParser) -> None:
+def _serving_args(p: argparse.ArgumentParser, port_help: str, port: int | None) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="web and /metrics port (default 8080)")
+    p.add_argument("--port", type=int, default=port, help=port_help)
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                    help="where the embedded store lives (default ./pue-data)")
 
@@ -86,10 +97,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in audit_cli.COMMANDS:
         return audit_cli.run(args, config)
-    if args.command == "simulate":
-        from pue_monitor.simulator.runner import run_simulator
+    if args.command == "user":
+        from pue_monitor.storage import open_users
 
-        return run_simulator(config, control_port=args.control_port) or 0
+        store = open_users(args.data_dir)
+        try:
+            return user_cli.run(args, config, store)
+        finally:
+            store.close()
+    if args.command == "simulate":
+        from pue_monitor.simulator.serve import run_simulator
+
+        return run_simulator(args.config, control_port=args.control_port,
+                             state_dir=args.state_dir, free_ports=args.free_ports,
+                             config_out=args.config_out) or 0
     from pue_monitor.runner import run_monitor, start_simulator
 
     try:
@@ -111,17 +132,10 @@ def _serve(args, config, run_monitor, start_simulator) -> int:
         print(f"{args.config}: has no simulation section; use `pue-monitor run`",
               file=sys.stderr)
         return 1
-    sim = start_simulator(args.config, config.simulation.control_port)
-    print(f"pue-monitor: simulator ground truth http://127.0.0.1:"
-          f"{config.simulation.control_port}/truth")
-    try:
-        return run_monitor(config, args.data_dir, args.host, args.port)
-    finally:
-        sim.terminate()
-        try:
-            sim.wait(10)
-        except Exception:
-            sim.kill()
+    from pue_monitor.demo import run_demo
+
+    return run_demo(args.config, args.data_dir, args.host, args.port, run_monitor,
+                    start_simulator)
 
 
 if __name__ == "__main__":

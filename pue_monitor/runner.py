@@ -14,21 +14,26 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from pue_monitor.collectors.service import CollectorService
 from pue_monitor.collectors.sink import Destination
+from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.config.model import Config
 from pue_monitor.exchange.influx import (InfluxWriter, export_interval_energy, province_lines,
                                          reading_lines)
 from pue_monitor.figures.rollup import rollup
 from pue_monitor.progress import Progress
+from pue_monitor.pue.runlog import HEARTBEAT_S
 from pue_monitor.simulator.runner import READY_LINE
 from pue_monitor.storage import describe, open_store
 from pue_monitor.store.base import StoreProtocol
 from pue_monitor.web import create_app
+from pue_monitor.web.metrics_collection import CollectionCollector
 from pue_monitor.web.metrics_outbox import OutboxCollector
+from pue_monitor.web.security import load_secret_key
 from pue_monitor.web.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,30 @@ async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event
             await asyncio.wait_for(stop.wait(), ROLLUP_EVERY_S)
         except TimeoutError:
             pass
+
+
+async def _run_log_loop(store: StoreProtocol, stop: asyncio.Event,
+                        clock: Callable[[], float], heartbeat_s: float = HEARTBEAT_S) -> None:
+    """The monitor's run log (pue.runlog): its start, a heartbeat while it collects and a
+    clean stop, so a report can show when the monitor was not collecting."""
+    run = uuid.uuid4().hex
+    try:
+        await asyncio.to_thread(store.mark_run, run, clock())
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), heartbeat_s)
+            except TimeoutError:
+                pass
+            if not stop.is_set():
+                await asyncio.to_thread(store.mark_run, run, clock())
+    except Exception:  # the log is for the record; collecting goes on without it
+        log.exception("cannot write the monitor's run log; collecting goes on")
+        await stop.wait()
+    finally:
+        try:
+            store.mark_run(run, clock(), stopped=True)
+        except Exception:
+            log.exception("cannot record the monitor's stop in its run log")
 
 
 async def _influx_loop(store: StoreProtocol, config: Config, writer: InfluxWriter,
@@ -78,7 +107,8 @@ def _influx_destination(config: Config, writer: InfluxWriter) -> Destination:
 
 
 async def _serve(config: Config, store: StoreProtocol, stop: asyncio.Event,
-                 writer: InfluxWriter | None = None) -> None:
+                 writer: InfluxWriter | None = None,
+                 stats: CollectionStats | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -86,8 +116,9 @@ async def _serve(config: Config, store: StoreProtocol, stop: asyncio.Event,
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     destinations = [] if writer is None else [_influx_destination(config, writer)]
-    service = CollectorService(config, store, destinations=destinations)
-    tasks = [service.run(stop), _rollup_loop(store, config, stop, time.time)]
+    service = CollectorService(config, store, destinations=destinations, stats=stats)
+    tasks = [service.run(stop), _rollup_loop(store, config, stop, time.time),
+             _run_log_loop(store, stop, time.time)]
     if writer is not None:
         tasks.append(_influx_loop(store, config, writer, stop, time.time))
     await asyncio.gather(*tasks)
@@ -98,11 +129,21 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
     """Serve the web view and /metrics and poll every device until SIGINT/SIGTERM."""
     store = open_store(data_dir, config, Progress("day summary rebuilt", "devices"))
     writer = InfluxWriter.from_config(config.influxdb, data_dir) if config.influxdb else None
-    extra = [OutboxCollector(writer.state)] if writer else []
-    server = WebServer(create_app(config, store, extra_collectors=extra), host, port)
+    # The collectors' own counters, filled by the service on the event loop, read by
+    # /metrics on the web server's thread.
+    stats = CollectionStats()
+    extra = [CollectionCollector(stats.snapshot)]
+    extra += [OutboxCollector(writer.state)] if writer else []
+    server = WebServer(create_app(config, store, extra_collectors=extra,
+                                  secret_key=load_secret_key(config, data_dir)), host, port)
     server.start()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     announce(f"pue-monitor: web view  http://{shown}:{server.port}/")
+    if not config.web.login:
+        announce("pue-monitor: log-in is OFF (web: {login: false}): anyone who reaches "
+                 "the web view sees every site")
+    elif not store.users():
+        announce("pue-monitor: no users yet: add one with `pue-monitor user add`")
     announce(f"pue-monitor: metrics   http://{shown}:{server.port}/metrics")
     announce(f"pue-monitor: data in   {describe(data_dir, config)}")
     if writer is not None:
@@ -110,7 +151,7 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
         writer.start()
         announce(f"pue-monitor: influxdb  {config.influxdb.url} bucket {config.influxdb.bucket}")
     try:
-        asyncio.run(_serve(config, store, asyncio.Event(), writer))
+        asyncio.run(_serve(config, store, asyncio.Event(), writer, stats))
     finally:
         server.stop()
         if writer is not None:
@@ -119,16 +160,26 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
     return 0
 
 
-def start_simulator(config_path: Path, control_port: int,
-                    echo: Callable[[str], None] = print) -> subprocess.Popen:
+def start_simulator(config_path: Path, control_port: int | None = None,
+                    echo: Callable[[str], None] = print, *, state_dir: Path | None = None,
+                    free_ports: bool = False,
+                    config_out: Path | None = None) -> subprocess.Popen:
     """Start `pue-monitor simulate` as a child process; return once it says it is ready.
 
     Waiting for its own ready line (not just any answer on the control port) means a
-    simulator left running by an earlier demo is never mistaken for this one.
+    simulator left running by an earlier demo is never mistaken for this one. With
+    free_ports the province it serves is written to config_out (read it once this returns).
     """
-    proc = subprocess.Popen([sys.executable, "-m", "pue_monitor", "simulate", "-c",
-                             str(config_path), "--control-port", str(control_port)],
-                            stdout=subprocess.PIPE, text=True, bufsize=1)
+    command = [sys.executable, "-m", "pue_monitor", "simulate", "-c", str(config_path)]
+    if control_port is not None:
+        command += ["--control-port", str(control_port)]
+    if state_dir is not None:
+        command += ["--state-dir", str(state_dir)]
+    if free_ports:
+        command.append("--free-ports")
+    if config_out is not None:
+        command += ["--config-out", str(config_out)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1)
     ready = threading.Event()
 
     def forward() -> None:

@@ -3,7 +3,8 @@
 The config's ``store: {url: postgresql://...}`` chooses the PostgreSQL store
 (store.postgres, for large or highly available installations); without it, the SQLite
 store under the data directory. Either way its day summary is aligned to the config's
-sites (figures.periods.align_store); the layers above get it as a
+sites (figures.periods.align_store) and its blocks kept in step with the meters' settings
+(figures.settings.refresh_settings); the layers above get it as a
 store.base.StoreProtocol and never name the backend.
 """
 
@@ -14,11 +15,12 @@ from pathlib import Path
 
 from pue_monitor.config.model import Config
 from pue_monitor.figures.periods import align_store
-from pue_monitor.store.base import ProgressFn, StoreProtocol
+from pue_monitor.figures.settings import refresh_settings
+from pue_monitor.store.base import ProgressFn, StoreProtocol, UserStoreProtocol
 from pue_monitor.store.sqlite import BUSY_ERRORS as SQLITE_BUSY
 from pue_monitor.store.sqlite import DB_FILE, Store
 
-__all__ = ["busy_errors", "describe", "device_sites", "exists", "open_store"]
+__all__ = ["busy_errors", "describe", "device_sites", "exists", "open_store", "open_users"]
 POSTGRES_MODULE = "pue_monitor.store.postgres"
 
 
@@ -53,16 +55,33 @@ def device_sites(config: Config) -> dict[str, str]:
 
 
 def open_store(data_dir: str | Path, config: Config,
-               progress: ProgressFn | None = None) -> StoreProtocol:
+               progress: ProgressFn | None = None,
+               stale: dict | None = None) -> StoreProtocol:
     """The configured server store, else the SQLite store under ``data_dir`` (created
-    if needed), its summary days aligned to the config's sites; ``progress`` follows a
-    rebuild of the day summary."""
+    if needed), its summary days aligned to the config's sites and the blocks of meters
+    whose settings changed dropped (recomputed when next needed, figures.settings; put in
+    ``stale`` {device: span its blocks covered} if given); ``progress`` follows a rebuild
+    of the day summary."""
+    store = _open(data_dir, config)
+    store = align_store(store, config, progress)
+    dropped = refresh_settings(store, config)
+    if stale is not None:
+        stale.update(dropped)
+    return store
+
+
+def _open(data_dir: str | Path, config: Config) -> StoreProtocol:
     if config.store is not None:
         from pue_monitor.store.postgres import PostgresStore
 
-        store: StoreProtocol = PostgresStore(config.store.url.get_secret_value(),
-                                             sites=device_sites(config),
-                                             pool_max=config.store.pool_max)
-    else:
-        store = Store.open(data_dir)
-    return align_store(store, config, progress)
+        return PostgresStore(config.store.url.get_secret_value(), sites=device_sites(config),
+                             pool_max=config.store.pool_max)
+    return Store.open(data_dir)
+
+
+def open_users(data_dir: str | Path, config: Config | None = None) -> UserStoreProtocol:
+    """The users and tokens of the store (created if needed), without aligning the day
+    summary (the `user` commands touch no figures)."""
+    if config is not None:
+        return _open(data_dir, config)
+    return Store.open(data_dir)

@@ -9,14 +9,22 @@
 It runs stdlib ThreadingHTTPServer in a daemon thread; every request is handed to the
 simulator's event loop (run_coroutine_threadsafe), so simulator state is only ever
 touched from one thread.
+
+The endpoint changes what devices report, so it listens on 127.0.0.1 unless told
+otherwise; on any other address it needs a token (from the environment variable
+PUE_MONITOR_SIMULATOR_TOKEN), and every request but /healthz must carry it as
+``Authorization: Bearer <token>`` (compared in constant time), else 401.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import inspect
+import ipaddress
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +34,10 @@ from urllib.parse import parse_qs, urlsplit
 log = logging.getLogger(__name__)
 LOOP_TIMEOUT_S = 10.0
 MAX_BODY = 64 * 1024
+TOKEN_ENV = "PUE_MONITOR_SIMULATOR_TOKEN"
+# Shorter tokens are guessable; 16 characters is what `openssl rand -hex 8` prints.
+MIN_TOKEN_LENGTH = 16
+OPEN_ROUTES = (("GET", ("healthz",)),)  # answered without the token (liveness probes)
 
 
 class Controllable(Protocol):
@@ -42,12 +54,40 @@ class NotFound(KeyError):
     """An unknown device or site: HTTP 404."""
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address or ``localhost`` (only this machine)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def control_token(host: str, environ: dict[str, str] | None = None) -> str | None:
+    """The token the endpoint on ``host`` requires: the environment's if set (also on
+    loopback), None on loopback without one.
+
+    :raises ValueError: another address and no token, or one too short.
+    """
+    token = (os.environ if environ is None else environ).get(TOKEN_ENV) or None
+    if token is None and not is_loopback(host):
+        raise ValueError(f"the simulator control endpoint on {host} needs a token: set "
+                         f"{TOKEN_ENV} (at least {MIN_TOKEN_LENGTH} characters), or listen "
+                         "on 127.0.0.1")
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"{TOKEN_ENV} is shorter than {MIN_TOKEN_LENGTH} characters")
+    return token
+
+
 class ControlServer:
     """The control endpoint on host:port (port 0 picks a free one)."""
 
     def __init__(self, target: Controllable, loop: asyncio.AbstractEventLoop,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, *,
+                 environ: dict[str, str] | None = None) -> None:
         self.target, self.loop = target, loop
+        self.token = control_token(host, environ)  # before the port is bound
         self.httpd = ThreadingHTTPServer((host, port), _handler_class(self))
         self.httpd.daemon_threads = True
         self.host, self.port = self.httpd.server_address[0], self.httpd.server_address[1]
@@ -84,9 +124,12 @@ def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.debug("control: " + format, *args)
 
-        def _reply(self, status: int, body: object) -> None:
+        def _reply(self, status: int, body: object, headers: dict[str, str] | None = None
+                   ) -> None:
             data = json.dumps(body, ensure_ascii=False).encode()
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -104,9 +147,24 @@ def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:
                 raise ValueError("the body must be a JSON object")
             return data
 
+        def _authorised(self, method: str, parts: list[str]) -> bool:
+            if control.token is None or (method, tuple(parts)) in OPEN_ROUTES:
+                return True
+            given = self.headers.get("Authorization") or ""
+            scheme, _, value = given.partition(" ")
+            expected = control.token.encode()
+            # compare_digest: the time taken says nothing about how much of it matched
+            return scheme.lower() == "bearer" and hmac.compare_digest(
+                value.strip().encode(), expected)
+
         def _dispatch(self, method: str) -> None:
             url = urlsplit(self.path)
             parts = [p for p in url.path.split("/") if p]
+            if not self._authorised(method, parts):
+                self._reply(401, {"error": "this endpoint needs Authorization: Bearer <token> "
+                                           f"(the value of {TOKEN_ENV})"},
+                            {"WWW-Authenticate": 'Bearer realm="pue-monitor-simulator"'})
+                return
             try:
                 status, body = route(control, method, parts, parse_qs(url.query), self._body)
             except NotFound as exc:

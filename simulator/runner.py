@@ -1,11 +1,11 @@
-"""The simulator: physics on a tick, every device served as a real SNMP/Modbus endpoint."""
+"""The simulator: physics on a tick, every device served as a real SNMP/Modbus endpoint.
+
+The command around it (ports, state dir, signals) is simulator/serve.py."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pue_monitor.config.loader import load_config
 from pue_monitor.config.metrics import MeasurementPoint, Role
 from pue_monitor.config.model import AUTO_PROFILE, Config, Device, Simulation, Site, SiteSimulation
 from pue_monitor.config.profiles import Profile
@@ -33,6 +32,14 @@ from pue_monitor.simulator.physics import (
     site_power,
 )
 from pue_monitor.simulator.snmp_agent import SnmpAgent
+from pue_monitor.simulator.state import (
+    SAVE_EVERY_S,
+    RegisterState,
+    SimulatorState,
+    catch_up_times,
+    load_state,
+    save_state,
+)
 
 log = logging.getLogger(__name__)
 DEVICE_LISTS = ("incomers", "ups", "pdus", "cooling")  # fixed once the simulator runs
@@ -52,6 +59,7 @@ class DeviceRuntime:
     agent: SnmpAgent | None = None
     modbus: ModbusEndpoint | None = None
     power_w: float = 0.0
+    resets: int = 0  # counter resets injected by faults (kept in the state file)
 
     @property
     def endpoint(self) -> str:
@@ -95,7 +103,8 @@ class Simulator:
 
     def __init__(self, config: Config, *, control_port: int | None = None,
                  control_host: str = "127.0.0.1", tick_s: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 state_path: Path | None = None) -> None:
         problem = auto_profile_problem(config)
         if problem:
             raise ValueError(problem)
@@ -104,6 +113,8 @@ class Simulator:
         self.seed = sim.seed
         self.tick_s = tick_s
         self.clock = clock
+        self.state_path = state_path  # None: registers start fresh and are never saved
+        self._saved_at: float | None = None
         self._control_port = sim.control_port if control_port is None else control_port
         self._control_host = control_host
         self.site_sims: dict[str, SiteSimulation] = {
@@ -143,8 +154,14 @@ class Simulator:
     # ---- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Compute the first tick, open every endpoint and the control port, start ticking."""
-        self.tick()
+        """Continue the saved registers, compute the first tick, open every endpoint and
+        the control port, start ticking."""
+        now = self.clock()
+        if self.state_path is not None:
+            state = load_state(self.state_path)
+            if state is not None:
+                self.resume(state, now)
+        self.tick(now)
         try:
             for dev in self.devices.values():
                 if dev.agent is not None:
@@ -179,6 +196,22 @@ class Simulator:
                 dev.agent.close()
         for endpoint in self.modbus_endpoints.values():
             await endpoint.stop()
+        if self.last_tick is not None:
+            self.save()
+
+    def save(self, state: SimulatorState | None = None) -> None:
+        """Write the state file (if there is one) with ``state`` (default: the registers
+        now); a failure is logged, not raised."""
+        if self.state_path is None:
+            return
+        state = self.snapshot_state() if state is None else state
+        try:
+            save_state(self.state_path, state)
+        except OSError as exc:
+            log.warning("cannot save simulator state to %s: %s", self.state_path,
+                        exc.strerror or exc)
+            return
+        self._saved_at = state.saved_at
 
     async def _run(self) -> None:
         delay = self.tick_s
@@ -189,9 +222,70 @@ class Simulator:
                 self.tick()
                 for endpoint in self.modbus_endpoints.values():
                     await endpoint.sync_down()  # timed 'down' faults end here
+                if self._save_due():  # taken here, between ticks; written off the loop
+                    await asyncio.to_thread(self.save, self.snapshot_state())
             except Exception:  # noqa: BLE001 - one bad tick must not stop the simulator
                 log.exception("simulator tick failed")
             delay = max(0.0, self.tick_s - (time.monotonic() - started))
+
+    def _save_due(self) -> bool:
+        return (self.state_path is not None and self.last_tick is not None
+                and (self._saved_at is None or self.last_tick - self._saved_at >= SAVE_EVERY_S))
+
+    # ---- state across restarts (the file format and why it never steps back: state.py) --
+
+    def snapshot_state(self) -> SimulatorState:
+        """Every register as of the last tick."""
+        def reg(counter: EnergyCounter, resets: int = 0) -> RegisterState:
+            return RegisterState(counter.kwh, counter.last_t, counter.last_w, resets)
+
+        return SimulatorState(
+            self.last_tick if self.last_tick is not None else self.clock(), self.seed,
+            {did: reg(d.counter, d.resets) for did, d in self.devices.items()},
+            {sid: {"facility": reg(f), "it": reg(i)} for sid, (f, i) in self.true_energy.items()})
+
+    def _samples(self, t: float) -> Iterator[tuple[EnergyCounter, float]]:
+        """Every register with the power it integrates at time t."""
+        for site in self.config.sites:
+            power = site_power(self.site_sims[site.id], self.layouts[site.id], t, self.seed)
+            facility, it = self.true_energy[site.id]
+            yield facility, power.facility_w
+            yield it, power.it_w
+            for device in site.devices:
+                yield self.devices[device.id].counter, power.devices[device.id].power_w
+
+    def resume(self, state: SimulatorState, now: float) -> None:
+        """Continue the saved registers and add the energy of the time the simulator was
+        stopped, as a real meter would have counted it."""
+        restored: set[int] = set()
+
+        def restore(counter: EnergyCounter, saved: RegisterState) -> None:
+            counter.kwh, counter.last_t, counter.last_w = saved.kwh, saved.last_t, saved.last_w
+            restored.add(id(counter))
+
+        for did, saved in state.devices.items():
+            if did in self.devices:
+                restore(self.devices[did].counter, saved)
+                self.devices[did].resets = saved.resets
+        for sid, totals in state.sites.items():
+            if sid in self.true_energy:
+                facility, it = self.true_energy[sid]
+                restore(facility, totals["facility"])
+                restore(it, totals["it"])
+        start, times = catch_up_times(state.saved_at, now)
+        if start > state.saved_at:
+            log.info("the simulator was stopped for %.1f days; its meters count the last "
+                     "%.1f only", (now - state.saved_at) / 86_400, (now - start) / 86_400)
+            for counter, watts in self._samples(start):
+                if id(counter) in restored:
+                    counter.last_t, counter.last_w = start, watts
+        for t in times:
+            for counter, watts in self._samples(t):
+                if id(counter) in restored:
+                    counter.advance(t, watts)
+        log.info("simulator registers continued from %s (saved %.0f s ago, %d of %d devices)",
+                 self.state_path or "a saved state", now - state.saved_at,
+                 sum(did in self.devices for did in state.devices), len(self.devices))
 
     # ---- physics ---------------------------------------------------------------------
 
@@ -213,6 +307,7 @@ class Simulator:
         dev.power_w = load.power_w
         if dev.faults.take_counter_reset():
             dev.counter.reset()
+            dev.resets += 1
         energy = dev.counter.advance(now, load.power_w)
         if dev.faults.active("stuck"):
             return  # the image keeps its last raw values; physics goes on underneath
@@ -236,6 +331,7 @@ class Simulator:
                 "cop": p.cop, "ups_loss_w": p.ups_loss_w,
             }
         devices = {did: {"site": d.site_id, "endpoint": d.endpoint, "power_w": d.power_w,
+                         "energy_kwh": d.counter.kwh, "counter_resets": d.resets,
                          "faults": d.faults.snapshot()} for did, d in self.devices.items()}
         return {"ts": self.last_tick, "sites": sites, "devices": devices}
 
@@ -294,39 +390,3 @@ class Simulator:
         lines = [f"{did:<20} {d.endpoint:<36} {d.profile.name:<18} {d.device.role.value}"
                  for did, d in self.devices.items()]
         return [*lines, f"{'control':<20} {self.control_url}"]
-
-
-async def _serve(config: Config, control_port: int | None) -> None:
-    sim = Simulator(config, control_port=control_port)
-    await sim.start()
-    for line in sim.describe():
-        print(line, flush=True)
-    print(READY_LINE, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread / not POSIX
-            pass
-    try:
-        await stop.wait()
-    finally:
-        await sim.stop()
-        print("simulator stopped", flush=True)
-
-
-def run_simulator(config: Config | str | Path, control_port: int | None = None) -> int:
-    """Blocking entry point of `pue-monitor simulate`: serve until SIGINT/SIGTERM."""
-    if not isinstance(config, Config):
-        config = load_config(config)
-    problem = auto_profile_problem(config)
-    if problem:
-        print(f"simulator: {problem}", file=sys.stderr, flush=True)
-        return 1
-    try:
-        asyncio.run(_serve(config, control_port))
-    except OSError as exc:
-        print(f"simulator: {exc.strerror or exc}", file=sys.stderr, flush=True)
-        return 1
-    return 0

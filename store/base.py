@@ -12,7 +12,8 @@ Rules every backend keeps:
   it. The day summary (see store.days) is derived data and is brought up to date inside
   the transaction that writes or deletes the blocks it summarises, so no reader ever sees
   day rows that disagree with the blocks.
-* Who writes. The monitor's collectors (write_polls, set_device_profile), its roll-up
+* Who writes. The monitor's collectors (write_polls, set_device_profile), its run log
+  (mark_run), its roll-up
   (write_interval_energy) and `pue-monitor import` (import_readings, then
   write_interval_energy). Writers may run at once, in threads or processes; the backend
   serialises them (it waits a bounded time for another writer, then raises).
@@ -28,13 +29,13 @@ Rules every backend keeps:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC
-from pue_monitor.store.model import PollResult, Reading
+from pue_monitor.store.model import HealthState, PollResult, Reading
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
     import numpy as np
@@ -44,6 +45,9 @@ if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never n
 DAY_S = 86400
 # The metrics 15-minute blocks are made from: where a device's data starts, for blocks.
 BLOCK_METRICS = (ENERGY_METRIC, POWER_METRIC)
+# Readings read on each side of a window: two, because the spike / dip rule (pue.counter)
+# judges a step by the reading before it and the one after the next.
+NEAR_READINGS = 2
 # (done, total): called as long work advances (a summary rebuild), for a progress display.
 ProgressFn = Callable[[int, int], None]
 # (times, values) of one series, sorted by time.
@@ -64,6 +68,16 @@ class DeviceHealth:
     last_error: str | None
     consecutive_failures: int
     polls_total: int
+    # The last poll answered but some of its readings could not be decoded
+    # (PollResult.state); a backend stores it with the rest of the health row.
+    degraded: bool = False
+
+    @property
+    def state(self) -> HealthState:
+        """UP, DEGRADED or DOWN from the last poll (UNKNOWN is a device with no row)."""
+        if not self.up:
+            return HealthState.DOWN
+        return HealthState.DEGRADED if self.degraded else HealthState.UP
 
 
 class BlockTotal(NamedTuple):
@@ -75,17 +89,65 @@ class BlockTotal(NamedTuple):
     resets: int
     counter_kwh: float | None  # cross-check: counter and power over the same time
     power_kwh: float | None
+    # Flag counts of the blocks (pue.quality.COUNTED, each flag in the block it ends in).
+    step_backs: int = 0
+    wraps: int = 0
+    stuck: int = 0
+    implausible: int = 0
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A user of the web view as stored (web.accounts makes and checks the hash)."""
+
+    name: str
+    role: str  # config.model.USER_ROLES
+    organisation: str | None  # an operator's organisation id
+    password_hash: str
+    created_ts: float
+
+
+class UserStoreProtocol(Protocol):
+    """The web view's users and their API tokens (hashes only: no password or token is
+    ever stored in clear). Each method is one transaction."""
+
+    def add_user(self, user: UserRecord) -> None:
+        """Add a user. :raises ValueError: the name is taken."""
+
+    def user(self, name: str) -> UserRecord | None:
+        """The user called ``name``, or None."""
+
+    def users(self) -> list[UserRecord]:
+        """Every user, by name."""
+
+    def remove_user(self, name: str) -> bool:
+        """Remove a user and their tokens; False if there was none."""
+
+    def set_password_hash(self, name: str, password_hash: str) -> bool:
+        """Replace a user's password hash; False if there is no such user."""
+
+    def add_token(self, name: str, token_hash: str, label: str, created_ts: float) -> None:
+        """Give a user an API token (by its hash). :raises ValueError: no such user."""
+
+    def token_user(self, token_hash: str) -> UserRecord | None:
+        """The user an API token (by its hash) belongs to, or None."""
+
+    def revoke_tokens(self, name: str) -> int:
+        """Remove every API token of a user; how many there were."""
 
 
 @runtime_checkable
-class StoreProtocol(Protocol):
-    """Readings, device health, 15-minute interval-energy blocks, their day summary and
-    a little metadata (see the module docstring for the transaction rules)."""
+class StoreProtocol(UserStoreProtocol, Protocol):
+    """Readings, device health, 15-minute interval-energy blocks, their day summary, a
+    little metadata and the web view's users (UserStoreProtocol; see the module docstring
+    for the transaction rules)."""
 
     # -- writing -----------------------------------------------------------------------
 
     def write_polls(self, results: Sequence[PollResult]) -> None:
-        """Readings, health and error counts of many polls, in one transaction."""
+        """Readings, health and error counts of many polls, in one transaction. Health
+        keeps ``PollResult.state`` == DEGRADED as DeviceHealth.degraded; the error
+        counts added per poll are ``PollResult.error_counts()``."""
 
     def import_readings(self, readings: Sequence[Reading],
                         stale: Sequence[tuple[str, tuple[float, float]]] = ()) -> None:
@@ -94,11 +156,23 @@ class StoreProtocol(Protocol):
 
     def write_interval_energy(self, rows: Iterable[tuple]) -> None:
         """Upsert blocks (device, start, end, energy_kwh, covered_s, method[, resets,
-        counter_kwh, power_kwh]) and refresh their days of the summary, in one
-        transaction."""
+        counter_kwh, power_kwh[, step_backs, wraps, stuck, implausible]]) and refresh
+        their days of the summary, in one transaction. The flag counts (0 when not given)
+        are summed by block_totals, from the blocks or the day summary alike."""
 
     def set_device_profile(self, device: str, name: str) -> None:
         """Record the profile an auto device was identified as."""
+
+    def mark_run(self, run: str, ts: float, stopped: bool = False) -> None:
+        """The monitor's run log: the first mark of ``run`` (an id the monitor picks per
+        start) records its start at ``ts``, every later one its last sign of life (a
+        heartbeat); ``stopped`` marks a clean stop. Written by the monitor only."""
+
+    def replace_settings(self, fingerprints: Mapping[str, str],
+                         drop_blocks: bool = True) -> None:
+        """Record each device's settings fingerprint (figures.settings) and delete all of
+        its blocks, in one transaction: blocks made with other settings are stale
+        (``drop_blocks`` False: only record them)."""
 
     def align_days(self, offset_s: int) -> bool:
         """Start the summary's days at ``offset_s`` east of UTC (a block boundary); True
@@ -120,11 +194,15 @@ class StoreProtocol(Protocol):
                        windows: Sequence[tuple[float, float]], labels: str = ""
                        ) -> list[dict[tuple[str, str], Series]]:
         """For each window [start, end] (closed), the good readings of each (device,
-        metric) with ``labels`` in it plus the nearest one on each side."""
+        metric) with ``labels`` in it plus the NEAR_READINGS nearest on each side."""
 
     def latest(self, since: float, devices: Sequence[str] | None = None) -> pd.DataFrame:
         """The newest reading of every (device, metric, labels) seen since ``since``:
         columns device, metric, labels, ts, value, quality."""
+
+    def runs(self, start: float, end: float) -> list[tuple[float, float, bool]]:
+        """(started, last seen, stopped) of the monitor's runs overlapping [start, end),
+        by start (pue.runlog turns them into the spans it was not collecting)."""
 
     def health(self) -> dict[str, DeviceHealth]:
         """The latest poll outcome of every device polled so far."""
@@ -134,6 +212,10 @@ class StoreProtocol(Protocol):
 
     def device_profiles(self) -> dict[str, str]:
         """{device id: identified profile name} of the auto devices identified so far."""
+
+    def settings_fingerprints(self) -> dict[str, str]:
+        """{device id: the settings fingerprint its stored blocks were computed with}, as
+        replace_settings recorded it."""
 
     def stored_values(self, readings: Sequence[Reading]
                       ) -> dict[int, list[tuple[float | None, str]]]:
@@ -146,8 +228,9 @@ class StoreProtocol(Protocol):
 
     def neighbour_times(self, device: str, start: float, end: float,
                         metrics: Sequence[str] = BLOCK_METRICS) -> tuple[float, float]:
-        """The device's last reading of any of ``metrics`` before ``start`` and first
-        after ``end``, or ``start`` / ``end`` themselves when there is none."""
+        """The NEAR_READINGS-th reading (or the farthest there is) of any of ``metrics``
+        before ``start`` and after ``end`` (the device's readings a new one can change the
+        blocks of), or ``start`` / ``end`` themselves when there is none."""
 
     def last_interval_end(self, device: str) -> float | None:
         """The end of the device's latest block, None without any."""
@@ -172,7 +255,8 @@ class StoreProtocol(Protocol):
     def block_totals(self, devices: Sequence[str], start: float, end: float,
                      edges: Sequence[float] = (), starts: Sequence[float] | None = None,
                      by_day: bool = False) -> dict[tuple[str, int], BlockTotal]:
-        """Sums per (device, segment) over the blocks in [start, end) (or only those
+        """Sums per (device, segment) over the blocks in [start, end) (flag counts
+        included; or only those
         starting at ``starts``); segment i lies between the i-th and (i+1)-th of
         start, *edges, end. ``by_day``: the same sums from the day summary, over the
         days starting in [start, end) (or at ``starts``); edges must not cut a day."""
@@ -216,5 +300,6 @@ def series_over(store: StoreProtocol, keys: Sequence[tuple[str, str]], start: fl
     return store.series_windows(keys, [(start, end)], labels)[0]
 
 
-__all__ = ["BLOCK_METRICS", "DAY_S", "BlockTotal", "DeviceHealth", "ProgressFn",
-           "StoreProtocol", "day_starts", "series_over", "whole_span"]
+__all__ = ["BLOCK_METRICS", "DAY_S", "NEAR_READINGS", "BlockTotal", "DeviceHealth", "ProgressFn",
+           "StoreProtocol", "UserRecord", "UserStoreProtocol", "day_starts", "series_over",
+           "whole_span"]

@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS day_energy (
     resets INTEGER NOT NULL,
     counter_kwh REAL,
     power_kwh REAL,
+    step_backs INTEGER NOT NULL DEFAULT 0,  -- flag counts of the day's blocks
+    wraps INTEGER NOT NULL DEFAULT 0,
+    stuck INTEGER NOT NULL DEFAULT 0,
+    implausible INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (device, day)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS day_dirty (
@@ -65,9 +69,12 @@ END;
 """
 
 COMPLETE_KEY = "day_summary_complete"
+# The flag counts of a block beyond its resets (pue.quality.COUNTED), which a day sums;
+# the same columns in interval_energy (store.sqlite).
+FLAG_COLUMNS = ("step_backs", "wraps", "stuck", "implausible")
 _SUMS = ("COUNT(*), MIN(e.covered_s), SUM(e.energy_kwh), SUM(e.covered_s), "
          "COALESCE(GROUP_CONCAT(DISTINCT e.method), ''), SUM(e.resets), SUM(e.counter_kwh), "
-         "SUM(e.power_kwh)")
+         "SUM(e.power_kwh), " + ", ".join(f"SUM(e.{c})" for c in FLAG_COLUMNS))
 _REFRESH = (
     "DELETE FROM day_energy WHERE (device, day) IN (SELECT device, day FROM day_dirty)",
     f"INSERT INTO day_energy SELECT d.device, d.day, {_SUMS} FROM day_dirty d "
@@ -89,6 +96,12 @@ def create(conn: sqlite3.Connection) -> None:
         is None
     conn.execute("INSERT OR IGNORE INTO meta VALUES (?, '0')", (OFFSET_KEY,))
     conn.executescript(SCHEMA)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(day_energy)")}
+    for column in FLAG_COLUMNS:
+        # A summary written before blocks kept flags: their blocks' counts are 0 too.
+        if column not in have:
+            conn.execute(f"ALTER TABLE day_energy ADD COLUMN {column} "
+                         "INTEGER NOT NULL DEFAULT 0")
     has_blocks = conn.execute("SELECT 1 FROM interval_energy LIMIT 1").fetchone() is not None
     conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)",
                  (COMPLETE_KEY, "0" if new and has_blocks else "1"))

@@ -24,6 +24,17 @@ class ErrorKind(str, Enum):
     DEVICE = "device_error"  # the device answered with an error (SNMP errorStatus, Modbus exception)
 
 
+class HealthState(str, Enum):
+    """A device's health: answering with good readings, answering badly, silent, or not
+    polled yet. Degraded counts as an error as down does (metrics, alerts)."""
+
+    UP = "up"
+    DEGRADED = "degraded"  # answers, but readings fail to decode (or, in the figures,
+    #                        are stuck or implausible)
+    DOWN = "down"
+    UNKNOWN = "unknown"  # never polled
+
+
 Labels = tuple[tuple[str, str], ...]
 
 
@@ -66,3 +77,27 @@ class PollResult:
     @property
     def ok(self) -> bool:
         return self.error_kind is None
+
+    @property
+    def undecoded(self) -> int:
+        """Readings of this poll the device answered but that could not be decoded."""
+        return sum(1 for r in self.readings if r.quality == Quality.DECODE_ERROR)
+
+    @property
+    def state(self) -> HealthState:
+        """DOWN when the poll failed, DEGRADED when it answered with undecodable readings
+        (a device answering garbage is not healthy), else UP."""
+        if not self.ok:
+            return HealthState.DOWN
+        return HealthState.DEGRADED if self.undecoded else HealthState.UP
+
+    def error_counts(self) -> dict[str, int]:
+        """What this poll adds to the device's error counters, by kind: the per-point
+        problems, each undecodable reading under ``decode``, and a failed poll's kind."""
+        counts = dict(self.point_errors)
+        if self.undecoded:
+            kind = ErrorKind.DECODE.value
+            counts[kind] = counts.get(kind, 0) + self.undecoded
+        if self.error_kind is not None:
+            counts[self.error_kind.value] = counts.get(self.error_kind.value, 0) + 1
+        return counts

@@ -11,16 +11,22 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pue_monitor.store import days
-from pue_monitor.store.base import BLOCK_METRICS, BlockTotal, DeviceHealth, ProgressFn
-from pue_monitor.store.model import PollResult, Quality, Reading, labels_key
+from pue_monitor.store import accounts, days
+from pue_monitor.store.base import (
+    BLOCK_METRICS,
+    NEAR_READINGS,
+    BlockTotal,
+    DeviceHealth,
+    ProgressFn,
+)
+from pue_monitor.store.model import HealthState, PollResult, Quality, Reading, labels_key
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
     import pandas as pd
@@ -28,18 +34,23 @@ if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never n
 DB_FILE = "pue-monitor.sqlite3"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 5.0
+HEALTH_COLUMNS_ADDED = (("degraded", "INTEGER NOT NULL DEFAULT 0"),)
+# The flag counts of a block (pue.quality.COUNTED beyond resets), in row order.
+FLAG_COLUMNS = days.FLAG_COLUMNS
 BLOCK_COLUMNS_ADDED = (("resets", "INTEGER NOT NULL DEFAULT 0"), ("counter_kwh", "REAL"),
-                      ("power_kwh", "REAL"))
+                      ("power_kwh", "REAL"),
+                      *((c, "INTEGER NOT NULL DEFAULT 0") for c in FLAG_COLUMNS))
 SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
 # What a caller catches when the store cannot be used now (locked past the busy timeout).
 BUSY_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
-# The nearest reading of one series before / after a time (series_windows).
+# The NEAR_READINGS nearest readings of one series before / after a time (series_windows).
 _NEAR = ("SELECT * FROM (SELECT ?, device, metric, ts, value FROM readings WHERE device = ? "
          "AND metric = ? AND labels = ? AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
-         "LIMIT 1)")
+         f"LIMIT {NEAR_READINGS})")
 _BEFORE, _AFTER = _NEAR.format(op="<", order="DESC"), _NEAR.format(op=">", order="ASC")
 DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
+SETTINGS_KEY = "block_settings:"  # meta key prefix: the settings a device's blocks were made with
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,8 +74,16 @@ CREATE TABLE IF NOT EXISTS device_health (
     last_error_kind TEXT,
     last_error TEXT,
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
-    polls_total INTEGER NOT NULL DEFAULT 0
+    polls_total INTEGER NOT NULL DEFAULT 0,
+    degraded INTEGER NOT NULL DEFAULT 0  -- the last poll answered with undecodable readings
 );
+CREATE TABLE IF NOT EXISTS monitor_runs (  -- the monitor's run log (pue.runlog)
+    run TEXT PRIMARY KEY,
+    started REAL NOT NULL,
+    last_seen REAL NOT NULL,     -- its last heartbeat, or its stop
+    stopped INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS monitor_runs_started ON monitor_runs (started);
 CREATE TABLE IF NOT EXISTS poll_errors (
     device TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -81,6 +100,10 @@ CREATE TABLE IF NOT EXISTS interval_energy (
     resets INTEGER NOT NULL DEFAULT 0,   -- counter resets or wraps inside the block
     counter_kwh REAL,            -- counter and integrated power over the time both measured,
     power_kwh REAL,              -- for the counter-against-power check (NULL: not both)
+    step_backs INTEGER NOT NULL DEFAULT 0,   -- flags ending inside the block
+    wraps INTEGER NOT NULL DEFAULT 0,
+    stuck INTEGER NOT NULL DEFAULT 0,
+    implausible INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (device, start)
 );
 """
@@ -90,21 +113,25 @@ def _add(total: float | None, value: float | None) -> float | None:
     return total if value is None else (value if total is None else total + value)
 
 
-class Store:
-    """Readings, device health and interval energy. Safe to share between threads."""
+class Store(accounts.UsersMixin):
+    """Readings, device health, interval energy and the web view's users (store.accounts).
+    Safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
         conn = self._connect().conn
         conn.executescript(SCHEMA)
-        have = {row[1] for row in conn.execute("PRAGMA table_info(interval_energy)")}
-        for column, kind in BLOCK_COLUMNS_ADDED:
-            if column not in have:  # a store written by an earlier version
-                conn.execute(f"ALTER TABLE interval_energy ADD COLUMN {column} {kind}")
+        for table, added in (("interval_energy", BLOCK_COLUMNS_ADDED),
+                             ("device_health", HEALTH_COLUMNS_ADDED)):
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            for column, kind in added:
+                if column not in have:  # a store written by an earlier version
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                      (str(SCHEMA_VERSION),))
         days.create(conn)
+        accounts.create(conn)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:
@@ -164,8 +191,10 @@ class Store:
     def _write_health(conn: sqlite3.Connection, res: PollResult) -> None:
         end = res.started + res.duration_s
         conn.execute(
-            """INSERT INTO device_health VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-               ON CONFLICT(device) DO UPDATE SET
+            """INSERT INTO device_health (device, site, up, last_poll_ts, last_ok_ts,
+                 last_duration_s, last_error_kind, last_error, consecutive_failures,
+                 polls_total, degraded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+               ON CONFLICT(device) DO UPDATE SET degraded = excluded.degraded,
                  site = excluded.site, up = excluded.up, last_poll_ts = excluded.last_poll_ts,
                  last_ok_ts = COALESCE(excluded.last_ok_ts, device_health.last_ok_ts),
                  last_duration_s = excluded.last_duration_s,
@@ -174,13 +203,26 @@ class Store:
                      ELSE device_health.consecutive_failures + 1 END,
                  polls_total = device_health.polls_total + 1""",
             (res.device, res.site, int(res.ok), end, end if res.ok else None, res.duration_s,
-             res.error_kind.value if res.error_kind else None, res.error, 0 if res.ok else 1))
-        counts = dict(res.point_errors)
-        if res.error_kind is not None:
-            counts[res.error_kind.value] = counts.get(res.error_kind.value, 0) + 1
-        for kind, n in counts.items():
+             res.error_kind.value if res.error_kind else None, res.error, 0 if res.ok else 1,
+             int(res.state == HealthState.DEGRADED)))
+        for kind, n in res.error_counts().items():
             conn.execute("""INSERT INTO poll_errors VALUES (?, ?, ?) ON CONFLICT(device, kind)
                             DO UPDATE SET count = count + excluded.count""", (res.device, kind, n))
+
+    def mark_run(self, run: str, ts: float, stopped: bool = False) -> None:
+        """Start, heartbeat or clean stop of a monitor run (see StoreProtocol.mark_run)."""
+        with self._connect() as conn:
+            conn.execute("INSERT INTO monitor_runs VALUES (?, ?, ?, ?) ON CONFLICT(run) DO "
+                         "UPDATE SET last_seen = MAX(last_seen, excluded.last_seen), "
+                         "stopped = excluded.stopped", (run, ts, ts, int(stopped)))
+
+    def runs(self, start: float, end: float) -> list[tuple[float, float, bool]]:
+        """(started, last seen, stopped) of the runs overlapping [start, end), by start."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT started, last_seen, stopped FROM monitor_runs "
+                                "WHERE started < ? AND last_seen >= ? ORDER BY started",
+                                (end, start)).fetchall()
+        return [(a, b, bool(s)) for a, b, s in rows]
 
     def import_readings(self, readings: Sequence[Reading],
                         stale: Sequence[tuple[str, tuple[float, float]]] = ()) -> None:
@@ -198,11 +240,13 @@ class Store:
     def write_interval_energy(self, rows: Iterable[tuple]) -> None:
         """Upsert (device, start, end, energy_kwh, covered_s, method[, resets, counter_kwh,
         power_kwh]) rows."""
-        full = [(*r, 0, None, None) if len(r) == 6 else tuple(r) for r in rows]
+        tails = {6: (0, None, None, 0, 0, 0, 0), 9: (0, 0, 0, 0), 13: ()}
+        full = [(*r, *tails[len(r)]) for r in rows]
         with self._connect() as conn:
             conn.executemany("INSERT OR REPLACE INTO interval_energy (device, start, end, "
-                             "energy_kwh, covered_s, method, resets, counter_kwh, power_kwh) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", full)
+                             "energy_kwh, covered_s, method, resets, counter_kwh, power_kwh, "
+                             f"{', '.join(FLAG_COLUMNS)}) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", full)
             days.refresh(conn)  # the days of these blocks, in the same transaction
 
     def stored_values(self, readings: Sequence[Reading]
@@ -233,7 +277,8 @@ class Store:
                        windows: Sequence[tuple[float, float]], labels: str = ""
                        ) -> list[dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
         """Good readings of each (device, metric) in each window [start, end], plus the
-        nearest one on each side (for interpolation), as sorted (times, values) arrays;
+        NEAR_READINGS nearest on each side (interpolation, and the spike / dip rule that
+        looks two readings on), as sorted (times, values) arrays;
         read together: a handful of statements whatever the number of series and windows
         (a report's exact path asks for every meter of a site over each stretch it
         recomputes)."""
@@ -286,8 +331,12 @@ class Store:
     def health(self) -> dict[str, DeviceHealth]:
         """The latest poll outcome of every device polled so far."""
         with self._connect() as conn:
-            rows = conn.execute("SELECT * FROM device_health").fetchall()
-        return {r[0]: DeviceHealth(r[0], r[1], bool(r[2]), *r[3:]) for r in rows}
+            rows = conn.execute(
+                "SELECT device, site, up, last_poll_ts, last_ok_ts, last_duration_s, "
+                "last_error_kind, last_error, consecutive_failures, polls_total, degraded "
+                "FROM device_health").fetchall()
+        return {r[0]: DeviceHealth(r[0], r[1], bool(r[2]), *r[3:10], degraded=bool(r[10]))
+                for r in rows}
 
     def error_counts(self) -> dict[tuple[str, str], int]:
         """{(device, error kind): count} since the store was created."""
@@ -382,7 +431,8 @@ class Store:
             for chunk in chunks:
                 sql = (f"SELECT device, {segment} AS seg, SUM(energy_kwh), SUM(covered_s), "
                        f"GROUP_CONCAT(DISTINCT {method_col}), SUM(resets), SUM(counter_kwh), "
-                       f"SUM(power_kwh) FROM {table} "
+                       f"SUM(power_kwh), {', '.join(f'SUM({c})' for c in FLAG_COLUMNS)} "
+                       f"FROM {table} "
                        f"WHERE device IN ({','.join('?' * len(devices))}) ")
                 args: list = [*edges, *devices]
                 if chunk is None:
@@ -391,16 +441,19 @@ class Store:
                 else:
                     sql += f"AND {t} IN ({','.join('?' * len(chunk))})"
                     args.extend(chunk)
-                for device, seg, energy, covered, methods, resets, by_counter, by_power in \
-                        conn.execute(sql + " GROUP BY device, seg", args):
-                    acc = out.setdefault((device, seg), [None, 0.0, set(), 0, None, None])
+                for (device, seg, energy, covered, methods, resets, by_counter, by_power,
+                     *flags) in conn.execute(sql + " GROUP BY device, seg", args):
+                    acc = out.setdefault((device, seg),
+                                         [None, 0.0, set(), 0, None, None, 0, 0, 0, 0])
                     acc[0] = _add(acc[0], energy)
                     acc[1] += covered or 0.0
                     acc[2] |= {m for m in (methods or "").split(",") if m and m != "none"}
                     acc[3] += resets or 0
                     acc[4], acc[5] = _add(acc[4], by_counter), _add(acc[5], by_power)
-        return {k: BlockTotal(e, c, "+".join(sorted(m)), r, bc, bp)
-                for k, (e, c, m, r, bc, bp) in out.items()}
+                    for i, n in enumerate(flags):
+                        acc[6 + i] += n or 0
+        return {k: BlockTotal(e, c, "+".join(sorted(m)), r, bc, bp, *flags)
+                for k, (e, c, m, r, bc, bp, *flags) in out.items()}
 
     # -- the day summary of the blocks (store.days) --------------------------------------
 
@@ -469,11 +522,26 @@ class Store:
 
     def neighbour_times(self, device: str, start: float, end: float,
                         metrics: Sequence[str] = BLOCK_METRICS) -> tuple[float, float]:
-        """The device's last reading of any of ``metrics`` before ``start`` and first
-        after ``end``, or ``start`` / ``end`` themselves when there is none."""
-        before = self._edge_ts(device, metrics, "MAX", "ts < ?", start)
-        after = self._edge_ts(device, metrics, "MIN", "ts > ?", end)
+        """The device's NEAR_READINGS-th reading (or the farthest there is) of any of
+        ``metrics`` before ``start`` and after ``end``, or ``start`` / ``end`` themselves
+        when there is none."""
+        before = self._near_ts(device, metrics, "<", "DESC", start)
+        after = self._near_ts(device, metrics, ">", "ASC", end)
         return (start if before is None else before, end if after is None else after)
+
+    def _near_ts(self, device: str, metrics: Sequence[str], op: str, order: str,
+                 bound: float) -> float | None:
+        # The nearest NEAR_READINGS times of each metric off the series index, then the
+        # NEAR_READINGS-th nearest of them all.
+        sql = (f"SELECT ts FROM readings WHERE device = ? AND metric = ? AND labels = '' "
+               f"AND ts {op} ? ORDER BY ts {order} LIMIT {NEAR_READINGS}")
+        with self._connect() as conn:
+            found = {t for metric in metrics
+                     for (t,) in conn.execute(sql, (device, metric, bound))}
+        if not found:
+            return None
+        near = sorted(found, reverse=order == "DESC")[:NEAR_READINGS]
+        return near[-1]
 
     def _edge_ts(self, device: str, metrics: Sequence[str], agg: str, where: str,
                  bound: float) -> float | None:
@@ -501,6 +569,26 @@ class Store:
             rows = conn.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
                                 (len(DEVICE_PROFILE_KEY), DEVICE_PROFILE_KEY)).fetchall()
         return {key[len(DEVICE_PROFILE_KEY):]: json.loads(value) for key, value in rows}
+
+
+    def settings_fingerprints(self) -> dict[str, str]:
+        """{device id: fingerprint of the settings its stored blocks were computed with}."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
+                                (len(SETTINGS_KEY), SETTINGS_KEY)).fetchall()
+        return {key[len(SETTINGS_KEY):]: value for key, value in rows}
+
+    def replace_settings(self, fingerprints: Mapping[str, str],
+                         drop_blocks: bool = True) -> None:
+        """Record these devices' settings fingerprints and delete all their blocks (their
+        days follow), in one transaction: the blocks are recomputed with the new settings."""
+        with self._connect(immediate=True) as conn:
+            for device, value in fingerprints.items():
+                if drop_blocks:
+                    conn.execute("DELETE FROM interval_energy WHERE device = ?", (device,))
+                conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             (SETTINGS_KEY + device, value))
+            days.refresh(conn)
 
 
 class _Joined:

@@ -23,13 +23,13 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 
 
-def captures() -> list[str]:
+def captures(corpus: Path = CORPUS) -> list[str]:
     """Names of the corpus captures (``<name>.snmprec`` with ``<name>.expected.json``)."""
-    return sorted(p.name.removesuffix(".expected.json") for p in CORPUS.glob("*.expected.json"))
+    return sorted(p.name.removesuffix(".expected.json") for p in corpus.glob("*.expected.json"))
 
 
-def expected(capture: str) -> dict:
-    return json.loads((CORPUS / f"{capture}.expected.json").read_text(encoding="utf-8"))
+def expected(capture: str, corpus: Path = CORPUS) -> dict:
+    return json.loads((corpus / f"{capture}.expected.json").read_text(encoding="utf-8"))
 
 
 def snmpsim_command() -> list[str]:
@@ -78,12 +78,12 @@ async def _answering(port: int, community: str) -> None:
 
 
 @contextmanager
-def snmpsim(workdir: Path) -> Iterator[int]:
-    """snmpsim serving every corpus capture (community = capture name); yields its port."""
+def snmpsim(workdir: Path, corpus: Path = CORPUS) -> Iterator[int]:
+    """snmpsim serving every capture of a corpus (community = capture name); yields its port."""
     data, cache = workdir / "data", workdir / "cache"
     data.mkdir()
     cache.mkdir()
-    for path in CORPUS.glob("*.snmprec"):
+    for path in corpus.glob("*.snmprec"):
         shutil.copy(path, data / path.name)
     port = free_port()
     log = workdir / "snmpsim.log"
@@ -95,7 +95,7 @@ def snmpsim(workdir: Path) -> Iterator[int]:
             env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"})
     try:
         _wait_for(process, log, "Listening at UDP/IPv4 endpoint")
-        asyncio.run(_answering(port, captures()[0]))
+        asyncio.run(_answering(port, captures(corpus)[0]))
         yield port
     finally:
         _stop(process)
@@ -118,10 +118,10 @@ def snmpd(snmpd_path: str, workdir: Path, conf_text: str, port: int) -> Iterator
     """net-snmp's snmpd in the foreground with only this configuration; yields its port."""
     conf = workdir / "snmpd.conf"
     conf.write_text(conf_text)
-    persist = workdir / "persist"
-    persist.mkdir()
+    persist = workdir / "persist"  # kept: started again here, the agent keeps its engine id
+    persist.mkdir(exist_ok=True)
     log = workdir / "snmpd.log"
-    log.touch()
+    log.write_text("")  # a fresh log: its start marker must be this run's
     process = subprocess.Popen(
         [snmpd_path, "-f", "-C", "-c", str(conf), "-Lf", str(log), "-p", str(workdir / "pid"),
          f"--persistentDir={persist}"],
@@ -132,3 +132,17 @@ def snmpd(snmpd_path: str, workdir: Path, conf_text: str, port: int) -> Iterator
         yield port
     finally:
         _stop(process)
+
+
+# Both SNMP engines pass the same tests: the fast one (gufo-snmp) and the reference (pysnmp).
+ENGINES = ("fast", "reference")
+
+
+def snmp_client(engine: str, host: str, port: int, community: str = "public",
+                version: str = "2c", **options):
+    """A client of the given engine, with the PysnmpClient/GufoClient arguments."""
+    from pue_monitor.collectors.snmp_client import PysnmpClient
+    from pue_monitor.collectors.snmp_gufo import GufoClient
+
+    cls = GufoClient if engine == "fast" else PysnmpClient
+    return cls(host, port, community, version, **options)

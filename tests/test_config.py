@@ -111,3 +111,107 @@ def test_bad_profiles_are_reported_with_path(tmp_path, profile_yaml, expected):
         load_config_text(text, env={"COMMUNITY": "x"})
     assert any(str(i).startswith("profiles/" + expected) for i in caught.value.issues), \
         [str(i) for i in caught.value.issues]
+
+
+# (device setting as YAML, the error with its path and value)
+QUALITY_BAD = [
+    ("reset_below_fraction: 1.5",
+     "sites[0].devices[0].reset_below_fraction: Input should be less than 1 (got 1.5)"),
+    ("reset_below_fraction: 0",
+     "sites[0].devices[0].reset_below_fraction: Input should be greater than 0 (got 0)"),
+    ("rated_max_w: -5", "sites[0].devices[0].rated_max_w: Input should be greater than 0 (got -5)"),
+    ("stuck_power_polls: 1",
+     "sites[0].devices[0].stuck_power_polls: Input should be greater than or equal to 2 (got 1)"),
+]
+
+
+@pytest.mark.parametrize(("setting", "expected"), QUALITY_BAD, ids=[q[0] for q in QUALITY_BAD])
+def test_bad_quality_settings_name_path_and_value(setting, expected):
+    text = MINIMAL.replace("role: facility,", f"role: facility, {setting},")
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, env={"COMMUNITY": "x"})
+    assert [str(i) for i in caught.value.issues] == [expected]
+
+
+def test_bad_profile_quality_setting_names_path_and_value(tmp_path):
+    (tmp_path / "bad.yaml").write_text(
+        "name: bad\nprotocol: modbus\ndescription: x\nsource: y\nnumbering: address\n"
+        "rated_max_w: 0\nmodbus_points:\n  - {metric: active_power_w, register: 1}\n")
+    text = MINIMAL.replace("sites:", f"profiles_dir: {tmp_path}\nsites:")
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, env={"COMMUNITY": "x"})
+    assert [str(i) for i in caught.value.issues] == [
+        "profiles/bad.yaml: rated_max_w: Input should be greater than 0 (got 0)"]
+
+
+def test_quality_settings_device_over_profile_over_default(tmp_path):
+    from pue_monitor.config.model import quality_settings
+    (tmp_path / "rated.yaml").write_text(
+        "name: rated\nprotocol: modbus\ndescription: x\nsource: y\nnumbering: address\n"
+        "rated_max_w: 69000\nreset_below_fraction: 0.2\n"
+        "modbus_points:\n  - {metric: active_power_w, register: 1}\n")
+    text = MINIMAL.replace("sites:", f"profiles_dir: {tmp_path}\nsites:").replace(
+        "profile: eastron_sdm630, role: facility,",
+        "profile: rated, role: facility, reset_below_fraction: 0.05,")
+    config = load_config_text(text, env={"COMMUNITY": "x"})
+    device = config.sites[0].devices[0]
+    # The device's fraction, the profile's rated maximum, the method's stuck default.
+    assert quality_settings(device, config.profile_of(device)) == {
+        "reset_below_fraction": 0.05, "rated_max_w": 69000.0, "stuck_power_polls": None}
+
+
+ENGINE_CONFIG = """
+{top}
+sites:
+  - id: s1
+    name: {{vi: "TTDL 1", en: "DC 1"}}
+    {site}
+    devices:
+      - {{id: m1, profile: eastron_sdm630, role: facility, modbus: {{host: 127.0.0.1, port: 1502}}}}
+      - {{id: u1, profile: ups_mib, role: it, measurement_point: ups_output, {device}
+         snmp: {{host: 127.0.0.1, port: 1161, {snmp}}}}}
+"""
+V1, V3_CONTEXT = "version: 1", "version: 3, user: ops, context: bank2"
+V1_GAP = ("SNMPv1: gufo-snmp reads no error index, so a GET with one missing object loses "
+          "the whole request")
+V3_GAP = "SNMPv3 context name: gufo-snmp sends none"
+
+
+@pytest.mark.parametrize(("where", "snmp", "issue"), [
+    ("top", V1, f'polling.snmp_engine: "fast" cannot poll device "u1" (sites[0].devices[1]): '
+                f"{V1_GAP}"),
+    ("site", V1, f'sites[0].polling.snmp_engine: "fast" cannot poll device "u1" '
+                 f"(sites[0].devices[1]): {V1_GAP}"),
+    ("device", V3_CONTEXT, f'sites[0].devices[1].polling.snmp_engine: "fast" cannot poll '
+                           f'device "u1" (sites[0].devices[1]): {V3_GAP}'),
+])
+def test_explicit_fast_engine_for_what_it_lacks_is_refused(where, snmp, issue):
+    block = "polling: {snmp_engine: fast}"
+    text = ENGINE_CONFIG.format(top=block if where == "top" else "",
+                                site=block if where == "site" else "",
+                                device=block + "," if where == "device" else "", snmp=snmp)
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, env={})
+    assert [str(i) for i in caught.value.issues] == [issue]
+
+
+@pytest.mark.parametrize(("top", "snmp", "engine"), [
+    ("", "version: 2c", None),  # unset: fast where it can, the reference elsewhere
+    ("", V1, None),
+    ("polling: {snmp_engine: reference}", V1, "reference"),
+    ("polling: {snmp_engine: fast}", "version: 3, user: ops", "fast"),
+])
+def test_snmp_engine_setting_loads(top, snmp, engine):
+    config = load_config_text(ENGINE_CONFIG.format(top=top, site="", device="", snmp=snmp),
+                              env={})
+    site, device = config.devices()[1]
+    assert config.polling_for(site, device).snmp_engine == engine
+
+
+def test_unknown_snmp_engine_is_refused_with_its_path():
+    text = ENGINE_CONFIG.format(top="polling: {snmp_engine: turbo}", site="", device="",
+                                snmp="version: 2c")
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, env={})
+    assert [i.path for i in caught.value.issues] == ["polling.snmp_engine"]
+    assert "'fast' or 'reference'" in str(caught.value.issues[0])

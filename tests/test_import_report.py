@@ -32,18 +32,26 @@ START, END = "2025-03-14T00:00:00+07:00", "2025-03-15T00:00:00+07:00"
 # (kWh, share applied) and counter resets, and how the HTML shows PUE, E_DC and coverage
 # in Vietnamese and English.
 SCENARIOS = {
-    # Incomer 1000 -> 1500 (+500), reset, 30 (+30 since the reset) -> 730 (+700): 1230.
-    # UPS 200 -> 1200: 1000. PUE 1230 / 1000 = 1.23 <= 1.4.
-    "reset": dict(category="PUE1", pue=1.23, facility=1230.0, it=1000.0, coverage=1.0,
-                  status="ok", compliant=True, meters={"reset-in": 1230.0, "reset-it": 1000.0},
+    # Incomer 1000 (00:00) -> 1500 (10:00) -> 30 (11:00) -> 730 (24:00). 30 < 10 % of 1500:
+    # a reset (method 3). The energy between 10:00 and the reset is unknown, and the meter
+    # has no power to measure it: 10:00-11:00 is a gap for both sides (method 2 counted
+    # the 30 kWh as that hour's energy, under-counting one side only: PUE 1.23).
+    # Covered 23 h of 24: 0.958333 >= 0.95, ok. E_DC 500 + 700 = 1200.
+    # UPS 200 -> 1200 over 24 h, 1000/24 kWh an hour, over 23 h: 23000/24 = 958.333.
+    # PUE 1200 / (23000/24) = 28800/23000 = 1.2521739 -> published 1.25 <= 1.4.
+    "reset": dict(category="PUE1", pue=28800 / 23000, facility=1200.0, it=23000 / 24,
+                  coverage=23 / 24, status="ok", compliant=True,
+                  meters={"reset-in": 1200.0, "reset-it": 23000 / 24},
                   resets={"reset-in": 1, "reset-it": 0},
-                  html={"vi": ("1,23", "1.230,0 kWh", "100,00 %"),
-                        "en": ("1.23", "1,230.0 kWh", "100.00 %")}),
+                  covered_s={"reset-in": 23 * 3600.0, "reset-it": 24 * 3600.0},
+                  html={"vi": ("1,25", "1.200,0 kWh", "95,83 %"),
+                        "en": ("1.25", "1,200.0 kWh", "95.83 %")}),
     # Width 100 000: 99 500 -> 99 900 (+400) -> 300 (+100 000 - 99 900 + 300 = +400): 800.
-    # IT 0 -> 500. PUE 800 / 500 = 1.60 > 1.4: over the threshold.
+    # IT 0 -> 500. PUE 800 / 500 = 1.60 > 1.4: over the threshold. A wrap is not a reset
+    # (method 3 counts wraps apart; method 2 counted it as one): resets 0.
     "wrap": dict(category="PUE1", pue=1.6, facility=800.0, it=500.0, coverage=1.0,
                  status="ok", compliant=False, meters={"wrap-in": 800.0, "wrap-it": 500.0},
-                 resets={"wrap-in": 1},
+                 resets={"wrap-in": 0}, flags={"wrap-in": {"wrap": 1, "reset": 0}},
                  html={"vi": ("1,60", "800,0 kWh", "100,00 %"),
                        "en": ("1.60", "800.0 kWh", "100.00 %")}),
     # Old meter 5000 -> 5200 (06:00) -> 5400 (its final reading at the noon swap); the new
@@ -181,9 +189,12 @@ def test_json_report_reproduces_the_scenario(data_dir, tmp_path, site):
                                                                              rel=1e-9)
     for device, resets in want.get("resets", {}).items():
         assert meters[device]["resets"] == resets, device
+        assert meters[device]["flags"]["reset"] == resets, device
+    for device, flags in want.get("flags", {}).items():  # flags counted in the report
+        assert {k: meters[device]["flags"][k] for k in flags} == flags, device
     for device, seconds in want.get("covered_s", {}).items():
         assert meters[device]["covered_s"] == pytest.approx(seconds, abs=1e-6), device
-    assert doc["method"].startswith("pue-monitor/2")
+    assert doc["method"].startswith("pue-monitor/3")
 
 
 @pytest.mark.parametrize("site", SCENARIOS)
@@ -194,7 +205,8 @@ def test_csv_report_reproduces_the_scenario(data_dir, tmp_path, site):
     row = rows[0]
     assert list(row) == ["site", "period_start", "period_end", "category",
                          "facility_energy_kwh", "it_energy_kwh", "pue", "coverage", "status",
-                         "threshold", "operator", "compliant", "dcie_pct", "digest"]
+                         "threshold", "operator", "compliant", "dcie_pct", "digest",
+                         "sites_judged", "sites_compliant", "not_judged"]
     assert (row["site"], row["period_start"], row["period_end"]) == (site, START, END)
     assert row["category"] == want["category"]
     assert float(row["pue"]) == pytest.approx(want["pue"], abs=1e-9)
@@ -242,13 +254,50 @@ def test_province_report_has_one_row_per_site(data_dir, tmp_path):
     for rep in doc["sites"]:
         assert rep["pue"] == pytest.approx(SCENARIOS[rep["site"]]["pue"], rel=1e-9)
     rows = list(csv.DictReader(io.StringIO(report(data_dir, tmp_path, "all", "csv"))))
-    assert [r["site"] for r in rows] == list(SCENARIOS)
-    assert [r["status"] for r in rows] == [w["status"] for w in SCENARIOS.values()]
+    assert [r["site"] for r in rows] == [*SCENARIOS, "province"]
+    assert [r["status"] for r in rows[:-1]] == [w["status"] for w in SCENARIOS.values()]
     page = report(data_dir, tmp_path, "all", "html", "--lang", "en")
     assert "All data centers" in page
     assert page.count('<section class="site') == len(SCENARIOS)
     for name in ("Counter reset", "Mixed IT measurement points", "Coverage just above"):
         assert name in page
+
+
+# The province over the scenarios, by hand: the ok sites are reset, wrap, swap, cgap,
+# ragged, exclude, shared, mixed and covhigh (gap and covlow are incomplete, misassigned
+# invalid). E_DC 1200 + 800 + 800 + 1200 + 1200 + 1300 + 1300 + 1100 + 70 x 1369 / 60;
+# E_IT 23000 / 24 + 500 + 600 + 1000 + 960 + 1000 + 1000 + 800 + 50 x 1369 / 60. All
+# judged sites but wrap (1.60) are compliant: 8 of 9; 12 sites in all.
+PROVINCE_DC = 8900 + 70 * 1369 / 60
+PROVINCE_IT = 23000 / 24 + 5860 + 50 * 1369 / 60
+NOT_JUDGED = [("gap", "incomplete", 0.875, 1.5), ("misassigned", "invalid", 1.0, 0.8),
+              ("covlow", "incomplete", 1367 / 1440, 1.4)]
+
+
+def test_province_figure_in_the_report(data_dir, tmp_path):
+    prov = json.loads(report(data_dir, tmp_path, "all", "json"))["province"]
+    assert prov["facility_energy_kwh"] == pytest.approx(PROVINCE_DC, rel=1e-9)
+    assert prov["it_energy_kwh"] == pytest.approx(PROVINCE_IT, rel=1e-9)
+    assert prov["pue"] == pytest.approx(PROVINCE_DC / PROVINCE_IT, rel=1e-9)
+    assert (prov["sites"], prov["judged"], prov["compliant"]) == (12, 9, 8)
+    assert [(n["site"], n["status"], n["coverage"], n["pue"]) for n in prov["not_judged"]] \
+        == [(s, st, pytest.approx(c, rel=1e-9), pytest.approx(p, rel=1e-9))
+            for s, st, c, p in NOT_JUDGED]
+    assert (prov["start"], prov["end"], prov["refused"]) == (START, END, None)
+    row = list(csv.DictReader(io.StringIO(report(data_dir, tmp_path, "all", "csv"))))[-1]
+    assert float(row["pue"]) == pytest.approx(PROVINCE_DC / PROVINCE_IT, rel=1e-9)
+    assert (row["sites_judged"], row["sites_compliant"]) == ("9", "8")
+    assert row["not_judged"] == "gap:incomplete misassigned:invalid covlow:incomplete"
+    # PUE 10497.1667 / 7959.1667 = 1.3189 -> "1,32"; E_DC "10.497,2 kWh".
+    for lang, pue, e_dc, judged, why in (
+            ("vi", "1,32", "10.497,2 kWh", "Được đánh giá: 9/12 TTDL · đạt ngưỡng: 8",
+             "Chưa đánh giá được (và lý do)"),
+            ("en", "1.32", "10,497.2 kWh", "Judged: 9 of 12 data centers · compliant: 8",
+             "Not judged (and why)")):
+        page = report(data_dir, tmp_path, "all", "html", "--lang", lang)
+        head = page[:page.index('<section class="site')]
+        assert f'<div class="pue">{pue}</div>' in head and e_dc in head
+        assert judged in head and why in head and "misassigned" in head
 
 
 def canonical_sha256(inputs: dict) -> str:
@@ -288,14 +337,15 @@ def test_trailing_12m_ends_at_the_given_time(data_dir, tmp_path):
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert (doc["period"]["start"], doc["period"]["end"]) == ("2024-03-20T00:00:00+07:00",
                                                               "2025-03-20T00:00:00+07:00")
-    # One measured day out of 365 (2024-02-29 lies before the start): 1/365.
-    assert doc["coverage"] == pytest.approx(1 / 365, abs=1e-12)
+    # 23 measured hours (the reset's hour is a gap) out of 365 days (2024-02-29 lies
+    # before the start): (23/24) / 365.
+    assert doc["coverage"] == pytest.approx(23 / 24 / 365, abs=1e-12)
     assert doc["status"] == "incomplete" and doc["compliant"] is None
-    assert doc["pue"] == pytest.approx(1.23, rel=1e-9)
+    assert doc["pue"] == pytest.approx(28800 / 23000, rel=1e-9)
     months = {m["month"]: m for m in doc["months"]}
     assert len(months) == 13  # March 2024 (from the 20th) to March 2025 (to the 20th)
-    # March 2025 up to the 20th: 1 day of 19.
-    assert months["2025-03"]["coverage"] == pytest.approx(1 / 19, abs=1e-12)
+    # March 2025 up to the 20th: 23 hours of 19 days.
+    assert months["2025-03"]["coverage"] == pytest.approx(23 / 24 / 19, abs=1e-12)
     assert months["2024-07"]["status"] == "no_data"
 
 

@@ -21,8 +21,9 @@ def window(pue=1.5, status="ok", coverage=1.0, compliant=False, category="PUE1",
 
 
 def device(dev_id="d-1", role="facility", up=True, last=1_700_000_000.0, duration=0.05,
-           interval=10.0, errors=None) -> dict:
-    return {"id": dev_id, "role": role, "up": up, "last_success_unix": last,
+           interval=10.0, errors=None, state=None) -> dict:
+    state = state or {True: "up", False: "down", None: "unknown"}[up]
+    return {"id": dev_id, "role": role, "up": up, "state": state, "last_success_unix": last,
             "poll_duration_s": duration, "poll_interval_s": interval,
             "errors": errors if errors is not None else {"timeout": 0, "decode": 0}}
 
@@ -37,7 +38,10 @@ def site(site_id="s1", **extra) -> dict:
                     "30d": window(pue=1.38, compliant=True),
                     "12m": window(pue=1.45, compliant=False)},
         "devices": [device(), device("d-2", role="it", up=False, last=None, duration=None,
-                                     errors={"timeout": 3, "decode": 0})],
+                                     errors={"timeout": 3, "decode": 0}),
+                    # Answers, every reading undecodable: up 1 (it answered), yet degraded.
+                    device("d-3", role="it", state="degraded",
+                           errors={"timeout": 0, "decode": 7})],
         "energy_kwh_total": {"facility": 1200.5, "it": 800.0, "cooling": 300.25},
         "year_at_risk": {"at_risk": True, "projected_pue": 1.47, "year": 2026},
     }
@@ -114,6 +118,18 @@ CASES = [
      100_000.0),
     ("device-down", sample_document(), "pue_monitor_device_up",
      {"site": "s1", "device": "d-2", "role": "it"}, 0.0),
+    ("degraded-answers", sample_document(), "pue_monitor_device_up",
+     {"site": "s1", "device": "d-3", "role": "it"}, 1.0),
+    ("degraded-state", sample_document(), "pue_monitor_device_state",
+     {"site": "s1", "device": "d-3", "role": "it", "state": "degraded"}, 1.0),
+    ("degraded-not-up", sample_document(), "pue_monitor_device_state",
+     {"site": "s1", "device": "d-3", "role": "it", "state": "up"}, 0.0),
+    ("down-state", sample_document(), "pue_monitor_device_state",
+     {"site": "s1", "device": "d-2", "role": "it", "state": "down"}, 1.0),
+    ("up-state", sample_document(), "pue_monitor_device_state",
+     {"site": "s1", "device": "d-1", "role": "facility", "state": "up"}, 1.0),
+    ("degraded-decode-errors", sample_document(), "pue_monitor_device_poll_errors_total",
+     {"site": "s1", "device": "d-3", "kind": "decode"}, 7.0),
     ("never-succeeded", sample_document(), "pue_monitor_device_last_success_timestamp_seconds",
      {"site": "s1", "device": "d-2"}, None),
     ("errors", sample_document(), "pue_monitor_device_poll_errors_total",

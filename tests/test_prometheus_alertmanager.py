@@ -39,6 +39,9 @@ RULES = ROOT / "alerts" / "pue-monitor.rules.yml"
 ALERT = "PueAboveGreenThreshold"
 SITE = "que-vo-dc"  # compliant in the demo physics (cooling COP 5.5)
 HOT_COP = 1.0  # the simulator clamps it to its lowest COP: PUE well above 1.4
+# An SNMP rack PDU of SITE (role monitor: no figure rests on it, so the PUE checks are
+# not disturbed): with the garbage fault its values do not decode.
+GARBLED = "qv-pdu-02"
 WAIT_S = 90  # bound on every wait
 # The monitor's figure and the scraped one are up to one scrape plus one cache period apart;
 # over that time the 15-minute PUE of a steady site moves far less than this.
@@ -213,6 +216,7 @@ def run_scenario(monitor, control, prometheus, hook, normal_cop, logs) -> None:
         loaded = {r["name"]: r for g in groups for r in g["rules"]}
         return set(loaded) == real and all(r.get("health") == "ok" for r in loaded.values())
     wait_until("every rule loaded and healthy", rules_healthy, logs=logs)
+    garbage_fires_the_degraded_alert(control, prometheus, hook, logs)
 
     # The site starts compliant, as Prometheus sees it.
     def compliant_in_prometheus():
@@ -247,6 +251,33 @@ def run_scenario(monitor, control, prometheus, hook, normal_cop, logs) -> None:
     patch_site(control, SITE, {"cooling_cop": normal_cop})
     wait_until(f"{ALERT} for {SITE} resolved at the webhook",
                lambda: hook.alerts(ALERT, SITE, "resolved"), logs=logs)
+
+
+def garbage_fires_the_degraded_alert(control, prometheus, hook, logs) -> None:
+    """A device answering garbage (issue 11): degraded, and its alert fires as a down
+    device's does, then resolves once it talks sense again."""
+    fault(control, GARBLED, {"kind": "garbage"})
+    degraded = wait_until(f"PueDeviceDegraded for {GARBLED} at the webhook", lambda: [
+        a for a in hook.alerts("PueDeviceDegraded", SITE, "firing")
+        if a["labels"].get("device") == GARBLED], logs=logs)
+    assert degraded[0]["labels"]["role"] == "monitor"
+    assert degraded[0]["labels"]["severity"] == "warning"
+    errors = prom_query(prometheus, f'pue_monitor_device_poll_errors_total{{device="{GARBLED}", '
+                                    'kind="decode"}')
+    assert float(errors[0]["value"][1]) >= 1
+    fault(control, GARBLED, None)
+    wait_until(f"PueDeviceDegraded for {GARBLED} resolved at the webhook", lambda: [
+        a for a in hook.alerts("PueDeviceDegraded", SITE, "resolved")
+        if a["labels"].get("device") == GARBLED], logs=logs)
+
+
+def fault(control: str, device: str, body: dict | None) -> None:
+    """Set a simulator fault on a device (``body``), or clear its faults (None)."""
+    request = urllib.request.Request(
+        f"{control}/faults/{device}", method="DELETE" if body is None else "POST",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=3).read()  # noqa: S310 (loopback only)
 
 
 def compare_scraped_pue_with_the_monitor(monitor, prometheus, logs) -> None:

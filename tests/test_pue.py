@@ -47,10 +47,13 @@ def test_counter_boundaries_are_interpolated():
     assert meter.spans(300, 900) == [(300, 900)]
 
 
-def test_counter_reset_counts_energy_since_reset():
-    # 100 -> 110 (+10), reset, 5 (+5 since reset), 15 (+10): 25 kWh, one reset.
+def test_counter_reset_leaves_its_step_unmeasured():
+    # 100 -> 110 (+10), reset (5 < 10 % of 110), 5 -> 15 (+10): 20 kWh, one reset.
+    # Method 2 counted the 5 kWh since the reset as the step's energy (25 kWh); method 3
+    # does not know the energy from 110 to the reset: 600..1200 s is a gap.
     meter = counter([(0, 100), (600, 110), (1200, 5), (1800, 15)])
-    assert whole(meter, 0, 1800) == pytest.approx(25.0)
+    assert whole(meter, 0, 1800) == pytest.approx(20.0, rel=1e-9)
+    assert meter.spans(0, 1800) == [(0, 600), (1200, 1800)]
     assert meter.counter.resets == 1
 
 
@@ -67,8 +70,12 @@ def test_meter_replacement_continues_the_old_total():
     points = [(0, 400), (600, 460), (1200, 12), (1800, 72)]
     fixed = counter(points, replacements=((1000, 500, 2),))
     assert whole(fixed, 0, 1800) == pytest.approx(170.0)
-    # Unrecorded, the swap looks like a reset and 38 kWh go missing (60 + 12 + 60 = 132).
-    assert whole(counter(points), 0, 1800) == pytest.approx(132.0)
+    # Unrecorded, the swap looks like a reset (12 < 10 % of 460): the step 600..1200 s is
+    # not measured, 60 + 60 = 120 kWh over the 1200 s left (method 2: 60 + 12 + 60 = 132,
+    # as if the whole 1800 s were measured).
+    unrecorded = counter(points)
+    assert whole(unrecorded, 0, 1800) == pytest.approx(120.0, rel=1e-9)
+    assert unrecorded.spans(0, 1800) == [(0, 600), (1200, 1800)]
 
 
 def test_counter_gap_inside_period_loses_nothing():
@@ -148,6 +155,44 @@ def test_coarse_counter_falls_back_to_power_over_short_windows(name, step, readi
     assert chosen.method == method
     assert whole(chosen, 0, end) == pytest.approx(kwh)
 
+
+
+def test_coarse_counter_over_a_power_gap_leaves_the_gap():
+    # 0.1 kWh register, 12 kW, a 15-minute window; power every 60 s but silent from 300 s
+    # to 600 s (longer than its 180 s max gap). The counter's 3.0 kWh is +-0.2 kWh (7 %):
+    # not a measurement. Power measures [0, 300] and [600, 900]: 12 kW * 600 s = 2.0 kWh,
+    # and [300, 600] is a gap for this meter, not the counter's guess.
+    times = [t for t in range(0, 901, 60) if not 300 < t < 600]
+    both = MeterEnergy(CounterSeries.from_frame(frame([(0, 100.0), (900, 103.0)]),
+                                                resolution_kwh=0.1),
+                       PowerSeries.from_frame(frame([(t, 12000.0) for t in times]), 180))
+    chosen = both.for_window(0, 900)
+    assert chosen.method == "power_integration"
+    assert chosen.spans(0, 900) == [(0.0, 300.0), (600.0, 900.0)]
+    assert chosen.energy(chosen.spans(0, 900)) == pytest.approx(2.0, rel=1e-9)
+
+
+def test_counter_is_judged_over_the_common_spans_it_is_used_on():
+    # Window [0, 900]. Facility: a 0.01 kWh counter and power, both 120 kW, every 60 s.
+    # Over the window its 30 kWh resolve to 2 * 0.01 / 30 = 0.07 % (< 0.2 %): the counter.
+    # IT: 100 kW every 60 s, silent from 120 s to 840 s (past its 180 s max gap), so the
+    # ratio counts [0, 120] and [840, 900] only. There the counter's 6 kWh carry two
+    # spans' ends: 2 * 0.01 * 2 / 6 = 0.67 % (> 0.2 %), so the facility's power measures
+    # them: 120 kW * 180 s = 6 kWh; IT 100 kW * 180 s = 5 kWh; PUE 1.2, coverage 0.2.
+    times = range(0, 901, 60)
+    facility = MeterEnergy(
+        CounterSeries.from_frame(frame([(t, 100 + 120 * t / 3600) for t in times]),
+                                 resolution_kwh=0.01),
+        PowerSeries.from_frame(frame([(t, 120000.0) for t in times]), 180))
+    it = constant_power(100, [t for t in times if not 120 < t < 840])
+    result = site([MeterInput("in", Role.FACILITY, facility),
+                   MeterInput("ups", Role.IT, it, measurement_point=MP.UPS_OUTPUT)], 0, 900)
+    (meter_in,) = [m for m in result.meters if m.device == "in"]
+    assert meter_in.method == "power_integration"
+    assert result.facility_energy_kwh == pytest.approx(6.0, rel=1e-9)
+    assert result.it_energy_kwh == pytest.approx(5.0, rel=1e-9)
+    assert result.pue == pytest.approx(1.2, rel=1e-9)
+    assert result.coverage == pytest.approx(180 / 900, rel=1e-9)
 
 # --- a site ----------------------------------------------------------------------------
 

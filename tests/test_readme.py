@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from pue_monitor.config.loader import load_config
+from pue_monitor.config.profiles import load_profiles
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -21,3 +22,11 @@ def test_readme_config_example_loads(tmp_path, monkeypatch):
     devices = {d.id: d for _, d in config.devices()}
     assert devices["qv-ups-1"].snmp.community.get_secret_value() == "s3cret"
     assert devices["qv-chiller"].share == 0.8
+
+
+def test_readme_lists_every_snmp_profile():
+    text = README.read_text(encoding="utf-8")
+    section = text.split("### Supported SNMP families", 1)[1].split("**Speed**", 1)[0]
+    listed = set(re.findall(r"^\| [^|]+ \| [^|]+ \| `([a-z0-9_]+)` \|", section, re.M))
+    snmp = {n for n, p in load_profiles().items() if p.protocol == "snmp"}
+    assert listed == snmp

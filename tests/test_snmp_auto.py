@@ -12,7 +12,8 @@ from pue_monitor.collectors.poller import DevicePoller
 from pue_monitor.collectors.service import CollectorService, make_client
 from pue_monitor.config import ConfigError, load_config_text
 from pue_monitor.config.model import Polling
-from pue_monitor.simulator.runner import Simulator, run_simulator
+from pue_monitor.simulator.runner import Simulator
+from pue_monitor.simulator.serve import run_simulator
 from pue_monitor.simulator.snmp_agent import SnmpAgent
 from pue_monitor.store.model import ErrorKind, PollResult
 from pue_monitor.figures.service import DeviceStatus, meter_energy
@@ -203,8 +204,10 @@ async def test_unknown_agent_then_matching_profile_without_restart():
     poller = DevicePoller("auto", device, None, polling, client, discard,
                           candidates=candidates,
                           on_identified=lambda d, n: recorded.append((d, n)))
+    # The mystery agent has none of the rPDU2 tables apc_rpdu2 confirms its shared
+    # sysObjectID with: the copy claims the agent by sysObjectID alone.
     rpdu = config.profiles["apc_rpdu2"].model_copy(
-        update={"sys_object_ids": [UNKNOWN_SYS_OBJECT_ID]})
+        update={"sys_object_ids": [UNKNOWN_SYS_OBJECT_ID], "confirm_oids": []})
     try:
         first = await poller.poll_once()
         poller.candidates.append(rpdu)

@@ -1,5 +1,6 @@
 """Every real capture of tests/corpus/snmp, served by snmpsim on 127.0.0.1, identified
-and decoded through the real client, plan and profile: one test per capture and sensor.
+and decoded through the real client, plan and profile: one test per capture and sensor,
+for each SNMP engine (fast and reference), which must give identical readings.
 
 Expected values are LibreNMS's; where the vendor MIB disagrees (`mib_expected`) the MIB
 is followed, and the test id says so.
@@ -11,14 +12,21 @@ import asyncio
 
 import pytest
 
-from pue_monitor.collectors.snmp_client import PysnmpClient
 from pue_monitor.collectors.snmp_decode import decode_points
 from pue_monitor.collectors.snmp_identify import identify
 from pue_monitor.collectors.snmp_plan import plan_for
 from pue_monitor.collectors.snmp_read import read_answers
 from pue_monitor.config.profiles import load_profiles
 from pue_monitor.store.model import Quality
-from tests.snmp_support import CORPUS, captures, expected, snmpsim, snmpsim_command
+from tests.snmp_support import (
+    CORPUS,
+    ENGINES,
+    captures,
+    expected,
+    snmp_client,
+    snmpsim,
+    snmpsim_command,
+)
 
 pytestmark = pytest.mark.integration
 PROFILES = load_profiles()
@@ -62,10 +70,11 @@ def sensor_cases() -> list:
     return cases
 
 
-async def _read_all(port: int) -> dict[str, tuple]:
+async def _read_all(port: int, engine: str) -> dict[str, tuple]:
     out = {}
     for capture in captures():
-        client = PysnmpClient("127.0.0.1", port, capture, "2c", timeout_s=TIMEOUT_S, retries=1)
+        client = snmp_client(engine, "127.0.0.1", port, capture, "2c", timeout_s=TIMEOUT_S,
+                             retries=1)
         try:
             found, _oid, _descr = await identify(client, PROFILES.values())
             profile = PROFILES[PROFILE_OF[capture]]
@@ -73,17 +82,23 @@ async def _read_all(port: int) -> dict[str, tuple]:
         finally:
             client.close()
         sourced = {s.oid: s.reading for s in decode_points(profile, answers, capture, 0.0)}
-        out[capture] = (found.name, sourced, refused)
+        out[capture] = (found.name, sourced, refused, answers)
     return out
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> dict[str, tuple]:
-    """capture -> (identified profile, {source OID: reading}, refused requests)."""
+def readings_by_engine(tmp_path_factory) -> dict[str, dict[str, tuple]]:
+    """engine -> capture -> (identified profile, {source OID: reading}, refused requests,
+    the agent's answers by OID)."""
     if not snmpsim_command():
         pytest.fail("snmpsim is part of the test extra: pip install -e '.[test]'")
     with snmpsim(tmp_path_factory.mktemp("snmpsim")) as port:
-        return asyncio.run(_read_all(port))
+        return {engine: asyncio.run(_read_all(port, engine)) for engine in ENGINES}
+
+
+@pytest.fixture(params=ENGINES)
+def corpus(request, readings_by_engine) -> dict[str, tuple]:
+    return readings_by_engine[request.param]
 
 
 def test_corpus_is_there():
@@ -92,8 +107,16 @@ def test_corpus_is_there():
 
 
 @pytest.mark.parametrize("capture", sorted(PROFILE_OF))
+def test_both_engines_read_the_same(readings_by_engine, capture):
+    fast, reference = (readings_by_engine[e][capture] for e in ENGINES)
+    assert fast[0] == reference[0] and fast[2] == reference[2]
+    assert fast[3] == reference[3]  # every object read, with its value
+    assert fast[1] == reference[1]  # every source OID, metric, labels, value and quality
+
+
+@pytest.mark.parametrize("capture", sorted(PROFILE_OF))
 def test_capture_is_identified(corpus, capture):
-    name, readings, refused = corpus[capture]
+    name, readings, refused, _answers = corpus[capture]
     assert name == PROFILE_OF[capture]
     assert refused == 0
     assert readings, "nothing decoded"
@@ -101,7 +124,7 @@ def test_capture_is_identified(corpus, capture):
 
 @pytest.mark.parametrize(("capture", "sensor"), sensor_cases())
 def test_sensor_decodes_to_the_reference(corpus, capture, sensor):
-    _name, readings, _refused = corpus[capture]
+    _name, readings, _refused, _answers = corpus[capture]
     oid = sensor["oid"].lstrip(".")
     unit = sensor.get("mib_unit", sensor["unit"])
     if unit in NOT_READ:

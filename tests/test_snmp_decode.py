@@ -46,6 +46,11 @@ SCALAR = '  - {metric: active_power_w, oid: 1.3.6.1.4.1.9.1.0, scale: 10, not_av
     ("snmp_not_available: [65535]", 65535, None, Quality.NOT_AVAILABLE),  # the profile's
     ("", 65535, 655350.0, Quality.OK),  # not declared: a value
     ("", "garbage", None, Quality.DECODE_ERROR),
+    ("", "", None, Quality.NOT_AVAILABLE),  # an SNMP NULL arrives as an empty string
+    ("", "  ", None, Quality.NOT_AVAILABLE),  # blanks: no value either
+    ("", b"", None, Quality.NOT_AVAILABLE),
+    ("", " 20", 200.0, Quality.OK),  # a number served as a string, padded
+    ("", "200 Watts", 2000.0, Quality.OK),
 ])
 def test_scale_and_sentinels(extra, raw, value, quality):
     got = decoded(profile(SCALAR, extra), {"1.3.6.1.4.1.9.1.0": raw})
@@ -235,6 +240,12 @@ def test_standard_mibs_are_probed_in_their_order():
      "both fixed and a table index"),
     ('  - {metric: active_power_w, oid: "1.3.6.{sensor}", entity_scale: "1.3.7.{sensor}"}\n',
      "go together"),
+    ('  - {metric: active_power_w, oid: "1.3.6.{sensor}", when: [{oid: "1.3.7.{sensor}", '
+     'equals: [1], matches: "x"}]}\n', "either equals or matches"),
+    ('  - {metric: active_power_w, oid: "1.3.6.{sensor}", when: [{oid: "1.3.7.{sensor}"}]}\n',
+     "either equals or matches"),
+    ('  - {metric: active_power_w, oid: "1.3.6.{sensor}", when: [{oid: "1.3.7.{sensor}", '
+     'matches: "(" }]}\n', "matches: '('"),
 ])
 def test_bad_points_are_refused(points, message):
     text = f"name: t\nprotocol: snmp\ndescription: t\nsource: t\nsnmp_points:\n{points}"

@@ -1,5 +1,6 @@
 """Isolation: an SNMP agent that never answers, or answers after 9 s (the simulator's `down`
-and `slow` fault knobs), never delays another device's poll beyond its own schedule."""
+and `slow` fault knobs), never delays another device's poll beyond its own schedule, with
+either SNMP engine."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pue_monitor.collectors.service import make_client
 from pue_monitor.config.model import Polling
 from pue_monitor.store.model import ErrorKind, PollResult
 from tests.simulator_support import demo_config, running
+from tests.snmp_support import ENGINES
 
 pytestmark = pytest.mark.integration
 
@@ -24,10 +26,12 @@ WATCH_S = 3.6
 SLOT_SLACK_S = 0.5
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("fault", [{"kind": "down"}, {"kind": "slow", "seconds": 9}],
                          ids=["down", "slow-9s"])
-async def test_a_dead_or_slow_agent_never_delays_the_others(tmp_path, fault):
+async def test_a_dead_or_slow_agent_never_delays_the_others(tmp_path, fault, engine):
     config = demo_config(tmp_path)
+    polling = POLLING.model_copy(update={"snmp_engine": engine})
     results: dict[str, list[PollResult]] = {d: [] for d in (FAULTY, *HEALTHY)}
 
     async def sink(result: PollResult) -> None:
@@ -36,8 +40,8 @@ async def test_a_dead_or_slow_agent_never_delays_the_others(tmp_path, fault):
     async with running(config) as sim:
         sim.devices[FAULTY].faults.set(fault["kind"], seconds=fault.get("seconds"))
         pollers = [DevicePoller(sim.devices[d].site_id, sim.devices[d].device,
-                                sim.devices[d].profile, POLLING,
-                                make_client(sim.devices[d].device, POLLING), sink)
+                                sim.devices[d].profile, polling,
+                                make_client(sim.devices[d].device, polling), sink)
                    for d in results]
         stop = asyncio.Event()
         tasks = [asyncio.create_task(p.run(stop)) for p in pollers]

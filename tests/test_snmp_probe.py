@@ -1,5 +1,6 @@
 """`pue-monitor probe snmp://...`: URL parsing, and every corpus capture probed through the
-command line (served by snmpsim on 127.0.0.1), identified without --profile."""
+command line (served by snmpsim on 127.0.0.1), identified without --profile, with either
+SNMP engine (``engine=`` in the URL)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import json
 
 import pytest
 
-from pue_monitor.collectors.snmp_probe import SnmpUrlError, parse_snmp_url
+from pue_monitor.collectors.snmp_probe import SnmpUrlError, parse_snmp_url, snmp_engine_of
 from pue_monitor.cli import main
-from tests.snmp_support import expected, snmpsim, snmpsim_command
+from tests.snmp_support import ENGINES, expected, snmpsim, snmpsim_command
 from tests.test_snmp_corpus import PROFILE_OF
 
 SECRET = "s3cret-community"
@@ -40,10 +41,12 @@ def test_url_names_a_target(url, env, fields):
     ("snmp://u@h?auth_protocol=sha&auth_key=short", "at least 8 characters"),
     ("snmp://u@h?priv_protocol=aes&priv_key=longenough", "priv"),
     ("snmp://h?version=4", "version"),
+    ("snmp://h?engine=turbo", "engine must be one of fast, reference"),
 ])
 def test_bad_url_is_refused_without_echoing_secrets(url, message):
     with pytest.raises(SnmpUrlError, match=None) as info:
         parse_snmp_url(url, {})
+        snmp_engine_of(url)
     assert message in str(info.value)
     assert "short" not in str(info.value) and "longenough" not in str(info.value)
 
@@ -67,9 +70,10 @@ HEADLINE = {"W": "active_power_w", "kWh": "active_energy_kwh"}
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("capture", sorted(PROFILE_OF))
-def test_probe_identifies_and_reads_every_capture(agent_port, capture, capsys):
-    url = f"snmp://127.0.0.1:{agent_port}?version=2c&community={capture}"
+def test_probe_identifies_and_reads_every_capture(agent_port, capture, engine, capsys):
+    url = f"snmp://127.0.0.1:{agent_port}?version=2c&community={capture}&engine={engine}"
     assert main(["probe", url, "--json", "--timeout", "5"]) == 0
     out, err = capsys.readouterr()
     assert f"profile {PROFILE_OF[capture]} " in err
@@ -88,8 +92,9 @@ def test_probe_identifies_and_reads_every_capture(agent_port, capture, capsys):
 
 
 @pytest.mark.integration
-def test_probe_of_a_silent_agent_says_so(agent_port, capsys):
-    url = f"snmp://127.0.0.1:{agent_port}?community={SECRET}"
+@pytest.mark.parametrize("engine", ENGINES)
+def test_probe_of_a_silent_agent_says_so(agent_port, engine, capsys):
+    url = f"snmp://127.0.0.1:{agent_port}?community={SECRET}&engine={engine}"
     assert main(["probe", url, "--timeout", "0.3"]) == 2
     err = capsys.readouterr().err
     assert "timeout" in err.lower() or "no snmp response" in err.lower()
@@ -109,3 +114,10 @@ def test_v1_walks_with_getnext_to_the_same_readings(agent_port, capture, capsys)
                               for i in json.loads(capsys.readouterr().out))
     assert out["1"] == out["2c"]
     assert len(out["1"]) > 5
+
+
+@pytest.mark.integration
+def test_probe_refuses_fast_for_what_it_lacks(capsys):
+    # Refused before any request: no agent is needed.
+    assert main(["probe", "snmp://127.0.0.1:1?version=1&engine=fast"]) == 2
+    assert "snmp_engine fast cannot poll this target: SNMPv1" in capsys.readouterr().err

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from pue_monitor.pue.counter import CounterSeries
+from pue_monitor.store.base import series_over
 from pue_monitor.store.model import Reading
 
 READINGS = [  # (ts, device, metric, labels, value)
@@ -33,11 +35,46 @@ def test_first_reading_of_the_block_metrics(store, device, first):
     assert store.first_reading_ts(device) == first
 
 
+# The second reading on each side (the spike / dip rule looks two readings on); the
+# block-metric totals of pdu are at 100, 160, 400 and 700.
 @pytest.mark.parametrize(("start", "end", "around"), [
-    (150.0, 300.0, (100.0, 400.0)),  # power before, power after
-    (100.0, 160.0, (100.0, 400.0)),  # nothing before 100: the start itself
-    (450.0, 650.0, (400.0, 700.0)),
-    (710.0, 900.0, (700.0, 900.0)),  # nothing after (the temperature does not count)
+    (150.0, 300.0, (100.0, 700.0)),  # only one before (100); 400 then 700 after
+    (100.0, 160.0, (100.0, 700.0)),  # nothing before 100: the start itself
+    (450.0, 650.0, (160.0, 700.0)),  # 400 then 160 before; only 700 after
+    (500.0, 600.0, (160.0, 700.0)),
+    (710.0, 900.0, (400.0, 900.0)),  # nothing after (the temperature does not count)
 ])
 def test_neighbours_of_a_stretch(store, start, end, around):
     assert store.neighbour_times("pdu", start, end) == around
+
+
+COUNTER = [(0.0, 0.0), (60.0, 1.0), (120.0, 100.0), (180.0, 2.0), (240.0, 3.0),
+           (300.0, 4.0), (360.0, 5.0)]
+
+
+@pytest.fixture
+def counter_store(tmp_path):
+    store = Store.open(tmp_path)
+    store.import_readings([Reading(ts, "m", "active_energy_kwh", v) for ts, v in COUNTER])
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize(("start", "end", "times"), [
+    (200.0, 200.0, [120.0, 180.0, 240.0, 300.0]),  # nothing inside: two each side
+    (170.0, 250.0, [60.0, 120.0, 180.0, 240.0, 300.0, 360.0]),
+    (30.0, 330.0, [0.0, 60.0, 120.0, 180.0, 240.0, 300.0, 360.0]),  # one before only
+])
+def test_two_readings_either_side_of_a_window(counter_store, start, end, times):
+    key = ("m", "active_energy_kwh")
+    ts, _values = series_over(counter_store, [key], start, end)[key]
+    assert ts.tolist() == times
+
+
+def test_a_spike_before_a_window_is_a_step_back_not_a_reset(counter_store):
+    # 1 -> 100 -> 2 kWh: the 100 is out of line (back to at least the reading before
+    # it), so 60..180 is a step-back. Read with one reading before the window [170, 240]
+    # only (120, 180, 240), the fall 100 -> 2 looked like a reset (2 < 10 % of 100).
+    key = ("m", "active_energy_kwh")
+    counter = CounterSeries.from_arrays(*series_over(counter_store, [key], 170.0, 240.0)[key])
+    assert [(f.start, f.end, f.kind) for f in counter.flags] == [(60.0, 180.0, "step_back")]

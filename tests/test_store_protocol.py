@@ -10,14 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from pue_monitor.store.base import StoreProtocol
+from pue_monitor.store.base import StoreProtocol, UserStoreProtocol
 from pue_monitor.store.postgres import PostgresStore
 from pue_monitor.store.sqlite import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-PROTOCOL_MEMBERS = sorted(
-    name for name, value in vars(StoreProtocol).items()
-    if not name.startswith("_") and (callable(value) or isinstance(value, property)))
+
+
+def _members(protocol) -> list[str]:
+    return sorted(name for name, value in vars(protocol).items()
+                  if not name.startswith("_") and (callable(value) or isinstance(value, property)))
+
+
+PROTOCOL_MEMBERS = _members(StoreProtocol)
+# The users and tokens part (UserStoreProtocol), which StoreProtocol extends.
+USER_MEMBERS = _members(UserStoreProtocol)
 
 
 def _params(function) -> list[tuple[str, object, object]]:
@@ -32,10 +39,19 @@ def test_the_protocol_is_small_and_documented():
     assert undocumented == []
 
 
+def test_the_users_part_is_small_documented_and_inherited():
+    assert 5 <= len(USER_MEMBERS) <= 10, USER_MEMBERS
+    assert [n for n in USER_MEMBERS if not inspect.getdoc(getattr(UserStoreProtocol, n))] == []
+    assert UserStoreProtocol in StoreProtocol.__mro__
+    assert not set(USER_MEMBERS) & set(PROTOCOL_MEMBERS)
+
+
 @pytest.mark.parametrize("backend", [Store, PostgresStore], ids=["sqlite", "postgres"])
-@pytest.mark.parametrize("name", PROTOCOL_MEMBERS)
-def test_each_store_has_each_protocol_member_with_its_signature(backend, name):
-    wanted, have = vars(StoreProtocol)[name], inspect.getattr_static(backend, name, None)
+@pytest.mark.parametrize(("protocol", "name"),
+                         [(StoreProtocol, n) for n in PROTOCOL_MEMBERS]
+                         + [(UserStoreProtocol, n) for n in USER_MEMBERS])
+def test_each_store_has_each_protocol_member_with_its_signature(backend, protocol, name):
+    wanted, have = vars(protocol)[name], inspect.getattr_static(backend, name, None)
     assert have is not None, f"{backend.__name__} lacks {name}"
     if isinstance(wanted, property):
         assert isinstance(have, property), f"{backend.__name__}.{name} is not a property"

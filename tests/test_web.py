@@ -182,6 +182,13 @@ def test_page_shows_every_site_with_its_figures(client):
         assert name in html
     assert ">1.40</span>" in html and ">1.50</span>" in html
     assert "PUE ≤ 1.4" in html
+    # The province over the last 15 minutes (see PROVINCE below): 1.45, 2 of 3 judged, 1
+    # compliant; each value a live field the refresh script updates.
+    row = html[html.index('<tr data-window="15m">'):]
+    row = row[:row.index("</tr>")]
+    assert 'data-field="province.15m.pue" data-fmt="pue">1.45</span>' in row
+    assert '>2</span>/<span data-field="province.15m.sites" data-fmt="int">3</span>' in row
+    assert 'data-field="province.15m.compliant" data-fmt="int">1</span>' in row
 
 
 def test_store_failure_is_a_clear_503_not_a_crash(store, monkeypatch):
@@ -224,13 +231,43 @@ def test_long_windows_come_from_the_blocks(rolled_client):
 def test_year_at_risk_and_energy_totals(rolled_client):
     data = sites(rolled_client)
     risk = data["que-vo-dc"]["year_at_risk"]
-    # Only 20 minutes of 2026 measured, no 2025 to give a season: the 1.5 is projected flat.
-    assert risk == {"year": 2026, "at_risk": True, "projected_pue": pytest.approx(1.5),
-                    "pue_so_far": pytest.approx(1.5), "method": "flat", "threshold": 1.4,
-                    "operator": "<="}
-    assert data["bn-provincial"]["year_at_risk"]["at_risk"] is False
+    # Only 20 minutes of 2026 measured: method 3 forecasts nothing before the year has an
+    # ok figure of 30 measured days (method 2 projected the 1.5 flat: "at risk").
+    # The document says why, and what the refusal rests on: 1200 s measured of the year
+    # so far (2026-01-01 00:00 to 11-25 10:00 +07: 328 days 10 h), an incomplete figure.
+    assert risk == {"year": 2026, "at_risk": None, "projected_pue": None,
+                    "pue_so_far": pytest.approx(1.5), "method": "none", "threshold": 1.4,
+                    "operator": "<=", "refused": "not_judged", "basis_status": "incomplete",
+                    "basis_coverage": pytest.approx(1200 / (328 * 86400 + 10 * 3600)),
+                    "basis_days": pytest.approx(1200 / 86400), "min_basis_days": 30.0}
+    assert data["bn-provincial"]["year_at_risk"]["at_risk"] is None
     assert data["yen-phong-dc"]["year_at_risk"]["at_risk"] is None
     totals = data["bn-provincial"]["energy_kwh_total"]
     assert totals["facility"] == pytest.approx(140 * 1200 / 3600)
     assert totals["it"] == pytest.approx(100 * 1200 / 3600)
     assert totals["cooling"] == pytest.approx(30 * 1200 / 3600)
+
+
+# The province in the status document, by hand: over the 15-minute window bn-provincial
+# (140 / 100 kW: 35 / 25 kWh, PUE 1.40 compliant) and que-vo-dc (150 / 100 kW: 37.5 /
+# 25 kWh, PUE 1.50 over) are judged, yen-phong-dc has no data. (35 + 37.5) / (25 + 25)
+# = 1.45 (a ratio of sums; equal E_IT makes it the mean here). Over 24 h
+# every site is incomplete or empty: nothing judged, no province PUE.
+PROVINCE = [
+    ("15m", 1.45, 72.5, 50.0, 2, 1, [("yen-phong-dc", "no_data")]),
+    ("24h", None, 0.0, 0.0, 0, 0, [("bn-provincial", "incomplete"),
+                                   ("que-vo-dc", "incomplete"), ("yen-phong-dc", "no_data")]),
+]
+
+
+@pytest.mark.parametrize(("window", "pue", "e_dc", "e_it", "judged", "compliant", "others"),
+                         PROVINCE, ids=[p[0] for p in PROVINCE])
+def test_province_figure_in_the_status_document(client, window, pue, e_dc, e_it, judged,
+                                                compliant, others):
+    prov = client.get("/api/v1/status").get_json()["province"][window]
+    assert prov["pue"] == (None if pue is None else pytest.approx(pue, rel=1e-9))
+    assert prov["facility_energy_kwh"] == pytest.approx(e_dc, rel=1e-9)
+    assert prov["it_energy_kwh"] == pytest.approx(e_it, rel=1e-9)
+    assert (prov["sites"], prov["judged"], prov["compliant"]) == (3, judged, compliant)
+    assert [(n["site"], n["status"]) for n in prov["not_judged"]] == others
+    assert prov["refused"] is None

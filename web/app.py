@@ -88,10 +88,15 @@ class WebState:
 
 
 def create_app(config: Config, store: StoreProtocol, clock: Callable[[], float] = time.time,
-               *, testing: bool = False, extra_collectors: Iterable[Collector] = ()) -> Flask:
-    """The Flask app: overview page, /api/v1/status, /metrics, /healthz.
+               *, testing: bool = False, extra_collectors: Iterable[Collector] = (),
+               secret_key: bytes | None = None) -> Flask:
+    """The Flask app: overview page, /api/v1/status, /metrics, /healthz, log-in.
 
     ``extra_collectors`` add to /metrics (e.g. the InfluxDB writer's, wired by the runner).
+    ``secret_key`` signs the session cookie (web.security.load_secret_key); without it a
+    random one is made, and sessions end with the process.
+    Access: every route is closed unless marked public, and sees only the sites
+    web.access allows (see that module).
     """
     app = Flask(__name__)
     app.config.update(TESTING=testing, JSON_SORT_KEYS=False)
@@ -103,9 +108,14 @@ def create_app(config: Config, store: StoreProtocol, clock: Callable[[], float] 
         state.registry.register(collector)
     app.extensions["pue_monitor"] = state
 
-    from pue_monitor.web import reports, views
+    from pue_monitor.web import access, api, auth, pages, reports, security, views
+    security.install(app, config, secret_key)
+    access.install(app)
+    app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
     return app
 
 

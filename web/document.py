@@ -10,19 +10,31 @@ Top level
     title            {vi, en}
     method           PUE method identifier (pue.kpi.METHOD_VERSION)
     sites            list of sites, in configuration order
+    province         {window name: province figure (below)} for every window all sites have
+
+Province figure (pue.province: one ratio of sums, never a mean of the sites' ratios)
+    pue (float | null: no site judged), facility_energy_kwh, it_energy_kwh (Σ over the
+    sites with an ok figure), sites, judged, compliant (ints), not_judged [{site, status,
+    coverage, pue}], refused (null, or why the sites' figures are not combined: their
+    periods differ, e.g. sites in other time zones for "today")
 
 Site
     id, name {vi, en}, kind ("provincial" | "attracted"), timezone
     threshold        float, the site's green PUE threshold (default 1.4)
     operator         "<=" or "<": compliant means ``pue <operator> threshold``
     coverage_threshold  share of a window that must be measured for status "ok"
-    devices_up, devices_total  ints
+    devices_up, devices_total  ints (devices_up: devices in state "up", healthy)
+    devices_degraded int, devices answering with undecodable, stuck or implausible readings
     power_w          {role: W}, latest fresh active power per role, share applied
     instant          the instantaneous figure (below)
     windows          {"15m" | "24h" | "today" | "30d" | "12m": window figure (below); the
                      long ones end on the last 15-minute block and come from stored blocks}
     year_at_risk     {year, at_risk (bool | null), projected_pue, pue_so_far,
-                     method ("seasonal" | "flat" | "none"), threshold, operator} | null
+                     method ("seasonal" | "flat" | "none"), threshold, operator,
+                     refused ("no_figure" | "not_judged" | "too_short" | null: why nothing
+                     is projected), basis_status, basis_coverage (0..1), basis_days (the
+                     year-so-far figure the projection rests on, or would), min_basis_days}
+                     | null
     energy_kwh_total {role: kWh since the first stored block, share applied}
     devices          list of devices (below)
 
@@ -39,11 +51,17 @@ Window figure (energy ratio sum(E_facility) / sum(E_IT) over the common covered 
 
 Device
     id, name, role, measurement_point, share, protocol, endpoint,
-    up (bool | null: null when never polled), last_poll_at, last_success_at (ISO | null),
+    up (bool | null: null when never polled; true when the last poll was answered),
+    state            "up" | "degraded" | "down" | "unknown" (never polled): degraded when
+                     it answers but readings fail to decode, or the 15-minute window flags
+                     its readings stuck or implausible; degraded counts as an error
+    flags            {kind: count} of stuck / implausible flags in the 15-minute window
+    last_poll_at, last_success_at (ISO | null),
     last_success_age_s (seconds before generated_at | null), last_success_unix,
     poll_duration_s,
     poll_interval_s  the configured poll interval (device, else site, else global polling)
-    errors {kind: count} (every store.model.ErrorKind present), errors_total,
+    errors {kind: count} (every store.model.ErrorKind present; ``decode`` also counts each
+    undecodable reading of an answered poll), errors_total,
     last_error_kind, last_error (null after a successful poll),
     profile          the configured profile, or for `profile: auto` the one identified
                      (null until then), profile_identified (bool: it was identified)
@@ -60,10 +78,11 @@ from zoneinfo import ZoneInfo
 from pue_monitor.config.model import AUTO_PROFILE, DEFAULT_TIMEZONE, Config
 from pue_monitor.figures.longterm import LongFigures
 from pue_monitor.figures.service import DeviceStatus, SiteStatus
-from pue_monitor.pue.atrisk import YearRisk
+from pue_monitor.pue.atrisk import MIN_BASIS_DAYS, YearRisk
 from pue_monitor.pue.instant import InstantPue
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
-from pue_monitor.store.model import ErrorKind
+from pue_monitor.pue.province import province_figure
+from pue_monitor.store.model import ErrorKind, HealthState
 
 SCHEMA_VERSION = 1
 
@@ -103,7 +122,35 @@ def status_document(statuses: list[SiteStatus], config: Config, now: float,
         "method": METHOD_VERSION,
         "sites": [site_document(status, config, (long or {}).get(status.site.id), identified)
                   for status in statuses],
+        "province": province_document(statuses, long or {}),
     }
+
+
+def province_document(statuses: list[SiteStatus], long: Mapping[str, LongSite]) -> dict:
+    """The province figure of each window every site has (live and long ones)."""
+    per_site = [{**status.windows, **(long[status.site.id].figures.windows
+                                      if status.site.id in long else {})}
+                for status in statuses]
+    if not per_site:
+        return {}
+    names = [w for w in per_site[0] if all(w in windows for windows in per_site)]
+    return {name: province_window([windows[name] for windows in per_site])
+            for name in names}
+
+
+def province_window(results: list[PueResult]) -> dict:
+    try:
+        fig = province_figure(results)
+    except ValueError as exc:
+        return {"pue": None, "facility_energy_kwh": None, "it_energy_kwh": None,
+                "sites": len(results), "judged": None, "compliant": None, "not_judged": [],
+                "refused": str(exc)}
+    return {"pue": _num(fig.pue), "facility_energy_kwh": _num(fig.facility_energy_kwh),
+            "it_energy_kwh": _num(fig.it_energy_kwh), "sites": fig.sites,
+            "judged": fig.judged, "compliant": fig.compliant,
+            "not_judged": [{"site": n.site, "status": n.status, "coverage": _num(n.coverage),
+                            "pue": _num(n.pue)} for n in fig.not_judged],
+            "refused": None}
 
 
 def site_document(status: SiteStatus, config: Config, long: LongSite | None = None,
@@ -120,7 +167,8 @@ def site_document(status: SiteStatus, config: Config, long: LongSite | None = No
         "threshold": site.pue_threshold,
         "operator": site.threshold_operator,
         "coverage_threshold": site.coverage_threshold,
-        "devices_up": sum(1 for d in devices if d["up"] is True),
+        "devices_up": sum(1 for d in devices if d["state"] == HealthState.UP.value),
+        "devices_degraded": sum(1 for d in devices if d["state"] == HealthState.DEGRADED.value),
         "devices_total": len(devices),
         "power_w": {role: _num(w) for role, w in sorted(status.power_by_role_w.items())},
         "instant": instant_document(status.instant, tz),
@@ -135,7 +183,10 @@ def site_document(status: SiteStatus, config: Config, long: LongSite | None = No
 def risk_document(risk: YearRisk) -> dict:
     return {"year": risk.year, "at_risk": risk.at_risk, "projected_pue": _num(risk.projected_pue),
             "pue_so_far": _num(risk.pue_so_far), "method": risk.method,
-            "threshold": risk.threshold, "operator": risk.operator}
+            "threshold": risk.threshold, "operator": risk.operator,
+            "refused": risk.refused, "basis_status": risk.basis_status,
+            "basis_coverage": _num(risk.basis_coverage), "basis_days": _num(risk.basis_days),
+            "min_basis_days": MIN_BASIS_DAYS}
 
 
 def instant_document(fig: InstantPue, tz: str) -> dict:
@@ -188,6 +239,8 @@ def device_document(status: DeviceStatus, now: float, tz: str,
         "protocol": device.protocol,
         "endpoint": device.endpoint,
         "up": status.up,
+        "state": status.state,
+        "flags": dict(sorted(status.flags.items())),
         "last_poll_at": iso(status.last_poll_ts, tz),
         "last_success_at": iso(status.last_ok_ts, tz),
         "last_success_age_s": age,

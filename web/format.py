@@ -81,10 +81,20 @@ def verdict(fig: dict | None, lang: str) -> str:
 
 def risk(value: dict | None, lang: str) -> str:
     """'2026: projected PUE 1.43, at risk ...' from a year_at_risk object."""
+    if value and value.get("refused") in ("no_figure", "not_judged", "too_short"):
+        # Why there is no forecast, rather than a forecast from nothing.
+        return t(f"risk.refused.{value['refused']}", lang, year=value["year"],
+                 status=t(f"status.{value.get('basis_status')}", lang),
+                 days=number(value.get("basis_days"), 1, lang),
+                 min=number(value.get("min_basis_days"), 0, lang))
     if not value or value.get("at_risk") is None:
         return t("risk.none", lang)
     key = "risk.yes" if value["at_risk"] else "risk.no"
-    return t(key, lang, year=value["year"], pue=number(value.get("projected_pue"), 2, lang))
+    basis = ("" if value.get("basis_days") is None else
+             t("risk.basis", lang, days=number(value["basis_days"], 1, lang),
+               coverage=number(100 * (value.get("basis_coverage") or 0), 0, lang) + " %"))
+    return t(key, lang, year=value["year"],
+             pue=number(value.get("projected_pue"), 2, lang)) + basis
 
 
 def errors(counts: dict | None, lang: str) -> str:
@@ -92,6 +102,27 @@ def errors(counts: dict | None, lang: str) -> str:
     parts = [f"{t('err.' + kind, lang) if ('err.' + kind) in _ERR_KEYS else kind} {n}"
              for kind, n in sorted((counts or {}).items()) if n]
     return " · ".join(parts) if parts else t("errors.none", lang)
+
+
+MARKS = ("green", "at_risk", "over", "not_judged")
+MARK_TONES = {"green": "good", "at_risk": "warn", "over": "bad", "not_judged": "nodata"}
+
+
+def mark_of(site: dict | None) -> str:
+    """A site's mark from its trailing 12 months and its year at risk: "green" (meets the
+    threshold), "at_risk" (meets it, but the year is projected over), "over", or
+    "not_judged" (the 12 months are not a valid figure)."""
+    site = site if isinstance(site, dict) else {}
+    compliant = ((site.get("windows") or {}).get("12m") or {}).get("compliant")
+    if compliant is None:
+        return "not_judged"
+    if not compliant:
+        return "over"
+    return "at_risk" if (site.get("year_at_risk") or {}).get("at_risk") else "green"
+
+
+def mark(site: dict | None, lang: str) -> str:
+    return t("mark." + mark_of(site), lang)
 
 
 def _text(value: object, lang: str) -> str:
@@ -108,6 +139,7 @@ def _up(value: object, lang: str) -> str:
     return t("up." + {True: "true", False: "false"}.get(value, "null"), lang)  # type: ignore[arg-type]
 
 
+_STATES = ("up", "degraded", "down", "unknown")
 _ERR_KEYS = {"err.timeout", "err.connection", "err.auth", "err.decode", "err.device_error"}
 
 # name -> fn(value, lang); the names are the data-fmt attributes in the templates.
@@ -125,8 +157,10 @@ FORMATTERS: dict[str, Callable[[object, str], str]] = {
     "status": _keyed("status"),
     "verdict": lambda v, lang: verdict(v, lang),  # type: ignore[arg-type]
     "up": _up,
+    "state": lambda v, lang: t(f"state.{v if v in _STATES else 'unknown'}", lang),
     "errors": lambda v, lang: errors(v, lang),  # type: ignore[arg-type]
     "risk": lambda v, lang: risk(v, lang),  # type: ignore[arg-type]
+    "mark": lambda v, lang: mark(v, lang),  # type: ignore[arg-type]
 }
 
 
@@ -154,11 +188,15 @@ def tone(kind: str, value: object) -> str:
             return "good" if compliant else "bad"
         return {"invalid": "invalid", "incomplete": "incomplete"}.get(str(status), "nodata")
     if kind == "device":
-        up = value.get("up") if isinstance(value, dict) else None
-        return "nodata" if up is None else ("good" if up else "bad")
+        # A degraded device is an error as a down one is; an older document has no state.
+        dev = value if isinstance(value, dict) else {}
+        state = dev.get("state") or {True: "up", False: "down"}.get(dev.get("up"), "unknown")
+        return {"up": "good", "degraded": "bad", "down": "bad"}.get(state, "nodata")
     if kind == "risk":
         at_risk = value.get("at_risk") if isinstance(value, dict) else None
         return "nodata" if at_risk is None else ("bad" if at_risk else "good")
+    if kind == "mark":
+        return MARK_TONES[mark_of(value if isinstance(value, dict) else None)]
     if kind == "devices":
         site = value if isinstance(value, dict) else {}
         total, up = site.get("devices_total") or 0, site.get("devices_up") or 0

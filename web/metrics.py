@@ -13,10 +13,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from pue_monitor.config.metrics import JOULES_PER_KWH
+from pue_monitor.store.model import HealthState
 
 PREFIX = "pue_monitor"
 INSTANT_WINDOW = "instantaneous"
 STATUSES = ("ok", "incomplete", "invalid", "no_data", "stale")
+DEVICE_STATES = tuple(s.value for s in HealthState)
 
 
 def _category(label: str | None) -> str:
@@ -84,6 +86,11 @@ class StatusCollector(Collector):
                 ids = [sid, dev["id"]]
                 if dev["up"] is not None:
                     g["device_up"].add_metric([*ids, dev["role"]], 1.0 if dev["up"] else 0.0)
+                state = dev.get("state")
+                if state is not None:
+                    for name in DEVICE_STATES:
+                        g["device_state"].add_metric([*ids, dev["role"], name],
+                                                     1.0 if state == name else 0.0)
                 if dev["last_success_unix"] is not None:
                     g["device_last_success_timestamp_seconds"].add_metric(
                         ids, dev["last_success_unix"])
@@ -122,7 +129,12 @@ _GAUGES = (
                        "net of excluded loads, or it).", ["site", "window", "side"]),
     ("power_watts", "Latest active power of a site by meter role (share applied).",
      ["site", "role"]),
-    ("device_up", "1 if the last poll of the device succeeded.", ["site", "device", "role"]),
+    ("device_up", "1 if the last poll of the device succeeded (the device answered).",
+     ["site", "device", "role"]),
+    ("device_state", "1 for the device's health state (up, degraded: answers but readings "
+                     "fail to decode or are stuck or implausible, down, unknown: never "
+                     "polled), 0 for the others. Degraded is an error as down is.",
+     ["site", "device", "role", "state"]),
     ("device_last_success_timestamp_seconds", "Unix time of the last successful poll.",
      ["site", "device"]),
     ("device_poll_duration_seconds", "Duration of the device's last poll.", ["site", "device"]),

@@ -16,7 +16,10 @@ from pue_monitor.web.i18n import t
 
 CSV_COLUMNS = ("site", "period_start", "period_end", "category", "facility_energy_kwh",
                "it_energy_kwh", "pue", "coverage", "status", "threshold", "operator",
-               "compliant", "dcie_pct", "digest")
+               "compliant", "dcie_pct", "digest", "sites_judged", "sites_compliant",
+               "not_judged")
+# The site column of a province document's last CSV row: the province figure.
+PROVINCE_ROW = "province"
 # Machine CSV: enough digits for any meter, none of the float noise (1259.9999999999998).
 CSV_DIGITS = 9
 
@@ -48,6 +51,16 @@ def to_csv(doc: dict) -> str:
     for rep in site_reports(doc):
         row = {**rep, "period_start": rep["period"]["start"], "period_end": rep["period"]["end"],
                "digest": rep["digest"]["value"]}
+        writer.writerow([_plain(row.get(c)) for c in CSV_COLUMNS])
+    prov = doc.get("province")
+    if prov is not None:
+        row = {"site": PROVINCE_ROW, "period_start": prov.get("start"),
+               "period_end": prov.get("end"), "pue": prov["pue"],
+               "facility_energy_kwh": prov["facility_energy_kwh"],
+               "it_energy_kwh": prov["it_energy_kwh"], "sites_judged": prov["judged"],
+               "sites_compliant": prov["compliant"],
+               "not_judged": prov.get("refused") or " ".join(
+                   f"{n['site']}:{n['status']}" for n in prov["not_judged"])}
         writer.writerow([_plain(row.get(c)) for c in CSV_COLUMNS])
     return out.getvalue()
 
@@ -124,7 +137,33 @@ def _province_table(doc: dict, lang: str) -> str:
     head = [t("rep.site", lang), t("rep.category", lang), "PUE", "E_DC", "E_IT",
             t("fig.coverage", lang), t("fig.status", lang), t("threshold", lang),
             t("rep.verdict", lang)]
-    return f"<h2>{escape(t('rep.province', lang))}</h2>" + _rows(rows, head, {2, 3, 4, 5})
+    return (f"<h2>{escape(t('rep.province', lang))}</h2>" + _province_figure(doc, lang)
+            + _rows(rows, head, {2, 3, 4, 5}))
+
+
+def _province_figure(doc: dict, lang: str) -> str:
+    prov = doc.get("province")
+    if prov is None:
+        return ""
+    if prov.get("refused"):
+        return (f"<p class=\"muted\">{escape(t('prov.refused', lang))}: "
+                f"{escape(prov['refused'])}</p>")
+    judged = t("prov.judged", lang, judged=prov["judged"], sites=prov["sites"],
+               compliant=prov["compliant"])
+    head = (f"<div class=\"headline\"><div><div class=\"muted\">"
+            f"{escape(t('prov.pue', lang))}</div>"
+            f"<div class=\"pue\">{number(prov['pue'], 2, lang)}</div></div>"
+            f"<div><div>E_DC {_kwh(prov['facility_energy_kwh'], lang)} · "
+            f"E_IT {_kwh(prov['it_energy_kwh'], lang)}</div><div>{escape(judged)}</div>"
+            "</div></div>")
+    if not prov["not_judged"]:
+        return head
+    rows = [[escape(n["site"]), escape(t("status." + n["status"], lang)),
+             _pct(n["coverage"], lang), number(n["pue"], 2, lang)]
+            for n in prov["not_judged"]]
+    return (head + f"<h3>{escape(t('prov.not_judged', lang))}</h3>"
+            + _rows(rows, [t("rep.site", lang), t("fig.status", lang),
+                           t("fig.coverage", lang), "PUE"], {2, 3}))
 
 
 def _kpis(rep: dict, lang: str) -> str:
@@ -172,11 +211,40 @@ def _meters(rep: dict, lang: str) -> str:
                      number(m["share"], 2, lang),
                      escape(" + ".join(t("method." + x, lang) for x in m["method"].split("+"))),
                      _kwh(m["energy_kwh"], lang), _pct(m["coverage"], lang),
-                     _pct(m.get("common_coverage"), lang), str(m["resets"])])
+                     _pct(m.get("common_coverage"), lang), str(m["resets"]),
+                     escape(_flags(m.get("flags"), lang))])
     head = [t("dev.id", lang), t("dev.role", lang), t("met.point", lang), t("met.share", lang),
             t("met.method", lang), t("rep.energy", lang), t("fig.coverage", lang),
-            t("met.common", lang), t("met.resets", lang)]
+            t("met.common", lang), t("met.resets", lang), t("met.flags", lang)]
     return f"<h3>{escape(t('rep.meters', lang))}</h3>" + _rows(rows, head, {3, 5, 6, 7, 8})
+
+
+def _flags(counts: dict | None, lang: str) -> str:
+    """'step-back 2 · stuck 1': the non-zero flag counts of a meter, else a dash."""
+    parts = [f"{t('flag.' + k, lang)} {n}" for k, n in (counts or {}).items() if n]
+    return " · ".join(parts) if parts else DASH
+
+
+# At most this many outage spans are listed in the HTML (the JSON has all of them).
+OUTAGE_ROWS = 40
+
+
+def _outages(rep: dict, lang: str) -> str:
+    out = rep.get("monitor_outages")
+    if out is None:
+        return ""
+    title = f"<h3>{escape(t('rep.outages', lang))}</h3>"
+    if not out["spans"]:
+        return title + f"<p>{escape(t('rep.outages.none', lang))}</p>"
+    total = t("rep.outages.total", lang, hours=number(out["seconds"] / 3600, 2, lang),
+              share=_pct(out["share"], lang), runs=out["runs"])
+    rows = [[escape(x["start"]), escape(x["end"]), number(x["seconds"] / 3600, 2, lang)]
+            for x in out["spans"][:OUTAGE_ROWS]]
+    more = len(out["spans"]) - OUTAGE_ROWS
+    return (title + f"<p>{escape(total)}</p>"
+            + _rows(rows, [t("rep.from", lang), t("rep.to", lang), t("rep.hours", lang)], {2})
+            + (f"<p class=\"muted\">{escape(t('rep.outages.more', lang, n=more))}</p>"
+               if more > 0 else ""))
 
 
 def _months(rep: dict, lang: str) -> str:
@@ -209,7 +277,8 @@ def _site(rep: dict, lang: str, first: bool) -> str:
 <div>{escape(t('fig.status', lang))}: {escape(t('status.' + rep['status'], lang))}</div>
 <div>{escape(t('fig.coverage', lang))}: {_pct(rep['coverage'], lang)}</div></div></div>
 <h3>{escape(t('rep.energy', lang))}</h3>{_rows(figures, ['', ''], {1})}
-{_kpis(rep, lang)}{_balance(rep, lang)}{_meters(rep, lang)}{_months(rep, lang)}
+{_kpis(rep, lang)}{_balance(rep, lang)}{_meters(rep, lang)}{_outages(rep, lang)}
+{_months(rep, lang)}
 <h3>{escape(t('rep.method', lang))}</h3>
 <p>{escape(t('rep.method.text', lang))}</p><p class="small muted">{escape(rep['method'])}</p>
 <h3>{escape(t('rep.digest', lang))}</h3>

@@ -7,7 +7,10 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, render_template, request
 
+from pue_monitor.config.model import DEFAULT_TIMEZONE
 from pue_monitor.figures.report import build_report
+from pue_monitor.pue.periods import PeriodError
+from pue_monitor.web.access import require_site, scoped_config, visible_sites
 from pue_monitor.web.i18n import other_lang, t
 from pue_monitor.web.report_render import to_csv, to_html, to_json
 from pue_monitor.web.views import choose_lang
@@ -21,31 +24,38 @@ def index() -> Response:
     state = current_app.extensions["pue_monitor"]
     lang, _ = choose_lang()
     now = state.clock()
-    year = datetime.fromtimestamp(now, ZoneInfo(state.config.sites[0].timezone)).year
-    month = datetime.fromtimestamp(now, ZoneInfo(state.config.sites[0].timezone))
+    mine = visible_sites()
+    tz = ZoneInfo(mine[0].timezone if mine else DEFAULT_TIMEZONE)
+    year = datetime.fromtimestamp(now, tz).year
+    month = datetime.fromtimestamp(now, tz)
     periods = [(t("reports.year", lang, year=year), str(year)),
                (t("reports.year", lang, year=year - 1), str(year - 1)),
                (t("reports.12m", lang), "12m"),
                (t("reports.month", lang), f"{month.year:04d}-{month.month:02d}")]
     sites = [("all", t("reports.all", lang))] + [(s.id, s.name.vi if lang == "vi" else s.name.en)
-                                                  for s in state.config.sites]
+                                                  for s in mine]
     return Response(render_template("reports.html", lang=lang, other=other_lang(lang), t=t,
                                     sites=sites, periods=periods, formats=list(FORMATS)),
                     mimetype="text/html")
 
 
-@bp.get("/view")
+@bp.route("/view", methods=["GET", "POST"])  # links GET it; the form POSTs (CSRF token)
 def view() -> Response:
     state = current_app.extensions["pue_monitor"]
     lang, _ = choose_lang()
-    site = request.args.get("site", "all")
-    period = request.args.get("period", "").strip()
-    fmt = request.args.get("format", "html")
+    site = request.values.get("site", "all")
+    period = request.values.get("period", "").strip()
+    fmt = request.values.get("format", "html")
+    if site != "all":
+        require_site(site)  # another organisation's site: 404
     if fmt not in FORMATS:
         return _bad(lang, f"format {fmt!r} (html, json, csv)")
     now = state.clock()
     try:
-        doc = build_report(state.store, state.config, site, period, now, now)
+        # "all": every site this request may see
+        doc = build_report(state.store, scoped_config(), site, period, now, now)
+    except PeriodError as exc:  # too long, absurd dates: in the page's language
+        return _bad(lang, exc.text(lang))
     except ValueError as exc:
         return _bad(lang, str(exc))
     if fmt == "json":

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pue_monitor.web import format as fmt
+from pue_monitor.web.access import public, require_site, scoped_document
 from pue_monitor.web.i18n import DEFAULT_LANG, LANG_COOKIE, LANGS, normalise_lang, other_lang, strings, t
+from pue_monitor.web.security import scrape_allowed
 
 bp = Blueprint("views", __name__)
 COOKIE_MAX_AGE_S = 365 * 86400
@@ -40,7 +42,7 @@ def overview() -> Response:
     lang, remember = choose_lang()
     state = _state()
     try:
-        doc, status = state.document(), 200
+        doc, status = scoped_document(state.document()), 200
     except Exception:  # noqa: BLE001 - logged in WebState; the page says so plainly
         doc, status = None, 503
     html = render_template(
@@ -56,21 +58,34 @@ def overview() -> Response:
 
 @bp.get("/api/v1/status")
 def api_status() -> Response:
+    """The status document of the sites this request may see; ?site=ID: that one only
+    (404 if it is another organisation's)."""
+    one = request.args.get("site")
+    if one is not None:
+        require_site(one)
     try:
-        doc = _state().document()
+        doc = scoped_document(_state().document())
     except Exception:  # noqa: BLE001 - logged in WebState
         return Response(json.dumps({"error": t("error.unavailable", "en")}), status=503,
                         mimetype="application/json")
+    if one is not None:
+        doc = {**doc, "sites": [site for site in doc["sites"] if site["id"] == one]}
     response = jsonify(doc)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 @bp.get("/metrics")
+@public  # for Prometheus: its network or the scrape token (web.scrape), no session
 def metrics() -> Response:
+    if not scrape_allowed():
+        abort(403)
     return Response(generate_latest(_state().registry), mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/healthz")
+@public
 def healthz() -> Response:
+    if not scrape_allowed():
+        abort(403)
     return jsonify({"ok": True})

@@ -69,9 +69,18 @@
   }
 
   function risk(value) {
+    // Why there is no forecast, rather than a forecast from nothing (web/format.py risk).
+    if (value && ["no_figure", "not_judged", "too_short"].includes(value.refused)) {
+      return t("risk.refused." + value.refused, {
+        year: value.year, status: t("status." + value.basis_status),
+        days: number(value.basis_days, 1), min: number(value.min_basis_days, 0) });
+    }
     if (!value || value.at_risk === null || value.at_risk === undefined) return t("risk.none");
+    const basis = value.basis_days === null || value.basis_days === undefined ? "" :
+      t("risk.basis", { days: number(value.basis_days, 1),
+                        coverage: number(100 * (value.basis_coverage || 0), 0) + " %" });
     return t(value.at_risk ? "risk.yes" : "risk.no",
-             { year: value.year, pue: number(value.projected_pue, 2) });
+             { year: value.year, pue: number(value.projected_pue, 2) }) + basis;
   }
 
   const ERR_KEYS = new Set(["timeout", "connection", "auth", "decode", "device_error"]);
@@ -81,6 +90,15 @@
       .map((k) => `${ERR_KEYS.has(k) ? t("err." + k) : k} ${counts[k]}`);
     return parts.length ? parts.join(" \u00b7 ") : t("errors.none");
   }
+
+  // A site's mark, as web/format.py mark_of: the 12 months' verdict and the year at risk.
+  function markOf(site) {
+    const w = ((site && site.windows) || {})["12m"] || {};
+    if (w.compliant === null || w.compliant === undefined) return "not_judged";
+    if (!w.compliant) return "over";
+    return ((site && site.year_at_risk) || {}).at_risk ? "at_risk" : "green";
+  }
+  const MARK_TONES = { green: "good", at_risk: "warn", over: "bad", not_judged: "nodata" };
 
   const keyed = (prefix) => (v) => (v === null || v === undefined ? DASH : t(prefix + "." + v));
   const FORMATTERS = {
@@ -97,8 +115,10 @@
     status: keyed("status"),
     verdict: verdict,
     up: (v) => t("up." + (v === true ? "true" : v === false ? "false" : "null")),
+    state: (v) => t("state." + (["up", "degraded", "down"].includes(v) ? v : "unknown")),
     errors: errors,
     risk: risk,
+    mark: (v) => t("mark." + markOf(v)),
   };
 
   function resolve(scope, path) {
@@ -118,13 +138,16 @@
       return { invalid: "invalid", incomplete: "incomplete" }[fig.status] || "nodata";
     }
     if (kind === "device") {
-      const up = value ? value.up : null;
-      return up === null || up === undefined ? "nodata" : up ? "good" : "bad";
+      // A degraded device is an error as a down one is; an older document has no state.
+      const dev = value || {};
+      const state = dev.state || (dev.up === true ? "up" : dev.up === false ? "down" : "unknown");
+      return { up: "good", degraded: "bad", down: "bad" }[state] || "nodata";
     }
     if (kind === "risk") {
       const r = value ? value.at_risk : null;
       return r === null || r === undefined ? "nodata" : r ? "bad" : "good";
     }
+    if (kind === "mark") return MARK_TONES[markOf(value)];
     const total = (value && value.devices_total) || 0, up = (value && value.devices_up) || 0;
     return !total ? "nodata" : up === total ? "good" : "bad";
   }
@@ -182,7 +205,7 @@
   }
 
   // Exposed for the browser test, which compares these formatters with the server's.
-  window.pueMonitor = { FORMATTERS, render, tone, resolve };
+  window.pueMonitor = { FORMATTERS, render, tone, resolve, markOf };
   setLive(true);
   timer = setTimeout(refresh, 0);
 })();

@@ -1,0 +1,77 @@
+"""What storing a reading costs: Store.write_polls with batches of 1 to 2,000 polls of 10
+readings each, as the collectors' StoreSink hands them over (a benchmark, not a test).
+
+Run: ``.venv/bin/python benchmarks/store_writes.py [--polls 4000] [--devices 1000]``
+
+Each batch is one transaction (readings, device health, error counts); the figures are
+the CPU time (this process, ``time.process_time``) and the wall time per stored reading
+and per poll, on a fresh store in a temporary folder, with ``--polls`` polls spread over
+``--devices`` devices 10 s apart (the store's indexes see realistic keys). Wall time adds
+the waits for the disk (WAL, synchronous=NORMAL) and, on a shared machine, for a core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pue_monitor.collectors.sink import FLUSH_BATCH  # noqa: E402
+from pue_monitor.store.model import PollResult, Reading  # noqa: E402
+from pue_monitor.store.sqlite import Store  # noqa: E402
+
+METRICS = [("active_power_w", ()), ("active_energy_kwh", ()), ("frequency_hz", ()),
+           ("load_pct", ())]
+METRICS += [(m, (("line", str(n)),)) for m in ("voltage_v", "current_a") for n in (1, 2, 3)]
+
+
+def polls(n: int, devices: int, t0: float) -> list[PollResult]:
+    out = []
+    for i in range(n):
+        device, ts = f"pdu-{i % devices:05d}", t0 + 10.0 * (i // devices)
+        readings = tuple(Reading(ts, device, m, 100.0 + k, labels)
+                         for k, (m, labels) in enumerate(METRICS))
+        out.append(PollResult(device, "site-000", ts, 0.004, readings))
+    return out
+
+
+def run(batch: int, n: int, devices: int) -> tuple[float, float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(Path(tmp))
+        try:
+            results = polls(n, devices, 1_760_000_000.0)
+            store.write_polls(results[:devices])  # first rows of every device: not timed
+            timed = results[devices:]
+            t0, c0 = time.perf_counter(), time.process_time()
+            for i in range(0, len(timed), batch):
+                store.write_polls(timed[i:i + batch])
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        finally:
+            store.close()
+    rows = len(timed) * len(METRICS)
+    return 1e6 * cpu / rows, 1e6 * wall / rows, 1e6 * cpu / len(timed)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--polls", type=int, default=4000)
+    parser.add_argument("--devices", type=int, default=1000)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {args.polls} polls "
+          f"of {len(METRICS)} readings, {args.devices} devices; the sink flushes up to "
+          f"{FLUSH_BATCH} polls (or every 0.5 s)\n")
+    print(f"{'polls per transaction':>22} {'CPU µs/reading':>15} {'wall µs/reading':>16} "
+          f"{'CPU µs/poll':>12}")
+    for batch in (1, 10, 100, FLUSH_BATCH, 2000):
+        cpu_row, wall_row, cpu_poll = run(batch, args.polls + args.devices, args.devices)
+        print(f"{batch:>22} {cpu_row:>15.1f} {wall_row:>16.1f} {cpu_poll:>12.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""How fast the web view answers over a year of data: the overview, a site page, its chart
+data and a device page (a benchmark, not a test; asserts nothing).
+
+    python benchmarks/web_pages.py [--sites 10] [--days 365] [--repeat 30] [--data-dir DIR]
+                                   [--no-fill]
+
+The pages read the 15-minute blocks and their day summary, never a year of raw readings,
+so the store gets what the rollup would have left after a year of 1-minute polling: a
+year of whole blocks for each site's four meters (facility, two IT, cooling), written
+straight into interval_energy, plus the last day of raw 1-minute readings (counter and
+power) that the live windows and the device page read. Each request is timed through
+Flask's test client (no network), ``--repeat`` times: "cold" clears the chart cache
+and the app's status document before each request (everything computed from the store),
+"warm" does not (as in production, where the document is kept a second, the 30-day and
+12-month figures a minute and each series until the next block closes). Prints p50 and p95 in ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pue_monitor.config.metrics import JOULES_PER_KWH  # noqa: E402
+from pue_monitor.config.model import Config  # noqa: E402
+from pue_monitor.figures.periods import align_store  # noqa: E402
+from pue_monitor.pue.periods import BLOCK_S  # noqa: E402
+from pue_monitor.store.model import PollResult, Reading  # noqa: E402
+from pue_monitor.store.sqlite import Store  # noqa: E402
+from pue_monitor.web import create_app  # noqa: E402
+
+NOW = 1_795_579_200.0  # 2026-11-25 10:00 in Asia/Ho_Chi_Minh, on a block boundary
+# meter -> (role, kW); the facility draws 140 kW, so every site's PUE is 1.40.
+METERS = {"incomer": ("facility", 140.0), "ups-a": ("it", 50.0), "ups-b": ("it", 50.0),
+          "chiller": ("cooling", 30.0)}
+RAW_STEP_S = 60.0
+WRITE_BATCH = 50_000
+
+
+def config(sites: int) -> Config:
+    return Config.model_validate({
+        "title": {"vi": "Bench", "en": "Bench"}, "polling": {"interval_s": 60},
+        "sites": [{"id": f"dc-{i:02d}", "name": {"vi": f"TTDL {i}", "en": f"DC {i}"},
+                   "devices": [{"id": f"dc-{i:02d}-{m}", "profile": "ups_mib", "role": role,
+                                **({"measurement_point": "ups_output"} if role == "it"
+                                   else {}),
+                                "snmp": {"host": "127.0.0.1", "port": 16100 + n}}
+                               for n, (m, (role, _)) in enumerate(METERS.items())]}
+                  for i in range(sites)]})
+
+
+def fill(store: Store, cfg: Config, days: int) -> None:
+    align_store(store, cfg)
+    start = NOW - days * 86400
+    rows = []
+    for site in cfg.sites:
+        for device in site.devices:
+            kw = METERS[device.id.split("-", 2)[2]][1]
+            for block in range(int(start), int(NOW), BLOCK_S):
+                rows.append((device.id, float(block), float(block + BLOCK_S),
+                             kw * BLOCK_S / 3600, float(BLOCK_S), "counter"))
+                if len(rows) >= WRITE_BATCH:
+                    store.write_interval_energy(rows)
+                    rows = []
+    store.write_interval_energy(rows)
+    polls = []
+    for site in cfg.sites:
+        for device in site.devices:
+            kw = METERS[device.id.split("-", 2)[2]][1]
+            for i in range(int(86400 / RAW_STEP_S) + 1):
+                ts = NOW - 86400 + i * RAW_STEP_S
+                kwh = kw * 1000 * (ts - start) / JOULES_PER_KWH
+                polls.append(PollResult(device.id, site.id, ts, 0.01, (
+                    Reading(ts, device.id, "active_power_w", kw * 1000),
+                    Reading(ts, device.id, "active_energy_kwh", kwh))))
+        store.write_polls(polls)
+        polls = []
+
+
+def timed(client, app, url: str, repeat: int, cold: bool) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        if cold:  # nothing kept: the status document, the long figures, the series
+            app.extensions.pop("pue_monitor_series", None)
+            state = app.extensions["pue_monitor"]
+            state._cached = state._long = None
+        t0 = time.perf_counter()
+        answer = client.get(url)
+        out.append((time.perf_counter() - t0) * 1000)
+        assert answer.status_code == 200, (url, answer.status_code)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=10)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--no-fill", action="store_true",
+                        help="reuse the data a previous run left in --data-dir")
+    args = parser.parse_args()
+    folder = args.data_dir or Path(tempfile.mkdtemp(prefix="pue-bench-web-"))
+    cfg = config(args.sites)
+    store = Store.open(folder)
+    t0 = time.perf_counter()
+    if not args.no_fill:
+        fill(store, cfg, args.days)
+        print(f"filled {args.sites} sites x {len(METERS)} meters x {args.days} days of "
+              f"blocks in {time.perf_counter() - t0:.1f} s ({folder})")
+    app = create_app(cfg, store, clock=lambda: NOW, testing=True)
+    client = app.test_client()
+    t0 = time.perf_counter()
+    client.get("/")
+    print(f"first overview after start-up: {(time.perf_counter() - t0) * 1000:.0f} ms")
+    site, device = cfg.sites[0].id, cfg.sites[0].devices[0].id
+    urls = ["/", f"/sites/{site}", *(f"/api/v1/sites/{site}/pue?range={r}"
+                                     for r in ("day", "week", "month", "year")),
+            f"/api/v1/sites/{site}/power?range=year", f"/api/v1/sites/{site}/months",
+            f"/devices/{device}"]
+    print(f"{'request':48} {'cold p50':>9} {'cold p95':>9} {'warm p50':>9} {'warm p95':>9}")
+    for url in urls:
+        cold = timed(client, app, url, args.repeat, True)
+        warm = timed(client, app, url, args.repeat, False)
+        p95 = lambda xs: statistics.quantiles(xs, n=20)[18]  # noqa: E731
+        print(f"{url:48} {statistics.median(cold):9.1f} {p95(cold):9.1f} "
+              f"{statistics.median(warm):9.1f} {p95(warm):9.1f}")
+    store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Energy from a cumulative counter (kWh): resets, step-backs, wraps, stuck and implausible
+steps, as "The method, version 3" defines them (README, "How PUE is computed").
+
+Each interval between two consecutive readings is a *step*. A step is measured (its
+energy is the counter's difference, or W - old + new across a wrap) unless a rule
+refuses it; refused steps are gaps in the counter's coverage, and the counter goes on
+from the reading after them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from pue_monitor.config.metrics import SECONDS_PER_HOUR, WH_PER_KWH
+from pue_monitor.pue.power import PowerSeries
+from pue_monitor.pue.quality import (
+    DEFAULT_RESET_BELOW_FRACTION,
+    IMPLAUSIBLE_COUNTER,
+    RESET,
+    STEP_BACK,
+    STUCK_COUNTER,
+    WRAP,
+    WRAP_BAND,
+    Flag,
+    equal_runs,
+)
+from pue_monitor.pue.spans import Span, clean_series, clip_spans, merge_spans, subtract_spans
+
+Replacement = tuple[float, float, float]  # (time, old meter's final kWh, new one's first)
+
+
+@dataclass
+class _Steps:
+    """Working state of the classification: each step's energy and whether it is refused."""
+
+    ts: np.ndarray
+    values: np.ndarray  # replacements applied
+    delta: np.ndarray
+    refused: np.ndarray
+    flags: list[Flag]
+
+    def refuse(self, first: int, last: int, kind: str) -> None:
+        """Refuse steps first..last (inclusive) as one flagged span."""
+        self.refused[first:last + 1] = True
+        self.delta[first:last + 1] = 0.0
+        self.flags.append(Flag(float(self.ts[first]), float(self.ts[last + 1]), kind))
+
+
+def _classify(ts: np.ndarray, raw: np.ndarray, offset: np.ndarray, *,
+              width_kwh: float | None, reset_below: float,
+              rated_max_w: float | None) -> _Steps:
+    """Apply the decrease and rated-maximum rules, step by step in time order."""
+    values = raw + offset
+    steps = _Steps(ts, values, np.diff(values), np.zeros(ts.size - 1, dtype=bool), [])
+    d = steps.delta
+    swap = np.diff(offset) != 0  # a recorded meter swap lies inside the step
+    limit = (rated_max_w * np.diff(ts) / (SECONDS_PER_HOUR * WH_PER_KWH)
+             if rated_max_w else np.full(d.size, np.inf))
+    candidates = np.flatnonzero((d < 0) | (d > limit)).tolist()
+    for k in candidates:
+        if steps.refused[k]:
+            continue  # taken by the event before it (a glitch reading's way back)
+        if d[k] > 0:  # a rise beyond the rated maximum
+            steps.refuse(k, k, IMPLAUSIBLE_COUNTER)
+            continue
+        # Back to at least the reading before the last rise: that high reading was out of
+        # line (a spike), so the rise into it is not measured either.
+        if k >= 1 and values[k + 1] >= values[k - 1]:
+            last = steps.flags[-1] if steps.flags else None
+            if (steps.refused[k - 1] and last is not None and last.kind == IMPLAUSIBLE_COUNTER
+                    and last.end == ts[k]):
+                steps.flags.pop()
+                steps.refuse(k - 1, k, IMPLAUSIBLE_COUNTER)
+                continue
+            if not steps.refused[k - 1]:
+                steps.refuse(k - 1, k, STEP_BACK)
+                continue
+        # The reading after the fall back at or above the one before it: the low reading
+        # was out of line (a dip), not a reset nor a wrap; the way back up is not
+        # measured either.
+        old, new = raw[k], raw[k + 1]
+        if k + 2 < ts.size and values[k + 2] >= values[k]:
+            steps.refuse(k, k + 1, STEP_BACK)
+        elif (width_kwh and not swap[k] and old >= (1 - WRAP_BAND) * width_kwh
+                and new < WRAP_BAND * width_kwh):
+            d[k] = width_kwh - old + new
+            if d[k] > limit[k]:
+                steps.refuse(k, k, IMPLAUSIBLE_COUNTER)
+            else:
+                steps.flags.append(Flag(float(ts[k]), float(ts[k + 1]), WRAP))
+        elif not swap[k] and new < reset_below * old:
+            steps.refuse(k, k, RESET)
+        else:
+            steps.refuse(k, k, STEP_BACK)
+    return steps
+
+
+def _stuck(steps: _Steps, power: PowerSeries | None, resolution_kwh: float) -> None:
+    """Refuse runs of an unmoving counter while the meter's own power says more than one
+    register step of energy flowed, with the step into the run and the step out of it:
+    the stall began somewhere in the first, and the second may carry its whole energy."""
+    if power is None or power.ts.size < 2:
+        return
+    ts, last_step = steps.ts, steps.delta.size - 1
+    for first, last in equal_runs(steps.values):
+        a, b = float(ts[first]), float(ts[last])
+        if power.energy(power.evidence_spans(a, b)) > resolution_kwh:
+            steps.refuse(max(first - 1, 0), min(last, last_step), STUCK_COUNTER)
+
+
+@dataclass(frozen=True)
+class CounterSeries:
+    """A cumulative energy counter (kWh): readings, measured steps summed into
+    ``cumulative``, and the flags of the steps the rules refused or unwound."""
+
+    ts: np.ndarray
+    cumulative: np.ndarray
+    resolution_kwh: float = 0.0  # the register's step: 0.1 kWh on many PDUs
+    flags: tuple[Flag, ...] = field(default=())
+
+    @property
+    def resets(self) -> int:
+        return sum(1 for f in self.flags if f.kind == RESET)
+
+    def resets_in(self, start: float, end: float) -> int:
+        """Resets whose reading after lies in (start, end] (each counted in one block)."""
+        return sum(1 for f in self.flags if f.kind == RESET and start < f.end <= end)
+
+    @classmethod
+    def from_frame(cls, frame, width_kwh: float | None = None,
+                   replacements: tuple[Replacement, ...] = (), resolution_kwh: float = 0.0,
+                   **rules) -> CounterSeries:
+        """Build from a ``ts``/``value`` frame; see from_arrays."""
+        if frame is None or frame.empty:
+            ts = values = np.empty(0)
+        else:
+            ts, values = frame["ts"].to_numpy(dtype=float), frame["value"].to_numpy(dtype=float)
+        return cls.from_arrays(ts, values, width_kwh=width_kwh, replacements=replacements,
+                               resolution_kwh=resolution_kwh, **rules)
+
+    @classmethod
+    def from_arrays(cls, ts: np.ndarray, values: np.ndarray, width_kwh: float | None = None,
+                    replacements: tuple[Replacement, ...] = (), resolution_kwh: float = 0.0, *,
+                    reset_below_fraction: float | None = None,
+                    rated_max_w: float | None = None,
+                    power: PowerSeries | None = None) -> CounterSeries:
+        """Readings, with every rule applied.
+
+        ``replacements``: (time, old final, new initial) kWh of each meter swap.
+        ``power``: the same meter's power, the evidence for the stuck-counter rule.
+        """
+        ts, raw = clean_series(ts, values)
+        if ts.size < 2:
+            return cls(ts, raw, resolution_kwh)
+        offset = np.zeros(ts.size)
+        for when, old_final, new_initial in sorted(replacements):
+            # A meter swap: readings after it continue the old meter's total.
+            offset[ts >= when] += old_final - new_initial
+        steps = _classify(ts, raw, offset, width_kwh=width_kwh,
+                          reset_below=DEFAULT_RESET_BELOW_FRACTION
+                          if reset_below_fraction is None else reset_below_fraction,
+                          rated_max_w=rated_max_w)
+        _stuck(steps, power, resolution_kwh)
+        cumulative = steps.values[0] + np.concatenate(([0.0], np.cumsum(steps.delta)))
+        return cls(ts, cumulative, resolution_kwh, tuple(sorted(steps.flags)))
+
+    @cached_property
+    def _refused(self) -> list[Span]:
+        return merge_spans([f.span for f in self.flags if f.kind != WRAP])
+
+    @cached_property
+    def _measured(self) -> list[Span]:
+        if self.ts.size < 2:
+            return []
+        return subtract_spans([(float(self.ts[0]), float(self.ts[-1]))], self._refused)
+
+    @cached_property
+    def reset_spans(self) -> list[Span]:
+        """Steps refused for a reset alone: the meter's own power may measure them."""
+        others = merge_spans([f.span for f in self.flags if f.kind not in (WRAP, RESET)])
+        return subtract_spans(merge_spans([f.span for f in self.flags if f.kind == RESET]),
+                              others)
+
+    def spans(self, start: float, end: float) -> list[Span]:
+        """A counter measures everything between its first and last reading, gaps between
+        readings included, except the steps its rules refused."""
+        return clip_spans(self._measured, start, end)
+
+    def energy(self, spans: list[Span]) -> float:
+        """kWh over spans inside the measured range, boundaries interpolated linearly."""
+        if not spans or self.ts.size < 2:
+            return 0.0
+        edges = np.asarray(spans, dtype=float)
+        at = np.interp(edges.ravel(), self.ts, self.cumulative).reshape(edges.shape)
+        return float((at[:, 1] - at[:, 0]).sum())

@@ -1,0 +1,298 @@
+"""The data-quality rules of method 3, one table per rule, every answer worked out by hand.
+
+A reading interval is a *step*. Counter readings are (t s, kWh), power readings (t s, W).
+The expected energy is the meter's energy over everything it measured; the expected spans
+are what it measured (the refused steps are gaps); the flags are what it shows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pue_monitor.config.metrics import MeasurementPoint as MP
+from pue_monitor.config.metrics import Role
+from pue_monitor.pue.energy import CounterSeries, MeterEnergy, PowerSeries, difference_share
+from pue_monitor.pue.kpi import (
+    MeterInfo,
+    MeterInput,
+    MeterPart,
+    Part,
+    combine,
+    info,
+    interval_pue,
+    reduce_part,
+)
+from pue_monitor.pue.quality import Flag, MeterQuality, moving_times
+
+REL = 1e-9
+
+
+def arrays(points):
+    ts, values = zip(*points) if points else ((), ())
+    return np.asarray(ts, dtype=float), np.asarray(values, dtype=float)
+
+
+def power_series(points, max_gap_s=180.0, **rules):
+    return PowerSeries.from_arrays(*arrays(points), max_gap_s, **rules)
+
+
+def meter(counter_points, power_points=None, **rules):
+    """A meter with a counter (and its own power, if given)."""
+    power = power_series(power_points) if power_points else None
+    counter = CounterSeries.from_arrays(*arrays(counter_points), power=power, **rules)
+    return MeterEnergy(counter, power)
+
+
+def measured(m: MeterEnergy, start=-1e12, end=1e12):
+    spans = m.spans(start, end)
+    return m.energy(spans), spans
+
+
+def every_minute(watts, start, end):
+    return [(t, watts) for t in range(start, end + 1, 60)]
+
+
+# (name, counter readings, settings, own power readings, kWh, measured spans, flags)
+COUNTER_RULES = [
+    # --- reset: below 10 % of the previous value; its step is a gap ----------------------
+    # 100 -> 110 (+10); 5 < 10 % of 110 = 11: reset, 600..1200 unknown; 5 -> 15 (+10): 20.
+    ("reset gap", [(0, 100), (600, 110), (1200, 5), (1800, 15)], {}, None,
+     10 + 10, [(0, 600), (1200, 1800)], [Flag(600, 1200, "reset")]),
+    # The same with the meter's own power, 12 kW read every minute: it measures the reset's
+    # step, 12 kW x 600 s = 2 kWh: 10 + 2 + 10 = 22 over the whole 1800 s.
+    ("reset covered by own power", [(0, 100), (600, 110), (1200, 5), (1800, 15)], {},
+     every_minute(12_000, 0, 1800), 10 + 12 * 600 / 3600 + 10, [(0, 1800)],
+     [Flag(600, 1200, "reset")]),
+    # 50 is 45 % of 110: not a reset by default (a step-back, below) but one with
+    # reset_below_fraction 0.5 (50 < 55). Either way the step is a gap: 10 + 10 = 20.
+    ("reset below a configured fraction", [(0, 100), (600, 110), (1200, 50), (1800, 60)],
+     {"reset_below_fraction": 0.5}, None, 10 + 10, [(0, 600), (1200, 1800)],
+     [Flag(600, 1200, "reset")]),
+    # --- step-back: any other decrease; not measured, counted, the counter goes on --------
+    # The demo restart of issue 11: 70 744.07 -> 70 743.77. Method 2 added 70 743.77 kWh
+    # (the whole register). Now: 0.07 (0..600), gap, then 70 743.77 -> 70 743.91 (0.14).
+    ("step-back", [(0, 70_744.00), (600, 70_744.07), (1200, 70_743.77), (1800, 70_743.84),
+                   (2400, 70_743.91)], {}, None,
+     (70_744.07 - 70_744.00) + (70_743.91 - 70_743.77), [(0, 600), (1200, 2400)],
+     [Flag(600, 1200, "step_back")]),
+    ("step-back, not a reset, by default", [(0, 100), (600, 110), (1200, 50), (1800, 60)],
+     {}, None, 10 + 10, [(0, 600), (1200, 1800)], [Flag(600, 1200, "step_back")]),
+    # 150 at 600 s is out of line: 105 after it is back above 100, the reading before it.
+    # The rise into it is not measured either: only 105 -> 110 (+5) over 1200..1800.
+    ("spike reading", [(0, 100), (600, 150), (1200, 105), (1800, 110)], {}, None,
+     5, [(1200, 1800)], [Flag(0, 1200, "step_back")]),
+    # A read of 0 between 1000 and 1002: not a reset (method 2 counted 1002 kWh in 600 s):
+    # the low reading is out of line, both its steps are a gap; 1002 -> 1004 (+2).
+    ("dip reading", [(0, 1000), (600, 0), (1200, 1002), (1800, 1004)], {}, None,
+     2, [(1200, 1800)], [Flag(0, 1200, "step_back")]),
+    # --- wrap: width W, old in the top 10 % of W, new in the bottom 10 % -------------------
+    # W 1000: 990 -> 995 (+5) -> 5 (+1000 - 995 + 5 = 10) -> 15 (+10): 25, all measured.
+    ("wrap with a value after it", [(0, 990), (600, 995), (1200, 5), (1800, 15)],
+     {"width_kwh": 1000}, None, 5 + (1000 - 995 + 5) + 10, [(0, 1800)],
+     [Flag(600, 1200, "wrap")]),
+    # W 1000 but 510 is not in its top 10 %: no wrap; 5 < 51, a reset: 10 + 10.
+    ("decrease outside the wrap bands", [(0, 500), (600, 510), (1200, 5), (1800, 15)],
+     {"width_kwh": 1000}, None, 10 + 10, [(0, 600), (1200, 1800)],
+     [Flag(600, 1200, "reset")]),
+    # --- stuck counter: not moving while its own power says energy flows ----------------
+    # 60 kW (10 kWh per 600 s). The register froze at 110 from 600 s to 1800 s and caught
+    # up at 2400 s (140): the power gave 60 kW x 1200 s = 20 kWh > the 0.1 kWh register
+    # step. The step into the run and the one out of it (which carries the stall's energy)
+    # are refused too: 0..2400 is a gap; 140 -> 150 (+10).
+    ("stuck counter", [(0, 100), (600, 110), (1200, 110), (1800, 110), (2400, 140),
+                       (3000, 150)], {"resolution_kwh": 0.1}, every_minute(60_000, 0, 3000),
+     10, [(2400, 3000)], [Flag(0, 2400, "stuck_counter")]),
+    # The same register with the load off (0 W): not moving is right; 0 kWh, all measured.
+    ("still counter, no load", [(0, 100), (600, 100), (1200, 100)], {"resolution_kwh": 0.1},
+     every_minute(0, 0, 1200), 0, [(0, 1200)], []),
+    # 300 W for 600 s is 0.05 kWh, under the 0.1 kWh step: a coarse register, not stuck.
+    # 100 -> 100 -> 100.1: 0.1 kWh over the 1200 s.
+    ("coarse counter, not stuck", [(0, 100), (600, 100), (1200, 100.1)],
+     {"resolution_kwh": 0.1}, every_minute(300, 0, 1200), 100.1 - 100, [(0, 1200)], []),
+    # --- implausible: a step beyond the rated maximum (100 kW: 16.667 kWh in 600 s) ------
+    # +50 000 kWh in 600 s: refused; the counter goes on from 50 110: 10 + 10.
+    ("energy step beyond the rated maximum",
+     [(0, 100), (600, 110), (1200, 50_110), (1800, 50_120)], {"rated_max_w": 100_000}, None,
+     10 + 10, [(0, 600), (1200, 1800)], [Flag(600, 1200, "implausible_counter")]),
+    # A spike to 99 999 and back to 130: one implausible span 600..1800; 10 + 10.
+    ("energy spike beyond the rated maximum",
+     [(0, 100), (600, 110), (1200, 99_999), (1800, 130), (2400, 140)],
+     {"rated_max_w": 100_000}, None, 10 + 10, [(0, 600), (1800, 2400)],
+     [Flag(600, 1800, "implausible_counter")]),
+    # Without a rated maximum the same spike is out of line (130 >= 110): still refused.
+    ("energy spike, no rated maximum",
+     [(0, 100), (600, 110), (1200, 99_999), (1800, 130), (2400, 140)], {}, None,
+     10 + 10, [(0, 600), (1800, 2400)], [Flag(600, 1800, "step_back")]),
+]
+
+
+@pytest.mark.parametrize(("name", "readings", "settings", "power", "kwh", "spans", "flags"),
+                         COUNTER_RULES, ids=[c[0] for c in COUNTER_RULES])
+def test_counter_rules(name, readings, settings, power, kwh, spans, flags):
+    m = meter(readings, power, **settings)
+    energy, got_spans = measured(m)
+    assert energy == pytest.approx(kwh, rel=REL, abs=1e-12)
+    assert got_spans == spans
+    assert list(m.counter.flags) == flags
+    quality = m.quality(-1e12, 1e12)
+    assert quality.resets == sum(f.kind == "reset" for f in flags)
+    assert quality.step_backs == sum(f.kind == "step_back" for f in flags)
+    assert quality.wraps == sum(f.kind == "wrap" for f in flags)
+    assert quality.stuck == sum(f.kind.startswith("stuck") for f in flags)
+    assert quality.implausible == sum(f.kind.startswith("implausible") for f in flags)
+
+
+def test_meter_swap_is_not_a_decrease():
+    # Old meter 400 -> 460 (600 s), its final 500 at the swap (1000 s); the new one starts
+    # at 2 and reads 12 at 1200 s, 72 at 1800 s: (500 - 400) + (72 - 2) = 170, no flag.
+    m = meter([(0, 400), (600, 460), (1200, 12), (1800, 72)], replacements=((1000, 500, 2),))
+    assert measured(m) == (pytest.approx(170, rel=REL), [(0, 1800)])
+    assert m.counter.flags == ()
+
+
+# Power readings every 60 s from 0 to 1800 s: 20 000 W + 1 W a minute (never the same
+# twice), except 600..900 s, six readings frozen at 20 010 W.
+RAMP = [(t, 20_000 + t // 60) for t in range(0, 1801, 60) if not 600 < t <= 900]
+FROZEN = sorted(RAMP + [(t, 20_010) for t in range(660, 901, 60)])
+# Trapezoids: 0..600 s, 20 000 -> 20 010 W: 20 005 x 600 = 12 003 000 Ws;
+# 600..900 s at 20 010 W: 6 003 000 Ws; 900..960 s, 20 010 -> 20 016: 20 013 x 60 =
+# 1 200 780 Ws; 960..1800 s, 20 016 -> 20 030: 20 023 x 840 = 16 819 320 Ws.
+WS_OUTSIDE = 12_003_000 + 1_200_780 + 16_819_320
+WS_FROZEN = 20_010 * 300
+
+# (name, power readings, settings, kWh, measured spans, flags)
+POWER_RULES = [
+    # Six identical polls >= 5 while another meter moved at 700 s: stuck, 600..900 refused.
+    ("stuck power", FROZEN, {"stuck_polls": 5, "moving_ts": np.array([700.0])},
+     WS_OUTSIDE / 3.6e6, [(0, 600), (900, 1800)], [Flag(600, 900, "stuck_power")]),
+    # Nothing known of the other meters: a steady load may repeat itself; measured.
+    ("steady, site unknown", FROZEN, {"stuck_polls": 5, "moving_ts": None},
+     (WS_OUTSIDE + WS_FROZEN) / 3.6e6, [(0, 1800)], []),
+    # The other meters moved only at 100 s, before the run: the whole site was still.
+    ("the site did not move", FROZEN, {"stuck_polls": 5, "moving_ts": np.array([100.0])},
+     (WS_OUTSIDE + WS_FROZEN) / 3.6e6, [(0, 1800)], []),
+    # Six polls are fewer than the seven configured.
+    ("shorter than the setting", FROZEN, {"stuck_polls": 7, "moving_ts": np.array([700.0])},
+     (WS_OUTSIDE + WS_FROZEN) / 3.6e6, [(0, 1800)], []),
+    # A feed that is off reads 0 W for long: not stuck. 0 kWh over the whole.
+    ("off, not stuck", every_minute(0, 0, 1800),
+     {"stuck_polls": 5, "moving_ts": np.array([700.0])}, 0.0, [(0, 1800)], []),
+    # 20 kW every minute to 600 s, one reading of 9.9 MW at 300 s on a meter rated 50 kW:
+    # 240..360 s refused; 20 kW x (600 - 120) s = 9 600 000 Ws.
+    ("power beyond the rated maximum",
+     [(t, 9_900_000 if t == 300 else 20_000) for t in range(0, 601, 60)],
+     {"rated_max_w": 50_000}, 20_000 * 480 / 3.6e6, [(0, 240), (360, 600)],
+     [Flag(240, 360, "implausible_power")]),
+    # Two such readings in a row (300 s and 360 s) make one span, 240..420 s: 20 kW x 420 s.
+    ("two readings beyond the rated maximum",
+     [(t, 9_900_000 if t in (300, 360) else 20_000) for t in range(0, 601, 60)],
+     {"rated_max_w": 50_000}, 20_000 * 420 / 3.6e6, [(0, 240), (420, 600)],
+     [Flag(240, 420, "implausible_power")]),
+]
+
+
+@pytest.mark.parametrize(("name", "readings", "settings", "kwh", "spans", "flags"),
+                         POWER_RULES, ids=[c[0] for c in POWER_RULES])
+def test_power_rules(name, readings, settings, kwh, spans, flags):
+    m = MeterEnergy(None, power_series(readings, **settings))
+    energy, got_spans = measured(m)
+    assert energy == pytest.approx(kwh, rel=REL, abs=1e-12)
+    assert got_spans == spans
+    assert list(m.power.flags) == flags
+    assert m.quality(0, 1800).stuck == sum(f.kind == "stuck_power" for f in flags)
+    assert m.quality(0, 1800).implausible == sum(f.kind == "implausible_power" for f in flags)
+
+
+def test_moving_times_are_the_other_meters_changes():
+    # Meter a: 5, 5, 6 at 0, 60, 120 s (changed at 120); meter b: 1.5, 2.5 (changed at 60).
+    got = moving_times([(np.array([0.0, 60.0, 120.0]), np.array([5.0, 5.0, 6.0])),
+                        (np.array([0.0, 60.0]), np.array([1.5, 2.5]))])
+    assert got.tolist() == [60.0, 120.0]
+
+
+# (counter kWh, power kWh, difference share): |power - counter| / counter, and 100 % when
+# the counter shows 0 and the power does not (method 2 gave null there).
+SHARES = [
+    (10.0, 11.0, 0.1),  # 1 / 10
+    (0.0, 8.48, 1.0),  # issue 11: the frozen facility counter against 8.48 kWh of power
+    (0.0, 0.0, 0.0),  # both nothing: they agree
+]
+
+
+@pytest.mark.parametrize(("by_counter", "by_power", "share"), SHARES)
+def test_difference_share(by_counter, by_power, share):
+    assert difference_share(by_counter, by_power) == pytest.approx(share, rel=REL)
+
+
+def test_counter_zero_against_power_is_a_full_difference():
+    # A 0.1 kWh register that did not move for an hour while the meter drew 50 W: 0.05 kWh,
+    # under one register step, so not a stuck counter; but the check says 100 %.
+    m = meter([(0, 100), (3600, 100)], every_minute(50, 0, 3600), resolution_kwh=0.1)
+    assert m.counter.flags == ()
+    assert m.cross_check(0, 3600) == (0.0, pytest.approx(50 * 3600 / 3.6e6, rel=REL))
+    assert m.disagreement(0, 3600) == 1.0
+    # The same check kept in a stored block reaches the figure as 100 % (method 2: None).
+    part = Part(0, 3600, 3600, {
+        "in": MeterPart(0.0, 3600, "counter", cross_check=(0.0, 0.05), common_s=3600),
+        "it": MeterPart(0.04, 3600, "counter", common_s=3600)})
+    result = combine("s", [MeterInfo("in", Role.FACILITY),
+                           MeterInfo("it", Role.IT, measurement_point=MP.IT_INPUT)],
+                     [part], 0, 3600)
+    assert result.meters[0].cross_check == (0.0, 0.05, 1.0)
+
+
+def reset_site():
+    # Facility 150 kW: 100 (0 s), 150 (1200 s), reset: 5 (2400 s) < 15, 55 (3600 s).
+    # IT 100 kW as a counter read every minute.
+    return [
+        MeterInput("in", Role.FACILITY, meter([(0, 100), (1200, 150), (2400, 5), (3600, 55)])),
+        MeterInput("it", Role.IT, meter([(t, 100 * t / 3600) for t in range(0, 3601, 60)]),
+                   measurement_point=MP.UPS_OUTPUT),
+    ]
+
+
+def test_a_reset_gap_is_left_out_of_both_sides_and_shown():
+    # Common time 0..1200 and 2400..3600 (2400 s, coverage 2/3, incomplete).
+    # E_DC 50 + 50 = 100; E_IT 100 kW x 2400 s = 66.667; PUE 1.5.
+    result = interval_pue("s", reset_site(), 0, 3600)
+    assert result.facility_energy_kwh == pytest.approx(100, rel=REL)
+    assert result.it_energy_kwh == pytest.approx(100 * 2400 / 3600, rel=REL)
+    assert result.pue == pytest.approx(1.5, rel=REL)
+    assert result.coverage == pytest.approx(2 / 3, rel=REL)
+    assert result.status == "incomplete"
+    incomer = result.meters[0]
+    assert (incomer.resets, incomer.quality.resets) == (1, 1)
+    assert incomer.quality.flags == (Flag(1200, 2400, "reset"),)
+    assert incomer.quality.counts() == {"reset": 1, "step_back": 0, "wrap": 0,
+                                        "stuck_counter": 0, "stuck_power": 0,
+                                        "implausible_counter": 0, "implausible_power": 0}
+    assert result.meters[1].quality == MeterQuality()
+
+
+def test_a_flag_over_two_parts_is_shown_once():
+    # Halves 0..1800 and 1800..3600: the reset's step 1200..2400 lies in both; the
+    # period shows it once, and counts the reset in the part of its reading after.
+    meters = reset_site()
+    parts = [reduce_part(meters, 0, 1800), reduce_part(meters, 1800, 3600)]
+    assert [p.meters["in"].quality.resets for p in parts] == [1, 1]
+    assert [p.meters["in"].resets for p in parts] == [0, 1]
+    result = combine("s", [info(m) for m in meters], parts, 0, 3600)
+    assert (result.meters[0].resets, result.meters[0].quality.resets) == (1, 1)
+    assert result.pue == pytest.approx(1.5, rel=REL)
+
+
+# (spans, holes, spans less holes, then clipped to 5..25)
+SUBTRACT = [
+    ([(0, 10), (20, 30)], [(5, 22)], [(0, 5), (22, 30)], [(22, 25)]),
+    ([(0, 10)], [(2, 3), (4, 6)], [(0, 2), (3, 4), (6, 10)], [(6, 10)]),
+    ([(0, 10)], [(0, 10)], [], []),
+    ([(0, 10)], [(10, 20)], [(0, 10)], [(5, 10)]),
+]
+
+
+@pytest.mark.parametrize(("spans", "holes", "left", "clipped"), SUBTRACT)
+def test_span_algebra(spans, holes, left, clipped):
+    from pue_monitor.pue.spans import clip_spans, subtract_spans
+    assert subtract_spans(spans, holes) == left
+    assert clip_spans(left, 5, 25) == clipped

@@ -1,0 +1,181 @@
+"""The JSON API behind the pages: province, site, series, months, device (/api/v1/...),
+and its OpenAPI document. Every page draws its figures from these routes.
+
+Bounded work: a range is one of figures.charts.RANGES, a year is one calendar year, every
+series comes from stored blocks and day summaries; the only raw readings read are a
+device's latest ones (the last hour).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from pue_monitor.config.model import Device, Site
+from pue_monitor.figures import charts
+from pue_monitor.web import series
+from pue_monitor.web.access import scoped_document, visible_sites
+from pue_monitor.web.openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# The years a months request may ask for: this far back from the current one.
+MAX_YEARS_BACK = 10
+
+
+def state():
+    return current_app.extensions["pue_monitor"]
+
+
+def cache() -> series.SeriesCache:
+    return current_app.extensions.setdefault("pue_monitor_series", series.SeriesCache())
+
+
+def json_error(status: int, message: str) -> Response:
+    response = jsonify({"error": message, "status": status})
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def find_site(site_id: str) -> Site | None:
+    """The site, if this request may see it (web.access): another organisation's site is
+    not found, like one that does not exist."""
+    return next((s for s in visible_sites() if s.id == site_id), None)
+
+
+def find_device(device_id: str) -> tuple[Site, Device] | None:
+    """The device and its site, if this request may see that site."""
+    return next(((s, d) for s in visible_sites() for d in s.devices if d.id == device_id), None)
+
+
+def site_doc(site_id: str) -> dict | None:
+    """The site's entry of the (cached) status document."""
+    return next((s for s in state().document()["sites"] if s["id"] == site_id), None)
+
+
+def cut() -> float:
+    return charts.last_block(state().clock())
+
+
+def range_arg() -> str | None:
+    name = request.args.get("range", "day")
+    return name if name in charts.RANGES else None
+
+
+def _json(doc: object) -> Response:
+    response = jsonify(doc)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _bad_range() -> Response:
+    return json_error(400, f"range must be one of {', '.join(charts.RANGES)}, "
+                           f"not {request.args.get('range')!r}")
+
+
+# -- province and sites ------------------------------------------------------------------
+
+def province() -> dict:
+    return series.province_document(scoped_document(state().document()))
+
+
+def site_summary(site: Site) -> dict:
+    st = state()
+    checks = cache().get(("checks", site.id, cut()), lambda: series.checks_document(
+        st.store, st.config, site, st.clock()))
+    return series.site_summary(site_doc(site.id), checks)  # type: ignore[arg-type]
+
+
+@bp.get("/province")
+def api_province() -> Response:
+    return _json(province())
+
+
+@bp.get("/sites/<site_id>")
+def api_site(site_id: str) -> Response:
+    site = find_site(site_id)
+    if site is None:
+        return json_error(404, f"no site {site_id!r}")
+    return _json(site_summary(site))
+
+
+def pue(site: Site, name: str) -> dict:
+    st = state()
+    return cache().get(("pue", site.id, name, cut()), lambda: series.pue_document(
+        st.store, st.config, site, name, st.clock()))  # type: ignore[return-value]
+
+
+@bp.get("/sites/<site_id>/pue")
+def api_site_pue(site_id: str) -> Response:
+    site = find_site(site_id)
+    if site is None:
+        return json_error(404, f"no site {site_id!r}")
+    name = range_arg()
+    return _bad_range() if name is None else _json(pue(site, name))
+
+
+@bp.get("/sites/<site_id>/power")
+def api_site_power(site_id: str) -> Response:
+    site = find_site(site_id)
+    if site is None:
+        return json_error(404, f"no site {site_id!r}")
+    name = range_arg()
+    if name is None:
+        return _bad_range()
+    st = state()
+    return _json(cache().get(("power", site.id, name, cut()), lambda: series.power_document(
+        st.store, site, name, st.clock())))
+
+
+def months(site: Site, year: int) -> dict:
+    st = state()
+    return cache().get(("months", site.id, year, cut()), lambda: series.months_document(
+        st.store, st.config, site, year, st.clock()))  # type: ignore[return-value]
+
+
+@bp.get("/sites/<site_id>/months")
+def api_site_months(site_id: str) -> Response:
+    site = find_site(site_id)
+    if site is None:
+        return json_error(404, f"no site {site_id!r}")
+    this_year = series.site_year(site, state().clock())
+    text = request.args.get("year", str(this_year))
+    if not text.isdigit() or not this_year - MAX_YEARS_BACK <= int(text) <= this_year:
+        return json_error(400, f"year must be a year from {this_year - MAX_YEARS_BACK} to "
+                               f"{this_year}, not {text!r}")
+    return _json(months(site, int(text)))
+
+
+# -- devices -----------------------------------------------------------------------------
+
+def device(site: Site, dev: Device) -> dict:
+    st = state()
+    doc = next(d for d in site_doc(site.id)["devices"] if d["id"] == dev.id)  # type: ignore[index]
+    return series.device_document(st.store, site, dev, doc, st.clock())
+
+
+@bp.get("/devices/<device_id>")
+def api_device(device_id: str) -> Response:
+    found = find_device(device_id)
+    if found is None:
+        return json_error(404, f"no device {device_id!r}")
+    return _json(device(*found))
+
+
+@bp.get("/devices/<device_id>/power")
+def api_device_power(device_id: str) -> Response:
+    found = find_device(device_id)
+    if found is None:
+        return json_error(404, f"no device {device_id!r}")
+    name = range_arg()
+    if name is None:
+        return _bad_range()
+    site, dev = found
+    st = state()
+    return _json(cache().get(("device-power", dev.id, name, cut()),
+                             lambda: series.device_power_document(st.store, site, dev, name,
+                                                                  st.clock())))
+
+
+@bp.get("/openapi.json")
+def api_openapi() -> Response:
+    return jsonify(openapi_document())
