@@ -16,13 +16,16 @@ from pue_monitor.store.base import DAY_S, day_starts, whole_span
 BLOCKS_PER_DAY = DAY_S // BLOCK_S
 OFFSET_KEY = "day_offset_s"
 COMPLETE_KEY = "day_summary_complete"
+# The flag counts of a block beyond its resets, which a day sums (store.days, migration 0002).
+FLAG_COLUMNS = ("step_backs", "wraps", "stuck", "implausible")
 # Float sums in block order, as SQLite adds them (along its (device, start) index): the
 # same blocks give the same day rows, to the last bit, on both backends and every time
 # (a heap's row order changes with updates and vacuum).
 _SUMS = ("count(*), min(e.covered_s), sum(e.energy_kwh ORDER BY e.start), "
          "sum(e.covered_s ORDER BY e.start), "
          "coalesce(string_agg(DISTINCT e.method, ',' ORDER BY e.method), ''), sum(e.resets), "
-         "sum(e.counter_kwh ORDER BY e.start), sum(e.power_kwh ORDER BY e.start)")
+         "sum(e.counter_kwh ORDER BY e.start), sum(e.power_kwh ORDER BY e.start), "
+         + ", ".join(f"sum(e.{c})" for c in FLAG_COLUMNS))
 # The day a block starting at e.start belongs to (whole seconds, as store.days).
 _DAY_OF = "(trunc(e.start)::bigint - ((trunc(e.start)::bigint + %(offset)s) %% " + str(DAY_S) + "))"
 

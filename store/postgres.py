@@ -28,8 +28,10 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pue_monitor.store import pg_days as days
 from pue_monitor.store import pg_schema as schema
-from pue_monitor.store.base import BLOCK_METRICS, BlockTotal, DeviceHealth, ProgressFn
-from pue_monitor.store.model import PollResult, Quality, Reading, labels_key
+from pue_monitor.store.base import (BLOCK_METRICS, NEAR_READINGS, BlockTotal, DeviceHealth,
+                                    ProgressFn)
+from pue_monitor.store.model import HealthState, PollResult, Quality, Reading, labels_key
+from pue_monitor.store.pg_accounts import PgUsersMixin
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
     import pandas as pd
@@ -67,9 +69,10 @@ def _add(total: float | None, value: float | None) -> float | None:
     return total if value is None else (value if total is None else total + value)
 
 
-class PostgresStore:
-    """Readings, device health and interval energy in PostgreSQL. Safe to share between
-    threads; close() before a fork (a child process opens its own pool)."""
+class PostgresStore(PgUsersMixin):
+    """Readings, device health, interval energy and the web view's users (store.pg_accounts)
+    in PostgreSQL. Safe to share between threads; close() before a fork (a child process
+    opens its own pool)."""
 
     def __init__(self, url: str, sites: Mapping[str, str] | None = None,
                  pool_max: int = POOL_MAX) -> None:
@@ -232,29 +235,30 @@ class PostgresStore:
             end = res.started + res.duration_s
             key = (res.site, res.device)
             # up, last poll, last ok, duration, error kind, error, failures since the
-            # batch's last ok poll (all of them if none), polls
-            row = health.setdefault(key, [True, None, None, None, None, None, 0, 0])
+            # batch's last ok poll (all of them if none), polls, degraded (the last poll)
+            row = health.setdefault(key, [True, None, None, None, None, None, 0, 0, False])
             row[0], row[1], row[3] = res.ok, end, res.duration_s
             row[4] = res.error_kind.value if res.error_kind else None
             row[5], row[7] = res.error, row[7] + 1
+            row[8] = res.state == HealthState.DEGRADED
             if res.ok:
                 row[2], row[6] = end, 0
             else:
                 row[6] += 1
-            counts = dict(res.point_errors)
-            if res.error_kind is not None:
-                counts[res.error_kind.value] = counts.get(res.error_kind.value, 0) + 1
-            for kind, n in counts.items():
+            for kind, n in res.error_counts().items():
                 errors[(*key, kind)] = errors.get((*key, kind), 0) + n
         keys = sorted(health)
         columns = [[k[0] for k in keys], [k[1] for k in keys],
-                   *([health[k][i] for k in keys] for i in range(8))]
+                   *([health[k][i] for k in keys] for i in range(9))]
         conn.execute(
-            """INSERT INTO device_health SELECT * FROM unnest(%s::text[], %s::text[],
+            """INSERT INTO device_health (site, device, up, last_poll_ts, last_ok_ts,
+                   last_duration_s, last_error_kind, last_error, consecutive_failures,
+                   polls_total, degraded)
+               SELECT * FROM unnest(%s::text[], %s::text[],
                    %s::bool[], %s::float8[], %s::float8[], %s::float8[], %s::text[],
-                   %s::text[], %s::int[], %s::bigint[])
+                   %s::text[], %s::int[], %s::bigint[], %s::bool[])
                ON CONFLICT (site, device) DO UPDATE SET
-                 up = excluded.up, last_poll_ts = excluded.last_poll_ts,
+                 up = excluded.up, degraded = excluded.degraded, last_poll_ts = excluded.last_poll_ts,
                  last_ok_ts = COALESCE(excluded.last_ok_ts, device_health.last_ok_ts),
                  last_duration_s = excluded.last_duration_s,
                  last_error_kind = excluded.last_error_kind, last_error = excluded.last_error,
@@ -289,24 +293,28 @@ class PostgresStore:
 
     def write_interval_energy(self, rows: Iterable[tuple]) -> None:
         """Upsert (device, start, end, energy_kwh, covered_s, method[, resets, counter_kwh,
-        power_kwh]) rows and refresh their days, in one transaction."""
-        full = [(*r, 0, None, None) if len(r) == 6 else tuple(r) for r in rows]
+        power_kwh[, step_backs, wraps, stuck, implausible]]) rows and refresh their days, in
+        one transaction."""
+        tails = {6: (0, None, None, 0, 0, 0, 0), 9: (0, 0, 0, 0), 13: ()}
+        full = [(*r, *tails[len(r)]) for r in rows]
         if not full:
             return
         self._ensure_blocks(float(r[1]) for r in full)
         with self._write(str(r[0]) for r in full) as conn:
             site_of = self._site_of(conn, {str(r[0]) for r in full})
             clean = [(site_of[str(d)], str(d), float(s), float(e), _num(kwh), float(cov),
-                      str(method), int(resets), _num(ck), _num(pk))
-                     for d, s, e, kwh, cov, method, resets, ck, pk in full]
+                      str(method), int(resets), _num(ck), _num(pk), *(int(n) for n in flags))
+                     for d, s, e, kwh, cov, method, resets, ck, pk, *flags in full]
             conn.cursor().executemany(
                 'INSERT INTO interval_energy (site, device, start, "end", energy_kwh, '
-                "covered_s, method, resets, counter_kwh, power_kwh) VALUES (%s, %s, %s, %s, "
+                "covered_s, method, resets, counter_kwh, power_kwh, "
+                f"{', '.join(days.FLAG_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
                 "%s, %s, %s, %s, %s, %s) ON CONFLICT (site, device, start) DO UPDATE SET "
                 '"end" = excluded."end", energy_kwh = excluded.energy_kwh, '
                 "covered_s = excluded.covered_s, method = excluded.method, "
                 "resets = excluded.resets, counter_kwh = excluded.counter_kwh, "
-                "power_kwh = excluded.power_kwh", clean)
+                "power_kwh = excluded.power_kwh, "
+                + ", ".join(f"{c} = excluded.{c}" for c in days.FLAG_COLUMNS), clean)
             offset = days.offset(conn)
             days.refresh(conn, {(r[1], days.day_of(r[2], offset)) for r in clean})
 
@@ -317,6 +325,35 @@ class PostgresStore:
             conn.execute("INSERT INTO device_profiles VALUES (%s, %s, %s) ON CONFLICT "
                          "(site, device) DO UPDATE SET profile = excluded.profile",
                          (site, device, name))
+
+    def mark_run(self, run: str, ts: float, stopped: bool = False) -> None:
+        """Start, heartbeat or clean stop of a monitor run (see StoreProtocol.mark_run);
+        a run belongs to no one site: kept under site ''."""
+        with self._write() as conn:
+            conn.execute("INSERT INTO monitor_runs (site, run, started, last_seen, stopped) "
+                         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (site, run) DO UPDATE SET "
+                         "last_seen = greatest(monitor_runs.last_seen, excluded.last_seen), "
+                         "stopped = excluded.stopped",
+                         (UNKNOWN_SITE, run, float(ts), float(ts), bool(stopped)))
+
+    def replace_settings(self, fingerprints: Mapping[str, str],
+                         drop_blocks: bool = True) -> None:
+        """Record these devices' settings fingerprints and delete all their blocks and
+        day rows (blocks made with other settings are stale), in one transaction."""
+        if not fingerprints:
+            return
+        with self._write(fingerprints if drop_blocks else ()) as conn:
+            site_of = self._site_of(conn, fingerprints)
+            devices = sorted(fingerprints)
+            if drop_blocks:
+                # Every block of the device goes, so every day row of it goes too.
+                for table in ("interval_energy", "day_energy"):
+                    conn.execute(f"DELETE FROM {table} WHERE device = ANY(%s::text[])",
+                                 (devices,))
+            conn.cursor().executemany(
+                "INSERT INTO device_settings VALUES (%s, %s, %s) ON CONFLICT (site, device) "
+                "DO UPDATE SET fingerprint = excluded.fingerprint",
+                [(site_of[d], d, str(fingerprints[d])) for d in devices])
 
     def stored_values(self, readings: Sequence[Reading]
                       ) -> dict[int, list[tuple[float | None, str]]]:
@@ -344,7 +381,7 @@ class PostgresStore:
                        windows: Sequence[tuple[float, float]], labels: str = ""
                        ) -> list[dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
         """Good readings of each (device, metric) in each window [start, end], plus the
-        nearest one on each side, as sorted (times, values) arrays; one statement."""
+        NEAR_READINGS nearest on each side, as sorted (times, values) arrays; one statement."""
         keys = list(dict.fromkeys(keys))
         found: list[dict[tuple[str, str], list]] = [{k: [] for k in keys} for _ in windows]
         if keys and windows:
@@ -355,7 +392,7 @@ class PostgresStore:
                     "CROSS JOIN LATERAL (SELECT ts, value FROM readings r WHERE "
                     "r.device = k.device AND r.metric = k.metric AND r.labels = %(labels)s "
                     "AND r.quality = 'ok' AND r.ts {op} w.{edge} ORDER BY r.ts {order} "
-                    "LIMIT 1) x")
+                    f"LIMIT {NEAR_READINGS}) x")
             sql = ("WITH w AS (SELECT * FROM unnest(%(wi)s::int[], %(wa)s::float8[], "
                    "%(wb)s::float8[]) AS w(i, a, b)), k AS (SELECT * FROM unnest("
                    "%(kd)s::text[], %(km)s::text[]) AS k(device, metric)) "
@@ -400,9 +437,9 @@ class PostgresStore:
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT device, site, up, last_poll_ts, last_ok_ts, last_duration_s, "
-                "last_error_kind, last_error, consecutive_failures, polls_total "
+                "last_error_kind, last_error, consecutive_failures, polls_total, degraded "
                 "FROM device_health ORDER BY last_poll_ts NULLS FIRST").fetchall()
-        return {r[0]: DeviceHealth(*r) for r in rows}
+        return {r[0]: DeviceHealth(*r[:10], degraded=bool(r[10])) for r in rows}
 
     def error_counts(self) -> dict[tuple[str, str], int]:
         """{(device, error kind): count} since the store was created."""
@@ -417,6 +454,20 @@ class PostgresStore:
         with self._read() as conn:
             return dict(conn.execute("SELECT device, profile FROM device_profiles").fetchall())
 
+    def settings_fingerprints(self) -> dict[str, str]:
+        """{device id: fingerprint of the settings its stored blocks were computed with}."""
+        with self._read() as conn:
+            return dict(conn.execute("SELECT device, fingerprint FROM device_settings")
+                        .fetchall())
+
+    def runs(self, start: float, end: float) -> list[tuple[float, float, bool]]:
+        """(started, last seen, stopped) of the runs overlapping [start, end), by start."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT started, last_seen, stopped FROM monitor_runs "
+                                "WHERE started < %s AND last_seen >= %s ORDER BY started, run",
+                                (end, start)).fetchall()
+        return [(a, b, bool(s)) for a, b, s in rows]
+
     def first_reading_ts(self, device: str, metrics: Sequence[str] = BLOCK_METRICS
                          ) -> float | None:
         """The device's first reading of any of ``metrics`` (device totals)."""
@@ -424,11 +475,25 @@ class PostgresStore:
 
     def neighbour_times(self, device: str, start: float, end: float,
                         metrics: Sequence[str] = BLOCK_METRICS) -> tuple[float, float]:
-        """The device's last reading of any of ``metrics`` before ``start`` and first
-        after ``end``, or ``start`` / ``end`` themselves when there is none."""
-        before = self._edge_ts(device, metrics, "max", "<", start)
-        after = self._edge_ts(device, metrics, "min", ">", end)
+        """The device's NEAR_READINGS-th reading (or the farthest there is) of any of
+        ``metrics`` before ``start`` and after ``end``, or ``start`` / ``end`` themselves
+        when there is none."""
+        before = self._near_ts(device, metrics, "<", "DESC", start)
+        after = self._near_ts(device, metrics, ">", "ASC", end)
         return (start if before is None else before, end if after is None else after)
+
+    def _near_ts(self, device: str, metrics: Sequence[str], op: str, order: str,
+                 bound: float) -> float | None:
+        # The nearest NEAR_READINGS times of each metric off the series index, then the
+        # NEAR_READINGS-th nearest distinct time of them all (as the SQLite store).
+        with self._read() as conn:
+            found = [t for (t,) in conn.execute(
+                f"SELECT DISTINCT x.ts FROM unnest(%s::text[]) AS m(metric) CROSS JOIN "
+                f"LATERAL (SELECT ts FROM readings r WHERE r.device = %s "
+                f"AND r.metric = m.metric AND r.labels = '' AND r.ts {op} %s "
+                f"ORDER BY r.ts {order} LIMIT {NEAR_READINGS}) x ORDER BY x.ts {order} "
+                f"LIMIT {NEAR_READINGS}", (list(metrics), device, bound))]
+        return found[-1] if found else None
 
     def _edge_ts(self, device: str, metrics: Sequence[str], agg: str, op: str,
                  bound: float) -> float | None:
@@ -503,8 +568,9 @@ class PostgresStore:
         # Float sums in time order, as SQLite adds them along its index (pg_days._SUMS).
         sql = (f"SELECT device, {segment} AS seg, sum(energy_kwh ORDER BY {t}), "
                f"sum(covered_s ORDER BY {t}), string_agg(DISTINCT {method_col}, ','), "
-               f"sum(resets), sum(counter_kwh ORDER BY {t}), sum(power_kwh ORDER BY {t}) "
-               f"FROM {table} WHERE device = ANY(%s::text[]) ")
+               f"sum(resets), sum(counter_kwh ORDER BY {t}), sum(power_kwh ORDER BY {t}), "
+               + ", ".join(f"sum({c})" for c in days.FLAG_COLUMNS) +
+               f" FROM {table} WHERE device = ANY(%s::text[]) ")
         args: list = [*(float(e) for e in edges), list(devices)]
         if starts is None:
             sql += f"AND {t} >= %s AND {t} < %s"
@@ -514,16 +580,19 @@ class PostgresStore:
             args.append([float(x) for x in starts if start <= x < end])
         out: dict[tuple[str, int], list] = {}
         with self._read() as conn:
-            for device, seg, energy, covered, methods, resets, by_counter, by_power in \
-                    conn.execute(sql + " GROUP BY device, seg", args):
-                acc = out.setdefault((device, seg), [None, 0.0, set(), 0, None, None])
+            for (device, seg, energy, covered, methods, resets, by_counter, by_power,
+                 *flags) in conn.execute(sql + " GROUP BY device, seg", args):
+                acc = out.setdefault((device, seg),
+                                     [None, 0.0, set(), 0, None, None, 0, 0, 0, 0])
                 acc[0] = _add(acc[0], energy)
                 acc[1] += covered or 0.0
                 acc[2] |= {m for m in (methods or "").split(",") if m and m != "none"}
                 acc[3] += resets or 0
                 acc[4], acc[5] = _add(acc[4], by_counter), _add(acc[5], by_power)
-        return {k: BlockTotal(e, c, "+".join(sorted(m)), r, bc, bp)
-                for k, (e, c, m, r, bc, bp) in out.items()}
+                for i, n in enumerate(flags):
+                    acc[6 + i] += int(n or 0)
+        return {k: BlockTotal(e, c, "+".join(sorted(m)), r, bc, bp, *flags)
+                for k, (e, c, m, r, bc, bp, *flags) in out.items()}
 
     # -- the day summary of the blocks (store.pg_days) ------------------------------------
 

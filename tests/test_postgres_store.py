@@ -82,7 +82,9 @@ def test_every_table_of_site_data_is_keyed_by_site_first(url):
     global_tables = {"meta", "schema_version"}  # Citus reference tables (README)
     assert {t: k for t, k in keys.items() if t not in global_tables} == {
         t: "site" for t in ("devices", "device_health", "poll_errors", "device_profiles",
-                            "interval_energy", "day_energy")}
+                            "interval_energy", "day_energy",
+                            # migration 0002: global rows (users, runs) under site ''
+                            "device_settings", "monitor_runs", "users", "api_tokens")}
     site_column = {t for (t,) in query(url, "SELECT table_name FROM information_schema.columns "
                                             "WHERE column_name = 'site' AND table_schema = "
                                             "'public'")}
