@@ -53,8 +53,8 @@ COUNTER = [(0.0, 0.0), (60.0, 1.0), (120.0, 100.0), (180.0, 2.0), (240.0, 3.0),
 
 
 @pytest.fixture
-def counter_store(tmp_path):
-    store = Store.open(tmp_path)
+def counter_store(store_factory):
+    store = store_factory.open()
     store.import_readings([Reading(ts, "m", "active_energy_kwh", v) for ts, v in COUNTER])
     yield store
     store.close()
