@@ -176,3 +176,28 @@ def test_a_writer_waits_a_bounded_time_for_another_then_raises(url):
     store.write_interval_energy([("m1", 0.0, 900.0, 1.0, 900.0, "power")])  # released
     assert store.last_interval_end("m1") == 900.0
     store.close()
+
+
+def test_a_database_of_the_first_schema_gains_the_flag_counts(url, monkeypatch):
+    """0002 on a database 0001 made, with a block already in a month's partition: that
+    block counts no flags, a block written after counts its own, in blocks and days."""
+    first = pg_schema.migrations()[:1]
+    day = utc(2026, 3, 1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        monkeypatch.setattr(pg_schema, "migrations", lambda: first)
+        assert pg_schema.migrate(conn) == [1]
+        monkeypatch.undo()
+        pg_schema.ensure_months(conn, "interval_energy", {(2026, 3)}, set())
+        conn.execute("INSERT INTO interval_energy VALUES ('', 'm', %s, %s, 1.0, 900.0, "
+                     "'counter', 1, NULL, NULL)", (day, day + 900))
+    store = PostgresStore(url)
+    try:
+        store.write_interval_energy([("m", day + 900, day + 1800, 2.0, 900.0, "counter",
+                                      0, None, None, 1, 2, 3, 4)])
+        # The write recomputes the whole day: the day row sums the old block too.
+        for by_day in (False, True):
+            (total,) = store.block_totals(["m"], day, day + 86400, by_day=by_day).values()
+            assert (total.energy_kwh, total.resets, total.step_backs, total.wraps,
+                    total.stuck, total.implausible) == (3.0, 1, 1, 2, 3, 4)
+    finally:
+        store.close()
