@@ -258,7 +258,8 @@ class PostgresStore(PgUsersMixin):
                    %s::bool[], %s::float8[], %s::float8[], %s::float8[], %s::text[],
                    %s::text[], %s::int[], %s::bigint[], %s::bool[])
                ON CONFLICT (site, device) DO UPDATE SET
-                 up = excluded.up, degraded = excluded.degraded, last_poll_ts = excluded.last_poll_ts,
+                 up = excluded.up, degraded = excluded.degraded,
+                 last_poll_ts = excluded.last_poll_ts,
                  last_ok_ts = COALESCE(excluded.last_ok_ts, device_health.last_ok_ts),
                  last_duration_s = excluded.last_duration_s,
                  last_error_kind = excluded.last_error_kind, last_error = excluded.last_error,
