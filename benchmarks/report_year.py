@@ -19,7 +19,11 @@ them would take this script hours and the report never reads them: it reads the
     one rollup cycle has written a block for every meter.
 
     python benchmarks/report_year.py [--sites 10] [--meters 30] [--year 2025]
-                                     [--data-dir DIR] [--profile]
+                                     [--data-dir DIR] [--store-url URL] [--profile]
+
+``--store-url postgresql://...`` runs (b) and (c) on that PostgreSQL database (the
+config's ``store: {url}``, as a deployment sets it) instead of SQLite under --data-dir;
+(a) stays on a SQLite scratch store (one meter-month of raw readings, not the province's).
 
 Prints figures; asserts nothing (speed is measured here, never in the test suite).
 """
@@ -48,6 +52,7 @@ from pue_monitor.config import load_config  # noqa: E402
 from pue_monitor.figures.rollup import rollup_range  # noqa: E402
 from pue_monitor.pue.periods import BLOCK_S  # noqa: E402
 from pue_monitor.storage import open_store  # noqa: E402
+from pue_monitor.store.base import StoreProtocol  # noqa: E402
 from pue_monitor.store.model import Reading  # noqa: E402
 from pue_monitor.store.sqlite import Store  # noqa: E402
 
@@ -59,7 +64,7 @@ LAYOUT = ([("facility", None, 450.0)] * 2 + [("it", "pdu_output", 30.0)] * 20
           + [("lighting", None, 4.0)])
 
 
-def write_config(folder: Path, sites: int, meters: int) -> Path:
+def write_config(folder: Path, sites: int, meters: int, store_url: str | None = None) -> Path:
     port = 20000
     out = []
     for s in range(sites):
@@ -77,8 +82,10 @@ def write_config(folder: Path, sites: int, meters: int) -> Path:
         out.append({"id": f"site-{s:02d}", "name": {"vi": f"TTDL {s}", "en": f"DC {s}"},
                     "devices": devices})
     path = folder / "province.yaml"
-    path.write_text(yaml.safe_dump({"polling": {"interval_s": 60}, "sites": out}),
-                    encoding="utf-8")
+    raw = {"polling": {"interval_s": 60}, "sites": out}
+    if store_url:
+        raw["store"] = {"url": store_url}
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
 
 
@@ -133,7 +140,7 @@ def partial_blocks(year: int, sites: int) -> list[set[float]]:
             for _ in range(sites)]
 
 
-def write_blocks(store: Store, config_path: Path, year: int) -> int:
+def write_blocks(store: StoreProtocol, config_path: Path, year: int) -> int:
     config = load_config(config_path)
     start, end = local(year), local(year + 1)
     rows_written = 0
@@ -157,7 +164,7 @@ def write_blocks(store: Store, config_path: Path, year: int) -> int:
     return rows_written
 
 
-def write_raw_around(store: Store, config, year: int) -> int:
+def write_raw_around(store: StoreProtocol, config, year: int) -> int:
     """The raw 1-minute readings (counter and power) of every meter around each partial
     block, as a real store has them all year; the exact path reads these."""
     readings = []
@@ -217,7 +224,7 @@ def time_report(config_path: Path, data_dir: Path, year: int, profile: bool) -> 
                    cwd=Path(__file__).resolve().parent.parent)
     fresh = time.perf_counter() - began
     config = load_config(config_path)
-    store = Store.open(data_dir)
+    store = open_store(data_dir, config)
     start, end = local(year), local(year + 1)
     per_site = []
     for site in config.sites:
@@ -234,7 +241,6 @@ def time_report(config_path: Path, data_dir: Path, year: int, profile: bool) -> 
     print(f"    per site: mean {sum(per_site) / n:.3f} s, max {max(per_site):.3f} s "
           "(one site's report with its 12 months)")
     if profile:
-        store = Store.open(data_dir)
         prof = cProfile.Profile()
         prof.enable()
         assert main(argv) == 0
@@ -251,21 +257,26 @@ def main() -> None:
     parser.add_argument("--year", type=int, default=2025)
     parser.add_argument("--data-dir", type=Path,
                         help="keep the benchmark store here (reused by the next run)")
+    parser.add_argument("--store-url", help="run (b) and (c) on this PostgreSQL database "
+                        "(postgresql://...) instead of SQLite")
     parser.add_argument("--profile", action="store_true", help="cProfile the report")
     parser.add_argument("--skip-rollup", action="store_true", help="skip part (a)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        config_path = write_config(folder, args.sites, args.meters)
+        config_path = write_config(folder, args.sites, args.meters, args.store_url)
         print(f"machine: {sys.platform}, Python {sys.version.split()[0]}, "
-              f"{__import__('os').cpu_count()} CPUs")
+              f"{__import__('os').cpu_count()} CPUs; store: "
+              f"{'PostgreSQL' if args.store_url else 'SQLite'}")
         if not args.skip_rollup:
             time_rollup(folder, config_path, args.year)
         data_dir = args.data_dir or folder / "data"
-        if (data_dir / "pue-monitor.sqlite3").exists():
-            print(f"    (reusing the blocks already in {data_dir})")
+        config = load_config(config_path)
+        store = open_store(data_dir, config)  # days kept as written
+        if store.last_interval_end(config.sites[-1].devices[-1].id) is not None:
+            store.close()
+            print("    (reusing the blocks already in the store)")
         else:
-            store = open_store(data_dir, load_config(config_path))  # days kept as written
             began = time.perf_counter()
             rows = write_blocks(store, config_path, args.year)
             store.close()

@@ -339,6 +339,24 @@ class InfluxDb(_Strict):
     buffer_max_points: int = Field(10_000_000, ge=1000)
 
 
+class StoreSettings(_Strict):
+    """Where the readings are kept when not in the embedded SQLite store under
+    --data-dir: a PostgreSQL server (store.postgres). The URL holds a password: write it
+    as ${VAR}; it never appears in a dump, a repr or a log line."""
+
+    url: SecretStr
+    # connections each process keeps open at most (a report's snapshot holds one)
+    pool_max: int = Field(10, ge=1, le=200)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("store url must start with postgresql:// (the only server "
+                             "store); leave store out for SQLite under --data-dir")
+        return value
+
+
 # Who may see which site: the roles a user has (web.access applies them).
 USER_ROLES = ("operator", "auditor", "admin")
 # /metrics and /healthz without a session: loopback and private networks (Prometheus on the
@@ -414,6 +432,8 @@ class Config(_Strict):
     sites: list[Site]
     simulation: Simulation | None = None
     influxdb: InfluxDb | None = None
+    # None: the SQLite store under --data-dir
+    store: StoreSettings | None = None
     organisations: list[Organisation] = Field(default_factory=list)
     web: Web = Web()
     emission_factors: dict[int, float] = Field(

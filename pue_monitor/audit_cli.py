@@ -57,7 +57,7 @@ def add_recompute_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from pue_monitor.storage import BUSY_ERRORS
+    from pue_monitor.storage import busy_errors, describe
 
     try:
         return {"import": _import, "report": _report,
@@ -65,8 +65,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except UserError as exc:
         print(f"pue-monitor {args.command}: {exc}", file=sys.stderr)
         return 2
-    except BUSY_ERRORS as exc:  # e.g. locked past the busy timeout
-        print(f"pue-monitor {args.command}: the store in {args.data_dir} cannot be used now: "
+    except busy_errors() as exc:  # e.g. locked past the busy timeout
+        print(f"pue-monitor {args.command}: the store {describe(args.data_dir, config)} "
+              "cannot be used now: "
               f"{exc} (another process may hold it for a long write; try again)",
               file=sys.stderr)
         return 1
@@ -90,7 +91,7 @@ def _import(args: argparse.Namespace, config: Config) -> int:
     errors = list(parsed.errors)
     # A refused file creates no store; an existing one is checked too, so that every bad
     # row (rows stored already with other values among them) is told in one go.
-    if errors and not exists(args.data_dir):
+    if errors and not exists(args.data_dir, config):
         return _refused(args.file, errors)
     store = open_store(args.data_dir, config, Progress("day summary rebuilt", "devices"))
     try:
@@ -187,7 +188,7 @@ def _report(args: argparse.Namespace, config: Config) -> int:
             parse_period(args.period, site.timezone, at, config.max_report_years)
         except PeriodError as exc:
             raise UserError(f"--period: {exc.en}\n  ({exc.vi})") from None
-    if not exists(args.data_dir):
+    if not exists(args.data_dir, config):
         raise UserError(f"no store in {args.data_dir} (import readings or run the monitor "
                         "first, or give --data-dir)")
     store = open_store(args.data_dir, config, Progress("day summary rebuilt", "devices"))

@@ -28,7 +28,7 @@ from pue_monitor.figures.rollup import rollup
 from pue_monitor.progress import Progress
 from pue_monitor.pue.runlog import HEARTBEAT_S
 from pue_monitor.simulator.runner import READY_LINE
-from pue_monitor.storage import open_store
+from pue_monitor.storage import describe, open_store
 from pue_monitor.store.base import StoreProtocol
 from pue_monitor.web import create_app
 from pue_monitor.web.metrics_collection import CollectionCollector
@@ -145,7 +145,7 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
     elif not store.users():
         announce("pue-monitor: no users yet: add one with `pue-monitor user add`")
     announce(f"pue-monitor: metrics   http://{shown}:{server.port}/metrics")
-    announce(f"pue-monitor: data in   {Path(data_dir).resolve()}")
+    announce(f"pue-monitor: data in   {describe(data_dir, config)}")
     if writer is not None:
         assert config.influxdb is not None
         writer.start()

@@ -1,7 +1,9 @@
 """Persistence: readings, device health, 15-minute blocks and their day summary.
 
 Persistence only, behind one interface (store.base.StoreProtocol, with its transaction
-and snapshot rules); store.sqlite.Store is its SQLite implementation, store.outbox the
+and snapshot rules); store.sqlite.Store is its SQLite implementation and
+store.postgres.PostgresStore its PostgreSQL one (imported where chosen, in
+pue_monitor.storage, so SQLite users never load psycopg), store.outbox the
 durable queue the InfluxDB exporter sends from. Collectors write here and the figures
 read from here: collectors and web never import each other.
 """

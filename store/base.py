@@ -2,8 +2,9 @@
 
 ``StoreProtocol`` is the seam between persistence (store/) and everything that reads or
 writes through it (collectors/, figures/, exchange/, web/). Those layers type against it
-and never name a backend; store.sqlite.Store is the first implementation (a PostgreSQL
-one is next), and tests/test_store_protocol.py checks that it matches method by method.
+and never name a backend; store.sqlite.Store and store.postgres.PostgresStore implement
+it, tests/test_store_protocol.py checks that they match method by method, and
+tests/test_store_backends.py that they answer the same.
 
 Rules every backend keeps:
 

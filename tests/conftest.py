@@ -29,3 +29,24 @@ def demo_on_free_ports(target: Path, interval_s: float = 1.0) -> tuple[Path, dic
 def demo_config(tmp_path):
     """(path, raw dict) of the demo province on free ports, polled every second."""
     return demo_on_free_ports(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server of our own for the whole run (tests/pg_server.py)."""
+    from tests.pg_server import pg_server
+
+    yield from pg_server()
+
+
+STORE_BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_factory(request, tmp_path):
+    """Opens stores of each backend in turn (tests/pg_server.StoreMaker); the PostgreSQL
+    server starts only when a test asks for that backend."""
+    from tests.pg_server import StoreMaker
+
+    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    return StoreMaker(request.param, tmp_path, server)

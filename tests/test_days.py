@@ -13,9 +13,10 @@ from pue_monitor.config.metrics import JOULES_PER_KWH
 from pue_monitor.figures.periods import day_offset, period_result, segmented_results
 from pue_monitor.figures.service import meter_inputs
 from pue_monitor.pue.kpi import interval_pue
-from pue_monitor.storage import open_store
 from pue_monitor.store.base import day_starts
 from pue_monitor.store.model import PollResult, Reading
+from tests.conftest import STORE_BACKENDS
+from tests.pg_server import StoreMaker
 
 TZ = "Asia/Ho_Chi_Minh"
 STEP = 60.0  # one poll a minute: power gaps over 3 minutes are not bridged
@@ -82,27 +83,26 @@ def fill(store) -> None:
     store.write_polls(polls)
 
 
-@pytest.fixture(scope="module")
-def filled(tmp_path_factory):
-    """The store with its blocks rolled up once; each test copies it."""
-    path = tmp_path_factory.mktemp("days")
-    config = config_for(path)
-    store = open_store(path / "data", config)
+@pytest.fixture(scope="module", params=STORE_BACKENDS)
+def filled(request, tmp_path_factory):
+    """The store of each backend with its blocks rolled up once; each test copies it."""
+    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    maker = StoreMaker(request.param, tmp_path_factory.mktemp("days"), server)
+    config = config_for(maker.folder)
+    store = maker.open("filled", config)
     fill(store)
     period_result(store, config, config.sites[0], T0, T_END, T_END + 3600)
     store.close()
-    return path / "data"
+    return maker
 
 
 @pytest.fixture
 def store_at(filled, tmp_path):
-    import shutil
-
     def open_at(offset: int):
-        shutil.copytree(filled, tmp_path / "data")
+        name = tmp_path.name  # one copy per test
+        filled.copy("filled", name)
         config = config_for(tmp_path)
-        from pue_monitor.store.sqlite import Store
-        store = Store.open(tmp_path / "data")
+        store = filled.open(name)
         if store.align_days(offset):  # a new offset: the summary waits for its rebuild
             assert not store.days_complete()
             assert store.rebuild_days() is True
@@ -267,24 +267,35 @@ def test_an_incomplete_summary_is_not_read(store_at):
     store.close()
 
 
-def test_readers_never_wait_for_a_writer(store_at):
-    """A writer holding the write lock (a long import) does not stop a report: reading a
-    period writes nothing, so WAL lets it through at once."""
-    import sqlite3
+def uncommitted_delete(store, device: str):
+    """Another connection that has deleted the device's blocks and not committed (SQLite:
+    holding the write lock; PostgreSQL: holding the rows' locks). Close it to roll back."""
+    if hasattr(store, "path"):  # SQLite
+        import sqlite3
+        writer = sqlite3.connect(store.path, timeout=0.1, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("DELETE FROM interval_energy WHERE device = ?", (device,))
+    else:
+        import psycopg
+        writer = psycopg.connect(store.url)  # in a transaction until rolled back
+        writer.execute("DELETE FROM interval_energy WHERE device = %s", (device,))
+    return writer
 
+
+def test_readers_never_wait_for_a_writer(store_at):
+    """A writer in the middle of a long write (an import) does not stop a report: reading
+    a period writes nothing, so SQLite's WAL, and PostgreSQL's snapshots, let it through."""
     store, config = store_at(25_200)
     site = config.sites[0]
     # A block just written (its day recomputed by that write, not left to a reader).
     block = local(2026, 3, 2, 12, 0)
     (row,) = store.interval_energy(["incomer"], block, block + 900).itertuples(index=False)
     store.write_interval_energy([tuple(row)])
-    writer = sqlite3.connect(store.path, timeout=0.1, isolation_level=None)
-    writer.execute("BEGIN IMMEDIATE")
-    writer.execute("DELETE FROM interval_energy WHERE device = 'incomer'")  # not committed
+    writer = uncommitted_delete(store, "incomer")
     try:
         result = period_result(store, config, site, *PERIOD, T_END + 3600, ensure=False)
     finally:
-        writer.execute("ROLLBACK")
+        writer.rollback()
         writer.close()
     assert_same(result, exact(store, config, *PERIOD))
     store.close()
@@ -293,18 +304,18 @@ def test_readers_never_wait_for_a_writer(store_at):
 OUTAGES = [(local(2026, 3, d, 10), local(2026, 3, d, 14)) for d in (2, 3, 4)]
 
 
-def outage_store(path, role, seed):
+def outage_store(store_factory, role, seed):
     """Four days where UPS B is silent 10:00-14:00 each day, and a fifth meter ("crac")
     of ``role`` draws power only then (0 W the rest of the time)."""
     import random
 
     rnd = random.Random(seed)
-    file = path / "site.yaml"
+    file = store_factory.folder / "site.yaml"
     file.write_text(CONFIG.replace("TZ", TZ) + f"""      - {{id: crac, profile: ups_mib, role: {role},
          snmp: {{host: 127.0.0.1, port: 16103}}}}
 """, encoding="utf-8")
     config = load_config(file)
-    store = open_store(path / "data", config)
+    store = store_factory.open("data", config)
     t, kwh, polls = local(2026, 3, 1) - 600, 1000.0, []
     while t <= local(2026, 3, 5) + 600:
         kwh += 140_000.0 * STEP / JOULES_PER_KWH
@@ -327,8 +338,8 @@ def outage_store(path, role, seed):
 # made the whole figure invalid).
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("role", ["cooling", "exclude"])
-def test_what_leaves_the_ratio_leaves_no_rounding_behind(tmp_path, role, seed):
-    store, config = outage_store(tmp_path, role, seed)
+def test_what_leaves_the_ratio_leaves_no_rounding_behind(store_factory, role, seed):
+    store, config = outage_store(store_factory, role, seed)
     site = config.sites[0]
     period = (local(2026, 3, 1), local(2026, 3, 5))
     got = period_result(store, config, site, *period, local(2026, 3, 5, 3))

@@ -69,8 +69,8 @@ SEQUENCES = [
 
 @pytest.mark.parametrize(("polls", "state", "failures", "counts", "last_ok"),
                          [s[1:] for s in SEQUENCES], ids=[s[0] for s in SEQUENCES])
-def test_store_keeps_the_state(tmp_path, polls, state, failures, counts, last_ok):
-    store = Store.open(tmp_path)
+def test_store_keeps_the_state(store_factory, polls, state, failures, counts, last_ok):
+    store = store_factory.open()
     try:
         for p in polls:
             store.write_polls([p])

@@ -12,9 +12,10 @@ import urllib.request
 from contextlib import contextmanager
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port
+from tests.conftest import STORE_BACKENDS, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -70,10 +71,15 @@ def metric_samples(text: str, name: str) -> dict[tuple, float]:
     return out
 
 
-@pytest.fixture()
-def running(demo_config, tmp_path):
-    """Simulator and monitor running on free ports; yields (monitor URL, truth URL, raw)."""
+@contextmanager
+def monitor_running(demo_config, tmp_path, store_url: str | None = None):
+    """Simulator and monitor running on free ports (the store in PostgreSQL at
+    ``store_url`` if given); yields (monitor URL, truth URL, raw, sim, mon)."""
     path, raw = demo_config
+    if store_url is not None:
+        raw = {**raw, "store": {"url": store_url}}
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False),
+                        encoding="utf-8")
     control = raw["simulation"]["control_port"]
     port = free_port()
     with process("simulate", "-c", str(path), log_path=tmp_path / "sim.log") as sim:
@@ -84,13 +90,31 @@ def running(demo_config, tmp_path):
             yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{control}", raw, sim, mon
 
 
+@pytest.fixture()
+def running(demo_config, tmp_path):
+    """Simulator and monitor running on free ports; yields (monitor URL, truth URL, raw)."""
+    with monitor_running(demo_config, tmp_path) as found:
+        yield found
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def running_on_each_store(request, demo_config, tmp_path):
+    """As ``running``, once on SQLite and once on PostgreSQL (the config's store url)."""
+    url = None
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        url = server.url(server.create())
+    with monitor_running(demo_config, tmp_path, url) as found:
+        yield found
+
+
 def all_sites_have_figures(status: dict) -> bool:
     return all(site["instant"]["pue"] is not None and site["windows"]["15m"]["pue"] is not None
                for site in status["sites"])
 
 
-def test_pue_matches_ground_truth_over_real_snmp_and_modbus(running):
-    monitor, control, raw, _sim, _mon = running
+def test_pue_matches_ground_truth_over_real_snmp_and_modbus(running_on_each_store):
+    monitor, control, raw, _sim, _mon = running_on_each_store
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     status = get_json(f"{monitor}/api/v1/status")
     while not all_sites_have_figures(status) and time.monotonic() < deadline:

@@ -87,7 +87,8 @@ def test_wheel_holds_one_top_level_package_and_its_data(tmp_path):
     assert {t for t in top if not t.endswith(".dist-info")} == {"pue_monitor"}
     for needed in ("pue_monitor/config/demo.yaml", "pue_monitor/config/profiles/ups_mib.yaml",
                    "pue_monitor/web/templates/overview.html", "pue_monitor/web/static/live.js",
-                   "pue_monitor/web/static/vendor/uPlot.iife.min.js"):
+                   "pue_monitor/web/static/vendor/uPlot.iife.min.js",
+                   "pue_monitor/store/migrations/postgres/0001_initial.sql"):
         assert needed in names, needed
     assert not [n for n in names if "/corpus/" in n or n.startswith("pue_monitor/tests")]
 

@@ -13,7 +13,7 @@ from pue_monitor.pue.periods import parse_period
 from pue_monitor.store.model import PollResult, Reading
 from pue_monitor.figures.periods import period_result
 from pue_monitor.figures.service import meter_inputs
-from pue_monitor.store.sqlite import Store
+from pue_monitor.store.base import StoreProtocol
 from tests.web_fixtures import demo_config
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -57,9 +57,9 @@ T0 = local(2026, 3, 2, 9, 0)
 STEP = 5.0  # demo devices poll every 5 s: power gaps over 15 s are not bridged
 
 
-def scenario_store(path) -> Store:
+def scenario_store(store_factory) -> StoreProtocol:
     """Four hours of bn-provincial with a counter reset, a power gap and a chiller gap."""
-    store = Store.open(path)
+    store = store_factory.open()
     polls = []
     kwh = {"prov-incomer": 52_000.0, "prov-chiller": 9_000.0}
     last_t = None
@@ -97,10 +97,10 @@ def scenario_store(path) -> Store:
     (T0 + 3600, T0 + 3600 + 60 * 60),  # the gap's hour only
     (T0 + 61, T0 + 600),  # inside one block
 ])
-def test_blocks_give_the_exact_figure(tmp_path, start, end):
+def test_blocks_give_the_exact_figure(store_factory, start, end):
     config = demo_config()
     site = config.site("bn-provincial")
-    store = scenario_store(tmp_path / "data")
+    store = scenario_store(store_factory)
     now = T0 + 5 * 3600
     by_blocks = period_result(store, config, site, start, end, now)
     exact = interval_pue(site.id, meter_inputs(store, config, site, start, end), start, end,
@@ -120,10 +120,10 @@ def test_blocks_give_the_exact_figure(tmp_path, start, end):
     store.close()
 
 
-def test_the_gap_is_left_out_of_both_sides(tmp_path):
+def test_the_gap_is_left_out_of_both_sides(store_factory):
     config = demo_config()
     site = config.site("bn-provincial")
-    store = scenario_store(tmp_path / "data")
+    store = scenario_store(store_factory)
     result = period_result(store, config, site, T0, T0 + 4 * 3600, T0 + 5 * 3600)
     # UPS B's last reading before the gap is at +3720 s, the next at +5100 s: 23 minutes
     # that count for neither side.
@@ -150,12 +150,12 @@ def test_the_gap_is_left_out_of_both_sides(tmp_path):
     store.close()
 
 
-def test_segments_equal_separate_periods_and_add_up(tmp_path):
+def test_segments_equal_separate_periods_and_add_up(store_factory):
     """One pass over the blocks for several segments gives what each would on its own."""
     from pue_monitor.figures.periods import segmented_results
     config = demo_config()
     site = config.site("bn-provincial")
-    store = scenario_store(tmp_path / "data")
+    store = scenario_store(store_factory)
     now = T0 + 5 * 3600
     bounds = [T0 + 7 * 60 + 3, T0 + 3600, T0 + 5400, T0 + 3 * 3600 + 52 * 60]
     segments, whole = segmented_results(store, config, site, bounds, now, ["a", "b", "c", "all"])

@@ -51,8 +51,8 @@ def test_a_run_still_going_collects_up_to_now():
     assert collecting([Run(0.0, 1000.0 - 2 * H - 1)], 1000.0) == [(0.0, 1000.0 - 2 * H - 1)]
 
 
-def test_the_store_keeps_the_run_log(tmp_path):
-    store = Store.open(tmp_path)
+def test_the_store_keeps_the_run_log(store_factory):
+    store = store_factory.open()
     try:
         store.mark_run("a", 100.0)
         store.mark_run("a", 160.0)

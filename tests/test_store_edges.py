@@ -8,7 +8,6 @@ import pytest
 from pue_monitor.pue.counter import CounterSeries
 from pue_monitor.store.base import series_over
 from pue_monitor.store.model import Reading
-from pue_monitor.store.sqlite import Store
 
 READINGS = [  # (ts, device, metric, labels, value)
     (50.0, "pdu", "outlet_power_w", (("outlet", "1"),), 10.0),  # a labelled series: not a total
@@ -23,8 +22,8 @@ READINGS = [  # (ts, device, metric, labels, value)
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store.open(tmp_path)
+def store(store_factory):
+    store = store_factory.open()
     store.import_readings([Reading(ts, d, m, v, labels=lab)
                            for ts, d, m, lab, v in READINGS])
     yield store
@@ -54,8 +53,8 @@ COUNTER = [(0.0, 0.0), (60.0, 1.0), (120.0, 100.0), (180.0, 2.0), (240.0, 3.0),
 
 
 @pytest.fixture
-def counter_store(tmp_path):
-    store = Store.open(tmp_path)
+def counter_store(store_factory):
+    store = store_factory.open()
     store.import_readings([Reading(ts, "m", "active_energy_kwh", v) for ts, v in COUNTER])
     yield store
     store.close()

@@ -1,5 +1,5 @@
-"""The store's seam: the SQLite Store implements store.base.StoreProtocol method by
-method, and imports flow one way (store/ never imports the layers above it; the layers
+"""The store's seam: the SQLite and PostgreSQL stores implement store.base.StoreProtocol
+method by method, and imports flow one way (store/ never imports the layers above it; the layers
 above never name the SQLite backend)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pue_monitor.store.base import StoreProtocol, UserStoreProtocol
+from pue_monitor.store.postgres import PostgresStore
 from pue_monitor.store.sqlite import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,20 +46,21 @@ def test_the_users_part_is_small_documented_and_inherited():
     assert not set(USER_MEMBERS) & set(PROTOCOL_MEMBERS)
 
 
+@pytest.mark.parametrize("backend", [Store, PostgresStore], ids=["sqlite", "postgres"])
 @pytest.mark.parametrize(("protocol", "name"),
                          [(StoreProtocol, n) for n in PROTOCOL_MEMBERS]
                          + [(UserStoreProtocol, n) for n in USER_MEMBERS])
-def test_sqlite_store_has_each_protocol_member_with_its_signature(protocol, name):
-    wanted, have = vars(protocol)[name], inspect.getattr_static(Store, name, None)
-    assert have is not None, f"Store lacks {name}"
+def test_each_store_has_each_protocol_member_with_its_signature(backend, protocol, name):
+    wanted, have = vars(protocol)[name], inspect.getattr_static(backend, name, None)
+    assert have is not None, f"{backend.__name__} lacks {name}"
     if isinstance(wanted, property):
-        assert isinstance(have, property), f"Store.{name} is not a property"
+        assert isinstance(have, property), f"{backend.__name__}.{name} is not a property"
         return
     assert _params(have) == _params(wanted), name
 
 
-def test_a_sqlite_store_is_a_store_protocol(tmp_path):
-    store = Store.open(tmp_path)
+def test_each_store_is_a_store_protocol(store_factory):
+    store = store_factory.open()
     try:
         assert isinstance(store, StoreProtocol)
     finally:
@@ -83,12 +85,15 @@ FORBIDDEN = {
     "pue": ("pue_monitor.store", "pue_monitor.figures", "pue_monitor.exchange",
             "pue_monitor.web", "pue_monitor.collectors", "sqlite3"),
     "collectors": ("pue_monitor.exchange", "pue_monitor.web", "pue_monitor.figures",
-                   "pue_monitor.store.sqlite", "sqlite3"),
+                   "pue_monitor.store.sqlite", "pue_monitor.store.postgres", "sqlite3",
+                   "psycopg"),
     "figures": ("pue_monitor.exchange", "pue_monitor.web", "pue_monitor.collectors",
-                "pue_monitor.store.sqlite", "pue_monitor.store.days", "sqlite3"),
+                "pue_monitor.store.sqlite", "pue_monitor.store.postgres",
+                "pue_monitor.store.days", "pue_monitor.store.pg_days", "sqlite3", "psycopg"),
     "exchange": ("pue_monitor.web", "pue_monitor.collectors", "pue_monitor.store.sqlite",
-                 "sqlite3"),
-    "web": ("pue_monitor.collectors", "pue_monitor.store.sqlite", "sqlite3"),
+                 "pue_monitor.store.postgres", "sqlite3", "psycopg"),
+    "web": ("pue_monitor.collectors", "pue_monitor.store.sqlite", "pue_monitor.store.postgres",
+            "sqlite3", "psycopg"),
 }
 
 

@@ -1,0 +1,63 @@
+"""The store's users, API tokens and settings fingerprints answer the same on both
+backends (store.accounts, store.pg_accounts): hashes in, the same records out."""
+
+from __future__ import annotations
+
+import pytest
+
+from pue_monitor.store.base import UserRecord
+
+ADMIN = UserRecord("admin", "admin", None, "hash-a", 100.0)
+OPERATOR = UserRecord("op-b", "operator", "org-b", "hash-b", 200.0)
+
+
+@pytest.fixture
+def store(store_factory):
+    store = store_factory.open()
+    yield store
+    store.close()
+
+
+def test_users_and_tokens_round_trip(store):
+    store.add_user(OPERATOR)
+    store.add_user(ADMIN)
+    with pytest.raises(ValueError, match="op-b"):
+        store.add_user(OPERATOR)
+    assert store.users() == [ADMIN, OPERATOR]  # by name
+    assert store.user("op-b") == OPERATOR
+    assert store.user("nobody") is None
+    assert store.set_password_hash("op-b", "hash-b2") is True
+    assert store.set_password_hash("nobody", "x") is False
+    assert store.user("op-b").password_hash == "hash-b2"
+
+    store.add_token("op-b", "t1", "grafana", 300.0)
+    store.add_token("op-b", "t2", "script", 301.0)
+    with pytest.raises(ValueError, match="nobody"):
+        store.add_token("nobody", "t3", "x", 302.0)
+    assert store.token_user("t1").name == "op-b"
+    assert store.token_user("t3") is None
+    assert store.revoke_tokens("op-b") == 2
+    assert store.token_user("t2") is None
+
+    store.add_token("op-b", "t4", "again", 303.0)
+    assert store.remove_user("op-b") is True
+    assert store.remove_user("op-b") is False
+    assert store.token_user("t4") is None  # a removed user's tokens go with them
+    assert store.users() == [ADMIN]
+
+
+def test_replace_settings_drops_the_blocks_and_their_days(store):
+    # Two blocks of each meter on day 0 (offset 0): a's go, b's stay.
+    store.write_interval_energy([("a", 0.0, 900.0, 1.0, 900.0, "counter"),
+                                 ("a", 900.0, 1800.0, 2.0, 900.0, "counter"),
+                                 ("b", 0.0, 900.0, 4.0, 900.0, "counter")])
+    store.replace_settings({"a": "fp1", "b": "fp2"}, drop_blocks=False)
+    assert store.settings_fingerprints() == {"a": "fp1", "b": "fp2"}
+    assert store.block_counts(["a", "b"], 0.0, 86400.0) == {"a": 2, "b": 1}
+
+    store.replace_settings({"a": "fp3"})
+    assert store.settings_fingerprints() == {"a": "fp3", "b": "fp2"}
+    assert store.block_counts(["a", "b"], 0.0, 86400.0) == {"b": 1}
+    assert [r[:3] for r in store.day_rows(["a", "b"], 0.0, 86400.0)] == [("b", 0, 1)]
+    totals = store.block_totals(["a", "b"], 0.0, 86400.0, by_day=True)
+    assert {k: t.energy_kwh for k, t in totals.items()} == {("b", 0): 4.0}
