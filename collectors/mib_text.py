@@ -23,8 +23,8 @@ _COMMENT = re.compile(r"--[^\n]*")
 _STRING = re.compile(r'"[^"]*"')
 # name OBJECT-TYPE / MODULE-IDENTITY / OBJECT-IDENTITY / OBJECT IDENTIFIER ... ::= { parent n }
 _DEFINITION = re.compile(
-    r"(?<![A-Za-z0-9-])(?P<name>[a-z][A-Za-z0-9-]*)\s+(?P<kind>OBJECT-TYPE|MODULE-IDENTITY|OBJECT-IDENTITY|"
-    r"OBJECT\s+IDENTIFIER)(?P<body>.*?)::=\s*\{\s*(?P<parent>[A-Za-z0-9-]+)"
+    r"(?<![A-Za-z0-9-])(?P<name>[a-z][A-Za-z0-9-]*)\s+"
+    r"(?P<kind>OBJECT-TYPE|MODULE-IDENTITY|OBJECT-IDENTITY|OBJECT\s+IDENTIFIER)(?P<body>.*?)::=\s*\{\s*(?P<parent>[A-Za-z0-9-]+)"
     r"(?P<path>(?:\s+[a-z0-9-]*\(?\d+\)?)+)\s*\}", re.S)
 _TC = re.compile(r"(?P<name>[A-Z][A-Za-z0-9-]*)\s*::=\s*TEXTUAL-CONVENTION(?P<body>.*?)"
                  r"SYNTAX\s+(?P<syntax>[A-Za-z0-9-]+)", re.S)

@@ -34,8 +34,8 @@ UNITS: dict[str, tuple[str, float]] = {
 }
 # A multiplier and a unit: "0.1 KWh", "100mV", "1/10 V", "* 0.01 Hz", "RMS Volts".
 _QUANTITY = re.compile(
-    r"(?<![a-z])(?:(?P<mult>\d+(?:\.\d+)?(?:/\d+)?)\s*)?(?:rms\s+)?(?P<unit>kwh|mwh|wh|watt-hours|kw|"
-    r"watts?|w|kva|va|kv|mv|volts?|v|ma|amperes?|amps?|a|hertz|hz|degrees?\s*c\b|deg\s*c|"
+    r"(?<![a-z])(?:(?P<mult>\d+(?:\.\d+)?(?:/\d+)?)\s*)?(?:rms\s+)?"
+    r"(?P<unit>kwh|mwh|wh|watt-hours|kw|watts?|w|kva|va|kv|mv|volts?|v|ma|amperes?|amps?|a|hertz|hz|degrees?\s*c\b|deg\s*c|"
     r"degc|celsius|centigrade|percent|%)(?![a-z0-9])", re.I)
 _IN_TEXT = re.compile(r"(?:\bin\b|\*)\s*" + _QUANTITY.pattern, re.I)
 # Words that make a quantity something else than a measurement we read.
@@ -184,7 +184,8 @@ def render_profile(name: str, points: list[dict], sys_object_id: str | None,
     after a comment with the MIB object and the words its metric and scale rest on."""
     first = (sys_descr.splitlines() or [""])[0].strip() or "unknown device"
     lines = [
-        f"# DRAFT by `pue-monitor profile draft` from {source}, with {', '.join(mibs) or 'no MIB'}.",
+        f"# DRAFT by `pue-monitor profile draft` from {source},",
+        f"# with {', '.join(mibs) or 'no MIB'}.",
         "# Review every point before use: metric, scale and labels were guessed from the MIB's",
         "# UNITS and DESCRIPTION clauses; add the family's \"not available\" markers.",
         f"# Device: {first}",

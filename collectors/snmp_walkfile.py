@@ -55,7 +55,8 @@ def read_walk(path: Path) -> dict[str, object]:
                     "INTEGER", "GAUGE32", "COUNTER32", "COUNTER64", "TIMETICKS", "UNSIGNED32"}
                     and number_ else value.strip('"'))
         except ValueError as exc:
-            raise WalkFileError(f"{path}:{number}: not a walk line ({exc}): {line[:80]!r}") from None
+            raise WalkFileError(f"{path}:{number}: not a walk line ({exc}): "
+                                f"{line[:80]!r}") from None
         if got is not None:
             answers[oid.strip().lstrip(".")] = got
     if not answers:

@@ -119,7 +119,8 @@ IMAGES = [
     ("pac4200", "siemens_pac", {
         1: 0x4366, 2: 0x8000,  # offset 1, voltage L1-N: 230.5 V
         13: 0x4144, 14: 0x0000,  # offset 13, current L1: 12.25 A
-        19: 0x4489, 20: 0x8000, 21: 0x44C8, 22: 0x0000, 23: 0x4396, 24: 0x0000,  # S 1100/1600/300 VA
+        19: 0x4489, 20: 0x8000, 21: 0x44C8, 22: 0x0000,  # apparent power L1, L2: 1100, 1600 VA
+        23: 0x4396, 24: 0x0000,  # L3: 300 VA
         25: 0x447A, 26: 0x0000,  # offset 25, active power L1: 1000.0 W
         27: 0x44BB, 28: 0x8000,  # offset 27, L2: 1500.0 W
         29: 0xC37A, 30: 0x0000,  # offset 29, L3: -250.0 W (exporting)
