@@ -19,6 +19,7 @@ import yaml
 from pue_monitor.collectors.decode import decode_snmp
 from pue_monitor.collectors.errors import PollError
 from pue_monitor.collectors.mib_text import MibError, MibObject, read_mibs
+from pue_monitor.collectors.modbus_probe import ProbeUrlError, probe_modbus
 from pue_monitor.collectors.modbus_draft import ModbusListError, draft_modbus_profile
 from pue_monitor.collectors.profile_draft import draft_points, render_profile
 from pue_monitor.collectors.snmp_probe import SnmpUrlError, parse_snmp_url, snmp_engine_of
@@ -47,8 +48,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="a MIB file of the device (repeat for several)")
     draft.add_argument("--name", help="profile name (default: from the source's name)")
     draft.add_argument("-o", "--out", type=Path, help="write the YAML here (default: stdout)")
+    draft.add_argument("--modbus", metavar="URL",
+                       help="with a register list: poll this unit once with the draft "
+                       "(modbus://host[:port]?unit=1 ...) and show what it reads")
     draft.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-                       help="seconds per SNMP request")
+                       help="seconds per request")
 
 
 def _name_from(source: str) -> str:
@@ -130,9 +134,21 @@ def run(args: argparse.Namespace) -> int:
             return 2
     else:
         sys.stdout.write(text)
-    if answers is not None:
+    if answers is None and args.modbus:
+        try:
+            result = asyncio.run(probe_modbus(args.modbus, profile, args.timeout))
+        except (ProbeUrlError, PollError) as exc:
+            print(f"pue-monitor profile draft: {exc}", file=sys.stderr)
+            return 2
+        if not result.ok:
+            print(f"pue-monitor profile draft: {args.modbus}: {result.error}", file=sys.stderr)
+            return 2
+        readings = list(result.readings)
+    elif answers is not None:
         readings = decode_snmp(profile, answers, "draft", 0.0)
-        print(table([{"metric": r.metric, "value": r.value, "labels": dict(r.labels),
-                      "quality": r.quality.value} for r in readings]), file=sys.stderr)
+    else:
+        return 0  # a register list alone: nothing to read yet
+    print(table([{"metric": r.metric, "value": r.value, "labels": dict(r.labels),
+                  "quality": r.quality.value} for r in readings]), file=sys.stderr)
     return 0
 

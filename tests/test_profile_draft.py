@@ -216,6 +216,7 @@ def test_modbus_draft_from_a_register_list_probes_the_meter(tmp_path, capsys):
     out = drafts / "draft_sdm230.yaml"
     assert main(["profile", "draft", str(tmp_path / "sdm230.csv"), "-o", str(out)]) == 0
     profile = load_profiles(drafts)["draft_sdm230"]
+    shown = tmp_path / "shown.yaml"
 
     async def serve_and_probe() -> tuple[int, str]:
         endpoint = ModbusEndpoint("127.0.0.1", 0)
@@ -223,16 +224,23 @@ def test_modbus_draft_from_a_register_list_probes_the_meter(tmp_path, capsys):
         endpoint.update(1, {4: dict(SDM230_WORDS)})
         await endpoint.start()
         try:
+            url = f"modbus://127.0.0.1:{endpoint.port}?unit=1"
             code = await asyncio.to_thread(main, [
-                "probe", f"modbus://127.0.0.1:{endpoint.port}?unit=1", "--profile",
-                "draft_sdm230", "--profiles-dir", str(drafts), "--json", "--timeout", "2"])
+                "probe", url, "--profile", "draft_sdm230", "--profiles-dir", str(drafts),
+                "--json", "--timeout", "2"])
+            printed = capsys.readouterr().out
+            # The draft can also show what it reads now, before it is saved anywhere.
+            drafted = await asyncio.to_thread(main, [
+                "profile", "draft", str(tmp_path / "sdm230.csv"), "--modbus", url,
+                "--timeout", "2", "-o", str(shown)])
         finally:
             await endpoint.stop()
-        return code, capsys.readouterr().out
+        return code + drafted, printed
 
     capsys.readouterr()
     code, printed = asyncio.run(serve_and_probe())
     assert code == 0
+    assert re.search(r"active_power_w\s+1265\s+ok", capsys.readouterr().err)
     got = {r["metric"]: r["value"] for r in json.loads(printed)}
     assert got == {"voltage_v": 230.0, "active_power_w": 1265.0, "active_energy_kwh": 1234.5}
 
