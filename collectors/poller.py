@@ -24,6 +24,7 @@ from pue_monitor.collectors.snmp_identify import NoProfileMatches, identify, pro
 from pue_monitor.collectors.snmp_plan import BUDGET_SLACK_S, SnmpPlan, plan_for
 from pue_monitor.collectors.snmp_read import read_answers
 from pue_monitor.collectors.stats import CollectionStats
+from pue_monitor.collectors.sunspec import locate_model, rebase
 from pue_monitor.config.model import Device, Polling
 from pue_monitor.config.profiles import Profile
 from pue_monitor.store.model import ErrorKind, PollResult
@@ -92,8 +93,9 @@ class DevicePoller:
         elif device.protocol == "snmp":
             self._plan = plan_for(profile)
         else:
-            self._reads: tuple[ModbusRead, ...] = plan_modbus(profile.modbus_resolved,
-                                                                max_gap=profile.modbus_max_gap)
+            # A SunSpec profile is planned once its model has been found on the device.
+            self._reads: tuple[ModbusRead, ...] = () if profile.sunspec else plan_modbus(
+                profile.modbus_resolved, max_gap=profile.modbus_max_gap)
 
     # -- one poll ---------------------------------------------------------------------
 
@@ -168,7 +170,9 @@ class DevicePoller:
                                                   self._plan, self.polling.timeout_s)
             errors = {ErrorKind.DEVICE.value: refused} if refused else {}
             return decode_snmp(self.profile, answers, self.device.id, ts), errors
-        assert self.device.modbus is not None
+        assert self.device.modbus is not None and self.profile is not None
+        if self.profile.sunspec is not None and not self._reads:
+            await self._locate_sunspec(self.profile)
         blocks: dict[int, list[int] | None] = {}
         errors: dict[str, int] = {}
         last_device_error: DeviceError | None = None
@@ -185,9 +189,25 @@ class DevicePoller:
                 errors[kind] = errors.get(kind, 0) + 1
         if last_device_error is not None and all(b is None for b in blocks.values()):
             last_device_error.refused = errors  # type: ignore[attr-defined]
+            if self.profile.sunspec is not None:
+                self._reads = ()  # the model may have moved (new firmware): walk again
             raise last_device_error
-        assert self.profile is not None
         return decode_modbus(self._reads, blocks, self.device.id, ts, self.profile.totals), errors
+
+    async def _locate_sunspec(self, profile: Profile) -> None:
+        """Walk the SunSpec chain and plan the reads where the model sits on this device."""
+        assert profile.sunspec is not None and self.device.modbus is not None
+        unit = self.device.modbus.unit
+        function = profile.modbus_resolved[0].function
+
+        async def read(fc: int, address: int, count: int) -> list[int]:
+            return await self.client.read(fc, address, count, unit)  # type: ignore[union-attr]
+
+        found = await locate_model(read, profile.sunspec, function)
+        log.info("device %s: SunSpec model %d at %d (chain at %d)", self.device.id,
+                 found.model_id, found.address, found.base)
+        points = rebase(profile.modbus_resolved, found.address - profile.sunspec.model_at)
+        self._reads = plan_modbus(points, max_gap=profile.modbus_max_gap)
 
     # -- the schedule -------------------------------------------------------------------
 

@@ -22,6 +22,15 @@ MAX_TCP_ADU = 260
 # -10..10; 0x8000 means "not implemented", so the value it scales is missing too.
 SUNSSF_MIN, SUNSSF_MAX = -10, 10
 SUNSSF_NOT_IMPLEMENTED = -0x8000
+# SunSpec discovery (SunSpec Information Model Specification, "Device Modbus map"): the
+# two registers "SunS" at one of these base addresses (in the order tried), then models of
+# (ID, length L, L registers) one after another, ended by the ID 0xFFFF.
+SUNSPEC_MARKER = (0x5375, 0x6E53)  # "SunS"
+SUNSPEC_BASES = (40000, 50000, 0)
+SUNSPEC_END_ID = 0xFFFF
+SUNSPEC_COMMON_MODEL_ID = 1
+# A chain longer than this many models is taken as a device that never ends it.
+SUNSPEC_MAX_MODELS = 64
 
 # Modbus RTU timing (Modbus over Serial Line V1.02, 2.5.1.1): a character is 11 bits; frames
 # are separated by 3.5 characters of silence, fixed at 1.75 ms above 19200 baud.

@@ -259,6 +259,28 @@ class ModbusDefaults(_Strict):
     not_available: list[float] = Field(default_factory=list)
 
 
+class SunSpecLayout(_Strict):
+    """A SunSpec model the collector finds by walking the chain (collectors.sunspec).
+
+    The profile's registers are written for the model's ID register at ``model_at`` (a
+    0-based address); found elsewhere, every point moves with it. ``length`` is the
+    model's L (its registers after ID and L), which the found model must have at least.
+    The simulator serves the first of ``models``.
+    """
+
+    models: list[int] = Field(min_length=1)
+    model_at: int = Field(ge=2, lt=REGISTER_ADDRESSES)
+    length: int = Field(ge=1, lt=REGISTER_ADDRESSES)
+
+    @field_validator("models")
+    @classmethod
+    def _ids(cls, value: list[int]) -> list[int]:
+        for model in value:
+            if not 1 <= model < 0xFFFF:
+                raise ValueError(f"not a SunSpec model id: {model}")
+        return value
+
+
 class ResolvedModbusPoint(_Strict):
     """A Modbus point with defaults applied and its register number turned into an address."""
 
@@ -313,6 +335,8 @@ class Profile(_Strict):
     # Unmapped registers one read may span. 0: the device refuses any read that touches
     # an undefined register (the safe default; many meters answer "illegal address").
     modbus_max_gap: int = Field(default=0, ge=0, le=MAX_READ_REGISTERS)
+    # A SunSpec model found by walking the model chain from the SunSpec bases.
+    sunspec: SunSpecLayout | None = None
     totals: list[Total] = Field(default_factory=list)
     # Data-quality settings of this model (method 3), from its manual; a device may
     # override each. A counter below this share of its previous value was reset:
@@ -336,6 +360,8 @@ class Profile(_Strict):
                 raise ValueError("an snmp profile needs snmp_points")
             if self.modbus_points:
                 raise ValueError("modbus_points are not allowed in an snmp profile")
+            if self.sunspec is not None:
+                raise ValueError("sunspec is a Modbus layout, not allowed in an snmp profile")
             return self
         if not self.modbus_points:
             raise ValueError("a modbus profile needs modbus_points")

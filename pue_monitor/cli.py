@@ -1,4 +1,5 @@
-"""`pue-monitor` command line: run, demo, simulate, check-config, import, report, user."""
+"""`pue-monitor` command line: run, demo, simulate, check-config, probe, profile draft, import,
+report, user."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from pue_monitor import config as config_package
 from pue_monitor.config import ConfigError, load_config
 from pue_monitor.config.model import DEFAULT_TIMEOUT_S
-from pue_monitor import audit_cli, user_cli
+from pue_monitor import audit_cli, draft_cli, user_cli
 
 # The demo province ships inside the package (pue_monitor.config), installed or not.
 DEMO_CONFIG = Path(config_package.__file__).resolve().parent / "demo.yaml"
@@ -62,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--json", action="store_true", help="a JSON list of readings")
     probe.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                        help="seconds per request")
+    probe.add_argument("--profiles-dir", type=Path, action="append", default=[],
+                       help="also load the profiles of this folder (e.g. a saved draft)")
+    draft_cli.add_parser(sub)
     audit_cli.add_parsers(sub)
     user_cli.add_parser(sub)
     return parser
@@ -84,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "probe":
         from pue_monitor.probe import run_probe
 
-        return run_probe(args.url, args.profile, args.json, args.timeout)
+        return run_probe(args.url, args.profile, args.json, args.timeout, args.profiles_dir)
+    if args.command == "profile":
+        return draft_cli.run(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pue_monitor.collectors.errors import PollError
@@ -13,6 +14,7 @@ from pue_monitor.collectors.modbus_probe import SCHEMES as MODBUS_SCHEMES
 from pue_monitor.collectors.modbus_probe import probe_modbus
 from pue_monitor.collectors.snmp_identify import NoProfileMatches
 from pue_monitor.collectors.snmp_probe import Probed, SnmpUrlError, probe_snmp
+from pue_monitor.config.errors import ConfigError
 from pue_monitor.config.profiles import load_profiles
 
 
@@ -54,15 +56,23 @@ def table(items: list[dict]) -> str:
                      for r in (head, *body))
 
 
-def run_probe(url: str, profile_name: str | None, as_json: bool, timeout_s: float) -> int:
-    """The `probe` command: 0 when the device answered, 2 when it could not be read."""
+def run_probe(url: str, profile_name: str | None, as_json: bool, timeout_s: float,
+              profile_dirs: list[Path] | None = None) -> int:
+    """The `probe` command: 0 when the device answered, 2 when it could not be read.
+
+    ``profile_dirs``: folders of further profiles (a saved draft), as ``profiles_dir``.
+    """
     scheme = urlsplit(url).scheme.lower()
     prober = PROBERS.get(scheme)
     if prober is None:
         print(f"pue-monitor probe: unknown scheme {scheme!r} (known: {', '.join(PROBERS)})",
               file=sys.stderr)
         return 2
-    profiles = load_profiles()
+    try:
+        profiles = load_profiles(*(profile_dirs or []))
+    except ConfigError as exc:
+        print(f"pue-monitor probe: {exc}", file=sys.stderr)
+        return 2
     profile = None
     if profile_name is not None:
         profile = profiles.get(profile_name)

@@ -9,9 +9,25 @@ from __future__ import annotations
 import math
 
 from pue_monitor.collectors.codec import encode_registers, unscale_value
-from pue_monitor.config.datatypes import DATA_TYPES, REGISTER_BITS, SUNSSF_MAX, SUNSSF_MIN
+from pue_monitor.config.datatypes import (
+    DATA_TYPES,
+    REGISTER_BITS,
+    SUNSPEC_BASES,
+    SUNSPEC_COMMON_MODEL_ID,
+    SUNSPEC_END_ID,
+    SUNSPEC_MARKER,
+    SUNSSF_MAX,
+    SUNSSF_MIN,
+)
 from pue_monitor.config.metrics import COUNTER_METRICS
-from pue_monitor.config.profiles import ANY_INDEX, IGNORED_INDEX, OID_PLACEHOLDER, Profile, SnmpPoint
+from pue_monitor.config.profiles import (
+    ANY_INDEX,
+    IGNORED_INDEX,
+    OID_PLACEHOLDER,
+    Profile,
+    SnmpPoint,
+    SunSpecLayout,
+)
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 Oid = tuple[int, ...]
@@ -103,6 +119,8 @@ def modbus_image(profile: Profile, values: dict[Key, float]) -> RegisterImage:
     which all of them fit their type, written into that register.
     """
     image: RegisterImage = {}
+    if profile.sunspec is not None and profile.modbus_resolved:
+        image[profile.modbus_resolved[0].function] = sunspec_chain(profile.sunspec)
     known = [(p, values[point_key(p.metric, p.labels)]) for p in profile.modbus_resolved
              if values.get(point_key(p.metric, p.labels)) is not None
              and math.isfinite(values[point_key(p.metric, p.labels)])]
@@ -125,6 +143,21 @@ def modbus_image(profile: Profile, values: dict[Key, float]) -> RegisterImage:
         for i, word in enumerate(words):
             block[point.address + i] = word
     return image
+
+
+def sunspec_chain(layout: SunSpecLayout) -> dict[int, int]:
+    """The SunSpec chain a device with this layout serves around its model: the marker at
+    the highest base below the model, the common model filling the gap, the model's ID and
+    length, and the end marker after it."""
+    base = max(b for b in SUNSPEC_BASES if b + 4 <= layout.model_at)
+    words = dict(enumerate(SUNSPEC_MARKER, start=base))
+    words[base + 2] = SUNSPEC_COMMON_MODEL_ID
+    words[base + 3] = layout.model_at - (base + 4)
+    words[layout.model_at] = layout.models[0]
+    words[layout.model_at + 1] = layout.length
+    end = layout.model_at + 2 + layout.length
+    words.update({end: SUNSPEC_END_ID, end + 1: 0})
+    return words
 
 
 def _fits(raw: float, dtype: str) -> bool:

@@ -2,8 +2,10 @@
 as a serial gateway speaks) or per serial line, one or more unit ids behind it.
 
 Register images are plain dicts {function: {address: word}} replaced every tick. Only
-the addresses a profile maps exist: anything else answers "illegal data address", as a
-real meter does. Several devices on one port with different unit ids model a gateway.
+the addresses a profile maps, and those its image holds when the server starts (a SunSpec
+chain, a register image written by hand), exist: anything else answers "illegal data
+address", as a real meter does. Several devices on one port with different unit ids model
+a gateway.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from pue_monitor.config.datatypes import FC_READ_HOLDING, FC_READ_INPUT
 from pue_monitor.config.profiles import Profile
-from pue_monitor.simulator.encode import RegisterImage
+from pue_monitor.simulator.encode import RegisterImage, sunspec_chain
 from pue_monitor.simulator.faults import DeviceFaults
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,12 @@ def build_sim_device(unit: Unit) -> SimDevice:
         by_fc[point.function].update(range(point.address, point.address + point.count))
         if point.scale_address is not None:
             by_fc[point.function].add(point.scale_address)
+    layout = unit.profile.sunspec
+    if layout is not None and unit.profile.modbus_resolved:
+        by_fc[unit.profile.modbus_resolved[0].function].update(sunspec_chain(layout))
+    for function, words in unit.image.items():
+        if function in by_fc:
+            by_fc[function].update(words)
     gap = unit.profile.modbus_max_gap
     bits = [SimData(0, values=[False] * 16, datatype=DataType.BITS)]  # refused by _serve
     return SimDevice(

@@ -17,6 +17,10 @@ from pue_monitor.store.model import Quality
 PROFILES = load_profiles()
 MODBUS_PROFILES = sorted(n for n, p in PROFILES.items() if p.protocol == "modbus")
 NA = "not available"
+# A SunSpec device's chain around a meter model at 40070: "SunS", common model 1 (L 66),
+# model 203 (L 105), end marker, as the SunSpec Information Model lays it out.
+SUNSPEC_CHAIN_40000 = {40000: 0x5375, 40001: 0x6E53, 40002: 1, 40003: 66, 40070: 203,
+                       40071: 105, 40177: 0xFFFF, 40178: 0}
 
 # (case, profile, {address: word}, {(metric, label value or ""): expected value or NA})
 IMAGES = [
@@ -91,7 +95,9 @@ IMAGES = [
         pytest.approx(0.99), ("frequency_hz", ""): 50.0, ("active_energy_kwh", ""):
         pytest.approx(123456.7)}),
     ("sunspec 203", "sunspec_meter", {
-        40073: 0x04D2, 40076: 0xFFFE,  # AphA 1234, A_SF -2: 12.34 A
+        **SUNSPEC_CHAIN_40000,
+        40072: 0x0D05, 40073: 0x04D2, 40076: 0xFFFE,  # A 3333, AphA 1234, A_SF -2: 12.34 A
+        40077: 0x08FC,  # PhV 2300, V_SF -1: 230.0 V (average line to neutral)
         40078: 0x08FD, 40085: 0xFFFF,  # PhVphA 2301, V_SF -1: 230.1 V
         40086: 0x1388, 40087: 0xFFFE,  # Hz 5000, Hz_SF -2: 50.00 Hz
         40088: 0x3039, 40092: 0xFFFF,  # W 12345, W_SF -1: 1234.5 W
@@ -99,15 +105,69 @@ IMAGES = [
         40093: 0x8000, 40097: 0x0000,  # VA not implemented
         40103: 0xFFA1, 40107: 0x0000,  # PF -95 %, PF_SF 0: -0.95
         40116: 0x0001, 40117: 0xE240, 40124: 0x0001,  # TotWhImp 123456, TotWh_SF 1
-    }, {("current_a", "L1"): pytest.approx(12.34), ("voltage_v", "L1"): pytest.approx(230.1),
+    }, {("current_a", ""): pytest.approx(33.33), ("voltage_v", ""): pytest.approx(230.0),
+        ("current_a", "L1"): pytest.approx(12.34), ("voltage_v", "L1"): pytest.approx(230.1),
         ("frequency_hz", ""): pytest.approx(50.0), ("active_power_w", ""):
         pytest.approx(1234.5), ("active_power_w", "L1"): NA, ("apparent_power_va", ""): NA,
         ("power_factor", ""): pytest.approx(-0.95), ("active_energy_kwh", ""):
         pytest.approx(1234.56)}),
     ("sunspec unimplemented scale factor", "sunspec_meter", {
+        **SUNSPEC_CHAIN_40000,
         40078: 0x08FD, 40085: 0x8000,  # V_SF not implemented: the voltage is missing too
         40088: 0x3039, 40092: 0x0063,  # W_SF 99: outside -10..10, unusable
     }, {("voltage_v", "L1"): NA, ("active_power_w", ""): NA}),
+    ("pac4200", "siemens_pac", {
+        1: 0x4366, 2: 0x8000,  # offset 1, voltage L1-N: 230.5 V
+        13: 0x4144, 14: 0x0000,  # offset 13, current L1: 12.25 A
+        19: 0x4489, 20: 0x8000, 21: 0x44C8, 22: 0x0000,  # apparent power L1, L2: 1100, 1600 VA
+        23: 0x4396, 24: 0x0000,  # L3: 300 VA
+        25: 0x447A, 26: 0x0000,  # offset 25, active power L1: 1000.0 W
+        27: 0x44BB, 28: 0x8000,  # offset 27, L2: 1500.0 W
+        29: 0xC37A, 30: 0x0000,  # offset 29, L3: -250.0 W (exporting)
+        55: 0x4247, 56: 0x0000,  # offset 55, line frequency: 49.75 Hz
+        801: 0x419D, 802: 0x6F34, 803: 0x5400, 804: 0x0000,  # double 123456789.0 Wh
+    }, {("voltage_v", "L1"): 230.5, ("current_a", "L1"): 12.25,
+        ("active_power_w", "L3"): -250.0,
+        ("active_power_w", ""): 2250.0,  # no total register read: L1 + L2 + L3
+        ("apparent_power_va", ""): 3000.0, ("frequency_hz", ""): 49.75,
+        ("active_energy_kwh", ""): pytest.approx(123456.789)}),
+    ("sdm230", "eastron_sdm230", {
+        0: 0x4366, 1: 0x0000,  # 30001, line to neutral volts: 230.0 V
+        6: 0x40B0, 7: 0x0000,  # 30007, current: 5.5 A
+        12: 0x449E, 13: 0x2000,  # 30013, active power: 1265.0 W
+        18: 0x44A2, 19: 0x8000,  # 30019, apparent power: 1300.0 VA
+        30: 0xBF00, 31: 0x0000,  # 30031, power factor: -0.5 (reverse current)
+        70: 0x4248, 71: 0x0000,  # 30071, frequency: 50.0 Hz
+        72: 0x449A, 73: 0x5000,  # 30073, import active energy: 1234.5 kWh
+    }, {("voltage_v", ""): 230.0, ("current_a", ""): 5.5, ("active_power_w", ""): 1265.0,
+        ("apparent_power_va", ""): 1300.0, ("power_factor", ""): -0.5,
+        ("frequency_hz", ""): 50.0, ("active_energy_kwh", ""): 1234.5}),
+    ("sdm72", "eastron_sdm72", {
+        0: 0x4367, 1: 0x0000,  # 30001, phase 1 volts: 231.0 V
+        12: 0x4448, 13: 0x0000,  # 30013, phase 1 power: 800.0 W
+        52: 0x4516, 53: 0x0000,  # 30053, total system power: 2400.0 W
+        72: 0x475D, 73: 0xD580,  # 30073, total import: 56789.5 kWh
+    }, {("voltage_v", "L1"): 231.0, ("active_power_w", "L1"): 800.0,
+        ("active_power_w", ""): 2400.0, ("active_energy_kwh", ""): 56789.5}),
+    ("countis m34", "socomec_countis_m34", {
+        0: 0x4366, 1: 0x0000,  # V1: 230.0 V
+        6: 0x4080, 7: 0x0000,  # I1: 4.0 A
+        12: 0x4466, 13: 0x0000, 14: 0x43E6, 15: 0x0000, 16: 0xC2A0, 17: 0x0000,  # P 920/460/-80 W
+        18: 0x447A, 19: 0x0000, 20: 0x43FA, 21: 0x0000, 22: 0x42C8, 23: 0x0000,  # S 1000/500/100
+    }, {("voltage_v", "L1"): 230.0, ("current_a", "L1"): 4.0, ("active_power_w", "L3"): -80.0,
+        ("active_power_w", ""): 1300.0, ("apparent_power_va", ""): 1600.0}),
+    ("countis m34 phase not a number", "socomec_countis_m34", {
+        12: 0x4466, 13: 0x0000, 14: 0x7FC0, 15: 0x0000,  # P2 is a quiet NaN
+    }, {("active_power_w", "L1"): 920.0, ("active_power_w", "L2"): NA,
+        ("active_power_w", ""): NA}),  # a total short of a phase is no total
+    ("countis m04", "socomec_countis_m04", {
+        0: 0x4366, 1: 0x0000,  # V1: 230.0 V
+        6: 0x4020, 7: 0x0000,  # I1: 2.5 A
+        12: 0x440F, 13: 0xC000,  # P1: 575.0 W
+        18: 0x4416, 19: 0x0000,  # S1: 600.0 VA
+        70: 0x4248, 71: 0x0000,  # F: 50.0 Hz
+    }, {("voltage_v", ""): 230.0, ("current_a", ""): 2.5, ("active_power_w", ""): 575.0,
+        ("apparent_power_va", ""): 600.0, ("frequency_hz", ""): 50.0}),
     ("chiller template", "chiller_plant_template", {
         0: 0x0002, 1: 0xD2A8,  # 40001, UINT32 185000 W
         2: 0x0096, 3: 0xB43F,  # 40003, UINT32 9876543 x 0.1 kWh
@@ -140,6 +200,46 @@ def test_hand_written_register_image(case, profile, image, expected):
         else:
             assert reading.quality == Quality.OK, key
             assert reading.value == value, key
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("case", "profile", "image", "expected"), IMAGES,
+                         ids=[i[0] for i in IMAGES])
+async def test_hand_written_image_over_the_wire(case, profile, image, expected):
+    """The same image served by a real pymodbus server on 127.0.0.1, read by the
+    collector's own connection and poller (a SunSpec profile walks the chain first)."""
+    from pue_monitor.collectors.modbus_client import ModbusConnection
+    from pue_monitor.collectors.poller import DevicePoller
+    from pue_monitor.config.model import Device, Polling
+    from pue_monitor.simulator.faults import DeviceFaults
+    from pue_monitor.simulator.modbus_server import ModbusEndpoint
+
+    served = PROFILES[profile]
+    endpoint = ModbusEndpoint("127.0.0.1", 0)
+    endpoint.add_unit(1, served, DeviceFaults())
+    endpoint.update(1, {fc: dict(image) for fc in {p.function for p in served.modbus_resolved}})
+    await endpoint.start()
+    conn = ModbusConnection("127.0.0.1", endpoint.port, timeout_s=2.0)
+    try:
+        device = Device(id="dut", profile=profile,
+                        modbus={"host": "127.0.0.1", "port": endpoint.port, "unit": 1})
+
+        async def keep(_result) -> None:
+            pass
+
+        result = await DevicePoller("site", device, served, Polling(timeout_s=2.0, retries=0),
+                                    conn, keep).poll_once()
+    finally:
+        conn.close()
+        await endpoint.stop()
+    assert result.ok, result.error
+    assert result.point_errors == {}
+    got = {(r.metric, next(iter(dict(r.labels).values()), "")): r for r in result.readings}
+    for key, value in expected.items():
+        if value == NA:
+            assert (got[key].value, got[key].quality) == (None, Quality.NOT_AVAILABLE), key
+        else:
+            assert (got[key].value, got[key].quality) == (value, Quality.OK), key
 
 
 def test_every_modbus_profile_has_a_hand_written_image():

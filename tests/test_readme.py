@@ -30,3 +30,12 @@ def test_readme_lists_every_snmp_profile():
     listed = set(re.findall(r"^\| [^|]+ \| [^|]+ \| `([a-z0-9_]+)` \|", section, re.M))
     snmp = {n for n, p in load_profiles().items() if p.protocol == "snmp"}
     assert listed == snmp
+
+
+def test_readme_lists_every_modbus_profile():
+    text = README.read_text(encoding="utf-8")
+    section = text.split("### Supported Modbus families", 1)[1]
+    section = section.split("`pue-monitor probe URL", 1)[0]
+    listed = set(re.findall(r"^\| [^|]+ \| [^|]+ \| `([a-z0-9_]+)` \|", section, re.M))
+    modbus = {n for n, p in load_profiles().items() if p.protocol == "modbus"}
+    assert listed == modbus
