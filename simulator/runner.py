@@ -335,6 +335,11 @@ class Simulator:
                          "faults": d.faults.snapshot()} for did, d in self.devices.items()}
         return {"ts": self.last_tick, "sites": sites, "devices": devices}
 
+    def physics_snapshot(self) -> tuple[dict, dict, int]:
+        """The sites' settings and layouts now, and the seed: what the energy truth
+        (simulator/truth.py) integrates, handed out of the loop's thread."""
+        return dict(self.site_sims), dict(self.layouts), self.seed
+
     def _device(self, device_id: str) -> DeviceRuntime:
         if device_id not in self.devices:
             raise NotFound(f"unknown device {device_id!r}")
