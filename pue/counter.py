@@ -103,14 +103,15 @@ def _stuck(steps: _Steps, power: PowerSeries | None, resolution_kwh: float) -> N
     """Refuse runs of an unmoving counter while the meter's own power says more than one
     register step of energy flowed, with the step into the run and the step out of it:
     the stall began somewhere in the first, and the second may carry its whole energy.
-    A run no longer than REGISTER_REFRESH_S is one register image read twice."""
+    The last reading of a run may show the register as it was REGISTER_REFRESH_S before,
+    so the evidence is weighed up to that much before it."""
     if power is None or power.ts.size < 2:
         return
     ts, last_step = steps.ts, steps.delta.size - 1
     for first, last in equal_runs(steps.values):
-        a, b = float(ts[first]), float(ts[last])
-        if b - a <= REGISTER_REFRESH_S:
-            continue
+        a, b = float(ts[first]), float(ts[last]) - REGISTER_REFRESH_S
+        if b <= a:
+            continue  # one register image read twice
         if power.energy(power.evidence_spans(a, b)) > resolution_kwh:
             steps.refuse(max(first - 1, 0), min(last, last_step), STUCK_COUNTER)
 
