@@ -1,6 +1,7 @@
 """The simulator's energy truth over a span (simulator/truth.py, GET /truth/energy): the
 same trapezoid sum the registers make tick by tick, recomputed from the physics alone, so
-a register's reset or a restart without a state file leaves it untouched."""
+a register's reset or a restart without a state file leaves it untouched. And how often
+the registers refresh: simulation.tick_s."""
 
 from __future__ import annotations
 
@@ -76,3 +77,40 @@ async def test_truth_is_what_the_registers_counted_and_ignores_their_reset(tmp_p
     assert reset_kwh == pytest.approx(truth.devices["prov-ups-a"], rel=1e-9)
     assert status == 200 and served == truth.as_dict()
     assert status_bad == 400 and "unix seconds" in refused["error"]
+
+
+# (name, simulation.tick_s in the config (None: left out), Simulator's tick_s argument,
+# the tick used)
+TICKS = [
+    ("default", None, None, 1.0),
+    ("from-config", 0.25, None, 0.25),
+    ("argument-wins", 0.25, 3600.0, 3600.0),
+]
+
+
+@pytest.mark.parametrize(("configured", "argument", "tick"), [t[1:] for t in TICKS],
+                         ids=[t[0] for t in TICKS])
+def test_meters_refresh_every_tick_s(tmp_path, configured, argument, tick):
+    from pue_monitor.config import load_config
+    from pue_monitor.simulator.ports import write_raw
+    from pue_monitor.simulator.runner import Simulator
+    from tests.conftest import demo_on_free_ports
+
+    path, raw = demo_on_free_ports(tmp_path)
+    if configured is not None:
+        raw["simulation"]["tick_s"] = configured
+        write_raw(raw, path)
+    sim = Simulator(load_config(path, env={}), control_port=0, tick_s=argument)
+    assert sim.tick_s == tick
+
+
+def test_a_tick_too_short_is_refused_naming_it(tmp_path):
+    from pue_monitor.config import ConfigError, load_config
+    from pue_monitor.simulator.ports import write_raw
+    from tests.conftest import demo_on_free_ports
+
+    path, raw = demo_on_free_ports(tmp_path)
+    raw["simulation"]["tick_s"] = 0.001
+    write_raw(raw, path)
+    with pytest.raises(ConfigError, match=r"simulation\.tick_s"):
+        load_config(path, env={})
