@@ -32,14 +32,17 @@ is checked against both.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 
 import pytest
 import yaml
 
-from pue_monitor.simulator.ports import write_raw
+from pue_monitor.simulator.ports import read_raw, write_raw
+from pue_monitor.simulator.runner import READY_LINE
 from tests.conftest import demo_on_free_ports
 from tests.prometheus_support import (
+    HTTP_TIMEOUT_S,
     RULES,
     fault,
     firing,
@@ -51,7 +54,7 @@ from tests.prometheus_support import (
     wait_until,
     write_prometheus_config,
 )
-from tests.test_end_to_end import get_json, process, wait_for
+from tests.test_end_to_end import START_TIMEOUT_S, get, process, wait_for
 from tests.tools import require_tool
 
 pytestmark = pytest.mark.integration
@@ -66,6 +69,26 @@ INCOMERS = {"bn-provincial": "prov-incomer", "que-vo-dc": "qv-incomer",
             "yen-phong-dc": "yp-incomer"}
 FAULT_S = 8.0  # how long stuck and garbage last once the monitor has seen them
 WINDOW = "15m"
+def get_json(url: str) -> dict:
+    return json.loads(get(url, HTTP_TIMEOUT_S))
+
+
+def start_simulator(stack: contextlib.ExitStack, source, served, log_path, *,
+                    free_ports: bool):
+    """The simulator as a process, held by ``stack``. With ``free_ports`` it picks free
+    ports itself, retrying a port another process took first (this machine runs other
+    tests), and writes the province as served to ``served``; without, it serves ``served``
+    as written. Returns the process once every endpoint listens."""
+    args = (["-c", str(source), "--free-ports", "--config-out", str(served)] if free_ports
+            else ["-c", str(served)])
+    proc = stack.enter_context(process("simulate", *args, log_path=log_path))
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while READY_LINE not in log_path.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the simulator did not start:\n{log_path.read_text()[-2000:]}",
+                        pytrace=False)
+        time.sleep(0.2)
+    return proc
 
 
 def rules_with_short_for(tmp_path) -> str:
@@ -114,24 +137,25 @@ def measured_s(site: dict) -> float:
 
 def test_faults_and_a_restart_are_detected_and_the_pue_stays_true(tmp_path):
     prometheus_bin = require_tool("prometheus")
-    path, raw = demo_on_free_ports(tmp_path)
+    source, raw = demo_on_free_ports(tmp_path)
     raw["simulation"]["tick_s"] = TICK_S
-    write_raw(raw, path)
-    ports = ports_beside(raw, "monitor", "prometheus")
-    scene = Scene(f"http://127.0.0.1:{ports['monitor']}",
-                  f"http://127.0.0.1:{raw['simulation']['control_port']}",
-                  f"http://127.0.0.1:{ports['prometheus']}",
-                  [tmp_path / n for n in ("sim.log", "monitor.log", "prometheus.log")])
-    write_prometheus_config(tmp_path, ports["monitor"], rules_with_short_for(tmp_path))
-    server = spawn(prometheus_command(prometheus_bin, tmp_path, ports["prometheus"]),
-                   scene.logs[2])
+    write_raw(raw, source)
+    served = tmp_path / "served.yaml"
+    logs = [tmp_path / n for n in ("sim.log", "monitor.log", "prometheus.log")]
     began = time.time()  # no reading of this test's monitor is older
-    try:
-        with contextlib.ExitStack() as simulator:
-            sim = simulator.enter_context(process("simulate", "-c", str(path),
-                                                  log_path=scene.logs[0]))
+    with contextlib.ExitStack() as simulator:
+        sim = start_simulator(simulator, source, served, logs[0], free_ports=True)
+        raw = read_raw(served)
+        ports = ports_beside(raw, "monitor", "prometheus")
+        scene = Scene(f"http://127.0.0.1:{ports['monitor']}",
+                      f"http://127.0.0.1:{raw['simulation']['control_port']}",
+                      f"http://127.0.0.1:{ports['prometheus']}", logs)
+        write_prometheus_config(tmp_path, ports["monitor"], rules_with_short_for(tmp_path))
+        server = spawn(prometheus_command(prometheus_bin, tmp_path, ports["prometheus"]),
+                       logs[2])
+        try:
             wait_for(f"{scene.control}/healthz", sim)
-            with process("run", "-c", str(path), "--port", str(ports["monitor"]),
+            with process("run", "-c", str(served), "--port", str(ports["monitor"]),
                          "--data-dir", str(tmp_path / "data"), log_path=scene.logs[1]) as mon:
                 wait_for(f"{scene.monitor}/healthz", mon)
                 wait_for(f"{scene.prometheus}/-/ready", server)
@@ -143,15 +167,14 @@ def test_faults_and_a_restart_are_detected_and_the_pue_stays_true(tmp_path):
                 nothing_is_flagged_without_a_fault(scene)
                 stuck(scene)
                 garbage(scene)
+                # The restart: the same ports (just freed by the first), no state file.
                 simulator.close()
-                sim = simulator.enter_context(process("simulate", "-c", str(path),
-                                                      log_path=scene.logs[0]))
-                wait_for(f"{scene.control}/healthz", sim)
+                start_simulator(simulator, source, served, logs[0], free_ports=False)
                 restart_steps_every_counter_back(scene)
                 counter_reset(scene)
                 pue_is_true_over_the_measured_time(scene, began)
-    finally:
-        stop(server)
+        finally:
+            stop(server)
 
 
 def nothing_is_flagged_without_a_fault(scene: Scene) -> None:

@@ -28,6 +28,7 @@ import yaml
 from tests.prometheus_support import (
     RULES,
     fault,
+    get_json,
     ports_beside,
     prom_query,
     prometheus_command,
@@ -37,7 +38,7 @@ from tests.prometheus_support import (
     wait_until,
     write_prometheus_config,
 )
-from tests.test_end_to_end import get_json, wait_for
+from tests.test_end_to_end import wait_for
 from tests.test_end_to_end import process as monitor_process
 from tests.tools import require_tool
 
