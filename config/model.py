@@ -320,6 +320,9 @@ class Simulation(_Strict):
 
     seed: int = 1
     control_port: int = Field(18080, ge=1, le=65535)
+    # How often the simulated meters refresh what they serve, s. A register read shows its
+    # value of up to this long ago, as a real meter's does (about once a second).
+    tick_s: float = Field(1.0, ge=0.05, le=60)
     sites: dict[str, SiteSimulation]
 
 

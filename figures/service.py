@@ -54,6 +54,9 @@ class DeviceStatus:
     state: str = HealthState.UNKNOWN.value
     # Stuck and implausible flags of the meter in the HEALTH_WINDOW, by kind.
     flags: dict[str, int] = field(default_factory=dict)
+    # Every method-3 flag of the meter in the HEALTH_WINDOW, each kind listed (resets and
+    # step-backs too, which do not make it degraded); None if it meters nothing.
+    quality_flags: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ def site_status(store: StoreProtocol, config: Config, site: Site, now: float,
     values = _values_by_device(latest)
     live = site_windows(store, config, site, now, windows)
     flagged = device_flags(live.get(HEALTH_WINDOW))
+    every_flag = meter_flags(live.get(HEALTH_WINDOW))
     devices, power = [], []
     for device in site.devices:
         h = health.get(device.id)
@@ -155,7 +159,8 @@ def site_status(store: StoreProtocol, config: Config, site: Site, now: float,
             last_error=h.last_error if h else None,
             errors={k: n for (d, k), n in errors.items() if d == device.id},
             values=values.get(device.id, {}),
-            state=device_state(None if h is None else h.state, flags).value, flags=flags))
+            state=device_state(None if h is None else h.state, flags).value, flags=flags,
+            quality_flags=every_flag.get(device.id)))
         if device.role != Role.MONITOR:
             v = values.get(device.id, {}).get((POWER_METRIC, ""))
             ok = v is not None and v[0] is not None and v[2] == "ok"
@@ -179,6 +184,13 @@ def device_flags(figure: PueResult | None) -> dict[str, dict[str, int]]:
         if any(counts.values()):
             out[meter.device] = {k: n for k, n in counts.items() if n}
     return out
+
+
+def meter_flags(figure: PueResult | None) -> dict[str, dict[str, int]]:
+    """{device: {kind: count}} of every flag kind (quality.KINDS) of each meter of a live
+    figure, zeros included."""
+    return {meter.device: meter.quality.counts()
+            for meter in (figure.meters if figure is not None else ())}
 
 
 def device_state(polled: HealthState | None, flags: dict[str, int]) -> HealthState:

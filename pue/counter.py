@@ -19,6 +19,7 @@ from pue_monitor.pue.power import PowerSeries
 from pue_monitor.pue.quality import (
     DEFAULT_RESET_BELOW_FRACTION,
     IMPLAUSIBLE_COUNTER,
+    REGISTER_REFRESH_S,
     RESET,
     STEP_BACK,
     STUCK_COUNTER,
@@ -101,12 +102,16 @@ def _classify(ts: np.ndarray, raw: np.ndarray, offset: np.ndarray, *,
 def _stuck(steps: _Steps, power: PowerSeries | None, resolution_kwh: float) -> None:
     """Refuse runs of an unmoving counter while the meter's own power says more than one
     register step of energy flowed, with the step into the run and the step out of it:
-    the stall began somewhere in the first, and the second may carry its whole energy."""
+    the stall began somewhere in the first, and the second may carry its whole energy.
+    The last reading of a run may show the register as it was REGISTER_REFRESH_S before,
+    so the evidence is weighed up to that much before it."""
     if power is None or power.ts.size < 2:
         return
     ts, last_step = steps.ts, steps.delta.size - 1
     for first, last in equal_runs(steps.values):
-        a, b = float(ts[first]), float(ts[last])
+        a, b = float(ts[first]), float(ts[last]) - REGISTER_REFRESH_S
+        if b <= a:
+            continue  # one register image read twice
         if power.energy(power.evidence_spans(a, b)) > resolution_kwh:
             steps.refuse(max(first - 1, 0), min(last, last_step), STUCK_COUNTER)
 

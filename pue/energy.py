@@ -8,12 +8,12 @@ every meter on both sides of the ratio. The counter (pue/counter.py) and power
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from pue_monitor.pue.counter import CounterSeries
 from pue_monitor.pue.power import DEFAULT_GAP_POLLS, PowerSeries
-from pue_monitor.pue.quality import MeterQuality
+from pue_monitor.pue.quality import STUCK_COUNTER, MeterQuality
 from pue_monitor.pue.spans import (
     Span,
     clean_series,
@@ -89,8 +89,10 @@ class MeterEnergy:
         cannot resolve the energy to RESOLUTION_SHARE; there, if the meter also reports
         power, integrated power is the measurement, over the spans the power covers:
         where it has a gap the meter has a gap (the same-time rule leaves it out of both
-        sides), never the coarse counter's guess. Over a day or longer any real register
-        is fine and the counter always wins.
+        sides), never the coarse counter's guess. Where the counter was stuck the power
+        measures nothing either: a frozen meter serves its power from the same frozen
+        image (a number we are not sure of is a gap). Over a day or longer any real
+        register is fine and the counter always wins.
         """
         if self.method != "counter" or self.power is None or self.power.ts.size < 2:
             return self
@@ -101,7 +103,11 @@ class MeterEnergy:
         power_spans = intersect_spans(spans, self.power.spans(start, end))
         if step <= RESOLUTION_SHARE * abs(self.power.energy(power_spans)):
             return self  # the counter just stalled: trust it, do not hide a real stop
-        return MeterEnergy(None, self.power)
+        stuck = [f for f in self.counter.flags if f.kind == STUCK_COUNTER]
+        if not stuck:
+            return MeterEnergy(None, self.power)
+        return MeterEnergy(None, replace(self.power, flags=tuple(sorted(
+            {*self.power.flags, *stuck}))))
 
     def spans(self, start: float, end: float) -> list[Span]:
         if self.method == "counter":

@@ -38,6 +38,12 @@ DEFAULT_RESET_BELOW_FRACTION = 0.10
 # A decrease is a wrap when the old value lies in the top WRAP_BAND of the declared
 # width and the new one in the bottom WRAP_BAND.
 WRAP_BAND = 0.10
+# A register read at time t may show the value it had up to this long before: meters
+# refresh their registers about once a second, not in step with the poller. The stuck
+# counter rule therefore weighs its power evidence over a run of equal readings less this
+# much at its end, so one register image read twice (polls every second do that) is not
+# a stall. A setting of the method, not a measured number.
+REGISTER_REFRESH_S = 2.0
 # A power value bit-identical over this many consecutive polls, while other meters of the
 # site move, is stuck (profile or device setting `stuck_power_polls`). A setting, not a
 # measured number: a float register of a real load rarely repeats itself twice.

@@ -2,6 +2,8 @@
 
   GET    /healthz               {"ok": true}
   GET    /truth                 true site power/energy/PUE and device faults
+  GET    /truth/energy?start=&end=  true energy of every site and device over [start, end]
+                                (unix seconds), from the physics alone (simulator/truth.py)
   POST   /faults/<device>       {"kind": "down|slow|stuck|counter_reset|garbage", "seconds": 9}
   DELETE /faults/<device>       clear all (or one: ?kind=slow)
   PATCH  /sites/<site>          any SiteSimulation number, e.g. {"cooling_cop": 1.2}
@@ -31,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from pue_monitor.simulator.truth import check_span, energy_truth
+
 log = logging.getLogger(__name__)
 LOOP_TIMEOUT_S = 10.0
 MAX_BODY = 64 * 1024
@@ -44,6 +48,7 @@ class Controllable(Protocol):
     """What the control endpoint needs from the simulator (called in the loop thread)."""
 
     def truth(self) -> dict: ...
+    def physics_snapshot(self) -> tuple[dict, dict, int]: ...
     async def set_fault(self, device_id: str, kind: str, seconds: Any = None,
                         duration: Any = None) -> dict: ...
     async def clear_faults(self, device_id: str, kind: str | None = None) -> dict: ...
@@ -199,6 +204,12 @@ def route(control: ControlServer, method: str, parts: list[str], query: dict,
         return 200, {"ok": True}
     if method == "GET" and parts == ["truth"]:
         return 200, control.in_loop(target.truth)
+    if method == "GET" and parts == ["truth", "energy"]:
+        start, end = check_span(*((query.get(k) or [None])[0] for k in ("start", "end")))
+        sims, layouts, seed = control.in_loop(target.physics_snapshot)
+        # Integrated here, in the HTTP thread: the physics is pure, and a long span must
+        # not hold back the simulator's ticks.
+        return 200, energy_truth(sims, layouts, seed, start, end).as_dict()
     if len(parts) == 2 and parts[0] == "faults":
         if method == "POST":
             data = body()

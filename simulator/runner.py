@@ -102,7 +102,7 @@ class Simulator:
     """Every device of a configuration as a live endpoint, driven by site physics."""
 
     def __init__(self, config: Config, *, control_port: int | None = None,
-                 control_host: str = "127.0.0.1", tick_s: float = 1.0,
+                 control_host: str = "127.0.0.1", tick_s: float | None = None,
                  clock: Callable[[], float] = time.time,
                  state_path: Path | None = None) -> None:
         problem = auto_profile_problem(config)
@@ -111,7 +111,7 @@ class Simulator:
         self.config = config
         sim = config.simulation or Simulation(sites={})
         self.seed = sim.seed
-        self.tick_s = tick_s
+        self.tick_s = sim.tick_s if tick_s is None else tick_s
         self.clock = clock
         self.state_path = state_path  # None: registers start fresh and are never saved
         self._saved_at: float | None = None
@@ -334,6 +334,11 @@ class Simulator:
                          "energy_kwh": d.counter.kwh, "counter_resets": d.resets,
                          "faults": d.faults.snapshot()} for did, d in self.devices.items()}
         return {"ts": self.last_tick, "sites": sites, "devices": devices}
+
+    def physics_snapshot(self) -> tuple[dict, dict, int]:
+        """The sites' settings and layouts now, and the seed: what the energy truth
+        (simulator/truth.py) integrates, handed out of the loop's thread."""
+        return dict(self.site_sims), dict(self.layouts), self.seed
 
     def _device(self, device_id: str) -> DeviceRuntime:
         if device_id not in self.devices:

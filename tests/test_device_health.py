@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pue_monitor.figures.service import device_flags, device_state
+from pue_monitor.figures.service import device_flags, device_state, meter_flags
 from pue_monitor.pue.kpi import MeterFigure, PueResult
-from pue_monitor.pue.quality import Flag, MeterQuality
+from pue_monitor.pue.quality import KINDS, Flag, MeterQuality
 from pue_monitor.store.model import ErrorKind, HealthState, PollResult, Quality, Reading
 from pue_monitor.store.sqlite import Store
 from tests.simulator_support import demo_config, poll, running
@@ -117,6 +117,14 @@ def test_live_window_flags_by_meter():
     assert device_flags(figure) == {"a": {"stuck_counter": 1},
                                     "c": {"stuck_power": 1, "implausible_power": 2}}
     assert device_flags(None) == {}
+    # Every kind of every meter, zeros included: what the document's quality_flags and
+    # /metrics' pue_monitor_meter_flags show (resets and step-backs too).
+    none = dict.fromkeys(KINDS, 0)
+    assert meter_flags(figure) == {
+        "a": {**none, "stuck_counter": 1, "wrap": 1},
+        "b": {**none, "wrap": 1, "step_back": 1, "reset": 1},
+        "c": {**none, "implausible_power": 2, "stuck_power": 1}}
+    assert meter_flags(None) == {}
 
 
 def metric_samples(text: str, name: str) -> dict[tuple, float]:

@@ -20,12 +20,18 @@ def window(pue=1.5, status="ok", coverage=1.0, compliant=False, category="PUE1",
             "it_energy_kwh": it_kwh}
 
 
+# A meter's method-3 flags in the live 15-minute window, every kind listed.
+NO_FLAGS = {"reset": 0, "step_back": 0, "wrap": 0, "stuck_counter": 0, "stuck_power": 0,
+            "implausible_counter": 0, "implausible_power": 0}
+
+
 def device(dev_id="d-1", role="facility", up=True, last=1_700_000_000.0, duration=0.05,
-           interval=10.0, errors=None, state=None) -> dict:
+           interval=10.0, errors=None, state=None, quality_flags=None) -> dict:
     state = state or {True: "up", False: "down", None: "unknown"}[up]
     return {"id": dev_id, "role": role, "up": up, "state": state, "last_success_unix": last,
             "poll_duration_s": duration, "poll_interval_s": interval,
-            "errors": errors if errors is not None else {"timeout": 0, "decode": 0}}
+            "errors": errors if errors is not None else {"timeout": 0, "decode": 0},
+            "quality_flags": quality_flags}
 
 
 def site(site_id="s1", **extra) -> dict:
@@ -37,7 +43,9 @@ def site(site_id="s1", **extra) -> dict:
                                                   compliant=None),
                     "30d": window(pue=1.38, compliant=True),
                     "12m": window(pue=1.45, compliant=False)},
-        "devices": [device(), device("d-2", role="it", up=False, last=None, duration=None,
+        # d-1's counter was reset once in the last 15 minutes; d-2 meters nothing.
+        "devices": [device(quality_flags={**NO_FLAGS, "reset": 1}),
+                    device("d-2", role="it", up=False, last=None, duration=None,
                                      errors={"timeout": 3, "decode": 0}),
                     # Answers, every reading undecodable: up 1 (it answered), yet degraded.
                     device("d-3", role="it", state="degraded",
@@ -134,6 +142,12 @@ CASES = [
      {"site": "s1", "device": "d-2"}, None),
     ("errors", sample_document(), "pue_monitor_device_poll_errors_total",
      {"site": "s1", "device": "d-2", "kind": "timeout"}, 3.0),
+    ("meter-flags-reset", sample_document(), "pue_monitor_meter_flags",
+     {"site": "s1", "device": "d-1", "role": "facility", "kind": "reset"}, 1.0),
+    ("meter-flags-zero-listed", sample_document(), "pue_monitor_meter_flags",
+     {"site": "s1", "device": "d-1", "role": "facility", "kind": "step_back"}, 0.0),
+    ("meter-flags-absent-for-no-meter", sample_document(), "pue_monitor_meter_flags",
+     {"site": "s1", "device": "d-2", "role": "it", "kind": "reset"}, None),
     ("two-sites", sample_document(site(), site("s2", threshold=1.3)),
      "pue_monitor_pue_threshold", {"site": "s2"}, 1.3),
 ]

@@ -18,31 +18,38 @@ covered by the promtool unit tests in alerts/tests/.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
-import time
-import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT, free_port
-from tests.test_end_to_end import get_json, wait_for
+from tests.prometheus_support import (
+    RULES,
+    fault,
+    get_json,
+    ports_beside,
+    prom_query,
+    prometheus_command,
+    rules_loaded_and_healthy,
+    spawn,
+    stop,
+    wait_until,
+    write_prometheus_config,
+)
+from tests.test_end_to_end import wait_for
 from tests.test_end_to_end import process as monitor_process
 from tests.tools import require_tool
 
 pytestmark = pytest.mark.integration
 
-RULES = ROOT / "alerts" / "pue-monitor.rules.yml"
 ALERT = "PueAboveGreenThreshold"
 SITE = "que-vo-dc"  # compliant in the demo physics (cooling COP 5.5)
 HOT_COP = 1.0  # the simulator clamps it to its lowest COP: PUE well above 1.4
 # An SNMP rack PDU of SITE (role monitor: no figure rests on it, so the PUE checks are
 # not disturbed): with the garbage fault its values do not decode.
 GARBLED = "qv-pdu-02"
-WAIT_S = 90  # bound on every wait
 # The monitor's figure and the scraped one are up to one scrape plus one cache period apart;
 # over that time the 15-minute PUE of a steady site moves far less than this.
 SCRAPE_TOLERANCE = 0.005
@@ -103,22 +110,6 @@ def rules_for_the_test(tmp_path) -> str:
     return str(path)
 
 
-
-
-def spawn(command: list[str], log_path) -> subprocess.Popen:
-    with open(log_path, "wb") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 def patch_site(control: str, site: str, changes: dict) -> dict:
     request = urllib.request.Request(f"{control}/sites/{site}", method="PATCH",
                                      data=json.dumps(changes).encode(),
@@ -127,37 +118,12 @@ def patch_site(control: str, site: str, changes: dict) -> dict:
         return json.loads(answer.read())
 
 
-def prom_query(prometheus: str, query: str) -> list[dict]:
-    url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": query})
-    answer = get_json(url)
-    assert answer["status"] == "success", answer
-    return answer["data"]["result"]
-
-
-def wait_until(what: str, check, timeout: float = WAIT_S, logs=()):
-    """check()'s first truthy result within timeout, else fail showing the process logs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    tails = "\n".join(f"--- {p.name} ---\n{p.read_text(errors='replace')[-3000:]}"
-                      for p in logs if p.exists())
-    pytest.fail(f"{what}: not within {timeout} s\n{tails}", pytrace=False)
-
-
 def test_alert_fires_at_the_webhook_and_resolves(demo_config, tmp_path):
     prometheus_bin = require_tool("prometheus")
     alertmanager_bin = require_tool("prometheus-alertmanager")
     path, raw = demo_config
     control = f"http://127.0.0.1:{raw['simulation']['control_port']}"
-    taken = {raw["simulation"]["control_port"]} | {
-        (d.get("snmp") or d.get("modbus"))["port"] for s in raw["sites"] for d in s["devices"]}
-    ports = {}
-    for name in ("monitor", "prometheus", "alertmanager"):
-        ports[name] = free_port(avoid=taken)
-        taken.add(ports[name])
+    ports = ports_beside(raw, "monitor", "prometheus", "alertmanager")
     monitor = f"http://127.0.0.1:{ports['monitor']}"
     prometheus = f"http://127.0.0.1:{ports['prometheus']}"
     alertmanager = f"http://127.0.0.1:{ports['alertmanager']}"
@@ -172,14 +138,8 @@ def test_alert_fires_at_the_webhook_and_resolves(demo_config, tmp_path):
             "receivers": [{"name": "test", "webhook_configs": [
                 {"url": hook.url, "send_resolved": True}]}],
         }), encoding="utf-8")
-        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [rules_for_the_test(tmp_path)],
-            "alerting": {"alertmanagers": [
-                {"static_configs": [{"targets": [f"127.0.0.1:{ports['alertmanager']}"]}]}]},
-            "scrape_configs": [{"job_name": "pue-monitor", "static_configs": [
-                {"targets": [f"127.0.0.1:{ports['monitor']}"]}]}],
-        }), encoding="utf-8")
+        write_prometheus_config(tmp_path, ports["monitor"], rules_for_the_test(tmp_path),
+                                ports["alertmanager"])
         servers = []
         try:
             servers.append(spawn([
@@ -187,11 +147,8 @@ def test_alert_fires_at_the_webhook_and_resolves(demo_config, tmp_path):
                 f"--storage.path={tmp_path / 'am-data'}",
                 f"--web.listen-address=127.0.0.1:{ports['alertmanager']}",
                 "--cluster.listen-address="], logs[3]))
-            servers.append(spawn([
-                prometheus_bin, f"--config.file={tmp_path / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp_path / 'prom-data'}",
-                f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
-                "--rules.alert.resend-delay=1s"], logs[2]))
+            servers.append(spawn(prometheus_command(prometheus_bin, tmp_path,
+                                                    ports["prometheus"]), logs[2]))
             with monitor_process("simulate", "-c", str(path), log_path=logs[0]) as sim:
                 wait_for(f"{control}/healthz", sim)
                 with monitor_process("run", "-c", str(path), "--port", str(ports["monitor"]),
@@ -208,14 +165,8 @@ def test_alert_fires_at_the_webhook_and_resolves(demo_config, tmp_path):
 
 def run_scenario(monitor, control, prometheus, hook, normal_cop, logs) -> None:
     # Every rule of the real file loaded and evaluating without error in a real Prometheus.
-    real = {r["alert"] for g in yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]
-            for r in g["rules"]}
-
-    def rules_healthy():
-        groups = get_json(f"{prometheus}/api/v1/rules")["data"]["groups"]
-        loaded = {r["name"]: r for g in groups for r in g["rules"]}
-        return set(loaded) == real and all(r.get("health") == "ok" for r in loaded.values())
-    wait_until("every rule loaded and healthy", rules_healthy, logs=logs)
+    wait_until("every rule loaded and healthy", lambda: rules_loaded_and_healthy(prometheus),
+               logs=logs)
     garbage_fires_the_degraded_alert(control, prometheus, hook, logs)
 
     # The site starts compliant, as Prometheus sees it.
@@ -269,15 +220,6 @@ def garbage_fires_the_degraded_alert(control, prometheus, hook, logs) -> None:
     wait_until(f"PueDeviceDegraded for {GARBLED} resolved at the webhook", lambda: [
         a for a in hook.alerts("PueDeviceDegraded", SITE, "resolved")
         if a["labels"].get("device") == GARBLED], logs=logs)
-
-
-def fault(control: str, device: str, body: dict | None) -> None:
-    """Set a simulator fault on a device (``body``), or clear its faults (None)."""
-    request = urllib.request.Request(
-        f"{control}/faults/{device}", method="DELETE" if body is None else "POST",
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=3).read()  # noqa: S310 (loopback only)
 
 
 def compare_scraped_pue_with_the_monitor(monitor, prometheus, logs) -> None:

@@ -172,6 +172,28 @@ def test_coarse_counter_over_a_power_gap_leaves_the_gap():
     assert chosen.energy(chosen.spans(0, 900)) == pytest.approx(2.0, rel=1e-9)
 
 
+def test_a_stuck_counter_s_span_is_not_measured_by_power_either():
+    # 0.1 kWh register, 3.6 kW (1 Wh a second), power every 60 s, a 15-minute window. The
+    # meter's image froze from 120 s to 300 s, counter and power alike: the counter read
+    # 100.1 four times while its power gave 3.6 kW * 180 s = 0.18 kWh (> 0.1 kWh): stuck,
+    # 60..360 refused with the steps into and out of the run. Rounding repeats (0 .. 60,
+    # 600 .. 660, 720 .. 780: 0.06 kWh each) are not stuck. The register cannot resolve the
+    # rest (2 * 0.1 * 2 spans of 0.6 kWh), so power measures, but not across the stall:
+    # [0, 60] and [360, 900], 3.6 kW * 600 s = 0.6 kWh (0.9 before, frozen power trusted).
+    times = list(range(0, 901, 60))
+    read = [100.0, 100.0, 100.1, 100.1, 100.1, 100.1, 100.3, 100.4, 100.4, 100.5, 100.6,
+            100.6, 100.7, 100.7, 100.8, 100.9]
+    power = PowerSeries.from_frame(frame([(t, 3600.0) for t in times]), 180)
+    both = MeterEnergy(CounterSeries.from_arrays(np.array(times, dtype=float), np.array(read),
+                                                 resolution_kwh=0.1, power=power), power)
+    assert [(f.start, f.end, f.kind) for f in both.counter.flags] == [
+        (60.0, 360.0, "stuck_counter")]
+    chosen = both.for_window(0, 900)
+    assert chosen.method == "power_integration"
+    assert chosen.spans(0, 900) == [(0.0, 60.0), (360.0, 900.0)]
+    assert chosen.energy(chosen.spans(0, 900)) == pytest.approx(0.6, rel=1e-9)
+
+
 def test_counter_is_judged_over_the_common_spans_it_is_used_on():
     # Window [0, 900]. Facility: a 0.01 kWh counter and power, both 120 kW, every 60 s.
     # Over the window its 30 kWh resolve to 2 * 0.01 / 30 = 0.07 % (< 0.2 %): the counter.

@@ -110,6 +110,26 @@ COUNTER_RULES = [
     # 100 -> 100 -> 100.1: 0.1 kWh over the 1200 s.
     ("coarse counter, not stuck", [(0, 100), (600, 100), (1200, 100.1)],
      {"resolution_kwh": 0.1}, every_minute(300, 0, 1200), 100.1 - 100, [(0, 1200)], []),
+    # A register read may show its value of up to REGISTER_REFRESH_S (2 s) before: the
+    # power evidence of a run [a, b] is weighed over [a, b - 2].
+    # Polled every second, 36 kW (0.01 kWh a second): the register read 100.01 twice, 1 s
+    # apart, before the meter refreshed it: [1, 0] is empty, one image read twice, not
+    # stuck (it flagged every fast-polled Modbus meter of the demo). All measured: +0.04.
+    ("one register image read twice", [(0, 100.00), (1, 100.01), (2, 100.01), (3, 100.03),
+                                       (4, 100.04)], {"resolution_kwh": 0.001},
+     [(t, 36_000) for t in range(5)], 100.04 - 100.00, [(0, 4)], []),
+    # A 0.1 kWh register at 12 kW steps every 30 s; read every second, and a tick late, it
+    # showed 100.0 from 0 s to 31 s: 12 kW x 31 s = 0.103 kWh, over the step, but over
+    # [0, 29] 0.097 kWh is not: a coarse register read late, not stuck. +0.1 over 0 .. 33.
+    ("a coarse register read a tick late",
+     [(t, 100.0) for t in range(32)] + [(32, 100.1), (33, 100.1)],
+     {"resolution_kwh": 0.1}, [(t, 12_000) for t in range(34)], 0.1, [(0, 33)], []),
+    # The 0.001 kWh register equal over 1 .. 4.5 s: over [1, 2.5], 36 kW x 1.5 s = 0.015
+    # kWh, more than a step: stuck, 0 .. 5.5 refused; 100.055 -> 100.065 (+0.01).
+    ("a repeat longer than the refresh", [(0, 100.00), (1, 100.01), (2, 100.01),
+                                          (4.5, 100.01), (5.5, 100.055), (6.5, 100.065)],
+     {"resolution_kwh": 0.001}, [(t / 2, 36_000) for t in range(14)], 100.065 - 100.055,
+     [(5.5, 6.5)], [Flag(0, 5.5, "stuck_counter")]),
     # --- implausible: a step beyond the rated maximum (100 kW: 16.667 kWh in 600 s) ------
     # +50 000 kWh in 600 s: refused; the counter goes on from 50 110: 10 + 10.
     ("energy step beyond the rated maximum",

@@ -56,6 +56,10 @@ Device
                      it answers but readings fail to decode, or the 15-minute window flags
                      its readings stuck or implausible; degraded counts as an error
     flags            {kind: count} of stuck / implausible flags in the 15-minute window
+    quality_flags    {kind: count} of every method-3 flag of the meter in the 15-minute
+                     window, every kind listed (reset, step_back, wrap, stuck_counter,
+                     stuck_power, implausible_counter, implausible_power) | null for a
+                     device that meters nothing (role monitor, water)
     last_poll_at, last_success_at (ISO | null),
     last_success_age_s (seconds before generated_at | null), last_success_unix,
     poll_duration_s,
@@ -241,6 +245,7 @@ def device_document(status: DeviceStatus, now: float, tz: str,
         "up": status.up,
         "state": status.state,
         "flags": dict(sorted(status.flags.items())),
+        "quality_flags": None if status.quality_flags is None else dict(status.quality_flags),
         "last_poll_at": iso(status.last_poll_ts, tz),
         "last_success_at": iso(status.last_ok_ts, tz),
         "last_success_age_s": age,

@@ -98,6 +98,8 @@ class StatusCollector(Collector):
                     g["device_poll_duration_seconds"].add_metric(ids, dev["poll_duration_s"])
                 if dev.get("poll_interval_s") is not None:
                     g["device_poll_interval_seconds"].add_metric(ids, dev["poll_interval_s"])
+                for kind, count in (dev.get("quality_flags") or {}).items():
+                    g["meter_flags"].add_metric([*ids, dev["role"], kind], count)
                 for kind, count in dev["errors"].items():
                     errors.add_metric([*ids, kind], count)
         yield from g.values()
@@ -135,6 +137,10 @@ _GAUGES = (
                      "fail to decode or are stuck or implausible, down, unknown: never "
                      "polled), 0 for the others. Degraded is an error as down is.",
      ["site", "device", "role", "state"]),
+    ("meter_flags", "Data-quality flags of a meter in the live 15-minute window, by kind "
+                    "(method pue-monitor/3: reset, step_back, wrap, stuck_counter, "
+                    "stuck_power, implausible_counter, implausible_power); absent for a "
+                    "device that meters nothing.", ["site", "device", "role", "kind"]),
     ("device_last_success_timestamp_seconds", "Unix time of the last successful poll.",
      ["site", "device"]),
     ("device_poll_duration_seconds", "Duration of the device's last poll.", ["site", "device"]),
