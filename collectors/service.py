@@ -74,10 +74,11 @@ class CollectorService:
         limit = config.collection.max_in_flight
         self.stats = stats if stats is not None else CollectionStats()
         self.stats.in_flight_limit = limit
-        self.store_sink = StoreSink(store, self.stats)
+        self.store_sink = StoreSink(store, self.stats, config.collection.store_backlog)
         self.sink = FanOutSink(self.store_sink, destinations)
         self.stats.backlog = lambda: self.store_sink.backlog
         self.stats.store_write_errors = lambda: self.store_sink.write_errors
+        self.stats.backlog_dropped = lambda: self.store_sink.dropped
         self.stats.receive_buffers = lambda: tuple((a, g) for _, a, g in receive_sockets())
         self.stats.receive_drops = lambda: socket_drops([s for s, _, _ in receive_sockets()])
         # Created here, outside any event loop: asyncio primitives bind to a loop on use.
