@@ -60,25 +60,32 @@ async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event
 async def _run_log_loop(store: StoreProtocol, stop: asyncio.Event,
                         clock: Callable[[], float], heartbeat_s: float = HEARTBEAT_S) -> None:
     """The monitor's run log (pue.runlog): its start, a heartbeat while it collects and a
-    clean stop, so a report can show when the monitor was not collecting."""
+    clean stop, so a report can show when the monitor was not collecting. A mark that
+    cannot be written (disk full, read-only store) is logged once and retried at the next
+    heartbeat (if even its start was lost, the run is recorded from the first mark that
+    lands, so the time before shows as not collecting: an honest lower bound)."""
     run = uuid.uuid4().hex
-    try:
-        await asyncio.to_thread(store.mark_run, run, clock())
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), heartbeat_s)
-            except TimeoutError:
-                pass
-            if not stop.is_set():
-                await asyncio.to_thread(store.mark_run, run, clock())
-    except Exception:  # the log is for the record; collecting goes on without it
-        log.exception("cannot write the monitor's run log; collecting goes on")
-        await stop.wait()
-    finally:
+    failing = False
+    while True:
         try:
-            store.mark_run(run, clock(), stopped=True)
-        except Exception:
-            log.exception("cannot record the monitor's stop in its run log")
+            await asyncio.to_thread(store.mark_run, run, clock())
+            if failing:
+                log.info("the monitor's run log is written again")
+            failing = False
+        except Exception:  # the log is for the record; collecting goes on without it
+            if not failing:
+                log.exception("cannot write the monitor's run log; collecting goes on "
+                              "and the heartbeat is retried")
+            failing = True
+        try:
+            await asyncio.wait_for(stop.wait(), heartbeat_s)
+        except TimeoutError:
+            continue
+        break
+    try:
+        store.mark_run(run, clock(), stopped=True)
+    except Exception:
+        log.exception("cannot record the monitor's stop in its run log")
 
 
 async def _influx_loop(store: StoreProtocol, config: Config, writer: InfluxWriter,
