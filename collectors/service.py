@@ -103,9 +103,14 @@ class CollectorService:
                  len(self.pollers), len(self.config.sites), self.stats.in_flight_limit)
         tasks = [asyncio.create_task(p.run(stop), name=f"poll:{p.device.id}")
                  for p in self.pollers]
-        tasks.append(asyncio.create_task(self.store_sink.run(stop), name="store-sink"))
+        # The sink stops only after every poller has: a poll in flight at the stop still
+        # hands its result over, and the sink's last flush writes it.
+        sink_stop = asyncio.Event()
+        sink = asyncio.create_task(self.store_sink.run(sink_stop), name="store-sink")
         try:
             await asyncio.gather(*tasks)
         finally:
+            sink_stop.set()
+            await sink
             for poller in self.pollers:
                 poller.client.close()
