@@ -107,6 +107,9 @@ class DevicePoller:
     async def poll_once(self) -> PollResult:
         """Poll with retries; the result says what happened, it never raises PollError."""
         started = self.clock()
+        # How long it took, on the monotonic clock: a wall-clock step during a poll must
+        # not make its duration negative or an hour long.
+        began = self.monotonic()
         self._unmatched_now = False
         last: PollError | None = None
         self.attempts = 0
@@ -123,13 +126,13 @@ class DevicePoller:
                 if isinstance(exc, DeviceError | Unidentified):
                     break  # the device answered; asking again will not change its mind
                 continue
-            return PollResult(self.device.id, self.site_id, started, self.clock() - started,
+            return PollResult(self.device.id, self.site_id, started, self.monotonic() - began,
                               self._placed(started, readings), point_errors=point_errors)
         assert last is not None
         # A Modbus exception also counts under its code, as a refused block does.
         detail = (getattr(last, "refused", None) or {exception_kind(last.code): 1}
                   if self.device.protocol == "modbus" and isinstance(last, DeviceError) else {})
-        return PollResult(self.device.id, self.site_id, started, self.clock() - started,
+        return PollResult(self.device.id, self.site_id, started, self.monotonic() - began,
                           error_kind=last.kind, error=str(last) or last.__class__.__name__,
                           point_errors=detail)
 
