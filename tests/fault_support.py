@@ -121,14 +121,14 @@ def reap() -> None:
 def simulator(config: Path, control_port: int, log: Path):
     sim = Process(["simulate", "-c", str(config)], log)
     try:
-        until("simulator control port", lambda: _answers(
+        until("simulator control port", lambda: answers(
             f"http://127.0.0.1:{control_port}/healthz"), START_TIMEOUT_S, sim.proc, log)
         yield sim
     finally:
         sim.stop()
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     try:
         get(url, 1.0)
         return True
@@ -146,7 +146,7 @@ class Monitor(Process):
                           str(data_dir)], log)
 
     def wait_ready(self) -> None:
-        until("monitor /healthz", lambda: _answers(f"{self.url}/healthz"), START_TIMEOUT_S,
+        until("monitor /healthz", lambda: answers(f"{self.url}/healthz"), START_TIMEOUT_S,
               self.proc, self.log)
 
     def metrics(self) -> dict[str, float]:
