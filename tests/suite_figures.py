@@ -36,13 +36,14 @@ def measure(suite: str, name: str, value: str) -> None:
 
 
 def lines() -> list[str]:
-    """What the terminal summary prints: one line per suite."""
+    """What the terminal summary prints: a suite's counts on one line, then each of its
+    measurements on a line of its own."""
     out = []
     for suite in sorted(set(COUNTS) | set(MEASURED)):
         counts = COUNTS.get(suite, {})
         names = [n for n in FAULT_HEADLINE if n in counts] + sorted(
             n for n in counts if n not in FAULT_HEADLINE)
-        parts = [f"{n}: {counts[n]}" for n in names]
-        parts += [f"{n}: {v}" for n, v in sorted(MEASURED.get(suite, {}).items())]
-        out.append(f"{suite}: " + ", ".join(parts))
+        if names:
+            out.append(f"{suite}: " + ", ".join(f"{n}: {counts[n]}" for n in names))
+        out += [f"{suite}: {n}: {v}" for n, v in MEASURED.get(suite, {}).items()]
     return out

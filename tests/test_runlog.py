@@ -181,4 +181,5 @@ async def test_a_run_log_mark_that_fails_is_retried_at_the_next_heartbeat(tmp_pa
     # marks at 1000.0 and 1000.5 refused; 1001.0 is the first that landed
     assert (started, stopped) == (1001.0, True) and last_seen > 1002.0
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
-        "cannot write the monitor's run log; collecting goes on and the heartbeat is retried"]
+        "cannot write the monitor's run log; collecting goes on and the heartbeat is "
+        "retried"]
