@@ -208,6 +208,14 @@ class Collection(_Strict):
     spread: bool = True
 
 
+class Retention(_Strict):
+    """How long raw readings are kept. The 15-minute blocks and the day summary, which
+    every figure of a closed period is made of, are kept for ever; readings are only
+    deleted behind every meter's last closed block (figures/retention.py)."""
+
+    readings_days: int | None = Field(None, ge=1, le=36_500)  # None: for ever
+
+
 class Replacement(_Strict):
     """A meter replaced at ``at``: its last reading and its successor's first."""
 
@@ -434,6 +442,7 @@ class Config(_Strict):
     title: Text = Text(vi="Giám sát PUE trung tâm dữ liệu", en="Data center PUE monitor")
     polling: Polling = Polling()
     collection: Collection = Collection()
+    retention: Retention = Retention()
     profiles_dir: str | None = None
     sites: list[Site]
     simulation: Simulation | None = None
