@@ -25,15 +25,18 @@ def main() -> int:
     parser.add_argument("--days", type=float, default=28.0, help="simulated days (28)")
     parser.add_argument("--step", type=float, default=900.0,
                         help="simulated seconds between polls; divides 900 (900)")
+    parser.add_argument("--readings-days", type=int, default=None,
+                        help="retention of raw readings, days (default: kept for ever)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="run in this folder and keep the store (default: a temporary one)")
     args = parser.parse_args()
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
-        figures = asyncio.run(soak(args.keep, args.days, args.step))
+        figures = asyncio.run(soak(args.keep, args.days, args.step, args.readings_days))
     else:
         with tempfile.TemporaryDirectory(prefix="pue-soak-") as folder:
-            figures = asyncio.run(soak(Path(folder), args.days, args.step))
+            figures = asyncio.run(soak(Path(folder), args.days, args.step,
+                                        args.readings_days))
     for what, text in describe(figures):
         print(f"{what}: {text}")
     return 0

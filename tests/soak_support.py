@@ -21,6 +21,7 @@ from pathlib import Path
 from pue_monitor.collectors.service import CollectorService
 from pue_monitor.config import load_config
 from pue_monitor.figures.periods import period_result
+from pue_monitor.figures.retention import prune
 from pue_monitor.figures.rollup import SETTLE_S, rollup
 from pue_monitor.pue.periods import BLOCK_S
 from pue_monitor.simulator.runner import Simulator
@@ -54,6 +55,8 @@ class SoakFigures:
     polls: int = 0
     failed_polls: int = 0
     readings: int = 0
+    pruned: int = 0  # readings deleted by retention
+    readings_days: int | None = None
     rss_mb: list[float] = field(default_factory=list)  # after warm-up, then at the end
     open_files: list[int] = field(default_factory=list)
     cpu_s: float = 0.0  # process CPU time (user + system) after warm-up
@@ -81,27 +84,32 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def province(folder: Path, step_s: float) -> Path:
-    """The demo province on free ports, polled every ``step_s`` (simulated) seconds."""
+def province(folder: Path, step_s: float, readings_days: int | None) -> Path:
+    """The demo province on free ports, polled every ``step_s`` (simulated) seconds,
+    keeping raw readings ``readings_days`` (None: for ever)."""
     raw = on_free_ports(read_raw(DEMO), distinct_ports(), DEMO.parent)
     raw["polling"]["interval_s"] = step_s
+    if readings_days is not None:
+        raw["retention"] = {"readings_days": readings_days}
     path = folder / "province.yaml"
     write_raw(raw, path)
     return path
 
 
-async def soak(folder: Path, days: float, step_s: float = 300.0) -> SoakFigures:
-    """Run the soak under ``folder`` (config, store); its figures."""
+async def soak(folder: Path, days: float, step_s: float = 300.0,
+               readings_days: int | None = None) -> SoakFigures:
+    """Run the soak under ``folder`` (config, store); its figures. With ``readings_days``
+    retention deletes older raw readings as the monitor would, after each roll-up."""
     if BLOCK_S % step_s:
         raise ValueError(f"the step must divide the 15-minute block: {step_s}")
-    config = load_config(province(folder, step_s), env={})
+    config = load_config(province(folder, step_s, readings_days), env={})
     clock = SteppedClock()
     sim = Simulator(config, control_port=0, tick_s=NO_BACKGROUND_TICK_S, clock=clock)
     await sim.start()
     store = Store.open(folder / "data")
     service = CollectorService(config, store, clock=clock)
     steps = int(days * 86_400 / step_s)
-    figures = SoakFigures(days, step_s, len(service.pollers))
+    figures = SoakFigures(days, step_s, len(service.pollers), readings_days=readings_days)
     truth: dict[float, dict[str, tuple[float, float]]] = {}
     first = START + step_s  # the first poll; blocks are whole from the next boundary
     window = (first - first % BLOCK_S + BLOCK_S, START + steps * step_s)
@@ -122,6 +130,7 @@ async def soak(folder: Path, days: float, step_s: float = 300.0) -> SoakFigures:
             await service.store_sink.flush()
             if clock.t % ROLLUP_EVERY_S == 0:
                 await asyncio.to_thread(rollup, store, config, clock.t)
+                figures.pruned += await asyncio.to_thread(prune, store, config, clock.t)
             if step == WARMUP_STEPS:
                 figures.rss_mb.append(rss_mb())
                 figures.open_files.append(open_files())
@@ -152,6 +161,9 @@ def describe(f: SoakFigures) -> list[tuple[str, str]]:
     return [
         ("run", f"{f.days:g} simulated days at {f.step_s:g} s steps, {f.devices} devices: "
                 f"{f.polls} polls ({f.failed_polls} failed), {f.readings} readings"),
+        ("retention", "off" if f.readings_days is None else
+         f"raw readings kept {f.readings_days} day(s): {f.pruned} deleted, "
+         f"{f.readings - f.pruned} kept"),
         ("memory", f"{f.rss_mb[0]:.1f} -> {f.rss_mb[-1]:.1f} MB RSS after warm-up"),
         ("open files", f"{f.open_files[0]} -> {f.open_files[-1]} after warm-up"),
         ("CPU", f"{f.cpu_s:.1f} s ({f.cpu_s / f.days:.1f} s per simulated day), wall "
