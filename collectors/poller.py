@@ -2,13 +2,18 @@
 
 Slots come from collectors/schedule.py (a phase per device, on the monotonic clock); a
 poll waits for a place under the service's in-flight limit, then reads with the wall
-clock's time, which is what its readings carry.
+clock's time, which is what its readings carry. A wall clock stepped back (by hand, or
+NTP correcting a clock that ran ahead) would give readings older than ones already
+stored: until the clock passes the device's latest reading again, its readings are
+flagged ``clock_back`` (kept, never used in a figure), so energy never runs backwards nor
+jumps when the clock steps. Stepped forward, readings simply skip ahead: the gap is a gap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -27,7 +32,7 @@ from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.collectors.sunspec import locate_model, rebase
 from pue_monitor.config.model import Device, Polling
 from pue_monitor.config.profiles import Profile
-from pue_monitor.store.model import ErrorKind, PollResult
+from pue_monitor.store.model import ErrorKind, PollResult, Quality
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,8 @@ class _Health:
     failures: int = 0
     logged: bool = False
     unmatched_logged: bool = False  # "no profile matches" is told once per poller
+    latest_ts: float | None = None  # wall-clock time of the latest poll that answered
+    clock_back: bool = False  # polls are flagged until the clock passes latest_ts again
 
 
 class DevicePoller:
@@ -102,6 +109,9 @@ class DevicePoller:
     async def poll_once(self) -> PollResult:
         """Poll with retries; the result says what happened, it never raises PollError."""
         started = self.clock()
+        # How long it took, on the monotonic clock: a wall-clock step during a poll must
+        # not make its duration negative or an hour long.
+        began = self.monotonic()
         self._unmatched_now = False
         last: PollError | None = None
         self.attempts = 0
@@ -118,15 +128,34 @@ class DevicePoller:
                 if isinstance(exc, DeviceError | Unidentified):
                     break  # the device answered; asking again will not change its mind
                 continue
-            return PollResult(self.device.id, self.site_id, started, self.clock() - started,
-                              tuple(readings), point_errors=point_errors)
+            return PollResult(self.device.id, self.site_id, started, self.monotonic() - began,
+                              self._placed(started, readings), point_errors=point_errors)
         assert last is not None
         # A Modbus exception also counts under its code, as a refused block does.
         detail = (getattr(last, "refused", None) or {exception_kind(last.code): 1}
                   if self.device.protocol == "modbus" and isinstance(last, DeviceError) else {})
-        return PollResult(self.device.id, self.site_id, started, self.clock() - started,
+        return PollResult(self.device.id, self.site_id, started, self.monotonic() - began,
                           error_kind=last.kind, error=str(last) or last.__class__.__name__,
                           point_errors=detail)
+
+    def _placed(self, started: float, readings: list) -> tuple:
+        """The readings, flagged ``clock_back`` if the wall clock is behind the device's
+        latest poll (told once per episode)."""
+        h = self._health
+        if h.latest_ts is None or started > h.latest_ts:
+            if h.clock_back:
+                log.info("device %s: the wall clock is past its latest reading again; "
+                         "readings are used again", self.device.id)
+                h.clock_back = False
+            h.latest_ts = started
+            return tuple(readings)
+        if not h.clock_back:
+            log.warning("device %s: the wall clock went back %.3f s behind its latest "
+                        "reading; its readings are flagged clock_back until the clock "
+                        "passes that time again", self.device.id, h.latest_ts - started)
+            h.clock_back = True
+        return tuple(dataclasses.replace(r, value=None, quality=Quality.CLOCK_BACK)
+                     if r.quality == Quality.OK else r for r in readings)
 
     def _poll_budget(self) -> float | None:
         # Every request of one attempt together must fit in the timeout, plus slack for

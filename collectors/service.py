@@ -74,10 +74,11 @@ class CollectorService:
         limit = config.collection.max_in_flight
         self.stats = stats if stats is not None else CollectionStats()
         self.stats.in_flight_limit = limit
-        self.store_sink = StoreSink(store, self.stats)
+        self.store_sink = StoreSink(store, self.stats, config.collection.store_backlog)
         self.sink = FanOutSink(self.store_sink, destinations)
         self.stats.backlog = lambda: self.store_sink.backlog
         self.stats.store_write_errors = lambda: self.store_sink.write_errors
+        self.stats.backlog_dropped = lambda: self.store_sink.dropped
         self.stats.receive_buffers = lambda: tuple((a, g) for _, a, g in receive_sockets())
         self.stats.receive_drops = lambda: socket_drops([s for s, _, _ in receive_sockets()])
         # Created here, outside any event loop: asyncio primitives bind to a loop on use.
@@ -102,9 +103,14 @@ class CollectorService:
                  len(self.pollers), len(self.config.sites), self.stats.in_flight_limit)
         tasks = [asyncio.create_task(p.run(stop), name=f"poll:{p.device.id}")
                  for p in self.pollers]
-        tasks.append(asyncio.create_task(self.store_sink.run(stop), name="store-sink"))
+        # The sink stops only after every poller has: a poll in flight at the stop still
+        # hands its result over, and the sink's last flush writes it.
+        sink_stop = asyncio.Event()
+        sink = asyncio.create_task(self.store_sink.run(sink_stop), name="store-sink")
         try:
             await asyncio.gather(*tasks)
         finally:
+            sink_stop.set()
+            await sink
             for poller in self.pollers:
                 poller.client.close()

@@ -50,6 +50,7 @@ class Snapshot:
     stored: int  # results whose store transaction committed
     backlog: int  # results waiting for the store
     store_write_errors: int
+    backlog_dropped: int = 0  # results dropped because the backlog was full
     receive_buffers: tuple[tuple[int, int], ...] = ()  # (asked bytes, granted bytes)
     receive_drops: int | None = None  # datagrams the kernel dropped on our sockets
 
@@ -66,6 +67,7 @@ class CollectionStats:
     # Read at snapshot time (the sink's backlog, the sockets' drops): set by the service.
     backlog: Callable[[], int] = lambda: 0
     store_write_errors: Callable[[], int] = lambda: 0
+    backlog_dropped: Callable[[], int] = lambda: 0
     receive_buffers: Callable[[], tuple[tuple[int, int], ...]] = lambda: ()
     receive_drops: Callable[[], int | None] = lambda: None
     _buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS_S) + 1))
@@ -101,4 +103,5 @@ class CollectionStats:
             in_flight=self.in_flight, in_flight_limit=self.in_flight_limit,
             stored=self.stored, backlog=self.backlog(),
             store_write_errors=self.store_write_errors(),
+            backlog_dropped=self.backlog_dropped(),
             receive_buffers=self.receive_buffers(), receive_drops=self.receive_drops())

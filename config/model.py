@@ -190,16 +190,30 @@ class Polling(_Strict):
 # its doubling of the asked size; 5,000 devices at 10 s need ~500 polls/s, i.e. only a
 # few in flight at a time when each takes milliseconds.
 DEFAULT_MAX_IN_FLIGHT = 128
+# Poll results kept in memory while the store cannot be written (disk full, read-only):
+# a few KB each, so the default holds about 100 MB at most; 20 devices polled every 10 s
+# fill it in under three days, 5,000 every 60 s in about 12 minutes.
+DEFAULT_STORE_BACKLOG = 20_000
 
 
 class Collection(_Strict):
     """How much one monitor process asks of its devices at once."""
 
     max_in_flight: int = Field(DEFAULT_MAX_IN_FLIGHT, ge=1, le=100_000)
+    # Poll results held in memory while the store refuses writes (collectors/sink.py).
+    store_backlog: int = Field(DEFAULT_STORE_BACKLOG, ge=1, le=10_000_000)
     # Each device at its own phase of the interval (spreads the requests); false polls
     # every device at the same instants, so a site's meters are read together (a few
     # devices, where instantaneous PUE should pair readings of one instant).
     spread: bool = True
+
+
+class Retention(_Strict):
+    """How long raw readings are kept. The 15-minute blocks and the day summary, which
+    every figure of a closed period is made of, are kept for ever; readings are only
+    deleted behind every meter's last closed block (figures/retention.py)."""
+
+    readings_days: int | None = Field(None, ge=1, le=36_500)  # None: for ever
 
 
 class Replacement(_Strict):
@@ -431,6 +445,7 @@ class Config(_Strict):
     title: Text = Text(vi="Giám sát PUE trung tâm dữ liệu", en="Data center PUE monitor")
     polling: Polling = Polling()
     collection: Collection = Collection()
+    retention: Retention = Retention()
     profiles_dir: str | None = None
     sites: list[Site]
     simulation: Simulation | None = None

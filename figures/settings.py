@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
+from datetime import UTC, datetime
 
 from pue_monitor.config.metrics import Role
 from pue_monitor.config.model import QUALITY_SETTINGS, Config, Device, Site
 from pue_monitor.figures.service import max_gap_s
 from pue_monitor.pue.periods import BLOCK_S
 from pue_monitor.store.base import StoreProtocol
+
+log = logging.getLogger(__name__)
 
 NO_BLOCKS = (Role.MONITOR, Role.WATER)  # devices the roll-up makes no blocks for
 
@@ -81,6 +85,17 @@ def refresh_settings(store: StoreProtocol, config: Config
     spans: dict[str, tuple[float, float] | None] = {}
     for device in sorted(stale):
         first, end = store.first_reading_ts(device), store.last_interval_end(device)
+        begins = math.inf if first is None else math.floor(first / BLOCK_S) * BLOCK_S
+        if end is not None and store.block_starts([device], -math.inf, min(begins, end)):
+            # Blocks older than its oldest reading: retention pruned what they were made
+            # from, so recomputing would empty them. Kept, with their settings on record.
+            log.error("device %s: its settings changed, but its readings before %s were "
+                      "deleted by retention (retention.readings_days): its blocks are kept "
+                      "as computed with the earlier settings", device,
+                      "its last block" if first is None
+                      else f"{datetime.fromtimestamp(first, UTC):%Y-%m-%d %H:%M} UTC")
+            del stale[device]
+            continue
         spans[device] = (None if first is None or end is None
                          else (math.floor(first / BLOCK_S) * BLOCK_S, end))
     if stale:

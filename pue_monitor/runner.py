@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.config.model import Config
 from pue_monitor.exchange.influx import (InfluxWriter, export_interval_energy, province_lines,
                                          reading_lines)
+from pue_monitor.figures.retention import prune
 from pue_monitor.figures.rollup import rollup
 from pue_monitor.progress import Progress
 from pue_monitor.pue.runlog import HEARTBEAT_S
@@ -39,11 +41,15 @@ from pue_monitor.web.server import WebServer
 log = logging.getLogger(__name__)
 
 ROLLUP_EVERY_S = 60.0
+PRUNE_EVERY_S = 3600.0  # retention: old readings are deleted at most this often
 SIMULATOR_START_TIMEOUT_S = 30.0
 
 
 async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event,
                        clock: Callable[[], float]) -> None:
+    """Close finished 15-minute blocks; then, at most every PRUNE_EVERY_S, delete the raw
+    readings retention lets go (figures/retention.py: only behind closed blocks)."""
+    pruned_at = -math.inf
     while not stop.is_set():
         try:
             written = await asyncio.to_thread(rollup, store, config, clock())
@@ -51,6 +57,17 @@ async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event
                 log.debug("closed %d interval-energy rows", written)
         except Exception:  # a failed rollup is retried on the next pass; polling goes on
             log.exception("interval-energy rollup failed; retrying in %.0f s", ROLLUP_EVERY_S)
+        if config.retention.readings_days is not None and \
+                time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+            try:
+                gone = await asyncio.to_thread(prune, store, config, clock())
+                pruned_at = time.monotonic()
+                if gone:
+                    log.info("retention: deleted %d readings older than %d days", gone,
+                             config.retention.readings_days)
+            except Exception:  # retried on the next pass; polling goes on
+                log.exception("deleting old readings failed; retrying in %.0f s",
+                              ROLLUP_EVERY_S)
         try:
             await asyncio.wait_for(stop.wait(), ROLLUP_EVERY_S)
         except TimeoutError:
@@ -60,25 +77,32 @@ async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event
 async def _run_log_loop(store: StoreProtocol, stop: asyncio.Event,
                         clock: Callable[[], float], heartbeat_s: float = HEARTBEAT_S) -> None:
     """The monitor's run log (pue.runlog): its start, a heartbeat while it collects and a
-    clean stop, so a report can show when the monitor was not collecting."""
+    clean stop, so a report can show when the monitor was not collecting. A mark that
+    cannot be written (disk full, read-only store) is logged once and retried at the next
+    heartbeat (if even its start was lost, the run is recorded from the first mark that
+    lands, so the time before shows as not collecting: an honest lower bound)."""
     run = uuid.uuid4().hex
-    try:
-        await asyncio.to_thread(store.mark_run, run, clock())
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), heartbeat_s)
-            except TimeoutError:
-                pass
-            if not stop.is_set():
-                await asyncio.to_thread(store.mark_run, run, clock())
-    except Exception:  # the log is for the record; collecting goes on without it
-        log.exception("cannot write the monitor's run log; collecting goes on")
-        await stop.wait()
-    finally:
+    failing = False
+    while True:
         try:
-            store.mark_run(run, clock(), stopped=True)
-        except Exception:
-            log.exception("cannot record the monitor's stop in its run log")
+            await asyncio.to_thread(store.mark_run, run, clock())
+            if failing:
+                log.info("the monitor's run log is written again")
+            failing = False
+        except Exception:  # the log is for the record; collecting goes on without it
+            if not failing:
+                log.exception("cannot write the monitor's run log; collecting goes on "
+                              "and the heartbeat is retried")
+            failing = True
+        try:
+            await asyncio.wait_for(stop.wait(), heartbeat_s)
+        except TimeoutError:
+            continue
+        break
+    try:
+        store.mark_run(run, clock(), stopped=True)
+    except Exception:
+        log.exception("cannot record the monitor's stop in its run log")
 
 
 async def _influx_loop(store: StoreProtocol, config: Config, writer: InfluxWriter,

@@ -48,6 +48,8 @@ BLOCK_METRICS = (ENERGY_METRIC, POWER_METRIC)
 # Readings read on each side of a window: two, because the spike / dip rule (pue.counter)
 # judges a step by the reading before it and the one after the next.
 NEAR_READINGS = 2
+# StoreProtocol.prune_readings deletes this much time of readings per transaction.
+PRUNE_CHUNK_S = 86_400.0
 # (done, total): called as long work advances (a summary rebuild), for a progress display.
 ProgressFn = Callable[[int, int], None]
 # (times, values) of one series, sorted by time.
@@ -162,6 +164,10 @@ class StoreProtocol(UserStoreProtocol, Protocol):
 
     def set_device_profile(self, device: str, name: str) -> None:
         """Record the profile an auto device was identified as."""
+
+    def prune_readings(self, before: float) -> int:
+        """Delete every reading older than ``before`` (unix seconds), a day of them per
+        transaction so writers never wait long; returns how many went."""
 
     def mark_run(self, run: str, ts: float, stopped: bool = False) -> None:
         """The monitor's run log: the first mark of ``run`` (an id the monitor picks per

@@ -12,6 +12,9 @@ class Quality(str, Enum):
     OK = "ok"
     NOT_AVAILABLE = "not_available"  # the device said so (sentinel, noSuchInstance)
     DECODE_ERROR = "decode_error"  # the answer could not be turned into a number
+    # Read while the wall clock stood behind a reading already taken from this device (a
+    # clock stepped back): its time cannot be placed, so it is kept out of every figure.
+    CLOCK_BACK = "clock_back"
 
 
 class ErrorKind(str, Enum):

@@ -28,8 +28,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pue_monitor.store import pg_days as days
 from pue_monitor.store import pg_schema as schema
-from pue_monitor.store.base import (BLOCK_METRICS, NEAR_READINGS, BlockTotal, DeviceHealth,
-                                    ProgressFn)
+from pue_monitor.store.base import (BLOCK_METRICS, NEAR_READINGS, PRUNE_CHUNK_S, BlockTotal,
+                                    DeviceHealth, ProgressFn)
 from pue_monitor.store.model import HealthState, PollResult, Quality, Reading, labels_key
 from pue_monitor.store.pg_accounts import PgUsersMixin
 
@@ -326,6 +326,18 @@ class PostgresStore(PgUsersMixin):
             conn.execute("INSERT INTO device_profiles VALUES (%s, %s, %s) ON CONFLICT "
                          "(site, device) DO UPDATE SET profile = excluded.profile",
                          (site, device, name))
+
+    def prune_readings(self, before: float) -> int:
+        """Delete the readings older than ``before``, a day per transaction."""
+        with self._read() as conn:
+            oldest = conn.execute("SELECT min(ts) FROM readings").fetchone()[0]
+        gone = 0
+        while oldest is not None and oldest < before:
+            upto = min(before, oldest + PRUNE_CHUNK_S)
+            with self._write() as conn:
+                gone += conn.execute("DELETE FROM readings WHERE ts < %s", (upto,)).rowcount
+            oldest = upto
+        return gone
 
     def mark_run(self, run: str, ts: float, stopped: bool = False) -> None:
         """Start, heartbeat or clean stop of a monitor run (see StoreProtocol.mark_run);

@@ -22,6 +22,7 @@ from pue_monitor.store import accounts, days
 from pue_monitor.store.base import (
     BLOCK_METRICS,
     NEAR_READINGS,
+    PRUNE_CHUNK_S,
     BlockTotal,
     DeviceHealth,
     ProgressFn,
@@ -208,6 +209,18 @@ class Store(accounts.UsersMixin):
         for kind, n in res.error_counts().items():
             conn.execute("""INSERT INTO poll_errors VALUES (?, ?, ?) ON CONFLICT(device, kind)
                             DO UPDATE SET count = count + excluded.count""", (res.device, kind, n))
+
+    def prune_readings(self, before: float) -> int:
+        """Delete the readings older than ``before``, a day per transaction."""
+        with self._connect() as conn:
+            oldest = conn.execute("SELECT MIN(ts) FROM readings").fetchone()[0]
+        gone = 0
+        while oldest is not None and oldest < before:
+            upto = min(before, oldest + PRUNE_CHUNK_S)
+            with self._connect() as conn:
+                gone += conn.execute("DELETE FROM readings WHERE ts < ?", (upto,)).rowcount
+            oldest = upto
+        return gone
 
     def mark_run(self, run: str, ts: float, stopped: bool = False) -> None:
         """Start, heartbeat or clean stop of a monitor run (see StoreProtocol.mark_run)."""

@@ -50,3 +50,14 @@ def store_factory(request, tmp_path):
 
     server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
     return StoreMaker(request.param, tmp_path, server)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault and soak suites' figures (tests/suite_figures.py), when any ran."""
+    from tests.suite_figures import lines
+
+    found = lines()
+    if found:
+        terminalreporter.write_sep("=", "fault and soak figures")
+        for line in found:
+            terminalreporter.write_line(line)

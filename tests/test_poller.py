@@ -202,3 +202,33 @@ async def test_a_long_walk_has_its_own_budget(config, walk_s, ok):
 def test_modbus_polls_have_no_overall_budget(config):
     # Each Modbus request is bounded by its connection (which other units may share).
     assert make(config, "meter", FakeModbus({}))._poll_budget() is None
+
+
+# Wall-clock times of successive polls -> whether each poll's readings are flagged
+# clock_back: a poll at or before the device's latest good poll is flagged, until the
+# clock passes that poll's time again.
+CLOCK_STEPS = [
+    ([100.0, 110.0, 120.0], [False, False, False]),
+    ([100.0, 3700.0, 3710.0], [False, False, False]),  # forward: a gap, not a fault
+    ([100.0, 110.0, 50.0, 60.0, 110.0, 111.0], [False, False, True, True, True, False]),
+    ([100.0, 3700.0, 110.0, 3600.0, 3710.0], [False, False, True, True, False]),
+]
+
+
+@pytest.mark.parametrize(("times", "flagged"), CLOCK_STEPS)
+async def test_readings_read_while_the_clock_is_behind_are_flagged(config, times, flagged,
+                                                                    caplog):
+    caplog.set_level(logging.INFO)
+    clock = iter(times)  # read once per poll: the duration is on the monotonic clock
+    poller = make(config, "meter", FakeModbus({0x34: 0x4640, 0x35: 0xE600}))
+    poller.clock = lambda: next(clock)
+    results = [await poller.poll_once() for _ in times]
+    assert [r.ok for r in results] == [True] * len(times)
+    assert [r.readings[0].ts for r in results] == times
+    assert min(r.duration_s for r in results) >= 0
+    qualities = [{x.quality.value for x in r.readings if x.metric == "active_power_w"}
+                 for r in results]
+    assert qualities == [{"clock_back"} if f else {"ok"} for f in flagged]
+    assert all(x.value is None for r, f in zip(results, flagged) if f for x in r.readings)
+    warnings = [r for r in caplog.records if "went back" in r.getMessage()]
+    assert len(warnings) == (1 if any(flagged) else 0)  # once per episode

@@ -149,3 +149,37 @@ sites:
                     "--format", "html", "--lang", lang, "-o", str(page)]) == 0
         html = page.read_text(encoding="utf-8")
         assert total in html and first in html
+
+
+async def test_a_run_log_mark_that_fails_is_retried_at_the_next_heartbeat(tmp_path, caplog):
+    """A store refusing writes (disk full) for the start and the first heartbeat: the
+    heartbeats after it land, so the run is recorded from the first mark that did."""
+    from pue_monitor.runner import _run_log_loop
+
+    class Refusing(Store):
+        refusals = 2
+
+        def mark_run(self, run, ts, stopped=False):
+            if self.refusals:
+                self.refusals -= 1
+                raise OSError(28, "No space left on device")
+            super().mark_run(run, ts, stopped)
+
+    store = Refusing(tmp_path / "store.sqlite3")
+    ticks = iter(1000.0 + 0.5 * i for i in range(10_000))
+    stop = asyncio.Event()
+    try:
+        task = asyncio.create_task(_run_log_loop(store, stop, lambda: next(ticks),
+                                                 heartbeat_s=0.05))
+        while len(store.runs(0.0, 2e9)) == 0 or store.runs(0.0, 2e9)[0][1] < 1002.0:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 5.0)
+        ((started, last_seen, stopped),) = store.runs(0.0, 2e9)
+    finally:
+        store.close()
+    # marks at 1000.0 and 1000.5 refused; 1001.0 is the first that landed
+    assert (started, stopped) == (1001.0, True) and last_seen > 1002.0
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "cannot write the monitor's run log; collecting goes on and the heartbeat is "
+        "retried"]

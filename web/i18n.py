@@ -360,6 +360,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "quality.ok": {"vi": "hợp lệ", "en": "valid"},
     "quality.not_available": {"vi": "thiết bị báo không có", "en": "not available"},
     "quality.decode_error": {"vi": "lỗi giải mã", "en": "decode error"},
+    "quality.clock_back": {"vi": "đồng hồ bị lùi", "en": "clock went back"},
     "error.404": {"vi": "Không tìm thấy trang này.", "en": "This page does not exist."},
     "error.title.404": {"vi": "Không tìm thấy", "en": "Not found"},
     "error.title.500": {"vi": "Lỗi máy chủ", "en": "Server error"},

@@ -74,6 +74,9 @@ class CollectionCollector(Collector):
         yield CounterMetricFamily(f"{PREFIX}_store_write_errors",
                                   "Failed store writes (the results stay in memory).",
                                   s.store_write_errors)
+        yield CounterMetricFamily(f"{PREFIX}_store_backlog_dropped",
+                                  "Poll results dropped because the store backlog was full "
+                                  "(collection.store_backlog).", s.backlog_dropped)
         if s.receive_buffers:
             asked = GaugeMetricFamily(f"{PREFIX}_snmp_receive_buffer_bytes",
                                       "Receive buffer of the shared SNMP socket (asked: for "

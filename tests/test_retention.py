@@ -1,0 +1,114 @@
+"""Retention of raw readings (``retention.readings_days``): what may go, deleted on both
+store backends, and a settings change that would need pruned readings keeps its blocks."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from pue_monitor.config import load_config_text
+from pue_monitor.figures.retention import prune, prune_before
+from pue_monitor.figures.settings import fingerprint, block_settings, refresh_settings
+from pue_monitor.store.model import PollResult, Reading
+
+DAY = 86_400.0
+T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC, a block boundary
+CONFIG = """
+polling: {{interval_s: 60}}
+{retention}
+sites:
+  - id: s
+    name: {{vi: "S", en: "S"}}
+    devices:
+      - {{id: inc, profile: eastron_sdm630, role: facility,
+         modbus: {{host: 127.0.0.1, port: 1502, unit: 1}}}}
+      - {{id: ups, profile: eastron_sdm630, role: it, measurement_point: ups_output,
+         modbus: {{host: 127.0.0.1, port: 1502, unit: 2}}}}
+      - {{id: temp, profile: eastron_sdm630, role: monitor,
+         modbus: {{host: 127.0.0.1, port: 1502, unit: 3}}}}
+"""
+
+
+def config(days: int | None):
+    retention = "" if days is None else f"retention: {{readings_days: {days}}}"
+    return load_config_text(CONFIG.format(retention=retention), env={})
+
+
+def polls(devices, first: float, n: int, step: float = 3600.0) -> list[PollResult]:
+    """n hourly polls of each device, one energy reading each."""
+    return [PollResult(d, "s", first + i * step, 0.01, (
+        Reading(first + i * step, d, "active_energy_kwh", 100.0 + i),)) for d in devices
+            for i in range(n)]
+
+
+def block(device: str, start: float) -> tuple:
+    return (device, start, start + 900.0, 0.25, 900.0, "counter")
+
+
+@pytest.fixture()
+def store(store_factory):
+    s = store_factory.open("data", config(1))
+    yield s
+    s.close()
+
+
+# (readings days, blocks closed up to, per device; "-" none) -> prune_before, with
+# now = T0 + 10 days: retention's cutoff is T0 + 9 days for 1 day, T0 + 7 for 3.
+PRUNE_CASES = [
+    (None, {"inc": 9.5, "ups": 9.5}, None),  # retention off
+    (1, {"inc": 9.5, "ups": 9.5}, T0 + 9 * DAY),
+    (3, {"inc": 9.5, "ups": 9.5}, T0 + 7 * DAY),
+    (1, {"inc": 9.5, "ups": 5.0}, T0 + 5 * DAY),  # a meter behind holds the rest back
+    (1, {"inc": 9.5, "ups": "-"}, None),  # read, never closed: nothing may go
+]
+
+
+@pytest.mark.parametrize(("days", "closed", "want"), PRUNE_CASES)
+def test_what_retention_lets_go(store, days, closed, want):
+    store.write_polls(polls(["inc", "ups", "temp"], T0, 3))
+    store.write_interval_energy([block(d, T0 + c * DAY - 900.0) for d, c in closed.items()
+                                 if c != "-"])
+    assert prune_before(store, config(days), T0 + 10 * DAY) == want
+
+
+def test_a_meter_never_read_does_not_hold_retention_back(store):
+    store.write_polls(polls(["inc", "temp"], T0, 3))
+    store.write_interval_energy([block("inc", T0 + 9.5 * DAY - 900.0)])
+    assert prune_before(store, config(1), T0 + 10 * DAY) == T0 + 9 * DAY
+
+
+def test_pruning_deletes_older_readings_a_day_at_a_time(store):
+    # 3 devices x 72 hourly readings from T0; everything before T0 + 50 h goes.
+    store.write_polls(polls(["inc", "ups", "temp"], T0, 72))
+    assert store.prune_readings(T0 + 50 * 3600) == 3 * 50
+    assert store.prune_readings(T0 + 50 * 3600) == 0
+    assert store.first_reading_ts("inc") == T0 + 50 * 3600
+    store.write_interval_energy([block(d, T0 + 100 * 3600) for d in ("inc", "ups")])
+    # now = T0 + 4 days with 1 day kept: cutoff T0 + 3 days = 72 h, after every reading
+    assert prune(store, config(1), T0 + 4 * DAY) == 3 * 22
+    assert store.first_reading_ts("ups") is None
+
+
+def test_a_settings_change_keeps_the_blocks_of_pruned_readings(store_factory, caplog):
+    store = store_factory.open("data", config(1))
+    try:
+        before = config(1)
+        store.write_polls(polls(["inc", "ups"], T0, 48))
+        store.write_interval_energy([block(d, T0 + k * 900.0) for d in ("inc", "ups")
+                                     for k in range(4 * 40)])
+        store.replace_settings({d.id: fingerprint(block_settings(before, s, d))
+                                for s, d in before.devices() if d.id != "temp"},
+                               drop_blocks=False)
+        store.prune_readings(T0 + 24 * 3600)
+        changed = load_config_text(CONFIG.format(retention="retention: {readings_days: 1}")
+                                   .replace("interval_s: 60", "interval_s: 30"), env={})
+        caplog.set_level(logging.ERROR)
+        spans = refresh_settings(store, changed)
+        kept = store.block_starts(["inc", "ups"], T0, T0 + 40 * 3600)
+    finally:
+        store.close()
+    assert spans == {}
+    assert len(kept) == 4 * 40  # every block start is still there
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["device inc", "device ups"]
+    assert "deleted by retention" in caplog.records[0].getMessage()
