@@ -88,7 +88,8 @@ def test_four_long_reports_leave_metrics_healthz_and_the_overview_answering(tmp_
         assert status == 503 and headers["Retry-After"] == str(RETRY_AFTER_S)
         error = json.loads(body)["error"]
         assert error == {
-            "vi": f"Máy chủ đang lập các báo cáo dài khác: hãy thử lại sau {RETRY_AFTER_S} giây",
+            "vi": "Máy chủ đang lập các báo cáo dài khác: hãy thử lại sau "
+                  f"{RETRY_AFTER_S} giây",
             "en": f"The server is busy with other long reports: try again in {RETRY_AFTER_S} s"}
 
         took = []

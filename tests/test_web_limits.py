@@ -116,12 +116,14 @@ def test_work_past_the_timeout_is_answered_busy_and_stopped_at_its_next_store_ca
     heavy.close()
 
 
+BUSY_VI = "Máy chủ đang lập các báo cáo dài khác: hãy thử lại sau 30 giây"
+BUSY_EN = "The server is busy with other long reports: try again in 30 s"
+
+
 @pytest.mark.parametrize(("lang", "fmt", "text"), [
     ("en", "json", None),
-    ("vi", "html", "Máy chủ đang lập các báo cáo dài khác: hãy thử lại sau 30 giây / "
-                   "The server is busy with other long reports: try again in 30 s"),
-    ("en", "html", "The server is busy with other long reports: try again in 30 s / "
-                   "Máy chủ đang lập các báo cáo dài khác: hãy thử lại sau 30 giây"),
+    ("vi", "html", f"{BUSY_VI} / {BUSY_EN}"),
+    ("en", "html", f"{BUSY_EN} / {BUSY_VI}"),
 ])
 def test_report_view_answers_503_with_retry_after_when_busy(tmp_path, lang, fmt, text):
     store = Store.open(tmp_path / "data")
@@ -135,9 +137,7 @@ def test_report_view_answers_503_with_retry_after_when_busy(tmp_path, lang, fmt,
         assert answer.headers["Retry-After"] == "30"
         body = answer.get_data(as_text=True)
         if fmt == "json":
-            assert json.loads(body) == {"status": 503, "error": {
-                "vi": "Máy chủ đang lập các báo cáo dài khác: hãy thử lại sau 30 giây",
-                "en": "The server is busy with other long reports: try again in 30 s"}}
+            assert json.loads(body) == {"status": 503, "error": {"vi": BUSY_VI, "en": BUSY_EN}}
         else:
             assert text in body
     finally:
