@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pue_monitor.collectors.decode import decode_modbus, decode_snmp
 from pue_monitor.collectors.errors import DeviceError, PollDecodeError, PollError, PollTimeout
@@ -58,7 +58,8 @@ class Unidentified(PollDecodeError):
 @dataclass
 class _Health:
     failures: int = 0
-    logged: bool = False
+    # The error kinds of this run of failures already logged: each once, then counted.
+    logged: set[str] = field(default_factory=set)
     unmatched_logged: bool = False  # "no profile matches" is told once per poller
     latest_ts: float | None = None  # wall-clock time of the latest poll that answered
     clock_back: bool = False  # polls are flagged until the clock passes latest_ts again
@@ -295,15 +296,17 @@ class DevicePoller:
             if h.logged:
                 log.info("device %s (%s) is back after %d failed polls", self.device.id,
                          self.device.endpoint, h.failures)
-            h.failures, h.logged = 0, False
+            h.failures = 0
+            h.logged.clear()
             return
         h.failures += 1
+        kind = result.error_kind.value if result.error_kind else "?"
         if not h.logged and self._unmatched_now:
-            h.logged = True  # _identify has said it, in its own words
-        elif not h.logged:
-            log.warning("device %s (%s) poll failed: %s: %s (further failures are counted, "
-                        "not logged)", self.device.id, self.device.endpoint,
-                        result.error_kind.value if result.error_kind else "?", result.error)
-            h.logged = True
+            h.logged.add(kind)  # _identify has said it, in its own words
+        elif kind not in h.logged:
+            log.warning("device %s (%s) poll failed: %s: %s (further %s failures are "
+                        "counted, not logged)", self.device.id, self.device.endpoint, kind,
+                        result.error, kind)
+            h.logged.add(kind)
         else:
             log.debug("device %s failed again: %s", self.device.id, result.error)

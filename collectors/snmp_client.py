@@ -24,8 +24,15 @@ from pysnmp.hlapi.v3arch.asyncio import UdpTransportTarget as V3UdpTransportTarg
 from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind, rfc1902, rfc1905
 
-from pue_monitor.collectors.errors import DeviceError, PollAuthError, PollConnectionError, PollTimeout
+from pue_monitor.collectors.errors import (
+    DeviceError,
+    PollAuthError,
+    PollConnectionError,
+    PollDecodeError,
+    PollTimeout,
+)
 from pue_monitor.collectors.snmp_decode import MISSING
+from pue_monitor.collectors.snmp_dispatch import CheckedDispatcher, address_key
 from pue_monitor.collectors.snmp_usm import usm_user
 from pue_monitor.collectors.udp_buffer import size_receive_buffer
 from pue_monitor.config.model import DEFAULT_TIMEOUT_S
@@ -95,10 +102,10 @@ def classify(error: object) -> PollTimeout | PollAuthError | PollConnectionError
 _DISPATCHERS: dict[asyncio.AbstractEventLoop, list] = {}
 
 
-def _acquire_dispatcher(receive_buffer_bytes: int = 0) -> SnmpDispatcher:
+def _acquire_dispatcher(receive_buffer_bytes: int = 0) -> CheckedDispatcher:
     entry = _DISPATCHERS.setdefault(asyncio.get_running_loop(), [None, 0, 0, None])
     if entry[0] is None:
-        entry[0] = SnmpDispatcher()
+        entry[0] = CheckedDispatcher()
     entry[1] += 1
     entry[2] = max(entry[2], receive_buffer_bytes)
     return entry[0]
@@ -153,7 +160,7 @@ class PysnmpClient:
         else:
             self._auth = CommunityData(community, mpModel=MP_MODEL[version])
         self._context = rfc1902.OctetString(context)
-        self._dispatcher: SnmpDispatcher | None = None
+        self._dispatcher: CheckedDispatcher | None = None
         self._engine: SnmpEngine | None = None
         self._target: object | None = None
         self._addr_name: str | None = None
@@ -192,6 +199,10 @@ class PysnmpClient:
         binds = self._varbinds(oids)
         # pysnmp retries by itself; the outer bound only guards against a stuck loop.
         limit = self.timeout_s * (self.retries + 1) + 1.0
+        address = None
+        if self._dispatcher is not None:
+            address = address_key(self._target.transport_address)  # type: ignore[attr-defined]
+            self._dispatcher.take_odd(address)  # a problem of an earlier request: not ours
         try:
             if self.version == "3":
                 error, status, index, var_binds = await asyncio.wait_for(
@@ -205,15 +216,26 @@ class PysnmpClient:
                 _size_dispatcher_socket()
         except TimeoutError:
             self._forget_engine()
-            raise PollTimeout(f"no answer within {limit:.1f} s") from None
+            raise self._odd(address) or PollTimeout(f"no answer within {limit:.1f} s") from None
         except OSError as exc:
             raise PollConnectionError(str(exc)) from exc
         if error:
             failure = classify(error)
             if isinstance(failure, PollTimeout):
                 self._forget_engine()
+                raise self._odd(address) or failure
             raise failure
         return int(status or 0), int(index or 0), var_binds
+
+    def _odd(self, address: tuple[str, int] | None) -> PollDecodeError | None:
+        """A timeout after answers the dispatcher dropped (undecodable, echoed, another
+        request id or community): the device answers, wrongly."""
+        problem = None if address is None or self._dispatcher is None else (
+            self._dispatcher.take_odd(address))
+        if problem is None:
+            return None
+        return PollDecodeError(f"{problem}; no valid answer within "
+                               f"{self.timeout_s * (self.retries + 1):g} s")
 
     def _forget_engine(self) -> None:
         """v3: after a timeout, discover the agent again on the next request. A restarted

@@ -11,6 +11,7 @@ index (see config.model.fast_engine_gap): those devices stay on pysnmp.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -35,6 +36,7 @@ from gufo.snmp import (
 )
 from gufo.snmp.aio import SnmpSession
 
+from pue_monitor.collectors.ber_check import MAX_DATAGRAM, ber_problem
 from pue_monitor.collectors.errors import (
     PollAuthError,
     PollConnectionError,
@@ -98,6 +100,58 @@ def walk_groups(columns: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
+NOT_MATCHED = "an answer that matches no request sent (another request id or community)"
+
+
+class _Unmatched(PollDecodeError):
+    """Answers came and gufo-snmp matched none of them to the request: retried like a
+    timeout (a restarted v3 agent's reports look like this until the session is made
+    again), a decode error if it persists."""
+
+
+class _CheckedSession(SnmpSession):
+    """A session that looks at each answer before gufo-snmp decodes it.
+
+    A datagram that is not well-formed BER is dropped here (gufo-snmp panics on some,
+    see collectors.ber_check); one gufo-snmp reads and discards (its request id or
+    community is not the request's) is noted. ``odd`` keeps the last such problem, so a
+    request that then times out is a decode error, not a silent device. Overrides
+    gufo-snmp 0.13's SnmpSession._recv, through which every answer is read (the
+    dependency is pinned below 0.14; tests/test_snmp_bad_answers.py checks it)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # A second handle on the session's socket, to peek at the next datagram.
+        self._peek = socket.fromfd(self._fd, socket.AF_INET, socket.SOCK_DGRAM)
+        self.odd: str | None = None
+
+    async def _recv(self, receiver: Callable[[], T]) -> T:
+        def checked() -> T:
+            try:
+                data = self._peek.recv(MAX_DATAGRAM, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                raise
+            except OSError:
+                # An ICMP error (port unreachable) reported on the socket: gufo-snmp goes
+                # on waiting, and the request times out as for a silent device.
+                raise BlockingIOError from None
+            problem = ber_problem(data)
+            if problem is not None:
+                self._peek.recv(MAX_DATAGRAM, socket.MSG_DONTWAIT)  # drop it
+                self.odd = f"undecodable answer: {problem}"
+                raise BlockingIOError  # gufo-snmp then waits for the next datagram
+            try:
+                return receiver()
+            except BlockingIOError:
+                self.odd = NOT_MATCHED
+                raise
+
+        return await super()._recv(checked)
+
+    def close(self) -> None:
+        self._peek.close()
+
+
 class GufoClient:
     """SNMP GET and table walks through gufo-snmp (v2c and v3, no context name)."""
 
@@ -136,7 +190,7 @@ class GufoClient:
     async def _ensure(self) -> SnmpSession:
         if self._session is None:
             try:
-                self._session = SnmpSession(
+                self._session = _CheckedSession(
                     self.host, self.port, community=self._community, user=self._user,
                     version=VERSIONS[self.version], timeout=self.timeout_s)
             except OSError as exc:
@@ -153,30 +207,39 @@ class GufoClient:
 
         v3: an agent that restarted (new engine boots and time, or a new engine id) answers
         a session that knew it before with a report gufo-snmp cannot match, i.e. not at
-        all, or with an auth report. Either way the session is made again with a new
+        all (a timeout, or an answer it discards: _Unmatched), or with an auth report. Either way the session is made again with a new
         discovery before the next attempt, and only a second report is an auth failure."""
         attempts, attempt, reported = self.retries + 1, 0, False
         while True:
             try:
                 session = await self._ensure()
                 return await self._once(lambda: make(session))
-            except PollTimeout:
+            except (PollTimeout, _Unmatched):
                 if self._user is not None:
-                    self._session = None
+                    self._drop_session()
                 attempt += 1
                 if attempt >= attempts:
                     raise
             except PollAuthError:
                 if self._user is None or reported:
                     raise
-                reported, self._session = True, None
+                reported = True
+                self._drop_session()
 
     async def _once(self, make: Callable[[], Awaitable[T]]) -> T:
-        """One request; gufo-snmp's errors as PollErrors."""
+        """One request; gufo-snmp's errors as PollErrors. An answer that could not be
+        decoded or matched makes a timeout a decode error: the device answers, wrongly."""
         self.requests += 1
+        session = self._session
+        if session is not None:
+            session.odd = None
         try:
             result = await make()
         except TimeoutError:
+            if session is not None and session.odd is not None:
+                error = _Unmatched if session.odd == NOT_MATCHED else PollDecodeError
+                raise error(f"{session.odd}; no valid answer within "
+                            f"{self.timeout_s:g} s") from None
             raise PollTimeout(f"No SNMP response received before timeout "
                               f"({self.timeout_s:g} s)") from None
         except SnmpAuthError as exc:
@@ -187,6 +250,13 @@ class GufoClient:
             raise PollConnectionError(str(exc) or type(exc).__name__) from None
         except OSError as exc:
             raise PollConnectionError(str(exc) or type(exc).__name__) from exc
+        except BaseException as exc:
+            # gufo-snmp's Rust core panicking on an answer it cannot parse: pyo3's
+            # PanicException derives from BaseException, not Exception.
+            if type(exc).__name__ != "PanicException":
+                raise
+            self._drop_session()
+            raise PollDecodeError(f"undecodable answer (decoder failed: {exc})") from None
         self._last_answer = time.monotonic()
         return result
 
@@ -276,8 +346,14 @@ class GufoClient:
                 out[oid] = _to_python(value)
         return out
 
+    def _drop_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
     def close(self) -> None:
         if self._reference is not None:
             self._reference.close()
         # gufo-snmp closes its socket when the session is collected.
-        self._session = self._reference = None
+        self._drop_session()
+        self._reference = None

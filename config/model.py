@@ -414,6 +414,27 @@ class Scrape(_Strict):
         return out
 
 
+class WebLimits(_Strict):
+    """Bounded work in the web server (web.heavy, web.server): how many heavy requests
+    (long reports and their downloads) are computed at once, how long one is waited for,
+    and the size and time limits of every request."""
+
+    # Heavy requests computed at once; more get 503 with Retry-After at once.
+    heavy_concurrent: int = Field(2, ge=1, le=16)
+    # A heavy request not done by then gets 503 (its work ends in its slot).
+    heavy_timeout_s: float = Field(300.0, gt=0, le=3600)
+    # The Retry-After of those 503 answers.
+    retry_after_s: int = Field(30, ge=1, le=3600)
+    # Request bodies (forms, API calls) larger than this get 413.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    # Request line and headers larger than this are refused.
+    max_header_bytes: int = Field(64 * 1024, ge=4096, le=1024 * 1024)
+    # A connection silent this long (a slow or stalled client) is closed.
+    idle_timeout_s: float = Field(60.0, gt=0, le=3600)
+    # Open connections at most; more wait in the listen backlog.
+    max_connections: int = Field(100, ge=10, le=10_000)
+
+
 class Web(_Strict):
     """The web view's access rules (see README, "People and access")."""
 
@@ -430,6 +451,7 @@ class Web(_Strict):
     # client address (rate limit, scrape networks) and https come from its headers.
     proxy_hops: int = Field(0, ge=0, le=5)
     scrape: Scrape = Scrape()
+    limits: WebLimits = WebLimits()
 
     @field_validator("secret_key")
     @classmethod

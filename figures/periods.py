@@ -168,9 +168,9 @@ def _day_parts(store: StoreProtocol, config: Config, site: Site, start: float, e
     first, last = span
     meters = energy_meters(site)
     ratio = [d.id for d in meters if d.role in RATIO_ROLES]
-    interior = [b for b in bounds if first < b < last]
+    interior = sorted(b for b in bounds if first < b < last)
     days = [float(d) for d in range(int(first), int(last), DAY_S)
-            if not any(d < e < d + DAY_S for e in interior)]
+            if not _cut(interior, d, d + DAY_S)]
     if not days:
         return {}, [(start, end)]
     # Meter-days that are not whole: a short block, a missing block, or no row at all.
@@ -197,6 +197,13 @@ def _day_parts(store: StoreProtocol, config: Config, site: Site, start: float, e
     if end > at:
         rest.append((at, end))
     return parts, rest
+
+
+def _cut(edges: list[float], a: float, b: float) -> bool:
+    """Whether some of the sorted ``edges`` lies strictly inside (a, b): a bisection, as a
+    long report has a thousand month edges over tens of thousands of days."""
+    i = bisect.bisect_right(edges, a)
+    return i < len(edges) and edges[i] < b
 
 
 def _missing_blocks(store: StoreProtocol, device: str, start: float, end: float) -> list[float]:

@@ -42,6 +42,9 @@ BLOCK_COLUMNS_ADDED = (("resets", "INTEGER NOT NULL DEFAULT 0"), ("counter_kwh",
                       ("power_kwh", "REAL"),
                       *((c, "INTEGER NOT NULL DEFAULT 0") for c in FLAG_COLUMNS))
 SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
+# Terms per parenthesised group of a long sum (_segment_sum), well under SQLite's
+# expression depth limit of 1000.
+SUM_GROUP = 100
 # What a caller catches when the store cannot be used now (locked past the busy timeout).
 BUSY_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
@@ -433,7 +436,7 @@ class Store(accounts.UsersMixin):
             return {}
         table, t, method_col = ("day_energy", "day", "methods") if by_day else (
             "interval_energy", "start", "method")
-        segment = " + ".join(["0", *(f"({t} >= ?)" for _ in edges)])
+        segment = _segment_sum([f"({t} >= ?)" for _ in edges])
         if starts is not None:
             # The list alone, no range: with a range beside it SQLite scans the range.
             starts = [x for x in starts if start <= x < end]
@@ -615,6 +618,13 @@ class _Joined:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         return None
+
+
+def _segment_sum(terms: Sequence[str]) -> str:
+    """``0 + t1 + t2 + ...`` in groups of SUM_GROUP terms: SQLite refuses an expression
+    tree deeper than 1000, which a flat sum over the months of a long report reaches."""
+    groups = [" + ".join(terms[i:i + SUM_GROUP]) for i in range(0, len(terms), SUM_GROUP)]
+    return " + ".join(["0", *(f"({g})" for g in groups)])
 
 
 class _Tx:

@@ -78,3 +78,22 @@ def test_a_spike_before_a_window_is_a_step_back_not_a_reset(counter_store):
     key = ("m", "active_energy_kwh")
     counter = CounterSeries.from_arrays(*series_over(counter_store, [key], 170.0, 240.0)[key])
     assert [(f.start, f.end, f.kind) for f in counter.flags] == [(60.0, 180.0, "step_back")]
+
+
+def test_block_totals_over_a_century_of_month_edges(tmp_path):
+    """A 100-year report cuts its period at 1200 month edges: SQLite refuses a flat sum
+    of that many terms (expression depth over 1000), the grouped sum is the same count."""
+    from pue_monitor.store.sqlite import Store
+
+    store = Store.open(tmp_path / "data")
+    try:
+        # one 900 s block of 1 kWh every 10 days for 1200 "segments" of 10 days each
+        step = 10 * 86400.0
+        store.write_interval_energy([("m", k * step, k * step + 900.0, 1.0, 900.0, "counter")
+                                     for k in range(1200)])
+        edges = [k * step for k in range(1, 1200)]
+        totals = store.block_totals(["m"], 0.0, 1200 * step, edges)
+        assert sorted(seg for _, seg in totals) == list(range(1200))
+        assert {t.energy_kwh for t in totals.values()} == {1.0}
+    finally:
+        store.close()

@@ -18,6 +18,7 @@ from pue_monitor.figures.longterm import energy_totals, site_long_figures
 from pue_monitor.figures.service import province_status
 from pue_monitor.store.base import StoreProtocol
 from pue_monitor.web.document import LongSite, status_document
+from pue_monitor.web.heavy import HeavyCollector, HeavyWork
 from pue_monitor.web.metrics import StatusCollector
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class WebState:
     _cached: tuple[float, dict] | None = None
     _long: tuple[float, dict[str, LongSite]] | None = None
     _failing: bool = False
+    heavy: HeavyWork | None = None
 
     def long_figures(self, now: float) -> dict[str, LongSite]:
         if self._long is None or not 0 <= now - self._long[0] < LONG_CACHE_S:
@@ -102,8 +104,12 @@ def create_app(config: Config, store: StoreProtocol, clock: Callable[[], float] 
     app.config.update(TESTING=testing, JSON_SORT_KEYS=False)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    state = WebState(config, store, clock)
+    # Larger request bodies get 413 before any view reads them (waitress refuses them
+    # too, in web.server).
+    app.config["MAX_CONTENT_LENGTH"] = config.web.limits.max_body_bytes
+    state = WebState(config, store, clock, heavy=HeavyWork(config.web.limits))
     state.registry.register(StatusCollector(state.document, package_version()))
+    state.registry.register(HeavyCollector(state.heavy))  # type: ignore[arg-type]
     for collector in extra_collectors:
         state.registry.register(collector)
     app.extensions["pue_monitor"] = state

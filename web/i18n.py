@@ -193,6 +193,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "reports.format": {"vi": "Định dạng", "en": "Format"},
     "reports.show": {"vi": "Xem báo cáo", "en": "Show report"},
     "reports.bad": {"vi": "Không lập được báo cáo", "en": "Cannot make the report"},
+    "reports.busy": {
+        "vi": "Máy chủ đang lập các báo cáo dài khác: hãy thử lại sau {s} giây",
+        "en": "The server is busy with other long reports: try again in {s} s"},
+    "reports.timed_out": {
+        "vi": "Báo cáo này cần quá nhiều thời gian: hãy chọn kỳ ngắn hơn, hoặc thử lại "
+              "sau {s} giây",
+        "en": "This report takes too long: ask for a shorter period, or try again in {s} s"},
 
     # Printable audit report (`pue-monitor report --format html`, web.report_render.py)
     "rep.title": {"vi": "Báo cáo chỉ số hiệu quả sử dụng năng lượng (PUE)",

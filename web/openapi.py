@@ -44,6 +44,18 @@ def _get(summary: str, ok: dict, params: list[dict] | None = None,
     return {"get": {"summary": summary, "parameters": params or [], "responses": responses}}
 
 
+BUSY = {"description": "every heavy slot is taken, or the report took too long (web.heavy): "
+                       "ask again after Retry-After seconds; the message is in vi and en",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}}}
+
+
+def _busy(path: dict) -> dict:
+    """A heavy route: each of its operations may answer 503 with Retry-After."""
+    for operation in path.values():
+        operation["responses"]["503"] = BUSY
+    return path
+
+
 POINT = {"type": "object", "properties": {
     "t": {"type": "number", "description": "start, unix seconds"},
     "start": {"type": "string", "format": "date-time"},
@@ -66,7 +78,7 @@ def openapi_document() -> dict:
             "/devices/{device_id}": _get("Device page", _html("HTML page"), [DEVICE, LANG],
                                          True),
             "/reports/": _get("Audit report form", _html("HTML page"), [LANG]),
-            "/reports/view": _get("An audit report", _html("HTML, JSON or CSV report"), [
+            "/reports/view": _busy(_get("An audit report", _html("HTML, JSON or CSV report"), [
                 LANG, {"name": "site", "in": "query", "schema": {"type": "string"}},
                 {"name": "period", "in": "query", "schema": {"type": "string"}},
                 {"name": "format", "in": "query",
@@ -74,7 +86,7 @@ def openapi_document() -> dict:
                 "post": {"summary": "An audit report from the report form (the same fields as "
                                     "the query, and csrf_token)",
                          "responses": {"200": _html("HTML, JSON or CSV report"),
-                                       "400": {"description": "missing or wrong CSRF token"}}}},
+                                       "400": {"description": "missing or wrong CSRF token"}}}}),
             "/login": {
                 "get": {"summary": "Log-in page", "parameters": [LANG],
                         "responses": {"200": _html("HTML page")}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,7 @@ from pue_monitor.config.model import DEFAULT_TIMEZONE
 from pue_monitor.figures.report import build_report
 from pue_monitor.pue.periods import PeriodError
 from pue_monitor.web.access import require_site, scoped_config, visible_sites
+from pue_monitor.web.heavy import Busy
 from pue_monitor.web.i18n import other_lang, t
 from pue_monitor.web.report_render import to_csv, to_html, to_json
 from pue_monitor.web.views import choose_lang
@@ -51,24 +53,51 @@ def view() -> Response:
     if fmt not in FORMATS:
         return _bad(lang, f"format {fmt!r} (html, json, csv)")
     now = state.clock()
+    # "all": every site this request may see (read here: the worker has no request)
+    config = scoped_config()
     try:
-        # "all": every site this request may see
-        doc = build_report(state.store, scoped_config(), site, period, now, now)
+        # A long period is heavy work: computed and rendered off the request threads,
+        # a bounded number at once (web.heavy).
+        body = state.heavy.run(lambda store: _render(build_report(
+            store, config, site, period, now, now), fmt, lang, now), state.store)
+    except Busy as busy:
+        return _busy(lang, fmt, busy)
     except PeriodError as exc:  # too long, absurd dates: in the page's language
         return _bad(lang, exc.text(lang))
     except ValueError as exc:
         return _bad(lang, str(exc))
-    if fmt == "json":
-        body = to_json(doc)
-    elif fmt == "csv":
-        body = to_csv(doc)
-    else:
-        body = to_html(doc, lang, datetime.fromtimestamp(now, timezone.utc)
-                       .isoformat(timespec="seconds"))
     response = Response(body, mimetype=FORMATS[fmt])
     if fmt != "html":
         name = f"pue-report-{site}-{period.replace('..', '_').replace(':', '')}.{fmt}"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _render(doc: dict, fmt: str, lang: str, now: float) -> str:
+    if fmt == "json":
+        return to_json(doc)
+    if fmt == "csv":
+        return to_csv(doc)
+    return to_html(doc, lang, datetime.fromtimestamp(now, timezone.utc)
+                   .isoformat(timespec="seconds"))
+
+
+def _busy(lang: str, fmt: str, busy: Busy) -> Response:
+    """503 with Retry-After: every heavy slot taken, or the report took too long. Both
+    languages in the body whatever the format (a script reads the status and header)."""
+    key = "reports.timed_out" if busy.timed_out else "reports.busy"
+    vi, en = t(key, "vi", s=busy.retry_after_s), t(key, "en", s=busy.retry_after_s)
+    if fmt == "html":
+        response = Response(render_template(
+            "reports.html", lang=lang, other=other_lang(lang), t=t, sites=[], periods=[],
+            formats=list(FORMATS), error=f"{vi} / {en}" if lang == "vi" else f"{en} / {vi}"),
+            mimetype="text/html")
+    else:
+        response = Response(json.dumps({"error": {"vi": vi, "en": en}, "status": 503},
+                                       ensure_ascii=False), mimetype="application/json")
+    response.status_code = 503
+    response.headers["Retry-After"] = str(busy.retry_after_s)
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -1,23 +1,36 @@
-"""The production WSGI server (waitress) on its own thread, beside the pollers."""
+"""The production WSGI server (waitress) on its own thread, beside the pollers.
+
+Bounded work (config web.limits): LIGHT_THREADS threads for the page, the API and the
+scrapes, plus one per heavy slot (web.heavy), so heavy requests waiting for their
+reports never take the threads /metrics and /healthz need; request bodies and headers
+limited in size; idle connections closed; connections capped."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from flask import Flask
 from waitress.server import create_server
 
 log = logging.getLogger(__name__)
-THREADS = 4  # page, API and scrapes are short; a few threads keep them independent
+LIGHT_THREADS = 4  # page, API and scrapes are short; a few threads keep them independent
+DRAIN_S = 5.0  # on stop, requests under way get this long to answer
 
 
 class WebServer:
     """Serve app on host:port (port 0 picks a free one) until stop()."""
 
     def __init__(self, app: Flask, host: str, port: int) -> None:
-        self._server = create_server(app, host=host, port=port, threads=THREADS,
-                                     ident="pue-monitor")
+        self._app = app
+        limits = app.extensions["pue_monitor"].config.web.limits
+        self.threads = LIGHT_THREADS + limits.heavy_concurrent
+        self._server = create_server(
+            app, host=host, port=port, threads=self.threads, ident="pue-monitor",
+            max_request_body_size=limits.max_body_bytes,
+            max_request_header_size=limits.max_header_bytes,
+            channel_timeout=limits.idle_timeout_s, connection_limit=limits.max_connections)
         self._thread: threading.Thread | None = None
 
     @property
@@ -33,6 +46,14 @@ class WebServer:
         self._thread.start()
 
     def stop(self) -> None:
+        # The heavy work first: its requests then answer 503 while the server is still
+        # open to send it, rather than into closed sockets.
+        heavy = self._app.extensions["pue_monitor"].heavy
+        if heavy is not None:
+            heavy.close()
+        deadline = time.monotonic() + DRAIN_S
+        while self._server.task_dispatcher.active_count and time.monotonic() < deadline:
+            time.sleep(0.02)
         self._server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -1,0 +1,60 @@
+"""A structural check of a BER-encoded SNMP message before a decoder sees it: every
+header complete, every length inside what holds it, no indefinite lengths, nothing after
+the message. It reads no value, so it costs one pass over the headers.
+
+Why: gufo-snmp's Rust decoder panics (pyo3 PanicException, a BaseException) on some
+truncated datagrams instead of raising its decode error; such an answer is dropped here,
+named, and counted as a decode error by the client (collectors.snmp_gufo).
+"""
+
+from __future__ import annotations
+
+# A buffer this size holds any UDP datagram (RFC 768: a 16-bit length field).
+MAX_DATAGRAM = 65535
+# SNMP nests message, PDU, varbind list, varbind: v3 adds a few levels. Deeper is hostile.
+MAX_DEPTH = 16
+CONSTRUCTED = 0x20
+LONG_TAG = 0x1F
+INDEFINITE = 0x80
+MAX_LENGTH_BYTES = 4
+
+
+def ber_problem(data: bytes) -> str | None:
+    """Why ``data`` is not one well-formed BER element, or None if it is."""
+    end, problem = _element(data, 0, len(data), 0)
+    if problem is not None:
+        return f"{problem} at byte {end}"
+    if end != len(data):
+        return f"{len(data) - end} bytes after the message"
+    return None
+
+
+def _element(data: bytes, at: int, limit: int, depth: int) -> tuple[int, str | None]:
+    """(where the element starting at ``at`` ends, None) or (where it broke, why)."""
+    if depth > MAX_DEPTH:
+        return at, f"nested deeper than {MAX_DEPTH} levels"
+    if at + 2 > limit:
+        return at, "truncated header"
+    tag, first = data[at], data[at + 1]
+    if tag & LONG_TAG == LONG_TAG:
+        return at, "multi-byte tag (SNMP uses none)"
+    at += 2
+    if first == INDEFINITE:
+        return at, "indefinite length (not allowed in SNMP)"
+    if first < INDEFINITE:
+        length = first
+    else:
+        size = first & ~INDEFINITE
+        if size > MAX_LENGTH_BYTES or at + size > limit:
+            return at, f"absurd length of {size} bytes"
+        length = int.from_bytes(data[at:at + size], "big")
+        at += size
+    if at + length > limit:
+        return at, f"length {length} beyond the {limit - at} bytes left"
+    if tag & CONSTRUCTED:
+        inner, end = at, at + length
+        while inner < end:
+            inner, problem = _element(data, inner, end, depth + 1)
+            if problem is not None:
+                return inner, problem
+    return at + length, None
