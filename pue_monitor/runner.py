@@ -30,7 +30,7 @@ from pue_monitor.pue.runlog import HEARTBEAT_S
 from pue_monitor.simulator.runner import READY_LINE
 from pue_monitor.storage import describe, open_store
 from pue_monitor.store.base import StoreProtocol
-from pue_monitor.web import create_app
+from pue_monitor.web import create_app, warm
 from pue_monitor.web.metrics_collection import CollectionCollector
 from pue_monitor.web.metrics_outbox import OutboxCollector
 from pue_monitor.web.security import load_secret_key
@@ -134,8 +134,12 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
     stats = CollectionStats()
     extra = [CollectionCollector(stats.snapshot)]
     extra += [OutboxCollector(writer.state)] if writer else []
-    server = WebServer(create_app(config, store, extra_collectors=extra,
-                                  secret_key=load_secret_key(config, data_dir)), host, port)
+    app = create_app(config, store, extra_collectors=extra,
+                     secret_key=load_secret_key(config, data_dir), background=True)
+    # Before serving: the first page then finds its figures computed (issue 15).
+    warm_s = warm(app)
+    log.info("web view warmed up in %.1f s", warm_s)
+    server = WebServer(app, host, port)
     server.start()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     announce(f"pue-monitor: web view  http://{shown}:{server.port}/")

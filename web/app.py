@@ -46,16 +46,39 @@ class WebState:
     clock: Callable[[], float]
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Recompute expired long figures on a thread of their own and serve the previous
+    # ones meanwhile (the running monitor); off, a request recomputes them (tests).
+    background: bool = False
     _cached: tuple[float, dict] | None = None
     _long: tuple[float, dict[str, LongSite]] | None = None
+    _refreshing: threading.Thread | None = None
     _failing: bool = False
 
+    def _compute_long(self, now: float) -> tuple[float, dict[str, LongSite]]:
+        return (now, {site.id: LongSite(site_long_figures(self.store, self.config, site, now),
+                                        energy_totals(self.store, site))
+                      for site in self.config.sites})
+
     def long_figures(self, now: float) -> dict[str, LongSite]:
-        if self._long is None or not 0 <= now - self._long[0] < LONG_CACHE_S:
-            self._long = (now, {site.id: LongSite(
-                site_long_figures(self.store, self.config, site, now),
-                energy_totals(self.store, site)) for site in self.config.sites})
+        """The slow figures, at most LONG_CACHE_S old. They cost about 0.1 s a site over a
+        year of blocks: with ``background`` only the first computation (start-up's warm
+        up) is paid by a caller, later ones run beside the requests."""
+        if self._long is not None and 0 <= now - self._long[0] < LONG_CACHE_S:
+            return self._long[1]
+        if self._long is None or not self.background:
+            self._long = self._compute_long(now)
+            return self._long[1]
+        if self._refreshing is None or not self._refreshing.is_alive():
+            self._refreshing = threading.Thread(target=self._refresh_long, args=(now,),
+                                                name="web-long-figures", daemon=True)
+            self._refreshing.start()
         return self._long[1]
+
+    def _refresh_long(self, now: float) -> None:
+        try:
+            self._long = self._compute_long(now)
+        except Exception:  # noqa: BLE001 - the previous figures stay; retried when asked
+            log.exception("cannot recompute the 30-day and 12-month figures")
 
     def document(self) -> dict:
         """The status document for now, computed at most once per CACHE_S.
@@ -87,14 +110,30 @@ class WebState:
         return min(REFRESH_MAX_S, max(REFRESH_MIN_S, fastest))
 
 
+def warm(app: Flask) -> float:
+    """Do at start-up what the first page would otherwise wait for: compile the
+    templates, import what the store's frames need and compute the status document (the
+    long figures included). Returns the seconds it took; a failing store is logged
+    (WebState.document) and left to the first request."""
+    start = time.perf_counter()
+    for name in app.jinja_env.list_templates(extensions=("html",)):
+        app.jinja_env.get_template(name)
+    try:
+        app.extensions["pue_monitor"].document()
+    except Exception:  # noqa: BLE001 - logged once by WebState.document
+        pass
+    return time.perf_counter() - start
+
+
 def create_app(config: Config, store: StoreProtocol, clock: Callable[[], float] = time.time,
                *, testing: bool = False, extra_collectors: Iterable[Collector] = (),
-               secret_key: bytes | None = None) -> Flask:
+               secret_key: bytes | None = None, background: bool = False) -> Flask:
     """The Flask app: overview page, /api/v1/status, /metrics, /healthz, log-in.
 
     ``extra_collectors`` add to /metrics (e.g. the InfluxDB writer's, wired by the runner).
     ``secret_key`` signs the session cookie (web.security.load_secret_key); without it a
     random one is made, and sessions end with the process.
+    ``background``: recompute expired long figures beside the requests (WebState).
     Access: every route is closed unless marked public, and sees only the sites
     web.access allows (see that module).
     """
@@ -102,7 +141,7 @@ def create_app(config: Config, store: StoreProtocol, clock: Callable[[], float] 
     app.config.update(TESTING=testing, JSON_SORT_KEYS=False)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    state = WebState(config, store, clock)
+    state = WebState(config, store, clock, background=background)
     state.registry.register(StatusCollector(state.document, package_version()))
     for collector in extra_collectors:
         state.registry.register(collector)
@@ -119,4 +158,4 @@ def create_app(config: Config, store: StoreProtocol, clock: Callable[[], float] 
     return app
 
 
-__all__ = ["WebState", "create_app"]
+__all__ = ["WebState", "create_app", "warm"]
