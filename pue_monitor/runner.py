@@ -24,6 +24,7 @@ from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.config.model import Config
 from pue_monitor.exchange.influx import (InfluxWriter, export_interval_energy, province_lines,
                                          reading_lines)
+from pue_monitor.figures.alerts import record_alerts
 from pue_monitor.figures.rollup import rollup
 from pue_monitor.progress import Progress
 from pue_monitor.pue.runlog import HEARTBEAT_S
@@ -49,6 +50,10 @@ async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event
             written = await asyncio.to_thread(rollup, store, config, clock())
             if written:
                 log.debug("closed %d interval-energy rows", written)
+            # The alert history (site pages): device state changes and threshold crossings.
+            for event in await asyncio.to_thread(record_alerts, store, config, clock()):
+                log.info("alert recorded: %s %s %s -> %s", event.site, event.kind,
+                         event.subject, event.state)
         except Exception:  # a failed rollup is retried on the next pass; polling goes on
             log.exception("interval-energy rollup failed; retrying in %.0f s", ROLLUP_EVERY_S)
         try:

@@ -93,6 +93,11 @@ ROUTES = [
     ("/api/v1/devices/prov-incomer/power?range=hour", 400, "application/json"),
     ("/api/v1/no/such/thing", 404, "application/json"),
     ("/api/v1/openapi.json", 200, "application/json"),
+    (f"{SITE}/events", 200, "application/json"),
+    (f"{SITE}/events?days=3660", 200, "application/json"),
+    (f"{SITE}/events?days=0", 400, "application/json"),
+    (f"{SITE}/events?days=week", 400, "application/json"),
+    ("/api/v1/sites/nowhere/events", 404, "application/json"),
 ]
 
 
@@ -366,3 +371,36 @@ def test_series_from_days_equal_series_from_blocks(store, url):
     assert from_days == from_blocks
     values = from_days["roles"]["it"] if "roles" in from_days else from_days["power_kw"]
     assert sum(v is not None for v in values) >= 3  # September to November have blocks
+
+
+def test_alert_history_in_the_api_and_on_the_site_page(tmp_path):
+    from pue_monitor.store.base import SiteEvent
+    store = Store.open(tmp_path / "data")
+    fill(store)
+    store.record_events([
+        SiteEvent("bn-provincial", NOW - 3 * 3600, "device", "prov-chiller", "down", None,
+                  "timeout"),
+        SiteEvent("bn-provincial", NOW - 2 * 3600, "pue", "24h", "over", 1.4567, "<= 1.4"),
+        SiteEvent("bn-provincial", NOW - 100 * DAY_S, "device", "prov-chiller", "up"),
+        SiteEvent("que-vo-dc", NOW - 3600, "device", "qv-ups-1", "down", None, "timeout")])
+    client = create_app(demo_config(), store, clock=lambda: NOW, testing=True).test_client()
+    doc = get(client, f"{SITE}/events")
+    # newest first, the last 90 days only, this site only
+    assert [(e["kind"], e["subject"], e["state"]) for e in doc["events"]] == [
+        ("pue", "24h", "over"), ("device", "prov-chiller", "down")]
+    assert doc["events"][0]["value"] == 1.4567 and doc["events"][0]["name"] is None
+    assert doc["events"][1]["name"] == {"vi": "Lộ cấp hệ thống chiller",
+                                        "en": "Chiller plant feed"}
+    assert doc["events"][1]["at"].endswith("+07:00")
+    assert len(get(client, f"{SITE}/events?days=101")["events"]) == 3
+    html = client.get("/sites/bn-provincial?lang=vi").get_data(as_text=True)
+    assert "Lịch sử cảnh báo" in html and "Lộ cấp hệ thống chiller" in html
+    assert re.search(r'data-api="events.0.state">Vượt ngưỡng<', html)
+    assert re.search(r'data-api="events.1.state">Mất kết nối<', html)
+    assert "PUE 1,46" in html and "hết thời gian chờ" in html
+    english = client.get("/sites/bn-provincial?lang=en").get_data(as_text=True)
+    assert "Alert history" in english and "Chiller plant feed" in english
+    assert re.search(r'data-api="events.0.state">Over the threshold<', english)
+    quiet = client.get("/sites/yen-phong-dc?lang=en").get_data(as_text=True)
+    assert "No alert in the last 90 days." in quiet
+    store.close()

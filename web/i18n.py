@@ -140,6 +140,25 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "errors.none": {"vi": "không", "en": "none"},
 
     # Error kinds (store.model.ErrorKind); unknown kinds are shown as they are.
+    # The alert history of a site page (figures.alerts records it)
+    "events.title": {"vi": "Lịch sử cảnh báo", "en": "Alert history"},
+    "events.note": {"vi": "Hệ thống giám sát tự ghi: thiết bị đổi trạng thái; PUE 24 giờ "
+                          "(đến khối 15 phút gần nhất) vượt ngưỡng hoặc trở lại trong ngưỡng.",
+                    "en": "Recorded by the monitor itself: a device changing state; the "
+                          "24-hour PUE (to the last 15-minute block) going over its threshold "
+                          "or back within it."},
+    "events.none": {"vi": "Không có cảnh báo nào trong {n} ngày qua.",
+                    "en": "No alert in the last {n} days."},
+    "events.when": {"vi": "Thời điểm", "en": "When"},
+    "events.what": {"vi": "Đối tượng", "en": "What"},
+    "events.state": {"vi": "Sự kiện", "en": "Event"},
+    "events.detail": {"vi": "Chi tiết", "en": "Detail"},
+    "events.pue": {"vi": "PUE {window}", "en": "PUE, {window}"},
+    "event.up": {"vi": "Hoạt động trở lại", "en": "Up again"},
+    "event.degraded": {"vi": "Suy giảm", "en": "Degraded"},
+    "event.down": {"vi": "Mất kết nối", "en": "Down"},
+    "event.over": {"vi": "Vượt ngưỡng", "en": "Over the threshold"},
+    "event.within": {"vi": "Trở lại trong ngưỡng", "en": "Back within the threshold"},
     "err.timeout": {"vi": "hết thời gian chờ", "en": "timeout"},
     "err.connection": {"vi": "kết nối", "en": "connection"},
     "err.auth": {"vi": "xác thực", "en": "auth"},
