@@ -203,8 +203,9 @@ def _balance(rep: dict, lang: str) -> str:
 def _meters(rep: dict, lang: str) -> str:
     rows = []
     for m in rep["meters"]:
-        name = escape(m["device"]) + (f"<br><span class=\"small muted\">{escape(m['name'])}</span>"
-                                      if m.get("name") else "")
+        label = (m.get("names") or {}).get(lang) or m.get("name")
+        name = escape(m["device"]) + (f"<br><span class=\"small muted\">{escape(label)}</span>"
+                                      if label else "")
         point = m.get("measurement_point")
         rows.append([name, escape(t("role." + m["role"], lang)),
                      escape(t("mp." + point, lang)) if point else DASH,
