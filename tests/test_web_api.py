@@ -404,3 +404,10 @@ def test_alert_history_in_the_api_and_on_the_site_page(tmp_path):
     quiet = client.get("/sites/yen-phong-dc?lang=en").get_data(as_text=True)
     assert "No alert in the last 90 days." in quiet
     store.close()
+
+
+@pytest.mark.parametrize(("lang", "kind"), [("vi", "hết thời gian chờ: "), ("en", "timeout: ")])
+def test_device_page_names_the_last_error_in_the_page_language(client, lang, kind):
+    html = client.get(f"/devices/qv-pdu-02?lang={lang}").get_data(as_text=True)
+    shown = re.search(r'data-api="last_error">(.*?)</dd>', html, re.S).group(1)
+    assert shown.startswith(kind) and '<span class="mono small">' in shown
