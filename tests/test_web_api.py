@@ -411,3 +411,20 @@ def test_device_page_names_the_last_error_in_the_page_language(client, lang, kin
     html = client.get(f"/devices/qv-pdu-02?lang={lang}").get_data(as_text=True)
     shown = re.search(r'data-api="last_error">(.*?)</dd>', html, re.S).group(1)
     assert shown.startswith(kind) and '<span class="mono small">' in shown
+
+
+def test_background_state_serves_the_previous_document_while_the_next_is_computed(store):
+    from pue_monitor.web.app import CACHE_S, STALE_MAX_S, warm
+    clock = [NOW]
+    app = create_app(demo_config(), store, clock=lambda: clock[0], testing=True,
+                     background=True)
+    warm(app)
+    state = app.extensions["pue_monitor"]
+    first = state.document()
+    assert first["generated_at_unix"] == NOW
+    clock[0] = NOW + 2 * CACHE_S  # expired: served as it is, the next one on a thread
+    assert state.document() is first
+    state._doc_thread.join(timeout=60)
+    assert state.document()["generated_at_unix"] == NOW + 2 * CACHE_S
+    clock[0] = NOW + 2 * CACHE_S + STALE_MAX_S + 1  # too old to serve: computed at once
+    assert state.document()["generated_at_unix"] == clock[0]
