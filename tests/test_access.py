@@ -41,6 +41,8 @@ ROUTES = [
     ("/api/v1/sites/que-vo-dc/pue?range=day", (401, 404, 200, 200, 200)),
     ("/api/v1/sites/que-vo-dc/power?range=day", (401, 404, 200, 200, 200)),
     ("/api/v1/sites/que-vo-dc/months", (401, 404, 200, 200, 200)),
+    ("/api/v1/sites/que-vo-dc/events", (401, 404, 200, 200, 200)),
+    ("/api/v1/sites/bn-provincial/events?days=7", (401, 200, 404, 200, 200)),
     ("/api/v1/devices/qv-incomer", (401, 404, 200, 200, 200)),
     ("/api/v1/devices/prov-incomer", (401, 200, 404, 200, 200)),
     ("/api/v1/devices/qv-incomer/power?range=day", (401, 404, 200, 200, 200)),
