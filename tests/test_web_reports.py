@@ -132,7 +132,8 @@ def test_the_period_is_written_as_people_write_it(setup, period, lang, words):
 
 
 @pytest.mark.parametrize(("lang", "words"), [
-    ("vi", ("Người lập báo cáo", "Người phê duyệt", "(ký, ghi rõ họ tên)", "Phương pháp (tiếng Anh)",
+    ("vi", ("Người lập báo cáo", "Người phê duyệt", "(ký, ghi rõ họ tên)",
+            "Phương pháp (tiếng Anh)",
             "English", "Báo cáo kiểm tra", "Tổng quan trực tuyến")),
     ("en", ("Prepared by", "Approved by", "(signature and full name)", "Method (in Vietnamese)",
             "Tiếng Việt", "Audit reports", "Live overview")),

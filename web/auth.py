@@ -1,8 +1,8 @@
 """Log-in and log-out pages (the session side of web.access).
 
 A log-in opens a session in the store (its random id in the signed cookie, its hash in
-the store) and log-out ends it there, not only in the browser. A log-in is refused, without checking the password, while its client address or its
-user name is locked out (web.ratelimit): the answer is 429 with Retry-After. A wrong
+the store) and log-out ends it there, not only in the browser. A log-in is refused,
+without checking the password, while its client address or its user name is locked out (web.ratelimit): the answer is 429 with Retry-After. A wrong
 name and a wrong password look the same, and take as long.
 """
 

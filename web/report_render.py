@@ -262,7 +262,8 @@ def _months(rep: dict, lang: str) -> str:
     months = rep.get("months")
     if not months:
         return ""
-    rows = [[escape(f"{m['month'][5:7]}/{m['month'][:4]}"), escape(m["category"]), number(m["pue"], 2, lang),
+    rows = [[escape(f"{m['month'][5:7]}/{m['month'][:4]}"), escape(m["category"]),
+             number(m["pue"], 2, lang),
              _kwh(m["facility_energy_kwh"], lang), _kwh(m["it_energy_kwh"], lang),
              _pct(m["coverage"], lang), escape(t("status." + m["status"], lang)),
              f"<span class=\"{_tone(m)}\">{escape(verdict(m, lang))}</span>"] for m in months]
@@ -281,7 +282,8 @@ def _site(rep: dict, lang: str, first: bool) -> str:
                 else number(rep["dcie_pct"], 1, lang) + " %"]]
     return f"""<section class="site{' first' if first else ''}">
 <h2>{escape(rep['site_name'][lang])} <span class="muted">({escape(rep['site'])})</span></h2>
-<p>{escape(t('kind.' + rep['kind'], lang))} · {escape(t('rep.period', lang))}: {_period(rep, lang)}</p>
+<p>{escape(t('kind.' + rep['kind'], lang))} · {escape(t('rep.period', lang))}:
+{_period(rep, lang)}</p>
 <div class="headline"><div><div class="muted">{escape(t('rep.pue', lang))}</div>
 <div class="pue">{number(rep['pue'], 2, lang)}</div>
 <div>{escape(t('cat.' + cat, lang))}</div></div>
