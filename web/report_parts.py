@@ -30,11 +30,13 @@ def day_text(d: date | datetime) -> str:
 
 
 def clock_text(text: str | None) -> str:
-    """'2026-11-25T10:00:00+07:00' -> '10:00 25/11/2026' (the local clock as written)."""
+    """'2026-11-25T10:00:00+07:00' -> '10:00 25/11/2026' (the local clock as written;
+    seconds only when there are some: '10:01:40 01/03/2026')."""
     if not text:
         return DASH
     moment = _local(text)
-    return f"{moment.hour:02d}:{moment.minute:02d} {day_text(moment)}"
+    seconds = f":{moment.second:02d}" if moment.second else ""
+    return f"{moment.hour:02d}:{moment.minute:02d}{seconds} {day_text(moment)}"
 
 
 def zone_text(text: str | None) -> str:
