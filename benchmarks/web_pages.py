@@ -9,10 +9,12 @@ so the store gets what the rollup would have left after a year of 1-minute polli
 year of whole blocks for each site's four meters (facility, two IT, cooling), written
 straight into interval_energy, plus the last day of raw 1-minute readings (counter and
 power) that the live windows and the device page read. Each request is timed through
-Flask's test client (no network), ``--repeat`` times: "cold" clears the chart cache
-and the app's status document before each request (everything computed from the store),
-"warm" does not (as in production, where the document is kept a second, the 30-day and
-12-month figures a minute and each series until the next block closes). Prints p50 and p95 in ms.
+Flask's test client (no network), ``--repeat`` times in three modes (see timed):
+"cold" (everything computed from the store), "expired" (the status document recomputed,
+as a request pays once a second in production; the long figures kept, as the running
+monitor refreshes them beside the requests) and "warm". Before that it times the start-up
+warm-up (web.app.warm, as runner.run_monitor does it) and the first overview after it, and
+the first overview of an app that was not warmed up. Prints p50 and p95 in ms.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from pue_monitor.figures.periods import align_store  # noqa: E402
 from pue_monitor.pue.periods import BLOCK_S  # noqa: E402
 from pue_monitor.store.model import PollResult, Reading  # noqa: E402
 from pue_monitor.store.sqlite import Store  # noqa: E402
-from pue_monitor.web import create_app  # noqa: E402
+from pue_monitor.web import create_app, warm as warm_up  # noqa: E402
+from pue_monitor.web.app import CACHE_S  # noqa: E402
 
 NOW = 1_795_579_200.0  # 2026-11-25 10:00 in Asia/Ho_Chi_Minh, on a block boundary
 # meter -> (role, kW); the facility draws 140 kW, so every site's PUE is 1.40.
@@ -45,6 +48,7 @@ WRITE_BATCH = 50_000
 def config(sites: int) -> Config:
     return Config.model_validate({
         "title": {"vi": "Bench", "en": "Bench"}, "polling": {"interval_s": 60},
+        "web": {"login": False},  # pages without a session: what is timed is the figures
         "sites": [{"id": f"dc-{i:02d}", "name": {"vi": f"TTDL {i}", "en": f"DC {i}"},
                    "devices": [{"id": f"dc-{i:02d}-{m}", "profile": "ups_mib", "role": role,
                                 **({"measurement_point": "ups_output"} if role == "it"
@@ -82,13 +86,24 @@ def fill(store: Store, cfg: Config, days: int) -> None:
         polls = []
 
 
-def timed(client, app, url: str, repeat: int, cold: bool) -> list[float]:
+def timed(client, app, url: str, repeat: int, mode: str) -> list[float]:
+    """Each request's ms. ``mode``: "cold" keeps nothing (status document, long figures,
+    series, overview body); "expired" drops what expires within seconds in production (the
+    status document, kept CACHE_S, with the overview body rendered from it) and keeps the
+    long figures; "served" is "expired" in an app that refreshes in the background, as the
+    running monitor does (the request gets the previous document while a thread computes
+    the next beside it); "warm" keeps everything."""
     out = []
     for _ in range(repeat):
-        if cold:  # nothing kept: the status document, the long figures, the series
+        state = app.extensions["pue_monitor"]
+        if mode == "served":  # expired, within STALE_MAX_S
+            state._cached = (NOW - 2 * CACHE_S, state._cached[1]) if state._cached else None
+        if mode in ("cold", "expired"):
+            app.extensions.pop("pue_monitor_overview", None)
+            state._cached = None
+        if mode == "cold":
             app.extensions.pop("pue_monitor_series", None)
-            state = app.extensions["pue_monitor"]
-            state._cached = state._long = None
+            state._long = None
         t0 = time.perf_counter()
         answer = client.get(url)
         out.append((time.perf_counter() - t0) * 1000)
@@ -113,23 +128,37 @@ def main() -> None:
         fill(store, cfg, args.days)
         print(f"filled {args.sites} sites x {len(METERS)} meters x {args.days} days of "
               f"blocks in {time.perf_counter() - t0:.1f} s ({folder})")
+    # Start-up as the monitor does it (runner.run_monitor): the app, then its warm-up.
     app = create_app(cfg, store, clock=lambda: NOW, testing=True)
+    print(f"warm-up at start-up (templates, status document): {warm_up(app) * 1000:.0f} ms")
     client = app.test_client()
     t0 = time.perf_counter()
-    client.get("/")
+    first = client.get("/")
+    assert first.status_code == 200, ("/", first.status_code)
     print(f"first overview after start-up: {(time.perf_counter() - t0) * 1000:.0f} ms")
+    # And without the warm-up: a fresh app whose first overview computes everything.
+    cold_app = create_app(cfg, store, clock=lambda: NOW, testing=True)
+    t0 = time.perf_counter()
+    first = cold_app.test_client().get("/")
+    assert first.status_code == 200, ("/", first.status_code)
+    print(f"first overview of an app not warmed up: {(time.perf_counter() - t0) * 1000:.0f} ms")
     site, device = cfg.sites[0].id, cfg.sites[0].devices[0].id
     urls = ["/", f"/sites/{site}", *(f"/api/v1/sites/{site}/pue?range={r}"
                                      for r in ("day", "week", "month", "year")),
             f"/api/v1/sites/{site}/power?range=year", f"/api/v1/sites/{site}/months",
             f"/devices/{device}"]
-    print(f"{'request':48} {'cold p50':>9} {'cold p95':>9} {'warm p50':>9} {'warm p95':>9}")
+    served = create_app(cfg, store, clock=lambda: NOW, testing=True, background=True)
+    warm_up(served)
+    modes = ("cold", "expired", "served", "warm")
+    print(f"{'request':44}" + "".join(f"{m + ' p50':>12}{m + ' p95':>12}" for m in modes))
+    p95 = lambda xs: statistics.quantiles(xs, n=20)[18]  # noqa: E731
     for url in urls:
-        cold = timed(client, app, url, args.repeat, True)
-        warm = timed(client, app, url, args.repeat, False)
-        p95 = lambda xs: statistics.quantiles(xs, n=20)[18]  # noqa: E731
-        print(f"{url:48} {statistics.median(cold):9.1f} {p95(cold):9.1f} "
-              f"{statistics.median(warm):9.1f} {p95(warm):9.1f}")
+        row = f"{url:44}"
+        for mode in modes:
+            times = timed(*((served.test_client(), served) if mode == "served"
+                            else (client, app)), url, args.repeat, mode)
+            row += f"{statistics.median(times):12.1f}{p95(times):12.1f}"
+        print(row)
     store.close()
 
 

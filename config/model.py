@@ -228,7 +228,8 @@ class Device(_Strict):
     """One unit: where it is (address), what it is (profile) and what it counts as (role)."""
 
     id: str = Field(pattern=ID_PATTERN)
-    name: str | None = None
+    # One name for both languages, or {vi, en} like a site's.
+    name: str | Text | None = None
     profile: str
     snmp: SnmpTarget | None = None
     modbus: ModbusTarget | None = None
@@ -271,6 +272,22 @@ class Device(_Strict):
             return self.modbus.endpoint
         assert self.snmp is not None
         return f"snmp://{self.snmp.host}:{self.snmp.port}"
+
+    @property
+    def display_name(self) -> dict[str, str] | None:
+        """{vi, en}: the configured name in each language (one name serves both)."""
+        if self.name is None:
+            return None
+        if isinstance(self.name, Text):
+            return {"vi": self.name.vi, "en": self.name.en}
+        return {"vi": self.name, "en": self.name}
+
+    @property
+    def plain_name(self) -> str | None:
+        """One string (reports' CSV, the status document's ``name``): the Vietnamese
+        name of a bilingual one."""
+        names = self.display_name
+        return None if names is None else names["vi"]
 
 
 # Settings a device may give, else its profile, else the method's default (None here).

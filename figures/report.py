@@ -128,7 +128,8 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
                  for k, v in asdict(extra).items() if k != "balance"},
         "balance": None if extra.balance is None else asdict(extra.balance),
         "meters": [{
-            "device": m.device, "name": names[m.device].name, "role": m.role,
+            "device": m.device, "name": names[m.device].plain_name,
+            "names": names[m.device].display_name, "role": m.role,
             "measurement_point": names[m.device].measurement_point.value
             if names[m.device].measurement_point else None,
             "share": m.share, "method": m.method, "energy_kwh": _num(m.energy_kwh),

@@ -26,6 +26,10 @@ if TYPE_CHECKING:  # only the live view builds frames; `report` starts without p
     import pandas as pd
 
 DEFAULT_WINDOWS = ("15m", "24h", "today")
+# Live windows long enough to read from the closed blocks (figures.periods.recent_results)
+# rather than a day of raw readings per meter; the short ones stay raw (their meters'
+# quality flags tell whether a device is degraded).
+BLOCK_WINDOWS = ("24h", "today")
 # A power reading older than this many poll intervals is too old for the live PUE.
 FRESH_POLLS = 3
 # The latest readings shown per device are taken from this far back.
@@ -125,14 +129,24 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
 
 def site_windows(store: StoreProtocol, config: Config, site: Site, now: float,
                  windows: tuple[str, ...] = DEFAULT_WINDOWS) -> dict[str, PueResult]:
-    """Interval PUE of a site for each named live window ending at ``now``."""
+    """Interval PUE of a site for each named live window ending at ``now``: the short
+    ones from raw readings, the BLOCK_WINDOWS from closed blocks and the raw tail."""
+    # figures.periods builds on this module (meter_inputs_over): imported here, not above.
+    from pue_monitor.figures.periods import recent_results
+
     bounds = {w: window_bounds(w, now, site.timezone) for w in windows}
-    earliest = min(b[0] for b in bounds.values())
-    meters = meter_inputs(store, config, site, earliest, now)
-    return {w: interval_pue(site.id, meters, start, end, window=w,
-                            threshold=site.pue_threshold, operator=site.threshold_operator,
-                            coverage_threshold=site.coverage_threshold)
-            for w, (start, end) in bounds.items()}
+    raw = {w: b for w, b in bounds.items() if w not in BLOCK_WINDOWS}
+    out = recent_results(store, config, site, {w: b for w, b in bounds.items()
+                                               if w in BLOCK_WINDOWS})
+    if raw:
+        earliest = min(b[0] for b in raw.values())
+        meters = meter_inputs(store, config, site, earliest, now)
+        out.update({w: interval_pue(site.id, meters, start, end, window=w,
+                                    threshold=site.pue_threshold,
+                                    operator=site.threshold_operator,
+                                    coverage_threshold=site.coverage_threshold)
+                    for w, (start, end) in raw.items()})
+    return {w: out[w] for w in bounds}
 
 
 def site_status(store: StoreProtocol, config: Config, site: Site, now: float,

@@ -10,8 +10,9 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from pue_monitor.config.model import Config
+from pue_monitor.config.model import DEFAULT_TIMEZONE, Config
 from pue_monitor.progress import Progress
 
 COMMANDS = ("import", "report", "recompute")
@@ -205,7 +206,10 @@ def _report(args: argparse.Namespace, config: Config) -> int:
     elif args.format == "csv":
         text = to_csv(doc)
     else:
-        generated = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds")
+        # When it was made, on the local clock of the report's (first) site.
+        first = (doc["sites"] or [{}])[0] if "sites" in doc else doc
+        zone = first.get("period", {}).get("timezone") or DEFAULT_TIMEZONE
+        generated = datetime.fromtimestamp(now, ZoneInfo(zone)).isoformat(timespec="seconds")
         text = to_html(doc, args.lang, generated)
     if args.output is None:
         sys.stdout.write(text)

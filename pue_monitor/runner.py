@@ -25,6 +25,7 @@ from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.config.model import Config
 from pue_monitor.exchange.influx import (InfluxWriter, export_interval_energy, province_lines,
                                          reading_lines)
+from pue_monitor.figures.alerts import record_alerts
 from pue_monitor.figures.retention import prune
 from pue_monitor.figures.rollup import rollup
 from pue_monitor.progress import Progress
@@ -32,7 +33,7 @@ from pue_monitor.pue.runlog import HEARTBEAT_S
 from pue_monitor.simulator.runner import READY_LINE
 from pue_monitor.storage import describe, open_store
 from pue_monitor.store.base import StoreProtocol
-from pue_monitor.web import create_app
+from pue_monitor.web import create_app, warm
 from pue_monitor.web.metrics_collection import CollectionCollector
 from pue_monitor.web.metrics_outbox import OutboxCollector
 from pue_monitor.web.security import load_secret_key
@@ -55,6 +56,10 @@ async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event
             written = await asyncio.to_thread(rollup, store, config, clock())
             if written:
                 log.debug("closed %d interval-energy rows", written)
+            # The alert history (site pages): device state changes and threshold crossings.
+            for event in await asyncio.to_thread(record_alerts, store, config, clock()):
+                log.info("alert recorded: %s %s %s -> %s", event.site, event.kind,
+                         event.subject, event.state)
         except Exception:  # a failed rollup is retried on the next pass; polling goes on
             log.exception("interval-energy rollup failed; retrying in %.0f s", ROLLUP_EVERY_S)
         if config.retention.readings_days is not None and \
@@ -158,8 +163,12 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
     stats = CollectionStats()
     extra = [CollectionCollector(stats.snapshot)]
     extra += [OutboxCollector(writer.state)] if writer else []
-    server = WebServer(create_app(config, store, extra_collectors=extra,
-                                  secret_key=load_secret_key(config, data_dir)), host, port)
+    app = create_app(config, store, extra_collectors=extra,
+                     secret_key=load_secret_key(config, data_dir), background=True)
+    # Before serving: the first page then finds its figures computed (issue 15).
+    warm_s = warm(app)
+    log.info("web view warmed up in %.1f s", warm_s)
+    server = WebServer(app, host, port)
     server.start()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     announce(f"pue-monitor: web view  http://{shown}:{server.port}/")

@@ -1,4 +1,5 @@
-"""The web view's users and their API tokens, in the SQLite store (store.sqlite.Store).
+"""The web view's users, their API tokens and log-in sessions, in the SQLite store
+(store.sqlite.Store).
 
 Persistence only: password and token hashes are made and checked by web.accounts; this
 module never sees a password or a token in clear. Each method is one transaction.
@@ -30,6 +31,13 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     created_ts REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS api_tokens_user ON api_tokens (user);
+CREATE TABLE IF NOT EXISTS web_sessions (
+    session_hash TEXT PRIMARY KEY,  -- sha256 of the random session id in the cookie
+    user TEXT NOT NULL,             -- users.name (remove_user ends the sessions too)
+    created_ts REAL NOT NULL,
+    expires_ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions (user);
 """
 _COLUMNS = "name, role, organisation, password_hash, created_ts"
 
@@ -39,7 +47,8 @@ def create(conn: sqlite3.Connection) -> None:
 
 
 class UsersMixin:
-    """store.base.UserStoreProtocol over the store's per-thread connections."""
+    """store.base.UserStoreProtocol and SessionStoreProtocol over the store's per-thread
+    connections."""
 
     _connect: Callable[..., AbstractContextManager[sqlite3.Connection]]
 
@@ -69,6 +78,7 @@ class UsersMixin:
         """Remove a user and their tokens; False if there was none."""
         with self._connect(immediate=True) as conn:
             conn.execute("DELETE FROM api_tokens WHERE user = ?", (name,))
+            conn.execute("DELETE FROM web_sessions WHERE user = ?", (name,))
             return conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount > 0
 
     def set_password_hash(self, name: str, password_hash: str) -> bool:
@@ -98,3 +108,38 @@ class UsersMixin:
         """Remove every API token of a user; how many there were."""
         with self._connect(immediate=True) as conn:
             return conn.execute("DELETE FROM api_tokens WHERE user = ?", (name,)).rowcount
+
+    def add_session(self, session_hash: str, name: str, created_ts: float,
+                    expires_ts: float) -> None:
+        """Open a session of a user. :raises ValueError: no such user."""
+        with self._connect(immediate=True) as conn:
+            if not conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+                raise ValueError(f"no user {name!r}")
+            conn.execute("INSERT OR REPLACE INTO web_sessions VALUES (?, ?, ?, ?)",
+                         (session_hash, name, created_ts, expires_ts))
+
+    def session_user(self, session_hash: str, now: float) -> UserRecord | None:
+        """The user of a session that is open and not expired at ``now``, or None."""
+        with self._connect() as conn:
+            row = conn.execute(
+                f"SELECT {', '.join('u.' + c for c in _COLUMNS.split(', '))} FROM "
+                "web_sessions s JOIN users u ON u.name = s.user WHERE s.session_hash = ? "
+                "AND s.expires_ts > ?", (session_hash, now)).fetchone()
+        return None if row is None else UserRecord(*row)
+
+    def end_sessions(self, session_hash: str | None = None, name: str | None = None,
+                     before: float | None = None) -> int:
+        """End a session (by its hash), every session of a user (by name), and/or every
+        session that expired before ``before``; how many ended."""
+        ended = 0
+        with self._connect(immediate=True) as conn:
+            if session_hash is not None:
+                ended += conn.execute("DELETE FROM web_sessions WHERE session_hash = ?",
+                                      (session_hash,)).rowcount
+            if name is not None:
+                ended += conn.execute("DELETE FROM web_sessions WHERE user = ?",
+                                      (name,)).rowcount
+            if before is not None:
+                ended += conn.execute("DELETE FROM web_sessions WHERE expires_ts < ?",
+                                      (before,)).rowcount
+        return ended

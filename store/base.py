@@ -138,11 +138,65 @@ class UserStoreProtocol(Protocol):
         """Remove every API token of a user; how many there were."""
 
 
+class SessionStoreProtocol(Protocol):
+    """The web view's log-in sessions, by the hash of their random id (the cookie carries
+    the id; the store keeps only its hash). Log-out ends the session here, so a copied
+    cookie is worthless afterwards. Each method is one transaction."""
+
+    def add_session(self, session_hash: str, name: str, created_ts: float,
+                    expires_ts: float) -> None:
+        """Open a session of a user. :raises ValueError: no such user."""
+
+    def session_user(self, session_hash: str, now: float) -> UserRecord | None:
+        """The user of a session that is open and not expired at ``now``, or None."""
+
+    def end_sessions(self, session_hash: str | None = None, name: str | None = None,
+                     before: float | None = None) -> int:
+        """End a session (by its hash), every session of a user (by name), and/or every
+        session that expired before ``before``; how many ended. remove_user ends a
+        user's sessions too."""
+
+
+@dataclass(frozen=True)
+class SiteEvent:
+    """One entry of a site's alert history, as the monitor recorded it.
+
+    ``kind``: "device" (``subject`` a device id, ``state`` up / degraded / down) or "pue"
+    (``subject`` a window, ``state`` "over" or "within" its threshold, ``value`` the PUE).
+    """
+
+    site: str
+    ts: float
+    kind: str
+    subject: str
+    state: str
+    value: float | None = None
+    detail: str | None = None
+
+
+class EventStoreProtocol(Protocol):
+    """The monitor's own record of alert-worthy changes (a device going down, degraded or
+    up again; a site's PUE crossing its threshold), kept for each site's alert history.
+    Each method is one transaction."""
+
+    def record_events(self, events: Sequence[SiteEvent]) -> None:
+        """Store events (one transaction); an event at the same site, kind, subject and
+        time as a stored one replaces it."""
+
+    def events(self, site: str, start: float, end: float, limit: int = 100
+               ) -> list[SiteEvent]:
+        """The site's events in [start, end), newest first, at most ``limit``."""
+
+    def latest_events(self) -> dict[tuple[str, str, str], SiteEvent]:
+        """The latest event of each (site, kind, subject): the state last recorded."""
+
+
 @runtime_checkable
-class StoreProtocol(UserStoreProtocol, Protocol):
+class StoreProtocol(UserStoreProtocol, SessionStoreProtocol, EventStoreProtocol, Protocol):
     """Readings, device health, 15-minute interval-energy blocks, their day summary, a
-    little metadata and the web view's users (UserStoreProtocol; see the module docstring
-    for the transaction rules)."""
+    little metadata, the web view's users and sessions (UserStoreProtocol,
+    SessionStoreProtocol) and the alert history (EventStoreProtocol; see the module
+    docstring for the transaction rules)."""
 
     # -- writing -----------------------------------------------------------------------
 

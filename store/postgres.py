@@ -32,6 +32,7 @@ from pue_monitor.store.base import (BLOCK_METRICS, NEAR_READINGS, PRUNE_CHUNK_S,
                                     DeviceHealth, ProgressFn)
 from pue_monitor.store.model import HealthState, PollResult, Quality, Reading, labels_key
 from pue_monitor.store.pg_accounts import PgUsersMixin
+from pue_monitor.store.pg_events import PgEventsMixin
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
     import pandas as pd
@@ -69,7 +70,7 @@ def _add(total: float | None, value: float | None) -> float | None:
     return total if value is None else (value if total is None else total + value)
 
 
-class PostgresStore(PgUsersMixin):
+class PostgresStore(PgUsersMixin, PgEventsMixin):
     """Readings, device health, interval energy and the web view's users (store.pg_accounts)
     in PostgreSQL. Safe to share between threads; close() before a fork (a child process
     opens its own pool)."""

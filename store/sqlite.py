@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pue_monitor.store import accounts, days
+from pue_monitor.store import accounts, days, events
 from pue_monitor.store.base import (
     BLOCK_METRICS,
     NEAR_READINGS,
@@ -117,7 +117,7 @@ def _add(total: float | None, value: float | None) -> float | None:
     return total if value is None else (value if total is None else total + value)
 
 
-class Store(accounts.UsersMixin):
+class Store(accounts.UsersMixin, events.EventsMixin):
     """Readings, device health, interval energy and the web view's users (store.accounts).
     Safe to share between threads."""
 
@@ -136,6 +136,7 @@ class Store(accounts.UsersMixin):
                      (str(SCHEMA_VERSION),))
         days.create(conn)
         accounts.create(conn)
+        events.create(conn)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:

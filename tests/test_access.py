@@ -10,7 +10,7 @@ import pytest
 
 from pue_monitor.store.sqlite import Store
 from pue_monitor.web import create_app
-from pue_monitor.web.accounts import password_epoch
+from pue_monitor.web.accounts import password_epoch, token_hash
 from tests.access_fixtures import ALL, USERS, add_users, login_config
 from tests.web_fixtures import NOW, demo_config, fill
 
@@ -41,6 +41,8 @@ ROUTES = [
     ("/api/v1/sites/que-vo-dc/pue?range=day", (401, 404, 200, 200, 200)),
     ("/api/v1/sites/que-vo-dc/power?range=day", (401, 404, 200, 200, 200)),
     ("/api/v1/sites/que-vo-dc/months", (401, 404, 200, 200, 200)),
+    ("/api/v1/sites/que-vo-dc/events", (401, 404, 200, 200, 200)),
+    ("/api/v1/sites/bn-provincial/events?days=7", (401, 200, 404, 200, 200)),
     ("/api/v1/devices/qv-incomer", (401, 404, 200, 200, 200)),
     ("/api/v1/devices/prov-incomer", (401, 200, 404, 200, 200)),
     ("/api/v1/devices/qv-incomer/power?range=day", (401, 404, 200, 200, 200)),
@@ -66,9 +68,11 @@ def app(tmp_path_factory):
 def client_as(app, who: str):
     client = app.test_client()
     if who != "anon":
-        user = app.extensions["pue_monitor"].store.user(who)
+        store = app.extensions["pue_monitor"].store
+        user, sid = store.user(who), f"sid-{who}"
+        store.add_session(token_hash(sid), who, NOW, NOW + 3600)
         with client.session_transaction() as session:
-            session.update(user=who, epoch=password_epoch(user), csrf="t")
+            session.update(user=who, sid=sid, epoch=password_epoch(user), csrf="t")
     return client
 
 

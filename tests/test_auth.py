@@ -71,6 +71,20 @@ def test_log_in_then_see_then_log_out(app):
     assert client.get("/").status_code == 302
 
 
+def test_log_out_ends_the_session_in_the_store_not_only_in_the_browser(app):
+    client = app.test_client()
+    log_in(client)
+    cookie = client.get_cookie("pue_session").value  # a copy kept by someone
+    html = client.get("/?lang=en").get_data(as_text=True)
+    assert client.post("/logout", data={"csrf_token": CSRF.search(html).group(1)}
+                       ).status_code == 302
+    thief = app.test_client()
+    thief.set_cookie("pue_session", cookie)
+    answer = thief.get("/api/v1/province")
+    assert answer.status_code == 401  # the cookie still verifies, the session is gone
+    assert thief.get("/").status_code == 302
+
+
 @pytest.mark.parametrize(("next_", "location"), [
     ("/reports/?lang=en", "/reports/?lang=en"),
     ("//evil.example/", "/"),

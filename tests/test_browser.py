@@ -4,6 +4,7 @@ status document and renders every live field exactly as the server did."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from html.parser import HTMLParser
@@ -22,6 +23,16 @@ from pue_monitor.web.server import WebServer
 pytestmark = pytest.mark.integration
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+# Screenshots CI keeps: $PUE_ARTIFACTS, else build/test-artifacts (build/ is gitignored).
+ARTIFACTS_ENV = "PUE_ARTIFACTS"
+DEFAULT_ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "test-artifacts"
+
+
+def artifact(name: str) -> Path:
+    """Where a screenshot worth keeping goes (the folder made if needed)."""
+    folder = Path(os.environ.get(ARTIFACTS_ENV) or DEFAULT_ARTIFACTS) / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
 CHROMIUM_TIMEOUT_S = 60
 # Flags for a closed network: without the background ones Chromium keeps dialling out.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -233,7 +244,7 @@ def api(server: str, path: str) -> dict:
 @pytest.mark.parametrize("lang", ["vi", "en"])
 def test_overview_province_and_sparklines(history_server, tmp_path, lang):
     dom, console = run_page(f"{history_server}/?lang={lang}", tmp_path / "chromium",
-                            tmp_path / f"overview-{lang}.png")
+                            artifact(f"overview-{lang}.png"))
     assert console == []
     page = Marked("data-spark")
     page.feed(dom)
@@ -254,7 +265,7 @@ def test_overview_province_and_sparklines(history_server, tmp_path, lang):
 @pytest.mark.parametrize("lang", ["vi", "en"])
 def test_site_page_charts_and_numbers(history_server, tmp_path, lang):
     dom, console = run_page(f"{history_server}/sites/bn-provincial?lang={lang}",
-                            tmp_path / "chromium", tmp_path / f"site-{lang}.png")
+                            tmp_path / "chromium", artifact(f"site-{lang}.png"))
     assert console == []
     page = Marked("data-api")
     page.feed(dom)
@@ -281,7 +292,7 @@ def test_site_page_charts_and_numbers(history_server, tmp_path, lang):
 @pytest.mark.parametrize(("device", "lang"), [("prov-incomer", "vi"), ("qv-pdu-02", "en")])
 def test_device_page(history_server, tmp_path, device, lang):
     dom, console = run_page(f"{history_server}/devices/{device}?lang={lang}",
-                            tmp_path / "chromium", tmp_path / f"device-{device}-{lang}.png")
+                            tmp_path / "chromium", artifact(f"device-{device}-{lang}.png"))
     assert console == []
     page = Marked("data-api")
     page.feed(dom)

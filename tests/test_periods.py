@@ -177,3 +177,39 @@ def test_segments_equal_separate_periods_and_add_up(store_factory):
 def test_profiles_declare_where_their_energy_counter_wraps(profile, width):
     # The store unwinds a wrap of such a register instead of reading it as a reset.
     assert demo_config().profiles[profile].counter_width("active_energy_kwh") == width
+
+
+# (rolled up until, hours after T0), window start and end (after T0): the live windows
+# read the blocks the roll-up closed and raw readings only after them.
+RECENT = [
+    (2.5, 7 * 60 + 3, 3 * 3600 + 52 * 60),  # frontier inside, ragged start and end
+    (0.0, 0.0, 4 * 3600),  # nothing rolled up: all raw
+    (4.0, 600.0, 4 * 3600),  # rolled up to the end: the tail is empty
+    (1.25, 3600.0, 3 * 3600 + 7.5),  # frontier inside UPS B's gap
+]
+
+
+@pytest.mark.parametrize(("rolled_h", "start", "end"), RECENT)
+def test_recent_windows_from_blocks_and_raw_tail_equal_the_exact_figure(
+        store_factory, rolled_h, start, end):
+    from pue_monitor.figures.periods import recent_results, rolled_up_until
+    from pue_monitor.figures.rollup import rollup_range
+    config = demo_config()
+    site = config.site("bn-provincial")
+    store = scenario_store(store_factory)
+    frontier = T0 + rolled_h * 3600
+    for device in site.devices:
+        if frontier > T0 and device.role.value not in ("monitor", "water"):
+            rollup_range(store, config, site, device, T0, frontier)
+    assert rolled_up_until(store, site) == frontier
+    start, end = T0 + start, T0 + end
+    got = recent_results(store, config, site, {"w": (start, end)})["w"]
+    exact = interval_pue(site.id, meter_inputs(store, config, site, start, end), start, end,
+                         threshold=site.pue_threshold, operator=site.threshold_operator,
+                         coverage_threshold=site.coverage_threshold)
+    assert got.window == "w"
+    assert got.coverage == pytest.approx(exact.coverage, abs=1e-9)
+    assert got.facility_energy_kwh == pytest.approx(exact.facility_energy_kwh, rel=1e-9)
+    assert got.it_energy_kwh == pytest.approx(exact.it_energy_kwh, rel=1e-9)
+    assert got.status == exact.status
+    store.close()

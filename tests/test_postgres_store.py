@@ -84,7 +84,9 @@ def test_every_table_of_site_data_is_keyed_by_site_first(url):
         t: "site" for t in ("devices", "device_health", "poll_errors", "device_profiles",
                             "interval_energy", "day_energy",
                             # migration 0002: global rows (users, runs) under site ''
-                            "device_settings", "monitor_runs", "users", "api_tokens")}
+                            "device_settings", "monitor_runs", "users", "api_tokens",
+                            # migration 0003: sessions under site '', events per site
+                            "web_sessions", "site_events")}
     site_column = {t for (t,) in query(url, "SELECT table_name FROM information_schema.columns "
                                             "WHERE column_name = 'site' AND table_schema = "
                                             "'public'")}

@@ -61,3 +61,43 @@ def test_replace_settings_drops_the_blocks_and_their_days(store):
     assert [r[:3] for r in store.day_rows(["a", "b"], 0.0, 86400.0)] == [("b", 0, 1)]
     totals = store.block_totals(["a", "b"], 0.0, 86400.0, by_day=True)
     assert {k: t.energy_kwh for k, t in totals.items()} == {("b", 0): 4.0}
+
+
+def test_sessions_open_expire_and_end(store):
+    store.add_user(OPERATOR)
+    store.add_user(ADMIN)
+    with pytest.raises(ValueError, match="nobody"):
+        store.add_session("s0", "nobody", 100.0, 200.0)
+    store.add_session("s1", "op-b", 100.0, 1000.0)
+    store.add_session("s2", "op-b", 110.0, 500.0)
+    store.add_session("s3", "admin", 120.0, 1000.0)
+    assert store.session_user("s1", 999.0) == OPERATOR
+    assert store.session_user("s2", 500.0) is None  # expired at 500
+    assert store.session_user("nope", 200.0) is None
+    assert store.end_sessions(session_hash="s1") == 1  # log-out: this session only
+    assert store.session_user("s1", 200.0) is None
+    assert store.session_user("s3", 200.0) == ADMIN
+    assert store.end_sessions(before=600.0) == 1  # s2, expired
+    store.add_session("s4", "op-b", 130.0, 1000.0)
+    assert store.remove_user("op-b") is True  # a removed user's sessions end with them
+    assert store.session_user("s4", 200.0) is None
+    assert store.end_sessions(name="admin") == 1
+    assert store.session_user("s3", 200.0) is None
+
+
+def test_events_are_kept_per_site_newest_first_with_the_latest_state(store):
+    from pue_monitor.store.base import SiteEvent
+    down = SiteEvent("a", 100.0, "device", "a-ups", "down", None, "timeout")
+    up = SiteEvent("a", 160.0, "device", "a-ups", "up")
+    over = SiteEvent("a", 130.0, "pue", "24h", "over", 1.52)
+    other = SiteEvent("b", 120.0, "device", "b-pdu", "degraded", None, "decode")
+    store.record_events([down, over, other])
+    store.record_events([up])
+    store.record_events([SiteEvent("a", 130.0, "pue", "24h", "over", 1.53)])  # replaces
+    over = SiteEvent("a", 130.0, "pue", "24h", "over", 1.53)
+    assert store.events("a", 0.0, 1000.0) == [up, over, down]
+    assert store.events("a", 100.0, 160.0) == [over, down]  # half-open
+    assert store.events("a", 0.0, 1000.0, limit=1) == [up]
+    assert store.events("c", 0.0, 1000.0) == []
+    assert store.latest_events() == {("a", "device", "a-ups"): up, ("a", "pue", "24h"): over,
+                                     ("b", "device", "b-pdu"): other}

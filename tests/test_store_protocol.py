@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pue_monitor.store.base import StoreProtocol, UserStoreProtocol
+from pue_monitor.store.base import (EventStoreProtocol, SessionStoreProtocol, StoreProtocol,
+                                    UserStoreProtocol)
 from pue_monitor.store.postgres import PostgresStore
 from pue_monitor.store.sqlite import Store
 
@@ -25,6 +26,9 @@ def _members(protocol) -> list[str]:
 PROTOCOL_MEMBERS = _members(StoreProtocol)
 # The users and tokens part (UserStoreProtocol), which StoreProtocol extends.
 USER_MEMBERS = _members(UserStoreProtocol)
+# The web view's sessions and the alert history, which StoreProtocol extends too.
+SESSION_MEMBERS = _members(SessionStoreProtocol)
+EVENT_MEMBERS = _members(EventStoreProtocol)
 
 
 def _params(function) -> list[tuple[str, object, object]]:
@@ -46,10 +50,21 @@ def test_the_users_part_is_small_documented_and_inherited():
     assert not set(USER_MEMBERS) & set(PROTOCOL_MEMBERS)
 
 
+@pytest.mark.parametrize("protocol", [SessionStoreProtocol, EventStoreProtocol])
+def test_the_sessions_and_events_parts_are_documented_and_inherited(protocol):
+    members = _members(protocol)
+    assert 3 == len(members), members
+    assert [n for n in members if not inspect.getdoc(getattr(protocol, n))] == []
+    assert protocol in StoreProtocol.__mro__
+    assert not set(members) & set(PROTOCOL_MEMBERS + USER_MEMBERS)
+
+
 @pytest.mark.parametrize("backend", [Store, PostgresStore], ids=["sqlite", "postgres"])
 @pytest.mark.parametrize(("protocol", "name"),
                          [(StoreProtocol, n) for n in PROTOCOL_MEMBERS]
-                         + [(UserStoreProtocol, n) for n in USER_MEMBERS])
+                         + [(UserStoreProtocol, n) for n in USER_MEMBERS]
+                         + [(SessionStoreProtocol, n) for n in SESSION_MEMBERS]
+                         + [(EventStoreProtocol, n) for n in EVENT_MEMBERS])
 def test_each_store_has_each_protocol_member_with_its_signature(backend, protocol, name):
     wanted, have = vars(protocol)[name], inspect.getattr_static(backend, name, None)
     assert have is not None, f"{backend.__name__} lacks {name}"

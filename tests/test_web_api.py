@@ -93,6 +93,11 @@ ROUTES = [
     ("/api/v1/devices/prov-incomer/power?range=hour", 400, "application/json"),
     ("/api/v1/no/such/thing", 404, "application/json"),
     ("/api/v1/openapi.json", 200, "application/json"),
+    (f"{SITE}/events", 200, "application/json"),
+    (f"{SITE}/events?days=3660", 200, "application/json"),
+    (f"{SITE}/events?days=0", 400, "application/json"),
+    (f"{SITE}/events?days=week", 400, "application/json"),
+    ("/api/v1/sites/nowhere/events", 404, "application/json"),
 ]
 
 
@@ -366,3 +371,60 @@ def test_series_from_days_equal_series_from_blocks(store, url):
     assert from_days == from_blocks
     values = from_days["roles"]["it"] if "roles" in from_days else from_days["power_kw"]
     assert sum(v is not None for v in values) >= 3  # September to November have blocks
+
+
+def test_alert_history_in_the_api_and_on_the_site_page(tmp_path):
+    from pue_monitor.store.base import SiteEvent
+    store = Store.open(tmp_path / "data")
+    fill(store)
+    store.record_events([
+        SiteEvent("bn-provincial", NOW - 3 * 3600, "device", "prov-chiller", "down", None,
+                  "timeout"),
+        SiteEvent("bn-provincial", NOW - 2 * 3600, "pue", "24h", "over", 1.4567, "<= 1.4"),
+        SiteEvent("bn-provincial", NOW - 100 * DAY_S, "device", "prov-chiller", "up"),
+        SiteEvent("que-vo-dc", NOW - 3600, "device", "qv-ups-1", "down", None, "timeout")])
+    client = create_app(demo_config(), store, clock=lambda: NOW, testing=True).test_client()
+    doc = get(client, f"{SITE}/events")
+    # newest first, the last 90 days only, this site only
+    assert [(e["kind"], e["subject"], e["state"]) for e in doc["events"]] == [
+        ("pue", "24h", "over"), ("device", "prov-chiller", "down")]
+    assert doc["events"][0]["value"] == 1.4567 and doc["events"][0]["name"] is None
+    assert doc["events"][1]["name"] == {"vi": "Lộ cấp hệ thống chiller",
+                                        "en": "Chiller plant feed"}
+    assert doc["events"][1]["at"].endswith("+07:00")
+    assert len(get(client, f"{SITE}/events?days=101")["events"]) == 3
+    html = client.get("/sites/bn-provincial?lang=vi").get_data(as_text=True)
+    assert "Lịch sử cảnh báo" in html and "Lộ cấp hệ thống chiller" in html
+    assert re.search(r'data-api="events.0.state">Vượt ngưỡng<', html)
+    assert re.search(r'data-api="events.1.state">Mất kết nối<', html)
+    assert "PUE 1,46" in html and "hết thời gian chờ" in html
+    english = client.get("/sites/bn-provincial?lang=en").get_data(as_text=True)
+    assert "Alert history" in english and "Chiller plant feed" in english
+    assert re.search(r'data-api="events.0.state">Over the threshold<', english)
+    quiet = client.get("/sites/yen-phong-dc?lang=en").get_data(as_text=True)
+    assert "No alert in the last 90 days." in quiet
+    store.close()
+
+
+@pytest.mark.parametrize(("lang", "kind"), [("vi", "hết thời gian chờ: "), ("en", "timeout: ")])
+def test_device_page_names_the_last_error_in_the_page_language(client, lang, kind):
+    html = client.get(f"/devices/qv-pdu-02?lang={lang}").get_data(as_text=True)
+    shown = re.search(r'data-api="last_error">(.*?)</dd>', html, re.S).group(1)
+    assert shown.startswith(kind) and '<span class="mono small">' in shown
+
+
+def test_background_state_serves_the_previous_document_while_the_next_is_computed(store):
+    from pue_monitor.web.app import CACHE_S, STALE_MAX_S, warm
+    clock = [NOW]
+    app = create_app(demo_config(), store, clock=lambda: clock[0], testing=True,
+                     background=True)
+    warm(app)
+    state = app.extensions["pue_monitor"]
+    first = state.document()
+    assert first["generated_at_unix"] == NOW
+    clock[0] = NOW + 2 * CACHE_S  # expired: served as it is, the next one on a thread
+    assert state.document() is first
+    state._doc_thread.join(timeout=60)
+    assert state.document()["generated_at_unix"] == NOW + 2 * CACHE_S
+    clock[0] = NOW + 2 * CACHE_S + STALE_MAX_S + 1  # too old to serve: computed at once
+    assert state.document()["generated_at_unix"] == clock[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import io
 
 import pytest
@@ -100,3 +101,78 @@ def test_the_province_computed_in_processes_is_the_same_document(tmp_path):
     assert forked == alone
     assert {s["status"] for s in alone["sites"]} >= {"incomplete"}  # something was computed
     store.close()
+
+
+# (period, language, how people write it)
+PERIOD_WORDS = [
+    ("2026", "vi", "Năm 2026 (01/01/2026 – 31/12/2026, UTC+07:00)"),
+    ("2026", "en", "Year 2026 (01/01/2026 – 31/12/2026, UTC+07:00)"),
+    ("2026-Q3", "vi", "Quý III năm 2026 (01/07/2026 – 30/09/2026, UTC+07:00)"),
+    ("2026-Q3", "en", "Q3 2026 (01/07/2026 – 30/09/2026, UTC+07:00)"),
+    ("2026-02", "vi", "Tháng 2 năm 2026 (01/02/2026 – 28/02/2026, UTC+07:00)"),
+    ("2026-02", "en", "February 2026 (01/02/2026 – 28/02/2026, UTC+07:00)"),
+    ("2026-11-24", "vi", "Ngày 24/11/2026 (24/11/2026, UTC+07:00)"),
+    ("2026-11-01..2026-11-25", "en", "01/11/2026 – 24/11/2026, UTC+07:00"),
+    (PERIOD, "vi", "09:45 25/11/2026 – 10:00 25/11/2026, UTC+07:00"),
+]
+
+
+@pytest.mark.parametrize(("period", "lang", "words"), PERIOD_WORDS)
+def test_the_period_is_written_as_people_write_it(setup, period, lang, words):
+    client, _, _ = setup
+    html = client.get(f"/reports/view?site=que-vo-dc&period={period}&format=html&lang={lang}"
+                      ).get_data(as_text=True)
+    assert words in html
+    # Local times only: no ISO time anywhere a reader sees it (links and the
+    # machine-readable inputs block aside).
+    readable = re.sub(r'href="[^"]*"', "", html.split("<pre>")[0])
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", readable)
+    assert "Lập lúc: 10:00 25/11/2026" in html if lang == "vi" else \
+        "Generated at: 10:00 25/11/2026" in html
+
+
+@pytest.mark.parametrize(("lang", "words"), [
+    ("vi", ("Người lập báo cáo", "Người phê duyệt", "(ký, ghi rõ họ tên)",
+            "Phương pháp (tiếng Anh)",
+            "English", "Báo cáo kiểm tra", "Tổng quan trực tuyến")),
+    ("en", ("Prepared by", "Approved by", "(signature and full name)", "Method (in Vietnamese)",
+            "Tiếng Việt", "Audit reports", "Live overview")),
+])
+def test_signature_block_both_methods_navigation_and_language_switch(setup, lang, words):
+    client, _, _ = setup
+    html = client.get(f"/reports/view?site=que-vo-dc&period=2026&format=html&lang={lang}"
+                      ).get_data(as_text=True)
+    for word in words:
+        assert word in html, word
+    other = "en" if lang == "vi" else "vi"
+    assert f"/reports/view?site=que-vo-dc&amp;period=2026&amp;format=html&amp;lang={other}" in html
+    assert '<nav class="no-print">' in html and ".no-print { display: none; }" in html
+    assert "@page { size: A4;" in html
+    # The month chart: one svg, twelve month labels, a bar for each month with a figure
+    # (November, the only one with data here) and the threshold line.
+    chart = re.search(r'<svg class="chart".*?</svg>', html, re.S).group(0)
+    assert chart.count("<rect") == 1 and 'stroke-dasharray="6 4"' in chart
+
+
+def test_date_picker_and_quarter_shortcuts(setup):
+    client, store, config = setup
+    html = client.get("/reports/?lang=vi").get_data(as_text=True)
+    assert 'type="date" name="from"' in html and 'type="date" name="to"' in html
+    # this year's begun quarters (November: all four) and last year's
+    for label in ("Quý I năm 2026", "Quý IV năm 2026", "Quý IV năm 2025"):
+        assert label in html
+    assert "period=2026-Q4" in html and "period=2025-Q1" in html
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    picked = client.post("/reports/view", data={
+        "csrf_token": csrf, "site": "bn-provincial", "from": "2026-11-25",
+        "to": "2026-11-25", "format": "json"})
+    assert picked.status_code == 200
+    # the last day included: the period ends at the next midnight
+    assert picked.get_json() == build_report(store, config, "bn-provincial",
+                                             "2026-11-25..2026-11-26", NOW, NOW)
+    backwards = client.post("/reports/view?lang=en", data={
+        "csrf_token": csrf, "site": "bn-provincial", "from": "2026-11-25",
+        "to": "2026-11-01", "format": "html"})
+    assert backwards.status_code == 400
+    assert "the last day 01/11/2026 is before the first 25/11/2026" in backwards.get_data(
+        as_text=True)

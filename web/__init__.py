@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "warm"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from pue_monitor.web.app import create_app
-        return create_app
+    if name in __all__:
+        from pue_monitor.web import app
+        return getattr(app, name)
     raise AttributeError(f"module 'web' has no attribute {name!r}")

@@ -139,13 +139,17 @@ def load_principal() -> Response | None:
         if g.principal is None:
             return _unauthorised()
         return None
-    name = session.get("user")
+    name, sid = session.get("user"), session.get("sid")
     if isinstance(name, str):
-        user = state.store.user(name)
-        if user is not None and same(session.get("epoch", ""), password_epoch(user)):
+        # The session must still be open in the store (log-out ends it there) and the
+        # password unchanged since the log-in.
+        user = state.store.session_user(token_hash(sid), state.clock()) \
+            if isinstance(sid, str) else None
+        if user is not None and user.name == name and same(session.get("epoch", ""),
+                                                           password_epoch(user)):
             g.principal = _from_record(user, "session")
             return None
-        session.clear()  # removed, or the password changed since: log in again
+        session.clear()  # logged out, expired, removed, or a new password: log in again
     if request.endpoint is None:
         return None  # a 404 for a path no route has
     return _unauthorised()

@@ -145,6 +145,28 @@ def api_site_months(site_id: str) -> Response:
     return _json(months(site, int(text)))
 
 
+# The alert history a request may ask for: this many days back at most, this many events.
+EVENT_DAYS, MAX_EVENT_DAYS, MAX_EVENTS = 90, 3660, 200
+
+
+def events(site: Site, days: int = EVENT_DAYS) -> dict:
+    st = state()
+    now = st.clock()
+    return series.events_document(st.store, site, now - days * 86400.0, now, MAX_EVENTS)
+
+
+@bp.get("/sites/<site_id>/events")
+def api_site_events(site_id: str) -> Response:
+    site = find_site(site_id)
+    if site is None:
+        return json_error(404, f"no site {site_id!r}")
+    text = request.args.get("days", str(EVENT_DAYS))
+    if not text.isdigit() or not 1 <= int(text) <= MAX_EVENT_DAYS:
+        return json_error(400, f"days must be a whole number from 1 to {MAX_EVENT_DAYS}, "
+                               f"not {text!r}")
+    return _json(events(site, int(text)))
+
+
 # -- devices -----------------------------------------------------------------------------
 
 def device(site: Site, dev: Device) -> dict:

@@ -50,7 +50,8 @@ Window figure (energy ratio sum(E_facility) / sum(E_IT) over the common covered 
     threshold, operator, compliant (bool | null), start, end (ISO 8601, site time zone)
 
 Device
-    id, name, role, measurement_point, share, protocol, endpoint,
+    id, name (one string: the Vietnamese of a bilingual name), names ({vi, en} | null),
+    role, measurement_point, share, protocol, endpoint,
     up (bool | null: null when never polled; true when the last poll was answered),
     state            "up" | "degraded" | "down" | "unknown" (never polled): degraded when
                      it answers but readings fail to decode, or the 15-minute window flags
@@ -235,7 +236,8 @@ def device_document(status: DeviceStatus, now: float, tz: str,
     age = None if status.last_ok_ts is None else max(0.0, now - status.last_ok_ts)
     return {
         "id": device.id,
-        "name": device.name,
+        "name": device.plain_name,
+        "names": device.display_name,
         "role": device.role.value,
         "measurement_point": device.measurement_point.value if device.measurement_point
         else None,

@@ -140,6 +140,25 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "errors.none": {"vi": "không", "en": "none"},
 
     # Error kinds (store.model.ErrorKind); unknown kinds are shown as they are.
+    # The alert history of a site page (figures.alerts records it)
+    "events.title": {"vi": "Lịch sử cảnh báo", "en": "Alert history"},
+    "events.note": {"vi": "Hệ thống giám sát tự ghi: thiết bị đổi trạng thái; PUE 24 giờ "
+                          "(đến khối 15 phút gần nhất) vượt ngưỡng hoặc trở lại trong ngưỡng.",
+                    "en": "Recorded by the monitor itself: a device changing state; the "
+                          "24-hour PUE (to the last 15-minute block) going over its threshold "
+                          "or back within it."},
+    "events.none": {"vi": "Không có cảnh báo nào trong {n} ngày qua.",
+                    "en": "No alert in the last {n} days."},
+    "events.when": {"vi": "Thời điểm", "en": "When"},
+    "events.what": {"vi": "Đối tượng", "en": "What"},
+    "events.state": {"vi": "Sự kiện", "en": "Event"},
+    "events.detail": {"vi": "Chi tiết", "en": "Detail"},
+    "events.pue": {"vi": "PUE {window}", "en": "PUE, {window}"},
+    "event.up": {"vi": "Hoạt động trở lại", "en": "Up again"},
+    "event.degraded": {"vi": "Suy giảm", "en": "Degraded"},
+    "event.down": {"vi": "Mất kết nối", "en": "Down"},
+    "event.over": {"vi": "Vượt ngưỡng", "en": "Over the threshold"},
+    "event.within": {"vi": "Trở lại trong ngưỡng", "en": "Back within the threshold"},
     "err.timeout": {"vi": "hết thời gian chờ", "en": "timeout"},
     "err.connection": {"vi": "kết nối", "en": "connection"},
     "err.auth": {"vi": "xác thực", "en": "auth"},
@@ -187,6 +206,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "reports.month": {"vi": "Tháng này", "en": "This month"},
     "reports.12m": {"vi": "12 tháng gần nhất", "en": "Last 12 months"},
     "reports.custom": {"vi": "Kỳ khác", "en": "Other period"},
+    "reports.pick": {"vi": "Chọn ngày", "en": "Pick the dates"},
+    "reports.pick_help": {"vi": "Cả ngày đầu và ngày cuối đều được tính, theo giờ địa phương "
+                                "của trung tâm dữ liệu.",
+                          "en": "The first and the last day are both included, in the data "
+                                "center's local time."},
+    "reports.quarters": {"vi": "Theo quý", "en": "By quarter"},
     "reports.period_help": {
         "vi": "Ví dụ: 2025, 2025-Q1, 2025-03, 2025-03-14, 12m, 2025-01-01..2025-07-01",
         "en": "E.g. 2025, 2025-Q1, 2025-03, 2025-03-14, 12m, 2025-01-01..2025-07-01"},
@@ -282,6 +307,22 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "rep.to": {"vi": "Đến", "en": "To"},
     "rep.hours": {"vi": "Số giờ", "en": "Hours"},
     "rep.months": {"vi": "Theo tháng", "en": "By month"},
+    "rep.months.chart": {"vi": "PUE từng tháng so với ngưỡng", "en": "PUE of each month "
+                                                                       "against the threshold"},
+    "rep.print": {"vi": "In (A4): Ctrl+P", "en": "Print (A4): Ctrl+P"},
+    "rep.method.other": {"vi": "Phương pháp (tiếng Anh)", "en": "Method (in Vietnamese)"},
+    # Periods as people write them (web.report_parts)
+    "per.year": {"vi": "Năm {y}", "en": "Year {y}"},
+    "per.quarter": {"vi": "Quý {roman} năm {y}", "en": "Q{q} {y}"},
+    "per.month": {"vi": "Tháng {m} năm {y}", "en": "{name} {y}"},
+    "per.day": {"vi": "Ngày {d}", "en": "{d}"},
+    "per.12m": {"vi": "12 tháng gần nhất", "en": "Last 12 months"},
+    # The signature block
+    "sig.prepared": {"vi": "Người lập báo cáo", "en": "Prepared by"},
+    "sig.approved": {"vi": "Người phê duyệt", "en": "Approved by"},
+    "sig.hint": {"vi": "(ký, ghi rõ họ tên)", "en": "(signature and full name)"},
+    "sig.name": {"vi": "Họ và tên", "en": "Name"},
+    "sig.date": {"vi": "Ngày", "en": "Date"},
     "rep.month": {"vi": "Tháng", "en": "Month"},
     "rep.method": {"vi": "Phương pháp tính", "en": "Method"},
     "rep.method.text": {

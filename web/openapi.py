@@ -124,6 +124,12 @@ def openapi_document() -> dict:
                         "schema": {"type": "integer"},
                         "description": "a calendar year, at most 10 back; default this one"}],
                 True),
+            "/api/v1/sites/{site_id}/events": _get(
+                "The site's alert history: device state changes and PUE threshold "
+                "crossings the monitor recorded, newest first", _json("Events", "Events"),
+                [SITE, {"name": "days", "in": "query", "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 3660},
+                        "description": "how far back, in days (default 90)"}], True),
             "/api/v1/devices/{device_id}": _get("Device: profile, address, state, readings",
                                                 _json("Device", "Device"), [DEVICE], True),
             "/api/v1/devices/{device_id}/power": _get("A meter's mean power over a range",
@@ -179,6 +185,19 @@ def openapi_document() -> dict:
                 "endpoint": {"type": "string", "description": "address, no secrets"},
                 "readings": {"type": "array", "items": {"type": "object"}},
                 "errors": {"type": "object"}}},
+            "Events": {"type": "object", "properties": {
+                "site": {"type": "string"}, "start": {"type": "string", "format": "date-time"},
+                "end": {"type": "string", "format": "date-time"},
+                "events": {"type": "array", "items": {"type": "object", "properties": {
+                    "at": {"type": "string", "format": "date-time"},
+                    "t": {"type": "number"},
+                    "kind": {"type": "string", "enum": ["device", "pue"]},
+                    "subject": {"type": "string", "description": "device id or PUE window"},
+                    "name": {"type": "object", "description": "{vi, en} of the subject"},
+                    "state": {"type": "string", "enum": ["up", "degraded", "down", "over",
+                                                         "within"]},
+                    "value": NULLABLE_NUMBER,
+                    "detail": {"type": "string", "nullable": True}}}}}},
             "DevicePower": {"type": "object", "properties": {
                 "t": {"type": "array", "items": {"type": "number"}},
                 "power_kw": {"type": "array", "items": NULLABLE_NUMBER},

@@ -67,7 +67,8 @@ def site_page(site_id: str) -> Response:
                       api={"pue": f"{base}/pue", "power": f"{base}/power",
                            "months": f"{base}/months?year={months['year']}"})
     return render("site.html", lang, site=summary, months=months, page_data=data,
-                  ranges=list(RANGES), windows=("15m", "24h", "30d", "12m"))
+                  ranges=list(RANGES), windows=("15m", "24h", "30d", "12m"),
+                  events=api.events(site), event_days=api.EVENT_DAYS)
 
 
 @bp.get("/devices/<device_id>")

@@ -12,7 +12,9 @@ import json
 from html import escape
 
 from pue_monitor.web.format import DASH, number, operator_sign, threshold, verdict
-from pue_monitor.web.i18n import t
+from pue_monitor.web.i18n import LANGS, t
+from pue_monitor.web.report_parts import (clock_text, month_chart, navigation, period_line,
+                                          signatures)
 
 CSV_COLUMNS = ("site", "period_start", "period_end", "category", "facility_energy_kwh",
                "it_energy_kwh", "pue", "coverage", "status", "threshold", "operator",
@@ -85,7 +87,15 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowra
 code, pre { font: 8pt/1.3 "DejaVu Sans Mono", monospace; white-space: pre-wrap;
             word-break: break-all; }
 section.site { page-break-before: always; } section.site.first { page-break-before: auto; }
-@media print { body { padding: 0; max-width: none; } a { color: inherit; } }
+nav { font-size: 9.5pt; margin-bottom: 4mm; }
+svg.chart { display: block; margin: 1mm 0 3mm; }
+.signatures { display: flex; gap: 10mm; margin-top: 10mm; page-break-inside: avoid; }
+.sign { flex: 1; text-align: center; min-height: 42mm; }
+.sign .role { font-weight: bold; } .sign .hint { font-size: 8.5pt; color: #555; }
+.sign .line { text-align: left; margin-top: 14mm; border-top: 0.2mm dotted #888; padding-top: 1mm; }
+.sign .line + .line { margin-top: 4mm; border-top: none; }
+@media print { body { padding: 0; max-width: none; } a { color: inherit; }
+               .no-print { display: none; } }
 """
 
 RECOMPUTE = ("python3 -c 'import hashlib,json,sys; r=json.load(sys.stdin); "
@@ -106,9 +116,8 @@ def _tone(rep: dict) -> str:
     return "none" if c is None else ("good" if c else "bad")
 
 
-def _period(rep: dict) -> str:
-    p = rep["period"]
-    return f"{escape(p['start'])} – {escape(p['end'])} ({escape(p.get('timezone', ''))})"
+def _period(rep: dict, lang: str) -> str:
+    return escape(period_line(rep["period"], lang))
 
 
 def _rows(cells: list[list[str]], head: list[str], numeric: set[int] = frozenset()) -> str:
@@ -203,8 +212,9 @@ def _balance(rep: dict, lang: str) -> str:
 def _meters(rep: dict, lang: str) -> str:
     rows = []
     for m in rep["meters"]:
-        name = escape(m["device"]) + (f"<br><span class=\"small muted\">{escape(m['name'])}</span>"
-                                      if m.get("name") else "")
+        label = (m.get("names") or {}).get(lang) or m.get("name")
+        name = escape(m["device"]) + (f"<br><span class=\"small muted\">{escape(label)}</span>"
+                                      if label else "")
         point = m.get("measurement_point")
         rows.append([name, escape(t("role." + m["role"], lang)),
                      escape(t("mp." + point, lang)) if point else DASH,
@@ -238,7 +248,8 @@ def _outages(rep: dict, lang: str) -> str:
         return title + f"<p>{escape(t('rep.outages.none', lang))}</p>"
     total = t("rep.outages.total", lang, hours=number(out["seconds"] / 3600, 2, lang),
               share=_pct(out["share"], lang), runs=out["runs"])
-    rows = [[escape(x["start"]), escape(x["end"]), number(x["seconds"] / 3600, 2, lang)]
+    rows = [[escape(clock_text(x["start"])), escape(clock_text(x["end"])),
+             number(x["seconds"] / 3600, 2, lang)]
             for x in out["spans"][:OUTAGE_ROWS]]
     more = len(out["spans"]) - OUTAGE_ROWS
     return (title + f"<p>{escape(total)}</p>"
@@ -251,13 +262,15 @@ def _months(rep: dict, lang: str) -> str:
     months = rep.get("months")
     if not months:
         return ""
-    rows = [[escape(m["month"]), escape(m["category"]), number(m["pue"], 2, lang),
+    rows = [[escape(f"{m['month'][5:7]}/{m['month'][:4]}"), escape(m["category"]),
+             number(m["pue"], 2, lang),
              _kwh(m["facility_energy_kwh"], lang), _kwh(m["it_energy_kwh"], lang),
              _pct(m["coverage"], lang), escape(t("status." + m["status"], lang)),
              f"<span class=\"{_tone(m)}\">{escape(verdict(m, lang))}</span>"] for m in months]
     head = [t("rep.month", lang), t("rep.category", lang), "PUE", "E_DC", "E_IT",
             t("fig.coverage", lang), t("fig.status", lang), t("rep.verdict", lang)]
-    return f"<h3>{escape(t('rep.months', lang))}</h3>" + _rows(rows, head, {2, 3, 4, 5})
+    return (f"<h3>{escape(t('rep.months', lang))}</h3>"
+            + month_chart(months, rep["threshold"], lang) + _rows(rows, head, {2, 3, 4, 5}))
 
 
 def _site(rep: dict, lang: str, first: bool) -> str:
@@ -269,7 +282,8 @@ def _site(rep: dict, lang: str, first: bool) -> str:
                 else number(rep["dcie_pct"], 1, lang) + " %"]]
     return f"""<section class="site{' first' if first else ''}">
 <h2>{escape(rep['site_name'][lang])} <span class="muted">({escape(rep['site'])})</span></h2>
-<p>{escape(t('kind.' + rep['kind'], lang))} · {escape(t('rep.period', lang))}: {_period(rep)}</p>
+<p>{escape(t('kind.' + rep['kind'], lang))} · {escape(t('rep.period', lang))}:
+{_period(rep, lang)}</p>
 <div class="headline"><div><div class="muted">{escape(t('rep.pue', lang))}</div>
 <div class="pue">{number(rep['pue'], 2, lang)}</div>
 <div>{escape(t('cat.' + cat, lang))}</div></div>
@@ -280,7 +294,9 @@ def _site(rep: dict, lang: str, first: bool) -> str:
 {_kpis(rep, lang)}{_balance(rep, lang)}{_meters(rep, lang)}{_outages(rep, lang)}
 {_months(rep, lang)}
 <h3>{escape(t('rep.method', lang))}</h3>
-<p>{escape(t('rep.method.text', lang))}</p><p class="small muted">{escape(rep['method'])}</p>
+<p>{escape(t('rep.method.text', lang))}</p>
+<p class="small" lang="{_other(lang)}"><strong>{escape(t('rep.method.other', lang))}:</strong>
+{escape(t('rep.method.text', _other(lang)))}</p><p class="small muted">{escape(rep['method'])}</p>
 <h3>{escape(t('rep.digest', lang))}</h3>
 <p><code>{escape(rep['digest']['value'])}</code></p>
 <p class="small">{escape(t('rep.digest.how', lang))}</p><pre>{escape(RECOMPUTE)}</pre>
@@ -288,19 +304,28 @@ def _site(rep: dict, lang: str, first: bool) -> str:
 </section>"""
 
 
-def to_html(doc: dict, lang: str, generated: str) -> str:
-    """A printable report of a site or, for a province document, of every site."""
+def _other(lang: str) -> str:
+    return next(x for x in LANGS if x != lang)
+
+
+def to_html(doc: dict, lang: str, generated: str, nav: dict | None = None) -> str:
+    """A printable report of a site or, for a province document, of every site.
+
+    ``generated``: when it was made, as a local ISO time with its offset (shown on that
+    clock); ``nav``: links for the browser (web.report_parts.navigation), none in a file.
+    """
     reps = site_reports(doc)
     single = "sites" not in doc
     label = doc["period"].get("label") or ""
     subject = reps[0]["site_name"][lang] if single else (doc.get("title") or {}).get(lang, "")
-    head = (f"<h1>{escape(t('rep.title', lang))}</h1>"
+    period = period_line(reps[0]["period"] if reps else doc["period"], lang)
+    head = (navigation(nav, lang) + f"<h1>{escape(t('rep.title', lang))}</h1>"
             f"<p><strong>{escape(subject)}</strong> · {escape(t('rep.period', lang))}: "
-            f"{escape(label)}<br><span class=\"small muted\">{escape(t('rep.generated', lang))}: "
-            f"{escape(generated)}</span></p>")
+            f"{escape(period)}<br><span class=\"small muted\">{escape(t('rep.generated', lang))}: "
+            f"{escape(clock_text(generated))}</span></p>")
     body = "" if single else _province_table(doc, lang)
     body += "".join(_site(r, lang, first=single and i == 0) for i, r in enumerate(reps))
-    title = f"{t('rep.title', lang)} · {subject} · {label}"
+    title = f"{t('rep.title', lang)} · {subject} · {period or label}"
     return (f"<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>{head}{body}"
-            "</body></html>\n")
+            f"{signatures(lang)}</body></html>\n")

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from pue_monitor.config.model import DEFAULT_TIMEZONE
 from pue_monitor.figures.report import build_report
 from pue_monitor.pue.periods import PeriodError
 from pue_monitor.web.access import require_site, scoped_config, visible_sites
+from pue_monitor.web.document import iso
 from pue_monitor.web.heavy import Busy
 from pue_monitor.web.i18n import other_lang, t
+from pue_monitor.web.report_parts import ROMAN
 from pue_monitor.web.report_render import to_csv, to_html, to_json
 from pue_monitor.web.views import choose_lang
 
@@ -36,9 +38,31 @@ def index() -> Response:
                (t("reports.month", lang), f"{month.year:04d}-{month.month:02d}")]
     sites = [("all", t("reports.all", lang))] + [(s.id, s.name.vi if lang == "vi" else s.name.en)
                                                   for s in mine]
+    # Quarter shortcuts: this year's begun quarters and last year's four.
+    quarters = [(t("per.quarter", lang, y=y, q=q, roman=ROMAN[q - 1]), f"{y}-Q{q}")
+                for y in (year, year - 1) for q in range(1, 5)
+                if y < year or 3 * (q - 1) + 1 <= month.month]
     return Response(render_template("reports.html", lang=lang, other=other_lang(lang), t=t,
-                                    sites=sites, periods=periods, formats=list(FORMATS)),
+                                    sites=sites, periods=periods, formats=list(FORMATS),
+                                    quarters=quarters, today=month.date().isoformat()),
                     mimetype="text/html")
+
+
+def picked_period(start: str, end: str) -> str:
+    """The period of a date picker's first and last day (both included), as parse_period
+    reads it ("START..END", END the day after the last).
+
+    :raises PeriodError: a date that is not one, or the last before the first.
+    """
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError:
+        raise PeriodError(f"pick both dates (from {start!r}, to {end!r})",
+                          f"hãy chọn đủ hai ngày (từ {start!r}, đến {end!r})") from None
+    if last < first:
+        raise PeriodError(f"the last day {last:%d/%m/%Y} is before the first {first:%d/%m/%Y}",
+                          f"ngày cuối {last:%d/%m/%Y} trước ngày đầu {first:%d/%m/%Y}")
+    return f"{first.isoformat()}..{(last + timedelta(days=1)).isoformat()}"
 
 
 @bp.route("/view", methods=["GET", "POST"])  # links GET it; the form POSTs (CSRF token)
@@ -48,18 +72,29 @@ def view() -> Response:
     site = request.values.get("site", "all")
     period = request.values.get("period", "").strip()
     fmt = request.values.get("format", "html")
+    if not period and (request.values.get("from") or request.values.get("to")):
+        try:  # the date picker's days, both included
+            period = picked_period(request.values.get("from", ""), request.values.get("to", ""))
+        except PeriodError as exc:
+            return _bad(lang, exc.text(lang))
     if site != "all":
         require_site(site)  # another organisation's site: 404
     if fmt not in FORMATS:
         return _bad(lang, f"format {fmt!r} (html, json, csv)")
     now = state.clock()
-    # "all": every site this request may see (read here: the worker has no request)
+    # "all": every site this request may see, and the report's links (read here: the
+    # worker has no request)
     config = scoped_config()
+    nav = {"reports": url_for("reports.index", lang=lang),
+           "overview": url_for("views.overview", lang=lang),
+           "other": url_for("reports.view", site=site, period=period, format="html",
+                            lang=other_lang(lang)),
+           "other_lang": other_lang(lang)}
     try:
         # A long period is heavy work: computed and rendered off the request threads,
         # a bounded number at once (web.heavy).
         body = state.heavy.run(lambda store: _render(build_report(
-            store, config, site, period, now, now), fmt, lang, now), state.store)
+            store, config, site, period, now, now), fmt, lang, now, nav), state.store)
     except Busy as busy:
         return _busy(lang, fmt, busy)
     except PeriodError as exc:  # too long, absurd dates: in the page's language
@@ -73,13 +108,14 @@ def view() -> Response:
     return response
 
 
-def _render(doc: dict, fmt: str, lang: str, now: float) -> str:
+def _render(doc: dict, fmt: str, lang: str, now: float, nav: dict) -> str:
     if fmt == "json":
         return to_json(doc)
     if fmt == "csv":
         return to_csv(doc)
-    return to_html(doc, lang, datetime.fromtimestamp(now, timezone.utc)
-                   .isoformat(timespec="seconds"))
+    sites = doc.get("sites") or [doc]
+    tz = sites[0]["period"].get("timezone") if sites else None
+    return to_html(doc, lang, iso(now, tz or DEFAULT_TIMEZONE) or "", nav)
 
 
 def _busy(lang: str, fmt: str, busy: Busy) -> Response:

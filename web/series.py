@@ -104,7 +104,7 @@ def checks_document(store: StoreProtocol, config: Config, site: Site, now: float
 
 def site_summary(site_doc: dict, checks: dict) -> dict:
     """The status document's site with its mark, its meters and its checks."""
-    meters = [{"id": d["id"], "name": d["name"], "role": d["role"],
+    meters = [{"id": d["id"], "name": d["name"], "names": d["names"], "role": d["role"],
                "measurement_point": d["measurement_point"], "share": d["share"],
                "protocol": d["protocol"], "up": d["up"],
                "last_success_at": d["last_success_at"], "errors_total": d["errors_total"],
@@ -188,3 +188,15 @@ def device_power_document(store: StoreProtocol, site: Site, device: Device, name
 
 def site_year(site: Site, now: float) -> int:
     return datetime.fromtimestamp(charts.last_block(now), ZoneInfo(site.timezone)).year
+
+
+def events_document(store: StoreProtocol, site: Site, start: float, end: float,
+                    limit: int) -> dict:
+    """The site's alert history in [start, end), newest first (figures.alerts records it)."""
+    names = {d.id: d.display_name for d in site.devices}
+    return {"site": site.id, "start": iso(start, site.timezone), "end": iso(end, site.timezone),
+            "events": [{"at": iso(e.ts, site.timezone), "t": e.ts, "kind": e.kind,
+                        "subject": e.subject,
+                        "name": names.get(e.subject) if e.kind == "device" else None,
+                        "state": e.state, "value": _num(e.value), "detail": e.detail}
+                       for e in store.events(site.id, start, end, limit)]}

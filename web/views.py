@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from markupsafe import Markup
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pue_monitor.web import format as fmt
-from pue_monitor.web.access import public, require_site, scoped_document
+from pue_monitor.web.access import principal, public, require_site, scoped_document
 from pue_monitor.web.i18n import DEFAULT_LANG, LANG_COOKIE, LANGS, normalise_lang, other_lang, strings, t
 from pue_monitor.web.security import scrape_allowed
 
@@ -37,18 +38,42 @@ def _script_json(data: object) -> str:
     return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
 
 
+# Rendered overview bodies kept for the current status document (a bound, not an LRU).
+MAIN_CACHE_ENTRIES = 64
+
+
+def _overview_main(base: dict | None, doc: dict | None, lang: str) -> Markup:
+    """The overview's <main>, rendered once per status document (``base``, as WebState
+    computed it; ``doc``, its sites this request may see), language and set of visible
+    sites: page loads within the document's second share it."""
+    who = principal()
+    key = (lang, None if doc is None else tuple(site["id"] for site in doc["sites"]),
+           who.role if who else None)
+    kept = current_app.extensions.get("pue_monitor_overview")
+    if kept is None or kept[0] is not base or len(kept[1]) >= MAIN_CACHE_ENTRIES:
+        # Another document (the object itself is kept, so its id is never reused).
+        kept = current_app.extensions["pue_monitor_overview"] = (base, {})
+    html = kept[1].get(key)
+    if html is None:
+        html = kept[1][key] = Markup(render_template(
+            "_overview_main.html", doc=doc, lang=lang, t=t, fmt=fmt,
+            windows=("15m", "today", "24h", "30d", "12m")))
+    return html
+
+
 @bp.get("/")
 def overview() -> Response:
     lang, remember = choose_lang()
     state = _state()
     try:
-        doc, status = scoped_document(state.document()), 200
+        base = state.document()
+        doc, status = scoped_document(base), 200
     except Exception:  # noqa: BLE001 - logged in WebState; the page says so plainly
-        doc, status = None, 503
+        base, doc, status = None, None, 503
     html = render_template(
         "overview.html", doc=doc, lang=lang, other=other_lang(lang), t=t, fmt=fmt,
         refresh_s=state.refresh_s, strings_json=_script_json(strings(lang)),
-        windows=("15m", "today", "24h", "30d", "12m"))
+        main_html=_overview_main(base, doc, lang))
     response = Response(html, status=status, mimetype="text/html")
     if remember:
         response.set_cookie(LANG_COOKIE, lang, max_age=COOKIE_MAX_AGE_S, samesite="Lax")
