@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from pue_monitor.config.metrics import Role
+from pue_monitor.config.history import device_epochs
 from pue_monitor.config.model import Config, Device, Site
 from pue_monitor.figures.service import meter_energy
 from pue_monitor.pue.energy import span_seconds
@@ -21,13 +22,14 @@ CHUNK_BLOCKS = 16
 # The flag counts a block stores after its resets, in the store's row order
 # (StoreProtocol.write_interval_energy: step_backs, wraps, stuck, implausible).
 BLOCK_FLAGS = ("step_back", "wrap", "stuck", "implausible")
+NO_BLOCKS = (Role.MONITOR, Role.WATER)  # roles that measure no energy
 
 
 def rollup(store: StoreProtocol, config: Config, now: float) -> int:
     """Close every finished 15-minute interval not yet stored; returns rows written."""
     written = 0
     for site, device in config.devices():
-        if device.role in (Role.MONITOR, Role.WATER):
+        if not has_blocks(config, site, device):
             continue
         last = store.last_interval_end(device.id)
         if last is None:
@@ -58,8 +60,25 @@ def rollup_range(store: StoreProtocol, config: Config, site: Site, device: Devic
     return written
 
 
+def has_blocks(config: Config, site: Site, device: Device) -> bool:
+    """Whether the device measures energy at some time of its history (its blocks do not
+    depend on its role: they are kept for all of its time)."""
+    return any(e.device.role not in NO_BLOCKS for e in device_epochs(config, site, device))
+
+
 def _rollup_chunk(store: StoreProtocol, config: Config, site: Site, device: Device, start: float,
                   end: float) -> int:
+    """The blocks of [start, end), each computed with the settings in force at its time."""
+    written = 0
+    for epoch in device_epochs(config, site, device):
+        a, b = max(start, epoch.start), min(end, epoch.end)
+        if b > a:
+            written += _rollup_epoch(store, config, site, epoch.device, a, b)
+    return written
+
+
+def _rollup_epoch(store: StoreProtocol, config: Config, site: Site, device: Device,
+                  start: float, end: float) -> int:
     meter = meter_energy(store, config, site, device, start, end)
     rows = []
     counter = meter.counter if meter.method == "counter" else None

@@ -4,14 +4,22 @@ each meter's energy source over a span (meter_energy), which the roll-up uses to
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, Role
+from pue_monitor.config.history import change_times, site_at, site_epochs
 from pue_monitor.config.model import Config, Device, Site, quality_settings
 from pue_monitor.pue.energy import DEFAULT_GAP_POLLS, CounterSeries, MeterEnergy, PowerSeries
 from pue_monitor.pue.instant import InstantPue, PowerReading, instantaneous_pue
-from pue_monitor.pue.kpi import MeterInput, PueResult, interval_pue
+from pue_monitor.pue.kpi import (
+    MeterInput,
+    PueResult,
+    combine,
+    info,
+    interval_pue,
+    reduce_part,
+)
 from pue_monitor.pue.quality import (
     IMPLAUSIBLE_COUNTER,
     IMPLAUSIBLE_POWER,
@@ -80,14 +88,20 @@ def meter_inputs(store: StoreProtocol, config: Config, site: Site, start: float,
 
 def meter_inputs_over(store: StoreProtocol, config: Config, site: Site,
                       windows: list[tuple[float, float]]) -> list[list[MeterInput]]:
-    """meter_inputs for each of several windows, their readings read together."""
-    devices = [d for d in site.devices if d.role not in (Role.MONITOR, Role.WATER)]
-    every = store.series_windows([(d.id, m) for d in devices
+    """meter_inputs for each of several windows, their readings read together. Each
+    window takes the settings in force at its start (config.history): a window must not
+    span a change of settings (site_epochs cuts periods there)."""
+    sites = [site_at(config, site, start) for start, _ in windows]
+    ids = sorted({d.id for s in sites for d in s.devices
+                  if d.role not in (Role.MONITOR, Role.WATER)})
+    every = store.series_windows([(d, m) for d in ids
                                   for m in (ENERGY_METRIC, POWER_METRIC)], windows)
     return [[MeterInput(device=device.id, role=device.role, share=device.share,
                         measurement_point=device.measurement_point,
-                        energy=meter_energy(store, config, site, device, start, end, series))
-             for device in devices] for (start, end), series in zip(windows, every)]
+                        energy=meter_energy(store, config, now_site, device, start, end,
+                                            series))
+             for device in now_site.devices if device.role not in (Role.MONITOR, Role.WATER)]
+            for (start, end), series, now_site in zip(windows, every, sites)]
 
 
 def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Device, start: float,
@@ -97,8 +111,14 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
     ``series``: its readings, as series_over gives them, if already read.
     """
     keys = [(device.id, ENERGY_METRIC), (device.id, POWER_METRIC)]
-    if series is None:
-        series = series_over(store, keys, start, end)
+    # A facility meter's stuck counter is also judged against the site's IT power.
+    feeds = [d for d in site.devices if d.role == Role.IT] if device.role == Role.FACILITY \
+        else []
+    wanted = keys + [(d.id, POWER_METRIC) for d in feeds]
+    missing = [k for k in wanted if series is None or k not in series]
+    if missing:
+        series = {**(series or {}), **series_over(store, missing, start, end)}
+    assert series is not None
     (counter_ts, kwh), (power_ts, watts) = series[keys[0]], series[keys[1]]
     last = float(kwh[-1]) if kwh.size else 0.0
     profile = config.known_profile(device)
@@ -116,8 +136,20 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
         resolution_kwh=profile.counter_resolution_kwh(ENERGY_METRIC, last)
         if profile is not None else 0.0,
         reset_below_fraction=rules["reset_below_fraction"], rated_max_w=rules["rated_max_w"],
-        power=power)
+        power=power, site_power=tuple((_it_power(store, config, site, d, series), d.share)
+                                      for d in feeds))
     return MeterEnergy(counter, power)
+
+
+def _it_power(store: StoreProtocol, config: Config, site: Site, device: Device,
+              series: dict) -> PowerSeries:
+    """An IT meter's power as evidence that energy flowed (its own gap and rated-maximum
+    rules applied)."""
+    ts, watts = series[(device.id, POWER_METRIC)]
+    profile = config.known_profile(device) or config.profiles.get(
+        store.device_profiles().get(device.id, ""))
+    return PowerSeries.from_arrays(ts, watts, max_gap_s(config, site, device),
+                                   rated_max_w=quality_settings(device, profile)["rated_max_w"])
 
 
 def site_windows(store: StoreProtocol, config: Config, site: Site, now: float,
@@ -125,11 +157,23 @@ def site_windows(store: StoreProtocol, config: Config, site: Site, now: float,
     """Interval PUE of a site for each named live window ending at ``now``."""
     bounds = {w: window_bounds(w, now, site.timezone) for w in windows}
     earliest = min(b[0] for b in bounds.values())
-    meters = meter_inputs(store, config, site, earliest, now)
-    return {w: interval_pue(site.id, meters, start, end, window=w,
-                            threshold=site.pue_threshold, operator=site.threshold_operator,
-                            coverage_threshold=site.coverage_threshold)
-            for w, (start, end) in bounds.items()}
+    kw = {"threshold": site.pue_threshold, "operator": site.threshold_operator,
+          "coverage_threshold": site.coverage_threshold}
+    if not change_times(config, site, earliest, now):
+        meters = meter_inputs(store, config, site, earliest, now)
+        return {w: interval_pue(site.id, meters, start, end, window=w, **kw)
+                for w, (start, end) in bounds.items()}
+    # Settings changed within the windows: each stretch with the settings of its time.
+    out = {}
+    for w, (start, end) in bounds.items():
+        epochs = site_epochs(config, site, start, end)
+        inputs = meter_inputs_over(store, config, site, [(a, b) for a, b, _ in epochs])
+        parts = [replace(reduce_part(meters, a, b),
+                         infos=tuple(info(m) for m in meters))
+                 for meters, (a, b, _) in zip(inputs, epochs)]
+        out[w] = combine(site.id, [info(m) for m in inputs[0]], parts, start, end, window=w,
+                         **kw)
+    return out
 
 
 def site_status(store: StoreProtocol, config: Config, site: Site, now: float,
@@ -138,10 +182,12 @@ def site_status(store: StoreProtocol, config: Config, site: Site, now: float,
     """Live PUE (instantaneous and per window), power by role and device health of a site."""
     if latest is None:
         latest = store.latest(now - LATEST_LOOKBACK_S, [d.id for d in site.devices])
+    live_site = site
+    site = site_at(config, site, now)  # roles and shares as in force now
     health = store.health()
     errors = store.error_counts()
     values = _values_by_device(latest)
-    live = site_windows(store, config, site, now, windows)
+    live = site_windows(store, config, live_site, now, windows)
     flagged = device_flags(live.get(HEALTH_WINDOW))
     devices, power = [], []
     for device in site.devices:
@@ -177,7 +223,11 @@ def device_flags(figure: PueResult | None) -> dict[str, dict[str, int]]:
     for meter in figure.meters if figure is not None else ():
         counts = {k: meter.quality.count(k) for k in DEGRADING_FLAGS}
         if any(counts.values()):
-            out[meter.device] = {k: n for k, n in counts.items() if n}
+            # (a meter whose role changed in the window is two figures: their flags add)
+            have = out.setdefault(meter.device, {})
+            for k, n in counts.items():
+                if n:
+                    have[k] = have.get(k, 0) + n
     return out
 
 
