@@ -144,3 +144,38 @@ def test_the_report_leaves_the_frozen_span_out(tmp_path):
         assert doc["coverage"] == pytest.approx(common / span, rel=REL)
         meters = {m["device"]: m for m in doc["meters"]}
         assert meters["f-in"]["flags"]["stuck"] == 1
+
+
+def test_it_power_imported_later_recomputes_the_facility_blocks(tmp_path):
+    # The incomer's readings first (reported: its blocks are made, nothing says it was
+    # stuck), the UPS's power in a second file: the frozen span is found then, and the
+    # report equals one import of both files.
+    incomer, ups = ["timestamp,device,metric,value"], ["timestamp,device,metric,value"]
+    for t in range(0, 3601, MINUTE):
+        stamp = f"2025-03-14T00:{t // 60:02d}:00+07:00" if t < 3600 else \
+            "2025-03-14T01:00:00+07:00"
+        incomer.append(f"{stamp},f-in,active_energy_kwh,{facility_kwh(t)}")
+        ups.append(f"{stamp},f-ups,active_power_w,60000")
+    (tmp_path / "in.csv").write_text("\n".join(incomer) + "\n", encoding="utf-8")
+    (tmp_path / "ups.csv").write_text("\n".join(ups) + "\n", encoding="utf-8")
+    (tmp_path / "both.csv").write_text("\n".join(incomer + ups[1:]) + "\n", encoding="utf-8")
+    (tmp_path / "c.yaml").write_text(CONFIG, encoding="utf-8")
+
+    def run(*argv):
+        assert main([str(a) for a in argv]) == 0
+
+    def report(data):
+        out = tmp_path / "out.json"
+        run("report", "-c", tmp_path / "c.yaml", "--data-dir", data, "--site", "frozen",
+            "--period", "2025-03-14T00:00+07:00..2025-03-14T01:00+07:00", "-o", out)
+        return json.loads(out.read_text(encoding="utf-8"))
+
+    later, once = tmp_path / "later", tmp_path / "once"
+    run("import", "-c", tmp_path / "c.yaml", "--data-dir", later, tmp_path / "in.csv")
+    assert report(later)["status"] == "no_data"  # no IT yet; the incomer's blocks made
+    run("import", "-c", tmp_path / "c.yaml", "--data-dir", later, tmp_path / "ups.csv")
+    run("import", "-c", tmp_path / "c.yaml", "--data-dir", once, tmp_path / "both.csv")
+    got, want = report(later), report(once)
+    assert want["facility_energy_kwh"] == pytest.approx(78.0, rel=REL)
+    for key in ("pue", "facility_energy_kwh", "it_energy_kwh", "coverage", "meters"):
+        assert got[key] == want[key], key
