@@ -263,3 +263,33 @@ def test_a_water_meter_stays_a_water_meter():
 
 def test_the_demo_config_still_loads():
     load_config(Path(__file__).parents[1] / "config" / "demo.yaml")
+
+
+def test_energy_totals_and_power_chart_follow_the_roles_of_their_time(tmp_path):
+    # The office: monitor until 18:00 (counted nowhere), excluded after: 6 h * 20 kWh/h.
+    from pue_monitor.figures.charts import power_series
+    from pue_monitor.figures.longterm import energy_totals
+    from pue_monitor.storage import open_store
+
+    data = readings(tmp_path / "readings.csv")
+    conf = config(tmp_path, "after", HISTORY[1][2])
+    assert cli("import", "-c", conf, "--data-dir", tmp_path / "d", data) == 0
+    loaded = load_config(conf)
+    site = loaded.site("hist")
+    store = open_store(tmp_path / "d", loaded)
+    try:
+        totals = energy_totals(store, site, loaded)
+        assert totals == {"facility": pytest.approx(3600 + 720, rel=REL),
+                          "exclude": pytest.approx(120.0, rel=REL),
+                          "it": pytest.approx(2400.0, rel=REL)}
+        # The day's chart, one point a block: the office is excluded (20 kW) from the
+        # 18:00 block on, and no exclude point before it.
+        end = (DAY + timedelta(days=1)).timestamp()
+        bounds, roles = power_series(store, site, "day", end, loaded)
+        at_18 = bounds.index((DAY + timedelta(hours=18)).timestamp())
+        assert roles["exclude"][:at_18] == [None] * at_18
+        assert roles["exclude"][at_18:] == [pytest.approx(20.0, rel=REL)] * (len(bounds) - 1
+                                                                             - at_18)
+        assert roles["facility"] == [pytest.approx(150 + 30, rel=REL)] * (len(bounds) - 1)
+    finally:
+        store.close()

@@ -54,7 +54,8 @@ class WebState:
         if self._long is None or not 0 <= now - self._long[0] < LONG_CACHE_S:
             self._long = (now, {site.id: LongSite(
                 site_long_figures(self.store, self.config, site, now),
-                energy_totals(self.store, site)) for site in self.config.sites})
+                energy_totals(self.store, site, self.config))
+                for site in self.config.sites})
         return self._long[1]
 
     def document(self) -> dict:
