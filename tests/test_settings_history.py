@@ -293,3 +293,29 @@ def test_energy_totals_and_power_chart_follow_the_roles_of_their_time(tmp_path):
         assert roles["facility"] == [pytest.approx(150 + 30, rel=REL)] * (len(bounds) - 1)
     finally:
         store.close()
+
+
+def test_the_live_windows_take_the_settings_of_their_time(tmp_path):
+    # The 24 h window ending at midnight after the day is the day itself: the office
+    # excluded from 18:00 gives E_DC 3600 + 720 - 120 = 4200 against 2400, as the report;
+    # the status shows the office with the role it has now (exclude).
+    from pue_monitor.figures.service import site_status
+    from pue_monitor.storage import open_store
+
+    data = readings(tmp_path / "readings.csv")
+    conf = config(tmp_path, "after", HISTORY[1][2])
+    assert cli("import", "-c", conf, "--data-dir", tmp_path / "d", data) == 0
+    loaded = load_config(conf)
+    store = open_store(tmp_path / "d", loaded)
+    try:
+        now = (DAY + timedelta(days=1)).timestamp()
+        status = site_status(store, loaded, loaded.site("hist"), now, windows=("24h",))
+        day = status.windows["24h"]
+        assert (day.start, day.end) == (DAY.timestamp(), now)
+        assert day.facility_energy_kwh == pytest.approx(4200.0, rel=REL)
+        assert day.it_energy_kwh == pytest.approx(2400.0, rel=REL)
+        assert day.coverage == pytest.approx(1.0, rel=REL)
+        assert {d.device.id: d.device.role.value for d in status.devices}["h-office"] == \
+            "exclude"
+    finally:
+        store.close()
