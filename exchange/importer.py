@@ -279,8 +279,8 @@ def affected_blocks(readings: list[Reading], store: StoreProtocol, now: float,
     for r in readings:
         first[r.device] = min(first.get(r.device, r.ts), r.ts)
         last[r.device] = max(last.get(r.device, r.ts), r.ts)
-    spans = {device: store.neighbour_times(device, first[device], last[device])
-             for device in first}
+    spans = {device: _equal_runs_around(store, device, *store.neighbour_times(
+        device, first[device], last[device])) for device in first}
     if config is not None:
         power = {r.device for r in readings if r.metric == POWER_METRIC and not r.labels}
         for device, (lo, hi) in fed_spans(store, config, power, spans).items():
@@ -324,19 +324,27 @@ def _ever(config: Config, site, device, role: Role) -> bool:
 
 def _equal_runs_around(store: StoreProtocol, device: str, lo: float, hi: float
                        ) -> tuple[float, float]:
-    """[lo, hi] widened over any run of equal counter readings crossing its ends, and to
-    the readings next to it (series_over reads NEAR_READINGS beyond each side)."""
+    """[lo, hi] widened over any run of equal counter readings crossing its ends, and one
+    reading further each way (the steps into and out of a run): the stuck-counter rule
+    refuses a run whole, so a reading added inside or next to one changes all of it.
+    Each end is followed a few readings at a time."""
+    return _run_edge(store, device, lo, -1), _run_edge(store, device, hi, 1)
+
+
+def _run_edge(store: StoreProtocol, device: str, at: float, way: int) -> float:
     key = (device, ENERGY_METRIC)
-    a, b = lo, hi
     while True:
-        ts, values = series_over(store, [key], a, b)[key]
-        if ts.size == 0:
-            return lo, hi
-        na = float(ts[0]) if ts.size > 1 and values[0] == values[1] and ts[0] < a else a
-        nb = float(ts[-1]) if ts.size > 1 and values[-1] == values[-2] and ts[-1] > b else b
-        if (na, nb) == (a, b):
-            return min(lo, float(ts[0])), max(hi, float(ts[-1]))
-        a, b = na, nb
+        ts, values = series_over(store, [key], at, at)[key]
+        # The readings from ``at`` outwards (``at`` itself if there is one there).
+        side = [(t, v) for t, v in zip(ts.tolist(), values.tolist())
+                if (t <= at if way < 0 else t >= at)]
+        if way < 0:
+            side.reverse()
+        if len(side) < 2:
+            return side[-1][0] if side else at
+        if side[0][1] != side[1][1]:
+            return side[1][0]  # the run (if any) ends here: one reading beyond
+        at = side[1][0]
 
 
 def import_readings(store: StoreProtocol, config: Config, readings: list[Reading], now: float,

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, Role
 from pue_monitor.config.history import change_times, site_at, site_epochs
 from pue_monitor.config.model import Config, Device, Site, quality_settings
@@ -119,7 +121,13 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
     if missing:
         series = {**(series or {}), **series_over(store, missing, start, end)}
     assert series is not None
-    (counter_ts, kwh), (power_ts, watts) = series[keys[0]], series[keys[1]]
+    counter_ts, kwh = whole_runs(store, keys[0], *series[keys[0]])
+    if counter_ts.size and (counter_ts[0] < start or counter_ts[-1] > end):
+        # A run of equal counter readings crossing the window is judged whole (the
+        # stuck-counter rule): its evidence, the power, is read over all of it too.
+        lo, hi = min(start, float(counter_ts[0])), max(end, float(counter_ts[-1]))
+        series = {**series, **series_over(store, wanted[1:], lo, hi)}
+    power_ts, watts = series[keys[1]]
     last = float(kwh[-1]) if kwh.size else 0.0
     profile = config.known_profile(device)
     if profile is None:  # profile auto: the model it was identified as, if it has been
@@ -139,6 +147,28 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
         power=power, site_power=tuple((_it_power(store, config, site, d, series), d.share)
                                       for d in feeds))
     return MeterEnergy(counter, power)
+
+
+def whole_runs(store: StoreProtocol, key: tuple[str, str], ts: np.ndarray,
+               values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A counter's readings as read for a window, extended outwards while the readings at
+    an end are equal (a run the window cut), to the first reading that differs: the
+    stuck-counter rule judges a run whole, so every window sees the same runs (a block
+    and a period cut elsewhere agree)."""
+    ts, values = np.asarray(ts, dtype=float), np.asarray(values, dtype=float)
+    while ts.size >= 2 and values[0] == values[1]:
+        more_ts, more = series_over(store, [key], float(ts[0]), float(ts[0]))[key]
+        keep = more_ts < ts[0]
+        if not keep.any():
+            break
+        ts, values = np.concatenate((more_ts[keep], ts)), np.concatenate((more[keep], values))
+    while ts.size >= 2 and values[-1] == values[-2]:
+        more_ts, more = series_over(store, [key], float(ts[-1]), float(ts[-1]))[key]
+        keep = more_ts > ts[-1]
+        if not keep.any():
+            break
+        ts, values = np.concatenate((ts, more_ts[keep])), np.concatenate((values, more[keep]))
+    return ts, values
 
 
 def _it_power(store: StoreProtocol, config: Config, site: Site, device: Device,

@@ -179,3 +179,61 @@ def test_it_power_imported_later_recomputes_the_facility_blocks(tmp_path):
     assert want["facility_energy_kwh"] == pytest.approx(78.0, rel=REL)
     for key in ("pue", "facility_energy_kwh", "it_energy_kwh", "coverage", "meters"):
         assert got[key] == want[key], key
+
+
+RUN_CONFIG = """\
+polling: {interval_s: 60, timeout_s: 2, retries: 0}
+sites:
+  - id: run
+    name: {vi: "Bộ đếm đứng yên", en: "A still counter"}
+    devices:
+      - {id: r-in, profile: schneider_pm5xxx, role: facility, modbus: {host: 127.0.0.1, port: 15202}}
+      - {id: r-it, profile: schneider_pm5xxx, role: it, measurement_point: it_input, modbus: {host: 127.0.0.1, port: 15203}}
+"""
+
+
+def test_a_reading_that_makes_a_run_stuck_recomputes_all_of_it(tmp_path):
+    # r-it's counter reads hourly, 100 then 110 from 01:00; its power is 0.5 W every
+    # minute. The first file ends at 02:00: the run 01:00..02:00 saw 0.5 W x 3600 s =
+    # 0.0005 kWh, under the 0.001 kWh register step: not stuck. The second file keeps it
+    # at 110 to 04:00 (0.0015 kWh over 01:00..04:00: stuck) and 140 at 05:00: the whole
+    # run with the step into it (00:00..01:00) is refused now, hours before the new
+    # readings, as one import of both files finds.
+    def stamp(t):
+        return f"2025-03-14T{t // 3600:02d}:{t % 3600 // 60:02d}:00+07:00"
+
+    counter = {0: 100, 3600: 110, 7200: 110, 10800: 110, 14400: 110, 18000: 140}
+    files: dict[str, list[str]] = {"one": [], "two": []}
+    for t in range(0, 18001, MINUTE):
+        part = files["one" if t <= 7200 else "two"]
+        part.append(f"{stamp(t)},r-it,active_power_w,0.5")
+        part.append(f"{stamp(t)},r-in,active_energy_kwh,{1000 + t / 3600}")
+        if t in counter:
+            part.append(f"{stamp(t)},r-it,active_energy_kwh,{counter[t]}")
+    head = "timestamp,device,metric,value"
+    for name, rows in (*files.items(), ("both", files["one"] + files["two"])):
+        (tmp_path / f"{name}.csv").write_text("\n".join([head, *rows]) + "\n",
+                                               encoding="utf-8")
+    (tmp_path / "c.yaml").write_text(RUN_CONFIG, encoding="utf-8")
+
+    def run(*argv):
+        assert main([str(a) for a in argv]) == 0
+
+    def report(data):
+        out = tmp_path / "out.json"
+        run("report", "-c", tmp_path / "c.yaml", "--data-dir", data, "--site", "run",
+            "--period", "2025-03-14T00:00+07:00..2025-03-14T05:00+07:00", "-o", out)
+        return json.loads(out.read_text(encoding="utf-8"))
+
+    later, once = tmp_path / "later", tmp_path / "once"
+    run("import", "-c", tmp_path / "c.yaml", "--data-dir", later, tmp_path / "one.csv")
+    first = report(later)  # the blocks of 00:00..02:00 made: nothing stuck yet
+    assert first["meters"][1]["flags"]["stuck"] == 0
+    run("import", "-c", tmp_path / "c.yaml", "--data-dir", later, tmp_path / "two.csv")
+    run("import", "-c", tmp_path / "c.yaml", "--data-dir", once, tmp_path / "both.csv")
+    got, want = report(later), report(once)
+    # All five hours refused for r-it (00:00..05:00): nothing is common, no figure.
+    assert want["meters"][1]["flags"]["stuck"] == 1
+    assert (want["coverage"], want["status"]) == (0.0, "no_data")
+    for key in ("pue", "facility_energy_kwh", "it_energy_kwh", "coverage", "meters"):
+        assert got[key] == want[key], key
