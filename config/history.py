@@ -44,7 +44,7 @@ def change_ts(value: datetime | date, tz: str) -> float:
     return datetime(value.year, value.month, value.day, tzinfo=ZoneInfo(tz)).timestamp()
 
 
-def _shown(name: str, value: object) -> object:
+def _shown(value: object) -> object:
     """A setting's value as JSON would show it (enums by value)."""
     return value.value if isinstance(value, Role | MeasurementPoint) else value
 
@@ -53,7 +53,7 @@ def settings_of(config: Config, site: Site, device: Device) -> dict[str, object]
     """The history-able settings of an effective device, JSON-ready (the interval is the
     polling interval in force, the device's, else the site's, else the config's)."""
     return {"role": device.role.value, "share": device.share,
-            "measurement_point": _shown("", device.measurement_point),
+            "measurement_point": _shown(device.measurement_point),
             "counter_width_kwh": device.counter_width_kwh, "max_gap_s": device.max_gap_s,
             "interval_s": config.polling_for(site, device).interval_s,
             "reset_below_fraction": device.reset_below_fraction,
@@ -169,7 +169,7 @@ def check_history(config: Config) -> list[ConfigIssue]:
                     issues.append(ConfigIssue(f"{path}.role", "a role cannot be null"))
                     continue
                 if (new_role in FIXED_ROLES) != (current.role in FIXED_ROLES):
-                    issues.append(ConfigIssue(f"{path}.role", f'"{_shown("", new_role)}": a '
+                    issues.append(ConfigIssue(f"{path}.role", f'"{_shown(new_role)}": a '
                                               "water meter stays a water meter (m³, not kWh)"))
                     continue
                 merged = _apply(config, site, current, given)

@@ -333,7 +333,8 @@ def _site(rep: dict, lang: str, first: bool) -> str:
 <div>{escape(t('fig.status', lang))}: {escape(t('status.' + rep['status'], lang))}</div>
 <div>{escape(t('fig.coverage', lang))}: {_pct(rep['coverage'], lang)}</div></div></div>
 <h3>{escape(t('rep.energy', lang))}</h3>{_rows(figures, ['', ''], {1})}
-{_kpis(rep, lang)}{_balance(rep, lang)}{_meters(rep, lang)}{_settings(rep, lang)}{_outages(rep, lang)}
+{_kpis(rep, lang)}{_balance(rep, lang)}{_meters(rep, lang)}
+{_settings(rep, lang)}{_outages(rep, lang)}
 {_months(rep, lang)}
 <h3>{escape(t('rep.method', lang))}</h3>
 <p>{escape(t('rep.method.text', lang))}</p><p class="small muted">{escape(rep['method'])}</p>
