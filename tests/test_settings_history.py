@@ -319,3 +319,36 @@ def test_the_live_windows_take_the_settings_of_their_time(tmp_path):
             "exclude"
     finally:
         store.close()
+
+
+PG_PASSWORD_ENV = "PUE_TEST_PG_PASSWORD"
+
+
+@pytest.mark.parametrize("row", [HISTORY[1], HISTORY[3]], ids=[HISTORY[1][0], HISTORY[3][0]])
+def test_a_change_on_postgresql_equals_a_fresh_import(postgres_server, tmp_path, monkeypatch,
+                                                      row):
+    # The same as above with the store in PostgreSQL (its blocks dropped from the change
+    # on, its days summed again), against a fresh SQLite import.
+    name, at_import, at_report, e_dc, e_it, coverage, _ = row
+    monkeypatch.setenv(PG_PASSWORD_ENV, "not-checked-by-trust-auth")
+    url = postgres_server.url(postgres_server.create()).replace(
+        "postgres@", "postgres:${%s}@" % PG_PASSWORD_ENV)
+    data = readings(tmp_path / "readings.csv")
+    on_pg = {}
+    for which, extra in (("before", at_import), ("after", at_report)):
+        path = config(tmp_path, which, extra)
+        on_pg[which] = tmp_path / f"pg-{which}.yaml"
+        on_pg[which].write_text(f'store: {{url: "{url}"}}\n' + path.read_text("utf-8"),
+                                encoding="utf-8")
+    unused = tmp_path / "unused"
+    assert cli("import", "-c", on_pg["before"], "--data-dir", unused, data) == 0
+    report(on_pg["before"], unused, tmp_path / "before.json")
+    got = json.loads(report(on_pg["after"], unused, tmp_path / "after.json"))
+    fresh = config(tmp_path, "after", at_report)
+    assert cli("import", "-c", fresh, "--data-dir", tmp_path / "fresh", data) == 0
+    want = json.loads(report(fresh, tmp_path / "fresh", tmp_path / "fresh.json"))
+    assert want["facility_energy_kwh"] == pytest.approx(e_dc, rel=REL)
+    assert want["coverage"] == pytest.approx(coverage, rel=REL)
+    for key in ("pue", "facility_energy_kwh", "it_energy_kwh", "coverage", "status",
+                "meters", "settings", "settings_changes", "inputs", "digest"):
+        assert got[key] == want[key], key
