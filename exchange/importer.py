@@ -30,8 +30,9 @@ from pue_monitor.config.metrics import (
 )
 from pue_monitor.config.model import Config
 from pue_monitor.figures.rollup import SETTLE_S, has_blocks, rollup_range
+from pue_monitor.figures.service import run_bounds
 from pue_monitor.pue.periods import BLOCK_S
-from pue_monitor.store.base import ProgressFn, StoreProtocol, series_over
+from pue_monitor.store.base import ProgressFn, StoreProtocol
 from pue_monitor.store.model import Reading, labels_key
 
 REQUIRED = ("timestamp", "device", "metric", "value")
@@ -326,25 +327,8 @@ def _equal_runs_around(store: StoreProtocol, device: str, lo: float, hi: float
                        ) -> tuple[float, float]:
     """[lo, hi] widened over any run of equal counter readings crossing its ends, and one
     reading further each way (the steps into and out of a run): the stuck-counter rule
-    refuses a run whole, so a reading added inside or next to one changes all of it.
-    Each end is followed a few readings at a time."""
-    return _run_edge(store, device, lo, -1), _run_edge(store, device, hi, 1)
-
-
-def _run_edge(store: StoreProtocol, device: str, at: float, way: int) -> float:
-    key = (device, ENERGY_METRIC)
-    while True:
-        ts, values = series_over(store, [key], at, at)[key]
-        # The readings from ``at`` outwards (``at`` itself if there is one there).
-        side = [(t, v) for t, v in zip(ts.tolist(), values.tolist())
-                if (t <= at if way < 0 else t >= at)]
-        if way < 0:
-            side.reverse()
-        if len(side) < 2:
-            return side[-1][0] if side else at
-        if side[0][1] != side[1][1]:
-            return side[1][0]  # the run (if any) ends here: one reading beyond
-        at = side[1][0]
+    refuses a run whole, so a reading added inside or next to one changes all of it."""
+    return run_bounds(store, (device, ENERGY_METRIC), lo, hi)
 
 
 def import_readings(store: StoreProtocol, config: Config, readings: list[Reading], now: float,

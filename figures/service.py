@@ -43,6 +43,8 @@ LATEST_LOOKBACK_S = 3600.0
 # The live window whose stuck / implausible flags make an answering device degraded.
 HEALTH_WINDOW = "15m"
 DEGRADING_FLAGS = (STUCK_COUNTER, STUCK_POWER, IMPLAUSIBLE_COUNTER, IMPLAUSIBLE_POWER)
+# A run of equal counter readings is read whole (whole_runs) up to this far beyond a window.
+RUN_LOOKBACK_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -154,21 +156,41 @@ def whole_runs(store: StoreProtocol, key: tuple[str, str], ts: np.ndarray,
     """A counter's readings as read for a window, extended outwards while the readings at
     an end are equal (a run the window cut), to the first reading that differs: the
     stuck-counter rule judges a run whole, so every window sees the same runs (a block
-    and a period cut elsewhere agree)."""
+    and a period cut elsewhere agree). At most RUN_LOOKBACK_S further each way: a run
+    longer than that is judged on its last day (a bound, so an idle meter does not make
+    every live window read weeks)."""
     ts, values = np.asarray(ts, dtype=float), np.asarray(values, dtype=float)
-    while ts.size >= 2 and values[0] == values[1]:
-        more_ts, more = series_over(store, [key], float(ts[0]), float(ts[0]))[key]
+    if ts.size >= 2 and values[0] == values[1]:
+        more_ts, more = series_over(store, [key], float(ts[0]) - RUN_LOOKBACK_S,
+                                    float(ts[0]))[key]
         keep = more_ts < ts[0]
-        if not keep.any():
-            break
-        ts, values = np.concatenate((more_ts[keep], ts)), np.concatenate((more[keep], values))
-    while ts.size >= 2 and values[-1] == values[-2]:
-        more_ts, more = series_over(store, [key], float(ts[-1]), float(ts[-1]))[key]
+        more_ts, more = more_ts[keep], more[keep]
+        other = np.flatnonzero(more != values[0])
+        first = int(other[-1]) if other.size else 0
+        ts = np.concatenate((more_ts[first:], ts))
+        values = np.concatenate((more[first:], values))
+    if ts.size >= 2 and values[-1] == values[-2]:
+        more_ts, more = series_over(store, [key], float(ts[-1]),
+                                    float(ts[-1]) + RUN_LOOKBACK_S)[key]
         keep = more_ts > ts[-1]
-        if not keep.any():
-            break
-        ts, values = np.concatenate((ts, more_ts[keep])), np.concatenate((values, more[keep]))
+        more_ts, more = more_ts[keep], more[keep]
+        other = np.flatnonzero(more != values[-1])
+        last = int(other[0]) + 1 if other.size else more_ts.size
+        ts = np.concatenate((ts, more_ts[:last]))
+        values = np.concatenate((values, more[:last]))
     return ts, values
+
+
+def run_bounds(store: StoreProtocol, key: tuple[str, str], lo: float, hi: float
+               ) -> tuple[float, float]:
+    """[lo, hi] widened over the runs of equal counter readings crossing its ends, with
+    the reading beyond each (what whole_runs reads for a window with these ends)."""
+    out = []
+    for at, end in ((lo, 0), (hi, -1)):
+        ts, values = series_over(store, [key], at, at)[key]
+        ts, _ = whole_runs(store, key, ts, values)
+        out.append(float(ts[end]) if ts.size else at)
+    return min(lo, out[0]), max(hi, out[1])
 
 
 def _it_power(store: StoreProtocol, config: Config, site: Site, device: Device,
