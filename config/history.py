@@ -60,8 +60,10 @@ def settings_of(config: Config, site: Site, device: Device) -> dict[str, object]
             "rated_max_w": device.rated_max_w, "stuck_power_polls": device.stuck_power_polls}
 
 
-def _apply(config: Config, site: Site, device: Device, given: dict[str, object]) -> Device:
-    """``device`` with the settings of one change written over it (not validated)."""
+def _apply(config: Config, site: Site, device: Device, given: dict[str, object],
+           base: Device) -> Device:
+    """``device`` with the settings of one change written over it (not validated); a
+    null interval returns to ``base``'s (the device's own, before any change)."""
     update = {k: v for k, v in given.items() if k != "interval_s"}
     if "role" in given and given["role"] != Role.IT and "measurement_point" not in given:
         update["measurement_point"] = None  # no longer an IT meter: no IT point
@@ -69,7 +71,7 @@ def _apply(config: Config, site: Site, device: Device, given: dict[str, object])
         polling = config.polling_for(site, device)
         interval = given["interval_s"]
         update["polling"] = (polling.model_copy(update={"interval_s": interval})
-                             if interval is not None else device.polling)
+                             if interval is not None else base.polling)
     if update.get("share", 1.0) is None:
         update["share"] = 1.0
     return device.model_copy(update=update)
@@ -86,7 +88,7 @@ def device_epochs(config: Config, site: Site, device: Device) -> tuple[Epoch, ..
         at = change_ts(change.from_, site.timezone)
         out.append(Epoch(start, at, current, changed))
         before = settings_of(config, site, current)
-        current = _apply(config, site, current, change.given())
+        current = _apply(config, site, current, change.given(), base)
         after = settings_of(config, site, current)
         changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
         start = at
@@ -172,7 +174,7 @@ def check_history(config: Config) -> list[ConfigIssue]:
                     issues.append(ConfigIssue(f"{path}.role", f'"{_shown(new_role)}": a '
                                               "water meter stays a water meter (m³, not kWh)"))
                     continue
-                merged = _apply(config, site, current, given)
+                merged = _apply(config, site, current, given, device)
                 try:
                     current = Device.model_validate(merged.model_dump(by_alias=True))
                 except ValidationError as exc:
