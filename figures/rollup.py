@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 
-from pue_monitor.config.metrics import Role
+from pue_monitor.config.metrics import ENERGY_METRIC, Role
 from pue_monitor.config.history import device_epochs
 from pue_monitor.config.model import Config, Device, Site
-from pue_monitor.figures.service import meter_energy
+from pue_monitor.figures.service import RUN_LOOKBACK_S, meter_energy, run_bounds
 from pue_monitor.pue.energy import span_seconds
 from pue_monitor.pue.periods import BLOCK_S
-from pue_monitor.store.base import StoreProtocol
+from pue_monitor.store.base import StoreProtocol, series_over
 
 # Wait this long after an interval ends so late readings are in before it is closed.
 SETTLE_S = 60.0
@@ -41,8 +41,24 @@ def rollup(store: StoreProtocol, config: Config, now: float) -> int:
         if end_all <= last:
             continue
         end_all = min(end_all, last + MAX_INTERVALS_PER_PASS * BLOCK_S)
-        written += rollup_range(store, config, site, device, last, end_all)
+        start = min(last, _growing_run(store, device.id, last))
+        written += rollup_range(store, config, site, device, start, end_all)
     return written
+
+
+def _growing_run(store: StoreProtocol, device: str, last: float) -> float:
+    """Where the blocks before ``last`` must be made again: a run of equal counter
+    readings crossing it is judged whole (the stuck-counter rule), and one still growing
+    may have become stuck since its first blocks closed. The block of the reading before
+    the run (at most RUN_LOOKBACK_S back); ``last`` when no run crosses it."""
+    key = (device, ENERGY_METRIC)
+    ts, values = series_over(store, [key], last, last)[key]
+    before, after = values[ts < last], values[ts >= last]
+    if not before.size or not after.size or before[-1] != after[0]:
+        return last
+    lo, _ = run_bounds(store, key, last, last)
+    return max(math.floor(lo / BLOCK_S) * BLOCK_S,
+               last - math.ceil(RUN_LOOKBACK_S / BLOCK_S) * BLOCK_S)
 
 
 def rollup_range(store: StoreProtocol, config: Config, site: Site, device: Device, start: float,

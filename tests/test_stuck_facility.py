@@ -237,3 +237,47 @@ def test_a_reading_that_makes_a_run_stuck_recomputes_all_of_it(tmp_path):
     assert (want["coverage"], want["status"]) == (0.0, "no_data")
     for key in ("pue", "facility_energy_kwh", "it_energy_kwh", "coverage", "meters"):
         assert got[key] == want[key], key
+
+
+def test_the_monitor_roll_up_judges_a_growing_run_again(tmp_path):
+    # The readings of the test above as the monitor receives them: blocks closed at
+    # 02:00 (the run 01:00..02:00 not stuck yet), then the rest arrives and the blocks to
+    # 05:00 close: the run's earlier blocks are made again, as from all readings at once.
+    from pue_monitor.config.loader import load_config_text
+    from pue_monitor.figures.rollup import SETTLE_S, rollup
+    from pue_monitor.store.model import Reading
+    from pue_monitor.store.sqlite import Store
+
+    config = load_config_text(RUN_CONFIG)
+    zero = 1741885200.0  # 2025-03-14T00:00:00+07:00
+    counter = {0: 100, 3600: 110, 7200: 110, 10800: 110, 14400: 110, 18000: 140}
+
+    def batch(first, last):
+        out = []
+        for t in range(first, last + 1, MINUTE):
+            out += [Reading(zero + t, "r-it", "active_power_w", 0.5),
+                    Reading(zero + t, "r-in", "active_energy_kwh", 1000 + t / 3600)]
+            if t in counter:
+                out.append(Reading(zero + t, "r-it", "active_energy_kwh", counter[t]))
+        return out
+
+    def blocks(store):
+        frame = store.interval_energy(["r-it"], zero, zero + 18000)
+        return [(r.start, r.covered_s, r.energy_kwh) for r in frame.itertuples(index=False)]
+
+    live, once = Store.open(tmp_path / "live"), Store.open(tmp_path / "once")
+    try:
+        live.import_readings(batch(0, 7200))
+        rollup(live, config, zero + 7200 + SETTLE_S)
+        assert [c for _, c, _ in blocks(live)] == [900.0] * 8  # 00:00..02:00, measured
+        live.import_readings(batch(7260, 18000))
+        rollup(live, config, zero + 18000 + SETTLE_S)
+        once.import_readings(batch(0, 18000))
+        rollup(once, config, zero + 18000 + SETTLE_S)
+        # The whole run with its steps in and out, 00:00..05:00, is refused: no block of
+        # r-it measured anything.
+        assert [c for _, c, _ in blocks(once)] == [0.0] * 20
+        assert blocks(live) == blocks(once)
+    finally:
+        live.close()
+        once.close()
