@@ -233,8 +233,11 @@ def combine(site: str, meters: list[MeterInfo], parts: list[Part], start: float,
             meter = held.get(device)
             if meter is not None:
                 groups.setdefault(meter, []).append(piece)
-    category = pue_category([m.measurement_point for m, pieces in groups.items()
-                             if m.role == Role.IT and (pieces or m in meters)])
+    # Where IT energy was measured over the parts (the settings they held); the given
+    # meters' when there are none.
+    held_it = [m for m, pieces in groups.items() if m.role == Role.IT and pieces]
+    category = pue_category([m.measurement_point for m in held_it or
+                             [m for m in meters if m.role == Role.IT]])
     covered = sum(p.common_s for p in parts)
     coverage = covered / (end - start)
     e_dc = e_it = 0.0

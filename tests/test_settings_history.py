@@ -352,3 +352,28 @@ def test_a_change_on_postgresql_equals_a_fresh_import(postgres_server, tmp_path,
     for key in ("pue", "facility_energy_kwh", "it_energy_kwh", "coverage", "status",
                 "meters", "settings", "settings_changes", "inputs", "digest"):
         assert got[key] == want[key], key
+
+
+def test_the_category_follows_the_points_the_parts_held():
+    # An IT meter moved from UPS output to equipment input: a stretch wholly after the
+    # change (a month of a longer report) is PUE3, one across it PUE1 (mixed points).
+    from pue_monitor.config.metrics import MeasurementPoint as MP
+    from pue_monitor.config.metrics import Role
+    from pue_monitor.pue.kpi import MeterInfo, MeterPart, Part, combine
+
+    before = (MeterInfo("in", Role.FACILITY), MeterInfo("it", Role.IT, 1.0, MP.UPS_OUTPUT))
+    after = (before[0], MeterInfo("it", Role.IT, 1.0, MP.IT_INPUT))
+
+    def part(a, b, infos):
+        return Part(a, b, b - a, {"in": MeterPart(1.5 * (b - a) / 60, b - a, "counter",
+                                                  common_s=b - a),
+                                  "it": MeterPart((b - a) / 60, b - a, "counter",
+                                                  common_s=b - a)}, infos)
+
+    late = combine("s", list(before), [part(1800, 3600, after)], 1800, 3600)
+    assert (late.category, late.pue) == (3, pytest.approx(1.5, rel=REL))
+    across = combine("s", list(before), [part(0, 1800, before), part(1800, 3600, after)],
+                     0, 3600)
+    assert across.category == 1
+    assert [(m.device, m.measurement_point) for m in across.meters if m.role == "it"] == \
+        [("it", "ups_output"), ("it", "it_input")]
