@@ -28,7 +28,7 @@ from pue_monitor.pue.quality import (
     STUCK_COUNTER,
     STUCK_POWER,
 )
-from pue_monitor.pue.periods import window_bounds
+from pue_monitor.pue.periods import BLOCK_S, window_bounds
 from pue_monitor.store.base import StoreProtocol, series_over
 from pue_monitor.store.model import HealthState, parse_labels
 
@@ -123,8 +123,9 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
     if missing:
         series = {**(series or {}), **series_over(store, missing, start, end)}
     assert series is not None
+    read_ts = series[keys[0]][0]
     counter_ts, kwh = whole_runs(store, keys[0], *series[keys[0]])
-    if counter_ts.size and (counter_ts[0] < start or counter_ts[-1] > end):
+    if counter_ts.size > len(read_ts):
         # A run of equal counter readings crossing the window is judged whole (the
         # stuck-counter rule): its evidence, the power, is read over all of it too.
         lo, hi = min(start, float(counter_ts[0])), max(end, float(counter_ts[-1]))
@@ -161,24 +162,32 @@ def whole_runs(store: StoreProtocol, key: tuple[str, str], ts: np.ndarray,
     every live window read weeks)."""
     ts, values = np.asarray(ts, dtype=float), np.asarray(values, dtype=float)
     if ts.size >= 2 and values[0] == values[1]:
-        more_ts, more = series_over(store, [key], float(ts[0]) - RUN_LOOKBACK_S,
-                                    float(ts[0]))[key]
-        keep = more_ts < ts[0]
-        more_ts, more = more_ts[keep], more[keep]
-        other = np.flatnonzero(more != values[0])
-        first = int(other[-1]) if other.size else 0
-        ts = np.concatenate((more_ts[first:], ts))
-        values = np.concatenate((more[first:], values))
+        more_ts, more = _run_beyond(store, key, float(ts[0]), float(values[0]), -1)
+        ts, values = np.concatenate((more_ts, ts)), np.concatenate((more, values))
     if ts.size >= 2 and values[-1] == values[-2]:
-        more_ts, more = series_over(store, [key], float(ts[-1]),
-                                    float(ts[-1]) + RUN_LOOKBACK_S)[key]
-        keep = more_ts > ts[-1]
-        more_ts, more = more_ts[keep], more[keep]
-        other = np.flatnonzero(more != values[-1])
-        last = int(other[0]) + 1 if other.size else more_ts.size
-        ts = np.concatenate((ts, more_ts[:last]))
-        values = np.concatenate((values, more[:last]))
+        more_ts, more = _run_beyond(store, key, float(ts[-1]), float(values[-1]), 1)
+        ts, values = np.concatenate((ts, more_ts)), np.concatenate((values, more))
     return ts, values
+
+
+def _run_beyond(store: StoreProtocol, key: tuple[str, str], edge: float, value: float,
+                way: int) -> tuple[np.ndarray, np.ndarray]:
+    """The readings beyond ``edge`` (way -1 before it, +1 after) that continue a run of
+    ``value``, and the first that differs; read a block's worth first, then wider."""
+    span = float(BLOCK_S)
+    while True:
+        lo, hi = (edge - span, edge) if way < 0 else (edge, edge + span)
+        more_ts, more = series_over(store, [key], lo, hi)[key]
+        keep = more_ts < edge if way < 0 else more_ts > edge
+        more_ts, more = more_ts[keep], more[keep]
+        other = np.flatnonzero(more != value)
+        if other.size:
+            cut = int(other[-1]) if way < 0 else int(other[0]) + 1
+            return (more_ts[cut:], more[cut:]) if way < 0 else (more_ts[:cut], more[:cut])
+        if span >= RUN_LOOKBACK_S or not more_ts.size or (
+                way < 0 and more_ts[0] > lo) or (way > 0 and more_ts[-1] < hi):
+            return more_ts, more  # the run reaches the bound, or the data's end
+        span = min(4 * span, RUN_LOOKBACK_S)
 
 
 def run_bounds(store: StoreProtocol, key: tuple[str, str], lo: float, hi: float
