@@ -29,7 +29,7 @@ from pue_monitor.pue.quality import (
     STUCK_POWER,
 )
 from pue_monitor.pue.periods import BLOCK_S, window_bounds
-from pue_monitor.store.base import StoreProtocol, series_over
+from pue_monitor.store.base import NEAR_READINGS, StoreProtocol, series_over
 from pue_monitor.store.model import HealthState, parse_labels
 
 if TYPE_CHECKING:  # only the live view builds frames; `report` starts without pandas
@@ -124,7 +124,7 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
         series = {**(series or {}), **series_over(store, missing, start, end)}
     assert series is not None
     read_ts = series[keys[0]][0]
-    counter_ts, kwh = whole_runs(store, keys[0], *series[keys[0]])
+    counter_ts, kwh = whole_runs(store, keys[0], *series[keys[0]], start, end)
     if counter_ts.size > len(read_ts):
         # A run of equal counter readings crossing the window is judged whole (the
         # stuck-counter rule): its evidence, the power, is read over all of it too.
@@ -153,18 +153,23 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
 
 
 def whole_runs(store: StoreProtocol, key: tuple[str, str], ts: np.ndarray,
-               values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               values: np.ndarray, start: float | None = None, end: float | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """A counter's readings as read for a window, extended outwards while the readings at
     an end are equal (a run the window cut), to the first reading that differs: the
     stuck-counter rule judges a run whole, so every window sees the same runs (a block
     and a period cut elsewhere agree). At most RUN_LOOKBACK_S further each way: a run
     longer than that is judged on its last day (a bound, so an idle meter does not make
-    every live window read weeks)."""
+    every live window read weeks). ``start``, ``end``: the window the readings were read
+    for (with NEAR_READINGS beyond each side): fewer beyond it means the data ends there,
+    and nothing more is asked of the store (a live window ending now)."""
     ts, values = np.asarray(ts, dtype=float), np.asarray(values, dtype=float)
-    if ts.size >= 2 and values[0] == values[1]:
+    more_before = start is None or int((ts < start).sum()) >= NEAR_READINGS
+    more_after = end is None or int((ts > end).sum()) >= NEAR_READINGS
+    if more_before and ts.size >= 2 and values[0] == values[1]:
         more_ts, more = _run_beyond(store, key, float(ts[0]), float(values[0]), -1)
         ts, values = np.concatenate((more_ts, ts)), np.concatenate((more, values))
-    if ts.size >= 2 and values[-1] == values[-2]:
+    if more_after and ts.size >= 2 and values[-1] == values[-2]:
         more_ts, more = _run_beyond(store, key, float(ts[-1]), float(values[-1]), 1)
         ts, values = np.concatenate((ts, more_ts)), np.concatenate((values, more))
     return ts, values
