@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from pue_monitor.config.errors import ConfigError, ConfigIssue, join_path
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, WATER_METRIC, Role
+from pue_monitor.config.history import check_history
 from pue_monitor.config.model import AUTO_PROFILE, Config, fast_engine_gap
 from pue_monitor.config.profiles import Profile, _pydantic_message, load_profiles
 from pue_monitor.config.yamlio import YamlInputError, load_yaml, read_utf8
@@ -87,6 +88,8 @@ def load_config_text(text: str, base_dir: Path | None = None, source: str = "<co
     issues.extend(_check_simulation(raw))
     issues.extend(_check_snmp_engines(raw))
     issues.extend(_check_organisations(raw))
+    if config is not None:
+        issues.extend(check_history(config))
     if issues:
         raise ConfigError(_dedupe(issues), source)
     assert config is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -224,6 +225,54 @@ class Replacement(_Strict):
     new_initial_kwh: float = Field(ge=0)
 
 
+class SettingsChange(_Strict):
+    """Settings of a meter from a date on (issue 11, "settings have history"): each key
+    given overrides the device's own (and earlier changes') from ``from`` until a later
+    change sets it again; ``null`` returns a setting to its default. ``from`` is a date
+    (local midnight in the site's time zone) or an ISO time with its UTC offset, on a
+    15-minute boundary (config.history checks it, with the site's zone)."""
+
+    from_: AwareDatetime | date = Field(alias="from")
+    role: Role | None = None
+    share: float | None = Field(None, gt=0, le=1)
+    measurement_point: MeasurementPoint | None = None
+    counter_width_kwh: float | None = Field(None, gt=0)
+    max_gap_s: float | None = Field(None, gt=0)
+    # The poll interval the readings of that time were taken at (the default maximum gap
+    # is three of them).
+    interval_s: float | None = Field(None, gt=0, le=3600)
+    reset_below_fraction: float | None = Field(None, gt=0, lt=1)
+    rated_max_w: float | None = Field(None, gt=0)
+    stuck_power_polls: int | None = Field(None, ge=2, le=100_000)
+
+    @field_validator("from_", mode="before")
+    @classmethod
+    def _dated(cls, value: object) -> object:
+        # A time without its offset would be read as a date at midnight: refused.
+        when = value
+        if isinstance(value, str) and len(value) > len("2025-01-01"):
+            try:
+                when = datetime.fromisoformat(value)
+            except ValueError:
+                return value  # the schema says what is wrong with it
+        if isinstance(when, datetime) and when.tzinfo is None:
+            raise ValueError("a time needs its UTC offset (+07:00 or Z); a date alone "
+                             "means local midnight")
+        return when
+
+    def given(self) -> dict[str, object]:
+        """The settings this change writes (``null`` included), by name."""
+        return {name: getattr(self, name) for name in HISTORY_SETTINGS
+                if name in self.model_fields_set}
+
+
+# What a `changes:` entry may set (the settings a meter's figures rest on). Address,
+# profile and replacements are not among them: another device is another entry, and a
+# replacement is dated already (`at:`).
+HISTORY_SETTINGS = ("role", "share", "measurement_point", "counter_width_kwh", "max_gap_s",
+                    "interval_s", "reset_below_fraction", "rated_max_w", "stuck_power_polls")
+
+
 class Device(_Strict):
     """One unit: where it is (address), what it is (profile) and what it counts as (role)."""
 
@@ -250,6 +299,9 @@ class Device(_Strict):
     reset_below_fraction: float | None = Field(None, gt=0, lt=1)
     rated_max_w: float | None = Field(None, gt=0)
     stuck_power_polls: int | None = Field(None, ge=2, le=100_000)
+    # Settings that changed over time, in date order (SettingsChange, config.history):
+    # the fields above hold until the first change.
+    changes: list[SettingsChange] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_target(self) -> Device:

@@ -19,10 +19,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from pue_monitor.config.metrics import COUNTER_METRICS, LABEL_KEYS, METRICS
+from pue_monitor.config.history import device_epochs
+from pue_monitor.config.metrics import (
+    COUNTER_METRICS,
+    ENERGY_METRIC,
+    LABEL_KEYS,
+    METRICS,
+    POWER_METRIC,
+    Role,
+)
 from pue_monitor.config.model import Config
-from pue_monitor.figures.periods import NO_ENERGY_ROLES
-from pue_monitor.figures.rollup import SETTLE_S, rollup_range
+from pue_monitor.figures.rollup import SETTLE_S, has_blocks, rollup_range
+from pue_monitor.figures.service import run_bounds
 from pue_monitor.pue.periods import BLOCK_S
 from pue_monitor.store.base import ProgressFn, StoreProtocol
 from pue_monitor.store.model import Reading, labels_key
@@ -256,13 +264,15 @@ def check_against_store(store: StoreProtocol, readings: Sequence[Reading],
     return StoreCheck(new, skipped, conflicts)
 
 
-def affected_blocks(readings: list[Reading], store: StoreProtocol, now: float
-                    ) -> dict[str, tuple[float, float]]:
+def affected_blocks(readings: list[Reading], store: StoreProtocol, now: float,
+                    config: Config | None = None) -> dict[str, tuple[float, float]]:
     """Per device, the settled 15-minute blocks the new readings can change.
 
     A counter or power series is interpolated between neighbouring readings, so the
     blocks from the stored reading before the first new one to the stored reading after
-    the last new one may change, not only those under the new readings.
+    the last new one may change, not only those under the new readings. With ``config``,
+    an IT meter's new power also changes its site's facility meters' blocks around it
+    (it is the evidence of a stuck facility counter: see fed_spans).
     """
     settled = math.floor((now - SETTLE_S) / BLOCK_S) * BLOCK_S
     first: dict[str, float] = {}
@@ -270,14 +280,55 @@ def affected_blocks(readings: list[Reading], store: StoreProtocol, now: float
     for r in readings:
         first[r.device] = min(first.get(r.device, r.ts), r.ts)
         last[r.device] = max(last.get(r.device, r.ts), r.ts)
+    spans = {device: _equal_runs_around(store, device, *store.neighbour_times(
+        device, first[device], last[device])) for device in first}
+    if config is not None:
+        power = {r.device for r in readings if r.metric == POWER_METRIC and not r.labels}
+        for device, (lo, hi) in fed_spans(store, config, power, spans).items():
+            was = spans.get(device)
+            spans[device] = (lo, hi) if was is None else (min(lo, was[0]), max(hi, was[1]))
     out = {}
-    for device in sorted(first):
-        lo, hi = store.neighbour_times(device, first[device], last[device])
+    for device in sorted(spans):
+        lo, hi = spans[device]
         start = math.floor(lo / BLOCK_S) * BLOCK_S
         end = min(math.ceil(hi / BLOCK_S) * BLOCK_S, settled)
         if end > start:
             out[device] = (float(start), float(end))
     return out
+
+
+def fed_spans(store: StoreProtocol, config: Config, it_power: set[str],
+              spans: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """{facility meter: the span of its readings new IT power can change the blocks of}.
+
+    A facility counter's run of equal readings is judged stuck against its site's IT
+    power over the run, and the run with the steps into and out of it is refused: every
+    run of equal readings that overlaps the new IT power's span is recomputed whole, with
+    the readings around it.
+    """
+    out: dict[str, tuple[float, float]] = {}
+    for site, device in config.devices():
+        if device.id not in it_power or not _ever(config, site, device, Role.IT):
+            continue
+        lo, hi = spans[device.id]
+        for fed in site.devices:
+            if fed.id != device.id and _ever(config, site, fed, Role.FACILITY):
+                a, b = _equal_runs_around(store, fed.id, lo, hi)
+                was = out.get(fed.id)
+                out[fed.id] = (a, b) if was is None else (min(a, was[0]), max(b, was[1]))
+    return out
+
+
+def _ever(config: Config, site, device, role: Role) -> bool:
+    return any(e.device.role == role for e in device_epochs(config, site, device))
+
+
+def _equal_runs_around(store: StoreProtocol, device: str, lo: float, hi: float
+                       ) -> tuple[float, float]:
+    """[lo, hi] widened over any run of equal counter readings crossing its ends, and one
+    reading further each way (the steps into and out of a run): the stuck-counter rule
+    refuses a run whole, so a reading added inside or next to one changes all of it."""
+    return run_bounds(store, (device, ENERGY_METRIC), lo, hi)
 
 
 def import_readings(store: StoreProtocol, config: Config, readings: list[Reading], now: float,
@@ -307,7 +358,7 @@ def import_checked(store: StoreProtocol, config: Config, check: StoreCheck, now:
     readings = check.new
     if not readings:
         return ImportSummary(0, (), None, None, 0, check.skipped, repeated)
-    blocks = affected_blocks(readings, store, now)
+    blocks = affected_blocks(readings, store, now, config)
     # The stale blocks go in the same transaction as the readings: if the recomputation
     # below is interrupted, the periods compute the missing blocks again on demand.
     store.import_readings(readings, list(blocks.items()))
@@ -315,7 +366,7 @@ def import_checked(store: StoreProtocol, config: Config, check: StoreCheck, now:
     written = 0
     for done, (device, (start, end)) in enumerate(blocks.items(), 1):
         site, dev = sites[device]
-        if dev.role not in NO_ENERGY_ROLES:
+        if has_blocks(config, site, dev):
             written += rollup_range(store, config, site, dev, start, end)
         if progress is not None:
             progress(done, len(blocks))

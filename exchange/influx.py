@@ -37,6 +37,7 @@ from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
+from pue_monitor.config.history import device_at
 from pue_monitor.config.model import Config, InfluxDb
 from pue_monitor.figures.longterm import site_long_figures
 from pue_monitor.figures.service import SiteStatus, province_status
@@ -157,7 +158,10 @@ def export_interval_energy(store: StoreProtocol, config: Config, outbox: Outbox)
         while start < last_end:
             stop = min(last_end, start + EXPORT_SPAN_S)
             frame = store.interval_energy([device.id], start, stop)
-            lines = [interval_energy_line(site.id, device.id, device.role.value, row.start,
+            # Each block tagged with the role its meter had at its time (config.history).
+            lines = [interval_energy_line(site.id, device.id,
+                                          device_at(config, site, device, row.start).role.value,
+                                          row.start,
                                           row.end, None if pd.isna(row.energy_kwh)
                                           else row.energy_kwh, row.covered_s, row.method)
                      for row in frame.itertuples(index=False)]

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pue_monitor.config.metrics import Role
+from pue_monitor.config.history import site_at
 from pue_monitor.config.model import Config, Device, Site
 from pue_monitor.figures.periods import energy_meters, segmented_results
 from pue_monitor.pue.kpi import PueResult
@@ -134,26 +135,29 @@ def _mean_kw(energy_kwh: float | None, covered_s: float) -> float | None:
     return energy_kwh / (covered_s / HOUR_S)
 
 
-def power_series(store: StoreProtocol, site: Site, name: str, now: float
+def power_series(store: StoreProtocol, site: Site, name: str, now: float,
+                 config: Config | None = None
                  ) -> tuple[list[float], dict[str, list[float | None]]]:
     """Mean power per role (kW, shares applied) over each point of a range: the point's
     boundaries and {role: values}. A role is a gap (None) where any of its meters has no
-    block; each meter's mean is over the time it measured."""
+    block; each meter's mean is over the time it measured. With ``config``, each point
+    takes the roles and shares in force at its start (config.history)."""
     bounds = range_bounds(name, now, site.timezone)
-    meters = energy_meters(site)
-    totals = _totals(store, [d.id for d in meters], bounds)
-    roles: dict[str, list[Device]] = {}
-    for device in meters:
-        roles.setdefault(device.role.value, []).append(device)
+    points = len(bounds) - 1
+    held = [site_at(config, site, a) if config is not None else site for a in bounds[:-1]]
+    ids = sorted({d.id for s in held for d in energy_meters(s)})
+    totals = _totals(store, ids, bounds)
     out: dict[str, list[float | None]] = {}
-    for role, devices in roles.items():
-        values: list[float | None] = []
-        for index in range(len(bounds) - 1):
+    for index, then in enumerate(held):
+        roles: dict[str, list[Device]] = {}
+        for device in energy_meters(then):
+            roles.setdefault(device.role.value, []).append(device)
+        for role, devices in roles.items():
             kw = [_mean_kw(*t) if t else None
                   for t in (totals.get((d.id, index)) for d in devices)]
-            values.append(None if any(v is None for v in kw) else
-                          sum(v * d.share for v, d in zip(kw, devices)))  # type: ignore[operator]
-        out[role] = values
+            out.setdefault(role, [None] * points)[index] = (
+                None if any(v is None for v in kw)
+                else sum(v * d.share for v, d in zip(kw, devices)))  # type: ignore[operator]
     return bounds, out
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from pue_monitor.config.history import device_epochs
 from pue_monitor.config.model import Config, Site
 from pue_monitor.figures.periods import period_result, segmented_results
 from pue_monitor.pue.atrisk import MonthEnergy, YearRisk, year_risk
@@ -82,17 +83,33 @@ def site_long_figures(store: StoreProtocol, config: Config, site: Site, now: flo
     return LongFigures(windows, site_year_risk(store, config, site, now))
 
 
-def energy_totals(store: StoreProtocol, site: Site) -> dict[str, float]:
-    """kWh per role since each meter's first closed block, share applied (a counter)."""
-    meters = [d for d in site.devices if d.role.value not in ("monitor", "water")]
+def energy_totals(store: StoreProtocol, site: Site,
+                  config: Config | None = None) -> dict[str, float]:
+    """kWh per role since each meter's first closed block, share applied (a counter).
+    With ``config``, a meter whose settings changed counts each stretch of its blocks
+    under the role and share it had then (config.history)."""
+    epochs = {d.id: device_epochs(config, site, d) for d in site.devices
+              if config is not None and d.changes}
+    meters = [d for d in site.devices if d.id in epochs
+              or d.role.value not in ("monitor", "water")]
     # The day summary holds the same sums per day: a year is 365 rows a meter, not 35,040
     # blocks (the first overview after start-up summed every block of every site).
+    plain = [d.id for d in meters if d.id not in epochs]
     totals = {device: total for (device, _), total in store.block_totals(
-        [d.id for d in meters], -math.inf, math.inf, by_day=store.days_complete()).items()}
+        plain, -math.inf, math.inf, by_day=store.days_complete()).items()} if plain else {}
     out: dict[str, float] = {}
+
+    def add(role: str, energy: float | None, share: float) -> None:
+        if energy is not None and role not in ("monitor", "water"):
+            out[role] = out.get(role, 0.0) + energy * share
+
     for device in meters:
-        total = totals.get(device.id)
-        energy = None if total is None else total.energy_kwh
-        if energy is not None:
-            out[device.role.value] = out.get(device.role.value, 0.0) + energy * device.share
+        if device.id in epochs:
+            for e in epochs[device.id]:
+                total = store.block_totals([device.id], e.start, e.end).get((device.id, 0))
+                add(e.device.role.value, None if total is None else total.energy_kwh,
+                    e.device.share)
+        else:
+            total = totals.get(device.id)
+            add(device.role.value, None if total is None else total.energy_kwh, device.share)
     return out

@@ -17,13 +17,15 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter
+from dataclasses import replace
 from typing import NamedTuple
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from pue_monitor.config.metrics import RATIO_ROLES, Role
+from pue_monitor.config.history import site_epochs
 from pue_monitor.config.model import Config, Device, Site
-from pue_monitor.figures.rollup import SETTLE_S, rollup_range
+from pue_monitor.figures.rollup import SETTLE_S, has_blocks, rollup_range
 from pue_monitor.figures.service import meter_inputs_over
 from pue_monitor.pue.kpi import MeterInfo, MeterPart, Part, PueResult, combine, reduce_part
 from pue_monitor.pue.periods import BLOCK_S
@@ -70,7 +72,9 @@ def ensure_blocks(store: StoreProtocol, config: Config, site: Site, start: float
     settled = math.floor((now - SETTLE_S) / BLOCK_S) * BLOCK_S
     end = min(end, settled)
     written = 0
-    for device in energy_meters(site):
+    for device in site.devices:
+        if not has_blocks(config, site, device):
+            continue
         first = store.first_reading_ts(device.id)
         if first is None:
             continue
@@ -373,9 +377,13 @@ def segmented_results(store: StoreProtocol, config: Config, site: Site, bounds: 
     if ensure:
         ensure_blocks(store, config, site, math.floor(start / BLOCK_S) * BLOCK_S,
                       math.ceil(end / BLOCK_S) * BLOCK_S, now)
+    epochs = site_epochs(config, site, start, end)
     with store.snapshot():  # blocks, days and readings as of one moment
-        parts = segment_parts(store, config, site, bounds)
-    infos = meter_infos(site)
+        if len(epochs) == 1:
+            parts = segment_parts(store, config, epochs[0][2], bounds)
+        else:
+            parts = _epoch_parts(store, config, bounds, epochs)
+    infos = meter_infos(epochs[0][2])
     kw = {"threshold": site.pue_threshold, "operator": site.threshold_operator,
           "coverage_threshold": site.coverage_threshold}
     segments = [combine(site.id, infos, p, a, b, window=label, **kw)
@@ -425,4 +433,18 @@ def recent_results(store: StoreProtocol, config: Config, site: Site,
             if end > low:
                 parts += _exact_many(store, config, site, [(low, end)])
             out[name] = combine(site.id, infos, parts, start, end, window=name, **kw)
+    return out
+
+
+def _epoch_parts(store: StoreProtocol, config: Config, bounds: list[float],
+                 epochs: list[tuple[float, float, Site]]) -> list[list[Part]]:
+    """segment_parts where some meter's settings change within the period: each epoch
+    (config.history) with the settings in force then, its parts saying so (Part.infos)
+    so that combine puts each part's energy on the side its meter had then."""
+    out: list[list[Part]] = [[] for _ in bounds[:-1]]
+    for a, b, site in epochs:
+        inner = [a, *(x for x in bounds if a < x < b), b]
+        held = tuple(meter_infos(site))
+        for x, parts in zip(inner, segment_parts(store, config, site, inner)):
+            out[_segment(bounds, x)].extend(replace(p, infos=held) for p in parts)
     return out

@@ -18,6 +18,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from pue_monitor.config.metrics import WATER_METRIC, Role
+from pue_monitor.config.history import changes_within, site_at
 from pue_monitor.config.model import Config, Site
 from pue_monitor.figures.periods import segmented_results
 from pue_monitor.figures.settings import meter_settings
@@ -58,12 +59,14 @@ def water_m3(store: StoreProtocol, site: Site, start: float, end: float) -> floa
     return total if seen else None
 
 
-def inputs_of(result: PueResult, site: Site, settings: dict | None = None) -> dict:
+def inputs_of(result: PueResult, site: Site, settings: dict | None = None,
+              changes: list[dict] | None = None) -> dict:
     """What the PUE was computed from, canonical: enough to recompute it by hand, and
-    the settings of every meter it rests on (figures.settings), so the digest covers
-    them."""
+    the settings of every meter it rests on (figures.settings) with their changes within
+    the period (config.history), so the digest covers them."""
     return {
         "settings": settings or {},
+        "settings_changes": changes or [],
         "site": site.id,
         "start": result.start,
         "end": result.end,
@@ -112,9 +115,14 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
                        coverage_threshold=site.coverage_threshold)
     names = {d.id: d for d in site.devices}
     common = result.coverage * span
-    settings = {d.id: meter_settings(config, site, d) for d in site.devices
+    # Every meter's settings as in force at the period's start, and every change of
+    # them within it (config.history): both under the digest.
+    at_start = site_at(config, site, start)
+    settings = {d.id: meter_settings(config, at_start, d) for d in at_start.devices
                 if any(m.device == d.id for m in result.meters)}
-    inputs = inputs_of(result, site, settings)
+    changes = [{**c, "from": iso(c["from"], tz)}
+               for c in changes_within(config, site, start, end) if c["device"] in settings]
+    inputs = inputs_of(result, site, settings, changes)
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "site": site.id,
@@ -130,8 +138,7 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
         "meters": [{
             "device": m.device, "name": names[m.device].plain_name,
             "names": names[m.device].display_name, "role": m.role,
-            "measurement_point": names[m.device].measurement_point.value
-            if names[m.device].measurement_point else None,
+            "measurement_point": m.measurement_point,
             "share": m.share, "method": m.method, "energy_kwh": _num(m.energy_kwh),
             "covered_s": m.covered_s, "coverage": m.covered_s / span,
             "common_s": m.common_s, "resets": m.resets,
@@ -148,6 +155,7 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
         } for m in result.meters],
         "method": METHOD_VERSION,
         "settings": settings,
+        "settings_changes": changes,
         "inputs": inputs,
         "digest": {"algorithm": "sha256", "value": digest(inputs),
                    "over": "the 'inputs' object as JSON, keys sorted, no spaces, ASCII"},

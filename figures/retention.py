@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from pue_monitor.config.model import Config
-from pue_monitor.figures.settings import NO_BLOCKS
+from pue_monitor.figures.rollup import NO_BLOCKS
 from pue_monitor.pue.periods import BLOCK_S
 from pue_monitor.store.base import StoreProtocol
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 
-from pue_monitor.config.metrics import Role
+from pue_monitor.config.metrics import ENERGY_METRIC, Role
+from pue_monitor.config.history import device_epochs
 from pue_monitor.config.model import Config, Device, Site
-from pue_monitor.figures.service import meter_energy
+from pue_monitor.figures.service import RUN_LOOKBACK_S, meter_energy, run_bounds
 from pue_monitor.pue.energy import span_seconds
 from pue_monitor.pue.periods import BLOCK_S
-from pue_monitor.store.base import StoreProtocol
+from pue_monitor.store.base import StoreProtocol, series_over
 
 # Wait this long after an interval ends so late readings are in before it is closed.
 SETTLE_S = 60.0
@@ -21,13 +22,14 @@ CHUNK_BLOCKS = 16
 # The flag counts a block stores after its resets, in the store's row order
 # (StoreProtocol.write_interval_energy: step_backs, wraps, stuck, implausible).
 BLOCK_FLAGS = ("step_back", "wrap", "stuck", "implausible")
+NO_BLOCKS = (Role.MONITOR, Role.WATER)  # roles that measure no energy
 
 
 def rollup(store: StoreProtocol, config: Config, now: float) -> int:
     """Close every finished 15-minute interval not yet stored; returns rows written."""
     written = 0
     for site, device in config.devices():
-        if device.role in (Role.MONITOR, Role.WATER):
+        if not has_blocks(config, site, device):
             continue
         last = store.last_interval_end(device.id)
         if last is None:
@@ -39,8 +41,24 @@ def rollup(store: StoreProtocol, config: Config, now: float) -> int:
         if end_all <= last:
             continue
         end_all = min(end_all, last + MAX_INTERVALS_PER_PASS * BLOCK_S)
-        written += rollup_range(store, config, site, device, last, end_all)
+        start = min(last, _growing_run(store, device.id, last))
+        written += rollup_range(store, config, site, device, start, end_all)
     return written
+
+
+def _growing_run(store: StoreProtocol, device: str, last: float) -> float:
+    """Where the blocks before ``last`` must be made again: a run of equal counter
+    readings crossing it is judged whole (the stuck-counter rule), and one still growing
+    may have become stuck since its first blocks closed. The block of the reading before
+    the run (at most RUN_LOOKBACK_S back); ``last`` when no run crosses it."""
+    key = (device, ENERGY_METRIC)
+    ts, values = series_over(store, [key], last, last)[key]
+    before, after = values[ts < last], values[ts >= last]
+    if not before.size or not after.size or before[-1] != after[0]:
+        return last
+    lo, _ = run_bounds(store, key, last, last)
+    return max(math.floor(lo / BLOCK_S) * BLOCK_S,
+               last - math.ceil(RUN_LOOKBACK_S / BLOCK_S) * BLOCK_S)
 
 
 def rollup_range(store: StoreProtocol, config: Config, site: Site, device: Device, start: float,
@@ -58,8 +76,25 @@ def rollup_range(store: StoreProtocol, config: Config, site: Site, device: Devic
     return written
 
 
+def has_blocks(config: Config, site: Site, device: Device) -> bool:
+    """Whether the device measures energy at some time of its history (its blocks do not
+    depend on its role: they are kept for all of its time)."""
+    return any(e.device.role not in NO_BLOCKS for e in device_epochs(config, site, device))
+
+
 def _rollup_chunk(store: StoreProtocol, config: Config, site: Site, device: Device, start: float,
                   end: float) -> int:
+    """The blocks of [start, end), each computed with the settings in force at its time."""
+    written = 0
+    for epoch in device_epochs(config, site, device):
+        a, b = max(start, epoch.start), min(end, epoch.end)
+        if b > a:
+            written += _rollup_epoch(store, config, site, epoch.device, a, b)
+    return written
+
+
+def _rollup_epoch(store: StoreProtocol, config: Config, site: Site, device: Device,
+                  start: float, end: float) -> int:
     meter = meter_energy(store, config, site, device, start, end)
     rows = []
     counter = meter.counter if meter.method == "counter" else None

@@ -4,22 +4,32 @@ each meter's energy source over a span (meter_energy), which the roll-up uses to
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, Role
+from pue_monitor.config.history import change_times, site_at, site_epochs
 from pue_monitor.config.model import Config, Device, Site, quality_settings
 from pue_monitor.pue.energy import DEFAULT_GAP_POLLS, CounterSeries, MeterEnergy, PowerSeries
 from pue_monitor.pue.instant import InstantPue, PowerReading, instantaneous_pue
-from pue_monitor.pue.kpi import MeterInput, PueResult, interval_pue
+from pue_monitor.pue.kpi import (
+    MeterInput,
+    PueResult,
+    combine,
+    info,
+    interval_pue,
+    reduce_part,
+)
 from pue_monitor.pue.quality import (
     IMPLAUSIBLE_COUNTER,
     IMPLAUSIBLE_POWER,
     STUCK_COUNTER,
     STUCK_POWER,
 )
-from pue_monitor.pue.periods import window_bounds
-from pue_monitor.store.base import StoreProtocol, series_over
+from pue_monitor.pue.periods import BLOCK_S, window_bounds
+from pue_monitor.store.base import NEAR_READINGS, StoreProtocol, series_over
 from pue_monitor.store.model import HealthState, parse_labels
 
 if TYPE_CHECKING:  # only the live view builds frames; `report` starts without pandas
@@ -37,6 +47,8 @@ LATEST_LOOKBACK_S = 3600.0
 # The live window whose stuck / implausible flags make an answering device degraded.
 HEALTH_WINDOW = "15m"
 DEGRADING_FLAGS = (STUCK_COUNTER, STUCK_POWER, IMPLAUSIBLE_COUNTER, IMPLAUSIBLE_POWER)
+# A run of equal counter readings is read whole (whole_runs) up to this far beyond a window.
+RUN_LOOKBACK_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -87,14 +99,20 @@ def meter_inputs(store: StoreProtocol, config: Config, site: Site, start: float,
 
 def meter_inputs_over(store: StoreProtocol, config: Config, site: Site,
                       windows: list[tuple[float, float]]) -> list[list[MeterInput]]:
-    """meter_inputs for each of several windows, their readings read together."""
-    devices = [d for d in site.devices if d.role not in (Role.MONITOR, Role.WATER)]
-    every = store.series_windows([(d.id, m) for d in devices
+    """meter_inputs for each of several windows, their readings read together. Each
+    window takes the settings in force at its start (config.history): a window must not
+    span a change of settings (site_epochs cuts periods there)."""
+    sites = [site_at(config, site, start) for start, _ in windows]
+    ids = sorted({d.id for s in sites for d in s.devices
+                  if d.role not in (Role.MONITOR, Role.WATER)})
+    every = store.series_windows([(d, m) for d in ids
                                   for m in (ENERGY_METRIC, POWER_METRIC)], windows)
     return [[MeterInput(device=device.id, role=device.role, share=device.share,
                         measurement_point=device.measurement_point,
-                        energy=meter_energy(store, config, site, device, start, end, series))
-             for device in devices] for (start, end), series in zip(windows, every)]
+                        energy=meter_energy(store, config, now_site, device, start, end,
+                                            series))
+             for device in now_site.devices if device.role not in (Role.MONITOR, Role.WATER)]
+            for (start, end), series, now_site in zip(windows, every, sites)]
 
 
 def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Device, start: float,
@@ -104,9 +122,22 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
     ``series``: its readings, as series_over gives them, if already read.
     """
     keys = [(device.id, ENERGY_METRIC), (device.id, POWER_METRIC)]
-    if series is None:
-        series = series_over(store, keys, start, end)
-    (counter_ts, kwh), (power_ts, watts) = series[keys[0]], series[keys[1]]
+    # A facility meter's stuck counter is also judged against the site's IT power.
+    feeds = [d for d in site.devices if d.role == Role.IT] if device.role == Role.FACILITY \
+        else []
+    wanted = keys + [(d.id, POWER_METRIC) for d in feeds]
+    missing = [k for k in wanted if series is None or k not in series]
+    if missing:
+        series = {**(series or {}), **series_over(store, missing, start, end)}
+    assert series is not None
+    read_ts = series[keys[0]][0]
+    counter_ts, kwh = whole_runs(store, keys[0], *series[keys[0]], start, end)
+    if counter_ts.size > len(read_ts):
+        # A run of equal counter readings crossing the window is judged whole (the
+        # stuck-counter rule): its evidence, the power, is read over all of it too.
+        lo, hi = min(start, float(counter_ts[0])), max(end, float(counter_ts[-1]))
+        series = {**series, **series_over(store, wanted[1:], lo, hi)}
+    power_ts, watts = series[keys[1]]
     last = float(kwh[-1]) if kwh.size else 0.0
     profile = config.known_profile(device)
     if profile is None:  # profile auto: the model it was identified as, if it has been
@@ -123,8 +154,75 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
         resolution_kwh=profile.counter_resolution_kwh(ENERGY_METRIC, last)
         if profile is not None else 0.0,
         reset_below_fraction=rules["reset_below_fraction"], rated_max_w=rules["rated_max_w"],
-        power=power)
+        power=power, site_power=tuple((_it_power(store, config, site, d, series), d.share)
+                                      for d in feeds))
     return MeterEnergy(counter, power)
+
+
+def whole_runs(store: StoreProtocol, key: tuple[str, str], ts: np.ndarray,
+               values: np.ndarray, start: float | None = None, end: float | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """A counter's readings as read for a window, extended outwards while the readings at
+    an end are equal (a run the window cut), to the first reading that differs: the
+    stuck-counter rule judges a run whole, so every window sees the same runs (a block
+    and a period cut elsewhere agree). At most RUN_LOOKBACK_S further each way: a run
+    longer than that is judged on its last day (a bound, so an idle meter does not make
+    every live window read weeks). ``start``, ``end``: the window the readings were read
+    for (with NEAR_READINGS beyond each side): fewer beyond it means the data ends there,
+    and nothing more is asked of the store (a live window ending now)."""
+    ts, values = np.asarray(ts, dtype=float), np.asarray(values, dtype=float)
+    more_before = start is None or int((ts < start).sum()) >= NEAR_READINGS
+    more_after = end is None or int((ts > end).sum()) >= NEAR_READINGS
+    if more_before and ts.size >= 2 and values[0] == values[1]:
+        more_ts, more = _run_beyond(store, key, float(ts[0]), float(values[0]), -1)
+        ts, values = np.concatenate((more_ts, ts)), np.concatenate((more, values))
+    if more_after and ts.size >= 2 and values[-1] == values[-2]:
+        more_ts, more = _run_beyond(store, key, float(ts[-1]), float(values[-1]), 1)
+        ts, values = np.concatenate((ts, more_ts)), np.concatenate((values, more))
+    return ts, values
+
+
+def _run_beyond(store: StoreProtocol, key: tuple[str, str], edge: float, value: float,
+                way: int) -> tuple[np.ndarray, np.ndarray]:
+    """The readings beyond ``edge`` (way -1 before it, +1 after) that continue a run of
+    ``value``, and the first that differs; read a block's worth first, then wider."""
+    span = float(BLOCK_S)
+    while True:
+        lo, hi = (edge - span, edge) if way < 0 else (edge, edge + span)
+        more_ts, more = series_over(store, [key], lo, hi)[key]
+        keep = more_ts < edge if way < 0 else more_ts > edge
+        more_ts, more = more_ts[keep], more[keep]
+        other = np.flatnonzero(more != value)
+        if other.size:
+            cut = int(other[-1]) if way < 0 else int(other[0]) + 1
+            return (more_ts[cut:], more[cut:]) if way < 0 else (more_ts[:cut], more[:cut])
+        if span >= RUN_LOOKBACK_S or not more_ts.size or (
+                way < 0 and more_ts[0] > lo) or (way > 0 and more_ts[-1] < hi):
+            return more_ts, more  # the run reaches the bound, or the data's end
+        span = min(4 * span, RUN_LOOKBACK_S)
+
+
+def run_bounds(store: StoreProtocol, key: tuple[str, str], lo: float, hi: float
+               ) -> tuple[float, float]:
+    """[lo, hi] widened over the runs of equal counter readings crossing its ends, with
+    the reading beyond each (what whole_runs reads for a window with these ends)."""
+    out = []
+    for at, end in ((lo, 0), (hi, -1)):
+        ts, values = series_over(store, [key], at, at)[key]
+        ts, _ = whole_runs(store, key, ts, values)
+        out.append(float(ts[end]) if ts.size else at)
+    return min(lo, out[0]), max(hi, out[1])
+
+
+def _it_power(store: StoreProtocol, config: Config, site: Site, device: Device,
+              series: dict) -> PowerSeries:
+    """An IT meter's power as evidence that energy flowed (its own gap and rated-maximum
+    rules applied)."""
+    ts, watts = series[(device.id, POWER_METRIC)]
+    profile = config.known_profile(device) or config.profiles.get(
+        store.device_profiles().get(device.id, ""))
+    return PowerSeries.from_arrays(ts, watts, max_gap_s(config, site, device),
+                                   rated_max_w=quality_settings(device, profile)["rated_max_w"])
 
 
 def site_windows(store: StoreProtocol, config: Config, site: Site, now: float,
@@ -135,18 +233,30 @@ def site_windows(store: StoreProtocol, config: Config, site: Site, now: float,
     from pue_monitor.figures.periods import recent_results
 
     bounds = {w: window_bounds(w, now, site.timezone) for w in windows}
-    raw = {w: b for w, b in bounds.items() if w not in BLOCK_WINDOWS}
-    out = recent_results(store, config, site, {w: b for w, b in bounds.items()
-                                               if w in BLOCK_WINDOWS})
-    if raw:
-        earliest = min(b[0] for b in raw.values())
-        meters = meter_inputs(store, config, site, earliest, now)
-        out.update({w: interval_pue(site.id, meters, start, end, window=w,
-                                    threshold=site.pue_threshold,
-                                    operator=site.threshold_operator,
-                                    coverage_threshold=site.coverage_threshold)
-                    for w, (start, end) in raw.items()})
-    return {w: out[w] for w in bounds}
+    earliest = min(b[0] for b in bounds.values())
+    kw = {"threshold": site.pue_threshold, "operator": site.threshold_operator,
+          "coverage_threshold": site.coverage_threshold}
+    if not change_times(config, site, earliest, now):
+        raw = {w: b for w, b in bounds.items() if w not in BLOCK_WINDOWS}
+        out = recent_results(store, config, site, {w: b for w, b in bounds.items()
+                                                   if w in BLOCK_WINDOWS})
+        if raw:
+            meters = meter_inputs(store, config, site, min(b[0] for b in raw.values()), now)
+            out.update({w: interval_pue(site.id, meters, start, end, window=w, **kw)
+                        for w, (start, end) in raw.items()})
+        return {w: out[w] for w in bounds}
+    # Settings changed within the windows (rare): each stretch from raw readings with the
+    # settings of its time.
+    out = {}
+    for w, (start, end) in bounds.items():
+        epochs = site_epochs(config, site, start, end)
+        inputs = meter_inputs_over(store, config, site, [(a, b) for a, b, _ in epochs])
+        parts = [replace(reduce_part(meters, a, b),
+                         infos=tuple(info(m) for m in meters))
+                 for meters, (a, b, _) in zip(inputs, epochs)]
+        out[w] = combine(site.id, [info(m) for m in inputs[0]], parts, start, end, window=w,
+                         **kw)
+    return out
 
 
 def site_status(store: StoreProtocol, config: Config, site: Site, now: float,
@@ -155,10 +265,12 @@ def site_status(store: StoreProtocol, config: Config, site: Site, now: float,
     """Live PUE (instantaneous and per window), power by role and device health of a site."""
     if latest is None:
         latest = store.latest(now - LATEST_LOOKBACK_S, [d.id for d in site.devices])
+    live_site = site
+    site = site_at(config, site, now)  # roles and shares as in force now
     health = store.health()
     errors = store.error_counts()
     values = _values_by_device(latest)
-    live = site_windows(store, config, site, now, windows)
+    live = site_windows(store, config, live_site, now, windows)
     flagged = device_flags(live.get(HEALTH_WINDOW))
     every_flag = meter_flags(live.get(HEALTH_WINDOW))
     devices, power = [], []
@@ -196,7 +308,11 @@ def device_flags(figure: PueResult | None) -> dict[str, dict[str, int]]:
     for meter in figure.meters if figure is not None else ():
         counts = {k: meter.quality.count(k) for k in DEGRADING_FLAGS}
         if any(counts.values()):
-            out[meter.device] = {k: n for k, n in counts.items() if n}
+            # (a meter whose role changed in the window is two figures: their flags add)
+            have = out.setdefault(meter.device, {})
+            for k, n in counts.items():
+                if n:
+                    have[k] = have.get(k, 0) + n
     return out
 
 

@@ -99,20 +99,27 @@ def _classify(ts: np.ndarray, raw: np.ndarray, offset: np.ndarray, *,
     return steps
 
 
-def _stuck(steps: _Steps, power: PowerSeries | None, resolution_kwh: float) -> None:
-    """Refuse runs of an unmoving counter while the meter's own power says more than one
-    register step of energy flowed, with the step into the run and the step out of it:
-    the stall began somewhere in the first, and the second may carry its whole energy.
-    The last reading of a run may show the register as it was REGISTER_REFRESH_S before,
-    so the evidence is weighed up to that much before it."""
-    if power is None or power.ts.size < 2:
+def _stuck(steps: _Steps, evidence: list[tuple[PowerSeries, float]],
+           resolution_kwh: float) -> None:
+    """Refuse runs of an unmoving counter while the evidence (the meter's own power; for
+    a facility meter also the site's IT power, share applied, which the facility feeds)
+    says more than one register step of energy flowed, with the step into the run and
+    the step out of it: the stall began somewhere in the first, and the second may carry
+    its whole energy. Each source is judged on its own: the IT side is a lower bound of
+    what a facility counter must have counted."""
+    (own, _), others = evidence[0], [(p, w) for p, w in evidence[1:] if p.ts.size >= 2]
+    if own.ts.size < 2 and not others:
         return
     ts, last_step = steps.ts, steps.delta.size - 1
     for first, last in equal_runs(steps.values):
+        # The last reading of a run may show the register as it was REGISTER_REFRESH_S
+        # before, so the evidence is weighed up to that much before it.
         a, b = float(ts[first]), float(ts[last]) - REGISTER_REFRESH_S
         if b <= a:
             continue  # one register image read twice
-        if power.energy(power.evidence_spans(a, b)) > resolution_kwh:
+        by_own = own.energy(own.evidence_spans(a, b)) if own.ts.size >= 2 else 0.0
+        by_site = sum(w * p.energy(p.evidence_spans(a, b)) for p, w in others)
+        if max(by_own, by_site) > resolution_kwh:
             steps.refuse(max(first - 1, 0), min(last, last_step), STUCK_COUNTER)
 
 
@@ -151,11 +158,15 @@ class CounterSeries:
                     replacements: tuple[Replacement, ...] = (), resolution_kwh: float = 0.0, *,
                     reset_below_fraction: float | None = None,
                     rated_max_w: float | None = None,
-                    power: PowerSeries | None = None) -> CounterSeries:
+                    power: PowerSeries | None = None,
+                    site_power: tuple[tuple[PowerSeries, float], ...] = ()
+                    ) -> CounterSeries:
         """Readings, with every rule applied.
 
         ``replacements``: (time, old final, new initial) kWh of each meter swap.
         ``power``: the same meter's power, the evidence for the stuck-counter rule.
+        ``site_power``: (power, share) of the site's IT meters, the further evidence for
+        a facility meter's counter (it feeds them: their energy flows through it).
         """
         ts, raw = clean_series(ts, values)
         if ts.size < 2:
@@ -168,7 +179,9 @@ class CounterSeries:
                           reset_below=DEFAULT_RESET_BELOW_FRACTION
                           if reset_below_fraction is None else reset_below_fraction,
                           rated_max_w=rated_max_w)
-        _stuck(steps, power, resolution_kwh)
+        empty = PowerSeries(np.empty(0), np.empty(0), 0.0)
+        _stuck(steps, [(power if power is not None else empty, 1.0), *site_power],
+               resolution_kwh)
         cumulative = steps.values[0] + np.concatenate(([0.0], np.cumsum(steps.delta)))
         return cls(ts, cumulative, resolution_kwh, tuple(sorted(steps.flags)))
 

@@ -62,6 +62,8 @@ class MeterFigure:
     # Flags ending in the period, by quality.COUNTED group (reset, step_back, wrap, stuck,
     # implausible): whether the period was read from blocks or recomputed, these add up.
     counted: dict[str, int] = field(default_factory=dict)
+    # Where an IT meter measured (its setting over the parts of this figure).
+    measurement_point: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,10 @@ class Part:
     end: float
     common_s: float
     meters: dict[str, MeterPart]
+    # The meters' settings in force over this part, where they differ from the ones
+    # combine is given (settings with history, config.history): each part's energy goes
+    # to the side of the ratio its meter's role had then, with the share it had then.
+    infos: tuple[MeterInfo, ...] | None = None
 
 
 def info(meter: MeterInput) -> MeterInfo:
@@ -218,14 +224,28 @@ def combine(site: str, meters: list[MeterInfo], parts: list[Part], start: float,
         raise ValueError(f"empty period: {start} .. {end}")
     if operator not in OPERATORS:
         raise ValueError(f"unknown threshold operator {operator!r}")
-    category = pue_category([m.measurement_point for m in meters if m.role == Role.IT])
+    # A meter whose role, share or measurement point changed within the period is one
+    # figure per setting (device, role, share, point), each over the parts it held in.
+    groups: dict[MeterInfo, list[MeterPart]] = {meter: [] for meter in meters}
+    for part in parts:
+        held = {m.device: m for m in (part.infos if part.infos is not None else meters)}
+        for device, piece in part.meters.items():
+            meter = held.get(device)
+            if meter is not None:
+                groups.setdefault(meter, []).append(piece)
+    # Where IT energy was measured over the parts (the settings they held); the given
+    # meters' when there are none.
+    held_it = [m for m, pieces in groups.items() if m.role == Role.IT and pieces]
+    category = pue_category([m.measurement_point for m in held_it or
+                             [m for m in meters if m.role == Role.IT]])
     covered = sum(p.common_s for p in parts)
     coverage = covered / (end - start)
     e_dc = e_it = 0.0
     negative = False
     figures = []
-    for meter in meters:
-        pieces = [p.meters[meter.device] for p in parts if meter.device in p.meters]
+    for meter, pieces in groups.items():
+        if not pieces and meter not in meters:
+            continue
         raw = [x.energy_kwh for x in pieces if x.energy_kwh is not None]
         energy = sum(raw) * meter.share if raw else None
         negative |= energy is not None and energy < 0
@@ -247,7 +267,9 @@ def combine(site: str, meters: list[MeterInfo], parts: list[Part], start: float,
             covered_s=sum(x.covered_s for x in pieces), resets=sum(x.resets for x in pieces),
             cross_check=check, common_s=sum(x.common_s for x in pieces),
             quality=MeterQuality.merge([x.quality for x in pieces]),
-            counted={name: sum(x.counted.get(name, 0) for x in pieces) for name in COUNTED}))
+            counted={name: sum(x.counted.get(name, 0) for x in pieces) for name in COUNTED},
+            measurement_point=meter.measurement_point.value
+            if meter.measurement_point is not None else None))
 
     pue: float | None = None
     if covered <= 0:

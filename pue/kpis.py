@@ -72,8 +72,13 @@ def kpis(result: PueResult, *, water_m3: float | None = None,
 
     def partial(role: Role) -> float | None:
         energy = _role_energy(result, role)
-        if energy is None or any(m.common_s < coverage_threshold * common
-                                 for m in result.meters if m.role == role.value):
+        # By device: a meter whose share changed in the period is one figure per share,
+        # and its figures' common time adds up.
+        measured: dict[str, float] = {}
+        for m in result.meters:
+            if m.role == role.value:
+                measured[m.device] = measured.get(m.device, 0.0) + m.common_s
+        if energy is None or any(s < coverage_threshold * common for s in measured.values()):
             return None
         return (e_it + energy) / e_it
 

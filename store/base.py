@@ -229,10 +229,12 @@ class StoreProtocol(UserStoreProtocol, SessionStoreProtocol, EventStoreProtocol,
         heartbeat); ``stopped`` marks a clean stop. Written by the monitor only."""
 
     def replace_settings(self, fingerprints: Mapping[str, str],
-                         drop_blocks: bool = True) -> None:
-        """Record each device's settings fingerprint (figures.settings) and delete all of
-        its blocks, in one transaction: blocks made with other settings are stale
-        (``drop_blocks`` False: only record them)."""
+                         drop_blocks: bool = True,
+                         since: Mapping[str, float] | None = None) -> None:
+        """Record each device's settings record (figures.settings) and delete its blocks,
+        in one transaction: blocks made with other settings are stale. ``since``: only
+        the blocks starting at or after that time, and only of the devices it names
+        (-inf: all of them); ``drop_blocks`` False: only record."""
 
     def align_days(self, offset_s: int) -> bool:
         """Start the summary's days at ``offset_s`` east of UTC (a block boundary); True

@@ -351,19 +351,33 @@ class PostgresStore(PgUsersMixin, PgEventsMixin):
                          (UNKNOWN_SITE, run, float(ts), float(ts), bool(stopped)))
 
     def replace_settings(self, fingerprints: Mapping[str, str],
-                         drop_blocks: bool = True) -> None:
-        """Record these devices' settings fingerprints and delete all their blocks and
-        day rows (blocks made with other settings are stale), in one transaction."""
+                         drop_blocks: bool = True,
+                         since: Mapping[str, float] | None = None) -> None:
+        """Record these devices' settings and delete their blocks (from ``since``, see
+        StoreProtocol) and the day rows they made (blocks made with other settings are
+        stale), in one transaction."""
         if not fingerprints:
             return
-        with self._write(fingerprints if drop_blocks else ()) as conn:
+        cut = {d: -math.inf if since is None else since.get(d) for d in fingerprints}
+        cut = {d: t for d, t in cut.items() if t is not None} if drop_blocks else {}
+        with self._write(cut) as conn:
             site_of = self._site_of(conn, fingerprints)
             devices = sorted(fingerprints)
-            if drop_blocks:
+            whole = sorted(d for d, t in cut.items() if t == -math.inf)
+            if whole:
                 # Every block of the device goes, so every day row of it goes too.
                 for table in ("interval_energy", "day_energy"):
                     conn.execute(f"DELETE FROM {table} WHERE device = ANY(%s::text[])",
-                                 (devices,))
+                                 (whole,))
+            dirty: set[tuple[str, int]] = set()
+            offset = days.offset(conn)
+            for device, t in sorted(cut.items()):
+                if t != -math.inf:
+                    dirty |= {(device, days.day_of(start, offset)) for (start,) in conn.execute(
+                        "DELETE FROM interval_energy WHERE device = %s AND start >= %s "
+                        "RETURNING start", (device, t))}
+            if dirty:
+                days.refresh(conn, dirty)
             conn.cursor().executemany(
                 "INSERT INTO device_settings VALUES (%s, %s, %s) ON CONFLICT (site, device) "
                 "DO UPDATE SET fingerprint = excluded.fingerprint",

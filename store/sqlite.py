@@ -596,13 +596,17 @@ class Store(accounts.UsersMixin, events.EventsMixin):
         return {key[len(SETTINGS_KEY):]: value for key, value in rows}
 
     def replace_settings(self, fingerprints: Mapping[str, str],
-                         drop_blocks: bool = True) -> None:
-        """Record these devices' settings fingerprints and delete all their blocks (their
-        days follow), in one transaction: the blocks are recomputed with the new settings."""
+                         drop_blocks: bool = True,
+                         since: Mapping[str, float] | None = None) -> None:
+        """Record these devices' settings and delete their blocks (from ``since``, see
+        StoreProtocol; their days follow), in one transaction: the blocks are recomputed
+        with the new settings."""
         with self._connect(immediate=True) as conn:
             for device, value in fingerprints.items():
-                if drop_blocks:
-                    conn.execute("DELETE FROM interval_energy WHERE device = ?", (device,))
+                start = -math.inf if since is None else since.get(device)
+                if drop_blocks and start is not None:
+                    conn.execute("DELETE FROM interval_energy WHERE device = ? AND start >= ?",
+                                 (device, max(start, -1e300)))
                 conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                              (SETTINGS_KEY + device, value))
             days.refresh(conn)

@@ -206,7 +206,8 @@ def test_csv_report_reproduces_the_scenario(data_dir, tmp_path, site):
     assert list(row) == ["site", "period_start", "period_end", "category",
                          "facility_energy_kwh", "it_energy_kwh", "pue", "coverage", "status",
                          "threshold", "operator", "compliant", "dcie_pct", "digest",
-                         "sites_judged", "sites_compliant", "not_judged"]
+                         "sites_judged", "sites_compliant", "not_judged", "settings",
+                         "settings_changes"]
     assert (row["site"], row["period_start"], row["period_end"]) == (site, START, END)
     assert row["category"] == want["category"]
     assert float(row["pue"]) == pytest.approx(want["pue"], abs=1e-9)

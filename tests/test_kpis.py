@@ -82,3 +82,19 @@ def test_partial_pue_needs_its_meters_over_the_time(cooling_s, threshold, given)
     got = kpis(site, coverage_threshold=threshold)
     assert (got.ppue_cooling is not None) is given
     assert got.ppue_power_distribution == pytest.approx(1060 / 1000)  # complete: given
+
+
+def test_a_cooling_meter_whose_share_changed_is_one_meter_over_the_time():
+    # The chiller counted at 0.6 for the first half hour (120 kWh) and 0.5 after (100 kWh):
+    # two figures of one device, each over 1800 s of the hour; together the whole hour, so
+    # the partial PUE is given: (1000 + 220) / 1000.
+    figures = (
+        MeterFigure("in", "facility", 1.0, "counter", 1500.0, 3600.0, common_s=3600.0),
+        MeterFigure("it", "it", 1.0, "counter", 1000.0, 3600.0, common_s=3600.0),
+        MeterFigure("ch", "cooling", 0.6, "counter", 120.0, 1800.0, common_s=1800.0),
+        MeterFigure("ch", "cooling", 0.5, "counter", 100.0, 1800.0, common_s=1800.0))
+    site = PueResult(site="s", start=0.0, end=3600.0, window="", category=1, pue=1.5,
+                     facility_energy_kwh=1500.0, it_energy_kwh=1000.0, coverage=1.0,
+                     status="ok", threshold=1.4, operator="<=", compliant=False,
+                     meters=figures)
+    assert kpis(site).ppue_cooling == pytest.approx(1220 / 1000, rel=1e-9)

@@ -101,3 +101,18 @@ def test_events_are_kept_per_site_newest_first_with_the_latest_state(store):
     assert store.events("c", 0.0, 1000.0) == []
     assert store.latest_events() == {("a", "device", "a-ups"): up, ("a", "pue", "24h"): over,
                                      ("b", "device", "b-pdu"): other}
+
+
+def test_replace_settings_since_drops_only_the_later_blocks(store):
+    # A setting changed from 900 s (settings with history): a's blocks from 900 s go, its
+    # block before stays, and so does the day's sum of it; b is only recorded.
+    store.write_interval_energy([("a", 0.0, 900.0, 1.0, 900.0, "counter"),
+                                 ("a", 900.0, 1800.0, 2.0, 900.0, "counter"),
+                                 ("a", 1800.0, 2700.0, 8.0, 900.0, "counter"),
+                                 ("b", 0.0, 900.0, 4.0, 900.0, "counter")])
+    store.replace_settings({"a": "t1", "b": "t2"}, since={"a": 900.0})
+    assert store.settings_fingerprints() == {"a": "t1", "b": "t2"}
+    assert store.block_counts(["a", "b"], 0.0, 86400.0) == {"a": 1, "b": 1}
+    assert store.last_interval_end("a") == 900.0
+    totals = store.block_totals(["a", "b"], 0.0, 86400.0, by_day=True)
+    assert {k: t.energy_kwh for k, t in totals.items()} == {("a", 0): 1.0, ("b", 0): 4.0}

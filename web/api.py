@@ -123,7 +123,7 @@ def api_site_power(site_id: str) -> Response:
         return _bad_range()
     st = state()
     return _json(cache().get(("power", site.id, name, cut()), lambda: series.power_document(
-        st.store, site, name, st.clock())))
+        st.store, site, name, st.clock(), st.config)))
 
 
 def months(site: Site, year: int) -> dict:

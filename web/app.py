@@ -63,7 +63,7 @@ class WebState:
 
     def _compute_long(self, now: float) -> tuple[float, dict[str, LongSite]]:
         return (now, {site.id: LongSite(site_long_figures(self.store, self.config, site, now),
-                                        energy_totals(self.store, site))
+                                        energy_totals(self.store, site, self.config))
                       for site in self.config.sites})
 
     def long_figures(self, now: float) -> dict[str, LongSite]:

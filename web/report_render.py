@@ -19,7 +19,7 @@ from pue_monitor.web.report_parts import (clock_text, month_chart, navigation, p
 CSV_COLUMNS = ("site", "period_start", "period_end", "category", "facility_energy_kwh",
                "it_energy_kwh", "pue", "coverage", "status", "threshold", "operator",
                "compliant", "dcie_pct", "digest", "sites_judged", "sites_compliant",
-               "not_judged")
+               "not_judged", "settings", "settings_changes")
 # The site column of a province document's last CSV row: the province figure.
 PROVINCE_ROW = "province"
 # Machine CSV: enough digits for any meter, none of the float noise (1259.9999999999998).
@@ -52,7 +52,10 @@ def to_csv(doc: dict) -> str:
     writer.writerow(CSV_COLUMNS)
     for rep in site_reports(doc):
         row = {**rep, "period_start": rep["period"]["start"], "period_end": rep["period"]["end"],
-               "digest": rep["digest"]["value"]}
+               "digest": rep["digest"]["value"],
+               "settings": json.dumps(rep.get("settings") or {}, sort_keys=True,
+                                      separators=(",", ":"), ensure_ascii=False),
+               "settings_changes": changes_text(rep.get("settings_changes") or [])}
         writer.writerow([_plain(row.get(c)) for c in CSV_COLUMNS])
     prov = doc.get("province")
     if prov is not None:
@@ -65,6 +68,17 @@ def to_csv(doc: dict) -> str:
                    f"{n['site']}:{n['status']}" for n in prov["not_judged"])}
         writer.writerow([_plain(row.get(c)) for c in CSV_COLUMNS])
     return out.getvalue()
+
+
+def changes_text(changes: list[dict]) -> str:
+    """'FROM DEVICE setting old->new, ...; ...': every change of settings, one line."""
+    return "; ".join(f"{c['from']} {c['device']} " + ", ".join(
+        f"{k} {_shown(v['old'])}->{_shown(v['new'])}" for k, v in c["changed"].items())
+        for c in changes)
+
+
+def _shown(value: object) -> str:
+    return "null" if value is None else _plain(value)
 
 
 # ---- HTML ------------------------------------------------------------------------------
@@ -235,6 +249,48 @@ def _flags(counts: dict | None, lang: str) -> str:
     return " · ".join(parts) if parts else DASH
 
 
+# The settings a report lists per meter, in this order (figures.settings.meter_settings).
+SETTING_KEYS = ("role", "share", "measurement_point", "counter_width_kwh", "max_gap_s",
+                "interval_s", "replacements", "reset_below_fraction", "rated_max_w",
+                "stuck_power_polls", "profile")
+
+
+def _setting(key: str, value: object, lang: str) -> str:
+    if value is None:
+        return DASH
+    if key == "role":
+        return escape(t("role." + str(value), lang))
+    if key == "measurement_point":
+        return escape(t("mp." + str(value), lang))
+    if key == "replacements":
+        return escape(", ".join(f"{r[0]}: {number(r[1], 1, lang)} → {number(r[2], 1, lang)} kWh"
+                                for r in value)) if value else DASH  # type: ignore[union-attr]
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return number(value, 6, lang).rstrip("0").rstrip(",.") if isinstance(value, float) \
+            else str(value)
+    return escape(str(value))
+
+
+def _settings(rep: dict, lang: str) -> str:
+    """Every meter's settings at the period's start and every change within it."""
+    settings = rep.get("settings") or {}
+    if not settings:
+        return ""
+    rows = [[escape(device)] + [_setting(k, values.get(k), lang) for k in SETTING_KEYS]
+            for device, values in settings.items()]
+    out = (f"<h3>{escape(t('rep.settings', lang))}</h3>"
+           + _rows(rows, [t("dev.id", lang)] + [t("set." + k, lang) for k in SETTING_KEYS]))
+    changes = rep.get("settings_changes") or []
+    if not changes:
+        return out + f"<p>{escape(t('rep.changes.none', lang))}</p>"
+    rows = [[escape(c["from"]), escape(c["device"]), escape(t("set." + k, lang)),
+             _setting(k, v["old"], lang) + " → " + _setting(k, v["new"], lang)]
+            for c in changes for k, v in c["changed"].items()]
+    return (out + f"<h3>{escape(t('rep.changes', lang))}</h3>"
+            + _rows(rows, [t("rep.from", lang), t("dev.id", lang), t("rep.setting", lang),
+                           t("rep.change", lang)]))
+
+
 # At most this many outage spans are listed in the HTML (the JSON has all of them).
 OUTAGE_ROWS = 40
 
@@ -291,7 +347,8 @@ def _site(rep: dict, lang: str, first: bool) -> str:
 <div>{escape(t('fig.status', lang))}: {escape(t('status.' + rep['status'], lang))}</div>
 <div>{escape(t('fig.coverage', lang))}: {_pct(rep['coverage'], lang)}</div></div></div>
 <h3>{escape(t('rep.energy', lang))}</h3>{_rows(figures, ['', ''], {1})}
-{_kpis(rep, lang)}{_balance(rep, lang)}{_meters(rep, lang)}{_outages(rep, lang)}
+{_kpis(rep, lang)}{_balance(rep, lang)}{_meters(rep, lang)}
+{_settings(rep, lang)}{_outages(rep, lang)}
 {_months(rep, lang)}
 <h3>{escape(t('rep.method', lang))}</h3>
 <p>{escape(t('rep.method.text', lang))}</p>

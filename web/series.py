@@ -63,8 +63,9 @@ def pue_document(store: StoreProtocol, config: Config, site: Site, name: str,
                        for p in points]}
 
 
-def power_document(store: StoreProtocol, site: Site, name: str, now: float) -> dict:
-    bounds, roles = charts.power_series(store, site, name, now)
+def power_document(store: StoreProtocol, site: Site, name: str, now: float,
+                   config: Config | None = None) -> dict:
+    bounds, roles = charts.power_series(store, site, name, now, config)
     order = [r.value for r in charts.STACK_ROLES if r.value in roles]
     return {"site": site.id, "range": name, "step": charts.RANGES[name],
             "timezone": site.timezone, "unit": "kW", "t": bounds[:-1],
