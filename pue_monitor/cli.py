@@ -1,4 +1,5 @@
-"""`pue-monitor` command line: run, demo, simulate, check-config, import, report, user."""
+"""`pue-monitor` command line: run, demo, simulate, check-config, import, report, user,
+central."""
 
 from __future__ import annotations
 
@@ -64,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds per request")
     audit_cli.add_parsers(sub)
     user_cli.add_parser(sub)
+    from pue_monitor.central.service import add_parser as add_central_parser
+
+    add_central_parser(sub, _serving_args)
     return parser
 
 
@@ -95,6 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: OK: {len(config.sites)} sites, {devices} devices, "
               f"profiles: {', '.join(sorted({d.profile for _, d in config.devices()}))}")
         return 0
+    if args.command == "central":
+        from pue_monitor.central.service import run as run_central
+
+        try:
+            return run_central(args, config)
+        except OSError as exc:
+            print(f"pue-monitor: cannot serve on {args.host}:{args.port}: "
+                  f"{exc.strerror or exc} (choose another with --port)", file=sys.stderr)
+            return 1
     if args.command in audit_cli.COMMANDS:
         return audit_cli.run(args, config)
     if args.command == "user":

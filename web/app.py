@@ -45,6 +45,8 @@ class WebState:
     store: StoreProtocol
     clock: Callable[[], float]
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # The central service adds the sites' definition history to its reports (central/).
+    annotate_report: Callable[[dict], dict] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cached: tuple[float, dict] | None = None
     _long: tuple[float, dict[str, LongSite]] | None = None
@@ -81,9 +83,16 @@ class WebState:
             self._cached = (now, doc)
             return doc
 
+    def replace_config(self, config: Config) -> None:
+        """Serve another config from now on (the central's, when a site definition
+        arrives); the cached figures go with the old one."""
+        with self._lock:
+            self.config, self._cached, self._long = config, None, None
+
     @property
     def refresh_s(self) -> float:
-        fastest = min(self.config.polling_for(s, d).interval_s for s, d in self.config.devices())
+        fastest = min((self.config.polling_for(s, d).interval_s
+                       for s, d in self.config.devices()), default=REFRESH_MAX_S)
         return min(REFRESH_MAX_S, max(REFRESH_MIN_S, fastest))
 
 

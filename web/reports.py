@@ -54,6 +54,8 @@ def view() -> Response:
     try:
         # "all": every site this request may see
         doc = build_report(state.store, scoped_config(), site, period, now, now)
+        if state.annotate_report is not None:
+            doc = state.annotate_report(doc)
     except PeriodError as exc:  # too long, absurd dates: in the page's language
         return _bad(lang, exc.text(lang))
     except ValueError as exc:
