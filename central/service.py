@@ -135,8 +135,10 @@ def _rollup_loop(central: Central, stop: threading.Event) -> None:
 
 
 def serve(config: Config, data_dir: Path, host: str, port: int,
-          announce=print) -> int:
-    """Serve ingest and the web view until SIGINT/SIGTERM."""
+          announce=print, started=None) -> int:
+    """Serve ingest and the web view until SIGINT/SIGTERM. ``started(store, port)``, if
+    given, runs once the server listens and returns what to call on the way out (the
+    province demo starts its edges there)."""
     from pue_monitor.storage import describe
 
     store, central, app = build(config, data_dir)
@@ -146,6 +148,14 @@ def serve(config: Config, data_dir: Path, host: str, port: int,
     announce(f"pue-monitor: central   http://{shown}:{server.port}/  (ingest: "
              f"/api/v2/write, site definitions: /api/v1/central/definition)")
     announce(f"pue-monitor: data in   {describe(data_dir, config)}")
+    finish = None
+    if started is not None:
+        try:
+            finish = started(store, server.port)
+        except BaseException:
+            server.stop()
+            store.close()
+            raise
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -155,6 +165,8 @@ def serve(config: Config, data_dir: Path, host: str, port: int,
     try:
         stop.wait()
     finally:
+        if finish is not None:
+            finish()
         server.stop()
         roller.join(10)
         store.close()

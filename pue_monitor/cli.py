@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="simulated province (default: the built-in config/demo.yaml)")
     _serving_args(demo, "web and /metrics port (default 8080, or a free one if 8080 is "
                   "busy; a port given here is used as is)", None)
+    demo.add_argument("--province", action="store_true",
+                      help="as a real province runs: an edge per data center shipping to a "
+                      "central, whose web view is on --port")
 
     sim = sub.add_parser("simulate", help="serve simulated devices (SNMP agents, Modbus servers)")
     sim.add_argument("-c", "--config", type=Path, required=True)
@@ -145,6 +148,11 @@ def _serve(args, config, run_monitor, start_simulator) -> int:
         print(f"{args.config}: has no simulation section; use `pue-monitor run`",
               file=sys.stderr)
         return 1
+    if args.province:
+        from pue_monitor.demo_province import run_province_demo
+
+        return run_province_demo(args.config, args.data_dir, args.host, args.port,
+                                 start_simulator)
     from pue_monitor.demo import run_demo
 
     return run_demo(args.config, args.data_dir, args.host, args.port, run_monitor,

@@ -1,0 +1,127 @@
+"""How many readings per second one central process accepts and stores (issue 14's
+target: >= 50,000 readings/s on PostgreSQL, batches of 5,000).
+
+One `pue-monitor central` process (its web server, ingest and store, in this process)
+on 127.0.0.1; ``--clients`` edges POST gzip line protocol to /api/v2/write as the edge's
+writer does, each batch ``--batch`` readings of 100 meters of 10 sites (counter and
+power, one poll a minute), each batch answered 204 before the next. Every reading is new
+(the dedupe check still runs for each).
+
+    python benchmarks/central_ingest.py [--store-url postgresql://... | --postgres]
+                                        [--batch 5000] [--batches 40] [--clients 1]
+
+``--postgres`` starts a throwaway PostgreSQL server as the tests do (tests/pg_server.py).
+Prints figures; asserts nothing (speed is measured here, never in the test suite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pue_monitor.central.service import build  # noqa: E402
+from pue_monitor.central.tokens import token_hash  # noqa: E402
+from pue_monitor.config import load_config_text  # noqa: E402
+from pue_monitor.exchange.influx import reading_lines  # noqa: E402
+from pue_monitor.store.model import PollResult, Reading  # noqa: E402
+from pue_monitor.web.server import WebServer  # noqa: E402
+
+T0 = 1_735_664_400.0  # 2025-01-01 00:00 in Hà Nội
+SITES, METERS_PER_SITE = 10, 10
+TOKEN = "benchmark-token"
+CONFIG = """
+web: {{login: false}}
+sites: []
+ingest:
+  max_body_bytes: 67108864
+  data_centers:
+    - {{id: dc, name: {{vi: DC, en: DC}}, sites: [{sites}]}}
+"""
+
+
+def bodies(size: int, count: int, client: int) -> list[bytes]:
+    """``count`` gzip bodies of ``size`` readings each; client ``client``'s own minutes."""
+    meters = [(f"site-{s:02d}", f"s{s:02d}-m{m:02d}") for s in range(SITES)
+              for m in range(METERS_PER_SITE)]
+    out, lines, minute = [], [], client * 10_000_000
+    while len(out) < count:
+        t = T0 + minute * 60.0
+        for site, meter in meters:
+            result = PollResult(meter, site, t, 0.05, (
+                Reading(t, meter, "active_energy_kwh", 1000.0 + minute * 0.5),
+                Reading(t, meter, "active_power_w", 30_000.0 + minute % 17)))
+            lines += reading_lines(result, {meter: "facility"})
+            if len(lines) >= size:
+                out.append(gzip.compress("\n".join(lines[:size]).encode(), 5))
+                lines = lines[size:]
+        minute += 1
+    return out[:count]
+
+
+def post(url: str, body: bytes) -> None:
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Authorization": f"Token {TOKEN}", "Content-Encoding": "gzip",
+        "X-Pue-Edge-Time": f"{time.time():.3f}"})
+    with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310 (loopback)
+        if answer.status != 204:
+            raise RuntimeError(f"HTTP {answer.status}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store-url", help="PostgreSQL (postgresql://...); else SQLite")
+    parser.add_argument("--postgres", action="store_true",
+                        help="start a throwaway PostgreSQL server (tests/pg_server.py)")
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--batches", type=int, default=40, help="per client")
+    parser.add_argument("--clients", type=int, default=1)
+    args = parser.parse_args()
+    server = None
+    url = args.store_url
+    if args.postgres:
+        from tests.pg_server import PgServer
+        server = PgServer()
+        url = server.url(server.create())
+    text = CONFIG.format(sites=", ".join(f"site-{s:02d}" for s in range(SITES)))
+    if url:
+        text += f"store: {{url: '{url}', pool_max: {max(4, args.clients + 2)}}}\n"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = load_config_text(text, env={})
+            store, _central, app = build(config, Path(tmp))
+            store.add_central_token(token_hash(TOKEN), "dc", "bench", time.time())
+            web = WebServer(app, "127.0.0.1", 0)
+            web.start()
+            target = f"http://127.0.0.1:{web.port}/api/v2/write?precision=ns"
+            work = [bodies(args.batch, args.batches, c) for c in range(args.clients)]
+            post(target, work[0].pop(0))  # warm-up: partitions, pool, first statements
+            started = time.perf_counter()
+            threads = [threading.Thread(target=lambda w=w: [post(target, b) for b in w])
+                       for w in work]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            elapsed = time.perf_counter() - started
+            sent = sum(len(w) for w in work) * args.batch
+            print(f"backend {'postgresql' if url else 'sqlite'}, {args.clients} client(s), "
+                  f"batches of {args.batch}: {sent} readings in {elapsed:.1f} s = "
+                  f"{sent / elapsed:,.0f} readings/s "
+                  f"({elapsed / (sent / args.batch) * 1000:.0f} ms per batch)")
+            web.stop()
+            store.close()
+    finally:
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
