@@ -75,6 +75,19 @@ def post(url: str, body: bytes) -> None:
             raise RuntimeError(f"HTTP {answer.status}")
 
 
+def _readings_bytes(url: str | None, folder: Path) -> int:
+    """Bytes the readings take: their partitions and indexes (PostgreSQL), or the whole
+    store file (SQLite, which also holds the blocks: none here)."""
+    if url is None:
+        return sum(p.stat().st_size for p in folder.glob("pue-monitor.sqlite3*"))
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("SELECT COALESCE(sum(pg_total_relation_size(inhrelid)), 0) "
+                                "FROM pg_inherits WHERE inhparent = 'readings'::regclass"
+                                ).fetchone()[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store-url", help="PostgreSQL (postgresql://...); else SQLite")
@@ -118,6 +131,11 @@ def main() -> None:
                   f"({elapsed / (sent / args.batch) * 1000:.0f} ms per batch)")
             web.stop()
             store.close()
+            stored = sent + args.batch  # and the warm-up batch
+            size = _readings_bytes(url, Path(tmp))
+            if size:
+                print(f"readings stored: {stored}, {size / stored:.0f} bytes each on disk "
+                      "(table and indexes)")
     finally:
         if server is not None:
             server.stop()
