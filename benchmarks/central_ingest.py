@@ -47,13 +47,16 @@ ingest:
 """
 
 
-def bodies(size: int, count: int, client: int) -> list[bytes]:
-    """``count`` gzip bodies of ``size`` readings each; client ``client``'s own minutes."""
-    meters = [(f"site-{s:02d}", f"s{s:02d}-m{m:02d}") for s in range(SITES)
-              for m in range(METERS_PER_SITE)]
+def bodies(size: int, count: int, client: int, live: bool = False) -> list[bytes]:
+    """``count`` gzip bodies of ``size`` readings each; client ``client``'s own minutes.
+    ``live``: as a live province sends them: size / 2 meters each polled once per batch,
+    a second apart, ending now (no block closed under them yet)."""
+    per_site = size // 2 // SITES if live else METERS_PER_SITE
+    meters = [(f"site-{s:02d}", f"c{client}-s{s:02d}-m{m:03d}") for s in range(SITES)
+              for m in range(per_site)]
     out, lines, minute = [], [], client * 10_000_000
     while len(out) < count:
-        t = T0 + minute * 60.0
+        t = (time.time() - count + len(out)) if live else T0 + minute * 60.0
         for site, meter in meters:
             result = PollResult(meter, site, t, 0.05, (
                 Reading(t, meter, "active_energy_kwh", 1000.0 + minute * 0.5),
@@ -96,6 +99,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--batches", type=int, default=40, help="per client")
     parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--live", action="store_true",
+                        help="readings of now, as a live province sends them (default: a "
+                        "backlog of 2025, every block closed)")
     args = parser.parse_args()
     server = None
     url = args.store_url
@@ -114,8 +120,12 @@ def main() -> None:
             web = WebServer(app, "127.0.0.1", 0)
             web.start()
             target = f"http://127.0.0.1:{web.port}/api/v2/write?precision=ns"
-            work = [bodies(args.batch, args.batches, c) for c in range(args.clients)]
-            post(target, work[0].pop(0))  # warm-up: partitions, pool, first statements
+            work = [bodies(args.batch, args.batches, c, args.live)
+                    for c in range(args.clients)]
+            # warm-up: partitions, pool, first statements, each meter's first readings
+            for w in work:
+                post(target, w.pop(0))
+                post(target, w.pop(0))
             started = time.perf_counter()
             threads = [threading.Thread(target=lambda w=w: [post(target, b) for b in w])
                        for w in work]
@@ -126,12 +136,13 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             sent = sum(len(w) for w in work) * args.batch
             print(f"backend {'postgresql' if url else 'sqlite'}, {args.clients} client(s), "
+                  f"{'live' if args.live else 'backlog'}, "
                   f"batches of {args.batch}: {sent} readings in {elapsed:.1f} s = "
                   f"{sent / elapsed:,.0f} readings/s "
                   f"({elapsed / (sent / args.batch) * 1000:.0f} ms per batch)")
             web.stop()
             store.close()
-            stored = sent + args.batch  # and the warm-up batch
+            stored = sent + 2 * args.clients * args.batch  # and the warm-up batches
             size = _readings_bytes(url, Path(tmp))
             if size:
                 print(f"readings stored: {stored}, {size / stored:.0f} bytes each on disk "

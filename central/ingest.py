@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -27,9 +28,10 @@ from pue_monitor.central.sitedef import (FORMAT, DefinitionError, fingerprint,
 from pue_monitor.config.model import Config, Site
 from pue_monitor.exchange.importer import affected_blocks, check_against_store
 from pue_monitor.figures.periods import NO_ENERGY_ROLES, align_store
-from pue_monitor.figures.rollup import rollup_range
+from pue_monitor.figures.rollup import SETTLE_S, rollup_range
 from pue_monitor.figures.settings import refresh_settings
-from pue_monitor.store.base import CentralToken, SiteDefinitionRecord
+from pue_monitor.pue.periods import BLOCK_S
+from pue_monitor.store.base import BLOCK_METRICS, CentralToken, SiteDefinitionRecord
 from pue_monitor.store.model import labels_key
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,8 @@ class Central:
         self.clocks: dict[str, EdgeClock] = {}
         self.counters = Counters()
         self.on_config: list[Callable[[Config], None]] = []
+        # {device: (second latest, latest) time stored by this process}
+        self._recent: dict[str, tuple[float, float]] = {}
         self.config = self._rebuild()
 
     # -- site definitions -------------------------------------------------------------
@@ -235,15 +239,43 @@ class Central:
                 batch.errors.append(LineError(conflict.line, conflict.reason))
             new = check.new
             if new:
-                blocks = affected_blocks(new, self.store, now)
+                blocks = affected_blocks(self._may_touch_closed(new, now), self.store, now)
                 self.store.import_readings(new, list(blocks.items()))
                 self._recompute(blocks)
+                self._remember(new)
             stored, duplicates = len(new), check.skipped
             self.counters.readings_stored += stored
             self.counters.readings_duplicate += duplicates
         if batch.runs:
             self.store.mark_edge_runs(batch.runs)
         return stored, duplicates
+
+    def _may_touch_closed(self, new: list, now: float) -> list:
+        """The new readings that may change a closed block (those of the other devices
+        cannot, and cost no query): a device whose two latest readings stored by this
+        process are both after the settled horizon and before all its new ones appends
+        after it, so the readings the roll-up interpolates from (two on each side) are
+        all unsettled. Another process storing readings of the device meanwhile only
+        moves those neighbours later, so the shortcut holds with several processes."""
+        settled = math.floor((now - SETTLE_S) / BLOCK_S) * BLOCK_S
+        first: dict[str, float] = {}
+        for r in new:
+            first[r.device] = min(first.get(r.device, r.ts), r.ts)
+        safe = {d for d, ts in first.items() if (known := self._recent.get(d)) is not None
+                and settled < known[0] <= known[1] < ts}
+        return [r for r in new if r.device not in safe]
+
+    def _remember(self, new: list) -> None:
+        """The two latest times stored per device of the readings blocks are made of
+        (device totals of BLOCK_METRICS, as StoreProtocol.neighbour_times counts them)."""
+        for r in sorted(new, key=lambda r: r.ts):
+            if r.labels or r.metric not in BLOCK_METRICS:
+                continue
+            known = self._recent.get(r.device)
+            if known is None:
+                self._recent[r.device] = (-math.inf, r.ts)  # one known: not enough
+            elif r.ts > known[1]:
+                self._recent[r.device] = (known[1], r.ts)
 
     def _recompute(self, blocks: dict[str, tuple[float, float]]) -> None:
         devices = {d.id: (s, d) for s, d in self.config.devices()}
