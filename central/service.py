@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -30,6 +31,7 @@ from pue_monitor.web.server import WebServer
 
 log = logging.getLogger(__name__)
 ROLLUP_EVERY_S = 60.0
+MIN_GIVEN_TOKEN = 32  # characters of a token given with --from-env
 
 
 def add_parser(sub: argparse._SubParsersAction, serving_args) -> None:
@@ -43,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction, serving_args) -> None:
     create = actions.add_parser("create", help="make a token for a data center (printed once)")
     create.add_argument("data_center")
     create.add_argument("--label", default="edge", help="name of this token (default edge)")
+    create.add_argument("--from-env", metavar="VAR", default=None,
+                        help="take the token from this environment variable instead of making "
+                        "one (provisioning: docker compose, Ansible); printed nowhere")
     revoke = actions.add_parser("revoke", help="revoke a data center's tokens")
     revoke.add_argument("data_center")
     revoke.add_argument("--label", default=None, help="only this token (default: all)")
@@ -91,11 +96,20 @@ def _token(args: argparse.Namespace, config: Config, store) -> int:
         print(f"revoked {n} token(s) of {args.data_center}")
         return 0 if n else 1
     token = new_token()
+    if args.from_env is not None:
+        token = os.environ.get(args.from_env, "").strip()
+        if len(token) < MIN_GIVEN_TOKEN:
+            print(f"pue-monitor: the environment variable {args.from_env} must hold a token "
+                  f"of at least {MIN_GIVEN_TOKEN} characters", file=sys.stderr)
+            return 1
     try:
         store.add_central_token(token_hash(token), args.data_center, args.label, now)
     except ValueError as exc:
         print(f"pue-monitor: {exc} (revoke it first)", file=sys.stderr)
         return 1
+    if args.from_env is not None:
+        print(f"token {args.label} of {args.data_center} recorded (from {args.from_env})")
+        return 0
     print(token)
     print(f"(the token of {args.data_center}, label {args.label}: shown once, kept only as a "
           "hash; give it to the edge in the environment variable its central.token_env names)",
