@@ -11,6 +11,7 @@ COPY figures ./figures
 COPY exchange ./exchange
 COPY collectors ./collectors
 COPY web ./web
+COPY central ./central
 COPY simulator ./simulator
 COPY pue_monitor ./pue_monitor
 RUN pip install --no-cache-dir . && useradd --system --home /data pue && mkdir -p /data \

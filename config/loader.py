@@ -274,6 +274,11 @@ def _check_organisations(raw: dict) -> list[ConfigIssue]:
         return []
     issues: list[ConfigIssue] = []
     site_ids = {s.get("id") for s in raw.get("sites") or [] if isinstance(s, dict)}
+    # At the central service the sites are its data centers' (their edges define them).
+    ingest = raw.get("ingest")
+    for dc in _list(ingest.get("data_centers")) if isinstance(ingest, dict) else []:
+        if isinstance(dc, dict):
+            site_ids |= {sid for sid in _list(dc.get("sites")) if isinstance(sid, str)}
     seen: dict[str, int] = {}
     for o, org in enumerate(orgs):
         if not isinstance(org, dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
@@ -443,6 +443,63 @@ class StoreSettings(_Strict):
         return value
 
 
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# The central service accepts request bodies up to this size (compressed and not).
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+# An edge clock further than this from the central's is flagged (issue 14: 60 s).
+DEFAULT_MAX_CLOCK_SKEW_S = 60.0
+
+
+class CentralLink(_Strict):
+    """At a data center (the edge): where `run` ships its readings, site definition and
+    run log (central/ on the other side). The token is read from the environment
+    variable ``token_env`` names, never written in the file."""
+
+    url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    token_env: str = Field(pattern=ENV_NAME_PATTERN)
+    batch_size: int = Field(5000, ge=1, le=100_000)
+    flush_interval_s: float = Field(1.0, gt=0, le=300)
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    # The durable outbox keeps at most this many points; beyond it the oldest are dropped
+    # (and counted): 10 million is weeks of a large site's readings.
+    buffer_max_points: int = Field(10_000_000, ge=1000)
+
+
+class DataCenter(_Strict):
+    """At the central service: one data center whose edge may write ``sites`` (its ingest
+    tokens are made with `pue-monitor central token create`)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: Text
+    sites: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(min_length=1)
+
+
+class CentralService(_Strict):
+    """`pue-monitor central`: the data centers whose edges write to it, and its limits."""
+
+    data_centers: list[DataCenter] = Field(min_length=1)
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, le=1024 ** 3)
+    max_clock_skew_s: float = Field(DEFAULT_MAX_CLOCK_SKEW_S, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _one_owner(self) -> CentralService:
+        owner: dict[str, str] = {}
+        for dc in self.data_centers:
+            for sid in dc.sites:
+                if sid in owner:
+                    raise ValueError(f"site {sid!r} is in data centers {owner[sid]!r} and "
+                                     f"{dc.id!r}: a site has one edge")
+                owner[sid] = dc.id
+        return self
+
+    def data_center(self, dc_id: str) -> DataCenter | None:
+        return next((dc for dc in self.data_centers if dc.id == dc_id), None)
+
+    def owner(self, site_id: str) -> str | None:
+        """The data center whose edge may write this site."""
+        return next((dc.id for dc in self.data_centers if site_id in dc.sites), None)
+
+
 # Who may see which site: the roles a user has (web.access applies them).
 USER_ROLES = ("operator", "auditor", "admin")
 # /metrics and /healthz without a session: loopback and private networks (Prometheus on the
@@ -543,6 +600,11 @@ class Config(_Strict):
     influxdb: InfluxDb | None = None
     # None: the SQLite store under --data-dir
     store: StoreSettings | None = None
+    # At an edge: ship to the central service (central/); absent: keep everything here.
+    central: CentralLink | None = None
+    # `pue-monitor central` only: the data centers that write to it (its sites come from
+    # their edges' definitions).
+    ingest: CentralService | None = None
     organisations: list[Organisation] = Field(default_factory=list)
     web: Web = Web()
     emission_factors: dict[int, float] = Field(

@@ -207,8 +207,9 @@ class InfluxWriter:
 
     def __init__(self, outbox: Outbox, transport, batch_size: int = 5000,
                  flush_interval_s: float = 1.0, clock: Callable[[], float] = time.time,
-                 max_backoff_s: float = BACKOFF_MAX_S) -> None:
+                 max_backoff_s: float = BACKOFF_MAX_S, what: str = "InfluxDB") -> None:
         self.outbox, self.transport, self.max_backoff_s = outbox, transport, max_backoff_s
+        self.what = what  # who receives the points, for the log
         self.batch_size, self.flush_interval_s, self.clock = batch_size, flush_interval_s, clock
         self._memory: deque[str] = deque()
         self._stop = threading.Event()
@@ -279,7 +280,7 @@ class InfluxWriter:
         try:
             self.transport.write([line for _, line in rows])
         except RejectedBatch as exc:
-            log.error("InfluxDB refused %d points, dropping them: %s", len(rows), exc)
+            log.error("%s refused %d points, dropping them: %s", self.what, len(rows), exc)
             self.rejected_total += len(rows)
             self.outbox.ack(rows[-1][0])
             return 0
@@ -298,12 +299,12 @@ class InfluxWriter:
                 self.spool()
             except Exception as exc:  # sqlite3.Error, OSError (disk full): kept in memory
                 if not failing:
-                    log.error("cannot queue InfluxDB points on disk, keeping them in memory: "
-                              "%s", exc)
+                    log.error("cannot queue %s points on disk, keeping them in memory: "
+                              "%s", self.what, exc)
                 failing = True
                 continue
             if failing:
-                log.info("InfluxDB points are queued on disk again")
+                log.info("%s points are queued on disk again", self.what)
             failing = False
 
     def _send_loop(self) -> None:
@@ -314,13 +315,14 @@ class InfluxWriter:
             except Exception as exc:
                 self.errors_total += 1
                 if not self._failing:
-                    log.error("InfluxDB write failed, points stay queued on disk: %s", exc)
+                    log.error("%s write failed, points stay queued on disk: %s", self.what,
+                              exc)
                 self._failing = True
                 self._stop.wait(backoff)
                 backoff = min(self.max_backoff_s, backoff * 2)
                 continue
             if self._failing:
-                log.info("InfluxDB writes work again")
+                log.info("%s writes work again", self.what)
             self._failing, backoff = False, BACKOFF_MIN_S
             if sent < self.batch_size:  # caught up: wait for more
                 self._wake.wait(self.flush_interval_s)

@@ -160,7 +160,7 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
         "digest": {"algorithm": "sha256", "value": digest(inputs),
                    "over": "the 'inputs' object as JSON, keys sorted, no spaces, ASCII"},
     }
-    report["monitor_outages"] = monitor_outages(store, start, end, now, tz)
+    report["monitor_outages"] = monitor_outages(store, start, end, now, tz, site.id)
     if months:
         report["months"] = [{"month": month.window, **figure(month, tz)}
                             for month in month_results]
@@ -168,11 +168,12 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
 
 
 def monitor_outages(store: StoreProtocol, start: float, end: float, now: float,
-                    tz: str) -> dict:
+                    tz: str, site: str | None = None) -> dict:
     """When in the period the monitor was not collecting, from its run log (pue.runlog):
     visible even where a counter bridged the gap and the coverage is whole. Data imported
-    for a time the monitor did not run shows as such."""
-    found = outages([Run(*r) for r in store.runs(start, end)], start, end, now)
+    for a time the monitor did not run shows as such. At the central service the runs are
+    those of the edge that collects ``site``."""
+    found = outages([Run(*r) for r in store.runs(start, end, site)], start, end, now)
     return {"runs": found.runs, "seconds": found.seconds,
             "share": found.seconds / (end - start),
             "spans": [{"start": iso(a, tz), "end": iso(b, tz), "seconds": b - a}

@@ -1,5 +1,5 @@
 """`pue-monitor` command line: run, demo, simulate, check-config, probe, profile draft, import,
-report, user."""
+report, user, central."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="simulated province (default: the built-in config/demo.yaml)")
     _serving_args(demo, "web and /metrics port (default 8080, or a free one if 8080 is "
                   "busy; a port given here is used as is)", None)
+    demo.add_argument("--province", action="store_true",
+                      help="as a real province runs: an edge per data center shipping to a "
+                      "central, whose web view is on --port")
 
     sim = sub.add_parser("simulate", help="serve simulated devices (SNMP agents, Modbus servers)")
     sim.add_argument("-c", "--config", type=Path, required=True)
@@ -68,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     draft_cli.add_parser(sub)
     audit_cli.add_parsers(sub)
     user_cli.add_parser(sub)
+    from pue_monitor.central.service import add_parser as add_central_parser
+
+    add_central_parser(sub, _serving_args)
     return parser
 
 
@@ -101,6 +107,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: OK: {len(config.sites)} sites, {devices} devices, "
               f"profiles: {', '.join(sorted({d.profile for _, d in config.devices()}))}")
         return 0
+    if args.command == "central":
+        from pue_monitor.central.service import run as run_central
+
+        try:
+            return run_central(args, config)
+        except OSError as exc:
+            print(f"pue-monitor: cannot serve on {args.host}:{args.port}: "
+                  f"{exc.strerror or exc} (choose another with --port)", file=sys.stderr)
+            return 1
     if args.command in audit_cli.COMMANDS:
         return audit_cli.run(args, config)
     if args.command == "user":
@@ -138,6 +153,11 @@ def _serve(args, config, run_monitor, start_simulator) -> int:
         print(f"{args.config}: has no simulation section; use `pue-monitor run`",
               file=sys.stderr)
         return 1
+    if args.province:
+        from pue_monitor.demo_province import run_province_demo
+
+        return run_province_demo(args.config, args.data_dir, args.host, args.port,
+                                 start_simulator)
     from pue_monitor.demo import run_demo
 
     return run_demo(args.config, args.data_dir, args.host, args.port, run_monitor,

@@ -23,6 +23,8 @@ from pue_monitor.collectors.service import CollectorService
 from pue_monitor.collectors.sink import Destination
 from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.config.model import Config
+from pue_monitor.exchange.central import (DefinitionSender, ShippingStore, central_writer,
+                                          definition_document, run_marks)
 from pue_monitor.exchange.influx import (InfluxWriter, export_interval_energy, province_lines,
                                          reading_lines)
 from pue_monitor.figures.alerts import record_alerts
@@ -35,7 +37,7 @@ from pue_monitor.storage import describe, open_store
 from pue_monitor.store.base import StoreProtocol
 from pue_monitor.web import create_app, warm
 from pue_monitor.web.metrics_collection import CollectionCollector
-from pue_monitor.web.metrics_outbox import OutboxCollector
+from pue_monitor.web.metrics_outbox import CENTRAL_PREFIX, OutboxCollector
 from pue_monitor.web.security import load_secret_key
 from pue_monitor.web.server import WebServer
 
@@ -80,17 +82,24 @@ async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event
 
 
 async def _run_log_loop(store: StoreProtocol, stop: asyncio.Event,
-                        clock: Callable[[], float], heartbeat_s: float = HEARTBEAT_S) -> None:
+                        clock: Callable[[], float], heartbeat_s: float = HEARTBEAT_S,
+                        also: Callable[[str, float, bool], None] | None = None) -> None:
     """The monitor's run log (pue.runlog): its start, a heartbeat while it collects and a
-    clean stop, so a report can show when the monitor was not collecting. A mark that
-    cannot be written (disk full, read-only store) is logged once and retried at the next
+    clean stop, so a report can show when the monitor was not collecting. ``also`` hears
+    of every mark before it is stored (the central link queues them). A mark that cannot
+    be written (disk full, read-only store) is logged once and retried at the next
     heartbeat (if even its start was lost, the run is recorded from the first mark that
     lands, so the time before shows as not collecting: an honest lower bound)."""
     run = uuid.uuid4().hex
     failing = False
+
+    def mark(ts: float, stopped: bool = False) -> None:
+        if also is not None:
+            also(run, ts, stopped)
+        store.mark_run(run, ts, stopped=stopped)
     while True:
         try:
-            await asyncio.to_thread(store.mark_run, run, clock())
+            await asyncio.to_thread(mark, clock())
             if failing:
                 log.info("the monitor's run log is written again")
             failing = False
@@ -105,7 +114,7 @@ async def _run_log_loop(store: StoreProtocol, stop: asyncio.Event,
             continue
         break
     try:
-        store.mark_run(run, clock(), stopped=True)
+        mark(clock(), True)
     except Exception:
         log.exception("cannot record the monitor's stop in its run log")
 
@@ -137,7 +146,8 @@ def _influx_destination(config: Config, writer: InfluxWriter) -> Destination:
 
 async def _serve(config: Config, store: StoreProtocol, stop: asyncio.Event,
                  writer: InfluxWriter | None = None,
-                 stats: CollectionStats | None = None) -> None:
+                 stats: CollectionStats | None = None,
+                 shipper: InfluxWriter | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -145,9 +155,13 @@ async def _serve(config: Config, store: StoreProtocol, stop: asyncio.Event,
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     destinations = [] if writer is None else [_influx_destination(config, writer)]
-    service = CollectorService(config, store, destinations=destinations, stats=stats)
+    # Shipping to the central: readings queued durably before they are stored.
+    polled = store if shipper is None else ShippingStore(store, config, shipper.outbox)
+    service = CollectorService(config, polled, destinations=destinations, stats=stats)
     tasks = [service.run(stop), _rollup_loop(store, config, stop, time.time),
-             _run_log_loop(store, stop, time.time)]
+             _run_log_loop(store, stop, time.time,
+                           also=None if shipper is None else run_marks(config,
+                                                                       shipper.outbox))]
     if writer is not None:
         tasks.append(_influx_loop(store, config, writer, stop, time.time))
     await asyncio.gather(*tasks)
@@ -158,11 +172,21 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
     """Serve the web view and /metrics and poll every device until SIGINT/SIGTERM."""
     store = open_store(data_dir, config, Progress("day summary rebuilt", "devices"))
     writer = InfluxWriter.from_config(config.influxdb, data_dir) if config.influxdb else None
+    shipper = sender = None
+    if config.central is not None:
+        try:
+            shipper = central_writer(config.central, data_dir)
+        except RuntimeError:
+            store.close()
+            raise
+        sender = DefinitionSender(shipper.transport, definition_document(
+            config, shipper.outbox, store.device_profiles(), time.time()))
     # The collectors' own counters, filled by the service on the event loop, read by
     # /metrics on the web server's thread.
     stats = CollectionStats()
     extra = [CollectionCollector(stats.snapshot)]
     extra += [OutboxCollector(writer.state)] if writer else []
+    extra += [OutboxCollector(shipper.state, prefix=CENTRAL_PREFIX)] if shipper else []
     app = create_app(config, store, extra_collectors=extra,
                      secret_key=load_secret_key(config, data_dir), background=True)
     # Before serving: the first page then finds its figures computed (issue 15).
@@ -183,12 +207,20 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
         assert config.influxdb is not None
         writer.start()
         announce(f"pue-monitor: influxdb  {config.influxdb.url} bucket {config.influxdb.bucket}")
+    if shipper is not None and sender is not None:
+        assert config.central is not None
+        sender.start()
+        shipper.start()
+        announce(f"pue-monitor: central   {config.central.url}")
     try:
-        asyncio.run(_serve(config, store, asyncio.Event(), writer, stats))
+        asyncio.run(_serve(config, store, asyncio.Event(), writer, stats, shipper))
     finally:
         server.stop()
         if writer is not None:
             writer.close()
+        if shipper is not None and sender is not None:
+            sender.close()
+            shipper.close()
         store.close()
     return 0
 

@@ -262,9 +262,12 @@ class StoreProtocol(UserStoreProtocol, SessionStoreProtocol, EventStoreProtocol,
         """The newest reading of every (device, metric, labels) seen since ``since``:
         columns device, metric, labels, ts, value, quality."""
 
-    def runs(self, start: float, end: float) -> list[tuple[float, float, bool]]:
+    def runs(self, start: float, end: float, site: str | None = None
+             ) -> list[tuple[float, float, bool]]:
         """(started, last seen, stopped) of the monitor's runs overlapping [start, end),
-        by start (pue.runlog turns them into the spans it was not collecting)."""
+        by start (pue.runlog turns them into the spans it was not collecting); with
+        ``site``, also the runs of the edge that collects that site (a central store's
+        CentralStoreProtocol.mark_edge_runs)."""
 
     def health(self) -> dict[str, DeviceHealth]:
         """The latest poll outcome of every device polled so far."""
@@ -343,6 +346,60 @@ class StoreProtocol(UserStoreProtocol, SessionStoreProtocol, EventStoreProtocol,
         counter_kwh, power_kwh) of the days of these devices starting in [start, end)."""
 
 
+class CentralToken(NamedTuple):
+    """A data center's ingest token at the central service, as stored (no hash)."""
+
+    data_center: str
+    label: str
+    created_ts: float
+    revoked_ts: float | None
+
+
+class SiteDefinitionRecord(NamedTuple):
+    """One site definition an edge sent the central service (central.sitedef)."""
+
+    site: str
+    received_ts: float  # the central's clock
+    changed_ts: float  # the edge's clock when the definition changed
+    data_center: str  # whose token sent it
+    sender: str  # the token's label
+    fingerprint: str
+    definition: str  # JSON
+
+
+class CentralStoreProtocol(Protocol):
+    """What the central service keeps beside the readings (store.central,
+    store.pg_central): ingest tokens by hash, site definitions with who sent them and
+    when, the edges' run logs. Each method is one transaction."""
+
+    def add_central_token(self, token_hash: str, data_center: str, label: str,
+                          created_ts: float) -> None:
+        """Record a data center's ingest token (by its hash).
+
+        :raises ValueError: the data center has a live token of that label already."""
+
+    def central_token(self, token_hash: str) -> CentralToken | None:
+        """The live (not revoked) token of this hash, or None."""
+
+    def central_tokens(self) -> list[CentralToken]:
+        """Every token, revoked ones too, by data center and label."""
+
+    def revoke_central_tokens(self, data_center: str, label: str | None, ts: float) -> int:
+        """Revoke a data center's live tokens (only the one of ``label`` if given)."""
+
+    def record_site_definition(self, record: SiteDefinitionRecord) -> bool:
+        """Keep a site's definition unless it equals the latest one kept; True if kept."""
+
+    def site_definitions(self) -> list[SiteDefinitionRecord]:
+        """Every definition kept, by site and time received (the last is in force)."""
+
+    def mark_edge_runs(self, rows: Sequence[tuple[str, str, float, bool]]) -> None:
+        """Marks of edges' run logs (site, run, ts, stopped), idempotent and in any order."""
+
+    def set_sites(self, sites: Mapping[str, str]) -> None:
+        """{device: site} of devices defined after the store was opened."""
+
+
 def day_starts(offset_s: int, start: float, end: float) -> range:
     """Starts of the days (at ``offset_s``) beginning in [start, end)."""
     first = math.ceil((start + offset_s) / DAY_S) * DAY_S - offset_s
@@ -362,6 +419,6 @@ def series_over(store: StoreProtocol, keys: Sequence[tuple[str, str]], start: fl
     return store.series_windows(keys, [(start, end)], labels)[0]
 
 
-__all__ = ["BLOCK_METRICS", "DAY_S", "NEAR_READINGS", "BlockTotal", "DeviceHealth", "ProgressFn",
-           "StoreProtocol", "UserRecord", "UserStoreProtocol", "day_starts", "series_over",
+__all__ = ["BLOCK_METRICS", "CentralStoreProtocol", "CentralToken", "DAY_S", "NEAR_READINGS", "BlockTotal", "DeviceHealth", "ProgressFn",
+           "SiteDefinitionRecord", "StoreProtocol", "UserRecord", "UserStoreProtocol", "day_starts", "series_over",
            "whole_span"]

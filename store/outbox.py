@@ -87,10 +87,11 @@ class Outbox:
         self._dropping = False
 
     @classmethod
-    def open(cls, data_dir: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> Outbox:
+    def open(cls, data_dir: str | Path, max_points: int = DEFAULT_MAX_POINTS,
+             name: str = OUTBOX_FILE) -> Outbox:
         folder = Path(data_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        return cls(folder / OUTBOX_FILE, max_points)
+        return cls(folder / name, max_points)
 
     def close(self) -> None:
         with self._lock:

@@ -32,6 +32,7 @@ from pue_monitor.store.base import (BLOCK_METRICS, NEAR_READINGS, PRUNE_CHUNK_S,
                                     DeviceHealth, ProgressFn)
 from pue_monitor.store.model import HealthState, PollResult, Quality, Reading, labels_key
 from pue_monitor.store.pg_accounts import PgUsersMixin
+from pue_monitor.store.pg_central import PgCentralMixin
 from pue_monitor.store.pg_events import PgEventsMixin
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
@@ -70,7 +71,7 @@ def _add(total: float | None, value: float | None) -> float | None:
     return total if value is None else (value if total is None else total + value)
 
 
-class PostgresStore(PgUsersMixin, PgEventsMixin):
+class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
     """Readings, device health, interval energy and the web view's users (store.pg_accounts)
     in PostgreSQL. Safe to share between threads; close() before a fork (a child process
     opens its own pool)."""
@@ -488,12 +489,16 @@ class PostgresStore(PgUsersMixin, PgEventsMixin):
             return dict(conn.execute("SELECT device, fingerprint FROM device_settings")
                         .fetchall())
 
-    def runs(self, start: float, end: float) -> list[tuple[float, float, bool]]:
-        """(started, last seen, stopped) of the runs overlapping [start, end), by start."""
+    def runs(self, start: float, end: float, site: str | None = None
+             ) -> list[tuple[float, float, bool]]:
+        """(started, last seen, stopped) of the runs overlapping [start, end), by start:
+        this monitor's, and with ``site`` its edge's (store.pg_central)."""
         with self._read() as conn:
-            rows = conn.execute("SELECT started, last_seen, stopped FROM monitor_runs "
-                                "WHERE started < %s AND last_seen >= %s ORDER BY started, run",
-                                (end, start)).fetchall()
+            rows = conn.execute("SELECT started, last_seen, stopped FROM (SELECT started, "
+                                "last_seen, stopped, run FROM monitor_runs UNION ALL SELECT "
+                                "started, last_seen, stopped, run FROM edge_runs WHERE site = "
+                                "%s) AS r WHERE started < %s AND last_seen >= %s "
+                                "ORDER BY started, run", (site, end, start)).fetchall()
         return [(a, b, bool(s)) for a, b, s in rows]
 
     def first_reading_ts(self, device: str, metrics: Sequence[str] = BLOCK_METRICS

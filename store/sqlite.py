@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pue_monitor.store import accounts, days, events
+from pue_monitor.store import accounts, central, days, events
 from pue_monitor.store.base import (
     BLOCK_METRICS,
     NEAR_READINGS,
@@ -117,7 +117,7 @@ def _add(total: float | None, value: float | None) -> float | None:
     return total if value is None else (value if total is None else total + value)
 
 
-class Store(accounts.UsersMixin, events.EventsMixin):
+class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
     """Readings, device health, interval energy and the web view's users (store.accounts).
     Safe to share between threads."""
 
@@ -137,6 +137,7 @@ class Store(accounts.UsersMixin, events.EventsMixin):
         days.create(conn)
         accounts.create(conn)
         events.create(conn)
+        central.create(conn)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:
@@ -233,12 +234,16 @@ class Store(accounts.UsersMixin, events.EventsMixin):
                          "UPDATE SET last_seen = MAX(last_seen, excluded.last_seen), "
                          "stopped = excluded.stopped", (run, ts, ts, int(stopped)))
 
-    def runs(self, start: float, end: float) -> list[tuple[float, float, bool]]:
-        """(started, last seen, stopped) of the runs overlapping [start, end), by start."""
+    def runs(self, start: float, end: float, site: str | None = None
+             ) -> list[tuple[float, float, bool]]:
+        """(started, last seen, stopped) of the runs overlapping [start, end), by start:
+        this monitor's, and with ``site`` its edge's (store.central)."""
         with self._connect() as conn:
-            rows = conn.execute("SELECT started, last_seen, stopped FROM monitor_runs "
+            rows = conn.execute("SELECT started, last_seen, stopped FROM (SELECT started, "
+                                "last_seen, stopped FROM monitor_runs UNION ALL SELECT started, "
+                                "last_seen, stopped FROM edge_runs WHERE site = ?) "
                                 "WHERE started < ? AND last_seen >= ? ORDER BY started",
-                                (end, start)).fetchall()
+                                (site, end, start)).fetchall()
         return [(a, b, bool(s)) for a, b, s in rows]
 
     def import_readings(self, readings: Sequence[Reading],

@@ -49,6 +49,8 @@ class WebState:
     store: StoreProtocol
     clock: Callable[[], float]
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # The central service adds the sites' definition history to its reports (central/).
+    annotate_report: Callable[[dict], dict] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Recompute an expired status document and expired long figures on threads of their
     # own, serving the previous ones meanwhile (the running monitor); off, the request
@@ -135,9 +137,16 @@ class WebState:
         except Exception:  # noqa: BLE001 - logged by _compute_document; retried when asked
             pass
 
+    def replace_config(self, config: Config) -> None:
+        """Serve another config from now on (the central's, when a site definition
+        arrives); the cached figures go with the old one."""
+        with self._lock:
+            self.config, self._cached, self._long = config, None, None
+
     @property
     def refresh_s(self) -> float:
-        fastest = min(self.config.polling_for(s, d).interval_s for s, d in self.config.devices())
+        fastest = min((self.config.polling_for(s, d).interval_s
+                       for s, d in self.config.devices()), default=REFRESH_MAX_S)
         return min(REFRESH_MAX_S, max(REFRESH_MIN_S, fastest))
 
 

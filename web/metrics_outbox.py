@@ -1,4 +1,5 @@
-"""/metrics for the InfluxDB writer: its outbox and write counters, read at every scrape."""
+"""/metrics for the InfluxDB writer: its outbox and write counters, read at every scrape
+(the writer that ships to the central service has the same, under its own prefix)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,21 @@ from prometheus_client.registry import Collector
 from pue_monitor.store.outbox import OutboxStateFn
 
 PREFIX = "pue_monitor_influx"
+CENTRAL_PREFIX = "pue_monitor_central_link"
 
 
 class OutboxCollector(Collector):
     """Exports one OutboxState snapshot per scrape."""
 
-    def __init__(self, state: OutboxStateFn, clock: Callable[[], float] = time.time) -> None:
-        self._state, self._clock = state, clock
+    def __init__(self, state: OutboxStateFn, clock: Callable[[], float] = time.time,
+                 prefix: str = PREFIX) -> None:
+        self._state, self._clock, self._prefix = state, clock, prefix
 
     def describe(self) -> list:
         return []  # the snapshot reads SQLite; not at registration time
 
     def collect(self) -> Iterator:
-        s = self._state()
+        s, PREFIX = self._state(), self._prefix  # noqa: N806
         yield GaugeMetricFamily(f"{PREFIX}_queued_points",
                                 "Points waiting to be written to InfluxDB.", s.queued_points)
         # 0 when nothing waits, so "age above N" alerts need no absent() special case.

@@ -88,9 +88,23 @@ def csrf_token() -> str:
     return token
 
 
+_TOKEN_ONLY_ATTR = "_pue_monitor_token_only"
+
+
+def token_only(view):
+    """Marks a view that authenticates by a token in its request alone and never reads
+    the session (the central's ingest): no cookie can act for anyone there, so no CSRF
+    token is asked for."""
+    setattr(view, _TOKEN_ONLY_ATTR, True)
+    return view
+
+
 def check_csrf() -> None:
     """before_request: an unsafe request with the session cookie needs the token."""
     if request.method not in UNSAFE_METHODS:
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, _TOKEN_ONLY_ATTR, False):
         return
     if request.headers.get("Authorization", "").startswith("Bearer "):
         return  # no cookie involved: a token cannot be sent by another site's page
