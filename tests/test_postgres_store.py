@@ -86,7 +86,10 @@ def test_every_table_of_site_data_is_keyed_by_site_first(url):
                             # migration 0002: global rows (users, runs) under site ''
                             "device_settings", "monitor_runs", "users", "api_tokens",
                             # migration 0003: sessions under site '', events per site
-                            "web_sessions", "site_events")}
+                            "web_sessions", "site_events",
+                            # migration 0004: the central's tokens under site '', the
+                            # definitions and run logs edges sent per site
+                            "central_tokens", "site_definitions", "edge_runs")}
     site_column = {t for (t,) in query(url, "SELECT table_name FROM information_schema.columns "
                                             "WHERE column_name = 'site' AND table_schema = "
                                             "'public'")}
