@@ -194,6 +194,22 @@ IMAGES = [
         ("frequency_hz", ""): pytest.approx(50.0), ("power_factor", "L1"):
         pytest.approx(0.95), ("load_pct", "L1"): 65.0, ("apparent_power_va", ""): 50000.0,
         ("active_power_w", ""): 45000.0}),
+    ("tripp lite modbuscard", "tripplite_modbuscard", {
+        0x0426: 0x0019,  # battery temperature: 25 degC
+        0x0443: 0x0258,  # output frequency 600 x 0.1 Hz
+        0x0445: 0x04B0, 0x0446: 0x00FA,  # line 1: 1200 x 0.1 V, 250 x 0.1 A
+        0x0447: 0x012C, 0x0448: 0x0032,  # line 1: 300 x 10 W, load 50 %
+        0x044B: 0x00C8,  # line 2: 200 x 10 W
+        0x044F: 0x0064,  # line 3: 100 x 10 W
+    }, {("temperature_c", "battery"): 25.0, ("frequency_hz", ""): pytest.approx(60.0),
+        ("voltage_v", "1"): pytest.approx(120.0), ("current_a", "1"): pytest.approx(25.0),
+        ("active_power_w", "1"): 3000.0, ("load_pct", "1"): 50.0,
+        ("active_power_w", ""): 6000.0}),  # no total register: lines 1 + 2 + 3
+    ("tripp lite modbuscard line not supported", "tripplite_modbuscard", {
+        0x0447: 0x012C,  # line 1: 3000 W
+        0x044B: 0xFFFF, 0x044F: 0xFFFF,  # lines 2, 3: "field is not supported by UPS"
+    }, {("active_power_w", "1"): 3000.0, ("active_power_w", "2"): NA,
+        ("active_power_w", ""): NA}),
     ("chiller template", "chiller_plant_template", {
         0: 0x0002, 1: 0xD2A8,  # 40001, UINT32 185000 W
         2: 0x0096, 3: 0xB43F,  # 40003, UINT32 9876543 x 0.1 kWh
