@@ -168,6 +168,48 @@ IMAGES = [
         70: 0x4248, 71: 0x0000,  # F: 50.0 Hz
     }, {("voltage_v", ""): 230.0, ("current_a", ""): 2.5, ("active_power_w", ""): 575.0,
         ("apparent_power_va", ""): 600.0, ("frequency_hz", ""): 50.0}),
+    ("socomec ups", "socomec_ups", {
+        0x0040: 0x002D, 0x0041: 0x0030,  # M000 load 45 %, M001 L1 48 %
+        0x0044: 0x0190,  # M004 400 x 0.1 kVA = 40.0 kVA
+        0x0045: 0x0168,  # M005 360 x 0.1 kW = 36.0 kW
+        0x0046: 0x0253,  # M006 I1 595 x 0.1 A
+        0x004A: 0x00E6,  # M010 V1 230 V
+        0x004D: 0x01F4,  # M013 500 x 0.1 Hz
+        0x004F: 0x00EB,  # M015 ambient 235 x 0.1 degC
+        0x005A: 0xFFF6,  # M026 battery temperature, int16 -10 x 0.1 degC
+    }, {("load_pct", ""): 45.0, ("load_pct", "L1"): 48.0,
+        ("apparent_power_va", ""): 40000.0, ("active_power_w", ""): 36000.0,
+        ("current_a", "L1"): pytest.approx(59.5), ("voltage_v", "L1"): 230.0,
+        ("frequency_hz", ""): pytest.approx(50.0), ("temperature_c", "ambient"):
+        pytest.approx(23.5), ("temperature_c", "battery"): pytest.approx(-1.0)}),
+    ("liebert apm", "liebert_apm", {
+        418: 0x00E6,  # 30419, output voltage A-N: 230 V
+        421: 0x0050,  # 30422, output current phase A: 80 A
+        424: 0x01F4,  # 30425, output frequency 500 / 10 Hz
+        428: 0x005F,  # 30429, power factor phase A 95 / 100
+        431: 0x0041,  # 30432, pct power phase A: 65 %
+        436: 0x0032,  # 30437, system output apparent power: 50 kVA
+        437: 0x002D,  # 30438, system output power: 45 kW
+    }, {("voltage_v", "L1"): 230.0, ("current_a", "L1"): 80.0,
+        ("frequency_hz", ""): pytest.approx(50.0), ("power_factor", "L1"):
+        pytest.approx(0.95), ("load_pct", "L1"): 65.0, ("apparent_power_va", ""): 50000.0,
+        ("active_power_w", ""): 45000.0}),
+    ("tripp lite modbuscard", "tripplite_modbuscard", {
+        0x0426: 0x0019,  # battery temperature: 25 degC
+        0x0443: 0x0258,  # output frequency 600 x 0.1 Hz
+        0x0445: 0x04B0, 0x0446: 0x00FA,  # line 1: 1200 x 0.1 V, 250 x 0.1 A
+        0x0447: 0x012C, 0x0448: 0x0032,  # line 1: 300 x 10 W, load 50 %
+        0x044B: 0x00C8,  # line 2: 200 x 10 W
+        0x044F: 0x0064,  # line 3: 100 x 10 W
+    }, {("temperature_c", "battery"): 25.0, ("frequency_hz", ""): pytest.approx(60.0),
+        ("voltage_v", "1"): pytest.approx(120.0), ("current_a", "1"): pytest.approx(25.0),
+        ("active_power_w", "1"): 3000.0, ("load_pct", "1"): 50.0,
+        ("active_power_w", ""): 6000.0}),  # no total register: lines 1 + 2 + 3
+    ("tripp lite modbuscard line not supported", "tripplite_modbuscard", {
+        0x0447: 0x012C,  # line 1: 3000 W
+        0x044B: 0xFFFF, 0x044F: 0xFFFF,  # lines 2, 3: "field is not supported by UPS"
+    }, {("active_power_w", "1"): 3000.0, ("active_power_w", "2"): NA,
+        ("active_power_w", ""): NA}),
     ("chiller template", "chiller_plant_template", {
         0: 0x0002, 1: 0xD2A8,  # 40001, UINT32 185000 W
         2: 0x0096, 3: 0xB43F,  # 40003, UINT32 9876543 x 0.1 kWh
