@@ -50,3 +50,13 @@ def store_factory(request, tmp_path):
 
     server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
     return StoreMaker(request.param, tmp_path, server)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures the fuzz, fault and soak suites recorded (tests/figures_log.py)."""
+    from tests.figures_log import lines
+
+    if found := lines():
+        terminalreporter.section("robustness figures")
+        for line in found:
+            terminalreporter.write_line(line)
