@@ -66,6 +66,10 @@ USM_TIME_WINDOW_S = 150.0
 RESYNC_AFTER_S = USM_TIME_WINDOW_S / 2
 # Requests remembered as rightly empty (absent objects), per client.
 MAX_CONFIRMED_EMPTY = 256
+# gufo-snmp's Rust BER decoder panics on some malformed answers (an answer cut inside a
+# header: "index out of bounds"); pyo3 raises that as this BaseException, which would end
+# the polling task. It is an undecodable answer (found by tests/test_fuzz_snmp.py).
+RUST_PANIC = "PanicException"
 
 
 def _to_python(value: object) -> object:
@@ -187,6 +191,10 @@ class GufoClient:
             raise PollConnectionError(str(exc) or type(exc).__name__) from None
         except OSError as exc:
             raise PollConnectionError(str(exc) or type(exc).__name__) from exc
+        except BaseException as exc:
+            if type(exc).__name__ != RUST_PANIC:
+                raise  # cancellation, KeyboardInterrupt, SystemExit
+            raise PollDecodeError(f"undecodable answer: {exc}") from None
         self._last_answer = time.monotonic()
         return result
 
