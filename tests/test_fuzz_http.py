@@ -4,8 +4,9 @@ headers and form bodies for every operation it lists, against the app in-process
 WSGI test client) over a store holding 20 minutes of polls of the demo province
 (tests/web_fixtures.py).
 
-Two ways in: log-in off (the demo's setting: every route answers), and log-in on without
-a session (every closed route must refuse, not fail). Requests valid by the document,
+Three ways in: log-in off (the demo's setting: every route answers), log-in on without a
+session (every closed route must refuse, not fail), and log-in on as an operator who sees
+one site of three (the others must be "not found", not a failure). Requests valid by the document,
 invalid by it (schemathesis' negative mode), and valid ones on the configuration's real
 site and device ids, so the found-id code paths are reached too. Each must get an answer
 below 500: never a server error, whatever the input.
@@ -27,13 +28,16 @@ from schemathesis.checks import not_a_server_error
 from pue_monitor.config.model import Web
 from pue_monitor.store.sqlite import Store
 from pue_monitor.web import create_app
+from pue_monitor.web.accounts import password_epoch
 from pue_monitor.web.openapi import openapi_document
+from tests.access_fixtures import add_users
 from tests.figures_log import record
 from tests.fuzz_support import FUZZ
 from tests.web_fixtures import NOW, demo_config, fill
 
 EXAMPLES = 60  # per operation and way in
-WAYS_IN = ["login-off", "login-on-anonymous"]
+WAYS_IN = ["login-off", "login-on-anonymous", "login-on-operator"]
+OPERATOR = "op-a"  # sees bn-provincial only (tests/access_fixtures.py)
 OPERATIONS = [(method.upper(), path) for path, item in openapi_document()["paths"].items()
               for method in item]
 
@@ -42,16 +46,26 @@ OPERATIONS = [(method.upper(), path) for path, item in openapi_document()["paths
 def web_schema(request, tmp_path_factory):
     """(way in, the schema of the app's own document, bound to the app, the real ids)."""
     config = demo_config()
-    if request.param == "login-on-anonymous":
+    if request.param != "login-off":
         config = config.model_copy(update={"web": Web(login=True)})
     store = Store.open(tmp_path_factory.mktemp("fuzz-http"))
     fill(store)
+    add_users(store)
     app = create_app(config, store, clock=lambda: NOW, testing=True)
+    cookies = {}
+    if request.param == "login-on-operator":
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session.update(user=OPERATOR, epoch=password_epoch(store.user(OPERATOR)))
+        name = app.config["SESSION_COOKIE_NAME"]
+        cookies[name] = client.get_cookie(name).value
+        assert app.test_client(use_cookies=False).get("/api/v1/province", headers={
+            "Cookie": f"{name}={cookies[name]}"}).status_code == 200  # logged in indeed
     schema = schemathesis.openapi.from_dict(openapi_document())  # what /api/v1/openapi.json serves
     schema.app = app
     ids = {"site_id": [s.id for s in config.sites],
            "device_id": sorted(d.id for _, d in config.devices())}
-    yield request.param, schema, ids
+    yield request.param, schema, ids, cookies
     store.close()
 
 
@@ -91,10 +105,10 @@ def cases(operation, ids: dict[str, list[str]]):
 @settings(max_examples=EXAMPLES, **FUZZ)
 @given(data=st.data())
 def test_every_endpoint_answers_below_500(web_schema, method, path, data):
-    way_in, schema, ids = web_schema
+    way_in, schema, ids, cookies = web_schema
     operation = schema.find_operation_by_label(f"{method} {path}")
     case = data.draw(cases(operation, ids))
-    response = case.call()
+    response = case.call(cookies=cookies) if cookies else case.call()
     # 500s: answers of 500 and above, of every input tried (each also fails the test)
     record(f"fuzz: HTTP endpoints, {way_in} (schemathesis, {len(OPERATIONS)} operations)",
            inputs_tried=1, **{"500s": int(response.status_code >= 500),
