@@ -23,8 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pue_monitor.exchange.influx import encode, to_ns
-INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+from pue_monitor.exchange.influx import INT64_MAX, INT64_MIN, encode, to_ns
 from tests.fuzz_support import FUZZ, trying
 
 EXAMPLES = 1000
