@@ -3,7 +3,7 @@
 # docker-compose.yml runs this image twice: `pue-monitor run` and `pue-monitor simulate`.
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY config ./config
 COPY pue ./pue
 COPY store ./store
@@ -14,8 +14,9 @@ COPY web ./web
 COPY central ./central
 COPY simulator ./simulator
 COPY pue_monitor ./pue_monitor
-RUN pip install --no-cache-dir . && useradd --system --home /data pue && mkdir -p /data \
-    && chown pue /data
+# the dependencies at the versions of requirements.lock (`make lock`)
+RUN pip install --no-cache-dir -c requirements.lock . \
+    && useradd --system --home /data pue && mkdir -p /data && chown pue /data
 USER pue
 EXPOSE 8080
 VOLUME /data

@@ -181,8 +181,10 @@ class ModbusConnection:
             return answer_values(function, count, answer)
         except TimeoutError:
             self.stats.timeouts += 1
-            if self.framing == "tcp" and self._mid_frame:
-                self._drop()  # half an answer came: where the next one starts is unknown
+            if self.framing == "tcp" and (self._mid_frame or stream.pending):
+                # Part of an answer came (its header, or some of it): where the next one
+                # starts is unknown. Kept, a cut header shifted the two answers after it.
+                self._drop()
             raise PollTimeout(f"no answer from unit {unit} on {self.name} "
                               f"within {self.timeout_s:g} s") from None
         except StreamClosed as exc:

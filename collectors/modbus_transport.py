@@ -48,6 +48,11 @@ class ByteStream(asyncio.Protocol):
     def closed(self) -> bool:
         return self._closed is not None
 
+    @property
+    def pending(self) -> int:
+        """Bytes received and not yet read."""
+        return len(self._buffer)
+
     def discard(self) -> int:
         """Drop whatever arrived unasked (a late answer); return how many bytes."""
         n = len(self._buffer)

@@ -68,6 +68,10 @@ USM_TIME_WINDOW_S = 150.0
 RESYNC_AFTER_S = USM_TIME_WINDOW_S / 2
 # Requests remembered as rightly empty (absent objects), per client.
 MAX_CONFIRMED_EMPTY = 256
+# gufo-snmp's Rust BER decoder panics on some malformed answers (an answer cut inside a
+# header: "index out of bounds"); pyo3 raises that as this BaseException, which would end
+# the polling task. It is an undecodable answer (found by tests/test_fuzz_snmp.py).
+RUST_PANIC = "PanicException"
 
 
 def _to_python(value: object) -> object:
@@ -253,7 +257,7 @@ class GufoClient:
         except BaseException as exc:
             # gufo-snmp's Rust core panicking on an answer it cannot parse: pyo3's
             # PanicException derives from BaseException, not Exception.
-            if type(exc).__name__ != "PanicException":
+            if type(exc).__name__ != RUST_PANIC:
                 raise
             self._drop_session()
             raise PollDecodeError(f"undecodable answer (decoder failed: {exc})") from None

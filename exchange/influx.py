@@ -29,6 +29,7 @@ import logging
 import math
 import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -57,6 +58,8 @@ INSTANT_WINDOW = "instantaneous"
 # Waits after a failed write, doubling up to the cap: an outage is not hammered.
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 30.0
 REJECTED_STATUSES = (400, 422)  # malformed points: retrying the same bytes cannot help
+# InfluxDB's integer fields and nanosecond timestamps are signed 64-bit.
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 
 
 def to_ns(ts: float) -> int:
@@ -68,17 +71,51 @@ def to_ns(ts: float) -> int:
     return whole * 1_000_000_000 + round((ts - whole) * 1e9)
 
 
+def _check_text(what: str, text: str, name: bool = True) -> None:
+    """Refuse what line protocol cannot carry unchanged (found by tests/test_fuzz_influx.py):
+    a newline or other control character (no escape exists; the client wrote "\\n",
+    read back as two characters), a backslash in a name (the client does not escape it, so
+    one before an escaped comma or space changes where the name ends), and in names an
+    empty string or a leading underscore (reserved by InfluxDB 2)."""
+    bad = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        raise ValueError(f"line protocol cannot carry the control character {bad!r} in "
+                         f"{what} {text!r}")
+    if name and (not text or text.startswith("_") or "\\" in text):
+        raise ValueError(f"line protocol cannot carry {what} {text!r}: empty, starting with "
+                         f"'_' or holding a backslash")
+
+
 def encode(measurement: str, tags: Mapping[str, str], fields: Mapping[str, object],
            ts: float) -> str:
-    """One point as line protocol; empty tags and None / non-finite fields are left out."""
+    """One point as line protocol; empty tags and None / non-finite fields are left out.
+
+    :raises ValueError: no field left, a name or string line protocol cannot carry
+        (see _check_text), an integer or the timestamp outside InfluxDB's 64 bits.
+    """
+    _check_text("the measurement", measurement)
+    if measurement.startswith("#"):
+        raise ValueError(f"line protocol reads measurement {measurement!r} as a comment")
     point = Point(measurement)
     for key, value in sorted(tags.items()):
         if value not in (None, ""):
+            _check_text("the tag key", key)
+            _check_text(f"the value of tag {key!r}", str(value))
             point.tag(key, str(value))
     for key, value in fields.items():
         if value is not None:
+            _check_text("the field key", key)
+            if isinstance(value, str):
+                _check_text(f"the value of field {key!r}", value, name=False)
+            elif isinstance(value, int) and not isinstance(value, bool) and \
+                    not INT64_MIN <= value <= INT64_MAX:
+                raise ValueError(f"field {key!r}: {value} is outside InfluxDB's 64-bit "
+                                 f"integers")
             point.field(key, value)
-    line = point.time(to_ns(ts), WritePrecision.NS).to_line_protocol()
+    ns = to_ns(ts) if math.isfinite(ts) else None
+    if ns is None or not INT64_MIN <= ns <= INT64_MAX:
+        raise ValueError(f"{measurement} point at {ts}: outside InfluxDB's time range")
+    line = point.time(ns, WritePrecision.NS).to_line_protocol()
     if not line:
         raise ValueError(f"{measurement} point without a field at {ts}")
     return line

@@ -9,19 +9,17 @@
 
 Runs are deterministic (derandomize: the same inputs on every run, so CI is not flaky)
 and their sizes are named below; the number of inputs each test tried is printed at the
-end of the module (``fuzz: ... inputs tried, 0 crashes``).
+end of the run (``fuzz: CSV importer rows: inputs tried 500, crashes 0``).
 """
 
 from __future__ import annotations
 
 import copy
-from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pue_monitor.collectors.decode import decode_modbus
@@ -32,6 +30,7 @@ from pue_monitor.config import Config, ConfigError, load_config, load_config_tex
 from pue_monitor.config.datatypes import MAX_READ_BITS, MAX_READ_REGISTERS, READ_FUNCTIONS
 from pue_monitor.exchange.importer import REQUIRED, ParsedFile, parse_file
 from pue_monitor.store.model import Quality
+from tests.fuzz_support import FUZZ, trying
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_TEXT = (ROOT / "config" / "demo.yaml").read_text(encoding="utf-8")
@@ -44,36 +43,6 @@ MUTATED_DEMO_EXAMPLES = 60
 FRAME_EXAMPLES = 2000
 BLOCK_EXAMPLES = 500
 CSV_EXAMPLES = 500
-FUZZ = dict(derandomize=True, deadline=None, database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-TRIED: Counter[str] = Counter()
-CRASHES: Counter[str] = Counter()
-
-
-@contextmanager
-def trying(name: str):
-    """Count one input of the fuzz target ``name``, and any that raised."""
-    TRIED[name] += 1
-    try:
-        yield
-    except BaseException:
-        CRASHES[name] += 1
-        raise
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _report_inputs_tried(request):
-    yield
-    lines = [f"fuzz: {name}: {count} inputs tried, {CRASHES[name]} crashes"
-             # crashes counts every failing input Hypothesis ran, shrinking included
-             for name, count in TRIED.items()]
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    with capture.global_and_fixture_disabled():  # printed even when output is captured
-        reporter.ensure_newline()
-        for line in lines:
-            reporter.write_line(line)
 
 
 # ---- configuration ------------------------------------------------------------------------
