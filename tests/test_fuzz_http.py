@@ -28,7 +28,7 @@ from schemathesis.checks import not_a_server_error
 from pue_monitor.config.model import Web
 from pue_monitor.store.sqlite import Store
 from pue_monitor.web import create_app
-from pue_monitor.web.accounts import password_epoch
+from pue_monitor.web.accounts import password_epoch, token_hash
 from pue_monitor.web.openapi import openapi_document
 from tests.access_fixtures import add_users
 from tests.figures_log import record
@@ -55,8 +55,10 @@ def web_schema(request, tmp_path_factory):
     cookies = {}
     if request.param == "login-on-operator":
         client = app.test_client()
+        sid = "sid-fuzz"  # a session the store knows (log-out ends it there)
+        store.add_session(token_hash(sid), OPERATOR, NOW, NOW + 3600)
         with client.session_transaction() as session:
-            session.update(user=OPERATOR, epoch=password_epoch(store.user(OPERATOR)))
+            session.update(user=OPERATOR, sid=sid, epoch=password_epoch(store.user(OPERATOR)))
         name = app.config["SESSION_COOKIE_NAME"]
         cookies[name] = client.get_cookie(name).value
         assert app.test_client(use_cookies=False).get("/api/v1/province", headers={
