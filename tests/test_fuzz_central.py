@@ -44,6 +44,7 @@ ingest:
 """
 TOKEN = "tok-a"  # dc-a's: writes bn-provincial; que-vo-dc is another data center's (403)
 DOCUMENTED = {204, 400, 401, 403, 413, 415}
+TALLY = "fuzz: central ingest, answers (both APIs)"
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +148,7 @@ def good_line(ts: float) -> str:
 
 
 def _check(answer, what: str) -> None:
+    record(TALLY, **{f"answers_{answer.status_code}": 1})
     assert answer.status_code in DOCUMENTED, (answer.status_code, answer.data[:500], what)
     if answer.status_code != 204:
         message = answer.get_json()["message"]
