@@ -122,6 +122,11 @@ class Central:
         if not isinstance(sites, list) or not sites:
             return WriteResult(400, "sites: must be a non-empty list")
         ids = [s.get("id") if isinstance(s, dict) else None for s in sites]
+        for i, sid in enumerate(ids):
+            if sid is not None and ids.index(sid) != i:
+                # one row per site and time received: a second entry would not be kept
+                return WriteResult(400, f"sites[{i}]: site {sid!r} is also "
+                                   f"sites[{ids.index(sid)}]")
         foreign = [str(sid) for sid in ids if self.service.owner(str(sid)) != token.data_center]
         if foreign:
             return WriteResult(403, f"data center {token.data_center!r} may not define "

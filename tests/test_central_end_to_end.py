@@ -3,7 +3,10 @@ polling its own site and shipping to the central) and one central, all real proc
 The central is stopped for part of the time and one edge is killed with SIGKILL and
 restarted meanwhile. Then, on SQLite and on PostgreSQL at the central:
 
-* every reading the edges stored (of the meters they ship) is at the central exactly once;
+* while the central is down every edge polls on and its outbox grows (kept across the
+  kill -9 and the restart); it drains once the central is back;
+* every reading the edges stored (of the meters they ship) is at the central exactly once
+  (the fault suite's "central unreachable" figures, tests/suite_figures.py);
 * each site's report from the central is the edge's report (the central adds only the
   site's definition history);
 * a site definition change (a meter moved from cooling to exclude) is in the central's
@@ -34,6 +37,8 @@ from pue_monitor.central.province import TOKEN_ENV, split_province
 from pue_monitor.config import load_config
 from pue_monitor.config.metrics import Role
 from pue_monitor.store.model import Reading, parse_labels
+from pue_monitor.exchange.central import OUTBOX_FILE
+from tests import suite_figures
 from tests.conftest import STORE_BACKENDS, demo_on_free_ports, free_port
 
 pytestmark = pytest.mark.integration
@@ -158,6 +163,14 @@ def edge_readings(data: Path, config: Path, until: float) -> list[Reading]:
             for ts, device, metric, labels, value in rows if device in shipped]
 
 
+def outbox_queued(data: Path) -> int:
+    """Points waiting in an edge's outbox to the central (its file, read directly)."""
+    with sqlite3.connect(f"file:{data / OUTBOX_FILE}?mode=ro", uri=True) as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'acked_seq'").fetchone()
+        return conn.execute("SELECT COUNT(*) FROM points WHERE seq > ?",
+                            (int(row[0]) if row else 0,)).fetchone()[0]
+
+
 def open_central_store(central_data: Path, store_url: str | None):
     if store_url is None:
         from pue_monitor.store.sqlite import Store
@@ -209,6 +222,8 @@ def test_a_province_of_edges_and_a_central(tmp_path, central_store_url):
         began = time.time()
         time.sleep(PHASE_S)
         procs.stop("central")  # the central is down ...
+        down = time.time()
+        backlog_at_stop = {dc: outbox_queued(edges[dc][1]) for dc in edges}
         time.sleep(PHASE_S / 2)
         procs.stop(f"edge-{KILLED}", signal.SIGKILL)  # ... and an edge dies meanwhile
         time.sleep(2)
@@ -224,6 +239,12 @@ def test_a_province_of_edges_and_a_central(tmp_path, central_store_url):
         edge[2].write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
         start_edge(procs, site, edge)
         time.sleep(PHASE_S / 2)
+        # Meanwhile the edges polled on, and what they polled waits in their outboxes
+        # (kept across the kill -9 and the restart).
+        backlog = {dc: outbox_queued(edges[dc][1]) for dc in edges}
+        assert all(backlog[dc] > backlog_at_stop[dc] for dc in edges), (backlog_at_stop,
+                                                                         backlog)
+        up = time.time()
         central = procs.start("central", *central_args)  # back
         _wait_for(central_url + "/healthz", central)
         time.sleep(PHASE_S)
@@ -246,6 +267,16 @@ def test_a_province_of_edges_and_a_central(tmp_path, central_store_url):
         assert len(wanted) > 1000
         assert (missing, twice) == (0, 0)
         assert central_count(tmp_path / "central-data", central_store_url, cut) == len(wanted)
+        while_down = {dc: sum(1 for r in edge_readings(edges[dc][1], edges[dc][2], up)
+                              if r.ts > down) for dc in edges}
+        assert all(while_down.values()), while_down  # every edge polled on meanwhile
+        suite_figures.fault("central unreachable, an edge killed (kill -9) and another "
+                            "restarted meanwhile", injected=2, lost=missing)
+        suite_figures.measure(
+            "fault suite: central outage", "readings delivered exactly once",
+            f"{len(wanted):,} ({sum(while_down.values()):,} read while the central was "
+            f"down; outboxes {sum(backlog_at_stop.values()):,} -> "
+            f"{sum(backlog.values()):,} points queued, then drained)")
 
         # An edge's token may write only its own data center's sites.
         token = edges[KILLED][3]

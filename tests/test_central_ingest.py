@@ -216,3 +216,19 @@ def test_a_bad_definition_is_refused_naming_the_path(central, change, message):
     assert answer.status_code == 400
     assert answer.get_json()["message"].startswith(message), answer.get_json()["message"]
     assert store.site_definitions() == []
+
+
+def test_a_site_twice_in_one_definition_is_400(central):
+    """Found by fuzzing (tests/test_fuzz_central.py): two entries of one site in one
+    document were both recorded at the same time received, and the store's one row per
+    site and time made that a 500."""
+    client, store, _, _ = central
+    site = {**edge_sites()[0]}
+    site["devices"] = site["devices"][:1]  # two entries within the 4 KiB limit
+    other = {**site, "pue_threshold": 1.5}
+    doc = {"format": 1, "changed_ts": NOW, "sites": [site, other]}
+    answer = client.post("/api/v1/central/definition", data=json.dumps(doc),
+                         headers={"Authorization": "Token tok-a"})
+    assert answer.status_code == 400
+    assert answer.get_json()["message"] == "sites[1]: site 'bn-provincial' is also sites[0]"
+    assert store.site_definitions() == []
