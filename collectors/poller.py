@@ -25,7 +25,14 @@ from pue_monitor.collectors.modbus_client import ModbusClient, exception_kind
 from pue_monitor.collectors.modbus_plan import ModbusRead, plan_modbus
 from pue_monitor.collectors.schedule import Schedule
 from pue_monitor.collectors.snmp_client import SnmpClient
-from pue_monitor.collectors.snmp_identify import NoProfileMatches, identify, probe_candidates
+from pue_monitor.collectors.snmp_identify import (
+    Identification,
+    Known,
+    NoProfileMatches,
+    confirm_known,
+    identify_device,
+    probe_candidates,
+)
 from pue_monitor.collectors.snmp_plan import BUDGET_SLACK_S, SnmpPlan, plan_for
 from pue_monitor.collectors.snmp_read import read_answers
 from pue_monitor.collectors.stats import CollectionStats
@@ -41,8 +48,9 @@ BACKOFF_AFTER_FAILURES = 2
 BACKOFF_MAX_S = 300.0
 
 Sink = Callable[[PollResult], Awaitable[None]]
-# Told (device id, profile name) when a `profile: auto` device has been identified.
-OnIdentified = Callable[[str, str], None]
+# Told (device id, profile name, sysObjectID, reason, unix time) when a `profile: auto`
+# device has been identified (not when an earlier identification is confirmed).
+OnIdentified = Callable[[str, str, str, str, float], None]
 NO_MATCH_HINT = ("name its profile in the configuration or add a profile file; "
                  "retried at the backed-off poll rate")
 
@@ -70,6 +78,8 @@ class DevicePoller:
 
     With ``profile`` None (an SNMP device configured ``profile: auto``) the first poll that
     reaches the agent identifies it among ``candidates``, then polls with that profile.
+    ``known``: what it was identified as before (the store's record, at a restart): the
+    first poll confirms it cheaply and identifies from scratch only if that fails.
     """
 
     def __init__(self, site_id: str, device: Device, profile: Profile | None, polling: Polling,
@@ -77,6 +87,7 @@ class DevicePoller:
                  clock: Callable[[], float] = time.time, *,
                  candidates: Iterable[Profile] = (),
                  on_identified: OnIdentified | None = None,
+                 known: Known | None = None,
                  limiter: asyncio.Semaphore | None = None,
                  stats: CollectionStats | None = None,
                  monotonic: Callable[[], float] = time.monotonic,
@@ -90,6 +101,11 @@ class DevicePoller:
         self.attempts = 0  # of the last poll: 1 + its retries
         self.candidates = [p for p in candidates if p.protocol == "snmp"]
         self.on_identified = on_identified
+        self.known = known if profile is None else None
+        self.identification: Identification | None = None  # how the profile was chosen
+        # ``known`` when it no longer fit, and why: told with the new choice, once.
+        self._previous: Known | None = None
+        self._why_changed = ""
         self._health = _Health()
         self._unmatched_now = False
         self._plan: SnmpPlan | None = None  # the SNMP reads, once the profile is known
@@ -167,29 +183,65 @@ class DevicePoller:
         # An SNMP poll's budget comes from the very plan it reads with (read_answers
         # holds the GETs and the walk to their own shares of it).
         if self._plan is None:  # system group, the standard-MIB probes, then one GET
-            return self.polling.timeout_s * (2 + self._probes) + BUDGET_SLACK_S
+            confirm = 0 if self.known is None else 1 + self._known_oids()
+            return self.polling.timeout_s * (2 + self._probes + confirm) + BUDGET_SLACK_S
         return self._plan.budget_s(self.polling.timeout_s)
 
+    def _known_oids(self) -> int:
+        """How many OIDs confirming ``known`` may ask (for the poll's budget)."""
+        profile = next((p for p in self.candidates if self.known is not None
+                        and p.name == self.known.profile), None)
+        return 0 if profile is None else len(profile.confirm_oids or profile.probe_oids)
+
     async def _identify(self) -> Profile:
-        """Identify an auto device as `pue-monitor probe` does; a miss is a decode error."""
+        """Identify an auto device as `pue-monitor probe` does, or confirm what it was
+        identified as before; a miss is a decode error."""
+        if self.known is not None:
+            kept = await confirm_known(self.client, self.candidates,  # type: ignore[arg-type]
+                                       self.known)
+            if isinstance(kept, Identification):
+                log.info("device %s (%s) keeps profile %s: %s", self.device.id,
+                         self.device.endpoint, kept.profile.name, kept.why)
+                return self._adopt(kept)
+            # Told once, when the new choice is known (the identification below may fail
+            # and be retried at later polls: the previous model is kept to tell it then).
+            self._previous, self._why_changed, self.known = self.known, kept, None
         try:
-            profile, sys_object_id, _descr = await identify(
-                self.client, self.candidates, hint=NO_MATCH_HINT)  # type: ignore[arg-type]
+            found = await identify_device(self.client, self.candidates,  # type: ignore[arg-type]
+                                          hint=NO_MATCH_HINT)
         except NoProfileMatches as exc:
             self._unmatched_now = True
             if not self._health.unmatched_logged:
                 log.warning("device %s (%s): %s", self.device.id, self.device.endpoint, exc)
                 self._health.unmatched_logged = True
             raise Unidentified(str(exc)) from None
-        log.info("device %s (%s) identified as profile %s (sysObjectID %s)", self.device.id,
-                 self.device.endpoint, profile.name, sys_object_id or "?")
-        self.profile, self._plan = profile, plan_for(profile)
+        if (previous := self._previous) is not None:
+            self._previous = None
+            was = f"{previous.profile} (sysObjectID {previous.sys_object_id or '?'})"
+            now = f"{found.profile.name} (sysObjectID {found.sys_object_id or '?'})"
+            if previous.profile != found.profile.name or previous.sys_object_id not in (
+                    None, found.sys_object_id):
+                log.warning("device %s changed model: %s -> %s (%s)", self.device.id, was,
+                            now, self._why_changed)
+            else:
+                log.info("device %s identified again as %s: %s", self.device.id,
+                         found.profile.name, self._why_changed)
+        log.info("device %s (%s) identified as profile %s (sysObjectID %s): %s",
+                 self.device.id, self.device.endpoint, found.profile.name,
+                 found.sys_object_id or "?", found.why)
+        profile = self._adopt(found)
         if self.on_identified is not None:
             try:
-                self.on_identified(self.device.id, profile.name)
+                self.on_identified(self.device.id, profile.name, found.sys_object_id,
+                                   found.why, self.clock())
             except Exception:  # recording the name must not stop the polling
                 log.exception("device %s: could not record its profile", self.device.id)
         return profile
+
+    def _adopt(self, found: Identification) -> Profile:
+        self.identification = found
+        self.profile, self._plan = found.profile, plan_for(found.profile)
+        return found.profile
 
     async def _read(self, ts: float) -> tuple[list, dict[str, int]]:
         if self.device.protocol == "snmp":

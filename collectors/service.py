@@ -14,6 +14,7 @@ from pue_monitor.collectors.sink import Destination, FanOutSink, StoreSink
 from pue_monitor.collectors.snmp_client import PysnmpClient, receive_sockets
 from pue_monitor.collectors.snmp_engine import snmp_client_for
 from pue_monitor.collectors.snmp_gufo import GufoClient
+from pue_monitor.collectors.snmp_identify import Known
 from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.collectors.udp_buffer import socket_drops, wanted_bytes
 from pue_monitor.config.model import Config, Device, ModbusTarget, Polling
@@ -85,6 +86,9 @@ class CollectorService:
         self.limiter = asyncio.Semaphore(limit)
         self.pollers: list[DevicePoller] = []
         self.modbus_connections: dict[tuple, ModbusConnection] = {}
+        # What auto devices were identified as before this start: each poller confirms
+        # its device's (two requests) instead of identifying it from scratch.
+        identified = store.device_identifications()
         for site, device in config.devices():
             # Counted from the start: a device never polled yet shows 0, and /metrics
             # (another thread) never sees the table grow under it.
@@ -92,10 +96,15 @@ class CollectorService:
             polling = config.polling_for(site, device)
             client = make_client(device, polling, self.modbus_connections, wanted_bytes(limit))
             # profile auto: None here; the poller identifies the agent on first contact.
+            profile = config.known_profile(device)
+            before = identified.get(device.id) if profile is None else None
             self.pollers.append(DevicePoller(
-                site.id, device, config.known_profile(device), polling, client, self.sink,
+                site.id, device, profile, polling, client, self.sink,
                 clock, candidates=config.profiles.values(),
-                on_identified=store.set_device_profile, limiter=self.limiter,
+                on_identified=store.set_device_profile,
+                known=None if before is None else Known(
+                    before.profile, None if before.ts is None else before.sys_object_id),
+                limiter=self.limiter,
                 stats=self.stats, spread=config.collection.spread))
 
     async def run(self, stop: asyncio.Event) -> None:

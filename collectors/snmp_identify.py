@@ -6,6 +6,11 @@ A vendor may give one sysObjectID to many products (a UPS card and a PDU card, a
 Linux agent): a profile that says so lists ``confirm_oids``, and is chosen only when one
 of them answers; the next candidate is tried otherwise. The rule that matched is kept in
 the answer, so `probe` and the status page can show it.
+
+A device identified before (the store's record, handed over as a ``Known``) is confirmed
+rather than identified again: the same sysObjectID, and one of its profile's confirmation
+OIDs (else its probe OIDs) answering, keep the profile at the cost of two requests; any
+other answer means the device may have changed model, and it is identified from scratch.
 """
 
 from __future__ import annotations
@@ -38,6 +43,15 @@ class Identification:
     rule: str  # "sysObjectID", "sysDescr" or "probe"
     why: str
     passed_over: tuple[str, ...] = field(default=())  # candidates whose confirmation failed
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a device was identified as before: its profile and the sysObjectID then
+    (None: not recorded, as by a store written before it was kept)."""
+
+    profile: str
+    sys_object_id: str | None
 
 
 def _arcs(oid: str) -> tuple[str, ...]:
@@ -104,6 +118,52 @@ async def _confirmed(client: SnmpClient, profile: Profile) -> str | None:
     return None
 
 
+async def _system(client: SnmpClient) -> tuple[str, str]:
+    """(sysObjectID without a leading dot, sysDescr), '' for what the agent lacks."""
+    system = await client.get([SYS_OBJECT_ID, SYS_DESCR])
+    sys_object_id = "" if isinstance(system.get(SYS_OBJECT_ID), Missing) else str(
+        system.get(SYS_OBJECT_ID, "")).strip().lstrip(".")
+    sys_descr = "" if isinstance(system.get(SYS_DESCR), Missing) else str(
+        system.get(SYS_DESCR, ""))
+    return sys_object_id, sys_descr
+
+
+async def confirm_known(client: SnmpClient, profiles: Iterable[Profile],
+                        known: Known) -> Identification | str:
+    """The earlier identification, rule "kept", if the agent still fits it; otherwise why
+    not (a str), and the caller identifies the agent anew.
+
+    It fits when its sysObjectID is the one seen then and one of the profile's
+    ``confirm_oids`` (else its ``probe_oids``) answers; a profile with neither must still
+    claim the agent by sysObjectID or sysDescr. One GET, then one request per OID tried.
+
+    :raises PollError: the agent did not answer.
+    """
+    profiles = [p for p in profiles if p.protocol == "snmp"]
+    profile = next((p for p in profiles if p.name == known.profile), None)
+    if profile is None:
+        return f"profile {known.profile} is not among the profiles any more"
+    if known.sys_object_id is None:
+        return "the sysObjectID it had then was not recorded"
+    sys_object_id, sys_descr = await _system(client)
+    if _arcs(sys_object_id) != _arcs(known.sys_object_id):
+        return (f"sysObjectID was {known.sys_object_id or '(none)'}, "
+                f"is now {sys_object_id or '(none)'}")
+    why = f"identified before as {profile.name}; sysObjectID {sys_object_id or '(none)'} unchanged"
+    oids = profile.confirm_oids or profile.probe_oids
+    for oid in oids:
+        if await answers(client, oid):
+            return Identification(profile, sys_object_id, sys_descr, "kept",
+                                  f"{why} and {oid} answers")
+    if oids:
+        return f"none of {', '.join(oids)} answers any more"
+    claims = [p for _, p in by_object_id([profile], sys_object_id) + by_descr([profile],
+                                                                              sys_descr)]
+    if not claims:
+        return f"{profile.name} no longer claims sysObjectID {sys_object_id or '(none)'}"
+    return Identification(profile, sys_object_id, sys_descr, "kept", why)
+
+
 async def identify_device(client: SnmpClient, profiles: Iterable[Profile],
                           hint: str = "choose one with --profile") -> Identification:
     """The profile of the agent behind ``client`` and why; ``hint`` ends the no-match
@@ -113,11 +173,7 @@ async def identify_device(client: SnmpClient, profiles: Iterable[Profile],
     :raises PollError: the agent did not answer.
     """
     profiles = list(profiles)
-    system = await client.get([SYS_OBJECT_ID, SYS_DESCR])
-    sys_object_id = "" if isinstance(system.get(SYS_OBJECT_ID), Missing) else str(
-        system.get(SYS_OBJECT_ID, "")).strip().lstrip(".")
-    sys_descr = "" if isinstance(system.get(SYS_DESCR), Missing) else str(
-        system.get(SYS_DESCR, ""))
+    sys_object_id, sys_descr = await _system(client)
     passed: list[str] = []
     rules = (("sysObjectID", by_object_id(profiles, sys_object_id),
               f"sysObjectID {sys_object_id} is under {{key}}"),

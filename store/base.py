@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC
-from pue_monitor.store.model import HealthState, PollResult, Reading
+from pue_monitor.store.model import HealthState, Identified, PollResult, Reading
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
     import numpy as np
@@ -216,8 +216,10 @@ class StoreProtocol(UserStoreProtocol, SessionStoreProtocol, EventStoreProtocol,
         their days of the summary, in one transaction. The flag counts (0 when not given)
         are summed by block_totals, from the blocks or the day summary alike."""
 
-    def set_device_profile(self, device: str, name: str) -> None:
-        """Record the profile an auto device was identified as."""
+    def set_device_profile(self, device: str, name: str, sys_object_id: str = "",
+                           reason: str = "", ts: float | None = None) -> None:
+        """Record the profile an auto device was identified as, with the sysObjectID
+        seen, the reason it was chosen and when (replacing what was recorded)."""
 
     def prune_readings(self, before: float) -> int:
         """Delete every reading older than ``before`` (unix seconds), a day of them per
@@ -277,6 +279,10 @@ class StoreProtocol(UserStoreProtocol, SessionStoreProtocol, EventStoreProtocol,
 
     def device_profiles(self) -> dict[str, str]:
         """{device id: identified profile name} of the auto devices identified so far."""
+
+    def device_identifications(self) -> dict[str, Identified]:
+        """{device id: what set_device_profile recorded} of the auto devices identified
+        so far (reason '' and ts None where it was recorded without them)."""
 
     def settings_fingerprints(self) -> dict[str, str]:
         """{device id: the settings fingerprint its stored blocks were computed with}, as

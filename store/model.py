@@ -104,3 +104,15 @@ class PollResult:
         if self.error_kind is not None:
             counts[self.error_kind.value] = counts.get(self.error_kind.value, 0) + 1
         return counts
+
+
+@dataclass(frozen=True)
+class Identified:
+    """What a `profile: auto` device was identified as, and why: kept by the store so the
+    status page can say why, and handed back to the poller at the next start as a hint it
+    confirms instead of identifying the device from scratch."""
+
+    profile: str
+    sys_object_id: str = ""  # the agent's, as seen then ('' if it had none)
+    reason: str = ""  # the rule that chose the profile, e.g. "sysObjectID ... is under ..."
+    ts: float | None = None  # unix seconds when it was identified (None: not recorded)

@@ -30,7 +30,8 @@ from pue_monitor.store import pg_days as days
 from pue_monitor.store import pg_schema as schema
 from pue_monitor.store.base import (BLOCK_METRICS, NEAR_READINGS, PRUNE_CHUNK_S, BlockTotal,
                                     DeviceHealth, ProgressFn)
-from pue_monitor.store.model import HealthState, PollResult, Quality, Reading, labels_key
+from pue_monitor.store.model import (HealthState, Identified, PollResult, Quality, Reading,
+                                     labels_key)
 from pue_monitor.store.pg_accounts import PgUsersMixin
 from pue_monitor.store.pg_central import PgCentralMixin
 from pue_monitor.store.pg_events import PgEventsMixin
@@ -321,13 +322,17 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
             offset = days.offset(conn)
             days.refresh(conn, {(r[1], days.day_of(r[2], offset)) for r in clean})
 
-    def set_device_profile(self, device: str, name: str) -> None:
-        """Record the profile an auto device was identified as."""
+    def set_device_profile(self, device: str, name: str, sys_object_id: str = "",
+                           reason: str = "", ts: float | None = None) -> None:
+        """Record the profile an auto device was identified as, and why."""
         with self._write() as conn:
             site = self._site_of(conn, [device])[device]
-            conn.execute("INSERT INTO device_profiles VALUES (%s, %s, %s) ON CONFLICT "
-                         "(site, device) DO UPDATE SET profile = excluded.profile",
-                         (site, device, name))
+            conn.execute("INSERT INTO device_profiles (site, device, profile, sys_object_id, "
+                         "reason, identified_ts) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT "
+                         "(site, device) DO UPDATE SET profile = excluded.profile, "
+                         "sys_object_id = excluded.sys_object_id, reason = excluded.reason, "
+                         "identified_ts = excluded.identified_ts",
+                         (site, device, name, sys_object_id, reason, ts))
 
     def prune_readings(self, before: float) -> int:
         """Delete the readings older than ``before``, a day per transaction."""
@@ -482,6 +487,14 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
         """{device id: identified profile name} of the auto devices identified so far."""
         with self._read() as conn:
             return dict(conn.execute("SELECT device, profile FROM device_profiles").fetchall())
+
+    def device_identifications(self) -> dict[str, Identified]:
+        """{device id: profile, sysObjectID, reason and time recorded}."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT device, profile, sys_object_id, reason, identified_ts "
+                                "FROM device_profiles").fetchall()
+        return {device: Identified(profile, oid, reason, ts)
+                for device, profile, oid, reason, ts in rows}
 
     def settings_fingerprints(self) -> dict[str, str]:
         """{device id: fingerprint of the settings its stored blocks were computed with}."""

@@ -27,7 +27,8 @@ from pue_monitor.store.base import (
     DeviceHealth,
     ProgressFn,
 )
-from pue_monitor.store.model import HealthState, PollResult, Quality, Reading, labels_key
+from pue_monitor.store.model import (HealthState, Identified, PollResult, Quality, Reading,
+                                     labels_key)
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
     import pandas as pd
@@ -579,18 +580,33 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
             return None
         return min(found) if agg == "MIN" else max(found)
 
-    def set_device_profile(self, device: str, name: str) -> None:
-        """Record the profile an auto device was identified as (a meta key per device)."""
+    def set_device_profile(self, device: str, name: str, sys_object_id: str = "",
+                           reason: str = "", ts: float | None = None) -> None:
+        """Record the profile an auto device was identified as, and why (a meta key per
+        device holding a JSON object)."""
+        record = {"profile": name, "sys_object_id": sys_object_id, "reason": reason, "ts": ts}
         with self._connect() as conn:
             conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                         (DEVICE_PROFILE_KEY + device, json.dumps(name)))
+                         (DEVICE_PROFILE_KEY + device, json.dumps(record)))
 
     def device_profiles(self) -> dict[str, str]:
         """{device id: identified profile name} of the auto devices identified so far."""
+        return {device: found.profile for device, found in self.device_identifications().items()}
+
+    def device_identifications(self) -> dict[str, Identified]:
+        """{device id: profile, sysObjectID, reason and time recorded}. A store written
+        before the reason was kept holds the bare profile name (a JSON string)."""
         with self._connect() as conn:
             rows = conn.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
                                 (len(DEVICE_PROFILE_KEY), DEVICE_PROFILE_KEY)).fetchall()
-        return {key[len(DEVICE_PROFILE_KEY):]: json.loads(value) for key, value in rows}
+        out = {}
+        for key, value in rows:
+            record = json.loads(value)
+            out[key[len(DEVICE_PROFILE_KEY):]] = (
+                Identified(record) if isinstance(record, str) else Identified(
+                    record["profile"], record.get("sys_object_id") or "",
+                    record.get("reason") or "", record.get("ts")))
+        return out
 
 
     def settings_fingerprints(self) -> dict[str, str]:

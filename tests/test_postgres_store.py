@@ -90,6 +90,15 @@ def test_every_table_of_site_data_is_keyed_by_site_first(url):
                             # migration 0004: the central's tokens under site '', the
                             # definitions and run logs edges sent per site
                             "central_tokens", "site_definitions", "edge_runs")}
+    # migration 0005: why an auto device has its profile, in device_profiles' own rows
+    # (its key stays (site, device)).
+    assert query(url, "SELECT a.attname FROM pg_constraint c JOIN pg_attribute a ON "
+                      "a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) WHERE "
+                      "c.conrelid = 'device_profiles'::regclass AND c.contype = 'p' "
+                      "ORDER BY a.attnum") == [("site",), ("device",)]
+    assert {c for (c,) in query(url, "SELECT column_name FROM information_schema.columns "
+                                     "WHERE table_name = 'device_profiles'")} == {
+        "site", "device", "profile", "sys_object_id", "reason", "identified_ts"}
     site_column = {t for (t,) in query(url, "SELECT table_name FROM information_schema.columns "
                                             "WHERE column_name = 'site' AND table_schema = "
                                             "'public'")}
@@ -104,7 +113,7 @@ def test_a_device_keeps_its_site_in_a_process_not_told(url):
     other = PostgresStore(url)  # no config: the site comes from the store
     other.write_interval_energy([("m1", 0.0, 900.0, 1.0, 900.0, "power")])
     other.import_readings([Reading(200.0, "m1", "active_power_w", 6.0)])
-    other.set_device_profile("m1", "ups_mib")
+    other.set_device_profile("m1", "ups_mib", "1.3.6.1.2.1.33", "sysObjectID ...", 300.0)
     other.close()
     for table in ("readings", "interval_energy", "day_energy", "device_profiles"):
         assert query(url, f"SELECT DISTINCT site FROM {table}") == [("site-b",)], table

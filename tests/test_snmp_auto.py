@@ -203,7 +203,7 @@ async def test_unknown_agent_then_matching_profile_without_restart():
     candidates = [p for p in config.profiles.values() if p.name != "apc_rpdu2"]
     poller = DevicePoller("auto", device, None, polling, client, discard,
                           candidates=candidates,
-                          on_identified=lambda d, n: recorded.append((d, n)))
+                          on_identified=lambda d, n, *_why: recorded.append((d, n)))
     # The mystery agent has none of the rPDU2 tables apc_rpdu2 confirms its shared
     # sysObjectID with: the copy claims the agent by sysObjectID alone.
     rpdu = config.profiles["apc_rpdu2"].model_copy(

@@ -118,7 +118,7 @@ class WebState:
         try:
             doc = status_document(province_status(self.store, self.config, now),
                                   self.config, now, self.long_figures(now),
-                                  self.store.device_profiles())
+                                  self.store.device_identifications())
         except Exception:
             if not self._failing:
                 log.exception("cannot compute the status document")

@@ -70,6 +70,10 @@ Device
     last_error_kind, last_error (null after a successful poll),
     profile          the configured profile, or for `profile: auto` the one identified
                      (null until then), profile_identified (bool: it was identified)
+    identification   why an identified profile was chosen: {sys_object_id (the agent's
+                     then, "" if none), reason (the rule that chose it, technical text,
+                     "" if not recorded), at (ISO | null)} | null (configured, or not
+                     identified yet)
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ from pue_monitor.pue.atrisk import MIN_BASIS_DAYS, YearRisk
 from pue_monitor.pue.instant import InstantPue
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
 from pue_monitor.pue.province import province_figure
-from pue_monitor.store.model import ErrorKind, HealthState
+from pue_monitor.store.model import ErrorKind, HealthState, Identified
 
 SCHEMA_VERSION = 1
 
@@ -116,9 +120,10 @@ def _num(value: float | None) -> float | None:
 
 def status_document(statuses: list[SiteStatus], config: Config, now: float,
                     long: dict[str, LongSite] | None = None,
-                    identified: Mapping[str, str] | None = None) -> dict:
+                    identified: Mapping[str, Identified | str] | None = None) -> dict:
     """The whole province as one JSON-ready dict (``long``: slow figures per site id;
-    ``identified``: profiles of auto devices by device id)."""
+    ``identified``: what auto devices were identified as, by device id: the store's
+    device_identifications, or device_profiles' bare names)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(now, DEFAULT_TIMEZONE),
@@ -159,7 +164,7 @@ def province_window(results: list[PueResult]) -> dict:
 
 
 def site_document(status: SiteStatus, config: Config, long: LongSite | None = None,
-                  identified: Mapping[str, str] | None = None) -> dict:
+                  identified: Mapping[str, Identified | str] | None = None) -> dict:
     site, tz = status.site, status.site.timezone
     devices = [device_document(d, status.now, tz, config.polling_for(site, d.device).interval_s,
                                identified)
@@ -227,10 +232,13 @@ def window_document(fig: PueResult, tz: str) -> dict:
 
 def device_document(status: DeviceStatus, now: float, tz: str,
                     poll_interval_s: float | None = None,
-                    identified: Mapping[str, str] | None = None) -> dict:
+                    identified: Mapping[str, Identified | str] | None = None) -> dict:
     device = status.device
     auto = device.profile == AUTO_PROFILE
-    profile = (identified or {}).get(device.id) if auto else device.profile
+    found = (identified or {}).get(device.id) if auto else None
+    if isinstance(found, str):
+        found = Identified(found)
+    profile = found.profile if found is not None else None if auto else device.profile
     # Every known kind is listed, so a reader can tell "zero" from "not reported".
     errors = {kind.value: 0 for kind in ErrorKind} | dict(status.errors)
     age = None if status.last_ok_ts is None else max(0.0, now - status.last_ok_ts)
@@ -260,4 +268,7 @@ def device_document(status: DeviceStatus, now: float, tz: str,
         "last_error": status.last_error,
         "profile": profile,
         "profile_identified": auto and profile is not None,
+        "identification": None if found is None else {
+            "sys_object_id": found.sys_object_id, "reason": found.reason,
+            "at": iso(found.ts, tz)},
     }

@@ -414,6 +414,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "dev.profile": {"vi": "Hồ sơ thiết bị", "en": "Profile"},
     "profile.configured": {"vi": "khai báo trong cấu hình", "en": "set in the configuration"},
     "profile.identified": {"vi": "tự nhận dạng khi đọc", "en": "identified by probing"},
+    "dev.identified_why": {"vi": "Lý do chọn hồ sơ", "en": "Why this profile"},
+    "dev.identified_at": {"vi": "nhận dạng lúc", "en": "identified at"},
     "dev.last_poll": {"vi": "Lần đọc gần nhất", "en": "Last poll"},
     "dev.interval": {"vi": "Chu kỳ đọc", "en": "Poll interval"},
     "readings.title": {"vi": "Số đọc gần nhất", "en": "Latest readings"},

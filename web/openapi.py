@@ -182,6 +182,13 @@ def openapi_document() -> dict:
                 "profile": {"type": "string", "nullable": True},
                 "profile_reason": {"type": "string", "nullable": True,
                                    "enum": ["configured", "identified", None]},
+                "identification": {"type": "object", "nullable": True,
+                                   "description": "why an identified profile was chosen",
+                                   "properties": {
+                                       "sys_object_id": {"type": "string"},
+                                       "reason": {"type": "string"},
+                                       "at": {"type": "string", "format": "date-time",
+                                              "nullable": True}}},
                 "endpoint": {"type": "string", "description": "address, no secrets"},
                 "readings": {"type": "array", "items": {"type": "object"}},
                 "errors": {"type": "object"}}},
