@@ -30,9 +30,14 @@ from pue_monitor.config.metrics import (
 )
 from pue_monitor.config.model import Config
 from pue_monitor.figures.rollup import SETTLE_S, has_blocks, rollup_range
-from pue_monitor.figures.service import run_bounds
+from pue_monitor.figures.service import (
+    power_polls,
+    run_bounds,
+    stuck_candidates,
+    whole_power,
+)
 from pue_monitor.pue.periods import BLOCK_S
-from pue_monitor.store.base import ProgressFn, StoreProtocol
+from pue_monitor.store.base import ProgressFn, StoreProtocol, series_over
 from pue_monitor.store.model import Reading, labels_key
 
 REQUIRED = ("timestamp", "device", "metric", "value")
@@ -284,9 +289,14 @@ def affected_blocks(readings: list[Reading], store: StoreProtocol, now: float,
         device, first[device], last[device])) for device in first}
     if config is not None:
         power = {r.device for r in readings if r.metric == POWER_METRIC and not r.labels}
-        for device, (lo, hi) in fed_spans(store, config, power, spans).items():
-            was = spans.get(device)
-            spans[device] = (lo, hi) if was is None else (min(lo, was[0]), max(hi, was[1]))
+        metered = {r.device for r in readings if r.metric in (ENERGY_METRIC, POWER_METRIC)
+                   and not r.labels}
+        for more in (fed_spans(store, config, power, spans),
+                     moved_spans(store, config, metered, spans)):
+            for device, (lo, hi) in more.items():
+                was = spans.get(device)
+                spans[device] = (lo, hi) if was is None else (min(lo, was[0]),
+                                                              max(hi, was[1]))
     out = {}
     for device in sorted(spans):
         lo, hi = spans[device]
@@ -319,6 +329,39 @@ def fed_spans(store: StoreProtocol, config: Config, it_power: set[str],
     return out
 
 
+def moved_spans(store: StoreProtocol, config: Config, metered: set[str],
+                spans: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """{meter: the span of its runs of equal power that new readings of its site's other
+    meters can change the judgement of}.
+
+    A power value equal over ``stuck_power_polls`` readings is stuck only if the site's
+    other meters changed value meanwhile: a reading of another meter added within such a
+    run may make it stuck (or, splitting a change, not). Only meters with such a run in
+    the new readings' span are recomputed, and not where their own new readings already
+    recompute that span.
+    """
+    out: dict[str, tuple[float, float]] = {}
+    for site, device in config.devices():
+        if device.id not in metered or not has_blocks(config, site, device):
+            continue
+        lo, hi = spans[device.id]
+        for other in site.devices:
+            own = spans.get(other.id)
+            if other.id == device.id or not has_blocks(config, site, other) or (
+                    own is not None and own[0] <= lo and hi <= own[1]):
+                continue
+            key = (other.id, POWER_METRIC)
+            ts, watts = whole_power(store, key, *series_over(store, [key], lo, hi)[key])
+            polls = min(power_polls(config, store, e.device)
+                        for e in device_epochs(config, site, other))
+            span = stuck_candidates(ts, watts, polls)
+            if span is not None:
+                was = out.get(other.id)
+                out[other.id] = span if was is None else (min(span[0], was[0]),
+                                                          max(span[1], was[1]))
+    return out
+
+
 def _ever(config: Config, site, device, role: Role) -> bool:
     return any(e.device.role == role for e in device_epochs(config, site, device))
 
@@ -327,8 +370,11 @@ def _equal_runs_around(store: StoreProtocol, device: str, lo: float, hi: float
                        ) -> tuple[float, float]:
     """[lo, hi] widened over any run of equal counter readings crossing its ends, and one
     reading further each way (the steps into and out of a run): the stuck-counter rule
-    refuses a run whole, so a reading added inside or next to one changes all of it."""
-    return run_bounds(store, (device, ENERGY_METRIC), lo, hi)
+    refuses a run whole, so a reading added inside or next to one changes all of it;
+    the same for a run of equal power values (the stuck-power rule)."""
+    a, b = run_bounds(store, (device, ENERGY_METRIC), lo, hi)
+    c, d = run_bounds(store, (device, POWER_METRIC), lo, hi)
+    return min(a, c), max(b, d)
 
 
 def import_readings(store: StoreProtocol, config: Config, readings: list[Reading], now: float,

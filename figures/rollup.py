@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from pue_monitor.config.metrics import ENERGY_METRIC, Role
+from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, Role
 from pue_monitor.config.history import device_epochs
 from pue_monitor.config.model import Config, Device, Site
 from pue_monitor.figures.service import RUN_LOOKBACK_S, meter_energy, run_bounds
@@ -48,15 +48,23 @@ def rollup(store: StoreProtocol, config: Config, now: float) -> int:
 
 def _growing_run(store: StoreProtocol, device: str, last: float) -> float:
     """Where the blocks before ``last`` must be made again: a run of equal counter
-    readings crossing it is judged whole (the stuck-counter rule), and one still growing
-    may have become stuck since its first blocks closed. The block of the reading before
-    the run (at most RUN_LOOKBACK_S back); ``last`` when no run crosses it."""
-    key = (device, ENERGY_METRIC)
-    ts, values = series_over(store, [key], last, last)[key]
-    before, after = values[ts < last], values[ts >= last]
-    if not before.size or not after.size or before[-1] != after[0]:
+    readings, or of equal non-zero power values, crossing it is judged whole (the stuck
+    counter and stuck power rules), and one still growing may have become stuck since
+    its first blocks closed. The block of the reading before the run (at most
+    RUN_LOOKBACK_S back); ``last`` when no run crosses it."""
+    keys = [(device, ENERGY_METRIC), (device, POWER_METRIC)]
+    near = series_over(store, keys, last, last)
+    lo = last
+    for key in keys:
+        ts, values = near[key]
+        before, after = values[ts < last], values[ts >= last]
+        if not before.size or not after.size or before[-1] != after[0]:
+            continue
+        if key[1] == POWER_METRIC and before[-1] == 0:
+            continue  # a feed that is off is not stuck
+        lo = min(lo, run_bounds(store, key, last, last)[0])
+    if lo == last:
         return last
-    lo, _ = run_bounds(store, key, last, last)
     return max(math.floor(lo / BLOCK_S) * BLOCK_S,
                last - math.ceil(RUN_LOOKBACK_S / BLOCK_S) * BLOCK_S)
 

@@ -23,10 +23,13 @@ from pue_monitor.pue.kpi import (
     reduce_part,
 )
 from pue_monitor.pue.quality import (
+    DEFAULT_STUCK_POWER_POLLS,
     IMPLAUSIBLE_COUNTER,
     IMPLAUSIBLE_POWER,
     STUCK_COUNTER,
     STUCK_POWER,
+    equal_runs,
+    moving_times,
 )
 from pue_monitor.pue.periods import BLOCK_S, window_bounds
 from pue_monitor.store.base import NEAR_READINGS, StoreProtocol, series_over
@@ -49,6 +52,8 @@ HEALTH_WINDOW = "15m"
 DEGRADING_FLAGS = (STUCK_COUNTER, STUCK_POWER, IMPLAUSIBLE_COUNTER, IMPLAUSIBLE_POWER)
 # A run of equal counter readings is read whole (whole_runs) up to this far beyond a window.
 RUN_LOOKBACK_S = 86400.0
+# Roles whose devices meter no energy: neither blocks nor evidence that the site moved.
+NO_ENERGY = (Role.MONITOR, Role.WATER)
 
 
 @dataclass(frozen=True)
@@ -132,21 +137,28 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
     assert series is not None
     read_ts = series[keys[0]][0]
     counter_ts, kwh = whole_runs(store, keys[0], *series[keys[0]], start, end)
+    lo, hi = start, end  # the span the power was read for
     if counter_ts.size > len(read_ts):
         # A run of equal counter readings crossing the window is judged whole (the
         # stuck-counter rule): its evidence, the power, is read over all of it too.
         lo, hi = min(start, float(counter_ts[0])), max(end, float(counter_ts[-1]))
         series = {**series, **series_over(store, wanted[1:], lo, hi)}
-    power_ts, watts = series[keys[1]]
     last = float(kwh[-1]) if kwh.size else 0.0
     profile = config.known_profile(device)
     if profile is None:  # profile auto: the model it was identified as, if it has been
         profile = config.profiles.get(store.device_profiles().get(device.id, ""))
     width = profile.counter_width(ENERGY_METRIC) if profile is not None else None
     rules = quality_settings(device, profile)
-    # Stuck power needs the site's other meters (quality.moving_times): not given here.
+    polls = int(rules["stuck_power_polls"] or DEFAULT_STUCK_POWER_POLLS)
+    # A run of equal power values is judged whole too (the stuck-power rule), against
+    # the site's other meters over it.
+    power_ts, watts = whole_power(store, keys[1], *series[keys[1]], lo, hi)
+    span = stuck_candidates(power_ts, watts, polls)
+    moving = None if span is None else site_moving(store, site, device, span, series,
+                                                   start, end)
     power = PowerSeries.from_arrays(power_ts, watts, max_gap_s(config, site, device),
-                                    rated_max_w=rules["rated_max_w"])
+                                    rated_max_w=rules["rated_max_w"], stuck_polls=polls,
+                                    moving_ts=moving)
     counter = CounterSeries.from_arrays(
         counter_ts, kwh, width_kwh=device.counter_width_kwh or width,
         replacements=tuple((r.at.timestamp(), r.old_final_kwh, r.new_initial_kwh)
@@ -157,6 +169,49 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
         power=power, site_power=tuple((_it_power(store, config, site, d, series), d.share)
                                       for d in feeds))
     return MeterEnergy(counter, power)
+
+
+def power_polls(config: Config, store: StoreProtocol, device: Device) -> int:
+    """The device's ``stuck_power_polls`` (its own, its profile's, else the default)."""
+    profile = config.known_profile(device) or config.profiles.get(
+        store.device_profiles().get(device.id, ""))
+    return int(quality_settings(device, profile)["stuck_power_polls"]
+               or DEFAULT_STUCK_POWER_POLLS)
+
+
+def whole_power(store: StoreProtocol, key: tuple[str, str], ts: np.ndarray,
+                watts: np.ndarray, start: float | None = None, end: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A power series as read for a window, extended over a run of equal values that
+    the window cuts (whole_runs), so a block and a period cut elsewhere judge the same
+    run. A run at 0 W is a feed that is off, never stuck: not read further."""
+    ts, watts = np.asarray(ts, dtype=float), np.asarray(watts, dtype=float)
+    if ts.size >= 2 and ((watts[0] == watts[1] and watts[0] != 0)
+                         or (watts[-1] == watts[-2] and watts[-1] != 0)):
+        return whole_runs(store, key, ts, watts, start, end)
+    return ts, watts
+
+
+def stuck_candidates(ts: np.ndarray, watts: np.ndarray, polls: int
+                     ) -> tuple[float, float] | None:
+    """From the first to the last reading of the runs of ``polls`` or more equal non-zero
+    values (those the stuck-power rule judges), or None: then the site's other meters
+    need not be read."""
+    runs = [(float(ts[a]), float(ts[b])) for a, b in equal_runs(watts)
+            if b - a + 1 >= polls and watts[a] != 0]
+    return (runs[0][0], runs[-1][1]) if runs else None
+
+
+def site_moving(store: StoreProtocol, site: Site, device: Device, span: tuple[float, float],
+                series: dict, start: float, end: float) -> np.ndarray:
+    """When the site's other energy meters (counter or power) changed value, over
+    ``span``: from ``series`` (read for [start, end]) when it holds them all there, else
+    read over ``span`` (with the reading before it: a change is seen against it)."""
+    keys = [(d.id, m) for d in site.devices if d.id != device.id and d.role not in NO_ENERGY
+            for m in (ENERGY_METRIC, POWER_METRIC)]
+    if not (start <= span[0] and span[1] <= end and all(k in series for k in keys)):
+        series = series_over(store, keys, *span)
+    return moving_times([series[k] for k in keys])
 
 
 def whole_runs(store: StoreProtocol, key: tuple[str, str], ts: np.ndarray,

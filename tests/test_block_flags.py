@@ -30,7 +30,8 @@ sites:
     name: {{vi: "TTDL", en: "DC"}}
     timezone: {TZ}
     devices:
-      - {{id: incomer, profile: schneider_pm5xxx, role: facility,
+      # A steady synthetic 140 kW: not judged by the stuck-power rule (test_stuck_power.py).
+      - {{id: incomer, profile: schneider_pm5xxx, role: facility, stuck_power_polls: 100000,
          modbus: {{host: 127.0.0.1, port: 15021}}}}
       - {{id: ups, profile: ups_mib, role: it, measurement_point: ups_output,
          snmp: {{host: 127.0.0.1, port: 16101}}}}

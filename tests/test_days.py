@@ -28,12 +28,14 @@ sites:
     name: {vi: "TTDL", en: "DC"}
     timezone: TZ
     devices:
-      - {id: incomer, profile: schneider_pm5xxx, role: facility,
+      # Steady synthetic power (held for many polls): not judged by the stuck-power
+      # rule, which tests/test_stuck_power.py is about.
+      - {id: incomer, profile: schneider_pm5xxx, role: facility, stuck_power_polls: 100000,
          modbus: {host: 127.0.0.1, port: 15021}}
       - {id: ups-a, profile: ups_mib, role: it, measurement_point: ups_output,
-         snmp: {host: 127.0.0.1, port: 16101}}
+         stuck_power_polls: 100000, snmp: {host: 127.0.0.1, port: 16101}}
       - {id: ups-b, profile: ups_mib, role: it, measurement_point: ups_output,
-         snmp: {host: 127.0.0.1, port: 16102}}
+         stuck_power_polls: 100000, snmp: {host: 127.0.0.1, port: 16102}}
       - {id: chiller, profile: eastron_sdm630, role: cooling,
          modbus: {host: 127.0.0.1, port: 15022}}
 """

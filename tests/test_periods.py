@@ -67,7 +67,10 @@ def scenario_store(store_factory) -> StoreProtocol:
         t = T0 + i * STEP
         dt = 0.0 if last_t is None else t - last_t
         last_t = t
-        incomer_w = 150_000.0 + 5_000.0 * ((i // 97) % 5)
+        # Steps every 97 polls, with 1 W of alternating ripple: a steady value repeated
+        # for 30 polls while the site moves is stuck power (method 3, rule 6).
+        ripple = 1.0 if i % 2 else -1.0
+        incomer_w = 150_000.0 + 5_000.0 * ((i // 97) % 5) + ripple
         kwh["prov-incomer"] += incomer_w * dt / JOULES_PER_KWH
         kwh["prov-chiller"] += 30_000.0 * dt / JOULES_PER_KWH
         if t == T0 + 2 * 3600 + 11 * 60 + 10:  # the incomer's register is reset
@@ -80,7 +83,8 @@ def scenario_store(store_factory) -> StoreProtocol:
         }
         # UPS B goes silent for 23 minutes across two blocks: not bridged.
         if not T0 + 3720 < t < T0 + 3720 + 23 * 60:
-            rows["prov-ups-b"] = [("active_power_w", 48_000.0)]
+            # 48 kW: each trapezoid between alternating readings is 48 kW exactly.
+            rows["prov-ups-b"] = [("active_power_w", 48_000.0 + 10.0 * ripple)]
         # The chiller meter is silent for 40 minutes: its counter bridges that exactly.
         if T0 + 5400 < t < T0 + 7800:
             rows.pop("prov-chiller")

@@ -56,7 +56,8 @@ sites:
     name: {{vi: "Quy tắc", en: "Rule"}}
     devices:
       - {{id: rule-in, profile: schneider_pm5xxx, role: facility, {extra}modbus: {{host: 127.0.0.1, port: 15301}}}}
-      - {{id: rule-ups, profile: ups_mib, role: it, measurement_point: ups_output, snmp: {{host: 127.0.0.1, port: 16301}}}}
+      # A steady synthetic 60 kW: not judged by the stuck-power rule (test_stuck_power.py).
+      - {{id: rule-ups, profile: ups_mib, role: it, measurement_point: ups_output, stuck_power_polls: 1000, snmp: {{host: 127.0.0.1, port: 16301}}}}
 """
 
 

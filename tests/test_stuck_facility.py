@@ -113,7 +113,8 @@ sites:
     name: {vi: "Công tơ tổng bị kẹt", en: "Frozen incomer"}
     devices:
       - {id: f-in, profile: schneider_pm5xxx, role: facility, modbus: {host: 127.0.0.1, port: 15201}}
-      - {id: f-ups, profile: ups_mib, role: it, measurement_point: ups_output, snmp: {host: 127.0.0.1, port: 16201}}
+      # A steady synthetic 60 kW: not judged by the stuck-power rule (test_stuck_power.py).
+      - {id: f-ups, profile: ups_mib, role: it, measurement_point: ups_output, stuck_power_polls: 1000, snmp: {host: 127.0.0.1, port: 16201}}
 """
 
 
@@ -188,7 +189,8 @@ sites:
     name: {vi: "Bộ đếm đứng yên", en: "A still counter"}
     devices:
       - {id: r-in, profile: schneider_pm5xxx, role: facility, modbus: {host: 127.0.0.1, port: 15202}}
-      - {id: r-it, profile: schneider_pm5xxx, role: it, measurement_point: it_input, modbus: {host: 127.0.0.1, port: 15203}}
+      # A steady synthetic 0.5 W: not judged by the stuck-power rule (test_stuck_power.py).
+      - {id: r-it, profile: schneider_pm5xxx, role: it, measurement_point: it_input, stuck_power_polls: 1000, modbus: {host: 127.0.0.1, port: 15203}}
 """
 
 

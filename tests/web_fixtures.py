@@ -34,6 +34,12 @@ POWER = {
     "qv-pdu-01": ("que-vo-dc", 4_000.0, True),
 }
 E0_KWH = 1000.0
+# A ripple of 1 W on the power readings, by poll index mod 4: a steady value repeated
+# for 30 polls while the site moves is stuck power (method 3, rule 6). Over every 4
+# steps the trapezoids add to the steady power exactly (+0.5, +0.5, -0.5, -0.5 W), the
+# windows and blocks span whole multiples of 4 steps, and the last poll reads the
+# steady value.
+RIPPLE_W = (0.0, 1.0, 0.0, -1.0)
 
 
 def demo_config() -> Config:
@@ -47,7 +53,7 @@ def fill(store: Store) -> None:
     for i in range(n + 1):
         ts = START + i * STEP_S
         for device, (site, watts, counter) in POWER.items():
-            readings = [Reading(ts, device, "active_power_w", watts)]
+            readings = [Reading(ts, device, "active_power_w", watts + RIPPLE_W[(n - i) % 4])]
             if counter:
                 kwh = E0_KWH + watts * (ts - START) / JOULES_PER_KWH
                 readings.append(Reading(ts, device, "active_energy_kwh", kwh))
