@@ -26,6 +26,8 @@ from pue_monitor.pue.quality import (
     DEFAULT_STUCK_POWER_POLLS,
     IMPLAUSIBLE_COUNTER,
     IMPLAUSIBLE_POWER,
+    RESET,
+    STEP_BACK,
     STUCK_COUNTER,
     STUCK_POWER,
     equal_runs,
@@ -47,9 +49,14 @@ BLOCK_WINDOWS = ("24h", "today")
 FRESH_POLLS = 3
 # The latest readings shown per device are taken from this far back.
 LATEST_LOOKBACK_S = 3600.0
-# The live window whose stuck / implausible flags make an answering device degraded.
+# The live window whose flags make an answering device degraded.
 HEALTH_WINDOW = "15m"
-DEGRADING_FLAGS = (STUCK_COUNTER, STUCK_POWER, IMPLAUSIBLE_COUNTER, IMPLAUSIBLE_POWER)
+# A reset or a step-back leaves an interval unmeasured, like a stuck or implausible span:
+# the device is degraded while one lies in the health window, so the operator looks at the
+# meter (a restarted or replaced meter, a glitching gateway). A wrap is a counter doing
+# what it was declared to do, and degrades nothing.
+DEGRADING_FLAGS = (STUCK_COUNTER, STUCK_POWER, IMPLAUSIBLE_COUNTER, IMPLAUSIBLE_POWER,
+                   RESET, STEP_BACK)
 # A run of equal counter readings is read whole (whole_runs) up to this far beyond a window.
 RUN_LOOKBACK_S = 86400.0
 # Roles whose devices meter no energy: neither blocks nor evidence that the site moved.
@@ -358,7 +365,7 @@ def site_status(store: StoreProtocol, config: Config, site: Site, now: float,
 
 
 def device_flags(figure: PueResult | None) -> dict[str, dict[str, int]]:
-    """{device: {kind: count}} of the stuck and implausible flags in a live figure."""
+    """{device: {kind: count}} of the degrading flags (DEGRADING_FLAGS) in a live figure."""
     out: dict[str, dict[str, int]] = {}
     for meter in figure.meters if figure is not None else ():
         counts = {k: meter.quality.count(k) for k in DEGRADING_FLAGS}
@@ -380,7 +387,8 @@ def meter_flags(figure: PueResult | None) -> dict[str, dict[str, int]]:
 
 def device_state(polled: HealthState | None, flags: dict[str, int]) -> HealthState:
     """The four-state health: the last poll's state (UNKNOWN if never polled), made
-    DEGRADED when the device answers but its readings are flagged stuck or implausible."""
+    DEGRADED when the device answers but its readings carry a degrading flag (stuck,
+    implausible, a reset or a step-back)."""
     if polled is None:
         return HealthState.UNKNOWN
     if polled == HealthState.UP and any(flags.values()):

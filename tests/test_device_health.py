@@ -91,6 +91,8 @@ STATES = [
     ("up-but-stuck-counter", HealthState.UP, {"stuck_counter": 1}, HealthState.DEGRADED),
     ("up-but-implausible-power", HealthState.UP, {"implausible_power": 2},
      HealthState.DEGRADED),
+    ("up-but-reset", HealthState.UP, {"reset": 1}, HealthState.DEGRADED),
+    ("up-but-step-back", HealthState.UP, {"step_back": 3}, HealthState.DEGRADED),
     ("down-stays-down", HealthState.DOWN, {"stuck_power": 1}, HealthState.DOWN),
     ("degraded-poll", HealthState.DEGRADED, {}, HealthState.DEGRADED),
 ]
@@ -103,8 +105,8 @@ def test_device_state(polled, flags, state):
 
 
 def test_live_window_flags_by_meter():
-    # Only stuck and implausible flags make an answering meter degraded; a wrap or a
-    # step-back is the counter's business (counted in the figures), not the device's.
+    # Stuck, implausible, reset and step-back flags make an answering meter degraded (each
+    # leaves an interval unmeasured); a wrap is the counter's declared width, not a fault.
     def meter(device, *kinds):
         flags = tuple(Flag(100.0 + i, 160.0 + i, k) for i, k in enumerate(kinds))
         return MeterFigure(device, "it", 1.0, "counter", 1.0, 900.0,
@@ -115,6 +117,7 @@ def test_live_window_flags_by_meter():
                                      meter("c", "implausible_power", "implausible_power",
                                            "stuck_power")))
     assert device_flags(figure) == {"a": {"stuck_counter": 1},
+                                    "b": {"step_back": 1, "reset": 1},
                                     "c": {"stuck_power": 1, "implausible_power": 2}}
     assert device_flags(None) == {}
     # Every kind of every meter, zeros included: what the document's quality_flags and

@@ -16,10 +16,11 @@ One fault at a time, each on a meter of its own:
                  errors, PueDeviceDegraded fires, the span is not measured.
   restart        the simulator stops and starts again without a state file, so every
                  register starts again from its first value, below what it served: a
-                 step-back on every counter, not measured; PueMeterCounterEvent fires.
+                 step-back on every counter, not measured: each incomer degraded with a
+                 step_back flag, PueMeterCounterEvent and PueDeviceDegraded fire.
   counter_reset  prov-incomer (facility, Modbus) restarts at 0: a reset flag; its own power
-                 measures the step. The meter answers and its later readings are good, so
-                 by the method it stays up (not degraded); PueMeterCounterEvent fires.
+                 measures the step. Degraded with a reset flag while the reset lies in the
+                 15-minute window; PueMeterCounterEvent fires with kind reset.
 The restart comes before the reset: a register reset and then restarted from its first
 value would jump up by tens of MWh, which no meter does.
 
@@ -235,22 +236,27 @@ def garbage(scene: Scene) -> None:
 
 def restart_steps_every_counter_back(scene: Scene) -> None:
     for site, incomer in INCOMERS.items():
-        dev = scene.wait(f"{incomer}'s step-back", lambda i=incomer: (
-            d := scene.device(i))["quality_flags"]["step_back"] >= 1 and d)
+        dev = scene.wait(f"{incomer} degraded by its step-back", lambda i=incomer: (
+            d := scene.device(i))["state"] == "degraded" and d["flags"].get("step_back")
+            and d)
+        assert dev["up"] is True and dev["quality_flags"]["step_back"] >= 1, dev
         alert = scene.wait_firing("PueMeterCounterEvent", device=incomer, kind="step_back")
+        assert alert["labels"]["site"] == site
+        alert = scene.wait_firing("PueDeviceDegraded", device=incomer)
         assert alert["labels"]["site"] == site
 
 
 def counter_reset(scene: Scene) -> None:
     fault(scene.control, RESET, {"kind": "counter_reset"})
-    dev = scene.wait(f"{RESET}'s reset", lambda: (
-        d := scene.device(RESET))["quality_flags"]["reset"] >= 1 and d)
-    # A reset is the counter's business, not the device's: it answers, its later readings
-    # are good, and its own power measures the reset's step.
-    assert dev["state"] == "up", dev
+    # Degraded by the reset itself (the degrading flags name it), not only by the
+    # restart's step-back that came before.
+    dev = scene.wait(f"{RESET} degraded by its reset", lambda: (
+        d := scene.device(RESET))["state"] == "degraded" and d["flags"].get("reset")
+        and d)
+    assert dev["up"] is True and dev["quality_flags"]["reset"] >= 1, dev
     alert = scene.wait_firing("PueMeterCounterEvent", device=RESET, kind="reset")
     assert alert["labels"]["role"] == "facility"
-    assert not firing(scene.prometheus, "PueDeviceDegraded", device=RESET)
+    scene.wait_firing("PueDeviceDegraded", device=RESET)
 
 
 def pue_is_true_over_the_measured_time(scene: Scene, began: float) -> None:

@@ -55,8 +55,10 @@ Device
     up (bool | null: null when never polled; true when the last poll was answered),
     state            "up" | "degraded" | "down" | "unknown" (never polled): degraded when
                      it answers but readings fail to decode, or the 15-minute window flags
-                     its readings stuck or implausible; degraded counts as an error
-    flags            {kind: count} of stuck / implausible flags in the 15-minute window
+                     its readings stuck or implausible or its counter reset or stepped
+                     back; degraded counts as an error
+    flags            {kind: count} of the degrading flags (stuck, implausible, reset,
+                     step_back) in the 15-minute window
     quality_flags    {kind: count} of every method-3 flag of the meter in the 15-minute
                      window, every kind listed (reset, step_back, wrap, stuck_counter,
                      stuck_power, implausible_counter, implausible_power) | null for a

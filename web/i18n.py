@@ -133,8 +133,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "up.null": {"vi": "○ Chưa đọc", "en": "○ Not polled yet"},
     # Device health states (store.model.HealthState).
     "state.up": {"vi": "● Hoạt động", "en": "● Up"},
-    "state.degraded": {"vi": "◐ Suy giảm (số đọc lỗi, kẹt hoặc bất thường)",
-                       "en": "◐ Degraded (readings undecodable, stuck or implausible)"},
+    "state.degraded": {"vi": "◐ Suy giảm (số đọc lỗi, kẹt, bất thường hoặc bộ đếm đặt lại)",
+                       "en": "◐ Degraded (readings undecodable, stuck, implausible or "
+                             "counter reset)"},
     "state.down": {"vi": "● Mất kết nối", "en": "● Down"},
     "state.unknown": {"vi": "○ Chưa đọc", "en": "○ Not polled yet"},
     "errors.none": {"vi": "không", "en": "none"},

@@ -134,7 +134,8 @@ _GAUGES = (
     ("device_up", "1 if the last poll of the device succeeded (the device answered).",
      ["site", "device", "role"]),
     ("device_state", "1 for the device's health state (up, degraded: answers but readings "
-                     "fail to decode or are stuck or implausible, down, unknown: never "
+                     "fail to decode, are stuck or implausible, or its counter was reset "
+                     "or stepped back in 15 min; down; unknown: never "
                      "polled), 0 for the others. Degraded is an error as down is.",
      ["site", "device", "role", "state"]),
     ("meter_flags", "Data-quality flags of a meter in the live 15-minute window, by kind "
