@@ -99,7 +99,11 @@ def test_influxdb_down_then_back_gets_every_reading_exactly_once(tmp_path):
     assert "InfluxDB writes work again" in mon.output
     assert {k: n for k, n in got.items() if n > 1} == {}, "points written twice"
     assert set(want) - set(got) == set(), "points lost"
-    assert got == want and len(want) > 1000
+    assert got == want
+    # More than 100 delivered before the outage, more than 200 queued by each of the two
+    # monitors during it: what the waits above saw. (A fixed 1,000 failed once under a
+    # loaded machine with 884 readings, every one of them delivered exactly once.)
+    assert len(want) > 500, len(want)
     suite_figures.fault("InfluxDB unreachable, monitor restarted meanwhile", lost=0)
     suite_figures.measure("fault suite: InfluxDB outage", "readings delivered exactly once",
                           str(len(want)))
