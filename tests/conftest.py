@@ -53,12 +53,11 @@ def store_factory(request, tmp_path):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The figures the fuzz, fault and soak suites recorded (tests/figures_log.py for the
-    fuzz suites, tests/suite_figures.py for the fault and soak suites), when any ran."""
-    from tests.figures_log import lines as fuzz_lines
-    from tests.suite_figures import lines as fault_lines
+    """The figures the fuzz, fault and soak suites recorded (tests/suite_figures.py), when
+    any ran."""
+    from tests.suite_figures import lines
 
-    if found := fault_lines() + fuzz_lines():
+    if found := lines():
         terminalreporter.section("robustness figures")
         for line in found:
             terminalreporter.write_line(line)

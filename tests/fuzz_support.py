@@ -1,5 +1,5 @@
 """What every fuzz module shares: Hypothesis settings for bounded, repeatable runs and the
-counting of inputs tried and crashes (printed at the end of the run, tests/figures_log.py)."""
+counting of inputs tried and crashes (printed at the end of the run, tests/suite_figures.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from hypothesis import HealthCheck
 
-from tests.figures_log import record
+from tests import suite_figures
 
 # derandomize: the same inputs on every run, so CI is not flaky; no example database, so
 # a run does not depend on what an earlier one found; no deadline, as CI machines are slow.
@@ -22,6 +22,6 @@ def trying(name: str, **more: int):
     try:
         yield
     except BaseException:
-        record(f"fuzz: {name}", inputs_tried=1, crashes=1, **more)
+        suite_figures.count(f"fuzz: {name}", inputs_tried=1, crashes=1, **more)
         raise
-    record(f"fuzz: {name}", inputs_tried=1, crashes=0, **more)
+    suite_figures.count(f"fuzz: {name}", inputs_tried=1, crashes=0, **more)

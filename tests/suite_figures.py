@@ -1,5 +1,7 @@
-"""Figures the fault and soak suites gather while they run, printed at the end of the
-pytest run (conftest.pytest_terminal_summary), so CI output shows them even with -q.
+"""Figures the fuzz, fault and soak suites gather while they run, printed at the end of the
+pytest run (conftest.pytest_terminal_summary), so CI output shows them even with -q:
+``count("fuzz: CSV importer", inputs_tried=500, crashes=0)`` prints
+``fuzz: CSV importer: inputs tried: 500, crashes: 0``.
 
 Counts add up over the tests that record them; measurements keep their last value. A
 figure is recorded only after the assertions that back it passed, so a failed test never
@@ -13,8 +15,8 @@ from collections import defaultdict
 # suite -> figure -> value
 COUNTS: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 MEASURED: dict[str, dict[str, str]] = defaultdict(dict)
-# The fault suite's headline figures, printed first and always (0 when none ran).
-FAULT_HEADLINE = ("faults injected", "faults survived", "readings lost", "crashes")
+# The headline figures, printed first in a suite's line: what was tried, then what broke.
+HEADLINE = ("inputs tried", "faults injected", "faults survived", "readings lost", "crashes")
 
 
 def count(suite: str, **figures: int) -> None:
@@ -41,8 +43,8 @@ def lines() -> list[str]:
     out = []
     for suite in sorted(set(COUNTS) | set(MEASURED)):
         counts = COUNTS.get(suite, {})
-        names = [n for n in FAULT_HEADLINE if n in counts] + sorted(
-            n for n in counts if n not in FAULT_HEADLINE)
+        names = [n for n in HEADLINE if n in counts] + sorted(
+            n for n in counts if n not in HEADLINE)
         if names:
             out.append(f"{suite}: " + ", ".join(f"{n}: {counts[n]}" for n in names))
         out += [f"{suite}: {n}: {v}" for n, v in MEASURED.get(suite, {}).items()]

@@ -9,7 +9,7 @@
 
 Runs are deterministic (derandomize: the same inputs on every run, so CI is not flaky)
 and their sizes are named below; the number of inputs each test tried is printed at the
-end of the run (``fuzz: CSV importer rows: inputs tried 500, crashes 0``).
+end of the run (``fuzz: CSV importer rows: inputs tried: 500, crashes: 0``).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from pue_monitor.central.tokens import token_hash
 from pue_monitor.config import load_config, load_config_text
 from pue_monitor.config.metrics import METRICS
 from tests.conftest import DEMO
-from tests.figures_log import record
+from tests import suite_figures
 from tests.fuzz_support import FUZZ
 
 EXAMPLES = 300  # per target
@@ -148,7 +148,7 @@ def good_line(ts: float) -> str:
 
 
 def _check(answer, what: str) -> None:
-    record(TALLY, **{f"answers_{answer.status_code}": 1})
+    suite_figures.count(TALLY, **{f"answers_{answer.status_code}": 1})
     assert answer.status_code in DOCUMENTED, (answer.status_code, answer.data[:500], what)
     if answer.status_code != 204:
         message = answer.get_json()["message"]
@@ -167,7 +167,7 @@ def test_write_api_on_random_line_protocol(central, request):
         _check(answer, repr(request)[:500])
         failed = 0
     finally:
-        record("fuzz: central write API (line protocol, gzip, sizes)", inputs_tried=1,
+        suite_figures.count("fuzz: central write API (line protocol, gzip, sizes)", inputs_tried=1,
                crashes=failed, server_errors=int(failed and "answer" in locals()
                                                  and answer.status_code >= 500))
     # and the service still takes a good batch
@@ -247,6 +247,6 @@ def test_definition_api_on_random_documents(central, body):
         _check(answer, body[:500].decode("utf-8", "replace"))
         failed = 0
     finally:
-        record("fuzz: central site definition API (JSON)", inputs_tried=1, crashes=failed,
+        suite_figures.count("fuzz: central site definition API (JSON)", inputs_tried=1, crashes=failed,
                server_errors=int(failed and "answer" in locals()
                                  and answer.status_code >= 500))

@@ -31,7 +31,7 @@ from pue_monitor.web import create_app
 from pue_monitor.web.accounts import password_epoch, token_hash
 from pue_monitor.web.openapi import openapi_document
 from tests.access_fixtures import add_users
-from tests.figures_log import record
+from tests import suite_figures
 from tests.fuzz_support import FUZZ
 from tests.web_fixtures import NOW, demo_config, fill
 
@@ -112,7 +112,7 @@ def test_every_endpoint_answers_below_500(web_schema, method, path, data):
     case = data.draw(cases(operation, ids))
     response = case.call(cookies=cookies) if cookies else case.call()
     # 500s: answers of 500 and above, of every input tried (each also fails the test)
-    record(f"fuzz: HTTP endpoints, {way_in} (schemathesis, {len(OPERATIONS)} operations)",
+    suite_figures.count(f"fuzz: HTTP endpoints, {way_in} (schemathesis, {len(OPERATIONS)} operations)",
            inputs_tried=1, **{"500s": int(response.status_code >= 500),
                               f"answered {response.status_code // 100}xx": 1})
     case.validate_response(response, checks=[not_a_server_error])

@@ -4,9 +4,9 @@ fields and timestamp, on one line; what line protocol cannot carry is refused wi
 ValueError naming the part, never written wrong (a wrong line makes InfluxDB refuse the
 whole batch of up to 5,000 points it sits in).
 
-The central service's own line-protocol ingest is on another branch, not on main yet, so
-the reader here is this module's ``parse``, written from the InfluxDB 2 line-protocol
-reference: in the measurement a backslash escapes a comma or a space; in tag keys, tag
+The reader here is this module's own ``parse``, written apart from the central service's
+parser (central/lineproto.py, fuzzed by tests/test_fuzz_central.py) from the InfluxDB 2
+line-protocol reference, so the encoder is not checked against code that shares its reading: in the measurement a backslash escapes a comma or a space; in tag keys, tag
 values and field keys a comma, an equals sign or a space; in string field values a double
 quote or a backslash; integers end in ``i``; newlines are not allowed in tag or field
 values.

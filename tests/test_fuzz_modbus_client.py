@@ -22,7 +22,7 @@ from pue_monitor.collectors.errors import PollError
 from pue_monitor.collectors.modbus_client import ModbusConnection
 from pue_monitor.collectors.modbus_frame import crc16
 from pue_monitor.config.datatypes import MAX_READ_REGISTERS, READ_FUNCTIONS
-from tests.figures_log import record
+from tests import suite_figures
 from tests.fuzz_support import FUZZ, trying
 
 pytestmark = pytest.mark.integration
@@ -137,7 +137,7 @@ def test_modbus_client_behind_a_misbehaving_server(framing, behaviour, function,
         kinds = ("values", "timeout", "decode", "device_error", "connection")
         assert first in kinds and second in kinds
         assert third == "values"
-    record(f"fuzz: {name}", **{f"garbled read {first}": 1, f"next read {second}": 1})
+    suite_figures.count(f"fuzz: {name}", **{f"garbled read {first}": 1, f"next read {second}": 1})
 
 
 @pytest.mark.parametrize("header_bytes", range(1, 7))

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from pue_monitor.config.model import SiteSimulation
 from pue_monitor.simulator.faults import FAULT_KINDS
 from pue_monitor.simulator.runner import Simulator
-from tests.figures_log import record
+from tests import suite_figures
 from tests.fuzz_support import FUZZ
 from tests.simulator_support import FakeClock, demo_config
 
@@ -152,5 +152,5 @@ def test_control_endpoint_on_random_requests(simulator, request):
         failed = 0
     finally:
         undo(sim, loop, saved)
-        record("fuzz: simulator control endpoint (HTTP, random JSON)", inputs_tried=1,
+        suite_figures.count("fuzz: simulator control endpoint (HTTP, random JSON)", inputs_tried=1,
                crashes=failed, server_errors=server_error, **seen)

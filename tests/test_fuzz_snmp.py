@@ -26,7 +26,7 @@ from pue_monitor.collectors.snmp_plan import plan_snmp
 from pue_monitor.config import load_profiles
 from pue_monitor.config.profiles import OID_PLACEHOLDER
 from pue_monitor.store.model import Quality
-from tests.figures_log import record
+from tests import suite_figures
 from tests.fuzz_support import FUZZ, trying
 from tests.snmp_support import ENGINES, snmp_client
 
@@ -176,7 +176,7 @@ def test_snmp_client_behind_a_misbehaving_agent(engine, behaviour, walk):
         outcome = asyncio.run(asyncio.wait_for(poll_once(engine, behaviour, walk), 10))
         assert outcome in ("values", "timeout", "decode", "device_error", "connection",
                            "auth")
-    record(f"fuzz: {name}", **{f"outcome {outcome}": 1})
+    suite_figures.count(f"fuzz: {name}", **{f"outcome {outcome}": 1})
 
 
 @pytest.mark.integration

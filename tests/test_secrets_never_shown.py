@@ -34,7 +34,7 @@ from pue_monitor.simulator.ports import free_port, write_raw
 from pue_monitor.web.openapi import openapi_document
 from tests.conftest import demo_on_free_ports
 from tests.fault_support import Monitor, Process, polls_stored, reap, simulator, until
-from tests.figures_log import record
+from tests import suite_figures
 
 pytestmark = pytest.mark.integration
 
@@ -225,7 +225,7 @@ def test_no_secret_in_logs_pages_documents_reports_or_files(tmp_path, monkeypatc
     shown = {where: secrets_in(text, token)
              for where, text in {**logs, **outputs, **browser.seen, **files}.items()}
     assert {where: found for where, found in shown.items() if found} == {}
-    record("secrets never shown", places_searched=len(shown),
+    suite_figures.count("secrets never shown", places_searched=len(shown),
            log_lines=sum(text.count("\n") for text in logs.values()),
            http_answers=len(browser.seen), files=len(files),
            secrets_found=sum(map(len, shown.values())))
