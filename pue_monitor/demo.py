@@ -3,14 +3,16 @@ the simulator's registers kept in the data dir, and one demo per data dir."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pue_monitor.config import ConfigError, load_config
+from pue_monitor.config.model import Config
 from pue_monitor.lockfile import FolderInUse, folder_lock
 from pue_monitor.pue.periods import BLOCK_S
 from pue_monitor.simulator.ports import port_is_free
@@ -69,17 +71,35 @@ def run_demo(config_path: Path, data_dir: Path, host: str, port: int | None,
         return 1
 
 
+@contextlib.contextmanager
+def simulated(config_path: Path, data_dir: Path,
+              start_simulator: Callable[..., object]) -> Iterator[Config | None]:
+    """The simulated province running on free ports, and the configuration it serves
+    (written to the data dir); None, with the error on stderr, when that cannot be read.
+    The simulator is stopped on leaving, whatever happened."""
+    sim = start_simulator(config_path, state_dir=data_dir / SIMULATOR_DIR, free_ports=True,
+                          config_out=data_dir / SERVED_CONFIG)
+    try:
+        try:
+            served = load_config(data_dir / SERVED_CONFIG)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            served = None
+        yield served
+    finally:
+        sim.terminate()  # type: ignore[attr-defined]
+        try:
+            sim.wait(STOP_WAIT_S)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - whatever went wrong, do not leave it running
+            sim.kill()  # type: ignore[attr-defined]
+
+
 def _run(config_path: Path, data_dir: Path, host: str, requested: int | None,
          run_monitor: Callable[..., int], start_simulator: Callable[..., object]) -> int:
     state_dir = data_dir / SIMULATOR_DIR
     served_path = data_dir / SERVED_CONFIG
-    sim = start_simulator(config_path, state_dir=state_dir, free_ports=True,
-                          config_out=served_path)
-    try:
-        try:
-            served = load_config(served_path)
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
+    with simulated(config_path, data_dir, start_simulator) as served:
+        if served is None:
             return 1
         assert served.simulation is not None
         control = f"http://127.0.0.1:{served.simulation.control_port}"
@@ -96,9 +116,3 @@ def _run(config_path: Path, data_dir: Path, host: str, requested: int | None,
             print(f"pue-monitor: port {port} was taken meanwhile; the web view takes a free "
                   "port (printed below)", flush=True)
             return run_monitor(served, data_dir, host, 0)
-    finally:
-        sim.terminate()  # type: ignore[attr-defined]
-        try:
-            sim.wait(STOP_WAIT_S)  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001 - whatever went wrong, do not leave it running
-            sim.kill()  # type: ignore[attr-defined]

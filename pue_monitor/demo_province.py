@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pue_monitor.central.province import TOKEN_ENV, split_province
 from pue_monitor.central.tokens import new_token, token_hash
-from pue_monitor.config import ConfigError, load_config
-from pue_monitor.demo import SERVED_CONFIG, SIMULATOR_DIR, STOP_WAIT_S, web_port
+from pue_monitor.config import load_config
+from pue_monitor.demo import SERVED_CONFIG, STOP_WAIT_S, simulated, web_port
 from pue_monitor.lockfile import FolderInUse, folder_lock
 from pue_monitor.simulator.ports import read_raw, write_raw
 
@@ -44,13 +44,8 @@ def _run(config_path: Path, data_dir: Path, host: str, requested: int | None,
     from pue_monitor.central.service import serve
 
     served_path = data_dir / SERVED_CONFIG
-    sim = start_simulator(config_path, state_dir=data_dir / SIMULATOR_DIR, free_ports=True,
-                          config_out=served_path)
-    try:
-        try:
-            served = load_config(served_path)
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
+    with simulated(config_path, data_dir, start_simulator) as served:
+        if served is None:
             return 1
         port = web_port(host, requested)
         if port == 0:
@@ -70,12 +65,6 @@ def _run(config_path: Path, data_dir: Path, host: str, requested: int | None,
               f"central; configs in {folder.resolve()}", flush=True)
         return serve(central, folder / "central", host, port,
                      started=lambda store, _port: _start_edges(store, folder, edge_paths))
-    finally:
-        sim.terminate()  # type: ignore[attr-defined]
-        try:
-            sim.wait(STOP_WAIT_S)  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001 - whatever went wrong, do not leave it running
-            sim.kill()  # type: ignore[attr-defined]
 
 
 def _start_edges(store, folder: Path, edge_paths: dict[str, Path]) -> Callable[[], None]:
