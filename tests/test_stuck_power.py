@@ -224,3 +224,28 @@ def test_live_status(tmp_path, name, polls, frozen, incomer_frozen, state, stuck
     assert figure.it_energy_kwh == pytest.approx(e_it, rel=REL)
     assert figure.pue == pytest.approx(e_dc / e_it, rel=REL)
     assert figure.coverage == pytest.approx(common / 900, rel=REL)
+
+
+# Power read as an integer (or text) in steps of 10 W or more repeats itself under a steady
+# load, so the rule would flag a healthy unit. Every such profile must say so: the rule is
+# switched off (the value the profiles use) for each of them, and only for them.
+COARSE_STEP_W = 10.0
+RULE_OFF = 100_000
+
+
+def coarse_power_profiles() -> dict[str, int | None]:
+    from pathlib import Path
+
+    from pue_monitor.config.profiles import load_profiles
+    profiles = load_profiles(Path(__file__).parent.parent / "config" / "profiles")
+    return {name: p.stuck_power_polls for name, p in sorted(profiles.items())
+            if any(pt.metric == "active_power_w" and pt.scale >= COARSE_STEP_W
+                   and not str(pt.type).startswith("float") for pt in p.points_for())}
+
+
+def test_profiles_with_coarse_power_do_not_apply_the_stuck_power_rule():
+    coarse = coarse_power_profiles()
+    assert set(coarse) == {"apc_isx_pdu", "apc_rpdu2", "carel_pcoweb_chiller", "eaton_sc200",
+                           "liebert_apm", "liebert_gp", "socomec_diris_a40", "socomec_ups",
+                           "tripplite_modbuscard"}
+    assert {name: polls for name, polls in coarse.items() if polls != RULE_OFF} == {}
