@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from pue_monitor.collectors.fd_limit import fds_needed, raise_fd_limit
 from pue_monitor.collectors.modbus_client import ModbusConnection, SerialSettings
 from pue_monitor.collectors.poller import DevicePoller
 from pue_monitor.collectors.sink import Destination, FanOutSink, StoreSink
@@ -106,6 +107,11 @@ class CollectorService:
                     before.profile, None if before.ts is None else before.sys_object_id),
                 limiter=self.limiter,
                 stats=self.stats, spread=config.collection.spread))
+        # Sockets open at the first poll: the limit is raised before any of them.
+        fast = sum(isinstance(p.client, GufoClient) for p in self.pollers)
+        self.fd_limit, warning = raise_fd_limit(fds_needed(fast, len(self.pollers) - fast))
+        if warning is not None:
+            log.warning("%s", warning)
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("polling %d devices in %d sites, at most %d polls in flight",
