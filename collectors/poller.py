@@ -318,7 +318,9 @@ class DevicePoller:
         slot = self.schedule.first(self.monotonic())
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), max(0.0, slot - self.monotonic()))
+                # asyncio.timeout, not wait_for: no task made per slot of every device.
+                async with asyncio.timeout(max(0.0, slot - self.monotonic())):
+                    await stop.wait()
                 break
             except TimeoutError:
                 pass
