@@ -369,6 +369,11 @@ class GufoClient:
                 out[oid] = _to_python(value)
         return out
 
+    @property
+    def receive_socket(self) -> socket.socket | None:
+        """A handle on this client's socket while it is open (for its kernel drop count)."""
+        return None if self._session is None else self._session._peek
+
     def _drop_session(self) -> None:
         if self._session is not None:
             self._session.close()
