@@ -180,6 +180,7 @@ async def measure(config, store, seconds: float) -> dict:
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "socket_drops": live.receive_drops, "rcvbuf_errors": rcvbuf_errors() - errors0,
         "receive_buffers": list(live.receive_buffers), "limit": s1.in_flight_limit,
+        "load": os.getloadavg()[0], "fd_limit": service.fd_limit,
     }
 
 
@@ -227,9 +228,7 @@ def main() -> int:
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; interval "
           f"{INTERVAL_S:g} s, {args.seconds:g} s measured after one interval of warm-up, "
           f"at most {args.max_in_flight} polls in flight\n")
-    print(f"{'devices':>7} {'due':>6} {'stored':>6} {'stored %':>8} {'on time %':>9} "
-          f"{'late':>5} {'skipped':>7} {'retries':>7} {'CPU %':>6} {'RSS MiB':>7} "
-          f"{'peak MiB':>8} {'poll ms':>7} {'drops':>5} {'RcvbufErr':>9}")
+    print(HEADER)
     for n in args.devices:
         out = subprocess.run([sys.executable, __file__, "--one", str(n), "--seconds",
                               str(args.seconds), "--max-in-flight", str(args.max_in_flight)],
@@ -237,15 +236,24 @@ def main() -> int:
         if out.returncode != 0:
             print(f"{n:>7} failed: {out.stderr.strip()[-500:]}")
             continue
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        due = max(1, r["due"])
-        drops = "?" if r["socket_drops"] is None else r["socket_drops"]
-        print(f"{n:>7} {r['due']:>6} {r['stored']:>6} {100 * r['stored'] / due:>7.2f}% "
-              f"{100 * r['on_time'] / due:>8.2f}% {r['late']:>5} {r['skipped']:>7} "
-              f"{r['retries']:>7} {100 * r['cpu_share']:>5.1f}% {r['rss_mib']:>7.0f} "
-              f"{r['peak_rss_mib']:>8.0f} {r['poll_ms']:>7.1f} {drops:>5} "
-              f"{r['rcvbuf_errors']:>9}")
+        print_row(n, json.loads(out.stdout.strip().splitlines()[-1]))
     return 0
+
+
+HEADER = (f"{'devices':>7} {'due':>6} {'stored':>6} {'stored %':>8} {'on time %':>9} "
+          f"{'late':>5} {'skipped':>7} {'retries':>7} {'CPU %':>6} {'RSS MiB':>7} "
+          f"{'peak MiB':>8} {'poll ms':>7} {'drops':>5} {'RcvbufErr':>9} {'load':>5}")
+
+
+def print_row(n: int, r: dict) -> None:
+    """One line of the table: a run's figures, and the machine's load average then."""
+    due = max(1, r["due"])
+    drops = "?" if r["socket_drops"] is None else r["socket_drops"]
+    print(f"{n:>7} {r['due']:>6} {r['stored']:>6} {100 * r['stored'] / due:>7.2f}% "
+          f"{100 * r['on_time'] / due:>8.2f}% {r['late']:>5} {r['skipped']:>7} "
+          f"{r['retries']:>7} {100 * r['cpu_share']:>5.1f}% {r['rss_mib']:>7.0f} "
+          f"{r['peak_rss_mib']:>8.0f} {r['poll_ms']:>7.1f} {drops:>5} "
+          f"{r['rcvbuf_errors']:>9} {r['load']:>5.1f}", flush=True)
 
 
 if __name__ == "__main__":

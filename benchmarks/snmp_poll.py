@@ -201,6 +201,8 @@ async def ours(ports: list[int], args, profilers: dict[str, cProfile.Profile]
                  ("4x25 walk", False, lambda c: (lambda: c.walk(COLUMNS, ROWS))),
                  ("10-OID GET v3", True, lambda c: (lambda: c.get(SCALARS)))]
     for name, v3, call_of in scenarios:
+        if args.whole_only:
+            break
         for engine in ENGINES:
             clients = [client_for(ports[i % len(ports)], v3, engine)
                        for i in range(args.devices)]
@@ -400,6 +402,8 @@ def main() -> int:
     parser.add_argument("--inflight", type=int, default=64)
     parser.add_argument("--compare", type=int, default=3000, help="polls for C and exporter")
     parser.add_argument("--no-corpus", action="store_true", help="skip the corpus walks")
+    parser.add_argument("--whole-only", action="store_true",
+                        help="only the whole poll path (with each engine) and the ratios")
     args = parser.parse_args()
     snmpd = shutil.which("snmpd") or ("/usr/sbin/snmpd" if Path("/usr/sbin/snmpd").exists() else None)
     if snmpd is None:
@@ -420,10 +424,13 @@ def main() -> int:
             c_ms = net_snmp_c(ports[0], work, args.compare)
             exporter_ms = snmp_exporter(ports[0], work, max(200, args.compare // 10))
             for engine, profiler in profilers.items():
-                where_time_goes(profiler, engine)
+                if not args.whole_only:
+                    where_time_goes(profiler, engine)
             print("\nratios, client CPU per poll (lower is cheaper):")
             for scenario in ("10-OID GET", "25-row walk", "4x25 walk", "10-OID GET v3",
                              "whole poll"):
+                if (scenario, "fast") not in figures:
+                    continue
                 fast, reference = figures[(scenario, "fast")], figures[(scenario, "reference")]
                 print(f"  {scenario + ', fast / reference':<40} {fast / reference:8.3f} x")
             for engine in ENGINES:
@@ -439,7 +446,7 @@ def main() -> int:
                 whole = figures[("whole poll", engine)]
                 print(f"10,000 devices every 30 s = {budget:,.0f} polls/s [{engine}]: "
                       f"{budget * whole / 1000:.2f} of one core at {whole:.3f} ms per poll")
-            if not args.no_corpus:
+            if not (args.no_corpus or args.whole_only):
                 corpus_walks()
         finally:
             for proc, _port in agents:

@@ -53,7 +53,17 @@ def _element(data: bytes, at: int, limit: int, depth: int) -> tuple[int, str | N
         return at, f"length {length} beyond the {limit - at} bytes left"
     if tag & CONSTRUCTED:
         inner, end = at, at + length
+        shallow = depth < MAX_DEPTH  # a child may be checked here, without a call
         while inner < end:
+            # A primitive child with a one-byte tag and a short length (every INTEGER,
+            # OID and string of an SNMP answer) is checked inline, as _element would:
+            # anything else, or anything wrong, goes through _element, which says why.
+            if shallow and inner + 2 <= end:
+                child, size = data[inner], data[inner + 1]
+                if (not child & CONSTRUCTED and child & LONG_TAG != LONG_TAG
+                        and size < INDEFINITE and inner + 2 + size <= end):
+                    inner += 2 + size
+                    continue
             inner, problem = _element(data, inner, end, depth + 1)
             if problem is not None:
                 return inner, problem

@@ -8,7 +8,12 @@ from math import isfinite
 
 from pue_monitor.collectors.modbus_block import layout_for, unpack_groups
 from pue_monitor.collectors.modbus_plan import ModbusRead
-from pue_monitor.collectors.snmp_decode import MISSING, Missing, decode_points  # noqa: F401 - re-exported
+from pue_monitor.collectors.snmp_decode import (  # noqa: F401 - re-exported
+    MISSING,
+    Missing,
+    decode_points,
+    decode_sourced,
+)
 from pue_monitor.config.datatypes import SUNSSF_MAX, SUNSSF_MIN, SUNSSF_NOT_IMPLEMENTED
 from pue_monitor.config.profiles import Profile, Total
 from pue_monitor.store.model import Quality, Reading
@@ -18,7 +23,7 @@ def decode_snmp(profile: Profile, answers: Mapping[str, object], device: str,
                 ts: float) -> list[Reading]:
     """Readings for every SNMP point and table row answered (collectors.snmp_decode);
     objects the device lacks are left out, then the profile's totals are derived."""
-    readings = [s.reading for s in decode_points(profile, answers, device, ts)]
+    readings = [reading for reading, _oid in decode_sourced(profile, answers, device, ts)]
     return readings + derive_totals(profile.totals, readings, device, ts)
 
 

@@ -135,8 +135,10 @@ class DevicePoller:
         for _attempt in range(self.polling.retries + 1):
             self.attempts += 1
             try:
-                readings, point_errors = await asyncio.wait_for(
-                    self._read(started), self._poll_budget())
+                # asyncio.timeout, not wait_for: no task made per poll (wait_for wraps the
+                # coroutine in one on Python 3.11).
+                async with asyncio.timeout(self._poll_budget()):
+                    readings, point_errors = await self._read(started)
             except TimeoutError:
                 last = PollTimeout(f"poll exceeded {self._poll_budget() or 0:.1f} s")
                 continue
@@ -248,8 +250,12 @@ class DevicePoller:
             if self.profile is None:
                 await self._identify()
             assert self.profile is not None and self._plan is not None
+            # Each stage held to its own share of the budget when there are two; a lone
+            # stage's share is the whole poll's budget, which poll_once already holds.
+            plan = self._plan
+            stages_timeout = self.polling.timeout_s if plan.gets and plan.walks else None
             answers, refused = await read_answers(self.client,  # type: ignore[arg-type]
-                                                  self._plan, self.polling.timeout_s)
+                                                  plan, stages_timeout)
             errors = {ErrorKind.DEVICE.value: refused} if refused else {}
             return decode_snmp(self.profile, answers, self.device.id, ts), errors
         assert self.device.modbus is not None and self.profile is not None
@@ -312,7 +318,9 @@ class DevicePoller:
         slot = self.schedule.first(self.monotonic())
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), max(0.0, slot - self.monotonic()))
+                # asyncio.timeout, not wait_for: no task made per slot of every device.
+                async with asyncio.timeout(max(0.0, slot - self.monotonic())):
+                    await stop.wait()
                 break
             except TimeoutError:
                 pass

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from pue_monitor.collectors.fd_limit import fds_needed, raise_fd_limit
 from pue_monitor.collectors.modbus_client import ModbusConnection, SerialSettings
 from pue_monitor.collectors.poller import DevicePoller
 from pue_monitor.collectors.sink import Destination, FanOutSink, StoreSink
@@ -81,7 +82,8 @@ class CollectorService:
         self.stats.store_write_errors = lambda: self.store_sink.write_errors
         self.stats.backlog_dropped = lambda: self.store_sink.dropped
         self.stats.receive_buffers = lambda: tuple((a, g) for _, a, g in receive_sockets())
-        self.stats.receive_drops = lambda: socket_drops([s for s, _, _ in receive_sockets()])
+        self.stats.receive_drops = lambda: socket_drops(
+            [s for s, _, _ in receive_sockets()] + self._fast_sockets())
         # Created here, outside any event loop: asyncio primitives bind to a loop on use.
         self.limiter = asyncio.Semaphore(limit)
         self.pollers: list[DevicePoller] = []
@@ -106,6 +108,16 @@ class CollectorService:
                     before.profile, None if before.ts is None else before.sys_object_id),
                 limiter=self.limiter,
                 stats=self.stats, spread=config.collection.spread))
+        # Sockets open at the first poll: the limit is raised before any of them.
+        fast = sum(isinstance(p.client, GufoClient) for p in self.pollers)
+        self.fd_limit, warning = raise_fd_limit(fds_needed(fast, len(self.pollers) - fast))
+        if warning is not None:
+            log.warning("%s", warning)
+
+    def _fast_sockets(self) -> list:
+        """The fast engine's open sockets (one per device), for their kernel drops."""
+        return [sock for p in self.pollers if isinstance(p.client, GufoClient)
+                and (sock := p.client.receive_socket) is not None]
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("polling %d devices in %d sites, at most %d polls in flight",

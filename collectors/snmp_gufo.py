@@ -11,6 +11,7 @@ index (see config.model.fast_engine_gap): those devices stay on pysnmp.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -113,13 +114,18 @@ class _Unmatched(PollDecodeError):
     again), a decode error if it persists."""
 
 
+def _wake(readable: asyncio.Future) -> None:
+    if not readable.done():
+        readable.set_result(None)
+
+
 class _CheckedSession(SnmpSession):
     """A session that looks at each answer before gufo-snmp decodes it.
 
     A datagram that is not well-formed BER is dropped here (gufo-snmp panics on some,
     see collectors.ber_check); one gufo-snmp reads and discards (its request id or
     community is not the request's) is noted. ``odd`` keeps the last such problem, so a
-    request that then times out is a decode error, not a silent device. Overrides
+    request that then times out is a decode error, not a silent device. Replaces
     gufo-snmp 0.13's SnmpSession._recv, through which every answer is read (the
     dependency is pinned below 0.14; tests/test_snmp_bad_answers.py checks it)."""
 
@@ -150,7 +156,20 @@ class _CheckedSession(SnmpSession):
                 self.odd = NOT_MATCHED
                 raise
 
-        return await super()._recv(checked)
+        # gufo-snmp's own loop, with asyncio.timeout in place of wait_for: wait_for hands
+        # the answer over through a second future, one more event-loop round per request.
+        loop = asyncio.get_running_loop()
+        while True:
+            readable = loop.create_future()
+            loop.add_reader(self._fd, _wake, readable)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await readable
+                return checked()
+            except BlockingIOError:
+                continue  # nothing (or nothing usable) to read yet: wait again
+            finally:
+                loop.remove_reader(self._fd)
 
     def close(self) -> None:
         self._peek.close()
@@ -349,6 +368,11 @@ class GufoClient:
                         continue
                 out[oid] = _to_python(value)
         return out
+
+    @property
+    def receive_socket(self) -> socket.socket | None:
+        """A handle on this client's socket while it is open (for its kernel drop count)."""
+        return None if self._session is None else self._session._peek
 
     def _drop_session(self) -> None:
         if self._session is not None:

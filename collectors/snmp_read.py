@@ -41,7 +41,8 @@ async def read_answers(client: SnmpClient, plan: SnmpPlan,
             await stage()
             continue
         try:
-            await asyncio.wait_for(stage(), budget(timeout_s))
+            async with asyncio.timeout(budget(timeout_s)):  # no task per stage, unlike wait_for
+                await stage()
         except TimeoutError:
             raise PollTimeout(f"{name} not done within {budget(timeout_s):.1f} s") from None
     if refused and len(refused) == len(plan.gets) + (1 if plan.walks else 0):

@@ -62,6 +62,26 @@ class Reading:
     labels: Labels = ()
     quality: Quality = Quality.OK
 
+    @classmethod
+    def made(cls, ts: float, device: str, metric: str, value: float | None,
+             labels: Labels = (), quality: Quality = Quality.OK) -> Reading:
+        """The same Reading as ``Reading(...)``, made at about a third of the cost: a
+        frozen dataclass's __init__ sets each field through object.__setattr__, and the
+        decoders make one per value of every poll. Fields only, as the class declares
+        them (no __post_init__ to skip)."""
+        reading = _new(cls)
+        fields = reading.__dict__
+        fields["ts"] = ts
+        fields["device"] = device
+        fields["metric"] = metric
+        fields["value"] = value
+        fields["labels"] = labels
+        fields["quality"] = quality
+        return reading
+
+
+_new = object.__new__
+
 
 @dataclass(frozen=True)
 class PollResult:

@@ -252,3 +252,32 @@ def test_bad_points_are_refused(points, message):
     got, issues = parse_profile(yaml.safe_load(text), "t")
     assert got is None
     assert any(message in i.message for i in issues if isinstance(i, ConfigIssue)), issues
+
+
+# Rows are found by cutting the index off each answer's OID when every placeholder is at
+# the end, and by the pattern's regex otherwise: both must find the same rows, in OID
+# order, and nothing from a neighbouring column or a deeper/shallower OID.
+ROWS_ANSWERS = {
+    "1.3.6.1.4.1.9.2.1.5.10": 5, "1.3.6.1.4.1.9.2.1.5.2": 7, "1.3.6.1.4.1.9.2.1.5.2.1": 9,
+    "1.3.6.1.4.1.9.2.1.50.3": 1, "1.3.6.1.4.1.9.2.1.5": 4, "1.3.6.1.4.1.9.2.1.6.4": 8,
+    "1.3.6.1.4.1.9.3.1.5.1.2": 11, "1.3.6.1.4.1.9.3.1.5.2.7": 12, "1.3.6.1.4.1.9.3.1.5.1": 13,
+    "1.3.6.1.4.1.9.4.2.1.3": 21, "1.3.6.1.4.1.9.4.1.1.3": 22, "1.3.6.1.4.1.9.4.3.2.3": 23,
+}
+
+
+@pytest.mark.parametrize(("oid", "rows"), [
+    # one trailing placeholder: rows 2 and 10 (numeric order), not 5.2.1, 50.3 or 6.4
+    ("1.3.6.1.4.1.9.2.1.5.{outlet}", [(("outlet", "2"), 7.0), (("outlet", "10"), 5.0)]),
+    # two trailing placeholders
+    ("1.3.6.1.4.1.9.3.1.5.{bank}.{outlet}",
+     [((("bank", "1"), ("outlet", "2")), 11.0), ((("bank", "2"), ("outlet", "7")), 12.0)]),
+    # a placeholder in the middle (regex): the column number after it must match
+    ("1.3.6.1.4.1.9.4.{line}.1.3", [(("line", "1"), 22.0), (("line", "2"), 21.0)]),
+])
+def test_table_rows_trailing_and_inner_placeholders(oid, rows):
+    prof = profile(f"  - {{metric: current_a, oid: '{oid}'}}\n")
+    got = [(r.reading.labels, r.reading.value)
+           for r in decode_points(prof, ROWS_ANSWERS, "d", 0.0)]
+    want = [(labels if isinstance(labels[0], tuple) else (labels,), value)
+            for labels, value in rows]
+    assert got == want
