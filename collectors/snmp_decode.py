@@ -26,6 +26,16 @@ from pue_monitor.store.model import Quality, Reading
 # ENTITY-SENSOR-MIB SensorDataScale: units(9) is 10^0, each step a factor of 1000.
 ENTITY_SCALE_UNITS = 9
 ENTITY_SCALE_STEP_EXPONENT = 3
+# The ranges the MIBs allow (RFC 3433: SensorDataScale yocto(1)..yotta(17),
+# SensorPrecision -8..9); per-row decimal digits are read in the precision's 0..9. An
+# answer outside them is a decode error: 10 ** 2**31 would stall the event loop.
+ENTITY_SCALE_RANGE = (1, 17)
+PRECISION_RANGE = (-8, 9)
+DECIMALS_RANGE = (0, 9)
+
+
+def _within(number: float, bounds: tuple[int, int]) -> bool:
+    return bounds[0] <= number <= bounds[1]
 # A numeric string, possibly followed by a unit ("200 Watts", "1.3%", " 20").
 _LEADING_NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 
@@ -258,13 +268,14 @@ def _modifier(plan: _PointPlan, index: Index, answers: Mapping[str, object]) -> 
     factor = 1.0
     if plan.decimals is not None:
         digits = to_number(answers.get(plan.decimals.fill(index), MISSING))
-        if digits is None:
+        if digits is None or not _within(digits, DECIMALS_RANGE):
             return None
         factor /= 10 ** int(digits)
     if plan.entity is not None:
         scale = to_number(answers.get(plan.entity[0].fill(index), MISSING))
         precision = to_number(answers.get(plan.entity[1].fill(index), MISSING))
-        if scale is None or precision is None:
+        if (scale is None or precision is None or not _within(scale, ENTITY_SCALE_RANGE)
+                or not _within(precision, PRECISION_RANGE)):
             return None
         factor *= 10.0 ** (ENTITY_SCALE_STEP_EXPONENT * (int(scale) - ENTITY_SCALE_UNITS))
         if precision > 0:

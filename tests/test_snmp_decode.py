@@ -102,6 +102,19 @@ ENTITY = PROFILES["entity_sensor"]
 E = "1.3.6.1.2.1.99.1.1.1.{}.{}"
 
 
+# A row whose digits lie outside 0..9 (an agent answering 2**31 or -1) is a decode error:
+# 10 ** 2**31 would hold the event loop for ever.
+@pytest.mark.parametrize(("digits", "value"), [(9, 1e-9), (10, None), (2**31, None),
+                                                (-1, None)])
+def test_decimal_digits_outside_their_range_are_a_decode_error(digits, value):
+    got = decoded(profile(TABLE), {VALUE.format(1): 1, DIGITS.format(1): digits})
+    reading = got[("active_power_w", (("outlet", "1"),))]
+    if value is None:
+        assert reading[:2] == (None, Quality.DECODE_ERROR)
+    else:
+        assert reading[:2] == (pytest.approx(value), Quality.OK)
+
+
 @pytest.mark.parametrize(("kind", "scale", "precision", "raw", "metric", "value"), [
     (6, 10, 2, 1234, "active_power_w", 12340.0),  # watts, kilo, 2 decimals: 12.34 kW
     (6, 9, 0, 250, "active_power_w", 250.0),
@@ -115,6 +128,18 @@ def test_entity_sensor_scale_and_precision(kind, scale, precision, raw, metric, 
     got = decoded(ENTITY, answers)
     assert got == {(metric, (("sensor", "7"),)): (pytest.approx(value), Quality.OK,
                                                    E.format(4, 7))}
+
+
+# Scale outside yocto(1)..yotta(17) or precision outside -8..9 (RFC 3433): a decode error,
+# not an overflow or a stall.
+@pytest.mark.parametrize(("scale", "precision"), [(0, 0), (18, 0), (2**31, 0), (9, 10),
+                                                  (9, -9), (9, 2**31)])
+def test_entity_sensor_factor_outside_the_mib_ranges(scale, precision):
+    answers = {E.format(1, 7): 6, E.format(2, 7): scale, E.format(3, 7): precision,
+               E.format(4, 7): 1234, E.format(5, 7): 1}
+    got = decoded(ENTITY, answers)
+    assert got == {("active_power_w", (("sensor", "7"),)): (None, Quality.DECODE_ERROR,
+                                                            E.format(4, 7))}
 
 
 def test_entity_sensor_not_ok_is_not_read():
