@@ -138,3 +138,29 @@ def test_a_killed_worker_comes_back_and_nothing_is_lost_or_doubled(tmp_path):
     # The other sites were read while the killed worker was away.
     assert {site for site in others if any(killed_at < t < min(back_at.values())
                                            for t in times[site])} == others
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie nobody has reaped yet counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_stop_when_the_monitor_is_killed(tmp_path):
+    path, raw = demo_on_free_ports(tmp_path, interval_s=INTERVAL_S)
+    raw["collection"] = {**raw.get("collection", {}), "workers": WORKERS}
+    write_raw(raw, path)
+    with simulator(path, raw["simulation"]["control_port"], tmp_path / "sim.log"):
+        mon = Monitor(path, tmp_path / "data", tmp_path / "monitor.log")
+        mon.wait_ready()
+        workers = until("both workers started", lambda: len(starts(mon.output)) == WORKERS
+                        and starts(mon.output), TIMEOUT_S, mon.proc, mon.log)
+        mon.kill9()
+        # Their next message finds nobody reading: each stops on its own.
+        until("no worker left", lambda: not any(alive(pid) for _, pid, _ in workers),
+              TIMEOUT_S)
+    assert mon.output.count("the monitor process no longer reads this worker's results; "
+                            "stopping") == WORKERS
