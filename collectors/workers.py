@@ -13,7 +13,8 @@ parent's store has committed it.
 A worker that dies (SIGKILL, a crash) loses only what it had not sent: a message its
 death cut short is discarded whole, so nothing sent is lost and nothing is stored twice.
 The parent logs the death once, counts it (``worker_restarts``) and starts the worker
-again with the same sites after a backoff; the other workers go on polling.
+again with the same sites after a backoff; the other workers go on polling. A worker
+that stops sending (hung: a stuck event loop, SIGSTOP) is killed and treated the same.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ STABLE_AFTER_S = 60.0  # a worker that ran this long before dying starts the bac
 # At a stop, a worker finishes its polls in flight and sends them; one that takes longer
 # than this is killed (what it had not sent is lost, as at a kill).
 STOP_GRACE_S = 15.0
+# A worker sends its counters every second: one silent this long is hung (a stuck event
+# loop, SIGSTOP) and is killed and started again. Its start (a new interpreter importing
+# the collectors, seconds on a busy machine) has a limit of its own.
+SILENT_S = 30.0
+START_SILENT_S = 120.0
 _ENDED = "ended"  # queued by the reader thread after the last message of a worker
 
 
@@ -106,6 +112,7 @@ class _Slot:
     restarts: int = 0
     base: Snapshot | None = None  # the counters of its dead processes, added
     last: Snapshot | None = None  # the latest snapshot of the running one
+    heard: float | None = None  # monotonic time of its latest message (None: none yet)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     def parts(self) -> tuple[Snapshot, ...]:
@@ -175,6 +182,8 @@ class WorkerPool:
                               index)
 
     async def _handle(self, index: int, kind: str, body) -> None:
+        if kind != _ENDED:
+            self.slots[index].heard = time.monotonic()
         if kind == POLL:
             self.received += 1
             await self.sink(body)
@@ -222,19 +231,28 @@ class WorkerPool:
             await self._start(slot, identified, queue)
         except OSError as exc:  # no memory, no process slots: tried again like a death
             return f"could not start: {exc}"
-        stopping = asyncio.create_task(stop.wait())
-        ending = asyncio.create_task(slot.ended.wait())
-        await asyncio.wait({stopping, ending}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        ending.cancel()
         process = slot.process
         assert process is not None
+        born, hung = time.monotonic(), ""
+        stopping = asyncio.create_task(stop.wait())
+        ending = asyncio.create_task(slot.ended.wait())
+        while not (stopping.done() or ending.done()):
+            await asyncio.wait({stopping, ending}, timeout=1.0,
+                               return_when=asyncio.FIRST_COMPLETED)
+            silent = time.monotonic() - (born if slot.heard is None else slot.heard)
+            limit = START_SILENT_S if slot.heard is None else SILENT_S
+            if silent > limit and not ending.done() and not stop.is_set():
+                hung = f"sent nothing for {silent:.0f} s and was killed"  # told by _keep
+                process.kill()
+                await slot.ended.wait()
+        stopping.cancel()
+        ending.cancel()
         if not slot.ended.is_set():
             await self._stop(slot, process)
         await asyncio.to_thread(process.join)
-        slot.up = False
+        slot.up, slot.heard = False, None
         slot.retire()
-        return None if stop.is_set() else _how(process.exitcode)
+        return None if stop.is_set() else hung or _how(process.exitcode)
 
     async def _stop(self, slot: _Slot, process: multiprocessing.process.BaseProcess) -> None:
         process.terminate()  # SIGTERM: finish the polls in flight, send them, exit

@@ -5,11 +5,14 @@ What must hold: the killed worker comes back with its sites and the parent count
 restart; the other worker's site is read all the while; every site has readings after
 the restart; the killed worker's sites miss readings only around the kill; every result
 the workers sent is stored exactly once (no reading twice), and nothing the store had
-acknowledged is lost.
+acknowledged is lost. Besides: workers left without their monitor (killed) stop on their
+own, and a hung worker (SIGSTOP) is killed and started again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import re
 import signal
@@ -18,10 +21,13 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pue_monitor.config import load_config
-from tests.conftest import demo_on_free_ports, write_raw
+from pue_monitor.collectors import workers
+from pue_monitor.config import load_config, load_config_text
+from pue_monitor.store.sqlite import Store
+from tests.conftest import demo_on_free_ports, free_port, write_raw
 from tests.fault_support import (Monitor, committed_readings, get, polls_stored, reading,
                                  reap, simulator, until)
+from tests.test_workers import SITE
 
 pytestmark = pytest.mark.integration
 
@@ -64,6 +70,13 @@ def labelled(mon: Monitor) -> dict[tuple, float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
+def all_polled(metrics: dict[tuple, float], site_of: dict[str, str]) -> dict | None:
+    """``metrics`` if every device has polls counted on them."""
+    polled = all(metrics.get(("pue_monitor_device_polls_total", (("device", d), ("site", s))),
+                             0) > 0 for d, s in site_of.items())
+    return metrics if polled else None
+
+
 def restarts(mon: Monitor, worker: int) -> float:
     return labelled(mon).get(("pue_monitor_collector_worker_restarts_total",
                               (("worker", str(worker)),)), -1.0)
@@ -101,7 +114,11 @@ def test_a_killed_worker_comes_back_and_nothing_is_lost_or_doubled(tmp_path):
         until("readings of every site after the restart",
               lambda: read_since(data, site_of, restarted_at) == sites, TIMEOUT_S,
               mon.proc, mon.log)
-        metrics = labelled(mon)
+        # Every device's counters reach the parent's /metrics, from both workers (a
+        # second late at most: the workers send them every second).
+        metrics = until("every device's polls on /metrics",
+                        lambda: all_polled(labelled(mon), site_of), TIMEOUT_S, mon.proc,
+                        mon.log, every=0.5)
         assert mon.stop() == 0
     output = mon.output
 
@@ -112,9 +129,6 @@ def test_a_killed_worker_comes_back_and_nothing_is_lost_or_doubled(tmp_path):
     assert output.count(f"collector worker {victim} (sites {', '.join(victim_sites)}) was "
                         "killed by SIGKILL; starting it again") == 1
     assert "Traceback" not in output
-    # Every device's counters reach the parent's /metrics, from both workers.
-    assert all(metrics[("pue_monitor_device_polls_total", (("device", d), ("site", s)))] > 0
-               for d, s in site_of.items() if s in sites)
 
     # Exactly once: every result the workers sent is stored, none twice.
     received = int(RECEIVED.search(output).group(1))
@@ -164,3 +178,42 @@ def test_workers_stop_when_the_monitor_is_killed(tmp_path):
               TIMEOUT_S)
     assert mon.output.count("the monitor process no longer reads this worker's results; "
                             "stopping") == WORKERS
+
+
+async def wait_for(what: str, found, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not found():
+        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_hung_worker_is_killed_and_started_again(tmp_path, monkeypatch, caplog):
+    """A worker stopped with SIGSTOP sends nothing: past SILENT_S (3 s here) the parent
+    kills it and starts it again; the other worker is left alone. Nothing answers on the
+    devices' ports: the workers' counters are what they send."""
+    monkeypatch.setattr(workers, "SILENT_S", 3.0)
+    caplog.set_level(logging.INFO, logger=workers.__name__)
+    text = "polling: {interval_s: 1, timeout_s: 0.5, retries: 0}\ncollection: {workers: 2}\n"
+    text += "sites:" + "".join(SITE.format(site=site, port=port, unit=1, snmp=free_port())
+                               for site, port in [("s1", free_port()), ("s2", free_port())])
+    store = Store.open(tmp_path / "data")
+    pool = workers.WorkerPool(load_config_text(text, env={}), store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(pool.run(stop))
+    try:
+        await wait_for("word from both workers",
+                       lambda: all(s.heard is not None for s in pool.slots), TIMEOUT_S)
+        hung, other = pool.slots
+        pid, other_pid = hung.process.pid, other.process.pid
+        os.kill(pid, signal.SIGSTOP)
+        await wait_for("the hung worker started again", lambda: hung.restarts == 1
+                       and hung.heard is not None and hung.process.pid != pid, TIMEOUT_S)
+        assert (other.restarts, other.process.pid, other.up) == (0, other_pid, True)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, TIMEOUT_S)
+        store.close()
+    assert [(w.worker, w.restarts) for w in pool.stats.snapshot().workers] == [("0", 1),
+                                                                               ("1", 0)]
+    assert caplog.text.count("collector worker 0 (sites s1) sent nothing for ") == 1
+    assert not alive(pid)
