@@ -14,6 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pue_monitor.cli import _parser
 from pue_monitor.collectors.stats import (CollectionStats, DeviceCounts, WorkerCounts,
                                           retired)
+from pue_monitor.collectors import workers
+from pue_monitor.collectors.worker_process import IDENTIFIED, POLL
 from pue_monitor.collectors.workers import assign_sites, config_assignment
 from pue_monitor.config import ConfigError, load_config_text
 from pue_monitor.store.model import PollResult
@@ -160,3 +162,42 @@ def test_a_retired_snapshot_keeps_counters_and_drops_gauges():
     assert (gone.total, gone.in_flight, gone.in_flight_limit, gone.backlog,
             gone.receive_buffers) == (s.total, 0, 0, 0, ())
     assert gone.total == DeviceCounts("", 2, 2, 0, 0, 0, pytest.approx(0.02), 2)
+
+
+class RecordingStore:
+    """What the parent does with a worker's messages, without a database."""
+
+    def __init__(self) -> None:
+        self.profiles: list[tuple] = []
+        self.polls: list[PollResult] = []
+
+    def set_device_profile(self, *record) -> None:
+        self.profiles.append(record)
+
+    def write_polls(self, results) -> None:
+        self.polls.extend(results)
+
+
+async def test_the_parent_records_what_workers_identify_and_polled():
+    text = "collection: {workers: 2}\nsites:" + "".join(
+        SITE.format(site=site, port=port, unit=1, snmp=snmp)
+        for site, port, snmp in [("s1", 1502, 1161), ("s2", 1503, 1162)])
+    store = RecordingStore()
+    pool = workers.WorkerPool(load_config_text(text, env={}), store)
+    record = ("u-s2", "ups_mib", "1.3.6.1.4.1.318", "sysObjectID under ...", 1_000.0)
+    await pool._handle(1, IDENTIFIED, record)
+    polled = PollResult("u-s2", "s2", 1_000.0, 0.01)
+    await pool._handle(1, POLL, polled)
+    await pool.store_sink.flush()
+    assert (store.profiles, store.polls, pool.received) == ([record], [polled], 1)
+    assert pool.slots[1].heard is not None and pool.slots[0].heard is None
+
+
+@pytest.mark.parametrize(("exitcode", "expected"), [
+    (-9, "was killed by SIGKILL"),
+    (-15, "was killed by SIGTERM"),
+    (1, "exited with code 1"),
+    (0, "exited"),
+])
+def test_how_a_worker_ended_in_words(exitcode, expected):
+    assert workers._how(exitcode) == expected
