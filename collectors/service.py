@@ -1,16 +1,19 @@
 """Builds one poller per configured device and runs them all on one event loop, under one
-limit of polls in flight, counting what they do in one CollectionStats."""
+limit of polls in flight, counting what they do in one CollectionStats.
+
+:func:`build_pollers` and :func:`run_pollers` also serve a worker process, which polls
+only its sites' devices (collectors/workers.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pue_monitor.collectors.fd_limit import fds_needed, raise_fd_limit
 from pue_monitor.collectors.modbus_client import ModbusConnection, SerialSettings
-from pue_monitor.collectors.poller import DevicePoller
+from pue_monitor.collectors.poller import DevicePoller, OnIdentified, Sink
 from pue_monitor.collectors.sink import Destination, FanOutSink, StoreSink
 from pue_monitor.collectors.snmp_client import PysnmpClient, receive_sockets
 from pue_monitor.collectors.snmp_engine import snmp_client_for
@@ -18,8 +21,9 @@ from pue_monitor.collectors.snmp_gufo import GufoClient
 from pue_monitor.collectors.snmp_identify import Known
 from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.collectors.udp_buffer import socket_drops, wanted_bytes
-from pue_monitor.config.model import Config, Device, ModbusTarget, Polling
+from pue_monitor.config.model import Config, Device, ModbusTarget, Polling, Site
 from pue_monitor.store.base import StoreProtocol
+from pue_monitor.store.model import Identified
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,59 @@ def make_client(device: Device, polling: Polling,
     return shared[key]
 
 
+def build_pollers(config: Config, devices: Sequence[tuple[Site, Device]], sink: Sink,
+                  stats: CollectionStats, limiter: asyncio.Semaphore,
+                  identified: Mapping[str, Identified],
+                  on_identified: OnIdentified | None,
+                  clock: Callable[[], float] = time.time) -> list[DevicePoller]:
+    """One poller per device of ``devices``, all under ``limiter``, counted in ``stats``.
+
+    ``identified``: what auto devices were identified as before this start (the store's
+    record): each poller confirms its device's (two requests) instead of identifying it
+    from scratch. Modbus devices behind one gateway or bus share one connection.
+    """
+    shared: dict[tuple, ModbusConnection] = {}
+    pollers = []
+    for site, device in devices:
+        # Counted from the start: a device never polled yet shows 0, and /metrics
+        # (another thread) never sees the table grow under it.
+        stats.device(site.id, device.id)
+        polling = config.polling_for(site, device)
+        client = make_client(device, polling, shared, wanted_bytes(stats.in_flight_limit))
+        # profile auto: None here; the poller identifies the agent on first contact.
+        profile = config.known_profile(device)
+        before = identified.get(device.id) if profile is None else None
+        pollers.append(DevicePoller(
+            site.id, device, profile, polling, client, sink,
+            clock, candidates=config.profiles.values(),
+            on_identified=on_identified,
+            known=None if before is None else Known(
+                before.profile, None if before.ts is None else before.sys_object_id),
+            limiter=limiter, stats=stats, spread=config.collection.spread))
+    return pollers
+
+
+def raise_fd_limit_for(pollers: Sequence[DevicePoller]) -> int:
+    """The process's open-file limit raised for ``pollers`` before any socket opens (they
+    open at the first poll); a warning when even the hard limit is short. In every
+    process that polls: the single one, or each worker."""
+    fast = sum(isinstance(p.client, GufoClient) for p in pollers)
+    limit, warning = raise_fd_limit(fds_needed(fast, len(pollers) - fast))
+    if warning is not None:
+        log.warning("%s", warning)
+    return limit
+
+
+async def run_pollers(pollers: Sequence[DevicePoller], stop: asyncio.Event) -> None:
+    """Every poller until ``stop``; then their clients are closed."""
+    tasks = [asyncio.create_task(p.run(stop), name=f"poll:{p.device.id}") for p in pollers]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for poller in pollers:
+            poller.client.close()
+
+
 class CollectorService:
     """All pollers plus their sink, until stopped.
 
@@ -86,33 +143,10 @@ class CollectorService:
             [s for s, _, _ in receive_sockets()] + self._fast_sockets())
         # Created here, outside any event loop: asyncio primitives bind to a loop on use.
         self.limiter = asyncio.Semaphore(limit)
-        self.pollers: list[DevicePoller] = []
-        self.modbus_connections: dict[tuple, ModbusConnection] = {}
-        # What auto devices were identified as before this start: each poller confirms
-        # its device's (two requests) instead of identifying it from scratch.
-        identified = store.device_identifications()
-        for site, device in config.devices():
-            # Counted from the start: a device never polled yet shows 0, and /metrics
-            # (another thread) never sees the table grow under it.
-            self.stats.device(site.id, device.id)
-            polling = config.polling_for(site, device)
-            client = make_client(device, polling, self.modbus_connections, wanted_bytes(limit))
-            # profile auto: None here; the poller identifies the agent on first contact.
-            profile = config.known_profile(device)
-            before = identified.get(device.id) if profile is None else None
-            self.pollers.append(DevicePoller(
-                site.id, device, profile, polling, client, self.sink,
-                clock, candidates=config.profiles.values(),
-                on_identified=store.set_device_profile,
-                known=None if before is None else Known(
-                    before.profile, None if before.ts is None else before.sys_object_id),
-                limiter=self.limiter,
-                stats=self.stats, spread=config.collection.spread))
-        # Sockets open at the first poll: the limit is raised before any of them.
-        fast = sum(isinstance(p.client, GufoClient) for p in self.pollers)
-        self.fd_limit, warning = raise_fd_limit(fds_needed(fast, len(self.pollers) - fast))
-        if warning is not None:
-            log.warning("%s", warning)
+        self.pollers = build_pollers(config, config.devices(), self.sink, self.stats,
+                                     self.limiter, store.device_identifications(),
+                                     store.set_device_profile, clock)
+        self.fd_limit = raise_fd_limit_for(self.pollers)
 
     def _fast_sockets(self) -> list:
         """The fast engine's open sockets (one per device), for their kernel drops."""
@@ -122,16 +156,12 @@ class CollectorService:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("polling %d devices in %d sites, at most %d polls in flight",
                  len(self.pollers), len(self.config.sites), self.stats.in_flight_limit)
-        tasks = [asyncio.create_task(p.run(stop), name=f"poll:{p.device.id}")
-                 for p in self.pollers]
         # The sink stops only after every poller has: a poll in flight at the stop still
         # hands its result over, and the sink's last flush writes it.
         sink_stop = asyncio.Event()
         sink = asyncio.create_task(self.store_sink.run(sink_stop), name="store-sink")
         try:
-            await asyncio.gather(*tasks)
+            await run_pollers(self.pollers, stop)
         finally:
             sink_stop.set()
             await sink
-            for poller in self.pollers:
-                poller.client.close()

@@ -5,6 +5,10 @@ the limit; results the store acknowledged; the SNMP socket's buffer and drops.
 Plain in-memory numbers, updated on the event loop; the composition root hands
 :meth:`CollectionStats.snapshot` to whatever exports them (web/ turns it into /metrics),
 so collectors never import web/.
+
+With worker processes (collectors/workers.py) each worker counts its own devices and
+sends snapshots to the parent, whose CollectionStats adds them (:func:`combined`) to its
+own (the store's side: results stored, backlog) through ``parts``.
 """
 
 from __future__ import annotations
@@ -53,6 +57,16 @@ class Snapshot:
     backlog_dropped: int = 0  # results dropped because the backlog was full
     receive_buffers: tuple[tuple[int, int], ...] = ()  # (asked bytes, granted bytes)
     receive_drops: int | None = None  # datagrams the kernel dropped on our sockets
+    workers: tuple[WorkerCounts, ...] = ()  # the worker processes, when there are any
+
+
+@dataclass(frozen=True)
+class WorkerCounts:
+    """One worker process as /metrics shows it."""
+
+    worker: str  # its number, from 0
+    up: bool  # running now (False while it is being restarted)
+    restarts: int  # times it died and was started again
 
 
 @dataclass
@@ -70,6 +84,9 @@ class CollectionStats:
     backlog_dropped: Callable[[], int] = lambda: 0
     receive_buffers: Callable[[], tuple[tuple[int, int], ...]] = lambda: ()
     receive_drops: Callable[[], int | None] = lambda: None
+    # The worker processes' snapshots and states (set by the worker pool; none without).
+    parts: Callable[[], tuple[Snapshot, ...]] = lambda: ()
+    workers: Callable[[], tuple[WorkerCounts, ...]] = lambda: ()
     _buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS_S) + 1))
 
     def device(self, site: str, device: str) -> DeviceCounts:
@@ -97,11 +114,51 @@ class CollectionStats:
         self._buckets[bisect.bisect_left(DURATION_BUCKETS_S, result.duration_s)] += 1
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(
+        own = Snapshot(
             devices={d: replace(c) for d, c in self.devices.items()}, total=replace(self.total),
             buckets_s=DURATION_BUCKETS_S, bucket_counts=tuple(self._buckets),
             in_flight=self.in_flight, in_flight_limit=self.in_flight_limit,
             stored=self.stored, backlog=self.backlog(),
             store_write_errors=self.store_write_errors(),
             backlog_dropped=self.backlog_dropped(),
-            receive_buffers=self.receive_buffers(), receive_drops=self.receive_drops())
+            receive_buffers=self.receive_buffers(), receive_drops=self.receive_drops(),
+            workers=self.workers())
+        return combined(own, *self.parts())
+
+
+def _added(a: DeviceCounts, b: DeviceCounts) -> DeviceCounts:
+    return DeviceCounts(a.site or b.site, a.polls + b.polls, a.answers + b.answers,
+                        a.retries + b.retries, a.late + b.late, a.skipped + b.skipped,
+                        a.duration_sum_s + b.duration_sum_s,
+                        a.duration_count + b.duration_count)
+
+
+def combined(first: Snapshot, *others: Snapshot) -> Snapshot:
+    """The snapshots of several processes as one: counters and gauges added (a device
+    counted in several adds up too: its counts before and after a worker restart),
+    sockets listed side by side; ``workers`` is the first's."""
+    out = first
+    for s in others:
+        devices = dict(out.devices)
+        for device, counts in s.devices.items():
+            devices[device] = _added(devices[device], counts) if device in devices \
+                else replace(counts)
+        drops = None if out.receive_drops is None and s.receive_drops is None else \
+            (out.receive_drops or 0) + (s.receive_drops or 0)
+        out = replace(
+            out, devices=devices, total=_added(out.total, s.total),
+            bucket_counts=tuple(a + b for a, b in zip(out.bucket_counts, s.bucket_counts,
+                                                      strict=True)),
+            in_flight=out.in_flight + s.in_flight,
+            in_flight_limit=out.in_flight_limit + s.in_flight_limit,
+            stored=out.stored + s.stored, backlog=out.backlog + s.backlog,
+            store_write_errors=out.store_write_errors + s.store_write_errors,
+            backlog_dropped=out.backlog_dropped + s.backlog_dropped,
+            receive_buffers=out.receive_buffers + s.receive_buffers, receive_drops=drops)
+    return out
+
+
+def retired(s: Snapshot) -> Snapshot:
+    """What a dead process's last snapshot still adds: its counters, which must not go
+    back when it is replaced, without its gauges (nothing of it is in flight now)."""
+    return replace(s, in_flight=0, in_flight_limit=0, backlog=0, receive_buffers=())

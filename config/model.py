@@ -195,6 +195,10 @@ DEFAULT_MAX_IN_FLIGHT = 128
 # a few KB each, so the default holds about 100 MB at most; 20 devices polled every 10 s
 # fill it in under three days, 5,000 every 60 s in about 12 minutes.
 DEFAULT_STORE_BACKLOG = 20_000
+# Worker processes polling the devices (collectors/workers.py): 1 polls in the monitor's
+# own process. The top is far past the cores of any single machine.
+DEFAULT_WORKERS = 1
+MAX_WORKERS = 256
 
 
 class Collection(_Strict):
@@ -207,6 +211,9 @@ class Collection(_Strict):
     # every device at the same instants, so a site's meters are read together (a few
     # devices, where instantaneous PUE should pair readings of one instant).
     spread: bool = True
+    # Worker processes, each polling whole sites and sending its results to the one
+    # process that writes the store (collectors/workers.py); 1: no worker processes.
+    workers: int = Field(DEFAULT_WORKERS, ge=1, le=MAX_WORKERS)
 
 
 class Retention(_Strict):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pue_monitor import config as config_package
 from pue_monitor.config import ConfigError, load_config
-from pue_monitor.config.model import DEFAULT_TIMEOUT_S
+from pue_monitor.config.model import DEFAULT_TIMEOUT_S, MAX_WORKERS
 from pue_monitor import audit_cli, draft_cli, user_cli
 
 # The demo province ships inside the package (pue_monitor.config), installed or not.
@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="poll the configured devices and serve the web view")
     run.add_argument("-c", "--config", type=Path, required=True)
     _serving_args(run, "web and /metrics port (default 8080)", 8080)
+    run.add_argument("--workers", type=_workers, default=None,
+                     help="poll in this many worker processes, whole sites each (default: "
+                     "collection.workers of the config, else 1: in this process)")
 
     demo = sub.add_parser("demo", help="run on the built-in simulated province (no hardware)")
     demo.add_argument("-c", "--config", type=Path, default=DEMO_CONFIG,
@@ -75,6 +78,18 @@ def _parser() -> argparse.ArgumentParser:
 
     add_central_parser(sub, _serving_args)
     return parser
+
+
+def _workers(text: str) -> int:
+    """``--workers``: a whole number in the range collection.workers allows."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to {MAX_WORKERS} "
+                                          f"(got {text!r})")
+    return n
 
 
 def _serving_args(p: argparse.ArgumentParser, port_help: str, port: int | None) -> None:
@@ -147,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args, config, run_monitor, start_simulator) -> int:
     if args.command == "run":
+        if args.workers is not None:
+            config = config.model_copy(update={"collection": config.collection.model_copy(
+                update={"workers": args.workers})})
         return run_monitor(config, args.data_dir, args.host, args.port)
     # demo: the simulated devices in a child process, then the monitor on them
     if config.simulation is None:

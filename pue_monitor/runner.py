@@ -22,6 +22,7 @@ from pathlib import Path
 from pue_monitor.collectors.service import CollectorService
 from pue_monitor.collectors.sink import Destination
 from pue_monitor.collectors.stats import CollectionStats
+from pue_monitor.collectors.workers import WorkerPool
 from pue_monitor.config.model import Config
 from pue_monitor.exchange.central import (DefinitionSender, ShippingStore, central_writer,
                                           definition_document, run_marks)
@@ -157,7 +158,10 @@ async def _serve(config: Config, store: StoreProtocol, stop: asyncio.Event,
     destinations = [] if writer is None else [_influx_destination(config, writer)]
     # Shipping to the central: readings queued durably before they are stored.
     polled = store if shipper is None else ShippingStore(store, config, shipper.outbox)
-    service = CollectorService(config, polled, destinations=destinations, stats=stats)
+    service: CollectorService | WorkerPool = (
+        CollectorService(config, polled, destinations=destinations, stats=stats)
+        if config.collection.workers == 1 else
+        WorkerPool(config, polled, destinations=destinations, stats=stats))
     tasks = [service.run(stop), _rollup_loop(store, config, stop, time.time),
              _run_log_loop(store, stop, time.time,
                            also=None if shipper is None else run_marks(config,

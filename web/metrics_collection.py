@@ -1,6 +1,7 @@
 """/metrics for the collectors themselves, like snmp_exporter's own: polls, answers, retries,
 time per poll, late polls, skipped slots, polls in flight, results stored, the SNMP
-socket's buffer and drops; per device and in total, read from one snapshot per scrape.
+socket's buffer and drops, and the worker processes (up, restarts) when there are any;
+per device and in total, read from one snapshot per scrape.
 
 web/ never imports collectors/: the composition root hands in a function returning the
 snapshot (collectors.stats.Snapshot), read here by its attribute names only.
@@ -90,6 +91,18 @@ class CollectionCollector(Collector):
             yield CounterMetricFamily(f"{PREFIX}_snmp_answers_dropped",
                                       "Datagrams the kernel dropped on the SNMP sockets "
                                       "(receive buffer full).", s.receive_drops)
+        if s.workers:
+            up = GaugeMetricFamily(f"{PREFIX}_worker_up", "1 while the collector worker "
+                                   "process runs, 0 while it is being restarted.",
+                                   labels=["worker"])
+            restarts = CounterMetricFamily(f"{PREFIX}_worker_restarts",
+                                           "Times the collector worker process died and was "
+                                           "started again with its sites.", labels=["worker"])
+            for w in s.workers:
+                up.add_metric([w.worker], int(w.up))
+                restarts.add_metric([w.worker], w.restarts)
+            yield up
+            yield restarts
 
 
 def _bound(value: float) -> str:
