@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?=  # empty: 8080, or a free port when 8080 is busy
 DATA_DIR ?= pue-data
+# What `make install` adds to the application: the test tools and the PDF reports.
+EXTRAS ?= test,pdf
 
 .PHONY: demo test tools install check-config clean lock audit
 
@@ -13,7 +15,7 @@ $(VENV)/.installed: pyproject.toml requirements-test.lock
 	@echo "==> upgrading pip"
 	$(PY) -m pip install --quiet --upgrade pip
 	@echo "==> installing pue-monitor and its test dependencies at the locked versions (a minute on a fresh machine)"
-	$(PY) -m pip install --progress-bar off -c requirements-test.lock -e '.[test]' | grep -E '^(Collecting|Successfully|Building)' || true
+	$(PY) -m pip install --progress-bar off -c requirements-test.lock -e '.[$(EXTRAS)]' | grep -E '^(Collecting|Successfully|Building)' || true
 	$(PY) -c 'import pue_monitor.cli' && echo "==> installed: $(VENV)/bin/pue-monitor"
 	touch $@
 
@@ -40,7 +42,7 @@ lock:
 	CUSTOM_COMPILE_COMMAND="make lock" .venv-tools/bin/pip-compile --quiet --strip-extras \
 	    --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 	CUSTOM_COMPILE_COMMAND="make lock" .venv-tools/bin/pip-compile --quiet --strip-extras \
-	    --extra test --no-emit-index-url --no-emit-find-links \
+	    --extra test --extra pdf --no-emit-index-url --no-emit-find-links \
 	    --output-file requirements-test.lock pyproject.toml
 
 ## Check both lock files against the OSV vulnerability database (needs it reachable; see

@@ -2,24 +2,29 @@
 data and a device page (a benchmark, not a test; asserts nothing).
 
     python benchmarks/web_pages.py [--sites 10] [--days 365] [--repeat 30] [--data-dir DIR]
-                                   [--no-fill]
+                                   [--no-fill] [--stuck-power]
 
 The pages read the 15-minute blocks and their day summary, never a year of raw readings,
 so the store gets what the rollup would have left after a year of 1-minute polling: a
 year of whole blocks for each site's four meters (facility, two IT, cooling), written
 straight into interval_energy, plus the last day of raw 1-minute readings (counter and
 power) that the live windows and the device page read. Each request is timed through
-Flask's test client (no network), ``--repeat`` times in three modes (see timed):
-"cold" (everything computed from the store), "expired" (the status document recomputed,
-as a request pays once a second in production; the long figures kept, as the running
-monitor refreshes them beside the requests) and "warm". Before that it times the start-up
-warm-up (web.app.warm, as runner.run_monitor does it) and the first overview after it, and
-the first overview of an app that was not warmed up. Prints p50 and p95 in ms.
+Flask's test client (no network), ``--repeat`` times in four modes (see timed):
+"cold" (everything computed from the store, as the first request after a block closes
+pays for its series), "expired" (the status document recomputed, as a request pays once a
+second when nothing refreshes it; the long figures and what comes from closed blocks
+kept), "served" (the same expiry in an app that refreshes in the background, as the
+running monitor does: every request starts a recomputation beside it) and "warm".
+The raw power moves a little every minute, as a real load's does (``--stuck-power``: the
+fault, every meter constant). Before that it times the start-up warm-up (web.app.warm,
+as runner.run_monitor does it) and the first overview after it, and the first overview of
+an app that was not warmed up. Prints p50 and p95 in ms, and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -58,7 +63,7 @@ def config(sites: int) -> Config:
                   for i in range(sites)]})
 
 
-def fill(store: Store, cfg: Config, days: int) -> None:
+def fill(store: Store, cfg: Config, days: int, stuck: bool = False) -> None:
     align_store(store, cfg)
     start = NOW - days * 86400
     rows = []
@@ -76,14 +81,26 @@ def fill(store: Store, cfg: Config, days: int) -> None:
     for site in cfg.sites:
         for device in site.devices:
             kw = METERS[device.id.split("-", 2)[2]][1]
+            kwh = kw * 1000 * 86400 * (days - 1) / JOULES_PER_KWH
+            watts = 0.0
             for i in range(int(86400 / RAW_STEP_S) + 1):
                 ts = NOW - 86400 + i * RAW_STEP_S
-                kwh = kw * 1000 * (ts - start) / JOULES_PER_KWH
+                before, watts = watts, power_w(kw, i, stuck)
+                if i:  # the counter integrates the power it measured (trapezoids)
+                    kwh += (before + watts) / 2 * RAW_STEP_S / JOULES_PER_KWH
                 polls.append(PollResult(device.id, site.id, ts, 0.01, (
-                    Reading(ts, device.id, "active_power_w", kw * 1000),
+                    Reading(ts, device.id, "active_power_w", watts),
                     Reading(ts, device.id, "active_energy_kwh", kwh))))
         store.write_polls(polls)
         polls = []
+
+
+def power_w(kw: float, i: int, stuck: bool = False) -> float:
+    """The ``i``-th minute's power: around ``kw``, moving by a few tenths of a percent
+    each poll as a real load's does. A power bit-identical over 30 polls is the
+    stuck-power fault (pue.quality), whose evidence the live windows then read over the
+    whole run; ``stuck`` (``--stuck-power``) makes every meter so, to time that case."""
+    return kw * 1000 if stuck else kw * 1000 * (1 + 0.001 * ((7 * i) % 11 - 5))
 
 
 def timed(client, app, url: str, repeat: int, mode: str) -> list[float]:
@@ -102,7 +119,7 @@ def timed(client, app, url: str, repeat: int, mode: str) -> list[float]:
             app.extensions.pop("pue_monitor_overview", None)
             state._cached = None
         if mode == "cold":
-            app.extensions.pop("pue_monitor_series", None)
+            state.blocks.clear()  # the series and the live windows' whole blocks
             state._long = None
         t0 = time.perf_counter()
         answer = client.get(url)
@@ -119,13 +136,15 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--no-fill", action="store_true",
                         help="reuse the data a previous run left in --data-dir")
+    parser.add_argument("--stuck-power", action="store_true",
+                        help="every meter's power constant over the last day (the fault)")
     args = parser.parse_args()
     folder = args.data_dir or Path(tempfile.mkdtemp(prefix="pue-bench-web-"))
     cfg = config(args.sites)
     store = Store.open(folder)
     t0 = time.perf_counter()
     if not args.no_fill:
-        fill(store, cfg, args.days)
+        fill(store, cfg, args.days, args.stuck_power)
         print(f"filled {args.sites} sites x {len(METERS)} meters x {args.days} days of "
               f"blocks in {time.perf_counter() - t0:.1f} s ({folder})")
     # Start-up as the monitor does it (runner.run_monitor): the app, then its warm-up.
@@ -154,11 +173,15 @@ def main() -> None:
     p95 = lambda xs: statistics.quantiles(xs, n=20)[18]  # noqa: E731
     for url in urls:
         row = f"{url:44}"
+        # The served app computes each series once per closed block, on the first request
+        # for it (the cold column times that); its rows time the requests after it.
+        served.test_client().get(url)
         for mode in modes:
             times = timed(*((served.test_client(), served) if mode == "served"
                             else (client, app)), url, args.repeat, mode)
             row += f"{statistics.median(times):12.1f}{p95(times):12.1f}"
         print(row)
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     store.close()
 
 

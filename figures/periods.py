@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from pue_monitor.config.metrics import RATIO_ROLES, Role
 from pue_monitor.config.history import site_epochs
 from pue_monitor.config.model import Config, Device, Site
+from pue_monitor.figures.blockcache import BlockCache
 from pue_monitor.figures.rollup import SETTLE_S, has_blocks, rollup_range
 from pue_monitor.figures.service import meter_inputs_over
 from pue_monitor.pue.kpi import MeterInfo, MeterPart, Part, PueResult, combine, reduce_part
@@ -411,12 +412,16 @@ def rolled_up_until(store: StoreProtocol, site: Site) -> float:
 
 
 def recent_results(store: StoreProtocol, config: Config, site: Site,
-                   windows: dict[str, tuple[float, float]]) -> dict[str, PueResult]:
+                   windows: dict[str, tuple[float, float]],
+                   kept: BlockCache | None = None) -> dict[str, PueResult]:
     """PUE of recent windows (the live "24h", "today"): the blocks the roll-up has closed,
     then raw readings only after them (a few minutes while the roll-up keeps up).
 
     The same energy as recomputing each window from raw readings (the two paths agree,
     see the module docstring), without reading a day of raw readings per meter.
+    ``kept``: the parts of the whole blocks are kept there, keyed by the blocks they
+    span, so a window recomputed every second reads only its two ragged ends (the
+    start, which moves with the clock, and the time after the last rolled-up block).
     """
     infos = meter_infos(site)
     kw = {"threshold": site.pue_threshold, "operator": site.threshold_operator,
@@ -427,12 +432,21 @@ def recent_results(store: StoreProtocol, config: Config, site: Site,
         for name, (start, end) in windows.items():
             cut = min(end, frontier)
             cut = math.floor(cut / BLOCK_S) * BLOCK_S if math.isfinite(cut) else end
-            parts = [] if cut <= start else segment_parts(store, config, site,
-                                                          [start, cut])[0]
-            low = max(start, cut)
-            if end > low:
-                parts += _exact_many(store, config, site, [(low, end)])
-            out[name] = combine(site.id, infos, parts, start, end, window=name, **kw)
+            first = math.ceil(start / BLOCK_S) * BLOCK_S
+            head, tail = (start, min(first, cut)), (max(start, cut), end)
+            if kept is None or first >= cut:
+                head, parts = (start, start), [] if cut <= start else segment_parts(
+                    store, config, site, [start, cut])[0]
+            else:
+                parts = kept.get(("recent", site.id, first, cut),
+                                 lambda a=first, b=cut: segment_parts(store, config, site,
+                                                                      [a, b])[0])
+            ragged = _exact_many(store, config, site, [(a, b) for a, b in (head, tail)
+                                                       if b > a])
+            if head[1] > head[0]:  # in time order, as segment_parts gives them
+                parts = [ragged.pop(0), *parts]
+            out[name] = combine(site.id, infos, [*parts, *ragged], start, end, window=name,
+                                **kw)
     return out
 
 

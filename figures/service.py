@@ -12,6 +12,7 @@ import numpy as np
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, Role
 from pue_monitor.config.history import change_times, site_at, site_epochs
 from pue_monitor.config.model import Config, Device, Site, quality_settings
+from pue_monitor.figures.blockcache import BlockCache
 from pue_monitor.pue.energy import DEFAULT_GAP_POLLS, CounterSeries, MeterEnergy, PowerSeries
 from pue_monitor.pue.instant import InstantPue, PowerReading, instantaneous_pue
 from pue_monitor.pue.kpi import (
@@ -288,9 +289,11 @@ def _it_power(store: StoreProtocol, config: Config, site: Site, device: Device,
 
 
 def site_windows(store: StoreProtocol, config: Config, site: Site, now: float,
-                 windows: tuple[str, ...] = DEFAULT_WINDOWS) -> dict[str, PueResult]:
+                 windows: tuple[str, ...] = DEFAULT_WINDOWS,
+                 kept: BlockCache | None = None) -> dict[str, PueResult]:
     """Interval PUE of a site for each named live window ending at ``now``: the short
-    ones from raw readings, the BLOCK_WINDOWS from closed blocks and the raw tail."""
+    ones from raw readings, the BLOCK_WINDOWS from closed blocks (kept in ``kept`` until
+    another block closes) and the raw tail."""
     # figures.periods builds on this module (meter_inputs_over): imported here, not above.
     from pue_monitor.figures.periods import recent_results
 
@@ -301,7 +304,7 @@ def site_windows(store: StoreProtocol, config: Config, site: Site, now: float,
     if not change_times(config, site, earliest, now):
         raw = {w: b for w, b in bounds.items() if w not in BLOCK_WINDOWS}
         out = recent_results(store, config, site, {w: b for w, b in bounds.items()
-                                                   if w in BLOCK_WINDOWS})
+                                                   if w in BLOCK_WINDOWS}, kept)
         if raw:
             meters = meter_inputs(store, config, site, min(b[0] for b in raw.values()), now)
             out.update({w: interval_pue(site.id, meters, start, end, window=w, **kw)
@@ -322,17 +325,21 @@ def site_windows(store: StoreProtocol, config: Config, site: Site, now: float,
 
 
 def site_status(store: StoreProtocol, config: Config, site: Site, now: float,
-                latest: pd.DataFrame | None = None,
-                windows: tuple[str, ...] = DEFAULT_WINDOWS) -> SiteStatus:
-    """Live PUE (instantaneous and per window), power by role and device health of a site."""
+                latest: pd.DataFrame | dict[str, dict] | None = None,
+                windows: tuple[str, ...] = DEFAULT_WINDOWS,
+                kept: BlockCache | None = None) -> SiteStatus:
+    """Live PUE (instantaneous and per window), power by role and device health of a site.
+
+    ``latest``: the latest readings (store.latest), or them by device (_values_by_device)
+    when several sites share one read; ``kept``: see site_windows."""
     if latest is None:
         latest = store.latest(now - LATEST_LOOKBACK_S, [d.id for d in site.devices])
     live_site = site
     site = site_at(config, site, now)  # roles and shares as in force now
     health = store.health()
     errors = store.error_counts()
-    values = _values_by_device(latest)
-    live = site_windows(store, config, live_site, now, windows)
+    values = latest if isinstance(latest, dict) else _values_by_device(latest)
+    live = site_windows(store, config, live_site, now, windows, kept)
     flagged = device_flags(live.get(HEALTH_WINDOW))
     every_flag = meter_flags(live.get(HEALTH_WINDOW))
     devices, power = [], []
@@ -397,10 +404,13 @@ def device_state(polled: HealthState | None, flags: dict[str, int]) -> HealthSta
 
 
 def province_status(store: StoreProtocol, config: Config, now: float,
-                    windows: tuple[str, ...] = DEFAULT_WINDOWS) -> list[SiteStatus]:
-    """Live status of every site."""
-    latest = store.latest(now - LATEST_LOOKBACK_S)
-    return [site_status(store, config, site, now, latest, windows) for site in config.sites]
+                    windows: tuple[str, ...] = DEFAULT_WINDOWS,
+                    kept: BlockCache | None = None) -> list[SiteStatus]:
+    """Live status of every site (``kept``: see site_windows)."""
+    # One read of the latest readings, split by device once (not once per site).
+    latest = _values_by_device(store.latest(now - LATEST_LOOKBACK_S))
+    return [site_status(store, config, site, now, latest, windows, kept)
+            for site in config.sites]
 
 
 def _values_by_device(latest: pd.DataFrame) -> dict[str, dict]:

@@ -1,6 +1,7 @@
 """The dependency lock files (`make lock`): requirements.lock pins the application's
 dependencies and theirs to exact versions (the Docker image installs with it),
-requirements-test.lock adds the test tools (`make install` installs with it).
+requirements-test.lock adds the test tools and the PDF extra (`make install` installs
+with it).
 
 Checked offline: every requirement of pyproject.toml is pinned, at a version its range
 admits; the two files agree; and the environment running these tests holds exactly the
@@ -37,7 +38,8 @@ def pins(name: str) -> dict[str, str]:
 APP, TEST = pins("requirements.lock"), pins("requirements-test.lock")
 REQUIRED = {"requirements.lock": PYPROJECT["dependencies"],
             "requirements-test.lock": PYPROJECT["dependencies"]
-            + PYPROJECT["optional-dependencies"]["test"]}
+            + PYPROJECT["optional-dependencies"]["test"]
+            + PYPROJECT["optional-dependencies"]["pdf"]}
 
 
 @pytest.mark.parametrize("lock", sorted(REQUIRED))

@@ -73,7 +73,7 @@ def test_printable_html_in_both_languages(setup, lang, figure, verdict):
 
 @pytest.mark.parametrize(("query", "message"), [
     ("site=all&period=last+year", "unknown period 'last year'"),
-    ("site=all&period=2026&format=pdf", "format 'pdf'"),
+    ("site=all&period=2026&format=xlsx", "format 'xlsx'"),
 ])
 def test_bad_requests_say_why(setup, query, message):
     client, _, _ = setup

@@ -8,10 +8,13 @@ device's latest ones (the last hour).
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+import math
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from pue_monitor.config.model import Device, Site
-from pue_monitor.figures import charts
+from pue_monitor.figures import charts, periods
+from pue_monitor.figures.blockcache import BlockCache
 from pue_monitor.web import series
 from pue_monitor.web.access import scoped_document, visible_sites
 from pue_monitor.web.openapi import openapi_document
@@ -25,8 +28,8 @@ def state():
     return current_app.extensions["pue_monitor"]
 
 
-def cache() -> series.SeriesCache:
-    return current_app.extensions.setdefault("pue_monitor_series", series.SeriesCache())
+def cache() -> BlockCache:
+    return state().blocks
 
 
 def json_error(status: int, message: str) -> Response:
@@ -47,6 +50,23 @@ def find_device(device_id: str) -> tuple[Site, Device] | None:
     return next(((s, d) for s in visible_sites() for d in s.devices if d.id == device_id), None)
 
 
+def site_or_404(site_id: str) -> Site:
+    """find_site, or the request ends in the API's JSON 404 (the same for another
+    organisation's site and one that does not exist)."""
+    site = find_site(site_id)
+    if site is None:
+        abort(json_error(404, f"no site {site_id!r}"))
+    return site
+
+
+def device_or_404(device_id: str) -> tuple[Site, Device]:
+    """find_device, or the request ends in the API's JSON 404."""
+    found = find_device(device_id)
+    if found is None:
+        abort(json_error(404, f"no device {device_id!r}"))
+    return found
+
+
 def site_doc(site_id: str) -> dict | None:
     """The site's entry of the (cached) status document."""
     return next((s for s in state().document()["sites"] if s["id"] == site_id), None)
@@ -54,6 +74,16 @@ def site_doc(site_id: str) -> dict | None:
 
 def cut() -> float:
     return charts.last_block(state().clock())
+
+
+def closed(site: Site, device: Device | None = None) -> tuple[float, float]:
+    """What a series over closed blocks depends on, for its cache key: the last block
+    boundary, and up to where the roll-up has closed the site's (or the device's) blocks,
+    which reaches that boundary a minute or so after it (figures.rollup.SETTLE_S)."""
+    end, store = cut(), state().store
+    frontier = (periods.rolled_up_until(store, site) if device is None
+                else store.last_interval_end(device.id))
+    return end, min(end, frontier if frontier is not None else -math.inf)
 
 
 def range_arg() -> str | None:
@@ -80,7 +110,7 @@ def province() -> dict:
 
 def site_summary(site: Site) -> dict:
     st = state()
-    checks = cache().get(("checks", site.id, cut()), lambda: series.checks_document(
+    checks = cache().get(("checks", site.id, *closed(site)), lambda: series.checks_document(
         st.store, st.config, site, st.clock()))
     return series.site_summary(site_doc(site.id), checks)  # type: ignore[arg-type]
 
@@ -92,51 +122,44 @@ def api_province() -> Response:
 
 @bp.get("/sites/<site_id>")
 def api_site(site_id: str) -> Response:
-    site = find_site(site_id)
-    if site is None:
-        return json_error(404, f"no site {site_id!r}")
-    return _json(site_summary(site))
+    return _json(site_summary(site_or_404(site_id)))
 
 
 def pue(site: Site, name: str) -> dict:
     st = state()
-    return cache().get(("pue", site.id, name, cut()), lambda: series.pue_document(
+    return cache().get(("pue", site.id, name, *closed(site)), lambda: series.pue_document(
         st.store, st.config, site, name, st.clock()))  # type: ignore[return-value]
 
 
 @bp.get("/sites/<site_id>/pue")
 def api_site_pue(site_id: str) -> Response:
-    site = find_site(site_id)
-    if site is None:
-        return json_error(404, f"no site {site_id!r}")
+    site = site_or_404(site_id)
     name = range_arg()
     return _bad_range() if name is None else _json(pue(site, name))
 
 
 @bp.get("/sites/<site_id>/power")
 def api_site_power(site_id: str) -> Response:
-    site = find_site(site_id)
-    if site is None:
-        return json_error(404, f"no site {site_id!r}")
+    site = site_or_404(site_id)
     name = range_arg()
     if name is None:
         return _bad_range()
     st = state()
-    return _json(cache().get(("power", site.id, name, cut()), lambda: series.power_document(
-        st.store, site, name, st.clock(), st.config)))
+    return _json(cache().get(("power", site.id, name, *closed(site)),
+                             lambda: series.power_document(st.store, site, name, st.clock(),
+                                                           st.config)))
 
 
 def months(site: Site, year: int) -> dict:
     st = state()
-    return cache().get(("months", site.id, year, cut()), lambda: series.months_document(
-        st.store, st.config, site, year, st.clock()))  # type: ignore[return-value]
+    return cache().get(("months", site.id, year, *closed(site)),  # type: ignore[return-value]
+                       lambda: series.months_document(st.store, st.config, site, year,
+                                                      st.clock()))
 
 
 @bp.get("/sites/<site_id>/months")
 def api_site_months(site_id: str) -> Response:
-    site = find_site(site_id)
-    if site is None:
-        return json_error(404, f"no site {site_id!r}")
+    site = site_or_404(site_id)
     this_year = series.site_year(site, state().clock())
     text = request.args.get("year", str(this_year))
     if not text.isdigit() or not this_year - MAX_YEARS_BACK <= int(text) <= this_year:
@@ -157,9 +180,7 @@ def events(site: Site, days: int = EVENT_DAYS) -> dict:
 
 @bp.get("/sites/<site_id>/events")
 def api_site_events(site_id: str) -> Response:
-    site = find_site(site_id)
-    if site is None:
-        return json_error(404, f"no site {site_id!r}")
+    site = site_or_404(site_id)
     text = request.args.get("days", str(EVENT_DAYS))
     if not text.isdigit() or not 1 <= int(text) <= MAX_EVENT_DAYS:
         return json_error(400, f"days must be a whole number from 1 to {MAX_EVENT_DAYS}, "
@@ -177,23 +198,17 @@ def device(site: Site, dev: Device) -> dict:
 
 @bp.get("/devices/<device_id>")
 def api_device(device_id: str) -> Response:
-    found = find_device(device_id)
-    if found is None:
-        return json_error(404, f"no device {device_id!r}")
-    return _json(device(*found))
+    return _json(device(*device_or_404(device_id)))
 
 
 @bp.get("/devices/<device_id>/power")
 def api_device_power(device_id: str) -> Response:
-    found = find_device(device_id)
-    if found is None:
-        return json_error(404, f"no device {device_id!r}")
+    site, dev = device_or_404(device_id)
     name = range_arg()
     if name is None:
         return _bad_range()
-    site, dev = found
     st = state()
-    return _json(cache().get(("device-power", dev.id, name, cut()),
+    return _json(cache().get(("device-power", dev.id, name, *closed(site, dev)),
                              lambda: series.device_power_document(st.store, site, dev, name,
                                                                   st.clock())))
 

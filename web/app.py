@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
 from pue_monitor.config.model import Config
+from pue_monitor.figures.blockcache import BlockCache
 from pue_monitor.figures.longterm import energy_totals, site_long_figures
 from pue_monitor.figures.service import province_status
 from pue_monitor.store.base import StoreProtocol
@@ -62,6 +63,9 @@ class WebState:
     _doc_thread: threading.Thread | None = None
     _failing: bool = False
     heavy: HeavyWork | None = None
+    # What is computed from closed blocks (the live windows' whole blocks, the charts'
+    # series): kept until another block closes (figures.blockcache).
+    blocks: BlockCache = field(default_factory=BlockCache)
 
     def _compute_long(self, now: float) -> tuple[float, dict[str, LongSite]]:
         return (now, {site.id: LongSite(site_long_figures(self.store, self.config, site, now),
@@ -116,7 +120,8 @@ class WebState:
 
     def _compute_document(self, now: float) -> dict:
         try:
-            doc = status_document(province_status(self.store, self.config, now),
+            doc = status_document(province_status(self.store, self.config, now,
+                                                  kept=self.blocks),
                                   self.config, now, self.long_figures(now),
                                   self.store.device_identifications())
         except Exception:
@@ -142,6 +147,7 @@ class WebState:
         arrives); the cached figures go with the old one."""
         with self._lock:
             self.config, self._cached, self._long = config, None, None
+            self.blocks.clear()
 
     @property
     def refresh_s(self) -> float:

@@ -222,6 +222,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "reports.busy": {
         "vi": "Máy chủ đang lập các báo cáo dài khác: hãy thử lại sau {s} giây",
         "en": "The server is busy with other long reports: try again in {s} s"},
+    "reports.no_pdf": {
+        "vi": "Máy chủ này chưa tạo được PDF: cần cài {hint}. Trong lúc chờ, hãy mở báo cáo "
+              "HTML và in ra A4 (Ctrl+P)",
+        "en": "This server cannot make PDFs yet: install {hint}. Meanwhile, open the HTML "
+              "report and print it to A4 (Ctrl+P)"},
     "reports.timed_out": {
         "vi": "Báo cáo này cần quá nhiều thời gian: hãy chọn kỳ ngắn hơn, hoặc thử lại "
               "sau {s} giây",
@@ -329,6 +334,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "rep.months.chart": {"vi": "PUE từng tháng so với ngưỡng", "en": "PUE of each month "
                                                                        "against the threshold"},
     "rep.print": {"vi": "In (A4): Ctrl+P", "en": "Print (A4): Ctrl+P"},
+    "rep.pdf": {"vi": "Tải PDF (A4)", "en": "Download PDF (A4)"},
     "rep.method.other": {"vi": "Phương pháp (tiếng Anh)", "en": "Method (in Vietnamese)"},
     # Periods as people write them (web.report_parts)
     "per.year": {"vi": "Năm {y}", "en": "Year {y}"},

@@ -148,7 +148,8 @@ def signatures(lang: str) -> str:
 
 def navigation(nav: dict | None, lang: str) -> str:
     """Links back to the reports and the overview, and the same report in the other
-    language; hidden when printed. ``nav``: {"reports", "overview", "other", "other_lang"}."""
+    language, and the PDF if ``nav`` has one; hidden when printed. ``nav``: {"reports",
+    "overview", "other", "other_lang"[, "pdf"]}."""
     if not nav:
         return ""
     other = nav["other_lang"]
@@ -156,4 +157,6 @@ def navigation(nav: dict | None, lang: str) -> str:
             f'{escape(t("nav.reports", lang))}</a> · <a href="{escape(nav["overview"])}">'
             f'{escape(t("nav.overview", lang))}</a> · <a href="{escape(nav["other"])}" '
             f'hreflang="{other}" lang="{other}">{escape(t("lang.name", other))}</a>'
-            f' · <span>{escape(t("rep.print", lang))}</span></nav>')
+            + (f' · <a href="{escape(nav["pdf"])}">{escape(t("rep.pdf", lang))}</a>'
+               if nav.get("pdf") else "")
+            + f' · <span>{escape(t("rep.print", lang))}</span></nav>')

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from pue_monitor.config.model import DEFAULT_TIMEZONE
 from pue_monitor.figures.report import build_report
 from pue_monitor.pue.periods import PeriodError
+from pue_monitor.web import pdf
 from pue_monitor.web.access import require_site, scoped_config, visible_sites
 from pue_monitor.web.document import iso
 from pue_monitor.web.heavy import Busy
@@ -20,7 +21,9 @@ from pue_monitor.web.report_render import to_csv, to_html, to_json
 from pue_monitor.web.views import choose_lang
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
-FORMATS = {"html": "text/html", "json": "application/json", "csv": "text/csv"}
+# pdf: the HTML report printed to A4 by WeasyPrint (web.pdf), if it is installed.
+FORMATS = {"html": "text/html", "json": "application/json", "csv": "text/csv",
+           "pdf": "application/pdf"}
 
 
 @bp.get("/")
@@ -80,7 +83,9 @@ def view() -> Response:
     if site != "all":
         require_site(site)  # another organisation's site: 404
     if fmt not in FORMATS:
-        return _bad(lang, f"format {fmt!r} (html, json, csv)")
+        return _bad(lang, f"format {fmt!r} ({', '.join(FORMATS)})")
+    if fmt == "pdf" and (why := pdf.unavailable_reason()) is not None:
+        return _no_pdf(lang, why)
     now = state.clock()
     # "all": every site this request may see, and the report's links (read here: the
     # worker has no request)
@@ -89,7 +94,8 @@ def view() -> Response:
            "overview": url_for("views.overview", lang=lang),
            "other": url_for("reports.view", site=site, period=period, format="html",
                             lang=other_lang(lang)),
-           "other_lang": other_lang(lang)}
+           "other_lang": other_lang(lang),
+           "pdf": url_for("reports.view", site=site, period=period, format="pdf", lang=lang)}
     try:
         # A long period is heavy work: computed and rendered off the request threads,
         # a bounded number at once (web.heavy).
@@ -99,6 +105,8 @@ def view() -> Response:
         return _busy(lang, fmt, busy)
     except PeriodError as exc:  # too long, absurd dates: in the page's language
         return _bad(lang, exc.text(lang))
+    except pdf.PdfUnavailable as exc:  # a library went missing since the check above
+        return _no_pdf(lang, exc.reason)
     except ValueError as exc:
         return _bad(lang, str(exc))
     response = Response(body, mimetype=FORMATS[fmt])
@@ -113,14 +121,28 @@ def _annotated(state, doc: dict) -> dict:
     return doc if state.annotate_report is None else state.annotate_report(doc)
 
 
-def _render(doc: dict, fmt: str, lang: str, now: float, nav: dict) -> str:
+def _render(doc: dict, fmt: str, lang: str, now: float, nav: dict) -> str | bytes:
     if fmt == "json":
         return to_json(doc)
     if fmt == "csv":
         return to_csv(doc)
     sites = doc.get("sites") or [doc]
     tz = sites[0]["period"].get("timezone") if sites else None
-    return to_html(doc, lang, iso(now, tz or DEFAULT_TIMEZONE) or "", nav)
+    generated = iso(now, tz or DEFAULT_TIMEZONE) or ""
+    if fmt == "pdf":  # the printed page: no navigation, as in a file
+        return pdf.html_to_pdf(to_html(doc, lang, generated))
+    return to_html(doc, lang, generated, nav)
+
+
+def _no_pdf(lang: str, reason: str) -> Response:
+    """501: this server cannot make PDFs (web.pdf). Both languages, what to install, and
+    the technical reason; the HTML report prints to A4 from the browser meanwhile."""
+    vi, en = (t("reports.no_pdf", x, hint=pdf.INSTALL_HINT) for x in ("vi", "en"))
+    message = f"{vi} / {en}" if lang == "vi" else f"{en} / {vi}"
+    return Response(render_template("reports.html", lang=lang, other=other_lang(lang), t=t,
+                                    sites=[], periods=[], formats=list(FORMATS),
+                                    error=f"{message} ({reason})"),
+                    status=501, mimetype="text/html")
 
 
 def _busy(lang: str, fmt: str, busy: Busy) -> Response:

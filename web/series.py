@@ -1,15 +1,13 @@
 """JSON documents behind the charts and pages (site summary, PUE and power series, the
-months of a year, a device), built from figures/ and cached until the next block closes.
+months of a year, a device), built from figures/.
 
-Every series ends on the last closed 15-minute block (figures.charts), so a cached one is
-right until that boundary moves: the cache key holds it, and nothing is recomputed in
+Every series ends on the last closed 15-minute block (figures.charts), so web/api.py keeps
+each one (figures.blockcache) until another block closes, and nothing is recomputed in
 between however many pages ask.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -21,29 +19,6 @@ from pue_monitor.store.base import StoreProtocol
 from pue_monitor.store.model import Quality, parse_labels
 from pue_monitor.web.document import _num, iso, window_document
 from pue_monitor.web.format import mark_of
-
-# Cached documents kept at most; beyond it the cache starts afresh (a bound, not an LRU).
-CACHE_ENTRIES = 512
-
-
-class SeriesCache:
-    """Documents keyed by what they depend on, the last block boundary included."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._docs: dict[tuple, object] = {}
-
-    def get(self, key: tuple, make: Callable[[], object]) -> object:
-        with self._lock:
-            if key in self._docs:
-                return self._docs[key]
-        doc = make()  # outside the lock: a slow series does not hold up the others
-        with self._lock:
-            if len(self._docs) >= CACHE_ENTRIES:
-                self._docs.clear()
-            self._docs[key] = doc
-        return doc
-
 
 def point_document(start: float, end: float, result: PueResult, tz: str) -> dict:
     fig = window_document(result, tz)
