@@ -1,5 +1,6 @@
 """`pue-monitor central`: the ingest service and the web view for every site, polling
-nothing; and `pue-monitor central token ...` to make, list and revoke ingest tokens.
+nothing; and `pue-monitor central token ...` to make, list and revoke ingest tokens
+(their arguments are central.args').
 
 The composition root of the central: opens the store, builds the ingest service
 (central.ingest) and the ordinary web app with the central's blueprint, and closes the
@@ -32,26 +33,6 @@ from pue_monitor.web.server import WebServer
 log = logging.getLogger(__name__)
 ROLLUP_EVERY_S = 60.0
 MIN_GIVEN_TOKEN = 32  # characters of a token given with --from-env
-
-
-def add_parser(sub: argparse._SubParsersAction, serving_args) -> None:
-    central = sub.add_parser("central", help="the province's central service: accepts what "
-                             "the data centers' monitors ship, serves every site")
-    central.add_argument("-c", "--config", type=Path, required=True)
-    serving_args(central, "web, ingest and /metrics port (default 8080)", 8080)
-    tokens = central.add_subparsers(dest="central_command")
-    token = tokens.add_parser("token", help="ingest tokens of the data centers")
-    actions = token.add_subparsers(dest="token_action", required=True)
-    create = actions.add_parser("create", help="make a token for a data center (printed once)")
-    create.add_argument("data_center")
-    create.add_argument("--label", default="edge", help="name of this token (default edge)")
-    create.add_argument("--from-env", metavar="VAR", default=None,
-                        help="take the token from this environment variable instead of making "
-                        "one (provisioning: docker compose, Ansible); printed nowhere")
-    revoke = actions.add_parser("revoke", help="revoke a data center's tokens")
-    revoke.add_argument("data_center")
-    revoke.add_argument("--label", default=None, help="only this token (default: all)")
-    actions.add_parser("list", help="every token (never the token itself)")
 
 
 def _open(config: Config, data_dir: Path):

@@ -29,8 +29,14 @@ def q(value: object) -> str:
 ENERGY_ROLES = tuple(r for r in Role if r not in (Role.MONITOR, Role.WATER))
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str | Path, env: Mapping[str, str] | None = None,
+                all_profiles: bool = True) -> Config:
     """Load and validate a configuration file.
+
+    ``all_profiles=False``: read only the profiles the devices name (all of them when a
+    device is ``profile: auto``, which may be identified as any): for the commands that
+    poll nothing (report, import, recompute), which then do not parse and validate some
+    sixty profile files at every start. ``check-config`` and ``run`` read them all.
 
     :raises ConfigError: listing every problem found.
     """
@@ -41,11 +47,12 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError([ConfigIssue("", f"cannot read {path}: {exc.strerror}")], str(path))
     except YamlInputError as exc:
         raise ConfigError([ConfigIssue("", exc.message)], str(path)) from None
-    return load_config_text(text, base_dir=path.parent, source=str(path), env=env)
+    return load_config_text(text, base_dir=path.parent, source=str(path), env=env,
+                            all_profiles=all_profiles)
 
 
 def load_config_text(text: str, base_dir: Path | None = None, source: str = "<config>",
-                     env: Mapping[str, str] | None = None) -> Config:
+                     env: Mapping[str, str] | None = None, all_profiles: bool = True) -> Config:
     """Validate configuration text; see :func:`load_config`."""
     env = os.environ if env is None else env
     try:
@@ -79,8 +86,13 @@ def load_config_text(text: str, base_dir: Path | None = None, source: str = "<co
             issues.append(ConfigIssue("profiles_dir", f"not a folder: {q(raw['profiles_dir'])}"))
         else:
             extra_dirs.append(folder)
+    names = None
+    if not all_profiles and config is not None:
+        names = {d.profile for _, d in config.devices()}
+        if AUTO_PROFILE in names:
+            names = None
     try:
-        profiles = load_profiles(*extra_dirs)
+        profiles = load_profiles(*extra_dirs, names=names)
     except ConfigError as exc:
         issues.extend(ConfigIssue(f"profiles/{i.path}", i.message) for i in exc.issues)
 

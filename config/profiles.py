@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -528,15 +529,23 @@ def _pydantic_message(err: dict) -> str:
     return msg
 
 
-def load_profiles(*dirs: Path) -> dict[str, Profile]:
+def load_profiles(*dirs: Path, names: Collection[str] | None = None) -> dict[str, Profile]:
     """Load every ``*.yaml`` profile from the given folders (built-in first, later ones override).
+
+    ``names``: only the profiles of these names (a profile's file is its name), those
+    that exist; None: all.
 
     :raises ConfigError: listing every problem in every file.
     """
     profiles: dict[str, Profile] = {}
     issues: list[ConfigIssue] = []
     for folder in (BUILTIN_PROFILE_DIR, *dirs):
-        for path in sorted(Path(folder).glob("*.yaml")):
+        paths = sorted(Path(folder).glob("*.yaml")) if names is None else [
+            Path(folder) / f"{name}.yaml" for name in sorted(names)
+            # a name is a file's stem, never a path elsewhere (unknown, then: refused)
+            if name and Path(name).name == name and not name.startswith(".")
+            and (Path(folder) / f"{name}.yaml").is_file()]
+        for path in paths:
             where = f"{path.name}: "
             try:
                 raw = load_yaml(read_utf8(path))

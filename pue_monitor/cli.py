@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     draft_cli.add_parser(sub)
     audit_cli.add_parsers(sub)
     user_cli.add_parser(sub)
-    from pue_monitor.central.service import add_parser as add_central_parser
+    from pue_monitor.central.args import add_parser as add_central_parser
 
     add_central_parser(sub, _serving_args)
     return parser
@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "profile":
         return draft_cli.run(args)
     try:
-        config = load_config(args.config)
+        # The commands that poll nothing read only the profiles their devices name.
+        config = load_config(args.config,
+                             all_profiles=args.command not in audit_cli.COMMANDS)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1

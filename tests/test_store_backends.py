@@ -6,6 +6,8 @@ the SQLite store under --data-dir and once into PostgreSQL chosen by the config'
 ``store: {url: ...}`` (its password from the environment); `pue-monitor report --site all`
 (one forked process per site) must then write the same JSON document from both, and
 that document must hold the hand-computed figures of tests/test_import_report.py.
+The same for a province's year (`--period 2025`) with gaps, a reset, wraps and a settings
+change (issue 14: the same report on SQLite and on PostgreSQL is the same document).
 """
 
 from __future__ import annotations
@@ -205,3 +207,120 @@ def test_every_reading_method_answers_the_same_on_both_backends(postgres_server,
     assert on_sqlite["complete"] and on_sqlite["day_rows"] and on_sqlite["below"]
     for name in on_sqlite:
         assert on_postgres[name] == on_sqlite[name], name
+
+
+# ---- a province's year, on both backends ------------------------------------------------
+
+YEAR = 2025
+HOUR = 3600.0
+DAY_S = 86400.0
+FIRST = 1_763_226_000.0  # 2025-11-16 00:00 +07:00 (Asia/Ho_Chi_Minh, the sites' zone)
+DAYS = 46  # to 2026-01-01 00:00: the year's end
+
+# Two sites, hourly readings over the last six weeks of the year (a store that began
+# in mid-November: the report's first ten months are empty, and the year's figure is
+# not judged; the blocks are those of the readings' time, few enough for a test on
+# PostgreSQL, where a block costs round trips):
+#   north: an incomer reset to zero on 28 November; a CRAH measured as cooling, moved to
+#          "excluded" from 1 December (a settings change: the auditor's case in issue
+#          14); a UPS reporting power only, silent for three days in December (more than
+#          its max_gap_s: left out of both sides);
+#   south: an incomer whose counter is silent for five days from 20 November (bridged
+#          exactly by the counter), and an IT meter with a 100 000 kWh register that wraps.
+YEAR_CONFIG = """\
+title: {vi: "Một năm của tỉnh", en: "A province's year"}
+polling: {interval_s: 60, timeout_s: 2, retries: 0}
+sites:
+  - id: north
+    name: {vi: "TTDL Bắc", en: "North DC"}
+    devices:
+      - {id: n-in, profile: schneider_pm5xxx, role: facility, modbus: {host: 127.0.0.1, port: 15001}}
+      - id: n-crah
+        profile: eastron_sdm630
+        role: cooling
+        modbus: {host: 127.0.0.1, port: 15002}
+        changes: [{from: "2025-12-01T00:00:00+07:00", role: exclude}]
+      - {id: n-ups, profile: ups_mib, role: it, measurement_point: ups_output, max_gap_s: 7200, stuck_power_polls: 100000, snmp: {host: 127.0.0.1, port: 16001}}
+  - id: south
+    name: {vi: "TTDL Nam", en: "South DC"}
+    devices:
+      - {id: s-in, profile: schneider_pm5xxx, role: facility, modbus: {host: 127.0.0.1, port: 15003}}
+      - {id: s-it, profile: eastron_sdm630, role: it, measurement_point: ups_output, counter_width_kwh: 100000, modbus: {host: 127.0.0.1, port: 15004}}
+"""
+RESET_AT = FIRST + 12 * DAY_S + 14 * HOUR  # 28 November 14:00
+UPS_SILENT = (FIRST + 24 * DAY_S, FIRST + 27 * DAY_S)  # 10-13 December
+COUNTER_SILENT = (FIRST + 4 * DAY_S, FIRST + 9 * DAY_S)  # 20-25 November
+
+
+def year_readings(path) -> int:
+    """The CSV `pue-monitor import` reads: every meter hourly (see above); loads vary by
+    the hour of the day and the day, so that no two blocks of a meter hold the same
+    energy and no sum is round. Returns how many times the IT register wrapped."""
+    from datetime import datetime, timezone
+
+    rows, wraps = ["timestamp,device,metric,value"], 0
+    counters = {"n-in": 52_000.0, "n-crah": 7_000.0, "s-in": 310_000.0, "s-it": 99_500.0}
+    for k in range(DAYS * 24 + 1):
+        t = FIRST + k * HOUR
+        stamp = datetime.fromtimestamp(t, timezone.utc).isoformat()
+        load = 1.0 + 0.013 * (k % 24) + 0.0007 * (k // 24)
+        kw = {"n-in": 230.0 * load, "n-crah": 31.0 * load, "n-ups": 150.0 * load,
+              "s-in": 410.0 * load, "s-it": 287.0 * load}
+        for device in ("n-in", "n-crah", "s-in", "s-it"):
+            if k:
+                counters[device] += kw[device]  # the energy of the hour before t
+            if device == "n-in" and t == RESET_AT:
+                counters[device] = 17.25  # reset to zero, then 17.25 kWh since
+            if device == "s-it" and counters[device] >= 100_000.0:
+                counters[device] -= 100_000.0  # the register wraps
+                wraps += 1
+            if device == "s-in" and COUNTER_SILENT[0] < t < COUNTER_SILENT[1]:
+                continue
+            rows.append(f"{stamp},{device},active_energy_kwh,{counters[device]:.3f}")
+        if not UPS_SILENT[0] < t < UPS_SILENT[1]:
+            rows.append(f"{stamp},n-ups,active_power_w,{kw['n-ups'] * 1000:.1f}")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return wraps
+
+
+def year_report(config, data_dir, csv, out) -> dict:
+    assert cli("import", "-c", config, "--data-dir", data_dir, csv) == 0
+    assert cli("report", "-c", config, "--data-dir", data_dir, "--site", "all",
+               "--period", YEAR, "--format", "json", "-o", out,
+               "--at", "2026-03-01T00:00:00+07:00") == 0
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_a_year_with_gaps_a_reset_and_a_settings_change_is_the_same_document(
+        postgres_server, tmp_path, monkeypatch):
+    # The JSON document holds nothing of where or when it was made (the store is not
+    # named, the time of making is only in the HTML), so the whole document is compared.
+    monkeypatch.setenv(PASSWORD_ENV, "not-checked-by-trust-auth")
+    csv = tmp_path / "year.csv"
+    wraps = year_readings(csv)
+    on_sqlite = tmp_path / "sqlite.yaml"
+    on_sqlite.write_text(YEAR_CONFIG, encoding="utf-8")
+    url = postgres_server.url(postgres_server.create())
+    on_postgres = tmp_path / "postgres.yaml"
+    on_postgres.write_text('store: {url: "%s"}\n' % url.replace(
+        "postgres@", "postgres:${%s}@" % PASSWORD_ENV) + YEAR_CONFIG, encoding="utf-8")
+    want = year_report(on_sqlite, tmp_path / "data", csv, tmp_path / "sqlite.json")
+    got = year_report(on_postgres, tmp_path / "unused", csv, tmp_path / "pg.json")
+    assert [s["site"] for s in want["sites"]] == ["north", "south"]
+    north, south = want["sites"]
+    # What the year holds is in the document: the reset, the wraps, the change of role
+    # (the CRAH one figure per role), the UPS's silent days, twelve months per site.
+    meters = {(m["device"], m["role"]): m for site in want["sites"] for m in site["meters"]}
+    assert meters[("n-in", "facility")]["resets"] == 1
+    assert meters[("s-it", "it")]["flags"]["wrap"] == wraps
+    assert {("n-crah", "cooling"), ("n-crah", "exclude")} <= set(meters)
+    assert [(c["device"], c["from"], c["changed"]) for c in north["settings_changes"]] == [
+        ("n-crah", "2025-12-01T00:00:00+07:00", {"role": {"old": "cooling", "new": "exclude"}})]
+    # South measured every hour of its 46 days (its counter bridges its silence); the
+    # UPS's three silent days are missing from north's.
+    assert south["coverage"] == pytest.approx(DAYS * 24 / (365 * 24), rel=1e-12)
+    assert north["coverage"] < south["coverage"]
+    assert len(north["months"]) == len(south["months"]) == 12
+    for key in want:
+        assert got[key] == want[key], key
+    assert got == want
