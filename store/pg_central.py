@@ -88,6 +88,10 @@ class PgCentralMixin:
             self._remember(conn, set(zip(rows.sites, rows.devices)))
             result, blocks = ingest.ingest(conn, _DIALECT, rows, stale)
             if blocks:
+                # the day summary's statements plan as everywhere else (stage() turned
+                # hash and merge joins off for the probe)
+                conn.execute("SET LOCAL enable_mergejoin TO DEFAULT; "
+                             "SET LOCAL enable_hashjoin TO DEFAULT")
                 self._lock_devices(conn, (d for d, _ in blocks))
                 self._drop_stale(conn, blocks)
         return result
