@@ -12,12 +12,18 @@ power, one poll a minute), each batch answered 204 before the next. Every readin
 
 ``--postgres`` starts a throwaway PostgreSQL server as the tests do (tests/pg_server.py).
 Prints figures; asserts nothing (speed is measured here, never in the test suite).
+
+Besides the wall clock it prints the CPU time spent per batch by this process (the
+central, and the posting threads: a small share) and, with ``--postgres``, by the
+server's processes (read from /proc): on a shared machine the wall clock depends on
+the others' load, the CPU time much less.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import sys
 import tempfile
 import threading
@@ -52,6 +58,8 @@ def bodies(size: int, count: int, client: int, live: bool = False) -> list[bytes
     ``live``: as a live province sends them: size / 2 meters each polled once per batch,
     a second apart, ending now (no block closed under them yet)."""
     per_site = size // 2 // SITES if live else METERS_PER_SITE
+    if per_site < 1:
+        raise SystemExit(f"--live needs --batch of at least {2 * SITES}")
     meters = [(f"site-{s:02d}", f"c{client}-s{s:02d}-m{m:03d}") for s in range(SITES)
               for m in range(per_site)]
     out, lines, minute = [], [], client * 10_000_000
@@ -91,6 +99,23 @@ def _readings_bytes(url: str | None, folder: Path) -> int:
                                 ).fetchone()[0])
 
 
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) of a process and its children now running (a
+    PostgreSQL server: the postmaster and its backends), from /proc; 0 without one."""
+    if pid is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store-url", help="PostgreSQL (postgresql://...); else SQLite")
@@ -126,6 +151,8 @@ def main() -> None:
             for w in work:
                 post(target, w.pop(0))
                 post(target, w.pop(0))
+            pg_pid = server.proc.pid if server is not None else None
+            pg_cpu, own_cpu = _cpu_s(pg_pid), time.process_time()
             started = time.perf_counter()
             threads = [threading.Thread(target=lambda w=w: [post(target, b) for b in w])
                        for w in work]
@@ -134,12 +161,18 @@ def main() -> None:
             for thread in threads:
                 thread.join()
             elapsed = time.perf_counter() - started
+            own_cpu, pg_cpu = time.process_time() - own_cpu, _cpu_s(pg_pid) - pg_cpu
             sent = sum(len(w) for w in work) * args.batch
             print(f"backend {'postgresql' if url else 'sqlite'}, {args.clients} client(s), "
                   f"{'live' if args.live else 'backlog'}, "
                   f"batches of {args.batch}: {sent} readings in {elapsed:.1f} s = "
                   f"{sent / elapsed:,.0f} readings/s "
                   f"({elapsed / (sent / args.batch) * 1000:.0f} ms per batch)")
+            batches = sent / args.batch
+            print(f"CPU per batch: central process {own_cpu / batches * 1000:.0f} ms"
+                  + (f", PostgreSQL {pg_cpu / batches * 1000:.0f} ms" if pg_pid else ""))
+            print(f"load average during the run: {os.getloadavg()[0]:.1f} (1 min), "
+                  f"{os.cpu_count()} cores")
             web.stop()
             store.close()
             stored = sent + 2 * args.clients * args.batch  # and the warm-up batches

@@ -261,12 +261,14 @@ def check_against_store(store: StoreProtocol, readings: Sequence[Reading],
         elif (reading.value, reading.quality.value) in there:
             skipped += 1
         else:
-            values = " and ".join(_number(v) if q == "ok" else f"no value ({q})"
-                                  for v, q in there)
-            conflicts.append(RowError(lines[i], (
-                f"{_what(reading)} is {_number(reading.value)} here but {values} in the "
-                "store")))
+            conflicts.append(RowError(lines[i], conflict_reason(reading, there)))
     return StoreCheck(new, skipped, conflicts)
+
+
+def conflict_reason(reading: Reading, there: Sequence[tuple[float | None, str]]) -> str:
+    """Why a reading stored already with other (value, quality) ``there`` is refused."""
+    values = " and ".join(_number(v) if q == "ok" else f"no value ({q})" for v, q in there)
+    return f"{_what(reading)} is {_number(reading.value)} here but {values} in the store"
 
 
 def affected_blocks(readings: list[Reading], store: StoreProtocol, now: float,

@@ -32,7 +32,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC
 from pue_monitor.store.model import HealthState, Identified, PollResult, Reading
@@ -401,6 +401,13 @@ class CentralStoreProtocol(Protocol):
 
     def mark_edge_runs(self, rows: Sequence[tuple[str, str, float, bool]]) -> None:
         """Marks of edges' run logs (site, run, ts, stopped), idempotent and in any order."""
+
+    def ingest_readings(self, rows: Any,
+                        stale: Callable[[list[int]], Sequence[tuple[str, tuple[float, float]]]]
+                        ) -> Any:
+        """An edge's batch of good readings (a store.ingest.IngestBatch): those not stored
+        yet written, the blocks ``stale(indices of the new rows)`` names deleted, in one
+        transaction; a store.ingest.Ingested."""
 
     def set_sites(self, sites: Mapping[str, str]) -> None:
         """{device: site} of devices defined after the store was opened."""

@@ -1,17 +1,21 @@
 """What the central service keeps beside the readings, in the SQLite store: the data
 centers' ingest tokens (hashes only), the site definitions edges sent (every change, who
 sent it and when) and the edges' run logs, per site (store.pg_central is the PostgreSQL
-twin; central/ makes and checks the token hashes).
+twin; central/ makes and checks the token hashes). A batch of readings goes in through
+store.ingest.
 
 Persistence only; each method is one transaction.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from pue_monitor.store import ingest
 from pue_monitor.store.base import CentralToken, SiteDefinitionRecord
 
 if TYPE_CHECKING:
@@ -53,10 +57,51 @@ def create(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
 
 
+class _SqliteDialect:
+    """store.ingest's SQL on SQLite: the temporary table lives on the thread's
+    connection, emptied before each batch."""
+
+    def stage(self, conn: sqlite3.Connection, rows: ingest.IngestBatch) -> None:
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {ingest.STAGE_TABLE} (i INTEGER "
+                     "PRIMARY KEY, site TEXT, ts REAL, device TEXT, metric TEXT, "
+                     "labels TEXT, value REAL)")
+        conn.execute(f"DELETE FROM {ingest.STAGE_TABLE}")
+        conn.executemany(f"INSERT INTO {ingest.STAGE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         zip(range(len(rows.ts)), *rows))
+
+    def insert(self, conn: sqlite3.Connection, skip: list[int]) -> None:
+        # ORDER BY: rows enter readings in the order the edge sent them, as before
+        conn.execute(f"INSERT INTO readings SELECT ts, device, metric, labels, value, 'ok' "
+                     f"FROM {ingest.STAGE_TABLE} WHERE i NOT IN "
+                     f"(SELECT value FROM json_each(?)) ORDER BY i", (json.dumps(skip),))
+
+
+_DIALECT = _SqliteDialect()
+
+
 class CentralMixin:
     """store.base.CentralStoreProtocol over the SQLite store's per-thread connections."""
 
     _connect: Callable[..., AbstractContextManager[sqlite3.Connection]]
+    _local: threading.local
+    _drop_stale: Callable[[sqlite3.Connection, ingest.Stale], None]
+
+    def ingest_readings(self, rows: ingest.IngestBatch,
+                        stale: Callable[[list[int]], ingest.Stale]) -> ingest.Ingested:
+        """Store the rows not stored yet and drop the blocks ``stale`` names, in one
+        transaction (store.ingest); ``stale`` reads inside it, before the write."""
+        if not rows.ts:
+            return ingest.Ingested([], 0, {})
+        with self._connect(immediate=True) as conn:
+            # the reads ``stale`` makes on this thread join this transaction (as in a
+            # snapshot) instead of opening another on the same connection
+            self._local.snapshot = True
+            try:
+                result, blocks = ingest.ingest(conn, _DIALECT, rows, stale)
+            finally:
+                self._local.snapshot = False
+            self._drop_stale(conn, blocks)
+        return result
 
     def add_central_token(self, token_hash: str, data_center: str, label: str,
                           created_ts: float) -> None:

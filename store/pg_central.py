@@ -1,11 +1,13 @@
 """The central service's tables in the PostgreSQL store (store.postgres): store.central's
-rules on PostgreSQL (migration 0004). Tokens belong to no one site: kept under site ''."""
+rules on PostgreSQL (migration 0004). Tokens belong to no one site: kept under site ''.
+A batch of readings goes in through store.ingest, staged with one COPY."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from pue_monitor.store import ingest
 from pue_monitor.store.base import CentralToken, SiteDefinitionRecord
 
 if TYPE_CHECKING:
@@ -18,6 +20,45 @@ TOKEN_COLUMNS = "data_center, label, created_ts, revoked_ts"
 DEFINITION_COLUMNS = ("site, received_ts, changed_ts, data_center, sender, fingerprint, "
                       "definition")
 LOCK_CLASS_DEFINITIONS = 7310  # one writer of a site's definitions at a time
+# One ingest of a site's readings at a time, in every process: the check of what is
+# stored already and the write are one step across several central processes.
+LOCK_CLASS_INGEST = 7311
+# COPY's text format: these characters of a text column are written escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+class _PgDialect:
+    """store.ingest's SQL on PostgreSQL: one COPY in text format into a temporary table
+    (created once per connection, emptied at each commit)."""
+
+    def stage(self, conn: psycopg.Connection, rows: ingest.IngestBatch) -> None:
+        # The planner knows nothing of the staged rows (a temporary table has no
+        # statistics) and would sort the whole readings partition to merge-join them:
+        # one index probe per staged row is what the probe needs, whatever the sizes.
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {ingest.STAGE_TABLE} (i integer, "
+                     'site text COLLATE "C", ts float8, device text COLLATE "C", '
+                     'metric text COLLATE "C", labels text COLLATE "C", value float8) '
+                     "ON COMMIT DELETE ROWS; SET LOCAL enable_mergejoin = off; "
+                     "SET LOCAL enable_hashjoin = off")
+        texts = {t: t.translate(_COPY_ESCAPES)
+                 for t in {*rows.sites, *rows.devices, *rows.metrics, *rows.labels}}
+        text = texts.__getitem__
+        # repr of a float reads back as the same float (PostgreSQL's float8 input rounds
+        # correctly), so times and values are stored exactly as the edge sent them.
+        data = "\n".join(map("\t".join, zip(
+            map(str, range(len(rows.ts))), map(text, rows.sites), map(repr, rows.ts),
+            map(text, rows.devices), map(text, rows.metrics), map(text, rows.labels),
+            map(repr, rows.values))))
+        with conn.cursor().copy(f"COPY {ingest.STAGE_TABLE} FROM STDIN") as copy:
+            copy.write(data + "\n")
+
+    def insert(self, conn: psycopg.Connection, skip: list[int]) -> None:
+        conn.execute("INSERT INTO readings (site, ts, device, metric, labels, value, quality) "
+                     f"SELECT site, ts, device, metric, labels, value, 'ok' FROM "
+                     f"{ingest.STAGE_TABLE} WHERE NOT i = ANY(%s::int[])", (skip,))
+
+
+_DIALECT = _PgDialect()
 
 
 class PgCentralMixin:
@@ -26,6 +67,34 @@ class PgCentralMixin:
     _read: Callable[..., AbstractContextManager[psycopg.Connection]]
     _write: Callable[..., AbstractContextManager[psycopg.Connection]]
     _sites: dict[str, str]
+    _ensure: Callable[[str, set], None]
+    _remember: Callable[[psycopg.Connection, Iterable[tuple[str, str]]], None]
+    _lock_devices: Callable[[psycopg.Connection, Iterable[str]], None]
+    _drop_stale: Callable[[psycopg.Connection, ingest.Stale], None]
+
+    def ingest_readings(self, rows: ingest.IngestBatch,
+                        stale: Callable[[list[int]], ingest.Stale]) -> ingest.Ingested:
+        """Store the rows not stored yet and drop the blocks ``stale`` names, in one
+        transaction holding the rows' sites' ingest locks (store.ingest)."""
+        from pue_monitor.store.pg_schema import months_of
+
+        if not rows.ts:
+            return ingest.Ingested([], 0, {})
+        self._ensure("readings", months_of(rows.ts))
+        with self._write() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(s)) FROM "
+                         "unnest(%s::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n",
+                         (LOCK_CLASS_INGEST, sorted(set(rows.sites))))
+            self._remember(conn, set(zip(rows.sites, rows.devices)))
+            result, blocks = ingest.ingest(conn, _DIALECT, rows, stale)
+            if blocks:
+                # the day summary's statements plan as everywhere else (stage() turned
+                # hash and merge joins off for the probe)
+                conn.execute("SET LOCAL enable_mergejoin TO DEFAULT; "
+                             "SET LOCAL enable_hashjoin TO DEFAULT")
+                self._lock_devices(conn, (d for d, _ in blocks))
+                self._drop_stale(conn, blocks)
+        return result
 
     def add_central_token(self, token_hash: str, data_center: str, label: str,
                           created_ts: float) -> None:

@@ -135,17 +135,23 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
             raise RuntimeError("a write inside a read snapshot")
         with self._pool_now().connection() as conn:
             with conn.transaction():
-                locked = sorted(set(devices))
-                if locked:
-                    conn.execute("SELECT pg_advisory_xact_lock_shared(%s, 0)",
-                                 (schema.LOCK_CLASS_DAYS,))
-                    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(d)) FROM "
-                                 "unnest(%s::text[]) WITH ORDINALITY AS u(d, n) ORDER BY n",
-                                 (schema.LOCK_CLASS_DEVICE, locked))
+                self._lock_devices(conn, devices)
                 self._local.recorded = []
                 yield conn
             # Recorded once committed (a rolled back pair is recorded by the next write).
             self._recorded.update(self._local.recorded)
+
+    @staticmethod
+    def _lock_devices(conn: psycopg.Connection, devices: Iterable[str]) -> None:
+        """Take these devices' day-summary locks (after the shared one align_days
+        excludes), in order, for the rest of the transaction."""
+        locked = sorted(set(devices))
+        if locked:
+            conn.execute("SELECT pg_advisory_xact_lock_shared(%s, 0)",
+                         (schema.LOCK_CLASS_DAYS,))
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(d)) FROM "
+                         "unnest(%s::text[]) WITH ORDINALITY AS u(d, n) ORDER BY n",
+                         (schema.LOCK_CLASS_DEVICE, locked))
 
     def _ensure(self, table: str, months: set) -> None:
         if all((table, m) in self._partitions for m in months):
@@ -287,13 +293,20 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
         with self._write(d for d, _ in stale) as conn:
             self._copy_readings(conn, readings,
                                 self._site_of(conn, {r.device for r in readings}))
-            dirty: set[tuple[str, int]] = set()
-            offset = days.offset(conn)
-            for device, (a, b) in stale:
-                dirty |= {(device, days.day_of(start, offset)) for (start,) in conn.execute(
-                    "DELETE FROM interval_energy WHERE device = %s AND start >= %s "
-                    "AND start < %s RETURNING start", (device, a, b))}
-            days.refresh(conn, dirty)
+            self._drop_stale(conn, stale)
+
+    @staticmethod
+    def _drop_stale(conn: psycopg.Connection,
+                    stale: Sequence[tuple[str, tuple[float, float]]]) -> None:
+        """Delete the blocks (device, (start, end)) new readings make stale, and their
+        day rows, in the caller's transaction (holding the devices' locks: _write)."""
+        dirty: set[tuple[str, int]] = set()
+        offset = days.offset(conn)
+        for device, (a, b) in stale:
+            dirty |= {(device, days.day_of(start, offset)) for (start,) in conn.execute(
+                "DELETE FROM interval_energy WHERE device = %s AND start >= %s "
+                "AND start < %s RETURNING start", (device, a, b))}
+        days.refresh(conn, dirty)
 
     def write_interval_energy(self, rows: Iterable[tuple]) -> None:
         """Upsert (device, start, end, energy_kwh, covered_s, method[, resets, counter_kwh,

@@ -256,9 +256,16 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                 for r in readings]
         with self._connect() as conn:
             conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)", rows)
-            conn.executemany("DELETE FROM interval_energy WHERE device = ? AND start >= ? "
-                             "AND start < ?", [(d, a, b) for d, (a, b) in stale])
-            days.refresh(conn)
+            self._drop_stale(conn, stale)
+
+    @staticmethod
+    def _drop_stale(conn: sqlite3.Connection,
+                    stale: Sequence[tuple[str, tuple[float, float]]]) -> None:
+        """Delete the blocks (device, (start, end)) new readings make stale, and bring
+        the day summary in step, in the caller's transaction."""
+        conn.executemany("DELETE FROM interval_energy WHERE device = ? AND start >= ? "
+                         "AND start < ?", [(d, a, b) for d, (a, b) in stale])
+        days.refresh(conn)
 
     def write_interval_energy(self, rows: Iterable[tuple]) -> None:
         """Upsert (device, start, end, energy_kwh, covered_s, method[, resets, counter_kwh,

@@ -232,3 +232,21 @@ def test_a_site_twice_in_one_definition_is_400(central):
     assert answer.status_code == 400
     assert answer.get_json()["message"] == "sites[1]: site 'bn-provincial' is also sites[0]"
     assert store.site_definitions() == []
+
+
+def test_a_reading_stored_with_another_value_is_refused_naming_its_line(central):
+    """The store's probe (store.ingest): a batch resent with one value changed stores
+    nothing new, counts the others as duplicates and names the changed line."""
+    client, store, service, _ = central
+    assert write(client, lines()).status_code == 204
+    changed = lines().split("\n")
+    changed[1] = changed[1].replace("value=1001", "value=1234.5")
+    answer = write(client, "\n".join(changed + [lines(n=1, start=NOW - 10)]))
+    assert answer.status_code == 400
+    message = answer.get_json()["message"]
+    at = "2025-12-02T04:31:41+00:00"  # NOW - 99, read by hand
+    assert message == (f"1 line(s) refused, 1 reading(s) stored: line 2: prov-incomer "
+                       f"active_power_w at {at} is 1234.5 here but 1001 in the store")
+    assert (service.counters.readings_stored, service.counters.readings_duplicate) == (4, 2)
+    probe = [Reading(NOW - 99, "prov-incomer", "active_power_w", 0.0)]
+    assert store.stored_values(probe) == {0: [(1001.0, "ok")]}

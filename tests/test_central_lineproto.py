@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pue_monitor.central.lineproto import parse, parse_line
-from pue_monitor.central.points import run_line, seconds, sort_points
+from pue_monitor.central.points import read_batch, run_line, seconds, sort_points
 from pue_monitor.exchange.influx import encode, reading_lines, to_ns
 from pue_monitor.store.model import PollResult, Reading
 
@@ -129,3 +129,39 @@ def test_run_marks_and_derived_points():
     batch = sort_points(points)
     assert batch.runs == [("s", "abc", 100.0, False), ("s", "abc", 160.0, True)]
     assert batch.ignored == 1 and batch.errors == []
+
+
+# The ingest's fast reader against the full parser: each body is read twice (the second
+# time its tag sections are known, so its plain lines take the fast way), and must give
+# what sort_points(parse(body)) gives: readings, sites, lines, refusals, run marks.
+R = "pue_reading,device=d{n},metric=active_power_w,site=s"
+FAST_BODIES = [
+    "\n".join(f"{R.format(n=n)} value={n}.5 {1700000000000000000 + n}" for n in range(5)),
+    f"{R.format(n=1)} value=1 10\n{R.format(n=2)} value=2 20\n",  # a last newline
+    f"{R.format(n=1)} value=1 10\r\n{R.format(n=2)} value=2 20\r\n",  # CRLF
+    f"# a comment\n\n{R.format(n=1)} value=1 10\n   \n{R.format(n=1)} value=2 11",
+    f"{R.format(n=1)} value=1_0 10\n{R.format(n=1)} value=inf 11\n"
+    f"{R.format(n=1)} value=nan 12\n{R.format(n=1)} value=1i 13\n"
+    f"{R.format(n=1)} value=t 14\n{R.format(n=1)} value=1 15",
+    f"{R.format(n=1)} value=1 99999999999999999999\n{R.format(n=1)} value=1 x\n"
+    f"{R.format(n=1)} value=1 1_0\n{R.format(n=1)} value=1",
+    f"{R.format(n=1)} value=1 10 20\n{R.format(n=1)}  value=1 10\n{R.format(n=1)} value=1,x=2 1",
+    f"{R.format(n=1)} value=1 10 {R.format(n=2)}\nvalue=2 20",  # 4 and 2 sections: not 3 + 3
+    f'{R.format(n=1)} value="1" 10\n{R.format(n=1)},label_phase=L1 value=1 10',
+    f"{R.format(n=1)},phase=L1 value=1 10\n{R.format(n=1)},phase=L1 value=2 10",
+    f"{R.format(n=1)} value=1 10\n" + run_line("s", "r1", 100.0, False) + "\ncpu,h=a u=1 1",
+    "pue_reading,device=x\\,y,metric=active_power_w,site=s value=1 1",
+]
+
+
+@pytest.mark.parametrize("body", FAST_BODIES)
+@pytest.mark.parametrize("precision", ["ns", "s"])
+def test_the_fast_reader_reads_as_the_parser(body, precision):
+    points, errors = parse(body, precision)
+    want = sort_points(points)
+    want.errors[:0] = errors
+    for _ in range(2):
+        got = read_batch(body, precision)
+        assert (got.readings, got.sites, got.lines, got.runs, got.ignored) == \
+            (want.readings, want.sites, want.lines, want.runs, want.ignored)
+        assert [str(e) for e in got.errors] == [str(e) for e in want.errors]
