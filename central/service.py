@@ -26,7 +26,7 @@ from pue_monitor.central.tokens import new_token, token_hash
 from pue_monitor.central.web import CENTRAL_KEY, bp
 from pue_monitor.config.model import Config
 from pue_monitor.figures.rollup import rollup
-from pue_monitor.web import create_app
+from pue_monitor.web import create_app, warm
 from pue_monitor.web.security import load_secret_key
 from pue_monitor.web.server import WebServer
 
@@ -102,14 +102,16 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
 
 
-def build(config: Config, data_dir: Path, clock=time.time):
-    """The store, the ingest service and the web app of a central (no thread started)."""
+def build(config: Config, data_dir: Path, clock=time.time, background: bool = False):
+    """The store, the ingest service and the web app of a central (no thread started;
+    ``background``: the web view recomputes expired figures beside the requests, as a
+    monitor's does)."""
     from pue_monitor.storage import open_store
 
     store = open_store(data_dir, config)
     central = Central(store, config, clock)
     app = create_app(central.config, store, clock, extra_collectors=[CentralCollector(central)],
-                     secret_key=load_secret_key(config, data_dir))
+                     secret_key=load_secret_key(config, data_dir), background=background)
     state = app.extensions["pue_monitor"]
     state.annotate_report = lambda doc: annotate_report(doc, store.site_definitions())
     central.on_config.append(state.replace_config)
@@ -136,7 +138,9 @@ def serve(config: Config, data_dir: Path, host: str, port: int,
     province demo starts its edges there)."""
     from pue_monitor.storage import describe
 
-    store, central, app = build(config, data_dir)
+    store, central, app = build(config, data_dir, background=True)
+    # Before serving: the first page then finds its figures computed (issue 15).
+    log.info("web view warmed up in %.1f s", warm(app))
     server = WebServer(app, host, port)
     server.start()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
