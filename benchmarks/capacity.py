@@ -184,6 +184,15 @@ async def measure(config, store, seconds: float) -> dict:
     }
 
 
+def measure_into(config, data_dir: Path, seconds: float) -> dict:
+    """``measure`` with a fresh SQLite store in ``data_dir``, closed afterwards."""
+    store = Store.open(data_dir)
+    try:
+        return asyncio.run(measure(config, store, seconds))
+    finally:
+        store.close()
+
+
 def one(n: int, seconds: float, max_in_flight: int) -> dict:
     snmpd = shutil.which("snmpd") or "/usr/sbin/snmpd"
     with tempfile.TemporaryDirectory() as tmp:
@@ -201,11 +210,7 @@ def one(n: int, seconds: float, max_in_flight: int) -> dict:
         try:
             config = load_config_text(config_text(ports, work / "profiles", max_in_flight),
                                       env={})
-            store = Store.open(work / "data")
-            try:
-                return asyncio.run(measure(config, store, seconds))
-            finally:
-                store.close()
+            return measure_into(config, work / "data", seconds)
         finally:
             for proc in agents:
                 proc.terminate()

@@ -14,7 +14,6 @@ warm-up, then the window; the same columns).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import subprocess
@@ -25,11 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from capacity import HEADER, INTERVAL_S, free_ports, measure, print_row  # noqa: E402
+from capacity import HEADER, INTERVAL_S, free_ports, measure_into, print_row  # noqa: E402
 
 from pue_monitor.config import load_config_text  # noqa: E402
 from pue_monitor.simulator.runner import READY_LINE  # noqa: E402
-from pue_monitor.store.sqlite import Store  # noqa: E402
 
 # A three-phase meter (energy, power, voltages, currents, frequency), in one block read.
 PROFILE = "schneider_iem3xxx"
@@ -66,11 +64,7 @@ def one(gateways: int, units: int, seconds: float, max_in_flight: int) -> dict:
                 if not line or time.monotonic() > deadline:
                     raise RuntimeError("the simulator did not start")
             config = load_config_text(path.read_text(), env={})
-            store = Store.open(work / "data")
-            try:
-                return asyncio.run(measure(config, store, seconds))
-            finally:
-                store.close()
+            return measure_into(config, work / "data", seconds)
         finally:
             sim.terminate()
             sim.wait(30)
