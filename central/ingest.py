@@ -26,6 +26,7 @@ from pue_monitor.central.lineproto import LineError
 from pue_monitor.central.points import Batch, read_batch
 from pue_monitor.central.sitedef import (FORMAT, DefinitionError, fingerprint,
                                          identified_profiles, site_from_definition)
+from pue_monitor.config.history import check_history
 from pue_monitor.config.model import Config, Site
 from pue_monitor.exchange.importer import affected_blocks, conflict_reason
 from pue_monitor.figures.periods import NO_ENERGY_ROLES, align_store
@@ -138,6 +139,11 @@ class Central:
                 site = site_from_definition(site_doc, token.data_center, f"sites[{i}]")
             except DefinitionError as exc:
                 return WriteResult(400, str(exc))
+            # The dated settings changes, checked as the edge's loader checks them (on a
+            # 15-minute boundary in the site's zone, in order, a valid device throughout).
+            issues = check_history(self.base.model_copy(update={"sites": [site]}))
+            if issues:
+                return WriteResult(400, str(issues[0]).replace("sites[0]", f"sites[{i}]", 1))
             for device in site.devices:
                 if devices.setdefault(device.id, site.id) != site.id:
                     return WriteResult(400, f"sites[{i}]: device {device.id!r} is also in "

@@ -3,8 +3,8 @@ central rebuilds from it.
 
 What it carries is what the figures are computed from: sites (name, kind, time zone,
 thresholds, tolerances), devices (name, profile, protocol, role, measurement point, share,
-effective polling, maximum gap, counter width, replacements, data-quality settings). It
-never carries an address, a community, a key or a token: the central polls nothing.
+effective polling, maximum gap, counter width, replacements, data-quality settings and
+their dated ``changes``). It never carries an address, a community, a key or a token: the central polls nothing.
 
 The document (format 1)::
 
@@ -15,7 +15,9 @@ The document (format 1)::
                 "devices": [{"id", "name", "profile", "identified_profile", "protocol",
                              "role", "measurement_point", "share", "polling",
                              "max_gap_s", "counter_width_kwh", "replacements",
-                             "reset_below_fraction", "rated_max_w", "stuck_power_polls"}]}]}
+                             "reset_below_fraction", "rated_max_w", "stuck_power_polls",
+                             "changes" (only when the device has any: [{"from", setting: value}])
+                            }]}]}
 """
 
 from __future__ import annotations
@@ -59,6 +61,12 @@ def definition_sites(config: Config, identified: Mapping[str, str] | None = None
             dev["polling"] = config.polling_for(site, device).model_dump(mode="json")
             dev["max_gap_s"] = max_gap_s(config, site, device)
             dev["replacements"] = [r.model_dump(mode="json") for r in device.replacements]
+            if device.changes:
+                # Only the keys each change gives: a null returns a setting to its default,
+                # an absent key leaves it as it was. Absent when there are none, so the
+                # definitions of edges without history keep their fingerprints.
+                dev["changes"] = [c.model_dump(mode="json", by_alias=True, exclude_unset=True)
+                                  for c in device.changes]
             doc["devices"].append(dev)
         out.append(doc)
     return out

@@ -314,6 +314,12 @@ class Device(_Strict):
     def _one_target(self) -> Device:
         if (self.snmp is None) == (self.modbus is None):
             raise ValueError("give exactly one of snmp or modbus")
+        return self
+
+    # A validator of its own: a device known from an edge's definition (no address,
+    # central.sitedef) replaces the address check, never this one.
+    @model_validator(mode="after")
+    def _it_point(self) -> Device:
         if self.role == Role.IT and self.measurement_point is None:
             raise ValueError("an it meter needs measurement_point "
                              "(ups_output, pdu_output or it_input)")

@@ -205,6 +205,9 @@ def test_a_site_definition_is_recorded_with_who_and_when(central):
     (lambda s: s["devices"][0].update(snmp={"host": "10.0.0.1"}),
      "sites[0].devices[0]: Value error, a device at the central has no address"),
     (lambda s: s.update(devices=[]), "sites[0].devices: must be a non-empty list"),
+    # A device without an address keeps the other rules of a device (it was let through).
+    (lambda s: s["devices"][0].update(role="it", measurement_point=None),
+     "sites[0].devices[0]: Value error, an it meter needs measurement_point"),
 ])
 def test_a_bad_definition_is_refused_naming_the_path(central, change, message):
     client, store, _, _ = central
