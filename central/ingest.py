@@ -267,8 +267,10 @@ class Central:
             def stale(new: list[int]) -> list[tuple[str, tuple[float, float]]]:
                 touching = self._may_touch_closed(batch, new, now)
                 if touching:
+                    # with the configuration: new IT power or a run made longer also
+                    # changes other meters' blocks (the stuck-counter and stuck-power rules)
                     blocks.update(affected_blocks([batch.reading(i) for i in touching],
-                                                  self.store, now))
+                                                  self.store, now, self.config))
                 return list(blocks.items())
 
             done = self.store.ingest_readings(rows, stale)

@@ -147,36 +147,54 @@ def test_the_report_leaves_the_frozen_span_out(tmp_path):
         assert meters["f-in"]["flags"]["stuck"] == 1
 
 
-def test_it_power_imported_later_recomputes_the_facility_blocks(tmp_path):
-    # The incomer's readings first (reported: its blocks are made, nothing says it was
-    # stuck), the UPS's power in a second file: the frozen span is found then, and the
-    # report equals one import of both files.
+def frozen_later(folder: Path) -> dict:
+    """The incomer's readings (first), the UPS's power (second) and both in one file, as
+    CSV, with the site's configuration, period and the facility energy of both."""
     incomer, ups = ["timestamp,device,metric,value"], ["timestamp,device,metric,value"]
     for t in range(0, 3601, MINUTE):
         stamp = f"2025-03-14T00:{t // 60:02d}:00+07:00" if t < 3600 else \
             "2025-03-14T01:00:00+07:00"
         incomer.append(f"{stamp},f-in,active_energy_kwh,{facility_kwh(t)}")
         ups.append(f"{stamp},f-ups,active_power_w,60000")
-    (tmp_path / "in.csv").write_text("\n".join(incomer) + "\n", encoding="utf-8")
-    (tmp_path / "ups.csv").write_text("\n".join(ups) + "\n", encoding="utf-8")
-    (tmp_path / "both.csv").write_text("\n".join(incomer + ups[1:]) + "\n", encoding="utf-8")
-    (tmp_path / "c.yaml").write_text(CONFIG, encoding="utf-8")
+    return _written(folder, CONFIG, "frozen", "2025-03-14T00:00+07:00..2025-03-14T01:00+07:00",
+                    incomer, ups)
 
-    def run(*argv):
-        assert main([str(a) for a in argv]) == 0
 
-    def report(data):
-        out = tmp_path / "out.json"
-        run("report", "-c", tmp_path / "c.yaml", "--data-dir", data, "--site", "frozen",
-            "--period", "2025-03-14T00:00+07:00..2025-03-14T01:00+07:00", "-o", out)
-        return json.loads(out.read_text(encoding="utf-8"))
+def _written(folder: Path, config: str, site: str, period: str, first: list[str],
+             second: list[str]) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"site": site, "period": period, "config": folder / "c.yaml"}
+    out["config"].write_text(config, encoding="utf-8")
+    for name, rows in (("first", first), ("second", second), ("both", first + second[1:])):
+        out[name] = folder / f"{name}.csv"
+        out[name].write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return out
 
+
+def cli_report(files: dict, data: Path) -> dict:
+    out = data.parent / f"{data.name}-report.json"
+    assert main([str(a) for a in ("report", "-c", files["config"], "--data-dir", data,
+                                  "--site", files["site"], "--period", files["period"],
+                                  "-o", out)]) == 0
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def cli_import(files: dict, data: Path, which: str) -> None:
+    assert main([str(a) for a in ("import", "-c", files["config"], "--data-dir", data,
+                                  files[which])]) == 0
+
+
+def test_it_power_imported_later_recomputes_the_facility_blocks(tmp_path):
+    # The incomer's readings first (reported: its blocks are made, nothing says it was
+    # stuck), the UPS's power in a second file: the frozen span is found then, and the
+    # report equals one import of both files.
+    files = frozen_later(tmp_path)
     later, once = tmp_path / "later", tmp_path / "once"
-    run("import", "-c", tmp_path / "c.yaml", "--data-dir", later, tmp_path / "in.csv")
-    assert report(later)["status"] == "no_data"  # no IT yet; the incomer's blocks made
-    run("import", "-c", tmp_path / "c.yaml", "--data-dir", later, tmp_path / "ups.csv")
-    run("import", "-c", tmp_path / "c.yaml", "--data-dir", once, tmp_path / "both.csv")
-    got, want = report(later), report(once)
+    cli_import(files, later, "first")
+    assert cli_report(files, later)["status"] == "no_data"  # no IT yet; blocks made
+    cli_import(files, later, "second")
+    cli_import(files, once, "both")
+    got, want = cli_report(files, later), cli_report(files, once)
     assert want["facility_energy_kwh"] == pytest.approx(78.0, rel=REL)
     for key in ("pue", "facility_energy_kwh", "it_energy_kwh", "coverage", "meters"):
         assert got[key] == want[key], key
@@ -194,46 +212,39 @@ sites:
 """
 
 
-def test_a_reading_that_makes_a_run_stuck_recomputes_all_of_it(tmp_path):
-    # r-it's counter reads hourly, 100 then 110 from 01:00; its power is 0.5 W every
-    # minute. The first file ends at 02:00: the run 01:00..02:00 saw 0.5 W x 3600 s =
-    # 0.0005 kWh, under the 0.001 kWh register step: not stuck. The second file keeps it
-    # at 110 to 04:00 (0.0015 kWh over 01:00..04:00: stuck) and 140 at 05:00: the whole
-    # run with the step into it (00:00..01:00) is refused now, hours before the new
-    # readings, as one import of both files finds.
+def run_later(folder: Path) -> dict:
+    """r-it's counter reads hourly, 100 then 110 from 01:00; its power is 0.5 W every
+    minute. The first file ends at 02:00: the run 01:00..02:00 saw 0.5 W x 3600 s =
+    0.0005 kWh, under the 0.001 kWh register step: not stuck. The second keeps it at 110
+    to 04:00 (0.0015 kWh over 01:00..04:00: stuck) and 140 at 05:00."""
     def stamp(t):
         return f"2025-03-14T{t // 3600:02d}:{t % 3600 // 60:02d}:00+07:00"
 
     counter = {0: 100, 3600: 110, 7200: 110, 10800: 110, 14400: 110, 18000: 140}
-    files: dict[str, list[str]] = {"one": [], "two": []}
+    head = "timestamp,device,metric,value"
+    files: dict[str, list[str]] = {"one": [head], "two": [head]}
     for t in range(0, 18001, MINUTE):
         part = files["one" if t <= 7200 else "two"]
         part.append(f"{stamp(t)},r-it,active_power_w,0.5")
         part.append(f"{stamp(t)},r-in,active_energy_kwh,{1000 + t / 3600}")
         if t in counter:
             part.append(f"{stamp(t)},r-it,active_energy_kwh,{counter[t]}")
-    head = "timestamp,device,metric,value"
-    for name, rows in (*files.items(), ("both", files["one"] + files["two"])):
-        (tmp_path / f"{name}.csv").write_text("\n".join([head, *rows]) + "\n",
-                                               encoding="utf-8")
-    (tmp_path / "c.yaml").write_text(RUN_CONFIG, encoding="utf-8")
+    return _written(folder, RUN_CONFIG, "run", "2025-03-14T00:00+07:00..2025-03-14T05:00+07:00",
+                    files["one"], files["two"])
 
-    def run(*argv):
-        assert main([str(a) for a in argv]) == 0
 
-    def report(data):
-        out = tmp_path / "out.json"
-        run("report", "-c", tmp_path / "c.yaml", "--data-dir", data, "--site", "run",
-            "--period", "2025-03-14T00:00+07:00..2025-03-14T05:00+07:00", "-o", out)
-        return json.loads(out.read_text(encoding="utf-8"))
-
+def test_a_reading_that_makes_a_run_stuck_recomputes_all_of_it(tmp_path):
+    # The second file makes the run stuck: the whole run with the step into it
+    # (00:00..01:00) is refused now, hours before the new readings, as one import of
+    # both files finds.
+    files = run_later(tmp_path)
     later, once = tmp_path / "later", tmp_path / "once"
-    run("import", "-c", tmp_path / "c.yaml", "--data-dir", later, tmp_path / "one.csv")
-    first = report(later)  # the blocks of 00:00..02:00 made: nothing stuck yet
+    cli_import(files, later, "first")
+    first = cli_report(files, later)  # the blocks of 00:00..02:00 made: nothing stuck yet
     assert first["meters"][1]["flags"]["stuck"] == 0
-    run("import", "-c", tmp_path / "c.yaml", "--data-dir", later, tmp_path / "two.csv")
-    run("import", "-c", tmp_path / "c.yaml", "--data-dir", once, tmp_path / "both.csv")
-    got, want = report(later), report(once)
+    cli_import(files, later, "second")
+    cli_import(files, once, "both")
+    got, want = cli_report(files, later), cli_report(files, once)
     # All five hours refused for r-it (00:00..05:00): nothing is common, no figure.
     assert want["meters"][1]["flags"]["stuck"] == 1
     assert (want["coverage"], want["status"]) == (0.0, "no_data")

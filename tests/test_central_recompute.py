@@ -1,14 +1,21 @@
-"""Settings with history reach the central: an edge whose meters have dated `changes:`
-ships them in its site definition, and the central's report of the same readings is the
-edge's report (the table of tests/test_settings_history.py: share, role, counter width
-changed at a time). The central first holds the definition without the change and has
-made its blocks; the changed definition recomputes them, as `recompute` does at the edge.
-A change the edge's loader would refuse is refused by the central, naming its path."""
+"""What makes the central compute blocks again, as the edge does, so that a site's
+report from the central stays the edge's:
+
+* settings with history: an edge whose meters have dated `changes:` ships them in its site
+  definition (the table of tests/test_settings_history.py: share, role, counter width
+  changed at a time). The central first holds the definition without the change and has
+  made its blocks; the changed definition recomputes them, as `recompute` does at the
+  edge. A change the edge's loader would refuse is refused, naming its path;
+* evidence arriving later (the cases of tests/test_stuck_facility.py): IT power that shows
+  a facility counter stood still, readings that make a run of equal values long enough to
+  be stuck. The blocks they change are another meter's, or hours before the new readings.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from urllib.parse import urlencode
 
 import pytest
 
@@ -20,6 +27,7 @@ from pue_monitor.config.loader import load_config_text
 from pue_monitor.exchange.influx import reading_lines
 from pue_monitor.store.model import PollResult, Reading
 from tests.test_settings_history import HISTORY, cli, config, readings, report
+from tests.test_stuck_facility import cli_import, cli_report, frozen_later, run_later
 
 NOW = 1_764_650_000.0  # the central's clock: December 2025, after the day of readings
 CENTRAL = """
@@ -27,7 +35,7 @@ web: {login: false}
 sites: []
 ingest:
   data_centers:
-    - {id: dc-h, name: {vi: H, en: H}, sites: [hist]}
+    - {id: dc-h, name: {vi: H, en: H}, sites: [hist, frozen, run]}
 """
 TOKEN = {"Authorization": "Token tok-h"}
 
@@ -55,20 +63,21 @@ def define(client, conf, changed_ts: float):
 
 def send_readings(client, conf, csv_path) -> None:
     """The CSV's readings as the edge's writer sends them (line protocol, roles tagged)."""
-    roles = {d.id: d.role.value for _, d in load_config(conf, env={}).devices()}
+    devices = {d.id: (s.id, d.role.value) for s, d in load_config(conf, env={}).devices()}
     lines = []
     for row in csv_path.read_text(encoding="utf-8").splitlines()[1:]:
         ts, device, metric, value = row.split(",")
         when = datetime.fromisoformat(ts).timestamp()
-        poll = PollResult(device, "hist", when, 0.1,
+        poll = PollResult(device, devices[device][0], when, 0.1,
                           (Reading(when, device, metric, float(value)),))
-        lines.extend(reading_lines(poll, roles))
+        lines.extend(reading_lines(poll, {device: devices[device][1]}))
     answer = client.post("/api/v2/write", headers=TOKEN, data="\n".join(lines))
     assert answer.status_code == 204, answer.get_data(as_text=True)
 
 
-def central_report(client) -> dict:
-    answer = client.get("/reports/view?site=hist&period=2025-03-14&format=json")
+def central_report(client, site: str = "hist", period: str = "2025-03-14") -> dict:
+    query = urlencode({"site": site, "period": period, "format": "json"})
+    answer = client.get(f"/reports/view?{query}")
     assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
     doc = answer.get_json()
     doc.pop("site_definitions")
@@ -131,3 +140,19 @@ def test_a_device_without_changes_keeps_its_definition_as_before(tmp_path):
     conf = config(tmp_path, "plain", {})
     devices = definition_sites(load_config(conf, env={}))[0]["devices"]
     assert [d.get("changes", "absent") for d in devices] == ["absent"] * 4
+
+
+@pytest.mark.parametrize("case", [frozen_later, run_later],
+                         ids=["IT power after the frozen incomer", "a run made stuck later"])
+def test_evidence_sent_later_recomputes_the_blocks_it_changes(tmp_path, central, case):
+    client, _ = central
+    files = case(tmp_path / "files")
+    cli_import(files, tmp_path / "edge", "both")
+    at_edge = cli_report(files, tmp_path / "edge")
+    assert define(client, files["config"], NOW - 100).status_code == 204
+    send_readings(client, files["config"], files["first"])
+    first = central_report(client, files["site"], files["period"])  # blocks made
+    send_readings(client, files["config"], files["second"])
+    at_central = central_report(client, files["site"], files["period"])
+    assert first != at_central
+    assert at_central == at_edge
