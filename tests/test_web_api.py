@@ -316,6 +316,21 @@ def test_every_shown_value_has_both_languages(key):
     assert set(CATALOGUE[key]) == {"vi", "en"} and all(CATALOGUE[key].values())
 
 
+def test_no_text_is_written_twice_in_the_catalogue():
+    """A key given twice in the catalogue's literal keeps its last text silently: the
+    device-state texts were once written twice and the page showed the stale one."""
+    import ast
+    from pathlib import Path
+
+    from pue_monitor.web import i18n
+    tree = ast.parse(Path(i18n.__file__).read_text(encoding="utf-8"))
+    keys = [k.value for node in ast.walk(tree) if isinstance(node, ast.Dict)
+            for k in node.keys if isinstance(k, ast.Constant)]
+    catalogue = [k for k in keys if isinstance(k, str) and "." in k]
+    assert len(catalogue) > 250  # the catalogue was read
+    assert sorted({k for k in catalogue if catalogue.count(k) > 1}) == []
+
+
 # (url, content type): a store that fails gives a clear error in the page's language.
 FAILING = [("/sites/bn-provincial?lang=en", "text/html"), ("/devices/prov-incomer?lang=vi",
                                                             "text/html"),
