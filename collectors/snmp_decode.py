@@ -18,7 +18,6 @@ from pue_monitor.config.profiles import (
     IGNORED_INDEX,
     OID_PLACEHOLDER,
     Profile,
-    SnmpCondition,
     SnmpPoint,
 )
 from pue_monitor.store.model import Quality, Reading

@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Collection
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator

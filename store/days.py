@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from pue_monitor.pue.periods import BLOCK_S
-from pue_monitor.store.base import DAY_S, day_starts, whole_span
+from pue_monitor.store.base import DAY_S, day_starts
 
 BLOCKS_PER_DAY = DAY_S // BLOCK_S
 OFFSET_KEY = "day_offset_s"

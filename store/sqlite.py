@@ -26,6 +26,7 @@ from pue_monitor.store.base import (
     BlockTotal,
     DeviceHealth,
     ProgressFn,
+    whole_span,
 )
 from pue_monitor.store.model import (HealthState, Identified, PollResult, Quality, Reading,
                                      labels_key)
@@ -408,7 +409,7 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                  "AND start < ? GROUP BY device")
         out: dict[str, int] = {}
         with self._connect() as conn:
-            span = days.whole_span(days.offset(conn), start, end)
+            span = whole_span(days.offset(conn), start, end)
             if span is None or not days.complete(conn):
                 return dict(conn.execute(count, (*devices, start, end)).fetchall())
             first, last = span

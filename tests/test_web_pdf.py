@@ -58,7 +58,7 @@ def test_the_pdf_report_is_a4_in_the_chosen_language(client, lang, words):
 
 
 def test_the_html_report_links_its_pdf(client):
-    html = client.get(f"/reports/view?site=que-vo-dc&period=2026&format=html&lang=vi"
+    html = client.get("/reports/view?site=que-vo-dc&period=2026&format=html&lang=vi"
                       ).get_data(as_text=True)
     assert ("/reports/view?site=que-vo-dc&amp;period=2026&amp;format=pdf&amp;lang=vi" in html
             and "Tải PDF (A4)" in html)
