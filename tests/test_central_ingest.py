@@ -37,18 +37,24 @@ class Clock:
         return self.t
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def central(request, tmp_path):
-    """(test client, store, ingest service, clock) of a central on each backend."""
-    text = CENTRAL
+def built(request, folder, text: str, clock, tokens: dict[str, str]):
+    """(store, ingest service, app) of a central configured by ``text`` on the backend
+    ``request.param`` names, with {token: data center}."""
     if request.param == "postgres":
         server = request.getfixturevalue("postgres_server")
         text += f"store: {{url: '{server.url(server.create())}'}}\n"
-    config = load_config_text(text, env={})
+    store, service, app = build(load_config_text(text, env={}), folder, clock)
+    for token, data_center in tokens.items():
+        store.add_central_token(token_hash(token), data_center, "edge", NOW)
+    return store, service, app
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def central(request, tmp_path):
+    """(test client, store, ingest service, clock) of a central on each backend."""
     clock = Clock()
-    store, service, app = build(config, tmp_path, clock)
-    store.add_central_token(token_hash("tok-a"), "dc-a", "edge", NOW)
-    store.add_central_token(token_hash("tok-b"), "dc-b", "edge", NOW)
+    store, service, app = built(request, tmp_path, CENTRAL, clock,
+                                {"tok-a": "dc-a", "tok-b": "dc-b"})
     yield app.test_client(), store, service, clock
     store.close()
 

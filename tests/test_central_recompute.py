@@ -19,17 +19,14 @@ from urllib.parse import urlencode
 
 import pytest
 
-from pue_monitor.central.service import build
 from pue_monitor.central.sitedef import definition_sites
-from pue_monitor.central.tokens import token_hash
 from pue_monitor.config import load_config
-from pue_monitor.config.loader import load_config_text
 from pue_monitor.exchange.influx import reading_lines
 from pue_monitor.store.model import PollResult, Reading
+from tests.test_central_ingest import NOW, built
 from tests.test_settings_history import HISTORY, cli, config, readings, report
 from tests.test_stuck_facility import cli_import, cli_report, frozen_later, run_later
 
-NOW = 1_764_650_000.0  # the central's clock: December 2025, after the day of readings
 CENTRAL = """
 web: {login: false}
 sites: []
@@ -43,14 +40,9 @@ TOKEN = {"Authorization": "Token tok-h"}
 @pytest.fixture(params=["sqlite", "postgres"])
 def central(request, tmp_path):
     """(test client, store) of a central on each backend, its clock at NOW."""
-    text = CENTRAL
-    if request.param == "postgres":
-        server = request.getfixturevalue("postgres_server")
-        text += f"store: {{url: '{server.url(server.create())}'}}\n"
     ticks = iter(range(10**6))  # a clock that moves: one definition kept per site and time
-    store, _, app = build(load_config_text(text, env={}), tmp_path / "central",
-                          lambda: NOW + next(ticks) / 1000)
-    store.add_central_token(token_hash("tok-h"), "dc-h", "edge", NOW)
+    store, _, app = built(request, tmp_path / "central", CENTRAL,
+                          lambda: NOW + next(ticks) / 1000, {"tok-h": "dc-h"})
     yield app.test_client(), store
     store.close()
 

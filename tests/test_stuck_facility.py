@@ -120,22 +120,11 @@ sites:
 
 def test_the_report_leaves_the_frozen_span_out(tmp_path):
     # The same hour imported and reported (blocks and the exact path): the same figure.
-    lines = ["timestamp,device,metric,value"]
-    for t in range(0, 3601, MINUTE):
-        stamp = f"2025-03-14T00:{t // 60:02d}:00+07:00" if t < 3600 else \
-            "2025-03-14T01:00:00+07:00"
-        lines += [f"{stamp},f-in,active_energy_kwh,{facility_kwh(t)}",
-                  f"{stamp},f-ups,active_power_w,60000"]
-    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (tmp_path / "c.yaml").write_text(CONFIG, encoding="utf-8")
-    args = ["-c", tmp_path / "c.yaml", "--data-dir", tmp_path / "d"]
-    assert main([str(a) for a in ["import", *args, tmp_path / "r.csv"]]) == 0
+    files = frozen_later(tmp_path)
+    cli_import(files, tmp_path / "d", "both")
     for period in ("2025-03-14T00:00+07:00..2025-03-14T01:00+07:00",  # whole blocks
                    "2025-03-14T00:05+07:00..2025-03-14T00:55+07:00"):  # ragged ends
-        out = tmp_path / "out.json"
-        assert main([str(a) for a in ["report", *args, "--site", "frozen", "--period",
-                                      period, "-o", out]]) == 0
-        doc = json.loads(out.read_text(encoding="utf-8"))
+        doc = cli_report({**files, "period": period}, tmp_path / "d")
         # 00:05..00:55: common time 300..1140 and 1620..3300 = 2520 s of 3000.
         common = 3120 if period.startswith("2025-03-14T00:00") else 2520
         assert doc["facility_energy_kwh"] == pytest.approx(1.5 * common / 60, rel=REL)
