@@ -446,10 +446,15 @@ class StoreSettings(_Strict):
     url: SecretStr
     # connections each process keeps open at most (a report's snapshot holds one)
     pool_max: int = Field(10, ge=1, le=200)
+    # A streaming replica (hot standby) of that server: reads go there once it has
+    # replayed this process's own writes, else to url (store.pg_replica).
+    read_url: SecretStr | None = None
 
-    @field_validator("url")
+    @field_validator("url", "read_url")
     @classmethod
-    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
         if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
             raise ValueError("store url must start with postgresql:// (the only server "
                              "store); leave store out for SQLite under --data-dir")

@@ -74,8 +74,10 @@ def _open(data_dir: str | Path, config: Config) -> StoreProtocol:
     if config.store is not None:
         from pue_monitor.store.postgres import PostgresStore
 
+        read_url = config.store.read_url
         return PostgresStore(config.store.url.get_secret_value(), sites=device_sites(config),
-                             pool_max=config.store.pool_max)
+                             pool_max=config.store.pool_max,
+                             read_url=read_url.get_secret_value() if read_url else None)
     return Store.open(data_dir)
 
 

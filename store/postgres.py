@@ -19,7 +19,7 @@ import math
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,6 +35,7 @@ from pue_monitor.store.model import (HealthState, Identified, PollResult, Qualit
 from pue_monitor.store.pg_accounts import PgUsersMixin
 from pue_monitor.store.pg_central import PgCentralMixin
 from pue_monitor.store.pg_events import PgEventsMixin
+from pue_monitor.store.pg_replica import Replica, identity
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
     import pandas as pd
@@ -78,7 +79,7 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
     opens its own pool)."""
 
     def __init__(self, url: str, sites: Mapping[str, str] | None = None,
-                 pool_max: int = POOL_MAX) -> None:
+                 pool_max: int = POOL_MAX, read_url: str | None = None) -> None:
         self.url = url
         self.pool_max = pool_max
         self._sites = dict(sites or {})
@@ -92,6 +93,12 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
         # with its own message, not after the pool's wait.
         with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             schema.migrate(conn)
+            primary = identity(conn)[0] if read_url else ""
+        # Reads (reports, the web view) from a streaming replica when it has replayed
+        # this process's writes (store.pg_replica); None: every read from the primary.
+        self.replica = None if not read_url else Replica(
+            read_url, primary, pool_max, {"connect_timeout": CONNECT_TIMEOUT_S},
+            server_of(read_url))
 
     # -- connections and transactions ---------------------------------------------------
 
@@ -117,7 +124,10 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
         if conn is not None:
             yield conn
             return
-        with self._pool_now().connection() as conn:
+        with ExitStack() as stack:
+            conn = None if self.replica is None else self.replica.connection(stack)
+            if conn is None:
+                conn = stack.enter_context(self._pool_now().connection())
             if statements == 1:  # autocommit: no BEGIN and COMMIT round trips
                 yield conn
                 return
@@ -138,6 +148,8 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
                 self._lock_devices(conn, devices)
                 self._local.recorded = []
                 yield conn
+            if self.replica is not None:
+                self.replica.wrote(conn)
             # Recorded once committed (a rolled back pair is recorded by the next write).
             self._recorded.update(self._local.recorded)
 
@@ -158,6 +170,8 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
             return
         with self._pool_now().connection() as conn:
             schema.ensure_months(conn, table, months, self._partitions)
+            if self.replica is not None:
+                self.replica.wrote(conn)
 
     def _ensure_blocks(self, starts: Iterable[float]) -> None:
         blocks, day_months = schema.block_months(starts)
@@ -184,6 +198,8 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
             pool, self._pool = self._pool, None
         if pool is not None and self._pid == os.getpid():
             pool.close()
+        if self.replica is not None:
+            self.replica.close()
 
     # -- sites ----------------------------------------------------------------------------
 

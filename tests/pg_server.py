@@ -46,18 +46,26 @@ def _as_postgres() -> dict:
 
 
 class PgServer:
-    """One running server: ``url(database)``, ``create(name)``, ``stop()``."""
+    """One running server: ``url(database)``, ``create(name)``, ``stop()``. With
+    ``standby_of``, a hot standby streaming from that server (pg_basebackup -R), as a
+    read replica is set up."""
 
-    def __init__(self) -> None:
+    def __init__(self, standby_of: PgServer | None = None) -> None:
         bindir = pg_bin_dir()
         self.root = Path(tempfile.mkdtemp(prefix="pue-pg-"))
         as_pg = _as_postgres()
         if as_pg:
             os.chown(self.root, as_pg["user"], as_pg["group"])
         data = self.root / "data"
-        subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, "-A", "trust",
-                        "-E", "UTF8", "--locale=C", "--no-sync"], check=True,
-                       capture_output=True, timeout=120, cwd=self.root, **as_pg)
+        if standby_of is None:
+            make = [str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, "-A", "trust",
+                    "-E", "UTF8", "--locale=C", "--no-sync"]
+        else:
+            make = [str(bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p",
+                    str(standby_of.port), "-U", PG_USER, "-D", str(data), "-R", "-X", "stream",
+                    "--no-sync", "-c", "fast"]
+        subprocess.run(make, check=True, capture_output=True, timeout=120, cwd=self.root,
+                       **as_pg)
         self.port = free_port()
         self.log = open(self.root / "server.log", "wb")
         # Durability off: a test database is thrown away (speed on a loaded machine).

@@ -215,3 +215,22 @@ def test_unknown_snmp_engine_is_refused_with_its_path():
         load_config_text(text, env={})
     assert [i.path for i in caught.value.issues] == ["polling.snmp_engine"]
     assert "'fast' or 'reference'" in str(caught.value.issues[0])
+
+
+@pytest.mark.parametrize(("store", "issue"), [
+    ("{url: 'mysql://db/x'}", "store.url: store url must start with postgresql://"),
+    ("{url: 'postgresql://db/x', read_url: 'db2/x'}",
+     "store.read_url: store url must start with postgresql://"),
+])
+def test_store_urls_are_checked_with_their_path(store, issue):
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(f"sites: []\nstore: {store}\n", env={})
+    assert [str(i)[:len(issue)] for i in caught.value.issues] == [issue]
+
+
+def test_the_read_replica_url_comes_from_the_environment_and_never_prints():
+    config = load_config_text("sites: []\nstore: {url: 'postgresql://db/x', "
+                              "read_url: '${REPLICA}'}\n",
+                              env={"REPLICA": "postgresql://u:pw-9f2@replica/x"})
+    assert config.store.read_url.get_secret_value() == "postgresql://u:pw-9f2@replica/x"
+    assert "pw-9f2" not in config.model_dump_json() + repr(config) + str(config)
