@@ -79,6 +79,9 @@ class Central:
         self.store, self.base, self.clock, self.service = store, base, clock, base.ingest
         self.lock = threading.Lock()
         self.clocks: dict[str, EdgeClock] = {}
+        # An edge not heard from since this process started is silent since then: the
+        # /metrics gauge of its last batch starts here (PueEdgeSilent fires on it too).
+        self.started_ts = clock()
         self.counters = Counters()
         self.on_config: list[Callable[[Config], None]] = []
         # {device: (second latest, latest) time stored by this process}

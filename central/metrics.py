@@ -45,13 +45,17 @@ class CentralCollector(Collector):
                                     "1 when an edge's clock is further from the central's than "
                                     "allowed.", labels=["data_center"])
         last = GaugeMetricFamily(f"{PREFIX}_edge_last_batch_timestamp_seconds",
-                                 "When the central last heard from an edge.",
-                                 labels=["data_center"])
+                                 "When the central last heard from an edge (for a configured "
+                                 "data center not heard from since this process started: "
+                                 "its start).", labels=["data_center"])
         for dc, seen in sorted(c.clocks.items()):
             if seen.skew_s is not None:
                 skew.add_metric([dc], seen.skew_s)
             flagged.add_metric([dc], 1.0 if seen.flagged else 0.0)
-            last.add_metric([dc], seen.last_batch_ts)
+        configured = {d.id for d in c.service.data_centers}
+        for dc in sorted(configured | set(c.clocks)):
+            seen = c.clocks.get(dc)
+            last.add_metric([dc], seen.last_batch_ts if seen is not None else c.started_ts)
         yield skew
         yield flagged
         yield last

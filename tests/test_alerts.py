@@ -26,9 +26,34 @@ ANNOTATIONS = (
     "check_first_vi",
     "check_first_en",
 )
-# The names the collector really yields for a document with every field: a rule naming
-# anything else has a typo or relies on a metric the monitor does not export.
-EXPORTED_METRICS = set(scrape(sample_document()))
+
+
+def _central_and_link_metrics() -> set[str]:
+    """The sample names the central's collector yields (one data center heard, its clock
+    flagged) and the edge's link to the central (its outbox collector)."""
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from pue_monitor.central.ingest import Counters, EdgeClock
+    from pue_monitor.central.metrics import CentralCollector
+    from pue_monitor.store.outbox import OutboxState
+    from pue_monitor.web.metrics_outbox import CENTRAL_PREFIX, OutboxCollector
+
+    central = SimpleNamespace(counters=Counters(), clocks={"dc": EdgeClock(2.0, 61.0, True)},
+                              started_ts=1.0, service=SimpleNamespace(data_centers=[]))
+    registry = CollectorRegistry()
+    registry.register(CentralCollector(central))
+    registry.register(OutboxCollector(lambda: OutboxState(1, 1.0, 1, 1, 1, 1, 1.0),
+                                      lambda: 2.0, prefix=CENTRAL_PREFIX))
+    return {s.name for family in text_string_to_metric_families(
+        generate_latest(registry).decode()) for s in family.samples}
+
+
+# The names the collectors really yield for a document with every field (and the central's):
+# a rule naming anything else has a typo or relies on a metric nobody exports.
+EXPORTED_METRICS = set(scrape(sample_document())) | _central_and_link_metrics()
 METRIC_NAME = re.compile(r"pue_monitor_[a-z_]+")
 PROMTOOL_TIMEOUT_S = 60
 DURATION = re.compile(r"(\d+)(h|m|s)")
@@ -108,9 +133,9 @@ def test_alertmanager_routes_by_site_and_severity(labels, receivers):
 # --- the rule file itself, without promtool ---------------------------------------------------
 
 
-def test_group_is_pue_monitor_and_holds_only_alerts():
+def test_groups_are_the_monitors_and_the_centrals_and_hold_only_alerts():
     groups = yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]
-    assert [group["name"] for group in groups] == ["pue-monitor"]
+    assert [group["name"] for group in groups] == ["pue-monitor", "pue-monitor-central"]
     rules = alert_rules()
     assert rules, "no rules in the pue-monitor group"
     for rule in rules:

@@ -155,6 +155,7 @@ def test_gzip_bodies_and_the_size_limit(central):
 
 def test_clock_skew_is_flagged_beyond_60_s(central):
     client, _, service, clock = central
+    clock.t += 100  # the central started at NOW
     write(client, lines(), **{"X-Pue-Edge-Time": str(clock.t + 30)})
     assert (service.clocks["dc-a"].skew_s, service.clocks["dc-a"].flagged) == (30.0, False)
     write(client, lines(), **{"X-Pue-Edge-Time": str(clock.t - 61)})
@@ -162,6 +163,10 @@ def test_clock_skew_is_flagged_beyond_60_s(central):
     metrics = client.get("/metrics").data.decode()
     assert 'pue_monitor_central_edge_clock_skew_flagged{data_center="dc-a"} 1.0' in metrics
     assert 'pue_monitor_central_edge_clock_skew_seconds{data_center="dc-a"} -61.0' in metrics
+    # Every configured data center has its last batch; dc-b sent none: the central's start.
+    assert 'edge_last_batch_timestamp_seconds{data_center="dc-a"} 1.7646501e+09' in metrics
+    assert 'edge_last_batch_timestamp_seconds{data_center="dc-b"} 1.76465e+09' in metrics
+    assert 'clock_skew_flagged{data_center="dc-b"}' not in metrics
     edges = client.get("/api/v1/central/edges").get_json()["data_centers"]
     assert edges == []  # no site defined yet: no data center is visible
     doc = {"format": 1, "changed_ts": clock.t, "sites": [edge_sites()[0]]}

@@ -88,6 +88,7 @@ def test_prometheus_scrapes_and_alerts_compose_services():
               for job in config["scrape_configs"]}
     # The alert rules select job="pue-monitor".
     assert [host_of(t) for t in scrape["pue-monitor"]] == ["pue-monitor"]
+    assert [host_of(t) for t in scrape["pue-monitor-central"]] == ["central"]
     alertmanagers = [t for am in config["alerting"]["alertmanagers"]
                      for sc in am["static_configs"] for t in sc["targets"]]
     assert alertmanagers and all(host_of(t) in services for t in alertmanagers)
