@@ -5,7 +5,8 @@ InfluxDB export (exchange.influx, store.outbox), in an outbox file of their own:
 central outage of days, a kill -9 or a flapping link lose nothing (a batch is removed
 only once the central confirmed it) and duplicate nothing (the central stores a reading
 it already has once). The run log goes the same way (``pue_run`` points). The site
-definition (central.sitedef) is sent on start, and again until the central took it.
+definition (central.sitedef) is sent on start, again until the central took it, and again
+whenever it changes while the edge runs (an auto device identified).
 """
 
 from __future__ import annotations
@@ -136,13 +137,22 @@ def definition_document(config: Config, outbox: Outbox, identified: dict[str, st
     return {"format": FORMAT, "changed_ts": changed, "sites": sites}
 
 
+# How often the edge looks whether its definition changed while it runs (a `profile:
+# auto` device identified after the start changes it).
+DEFINITION_RECHECK_S = 60.0
+
+
 class DefinitionSender:
     """Sends the site definition on its own thread until the central took it (204), or
-    refused it for good (400/403: logged; fix the config and restart)."""
+    refused it for good (400/403: logged; fix the config and restart); then looks every
+    ``recheck_s`` whether the definition changed (``make`` builds it again: an auto
+    device identified meanwhile) and sends the new one the same way."""
 
-    def __init__(self, transport: CentralTransport, document: dict) -> None:
-        self.transport, self.document = transport, document
-        self.sent = threading.Event()
+    def __init__(self, transport: CentralTransport, make: Callable[[], dict],
+                 recheck_s: float = DEFINITION_RECHECK_S) -> None:
+        self.transport, self.make, self.recheck_s = transport, make, recheck_s
+        self.sent = threading.Event()  # the first definition was taken
+        self.sent_count = 0  # definitions the central took
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="central-definition",
                                         daemon=True)
@@ -155,14 +165,29 @@ class DefinitionSender:
         self._thread.join(5)
 
     def _loop(self) -> None:
-        body = json.dumps(self.document, ensure_ascii=False).encode("utf-8")
+        last = None  # the sites of the definition last taken (or refused)
+        while not self._stop.is_set():
+            try:
+                document = self.make()
+            except Exception as exc:  # the store busy: look again at the next check
+                log.warning("cannot build the site definition now: %s", exc)
+                document = None
+            if document is not None and document["sites"] != last:
+                if not self._send(document):
+                    return  # stopping
+                last = document["sites"]
+            self._stop.wait(self.recheck_s)
+
+    def _send(self, document: dict) -> bool:
+        """Post until taken or refused for good; False when stopped first."""
+        body = json.dumps(document, ensure_ascii=False).encode("utf-8")
         backoff, failing = BACKOFF_MIN_S, False
         while not self._stop.is_set():
             try:
                 self.transport.post(DEFINITION_PATH, body, "application/json")
             except RejectedBatch as exc:
                 log.error("the central refused this data center's site definition: %s", exc)
-                return
+                return True
             except Exception as exc:  # unreachable, 401/403/5xx: tried again
                 if not failing:
                     log.error("cannot send the site definition to the central, retrying: %s",
@@ -172,5 +197,7 @@ class DefinitionSender:
                 backoff = min(BACKOFF_MAX_S, backoff * 2)
                 continue
             log.info("site definition sent to the central")
+            self.sent_count += 1
             self.sent.set()
-            return
+            return True
+        return False

@@ -183,8 +183,9 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
         except RuntimeError:
             store.close()
             raise
-        sender = DefinitionSender(shipper.transport, definition_document(
-            config, shipper.outbox, store.device_profiles(), time.time()))
+        outbox = shipper.outbox
+        sender = DefinitionSender(shipper.transport, lambda: definition_document(
+            config, outbox, store.device_profiles(), time.time()))
     # The collectors' own counters, filled by the service on the event loop, read by
     # /metrics on the web server's thread.
     stats = CollectionStats()

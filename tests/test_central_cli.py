@@ -99,3 +99,60 @@ sites:
         "pue_reading,device=meter,metric=active_power_w,role=facility,site=s value=5 "
         "100000000000"]
     outbox.close()
+
+
+def test_the_edge_sends_its_definition_again_when_an_auto_device_is_identified(tmp_path):
+    """The definition goes on start; when `profile: auto` devices are identified while the
+    edge runs, the changed definition goes at the next check (not at the next start), with
+    its own time of change; an unchanged one is not sent again."""
+    import json
+    import threading
+    import time
+
+    from pue_monitor.exchange.central import DefinitionSender, definition_document
+
+    config = load_config_text("""
+sites:
+  - id: s
+    name: {vi: S, en: S}
+    devices:
+      - {id: meter, profile: auto, role: facility, snmp: {host: 127.0.0.1}}
+      - {id: it, profile: ups_mib, role: it, measurement_point: ups_output,
+         snmp: {host: 127.0.0.2}}
+""", env={})
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    identified: dict[str, str] = {}
+    clock = iter(range(1000, 2000, 10))
+    posted: list[dict] = []
+    arrived = threading.Condition()
+
+    class Transport:
+        def post(self, path, body, content_type):
+            with arrived:
+                posted.append(json.loads(body))
+                arrived.notify_all()
+            return 204
+
+    def wait_for(n: int) -> None:
+        with arrived:
+            assert arrived.wait_for(lambda: len(posted) >= n, timeout=10), posted
+
+    sender = DefinitionSender(Transport(), lambda: definition_document(
+        config, outbox, dict(identified), float(next(clock))), recheck_s=0.02)
+    sender.start()
+    try:
+        wait_for(1)
+        time.sleep(0.2)  # ten checks with nothing changed
+        assert len(posted) == 1
+        identified["meter"] = "eastron_sdm630"
+        wait_for(2)
+        time.sleep(0.2)
+        assert len(posted) == 2 and sender.sent_count == 2
+    finally:
+        sender.close()
+        outbox.close()
+    meters = [{d["id"]: d["identified_profile"] for d in doc["sites"][0]["devices"]}
+              for doc in posted]
+    assert meters == [{"meter": None, "it": None}, {"meter": "eastron_sdm630", "it": None}]
+    first, second = (doc["changed_ts"] for doc in posted)
+    assert first == 1000.0 and second > first  # each definition with its own time
