@@ -106,8 +106,10 @@ class Central:
                 if sid in latest:
                     doc = json.loads(latest[sid].definition)
                     sites.append(site_from_definition(doc, dc.id, f"site {sid}"))
-                    for device, profile in identified_profiles(doc).items():
-                        self.store.set_device_profile(device, profile)
+                    for device, found in identified_profiles(doc).items():
+                        self.store.set_device_profile(device, found.profile,
+                                                      found.sys_object_id, found.reason,
+                                                      found.ts)
         config = self.base.model_copy(update={"sites": sites})
         self.store.set_sites({d.id: s.id for s, d in config.devices()})
         align_store(self.store, config)

@@ -12,7 +12,9 @@ The document (format 1)::
      "sites": [{"id", "name": {"vi", "en"}, "kind", "timezone", "pue_threshold",
                 "threshold_operator", "coverage_threshold", "balance_tolerance",
                 "counter_power_tolerance",
-                "devices": [{"id", "name", "profile", "identified_profile", "protocol",
+                "devices": [{"id", "name", "profile", "identified_profile",
+                             "identification" (once identified: {"sys_object_id", "reason",
+                             "ts"}), "protocol",
                              "role", "measurement_point", "share", "polling",
                              "max_gap_s", "counter_width_kwh", "replacements",
                              "reset_below_fraction", "rated_max_w", "stuck_power_polls",
@@ -32,6 +34,7 @@ from pydantic import Field, ValidationError, model_validator
 from pue_monitor.config.errors import join_path
 from pue_monitor.config.model import AUTO_PROFILE, Config, Device, Site
 from pue_monitor.figures.service import max_gap_s
+from pue_monitor.store.model import Identified
 
 FORMAT = 1
 SITE_KEYS = ("id", "kind", "timezone", "pue_threshold", "threshold_operator",
@@ -45,9 +48,11 @@ class DefinitionError(ValueError):
     """A site definition the central cannot take; the message names the path."""
 
 
-def definition_sites(config: Config, identified: Mapping[str, str] | None = None) -> list[dict]:
+def definition_sites(config: Config,
+                     identified: Mapping[str, str | Identified] | None = None) -> list[dict]:
     """The edge's sites as the definition lists them (JSON-ready, no secrets).
-    ``identified``: {device: profile} of its ``profile: auto`` devices identified so far."""
+    ``identified``: {device: profile, or what it was identified as and why} of its
+    ``profile: auto`` devices identified so far."""
     out = []
     for site in config.sites:
         doc = site.model_dump(mode="json", include=set(SITE_KEYS))
@@ -55,8 +60,16 @@ def definition_sites(config: Config, identified: Mapping[str, str] | None = None
         doc["devices"] = []
         for device in site.devices:
             dev = device.model_dump(mode="json", include=set(DEVICE_KEYS))
-            dev["identified_profile"] = ((identified or {}).get(device.id)
-                                         if device.profile == AUTO_PROFILE else None)
+            found = ((identified or {}).get(device.id)
+                     if device.profile == AUTO_PROFILE else None)
+            if isinstance(found, Identified):
+                dev["identified_profile"] = found.profile
+                # Why, as the edge's device page shows it (only once identified, so the
+                # definitions of other devices keep their fingerprints).
+                dev["identification"] = {"sys_object_id": found.sys_object_id,
+                                         "reason": found.reason, "ts": found.ts}
+            else:
+                dev["identified_profile"] = found
             dev["protocol"] = device.protocol
             dev["polling"] = config.polling_for(site, device).model_dump(mode="json")
             dev["max_gap_s"] = max_gap_s(config, site, device)
@@ -119,7 +132,7 @@ def site_from_definition(doc: object, data_center: str, path: str = "sites[0]") 
         if not isinstance(dev, dict):
             raise DefinitionError(f"{dpath}: must be an object")
         fields = {k: v for k, v in dev.items()
-                  if k not in ("protocol", "identified_profile")}
+                  if k not in ("protocol", "identified_profile", "identification")}
         fields["protocol_name"] = dev.get("protocol")
         fields["via"] = data_center
         built.append(_validated(RemoteDevice, fields, dpath))
@@ -140,11 +153,22 @@ def _validated(model, fields: dict, path: str):
                               + (f" (got {err['input']!r})" if err["loc"] else "")) from None
 
 
-def identified_profiles(doc: dict) -> dict[str, str]:
-    """{device: profile} of the auto devices the edge has identified."""
-    return {dev["id"]: dev["identified_profile"] for dev in doc.get("devices", [])
-            if isinstance(dev, dict) and isinstance(dev.get("identified_profile"), str)
-            and isinstance(dev.get("id"), str)}
+def identified_profiles(doc: dict) -> dict[str, Identified]:
+    """{device: what it was identified as, and why} of the auto devices the edge has
+    identified (the why left empty when the edge did not send it, or sent it malformed)."""
+    out = {}
+    for dev in doc.get("devices", []):
+        if not (isinstance(dev, dict) and isinstance(dev.get("identified_profile"), str)
+                and isinstance(dev.get("id"), str)):
+            continue
+        why = dev.get("identification")
+        why = why if isinstance(why, dict) else {}
+        ts = why.get("ts")
+        out[dev["id"]] = Identified(
+            dev["identified_profile"], str(why.get("sys_object_id") or ""),
+            str(why.get("reason") or ""),
+            float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None)
+    return out
 
 
 __all__ = ["DefinitionError", "FORMAT", "RemoteDevice", "definition_sites", "fingerprint",

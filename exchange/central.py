@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pue_monitor.central.points import run_line
@@ -28,6 +28,7 @@ from pue_monitor.config.metrics import Role
 from pue_monitor.config.model import CentralLink, Config
 from pue_monitor.exchange.influx import (BACKOFF_MAX_S, BACKOFF_MIN_S, InfluxWriter,
                                          RejectedBatch, reading_lines)
+from pue_monitor.store.model import Identified
 from pue_monitor.store.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,8 @@ def run_marks(config: Config, outbox: Outbox) -> Callable[[str, float, bool], No
     return mark
 
 
-def definition_document(config: Config, outbox: Outbox, identified: dict[str, str],
-                        now: float) -> dict:
+def definition_document(config: Config, outbox: Outbox,
+                        identified: Mapping[str, str | Identified], now: float) -> dict:
     """The site definition to send, with when this edge first saw it (kept in the outbox,
     so a restart with an unchanged config keeps the time of the change)."""
     sites = definition_sites(config, identified)

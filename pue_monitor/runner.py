@@ -185,7 +185,7 @@ def run_monitor(config: Config, data_dir: Path, host: str, port: int,
             raise
         outbox = shipper.outbox
         sender = DefinitionSender(shipper.transport, lambda: definition_document(
-            config, outbox, store.device_profiles(), time.time()))
+            config, outbox, store.device_identifications(), time.time()))
     # The collectors' own counters, filled by the service on the event loop, read by
     # /metrics on the web server's thread.
     stats = CollectionStats()

@@ -209,6 +209,36 @@ def test_a_site_definition_is_recorded_with_who_and_when(central):
     assert "127.0.0.1" not in text and "community" not in text and "host" not in text
 
 
+def test_an_auto_device_arrives_with_what_it_was_identified_as_and_why(central):
+    """The edge's identification (profile, sysObjectID, reason, time) travels in the
+    definition: the central's device page says why, as the edge's does."""
+    from pue_monitor.store.model import Identified
+
+    client, store, _, _ = central
+    config = load_config_text("""
+sites:
+  - id: bn-provincial
+    name: {vi: A, en: A}
+    devices:
+      - {id: auto-ups, profile: auto, role: it, measurement_point: ups_output,
+         snmp: {host: 127.0.0.1}}
+      - {id: auto-new, profile: auto, role: facility, snmp: {host: 127.0.0.2}}
+""", env={})
+    why = Identified("ups_mib", "1.3.6.1.4.1.318.1.3.27",
+                     "sysObjectID 1.3.6.1.4.1.318.1.3.27 answers upsOutputTruePower", NOW - 600)
+    sites = definition_sites(config, {"auto-ups": why})
+    assert [(d["identified_profile"], "identification" in d) for d in sites[0]["devices"]] \
+        == [("ups_mib", True), (None, False)]
+    doc = {"format": 1, "changed_ts": NOW, "sites": sites}
+    assert client.post("/api/v1/central/definition", data=json.dumps(doc),
+                       headers={"Authorization": "Token tok-a"}).status_code == 204
+    assert store.device_identifications() == {"auto-ups": why}
+    page = client.get("/api/v1/devices/auto-ups").get_json()
+    assert (page["profile"], page["profile_identified"]) == ("ups_mib", True)
+    assert page["identification"]["reason"] == why.reason
+    assert page["identification"]["sys_object_id"] == why.sys_object_id
+
+
 @pytest.mark.parametrize(("change", "message"), [
     (lambda s: s["devices"][0].update(role="boss"), "sites[0].devices[0].role: Input should"),
     (lambda s: s["devices"][0].update(profile="nobody_knows"),
