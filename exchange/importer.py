@@ -343,20 +343,23 @@ def moved_spans(store: StoreProtocol, config: Config, metered: set[str],
     recompute that span.
     """
     out: dict[str, tuple[float, float]] = {}
+    polls: dict[str, int] = {}  # {meter: its stuck_power_polls}, read once per meter
     for site, device in config.devices():
         if device.id not in metered or not has_blocks(config, site, device):
             continue
         lo, hi = spans[device.id]
-        for other in site.devices:
-            own = spans.get(other.id)
-            if other.id == device.id or not has_blocks(config, site, other) or (
-                    own is not None and own[0] <= lo and hi <= own[1]):
-                continue
-            key = (other.id, POWER_METRIC)
-            ts, watts = whole_power(store, key, *series_over(store, [key], lo, hi)[key])
-            polls = min(power_polls(config, store, e.device)
-                        for e in device_epochs(config, site, other))
-            span = stuck_candidates(ts, watts, polls)
+        others = [other for other in site.devices if other.id != device.id
+                  and has_blocks(config, site, other) and not (
+                      (own := spans.get(other.id)) is not None and own[0] <= lo
+                      and hi <= own[1])]
+        keys = [(other.id, POWER_METRIC) for other in others]
+        series = series_over(store, keys, lo, hi) if keys else {}  # one statement
+        for other, key in zip(others, keys):
+            ts, watts = whole_power(store, key, *series[key])
+            if other.id not in polls:
+                polls[other.id] = min(power_polls(config, store, e.device)
+                                      for e in device_epochs(config, site, other))
+            span = stuck_candidates(ts, watts, polls[other.id])
             if span is not None:
                 was = out.get(other.id)
                 out[other.id] = span if was is None else (min(span[0], was[0]),
