@@ -43,6 +43,9 @@ from pue_monitor.web.server import WebServer  # noqa: E402
 T0 = 1_735_664_400.0  # 2025-01-01 00:00 in Hà Nội
 SITES, METERS_PER_SITE = 10, 10
 TOKEN = "benchmark-token"
+# Each client's backlog starts this many minutes after the previous one's (about 69
+# days: far more than its batches cover, and still in the past for a few clients).
+CLIENT_MINUTES = 100_000
 CONFIG = """
 web: {{login: false}}
 sites: []
@@ -62,7 +65,7 @@ def bodies(size: int, count: int, client: int, live: bool = False) -> list[bytes
         raise SystemExit(f"--live needs --batch of at least {2 * SITES}")
     meters = [(f"site-{s:02d}", f"c{client}-s{s:02d}-m{m:03d}") for s in range(SITES)
               for m in range(per_site)]
-    out, lines, minute = [], [], client * 10_000_000
+    out, lines, minute = [], [], client * CLIENT_MINUTES
     while len(out) < count:
         t = (time.time() - count + len(out)) if live else T0 + minute * 60.0
         for site, meter in meters:

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 # Line errors quoted in one 400 answer (the rest are counted).
 MAX_ERRORS_SHOWN = 10
+_BLOCK_METRICS = frozenset(BLOCK_METRICS)
 
 
 @dataclass(frozen=True)
@@ -310,16 +311,25 @@ class Central:
 
     def _remember(self, batch: Batch, new: list[int]) -> None:
         """The two latest times stored per device of the readings blocks are made of
-        (device totals of BLOCK_METRICS, as StoreProtocol.neighbour_times counts them)."""
+        (device totals of BLOCK_METRICS, as StoreProtocol.neighbour_times counts them):
+        as if each new time were taken in turn, a later one than the latest known
+        shifting the pair (an equal or earlier one changes nothing)."""
         keys, metrics, devices, times = batch.keys, batch.metrics, batch.devices, batch.ts
-        for device, ts in sorted(((devices[i], times[i]) for i in new
-                                  if not keys[i] and metrics[i] in BLOCK_METRICS),
-                                 key=itemgetter(1)):
-            known = self._recent.get(device)
-            if known is None:
-                self._recent[device] = (-math.inf, ts)  # one known: not enough
-            elif ts > known[1]:
-                self._recent[device] = (known[1], ts)
+        if len(new) == len(times) and not any(keys) and _BLOCK_METRICS.issuperset(metrics):
+            pairs = list(zip(devices, times))  # the usual batch: every reading counts
+        else:
+            pairs = [(devices[i], times[i]) for i in new
+                     if not keys[i] and metrics[i] in BLOCK_METRICS]
+        by_time = itemgetter(1)
+        latest = dict(sorted(pairs, key=by_time))  # {device: its latest new time}
+        # {device: its latest new time before that one}
+        second = dict(sorted((p for p in pairs if p[1] < latest[p[0]]), key=by_time))
+        recent, none = self._recent, (-math.inf, -math.inf)
+        for device, ts in latest.items():
+            known = recent.get(device, none)[1]
+            if ts > known:
+                before = second.get(device, -math.inf)
+                recent[device] = (before if before > known else known, ts)
 
     def _recompute(self, blocks: dict[str, tuple[float, float]]) -> None:
         devices = {d.id: (s, d) for s, d in self.config.devices()}

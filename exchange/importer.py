@@ -32,7 +32,7 @@ from pue_monitor.config.model import Config
 from pue_monitor.figures.rollup import SETTLE_S, has_blocks, rollup_range
 from pue_monitor.figures.service import (
     power_polls,
-    run_bounds,
+    runs_bounds,
     stuck_candidates,
     whole_power,
 )
@@ -287,8 +287,8 @@ def affected_blocks(readings: list[Reading], store: StoreProtocol, now: float,
     for r in readings:
         first[r.device] = min(first.get(r.device, r.ts), r.ts)
         last[r.device] = max(last.get(r.device, r.ts), r.ts)
-    spans = {device: _equal_runs_around(store, device, *store.neighbour_times(
-        device, first[device], last[device])) for device in first}
+    spans = _equal_runs_around(store, store.neighbour_times(
+        {device: (first[device], last[device]) for device in first}))
     if config is not None:
         power = {r.device for r in readings if r.metric == POWER_METRIC and not r.labels}
         metered = {r.device for r in readings if r.metric in (ENERGY_METRIC, POWER_METRIC)
@@ -318,16 +318,16 @@ def fed_spans(store: StoreProtocol, config: Config, it_power: set[str],
     run of equal readings that overlaps the new IT power's span is recomputed whole, with
     the readings around it.
     """
-    out: dict[str, tuple[float, float]] = {}
+    asks: list[tuple[str, tuple[float, float]]] = []
     for site, device in config.devices():
         if device.id not in it_power or not _ever(config, site, device, Role.IT):
             continue
-        lo, hi = spans[device.id]
-        for fed in site.devices:
-            if fed.id != device.id and _ever(config, site, fed, Role.FACILITY):
-                a, b = _equal_runs_around(store, fed.id, lo, hi)
-                was = out.get(fed.id)
-                out[fed.id] = (a, b) if was is None else (min(a, was[0]), max(b, was[1]))
+        asks += [(fed.id, spans[device.id]) for fed in site.devices
+                 if fed.id != device.id and _ever(config, site, fed, Role.FACILITY)]
+    out: dict[str, tuple[float, float]] = {}
+    for fed, (a, b) in zip((f for f, _ in asks), _runs_around(store, asks)):
+        was = out.get(fed)
+        out[fed] = (a, b) if was is None else (min(a, was[0]), max(b, was[1]))
     return out
 
 
@@ -343,20 +343,23 @@ def moved_spans(store: StoreProtocol, config: Config, metered: set[str],
     recompute that span.
     """
     out: dict[str, tuple[float, float]] = {}
+    polls: dict[str, int] = {}  # {meter: its stuck_power_polls}, read once per meter
     for site, device in config.devices():
         if device.id not in metered or not has_blocks(config, site, device):
             continue
         lo, hi = spans[device.id]
-        for other in site.devices:
-            own = spans.get(other.id)
-            if other.id == device.id or not has_blocks(config, site, other) or (
-                    own is not None and own[0] <= lo and hi <= own[1]):
-                continue
-            key = (other.id, POWER_METRIC)
-            ts, watts = whole_power(store, key, *series_over(store, [key], lo, hi)[key])
-            polls = min(power_polls(config, store, e.device)
-                        for e in device_epochs(config, site, other))
-            span = stuck_candidates(ts, watts, polls)
+        others = [other for other in site.devices if other.id != device.id
+                  and has_blocks(config, site, other) and not (
+                      (own := spans.get(other.id)) is not None and own[0] <= lo
+                      and hi <= own[1])]
+        keys = [(other.id, POWER_METRIC) for other in others]
+        series = series_over(store, keys, lo, hi) if keys else {}  # one statement
+        for other, key in zip(others, keys):
+            ts, watts = whole_power(store, key, *series[key])
+            if other.id not in polls:
+                polls[other.id] = min(power_polls(config, store, e.device)
+                                      for e in device_epochs(config, site, other))
+            span = stuck_candidates(ts, watts, polls[other.id])
             if span is not None:
                 was = out.get(other.id)
                 out[other.id] = span if was is None else (min(span[0], was[0]),
@@ -368,15 +371,21 @@ def _ever(config: Config, site, device, role: Role) -> bool:
     return any(e.device.role == role for e in device_epochs(config, site, device))
 
 
-def _equal_runs_around(store: StoreProtocol, device: str, lo: float, hi: float
-                       ) -> tuple[float, float]:
-    """[lo, hi] widened over any run of equal counter readings crossing its ends, and one
-    reading further each way (the steps into and out of a run): the stuck-counter rule
-    refuses a run whole, so a reading added inside or next to one changes all of it;
-    the same for a run of equal power values (the stuck-power rule)."""
-    a, b = run_bounds(store, (device, ENERGY_METRIC), lo, hi)
-    c, d = run_bounds(store, (device, POWER_METRIC), lo, hi)
-    return min(a, c), max(b, d)
+def _equal_runs_around(store: StoreProtocol, spans: dict[str, tuple[float, float]]
+                       ) -> dict[str, tuple[float, float]]:
+    """{device: its [lo, hi] widened over any run of equal counter readings crossing its
+    ends, and one reading further each way} (the steps into and out of a run): the
+    stuck-counter rule refuses a run whole, so a reading added inside or next to one
+    changes all of it; the same for a run of equal power values (the stuck-power rule)."""
+    return dict(zip(spans, _runs_around(store, list(spans.items()))))
+
+
+def _runs_around(store: StoreProtocol, asks: Sequence[tuple[str, tuple[float, float]]]
+                 ) -> list[tuple[float, float]]:
+    """_equal_runs_around of each (device, (lo, hi)), every end read in one statement."""
+    found = runs_bounds(store, [((device, metric), lo, hi) for device, (lo, hi) in asks
+                                for metric in (ENERGY_METRIC, POWER_METRIC)])
+    return [(min(a, c), max(b, d)) for (a, b), (c, d) in zip(found[0::2], found[1::2])]
 
 
 def import_readings(store: StoreProtocol, config: Config, readings: list[Reading], now: float,

@@ -4,6 +4,7 @@ each meter's energy source over a span (meter_energy), which the roll-up uses to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -269,12 +270,23 @@ def run_bounds(store: StoreProtocol, key: tuple[str, str], lo: float, hi: float
                ) -> tuple[float, float]:
     """[lo, hi] widened over the runs of equal counter readings crossing its ends, with
     the reading beyond each (what whole_runs reads for a window with these ends)."""
+    return runs_bounds(store, [(key, lo, hi)])[0]
+
+
+def runs_bounds(store: StoreProtocol, asks: Sequence[tuple[tuple[str, str], float, float]]
+                ) -> list[tuple[float, float]]:
+    """run_bounds of each (key, lo, hi), the readings at both ends of every one read in
+    one statement (store.series_at); a run cut at an end is read on as whole_runs does."""
+    found = store.series_at([(key, lo) for key, lo, _ in asks]
+                            + [(key, hi) for key, _, hi in asks])
     out = []
-    for at, end in ((lo, 0), (hi, -1)):
-        ts, values = series_over(store, [key], at, at)[key]
-        ts, _ = whole_runs(store, key, ts, values)
-        out.append(float(ts[end]) if ts.size else at)
-    return min(lo, out[0]), max(hi, out[1])
+    for j, (key, lo, hi) in enumerate(asks):
+        edges = []
+        for (ts, values), end, at in ((found[j], 0, lo), (found[len(asks) + j], -1, hi)):
+            ts, _ = whole_runs(store, key, ts, values)
+            edges.append(float(ts[end]) if ts.size else at)
+        out.append((min(lo, edges[0]), max(hi, edges[1])))
+    return out
 
 
 def _it_power(store: StoreProtocol, config: Config, site: Site, device: Device,

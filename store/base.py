@@ -260,6 +260,12 @@ class StoreProtocol(UserStoreProtocol, SessionStoreProtocol, EventStoreProtocol,
         """For each window [start, end] (closed), the good readings of each (device,
         metric) with ``labels`` in it plus the NEAR_READINGS nearest on each side."""
 
+    def series_at(self, points: Sequence[tuple[tuple[str, str], float]], labels: str = ""
+                  ) -> list[Series]:
+        """For each ((device, metric), ts): what ``series_windows([key], [(ts, ts)])``
+        gives for it (its good readings at ts and the NEAR_READINGS nearest on each side),
+        for many series each at its own time in a few statements."""
+
     def latest(self, since: float, devices: Sequence[str] | None = None) -> pd.DataFrame:
         """The newest reading of every (device, metric, labels) seen since ``since``:
         columns device, metric, labels, ts, value, quality."""
@@ -297,11 +303,13 @@ class StoreProtocol(UserStoreProtocol, SessionStoreProtocol, EventStoreProtocol,
                          ) -> float | None:
         """The device's first reading of any of ``metrics`` (device totals)."""
 
-    def neighbour_times(self, device: str, start: float, end: float,
-                        metrics: Sequence[str] = BLOCK_METRICS) -> tuple[float, float]:
-        """The NEAR_READINGS-th reading (or the farthest there is) of any of ``metrics``
-        before ``start`` and after ``end`` (the device's readings a new one can change the
-        blocks of), or ``start`` / ``end`` themselves when there is none."""
+    def neighbour_times(self, spans: Mapping[str, tuple[float, float]],
+                        metrics: Sequence[str] = BLOCK_METRICS
+                        ) -> dict[str, tuple[float, float]]:
+        """{device: its NEAR_READINGS-th reading (or the farthest there is) of any of
+        ``metrics`` before its ``start`` and after its ``end``} for ``spans`` {device:
+        (start, end)} (the readings new ones can change the blocks of), ``start`` / ``end``
+        themselves where there is none; a few statements whatever the number of devices."""
 
     def last_interval_end(self, device: str) -> float | None:
         """The end of the device's latest block, None without any."""
@@ -426,6 +434,14 @@ def whole_span(offset_s: int, start: float, end: float) -> tuple[int, int] | Non
     return (first, last) if last > first else None
 
 
+def near_time(found: Iterable[float], bound: float, before: bool) -> float:
+    """neighbour_times' answer for one side: of the times ``found`` near ``bound`` (the
+    NEAR_READINGS nearest of each metric), the NEAR_READINGS-th nearest distinct one, or
+    ``bound`` itself without any."""
+    near = sorted(set(found), reverse=before)[:NEAR_READINGS]
+    return near[-1] if near else bound
+
+
 def series_over(store: StoreProtocol, keys: Sequence[tuple[str, str]], start: float,
                 end: float, labels: str = "") -> dict[tuple[str, str], Series]:
     """series_windows for one window."""
@@ -433,5 +449,5 @@ def series_over(store: StoreProtocol, keys: Sequence[tuple[str, str]], start: fl
 
 
 __all__ = ["BLOCK_METRICS", "CentralStoreProtocol", "CentralToken", "DAY_S", "NEAR_READINGS", "BlockTotal", "DeviceHealth", "ProgressFn",
-           "SiteDefinitionRecord", "StoreProtocol", "UserRecord", "UserStoreProtocol", "day_starts", "series_over",
+           "SiteDefinitionRecord", "StoreProtocol", "UserRecord", "UserStoreProtocol", "day_starts", "near_time", "series_over",
            "whole_span"]

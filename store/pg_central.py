@@ -25,6 +25,7 @@ LOCK_CLASS_DEFINITIONS = 7310  # one writer of a site's definitions at a time
 LOCK_CLASS_INGEST = 7311
 # COPY's text format: these characters of a text column are written escaped.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_SPECIAL = "\\\t\n\r"
 
 
 class _PgDialect:
@@ -40,15 +41,17 @@ class _PgDialect:
                      'metric text COLLATE "C", labels text COLLATE "C", value float8) '
                      "ON COMMIT DELETE ROWS; SET LOCAL enable_mergejoin = off; "
                      "SET LOCAL enable_hashjoin = off")
-        texts = {t: t.translate(_COPY_ESCAPES)
-                 for t in {*rows.sites, *rows.devices, *rows.metrics, *rows.labels}}
-        text = texts.__getitem__
+        columns = [rows.sites, rows.devices, rows.metrics, rows.labels]
+        distinct = {*rows.sites, *rows.devices, *rows.metrics, *rows.labels}
+        if any(c in "".join(distinct) for c in _COPY_SPECIAL):  # rare: escape them
+            texts = {t: t.translate(_COPY_ESCAPES) for t in distinct}
+            columns = [list(map(texts.__getitem__, column)) for column in columns]
+        sites, devices, metrics, labels = columns
         # repr of a float reads back as the same float (PostgreSQL's float8 input rounds
         # correctly), so times and values are stored exactly as the edge sent them.
         data = "\n".join(map("\t".join, zip(
-            map(str, range(len(rows.ts))), map(text, rows.sites), map(repr, rows.ts),
-            map(text, rows.devices), map(text, rows.metrics), map(text, rows.labels),
-            map(repr, rows.values))))
+            map(str, range(len(rows.ts))), sites, map(repr, rows.ts), devices, metrics,
+            labels, map(repr, rows.values))))
         with conn.cursor().copy(f"COPY {ingest.STAGE_TABLE} FROM STDIN") as copy:
             copy.write(data + "\n")
 

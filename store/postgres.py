@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from pue_monitor.store import pg_days as days
 from pue_monitor.store import pg_schema as schema
 from pue_monitor.store.base import (BLOCK_METRICS, NEAR_READINGS, PRUNE_CHUNK_S, BlockTotal,
-                                    DeviceHealth, ProgressFn)
+                                    DeviceHealth, ProgressFn, near_time)
 from pue_monitor.store.model import (HealthState, Identified, PollResult, Quality, Reading,
                                      labels_key)
 from pue_monitor.store.pg_accounts import PgUsersMixin
@@ -480,6 +480,41 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
             out.append(arrays)
         return out
 
+    def series_at(self, points: Sequence[tuple[tuple[str, str], float]], labels: str = ""
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each ((device, metric), ts): its good readings at ts and the NEAR_READINGS
+        nearest on each side, as series_windows([key], [(ts, ts)]) gives them; one
+        statement for every point."""
+        found: list[list] = [[] for _ in points]
+        if points:
+            near = ("SELECT p.i, x.ts, x.value FROM p CROSS JOIN LATERAL (SELECT ts, value "
+                    "FROM readings r WHERE r.device = p.device AND r.metric = p.metric AND "
+                    "r.labels = %(labels)s AND r.quality = 'ok' AND r.ts {op} p.at ORDER BY "
+                    f"r.ts {{order}} LIMIT {NEAR_READINGS}) x")
+            # The same three parts in the same order as series_windows, so equal times
+            # keep the same order once sorted; each a lateral probe of the series index
+            # (a join would be planned from the partitions' statistics, which a batch
+            # just written leaves far off: a scan of the whole partition per point).
+            sql = ("WITH p AS (SELECT * FROM unnest(%(i)s::int[], %(d)s::text[], "
+                   "%(m)s::text[], %(at)s::float8[]) AS p(i, device, metric, at)) "
+                   "SELECT p.i, x.ts, x.value FROM p CROSS JOIN LATERAL (SELECT ts, value "
+                   "FROM readings r WHERE r.device = p.device AND r.metric = p.metric AND "
+                   "r.labels = %(labels)s AND r.quality = 'ok' AND r.ts = p.at OFFSET 0) x "
+                   "UNION ALL " + near.format(op="<", order="DESC")
+                   + " UNION ALL " + near.format(op=">", order="ASC"))
+            args = {"i": list(range(len(points))), "d": [d for (d, _), _ in points],
+                    "m": [m for (_, m), _ in points], "at": [float(t) for _, t in points],
+                    "labels": labels}
+            with self._read() as conn:
+                for i, ts, value in conn.execute(sql, args):
+                    found[i].append((ts, value))
+        out = []
+        for rows in found:
+            rows.sort(key=lambda p: p[0])
+            data = np.asarray(rows, dtype=float).reshape(-1, 2)
+            out.append((data[:, 0], data[:, 1]))
+        return out
+
     def latest(self, since: float, devices: Sequence[str] | None = None) -> pd.DataFrame:
         """The newest reading of every (device, metric, labels) seen since ``since``."""
         import pandas as pd
@@ -548,27 +583,35 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
         """The device's first reading of any of ``metrics`` (device totals)."""
         return self._edge_ts(device, metrics, "min", ">", -math.inf)
 
-    def neighbour_times(self, device: str, start: float, end: float,
-                        metrics: Sequence[str] = BLOCK_METRICS) -> tuple[float, float]:
-        """The device's NEAR_READINGS-th reading (or the farthest there is) of any of
-        ``metrics`` before ``start`` and after ``end``, or ``start`` / ``end`` themselves
-        when there is none."""
-        before = self._near_ts(device, metrics, "<", "DESC", start)
-        after = self._near_ts(device, metrics, ">", "ASC", end)
-        return (start if before is None else before, end if after is None else after)
-
-    def _near_ts(self, device: str, metrics: Sequence[str], op: str, order: str,
-                 bound: float) -> float | None:
-        # The nearest NEAR_READINGS times of each metric off the series index, then the
-        # NEAR_READINGS-th nearest distinct time of them all (as the SQLite store).
+    def neighbour_times(self, spans: Mapping[str, tuple[float, float]],
+                        metrics: Sequence[str] = BLOCK_METRICS
+                        ) -> dict[str, tuple[float, float]]:
+        """{device: its NEAR_READINGS-th reading (or the farthest there is) of any of
+        ``metrics`` before its start and after its end, or start / end themselves where
+        there is none}; one statement for every device."""
+        devices = list(spans)
+        if not devices:
+            return {}
+        # The nearest NEAR_READINGS times of each metric off the series index, then (in
+        # near_time) the NEAR_READINGS-th nearest distinct time of them all, per side.
+        near = ("SELECT s.i, {side}, x.ts FROM s CROSS JOIN m CROSS JOIN LATERAL (SELECT ts "
+                "FROM readings r WHERE r.device = s.device AND r.metric = m.metric AND "
+                "r.labels = '' AND r.ts {op} s.{edge} ORDER BY r.ts {order} "
+                f"LIMIT {NEAR_READINGS}) x")
+        sql = ("WITH s AS (SELECT * FROM unnest(%s::int[], %s::text[], %s::float8[], "
+               "%s::float8[]) AS s(i, device, a, b)), m AS (SELECT unnest(%s::text[]) AS "
+               "metric) " + near.format(side=0, op="<", edge="a", order="DESC")
+               + " UNION ALL " + near.format(side=1, op=">", edge="b", order="ASC"))
+        found: list[tuple[set, set]] = [(set(), set()) for _ in devices]
         with self._read() as conn:
-            found = [t for (t,) in conn.execute(
-                f"SELECT DISTINCT x.ts FROM unnest(%s::text[]) AS m(metric) CROSS JOIN "
-                f"LATERAL (SELECT ts FROM readings r WHERE r.device = %s "
-                f"AND r.metric = m.metric AND r.labels = '' AND r.ts {op} %s "
-                f"ORDER BY r.ts {order} LIMIT {NEAR_READINGS}) x ORDER BY x.ts {order} "
-                f"LIMIT {NEAR_READINGS}", (list(metrics), device, bound))]
-        return found[-1] if found else None
+            for i, side, ts in conn.execute(sql, (
+                    list(range(len(devices))), devices,
+                    [float(spans[d][0]) for d in devices],
+                    [float(spans[d][1]) for d in devices], list(metrics))):
+                found[i][side].add(ts)
+        return {d: (near_time(found[i][0], spans[d][0], True),
+                    near_time(found[i][1], spans[d][1], False))
+                for i, d in enumerate(devices)}
 
     def _edge_ts(self, device: str, metrics: Sequence[str], agg: str, op: str,
                  bound: float) -> float | None:

@@ -26,6 +26,7 @@ from pue_monitor.store.base import (
     BlockTotal,
     DeviceHealth,
     ProgressFn,
+    near_time,
     whole_span,
 )
 from pue_monitor.store.model import (HealthState, Identified, PollResult, Quality, Reading,
@@ -344,6 +345,12 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
             out.append(arrays)
         return out
 
+    def series_at(self, points: Sequence[tuple[tuple[str, str], float]], labels: str = ""
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each ((device, metric), ts): series_windows([key], [(ts, ts)]) of it (in the
+        process: no round trip to save)."""
+        return [self.series_windows([key], [(ts, ts)], labels)[0][key] for key, ts in points]
+
     def latest(self, since: float, devices: Sequence[str] | None = None) -> pd.DataFrame:
         """The newest reading of every (device, metric, labels) seen since ``since``."""
         import pandas as pd
@@ -551,28 +558,26 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         """The device's first reading of any of ``metrics`` (device totals)."""
         return self._edge_ts(device, metrics, "MIN", "ts > ?", -math.inf)
 
-    def neighbour_times(self, device: str, start: float, end: float,
-                        metrics: Sequence[str] = BLOCK_METRICS) -> tuple[float, float]:
-        """The device's NEAR_READINGS-th reading (or the farthest there is) of any of
-        ``metrics`` before ``start`` and after ``end``, or ``start`` / ``end`` themselves
-        when there is none."""
-        before = self._near_ts(device, metrics, "<", "DESC", start)
-        after = self._near_ts(device, metrics, ">", "ASC", end)
-        return (start if before is None else before, end if after is None else after)
-
-    def _near_ts(self, device: str, metrics: Sequence[str], op: str, order: str,
-                 bound: float) -> float | None:
+    def neighbour_times(self, spans: Mapping[str, tuple[float, float]],
+                        metrics: Sequence[str] = BLOCK_METRICS
+                        ) -> dict[str, tuple[float, float]]:
+        """{device: its NEAR_READINGS-th reading (or the farthest there is) of any of
+        ``metrics`` before its start and after its end, or start / end themselves where
+        there is none} (SQLite is in the process: a few index seeks per device cost no
+        round trip)."""
         # The nearest NEAR_READINGS times of each metric off the series index, then the
         # NEAR_READINGS-th nearest of them all.
-        sql = (f"SELECT ts FROM readings WHERE device = ? AND metric = ? AND labels = '' "
-               f"AND ts {op} ? ORDER BY ts {order} LIMIT {NEAR_READINGS}")
+        sql = ("SELECT ts FROM readings WHERE device = ? AND metric = ? AND labels = '' "
+               "AND ts {op} ? ORDER BY ts {order} LIMIT " + str(NEAR_READINGS))
+        before, after = sql.format(op="<", order="DESC"), sql.format(op=">", order="ASC")
+        out = {}
         with self._connect() as conn:
-            found = {t for metric in metrics
-                     for (t,) in conn.execute(sql, (device, metric, bound))}
-        if not found:
-            return None
-        near = sorted(found, reverse=order == "DESC")[:NEAR_READINGS]
-        return near[-1]
+            for device, (start, end) in spans.items():
+                out[device] = tuple(near_time(
+                    (t for metric in metrics
+                     for (t,) in conn.execute(text, (device, metric, bound))), bound, back)
+                    for text, bound, back in ((before, start, True), (after, end, False)))
+        return out  # type: ignore[return-value]
 
     def _edge_ts(self, device: str, metrics: Sequence[str], agg: str, where: str,
                  bound: float) -> float | None:

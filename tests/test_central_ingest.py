@@ -95,6 +95,20 @@ def test_a_reading_twice_in_one_batch_is_stored_once(central):
     assert service.counters.readings_stored == 2
 
 
+# Texts the store's bulk copy must escape (PostgreSQL's COPY text format), or not, as
+# a client other than the edge may send them: (the tag in the body, the label stored).
+@pytest.mark.parametrize(("tag", "sensor"), [
+    ("a\\\\b", "a\\b"), ("tab\there", "tab\there"), ("plain", "plain"), ("x\\ y", "x y")])
+def test_a_label_with_special_characters_is_stored_as_sent(central, tag, sensor):
+    client, store, service, _ = central
+    body = (f"pue_reading,device=prov-incomer,metric=temperature_c,sensor={tag},"
+            f"site=bn-provincial value=21.5 {int(NOW - 50) * 1_000_000_000}")
+    assert write(client, body).status_code == 204
+    assert service.counters.readings_stored == 1
+    reading = Reading(NOW - 50, "prov-incomer", "temperature_c", 21.5, (("sensor", sensor),))
+    assert store.stored_values([reading]) == {0: [(21.5, "ok")]}
+
+
 @pytest.mark.parametrize(("header", "status"), [
     (None, 401), ("Token nope", 401), ("Bearer tok-a", 401), ("Token ", 401),
 ])

@@ -172,7 +172,10 @@ def answers(store) -> dict:
                                        Reading(t0, "m2", "active_power_w", 1.0),
                                        Reading(t0 + 1.0, "m2", "active_power_w", 1.0)]),
         "first": [store.first_reading_ts(d) for d in devices],
-        "around": [store.neighbour_times(d, t0 + 1000.0, t0 + 2000.0) for d in devices],
+        "around": store.neighbour_times({d: (t0 + 1000.0 + k, t0 + 2000.0 + 9 * k)
+                                         for k, d in enumerate(devices)}),
+        "at": [(list(ts), list(v)) for ts, v in store.series_at(
+            [(k, t0 + 100.0 * i) for i, k in enumerate(keys)] + [(keys[0], t0 + 300.25)])],
         "last_block": [store.last_interval_end(d) for d in devices],
         "blocks": records(frame),
         "starts": sorted(store.block_starts(devices, t0 + 40 * 900.0, t0 + 60 * 900.0)),

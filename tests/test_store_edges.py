@@ -45,7 +45,22 @@ def test_first_reading_of_the_block_metrics(store, device, first):
     (710.0, 900.0, (400.0, 900.0)),  # nothing after (the temperature does not count)
 ])
 def test_neighbours_of_a_stretch(store, start, end, around):
-    assert store.neighbour_times("pdu", start, end) == around
+    assert store.neighbour_times({"pdu": (start, end)}) == {"pdu": around}
+
+
+# Several devices in one call answer what each answers alone (the set-based statement
+# of PostgreSQL keeps every device's times apart).
+@pytest.mark.parametrize("spans", [
+    {"pdu": (150.0, 300.0), "ups": (100.0, 130.0), "nobody": (5.0, 6.0)},
+    {"ups": (0.0, 50.0), "pdu": (450.0, 650.0)},
+    {"pdu": (710.0, 900.0), "ups": (200.0, 300.0)},
+    {},
+])
+def test_neighbours_of_many_devices_at_once(store, spans):
+    alone = {d: store.neighbour_times({d: span})[d] for d, span in spans.items()}
+    assert store.neighbour_times(spans) == alone
+    assert store.neighbour_times(spans, ["active_power_w"]) == {
+        d: store.neighbour_times({d: span}, ["active_power_w"])[d] for d, span in spans.items()}
 
 
 COUNTER = [(0.0, 0.0), (60.0, 1.0), (120.0, 100.0), (180.0, 2.0), (240.0, 3.0),
@@ -69,6 +84,22 @@ def test_two_readings_either_side_of_a_window(counter_store, start, end, times):
     key = ("m", "active_energy_kwh")
     ts, _values = series_over(counter_store, [key], start, end)[key]
     assert ts.tolist() == times
+
+
+# Many series, each at its own time (a time may fall on a reading or between two; one
+# series asked twice), in one call: each what series_windows gives for it alone.
+@pytest.mark.parametrize("points", [
+    [(("m", "active_energy_kwh"), 200.0), (("m", "active_energy_kwh"), 60.0),
+     (("m", "active_power_w"), 100.0), (("nobody", "active_energy_kwh"), 0.0)],
+    [(("m", "active_energy_kwh"), -5.0), (("m", "active_energy_kwh"), 400.0),
+     (("m", "active_energy_kwh"), 360.0), (("m", "active_energy_kwh"), 0.0)],
+    [],
+])
+def test_series_at_many_times_is_series_windows_of_each(counter_store, points):
+    alone = [series_over(counter_store, [key], at, at)[key] for key, at in points]
+    found = counter_store.series_at(points)
+    assert [(ts.tolist(), v.tolist()) for ts, v in found] == \
+        [(ts.tolist(), v.tolist()) for ts, v in alone]
 
 
 def test_a_spike_before_a_window_is_a_step_back_not_a_reset(counter_store):
