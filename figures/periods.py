@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from pue_monitor.config.metrics import RATIO_ROLES, Role
 from pue_monitor.config.history import site_epochs
 from pue_monitor.config.model import Config, Device, Site
+from pue_monitor.figures import keptparts
 from pue_monitor.figures.blockcache import BlockCache
 from pue_monitor.figures.rollup import SETTLE_S, has_blocks, rollup_range
 from pue_monitor.figures.service import meter_inputs_over
@@ -342,9 +343,21 @@ def _assemble(store: StoreProtocol, config: Config, site: Site, start: float, en
     # The partial blocks come back recomputed, every run of them from one read.
     runs = [(x, y) for index in result for x, y in _runs(
         [b for b in partial if bounds[index] <= b < bounds[index + 1]])]
-    for (x, _), part in zip(runs, _exact_many(store, config, site, runs)):
+    for (x, _), part in zip(runs, _exact_runs(store, config, site, runs)):
         result[_segment(bounds, x)].append(part)
     return result
+
+
+def _exact_runs(store: StoreProtocol, config: Config, site: Site,
+                runs: list[tuple[float, float]]) -> list[Part]:
+    """_exact_many of runs of whole blocks, taken from (and noted for) the results kept in
+    the store when a report keeps them (figures.keptparts)."""
+    keeper = keptparts.active()
+    if keeper is None or not runs:
+        return _exact_many(store, config, site, runs)
+    return keeper.exact(config, site, runs,
+                        lambda missing: _exact_many(store, config, site, missing),
+                        lambda: rolled_up_until(store, site))
 
 
 def _less(total: float | None, removed: float | None) -> float | None:
@@ -379,7 +392,9 @@ def segmented_results(store: StoreProtocol, config: Config, site: Site, bounds: 
         ensure_blocks(store, config, site, math.floor(start / BLOCK_S) * BLOCK_S,
                       math.ceil(end / BLOCK_S) * BLOCK_S, now)
     epochs = site_epochs(config, site, start, end)
-    with store.snapshot():  # blocks, days and readings as of one moment
+    # Blocks, days and readings as of one moment; the exact results of partial blocks
+    # kept between reports are written after it.
+    with keptparts.keeping(store), store.snapshot():
         if len(epochs) == 1:
             parts = segment_parts(store, config, epochs[0][2], bounds)
         else:
