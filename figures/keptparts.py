@@ -33,7 +33,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import numpy as np
+from pue_monitor.pue.lazynp import np
 
 from pue_monitor.config.history import site_at
 from pue_monitor.config.metrics import Role

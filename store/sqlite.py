@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
+from pue_monitor.pue.lazynp import np
 
 from pue_monitor.store import accounts, central, days, events, kept
 from pue_monitor.store.base import (
