@@ -74,8 +74,14 @@ def ensure_blocks(store: StoreProtocol, config: Config, site: Site, start: float
     settled = math.floor((now - SETTLE_S) / BLOCK_S) * BLOCK_S
     end = min(end, settled)
     written = 0
+    if end <= start:
+        return written
+    # The usual case first, in one query: a meter with every block of [start, end) has
+    # every block from its first reading on too.
+    every = round((end - start) / BLOCK_S)
+    counts = store.block_counts([d.id for d in site.devices], start, end)
     for device in site.devices:
-        if not has_blocks(config, site, device):
+        if counts.get(device.id, 0) == every or not has_blocks(config, site, device):
             continue
         first = store.first_reading_ts(device.id)
         if first is None:
@@ -85,7 +91,7 @@ def ensure_blocks(store: StoreProtocol, config: Config, site: Site, start: float
             continue
         have = store.block_counts([device.id], lo, end).get(device.id, 0)
         if have == round((end - lo) / BLOCK_S):
-            continue  # the usual case: all there, no need to list them
+            continue  # all there from its first reading on: no need to list them
         for run_start, run_end in _runs(_missing_blocks(store, device.id, lo, end)):
             written += rollup_range(store, config, site, device, run_start, run_end)
     return written
