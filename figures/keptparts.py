@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -52,6 +53,8 @@ FORMAT = 1
 # nearest each side.
 REACH_S = 2 * RUN_LOOKBACK_S + 4 * BLOCK_S
 NO_ENERGY = (Role.MONITOR, Role.WATER)
+
+log = logging.getLogger(__name__)
 
 Runs = list[tuple[float, float]]
 
@@ -119,8 +122,14 @@ class Keeper:
         snapshot); how many were kept."""
         done = 0
         for site, (seen, rows) in self.pending.items():
-            if rows and self.store.keep_parts(site, seen, rows):
-                done += len(rows)
+            try:
+                if rows and self.store.keep_parts(site, seen, rows):
+                    done += len(rows)
+            except Exception as exc:  # noqa: BLE001 - the figures are computed already
+                # A store busy past its timeout (or any other failure to write) costs
+                # the next report the recomputation, never this report.
+                log.warning("site %s: exact results of partial blocks not kept: %s",
+                            site, exc)
         self.pending.clear()
         return done
 

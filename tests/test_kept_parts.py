@@ -178,3 +178,13 @@ def test_a_kept_part_decodes_to_the_same_part(store_factory):
     part = periods._exact_many(store, config, site, [RUN])[0]
     assert keptparts.decode(keptparts.encode(part)) == part
     store.close()
+
+
+def test_a_report_whose_results_cannot_be_kept_is_still_made(store_factory):
+    config = demo_config()
+    store = scenario_store(store_factory)
+    with mock.patch.object(store, "keep_parts", side_effect=RuntimeError("store busy")):
+        failed = document(store, config)
+    assert kept_rows(store) == {}
+    assert failed == document(store, config, kept=False)
+    store.close()
