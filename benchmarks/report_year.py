@@ -16,11 +16,18 @@ them would take this script hours and the report never reads them: it reads the
     process and as a fresh process;
 (c) the upkeep of the per-meter day summary the report reads (store.days): building it
     for a store of blocks written before it existed, and bringing it up to date after
-    one rollup cycle has written a block for every meter.
+    one rollup cycle has written a block for every meter;
+(d) with ``--growth``: what grows with the number of sites, measured without a store of
+    that size (start-up, and the configuration of 10, 50 and 100 sites).
+
+The report is timed cold (the exact results of partial blocks that reports keep,
+figures.keptparts, deleted before each run: the first report after their blocks changed)
+and warm (the usual case: the results kept by an earlier report).
 
     python benchmarks/report_year.py [--sites 10] [--meters 30] [--year 2025]
                                      [--data-dir DIR] [--store-url URL] [--profile]
                                      [--repeat N] [--skip-rollup] [--blocks-from DIR]
+                                     [--growth]
 
 ``--store-url postgresql://...`` runs (b) and (c) on that PostgreSQL database (the
 config's ``store: {url}``, as a deployment sets it) instead of SQLite under --data-dir;
@@ -59,7 +66,7 @@ from pue_monitor.pue.periods import BLOCK_S  # noqa: E402
 from pue_monitor.storage import open_store  # noqa: E402
 from pue_monitor.store.base import StoreProtocol  # noqa: E402
 from pue_monitor.store.model import Reading  # noqa: E402
-from pue_monitor.store.sqlite import Store  # noqa: E402
+from pue_monitor.store.sqlite import DB_FILE, Store  # noqa: E402
 
 TZ = "Asia/Ho_Chi_Minh"
 TARGET_S = 1.0  # issue 13
@@ -262,26 +269,65 @@ def report_argv(config_path: Path, data_dir: Path, year: int, out: Path) -> list
             "--period", str(year), "--format", "json", "-o", str(out)]
 
 
-def time_report(config_path: Path, data_dir: Path, year: int, profile: bool,
-                repeat: int = 3) -> None:
-    from pue_monitor.cli import main
-    from pue_monitor.figures.report import site_report
+def forget_kept(data_dir: Path, store_url: str | None) -> None:
+    """Delete the results reports keep (figures.keptparts): the next report is cold, as
+    the first one after the blocks changed. Benchmark only: the monitor drops them with
+    the blocks they rest on."""
+    if store_url:
+        import psycopg
 
-    out = data_dir.parent / "report.json"
-    argv = report_argv(config_path, data_dir, year, out)
-    began = time.perf_counter()
-    assert main(argv) == 0
-    in_process = time.perf_counter() - began
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM kept_parts")
+    else:
+        import sqlite3
+
+        with sqlite3.connect(data_dir / DB_FILE) as conn:
+            conn.execute("DELETE FROM kept_parts")
+        conn.close()
+
+
+def fresh_runs(argv: list[str], repeat: int, before=None) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds (the forked workers included) of ``repeat`` new processes."""
     walls, cpus = [], []
     for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if before is not None:
+            before()
+        was = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
         subprocess.run([sys.executable, "-m", "pue_monitor", *argv], check=True,
                        cwd=Path(__file__).resolve().parent.parent)
         walls.append(time.perf_counter() - began)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the forked workers too
-        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-    fresh = min(walls)
+        cpus.append(after.ru_utime + after.ru_stime - was.ru_utime - was.ru_stime)
+    return walls, cpus
+
+
+def _runs_line(walls: list[float], cpus: list[float]) -> str:
+    return (f"{min(walls):.2f} s at best of {len(walls)} ({', '.join(f'{w:.2f}' for w in walls)}"
+            f" s; CPU, workers included: {', '.join(f'{c:.2f}' for c in cpus)} s; load "
+            f"average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs); target "
+            f"{TARGET_S:.1f} s: {'met' if min(walls) < TARGET_S else 'NOT met'}")
+
+
+def time_report(config_path: Path, data_dir: Path, year: int, profile: bool,
+                repeat: int = 3, store_url: str | None = None) -> None:
+    from pue_monitor.cli import main
+    from pue_monitor.figures.report import site_report
+
+    out = data_dir.parent / "report.json"
+    argv = report_argv(config_path, data_dir, year, out)
+    forget_kept(data_dir, store_url)
+    began = time.perf_counter()
+    assert main(argv) == 0
+    in_process = time.perf_counter() - began
+    cold = out.read_bytes()
+    began = time.perf_counter()
+    assert main(argv) == 0
+    in_process_warm = time.perf_counter() - began
+    same = out.read_bytes() == cold
+    cold_walls, cold_cpus = fresh_runs(argv, repeat, lambda: forget_kept(data_dir, store_url))
+    walls, cpus = fresh_runs(argv, repeat)
+    same = same and out.read_bytes() == cold
     config = load_config(config_path)
     store = open_store(data_dir, config)
     start, end = local(year), local(year + 1)
@@ -294,13 +340,12 @@ def time_report(config_path: Path, data_dir: Path, year: int, profile: bool,
     n = len(config.sites)
     print(f"(b) report --site all --period {year} --format json ({n} sites, "
           f"{len(config.devices())} meters, {out.stat().st_size / 1024:.0f} KiB of JSON):")
-    print(f"    in process {in_process:.2f} s; as a new process (Python start-up and "
-          f"imports included) {fresh:.2f} s at best of {repeat} "
-          f"({', '.join(f'{w:.2f}' for w in walls)} s; CPU, workers included: "
-          f"{', '.join(f'{c:.2f}' for c in cpus)} s; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs); target {TARGET_S:.1f} s: "
-          f"{'met' if fresh < TARGET_S else 'NOT met'}")
-    print(f"    per site: mean {sum(per_site) / n:.3f} s, max {max(per_site):.3f} s "
+    print(f"    in process {in_process:.2f} s cold (no kept results), {in_process_warm:.2f} s "
+          f"warm; the same document cold and warm: {'yes' if same else 'NO'}")
+    print("    as a new process (Python start-up and imports included), cold (kept results "
+          f"deleted before each run): {_runs_line(cold_walls, cold_cpus)}")
+    print(f"    as a new process, warm (the usual case): {_runs_line(walls, cpus)}")
+    print(f"    per site, warm: mean {sum(per_site) / n:.3f} s, max {max(per_site):.3f} s "
           "(one site's report with its 12 months)")
     if profile:
         prof = cProfile.Profile()
@@ -310,6 +355,30 @@ def time_report(config_path: Path, data_dir: Path, year: int, profile: bool,
         text = io.StringIO()
         pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(25)
         print(text.getvalue())
+
+
+def time_growth(folder: Path, meters: int, counts: tuple[int, ...] = (10, 50, 100)) -> None:
+    """(d): what of a report grows with the number of sites, measured without a store of
+    that size: start-up (a new interpreter importing what `report` imports) and the
+    configuration (load_config as `report` calls it), best of 3, CPU seconds."""
+    probe = ("import time; t = time.process_time(); import pue_monitor.cli, "
+             "pue_monitor.audit_cli, pue_monitor.figures.report, pue_monitor.storage, "
+             "pue_monitor.web.report_render; print(time.process_time() - t)")
+    imports = min(float(subprocess.run([sys.executable, "-c", probe], check=True,
+                                       capture_output=True, text=True).stdout)
+                  for _ in range(3))
+    print(f"(d) start-up: imports {imports:.3f} s of CPU in a new interpreter (best of 3)")
+    for n in counts:
+        where = folder / f"growth-{n}"
+        where.mkdir(exist_ok=True)
+        path = write_config(where, n, meters)
+        best = math.inf
+        for _ in range(3):
+            began = time.process_time()
+            load_config(path, all_profiles=False)
+            best = min(best, time.process_time() - began)
+        print(f"    configuration of {n} sites x {meters} meters: {best:.3f} s of CPU "
+              f"({best / (n * meters) * 1000:.2f} ms a meter)")
 
 
 def main() -> None:
@@ -328,6 +397,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3,
                         help="times the report runs as a new process (default 3)")
     parser.add_argument("--skip-rollup", action="store_true", help="skip part (a)")
+    parser.add_argument("--growth", action="store_true",
+                        help="also (d): start-up and configuration for 10, 50, 100 sites")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -356,7 +427,10 @@ def main() -> None:
             print(f"    ({rows:,} blocks written in {time.perf_counter() - began:.0f} s, "
                   "not part of the report time)")
         time_summary(config_path, data_dir, args.year)
-        time_report(config_path, data_dir, args.year, args.profile, args.repeat)
+        time_report(config_path, data_dir, args.year, args.profile, args.repeat,
+                    args.store_url)
+        if args.growth:
+            time_growth(folder, args.meters)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 _NUMBERS = (int, float)
 _SEQUENCES = (list, tuple, set, frozenset)
+# What a boolean can be or hide in: anything else is never a misplaced one.
+_MAY_HOLD_BOOL = (bool, dict, *_SEQUENCES)
 
 
 def misplaced_bool(value: object, annotation: Any) -> bool:
@@ -59,6 +61,8 @@ class StrictModel(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_bool_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, _MAY_HOLD_BOOL):
+            return value  # a string, a number, None: nothing to look at (the usual case)
         field = cls.model_fields.get(info.field_name or "")
         if field is not None and misplaced_bool(value, field.annotation):
             shown = str(value).lower() if isinstance(value, bool) else repr(value)

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from pue_monitor.config.metrics import RATIO_ROLES, Role
 from pue_monitor.config.history import site_epochs
 from pue_monitor.config.model import Config, Device, Site
+from pue_monitor.figures import keptparts
 from pue_monitor.figures.blockcache import BlockCache
 from pue_monitor.figures.rollup import SETTLE_S, has_blocks, rollup_range
 from pue_monitor.figures.service import meter_inputs_over
@@ -73,8 +74,14 @@ def ensure_blocks(store: StoreProtocol, config: Config, site: Site, start: float
     settled = math.floor((now - SETTLE_S) / BLOCK_S) * BLOCK_S
     end = min(end, settled)
     written = 0
+    if end <= start:
+        return written
+    # The usual case first, in one query: a meter with every block of [start, end) has
+    # every block from its first reading on too.
+    every = round((end - start) / BLOCK_S)
+    counts = store.block_counts([d.id for d in site.devices], start, end)
     for device in site.devices:
-        if not has_blocks(config, site, device):
+        if counts.get(device.id, 0) == every or not has_blocks(config, site, device):
             continue
         first = store.first_reading_ts(device.id)
         if first is None:
@@ -84,7 +91,7 @@ def ensure_blocks(store: StoreProtocol, config: Config, site: Site, start: float
             continue
         have = store.block_counts([device.id], lo, end).get(device.id, 0)
         if have == round((end - lo) / BLOCK_S):
-            continue  # the usual case: all there, no need to list them
+            continue  # all there from its first reading on: no need to list them
         for run_start, run_end in _runs(_missing_blocks(store, device.id, lo, end)):
             written += rollup_range(store, config, site, device, run_start, run_end)
     return written
@@ -342,9 +349,21 @@ def _assemble(store: StoreProtocol, config: Config, site: Site, start: float, en
     # The partial blocks come back recomputed, every run of them from one read.
     runs = [(x, y) for index in result for x, y in _runs(
         [b for b in partial if bounds[index] <= b < bounds[index + 1]])]
-    for (x, _), part in zip(runs, _exact_many(store, config, site, runs)):
+    for (x, _), part in zip(runs, _exact_runs(store, config, site, runs)):
         result[_segment(bounds, x)].append(part)
     return result
+
+
+def _exact_runs(store: StoreProtocol, config: Config, site: Site,
+                runs: list[tuple[float, float]]) -> list[Part]:
+    """_exact_many of runs of whole blocks, taken from (and noted for) the results kept in
+    the store when a report keeps them (figures.keptparts)."""
+    keeper = keptparts.active()
+    if keeper is None or not runs:
+        return _exact_many(store, config, site, runs)
+    return keeper.exact(config, site, runs,
+                        lambda missing: _exact_many(store, config, site, missing),
+                        lambda: rolled_up_until(store, site))
 
 
 def _less(total: float | None, removed: float | None) -> float | None:
@@ -379,7 +398,9 @@ def segmented_results(store: StoreProtocol, config: Config, site: Site, bounds: 
         ensure_blocks(store, config, site, math.floor(start / BLOCK_S) * BLOCK_S,
                       math.ceil(end / BLOCK_S) * BLOCK_S, now)
     epochs = site_epochs(config, site, start, end)
-    with store.snapshot():  # blocks, days and readings as of one moment
+    # Blocks, days and readings as of one moment; the exact results of partial blocks
+    # kept between reports are written after it.
+    with keptparts.keeping(store), store.snapshot():
         if len(epochs) == 1:
             parts = segment_parts(store, config, epochs[0][2], bounds)
         else:

@@ -7,6 +7,7 @@ figure from the report alone and check that nothing was altered.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -242,11 +243,16 @@ def _in_processes(store: StoreProtocol, config: Config, jobs: list[tuple[str, fl
     _FORKED.update(store=store, config=config, now=now, label=label)
     # No open connection across fork: each child opens its own on first use.
     store.close()
+    # What exists now is shared with the children, page by page, until written: kept out
+    # of the garbage collector's passes, which would write every object's header (and so
+    # copy every page) in each child.
+    gc.freeze()
     try:
         with ProcessPoolExecutor(min(workers, len(jobs)),
                                  mp_context=mp.get_context("fork")) as pool:
             yield from pool.map(_site_in_child, jobs)
     finally:
+        gc.unfreeze()
         _FORKED.clear()
 
 

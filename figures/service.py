@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-import numpy as np
+from pue_monitor.pue.lazynp import np
 
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, Role
 from pue_monitor.config.history import change_times, site_at, site_epochs

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import numpy as np
+from pue_monitor.pue.lazynp import np
 
 from pue_monitor.config.metrics import SECONDS_PER_HOUR, WH_PER_KWH
 from pue_monitor.pue.power import PowerSeries

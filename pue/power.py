@@ -6,7 +6,7 @@ import bisect
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import numpy as np
+from pue_monitor.pue.lazynp import np
 
 from pue_monitor.config.metrics import SECONDS_PER_HOUR, WH_PER_KWH
 from pue_monitor.pue.quality import (

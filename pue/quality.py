@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
+from pue_monitor.pue.lazynp import np
 
 from pue_monitor.pue.spans import Span, merge_spans
 

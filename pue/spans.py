@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 
-import numpy as np
+from pue_monitor.pue.lazynp import np
 
 Span = tuple[float, float]
 

@@ -294,6 +294,21 @@ class StoreProtocol(UserStoreProtocol, SessionStoreProtocol, EventStoreProtocol,
         """{device id: the settings fingerprint its stored blocks were computed with}, as
         replace_settings recorded it."""
 
+    def kept_parts(self, site: str, start: float, end: float
+                   ) -> tuple[int, dict[float, tuple[float, str, str]]]:
+        """(changes counted so far, {start: (end, fingerprint, payload)}) of the results
+        kept for the site (keep_parts) starting in [start, end). Inside a snapshot, both
+        as of it."""
+
+    def keep_parts(self, site: str, seen: int,
+                   rows: Sequence[tuple[float, float, float, float, str, str]]) -> bool:
+        """Keep (start, end, lo, hi, fingerprint, payload) results of the site (opaque
+        to the store), replacing those at the same start, unless a change was counted
+        since ``seen`` (kept_parts): True if kept. A result is dropped, and a change
+        counted, by any write that writes or drops a block of the site starting in its
+        [lo, hi), or prunes readings in it (a store may drop more: the SQLite one drops
+        every site's)."""
+
     def stored_values(self, readings: Sequence[Reading]
                       ) -> dict[int, list[tuple[float | None, str]]]:
         """{index in ``readings``: [(value, quality), ...] stored at the same (device,

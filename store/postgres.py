@@ -27,6 +27,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pue_monitor.store import pg_days as days
+from pue_monitor.store import pg_kept as kept
 from pue_monitor.store import pg_schema as schema
 from pue_monitor.store.base import (BLOCK_METRICS, NEAR_READINGS, PRUNE_CHUNK_S, BlockTotal,
                                     DeviceHealth, ProgressFn, near_time)
@@ -322,6 +323,9 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
             dirty |= {(device, days.day_of(start, offset)) for (start,) in conn.execute(
                 "DELETE FROM interval_energy WHERE device = %s AND start >= %s "
                 "AND start < %s RETURNING start", (device, a, b))}
+        if stale:
+            kept.changed(conn, kept.sites_of(conn, (d for d, _ in stale)),
+                         min(a for _, (a, _) in stale), max(b for _, (_, b) in stale))
         days.refresh(conn, dirty)
 
     def write_interval_energy(self, rows: Iterable[tuple]) -> None:
@@ -348,6 +352,8 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
                 "resets = excluded.resets, counter_kwh = excluded.counter_kwh, "
                 "power_kwh = excluded.power_kwh, "
                 + ", ".join(f"{c} = excluded.{c}" for c in days.FLAG_COLUMNS), clean)
+            kept.changed(conn, {r[0] for r in clean}, min(r[2] for r in clean),
+                         max(r[3] for r in clean))
             offset = days.offset(conn)
             days.refresh(conn, {(r[1], days.day_of(r[2], offset)) for r in clean})
 
@@ -372,6 +378,7 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
             upto = min(before, oldest + PRUNE_CHUNK_S)
             with self._write() as conn:
                 gone += conn.execute("DELETE FROM readings WHERE ts < %s", (upto,)).rowcount
+                kept.changed(conn, None, -math.inf, upto)
             oldest = upto
         return gone
 
@@ -413,6 +420,8 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
                         "RETURNING start", (device, t))}
             if dirty:
                 days.refresh(conn, dirty)
+            if cut:
+                kept.changed(conn, {site_of[d] for d in cut}, min(cut.values()), math.inf)
             conn.cursor().executemany(
                 "INSERT INTO device_settings VALUES (%s, %s, %s) ON CONFLICT (site, device) "
                 "DO UPDATE SET fingerprint = excluded.fingerprint",
@@ -559,6 +568,20 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
                                 "FROM device_profiles").fetchall()
         return {device: Identified(profile, oid, reason, ts)
                 for device, profile, oid, reason, ts in rows}
+
+    def kept_parts(self, site: str, start: float, end: float
+                   ) -> tuple[int, dict[float, tuple[float, str, str]]]:
+        """The site's kept results starting in [start, end) and the changes counted so
+        far (store.pg_kept)."""
+        with self._read(statements=2) as conn:
+            return kept.read(conn, site, start, end)
+
+    def keep_parts(self, site: str, seen: int,
+                   rows: Sequence[tuple[float, float, float, float, str, str]]) -> bool:
+        """Keep these results of the site unless a change was counted since ``seen``
+        (store.pg_kept); whether they were kept."""
+        with self._write() as conn:
+            return kept.keep(conn, site, seen, rows)
 
     def settings_fingerprints(self) -> dict[str, str]:
         """{device id: fingerprint of the settings its stored blocks were computed with}."""

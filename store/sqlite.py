@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
+from pue_monitor.pue.lazynp import np
 
-from pue_monitor.store import accounts, central, days, events
+from pue_monitor.store import accounts, central, days, events, kept
 from pue_monitor.store.base import (
     BLOCK_METRICS,
     NEAR_READINGS,
@@ -141,6 +141,7 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         accounts.create(conn)
         events.create(conn)
         central.create(conn)
+        kept.create(conn)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:
@@ -227,6 +228,7 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
             upto = min(before, oldest + PRUNE_CHUNK_S)
             with self._connect() as conn:
                 gone += conn.execute("DELETE FROM readings WHERE ts < ?", (upto,)).rowcount
+                kept.changed(conn, -math.inf, upto)
             oldest = upto
         return gone
 
@@ -267,6 +269,8 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         the day summary in step, in the caller's transaction."""
         conn.executemany("DELETE FROM interval_energy WHERE device = ? AND start >= ? "
                          "AND start < ?", [(d, a, b) for d, (a, b) in stale])
+        if stale:
+            kept.changed(conn, min(a for _, (a, _) in stale), max(b for _, (_, b) in stale))
         days.refresh(conn)
 
     def write_interval_energy(self, rows: Iterable[tuple]) -> None:
@@ -279,6 +283,8 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                              "energy_kwh, covered_s, method, resets, counter_kwh, power_kwh, "
                              f"{', '.join(FLAG_COLUMNS)}) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", full)
+            if full:
+                kept.changed(conn, min(r[1] for r in full), max(r[2] for r in full))
             days.refresh(conn)  # the days of these blocks, in the same transaction
 
     def stored_values(self, readings: Sequence[Reading]
@@ -622,6 +628,20 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         return out
 
 
+    def kept_parts(self, site: str, start: float, end: float
+                   ) -> tuple[int, dict[float, tuple[float, str, str]]]:
+        """The site's kept results starting in [start, end) and the changes counted so
+        far (store.kept)."""
+        with self._connect() as conn:
+            return kept.read(conn, site, start, end)
+
+    def keep_parts(self, site: str, seen: int,
+                   rows: Sequence[tuple[float, float, float, float, str, str]]) -> bool:
+        """Keep these results of the site unless a change was counted since ``seen``
+        (store.kept); whether they were kept."""
+        with self._connect(immediate=True) as conn:
+            return kept.keep(conn, site, seen, rows)
+
     def settings_fingerprints(self) -> dict[str, str]:
         """{device id: fingerprint of the settings its stored blocks were computed with}."""
         with self._connect() as conn:
@@ -641,6 +661,7 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                 if drop_blocks and start is not None:
                     conn.execute("DELETE FROM interval_energy WHERE device = ? AND start >= ?",
                                  (device, max(start, -1e300)))
+                    kept.changed(conn, start, math.inf)
                 conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                              (SETTINGS_KEY + device, value))
             days.refresh(conn)

@@ -89,7 +89,10 @@ def test_every_table_of_site_data_is_keyed_by_site_first(url):
                             "web_sessions", "site_events",
                             # migration 0004: the central's tokens under site '', the
                             # definitions and run logs edges sent per site
-                            "central_tokens", "site_definitions", "edge_runs")}
+                            "central_tokens", "site_definitions", "edge_runs",
+                            # migration 0006: results kept for reports, and the count
+                            # of block changes (per site, '' for every site)
+                            "kept_parts", "kept_changes")}
     # migration 0005: why an auto device has its profile, in device_profiles' own rows
     # (its key stays (site, device)).
     assert query(url, "SELECT a.attname FROM pg_constraint c JOIN pg_attribute a ON "

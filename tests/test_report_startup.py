@@ -50,6 +50,23 @@ def test_a_report_loads_no_collector_web_or_exporter_library(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["sites"]
 
 
+def test_a_report_with_nothing_to_recompute_loads_no_numpy(tmp_path):
+    """numpy comes in on first use (pue.lazynp): the import computes the blocks, and a
+    report reading only blocks, days and kept results never needs an array."""
+    data = tmp_path / "data"
+    probe = PROBE % ["numpy"]
+    done = [subprocess.run([sys.executable, "-c", probe, *[str(a) for a in argv]],
+                           capture_output=True, text=True, timeout=300, cwd=ROOT)
+            for argv in (["import", "-c", CONFIG, "--data-dir", data,
+                          SCENARIOS_DIR / "reset" / "readings.csv"],
+                         ["report", "-c", CONFIG, "--data-dir", data, "--site", "all",
+                          "--period", DAY, "--format", "json", "-o", tmp_path / "r.json"])]
+    assert all(d.returncode == 0 for d in done), [d.stderr for d in done]
+    loaded = [json.loads(d.stdout.strip().splitlines()[-1])["modules"] for d in done]
+    assert "numpy" in loaded[0]  # the import computed blocks with it
+    assert loaded[1] == []
+
+
 def test_the_commands_still_find_their_arguments():
     # `central` and `profile draft` keep their arguments though their modules load late.
     for argv in (["central", "--help"], ["central", "token", "create", "--help"],
