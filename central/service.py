@@ -25,6 +25,7 @@ from pue_monitor.central.metrics import CentralCollector
 from pue_monitor.central.tokens import new_token, token_hash
 from pue_monitor.central.web import CENTRAL_KEY, bp
 from pue_monitor.config.model import Config
+from pue_monitor.figures.keptparts import KEEP_EVERY_S, keep_years
 from pue_monitor.figures.rollup import rollup
 from pue_monitor.web import create_app, warm
 from pue_monitor.web.security import load_secret_key
@@ -131,6 +132,19 @@ def _rollup_loop(central: Central, stop: threading.Event) -> None:
             return
 
 
+def _keep_loop(central: Central, stop: threading.Event) -> None:
+    """Every KEEP_EVERY_S, the partial blocks' results of every site's yearly figures kept
+    (figures.keptparts.keep_years), so the province's yearly reports run warm."""
+    while True:
+        try:
+            keep_years(central.store, central.config, central.clock())
+        except Exception:  # retried at the next pass; ingest and reports go on
+            log.exception("keeping the partial blocks' results failed; retrying in %.0f s",
+                          KEEP_EVERY_S)
+        if stop.wait(KEEP_EVERY_S):
+            return
+
+
 def serve(config: Config, data_dir: Path, host: str, port: int,
           announce=print, started=None) -> int:
     """Serve ingest and the web view until SIGINT/SIGTERM. ``started(store, port)``, if
@@ -161,6 +175,9 @@ def serve(config: Config, data_dir: Path, host: str, port: int,
     roller = threading.Thread(target=_rollup_loop, args=(central, stop), name="rollup",
                               daemon=True)
     roller.start()
+    keeper = threading.Thread(target=_keep_loop, args=(central, stop), name="keep",
+                              daemon=True)
+    keeper.start()
     try:
         stop.wait()
     finally:
@@ -168,5 +185,6 @@ def serve(config: Config, data_dir: Path, host: str, port: int,
             finish()
         server.stop()
         roller.join(10)
+        keeper.join(10)
         store.close()
     return 0

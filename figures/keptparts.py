@@ -161,6 +161,33 @@ def active() -> Keeper | None:
     return _ACTIVE.get()
 
 
+# How often a running monitor or central keeps the results its sites' yearly figures
+# need (keep_years), so that a report run at any time finds them kept.
+KEEP_EVERY_S = 3600.0
+
+
+def keep_years(store: StoreProtocol, config: Config, now: float) -> int:
+    """Compute every site's current and previous calendar year month by month, as the
+    yearly report and the year chart cut it, keeping the partial blocks' results on the
+    way (a site's first pass is a cold report's work; the next ones read what is kept and
+    recompute only the runs of the last REACH_S). The yearly report due for the previous
+    year then runs warm whenever it is asked for. How many sites were done."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from pue_monitor.figures.charts import year_months  # charts imports this module
+
+    done = 0
+    for site in config.sites:
+        if not any(d.role not in NO_ENERGY for d in site.devices):
+            continue
+        year = datetime.fromtimestamp(now, ZoneInfo(site.timezone)).year
+        for y in (year - 1, year):
+            year_months(store, config, site, y, now)
+        done += 1
+    return done
+
+
 def _plain(value: object) -> object:
     """numpy scalars as JSON numbers (ints stay ints, floats keep every bit)."""
     if isinstance(value, np.integer):
@@ -191,4 +218,5 @@ def decode(payload: str) -> Part:
         in meters.items()})
 
 
-__all__ = ["FORMAT", "REACH_S", "Keeper", "active", "decode", "encode", "keeping"]
+__all__ = ["FORMAT", "KEEP_EVERY_S", "REACH_S", "Keeper", "active", "decode", "encode",
+           "keep_years", "keeping"]

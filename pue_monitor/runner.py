@@ -29,6 +29,7 @@ from pue_monitor.exchange.central import (DefinitionSender, ShippingStore, centr
 from pue_monitor.exchange.influx import (InfluxWriter, export_interval_energy, province_lines,
                                          reading_lines)
 from pue_monitor.figures.alerts import record_alerts
+from pue_monitor.figures.keptparts import KEEP_EVERY_S, keep_years
 from pue_monitor.figures.retention import prune
 from pue_monitor.figures.rollup import rollup
 from pue_monitor.progress import Progress
@@ -78,6 +79,24 @@ async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event
                               ROLLUP_EVERY_S)
         try:
             await asyncio.wait_for(stop.wait(), ROLLUP_EVERY_S)
+        except TimeoutError:
+            pass
+
+
+async def _keep_loop(store: StoreProtocol, config: Config, stop: asyncio.Event,
+                     clock: Callable[[], float]) -> None:
+    """Every KEEP_EVERY_S, the partial blocks' results the sites' yearly figures need
+    kept in the store (figures.keptparts.keep_years): a report then runs warm. Beside
+    the roll-up, not in it: a first pass over two years is a cold report's work."""
+    while not stop.is_set():
+        try:
+            sites = await asyncio.to_thread(keep_years, store, config, clock())
+            log.debug("partial-block results kept for %d site(s)", sites)
+        except Exception:  # retried at the next pass; nothing else depends on it
+            log.exception("keeping the partial blocks' results failed; retrying in %.0f s",
+                          KEEP_EVERY_S)
+        try:
+            await asyncio.wait_for(stop.wait(), KEEP_EVERY_S)
         except TimeoutError:
             pass
 
@@ -163,6 +182,7 @@ async def _serve(config: Config, store: StoreProtocol, stop: asyncio.Event,
         if config.collection.workers == 1 else
         WorkerPool(config, polled, destinations=destinations, stats=stats))
     tasks = [service.run(stop), _rollup_loop(store, config, stop, time.time),
+             _keep_loop(store, config, stop, time.time),
              _run_log_loop(store, stop, time.time,
                            also=None if shipper is None else run_marks(config,
                                                                        shipper.outbox))]

@@ -188,3 +188,23 @@ def test_a_report_whose_results_cannot_be_kept_is_still_made(store_factory):
     assert kept_rows(store) == {}
     assert failed == document(store, config, kept=False)
     store.close()
+
+
+def test_the_monitors_hourly_keeper_leaves_a_report_nothing_to_recompute(store_factory):
+    """keep_years, which the monitor and the central run every hour beside the roll-up,
+    computes each site's years month by month as the yearly report cuts them: the report
+    then recomputes none of the kept runs and is the same document."""
+    from pue_monitor.figures.rollup import rollup
+
+    config = demo_config()
+    store = scenario_store(store_factory)
+    rollup(store, config, NOW)
+    with counting() as kept_now:
+        assert keptparts.keep_years(store, config, NOW) == len(config.sites)
+    assert RUN in kept_now
+    assert sorted(kept_rows(store)) == [RUN[0]]
+    with counting() as runs:
+        warm = document(store, config)
+    assert RUN not in runs
+    assert warm == document(store, config, kept=False)
+    store.close()
