@@ -324,17 +324,24 @@ class DevicePoller:
                 break
             except TimeoutError:
                 pass
-            async with self.limiter if self.limiter is not None else _UNLIMITED:
-                self.stats.in_flight += 1
-                try:
-                    result = await self._poll_at(slot)
-                finally:
-                    self.stats.in_flight -= 1
-            self._note(result)
-            await self.sink(result)
+            await self.poll_slot(slot)
             slot, skipped = self.schedule.next(slot, self.monotonic(), self.rest_s())
             if skipped:
                 self.stats.slots_skipped(self.site_id, self.device.id, skipped)
+
+    async def poll_slot(self, slot: float) -> PollResult:
+        """Everything :meth:`run` does for one slot once it is due: wait for a place under
+        the limit, poll (counted), note the outcome, hand the result to the sink. (Also
+        what benchmarks/snmp_poll.py measures as the whole poll path.)"""
+        async with self.limiter if self.limiter is not None else _UNLIMITED:
+            self.stats.in_flight += 1
+            try:
+                result = await self._poll_at(slot)
+            finally:
+                self.stats.in_flight -= 1
+        self._note(result)
+        await self.sink(result)
+        return result
 
     async def _poll_at(self, slot: float) -> PollResult:
         """One poll for ``slot``, counted: late or not, attempts, answered, duration."""
