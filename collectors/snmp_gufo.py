@@ -114,9 +114,9 @@ class _Unmatched(PollDecodeError):
     again), a decode error if it persists."""
 
 
-def _expire(waiter: asyncio.Future) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
+def _wake(readable: asyncio.Future) -> None:
+    if not readable.done():
+        readable.set_result(None)
 
 
 class _CheckedSession(SnmpSession):
@@ -127,90 +127,51 @@ class _CheckedSession(SnmpSession):
     community is not the request's) is noted. ``odd`` keeps the last such problem, so a
     request that then times out is a decode error, not a silent device. Replaces
     gufo-snmp 0.13's SnmpSession._recv, through which every answer is read (the
-    dependency is pinned below 0.14; tests/test_snmp_bad_answers.py checks it).
-
-    The socket stays registered with the event loop between requests (adding and
-    removing a reader is two epoll_ctl calls and the selector's bookkeeping per
-    request): the answer is read in the reader callback. A datagram that comes while no
-    request waits unregisters it and is left in the socket for the next request to read,
-    as when the reader was added per request."""
+    dependency is pinned below 0.14; tests/test_snmp_bad_answers.py checks it)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         # A second handle on the session's socket, to peek at the next datagram.
         self._peek = socket.fromfd(self._fd, socket.AF_INET, socket.SOCK_DGRAM)
         self.odd: str | None = None
-        self._watched_by: asyncio.AbstractEventLoop | None = None  # reader added there
-        self._waiter: asyncio.Future | None = None  # the request waiting for its answer
-        self._receiver: Callable[[], object] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-
-    def _checked(self, receiver: Callable[[], T]) -> T:
-        """The answer in the socket, through ``receiver`` if it is well-formed BER;
-        BlockingIOError when there is nothing (usable) to read yet."""
-        try:
-            data = self._peek.recv(MAX_DATAGRAM, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            raise
-        except OSError:
-            # An ICMP error (port unreachable) reported on the socket: gufo-snmp goes
-            # on waiting, and the request times out as for a silent device.
-            raise BlockingIOError from None
-        problem = ber_problem(data)
-        if problem is not None:
-            self._peek.recv(MAX_DATAGRAM, socket.MSG_DONTWAIT)  # drop it
-            self.odd = f"undecodable answer: {problem}"
-            raise BlockingIOError  # gufo-snmp then waits for the next datagram
-        try:
-            return receiver()
-        except BlockingIOError:
-            self.odd = NOT_MATCHED
-            raise
-
-    def _on_readable(self) -> None:
-        waiter, receiver = self._waiter, self._receiver
-        if waiter is None or receiver is None or waiter.done():
-            self._unwatch()  # nobody waits: the datagram stays for the next request
-            return
-        try:
-            answer = self._checked(receiver)
-        except BlockingIOError:
-            # Nothing usable: wait again, for a whole timeout (as gufo-snmp's loop does).
-            assert self._timer is not None
-            self._timer.cancel()
-            self._timer = waiter.get_loop().call_later(self._timeout, _expire, waiter)
-            return
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # noqa: BLE001 - handed to the request, as raised
-            # (gufo-snmp's errors, and the PanicException its Rust core may raise)
-            waiter.set_exception(exc)
-            return
-        waiter.set_result(answer)
-
-    def _unwatch(self) -> None:
-        loop, self._watched_by = self._watched_by, None
-        if loop is not None and not loop.is_closed():
-            loop.remove_reader(self._fd)
 
     async def _recv(self, receiver: Callable[[], T]) -> T:
+        def checked() -> T:
+            try:
+                data = self._peek.recv(MAX_DATAGRAM, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                raise
+            except OSError:
+                # An ICMP error (port unreachable) reported on the socket: gufo-snmp goes
+                # on waiting, and the request times out as for a silent device.
+                raise BlockingIOError from None
+            problem = ber_problem(data)
+            if problem is not None:
+                self._peek.recv(MAX_DATAGRAM, socket.MSG_DONTWAIT)  # drop it
+                self.odd = f"undecodable answer: {problem}"
+                raise BlockingIOError  # gufo-snmp then waits for the next datagram
+            try:
+                return receiver()
+            except BlockingIOError:
+                self.odd = NOT_MATCHED
+                raise
+
+        # gufo-snmp's own loop, with asyncio.timeout in place of wait_for: wait_for hands
+        # the answer over through a second future, one more event-loop round per request.
         loop = asyncio.get_running_loop()
-        if self._watched_by is not loop:
-            self._unwatch()
-            loop.add_reader(self._fd, self._on_readable)
-            self._watched_by = loop
-        waiter = self._waiter = loop.create_future()
-        self._receiver = receiver
-        # A timer, not asyncio.timeout: no context manager, no task cancellation.
-        self._timer = loop.call_later(self._timeout, _expire, waiter)
-        try:
-            return await waiter
-        finally:
-            self._timer.cancel()
-            self._waiter = self._receiver = self._timer = None
+        while True:
+            readable = loop.create_future()
+            loop.add_reader(self._fd, _wake, readable)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await readable
+                return checked()
+            except BlockingIOError:
+                continue  # nothing (or nothing usable) to read yet: wait again
+            finally:
+                loop.remove_reader(self._fd)
 
     def close(self) -> None:
-        self._unwatch()
         self._peek.close()
 
 
