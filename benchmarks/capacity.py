@@ -13,7 +13,9 @@ ports, every device has its own port-and-agent pair of 10 scalar OIDs). It repor
   slot by more than the tolerance of collectors/schedule.py);
 * the mean time per poll (from sending to the decoded result, retries included);
 * the monitor process's CPU share (``time.process_time`` over wall time: the agents are
-  other processes and are not counted) and its memory (resident set at the end, peak);
+  other processes and are not counted), the system (kernel) time within it ("sys %": on
+  127.0.0.1 sending a datagram runs its delivery to the agent and the agent's wake-up),
+  and its memory (resident set at the end, peak);
 * answers the kernel dropped on the monitor's SNMP socket (/proc/net/udp "drops"), and the
   machine-wide UDP ``RcvbufErrors`` rise (other programs on the machine count there too).
 
@@ -141,10 +143,12 @@ async def measure(config, store, seconds: float) -> dict:
     await asyncio.sleep(INTERVAL_S)  # warm-up: one whole interval
     s0, mono0, cpu0, wall0 = service.stats.snapshot(), time.monotonic(), time.process_time(), \
         time.perf_counter()
+    times0 = os.times()  # user and system time apart (process_time is both)
     errors0 = rcvbuf_errors()
     await asyncio.sleep(seconds)
     mono1 = time.monotonic()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    system = os.times().system - times0.system
     live = service.stats.snapshot()  # while the SNMP socket is open: its buffer and drops
     stop.set()
     await asyncio.wait_for(task, 60)
@@ -176,7 +180,7 @@ async def measure(config, store, seconds: float) -> dict:
         "polls": s1.total.polls - s0.total.polls, "answers": s1.total.answers - s0.total.answers,
         "poll_ms": 1000 * (s1.total.duration_sum_s - s0.total.duration_sum_s)
         / max(1, s1.total.duration_count - s0.total.duration_count),
-        "cpu_share": cpu / wall, "rss_mib": rss_mib(),
+        "cpu_share": cpu / wall, "system_share": system / wall, "rss_mib": rss_mib(),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "socket_drops": live.receive_drops, "rcvbuf_errors": rcvbuf_errors() - errors0,
         "receive_buffers": list(live.receive_buffers), "limit": s1.in_flight_limit,
@@ -246,7 +250,7 @@ def main() -> int:
 
 
 HEADER = (f"{'devices':>7} {'due':>6} {'stored':>6} {'stored %':>8} {'on time %':>9} "
-          f"{'late':>5} {'skipped':>7} {'retries':>7} {'CPU %':>6} {'RSS MiB':>7} "
+          f"{'late':>5} {'skipped':>7} {'retries':>7} {'CPU %':>6} {'sys %':>6} {'RSS MiB':>7} "
           f"{'peak MiB':>8} {'poll ms':>7} {'drops':>5} {'RcvbufErr':>9} {'load':>5}")
 
 
@@ -256,7 +260,8 @@ def print_row(n: int, r: dict) -> None:
     drops = "?" if r["socket_drops"] is None else r["socket_drops"]
     print(f"{n:>7} {r['due']:>6} {r['stored']:>6} {100 * r['stored'] / due:>7.2f}% "
           f"{100 * r['on_time'] / due:>8.2f}% {r['late']:>5} {r['skipped']:>7} "
-          f"{r['retries']:>7} {100 * r['cpu_share']:>5.1f}% {r['rss_mib']:>7.0f} "
+          f"{r['retries']:>7} {100 * r['cpu_share']:>5.1f}% "
+          f"{100 * r.get('system_share', float('nan')):>5.1f}% {r['rss_mib']:>7.0f} "
           f"{r['peak_rss_mib']:>8.0f} {r['poll_ms']:>7.1f} {drops:>5} "
           f"{r['rcvbuf_errors']:>9} {r['load']:>5.1f}", flush=True)
 

@@ -235,7 +235,9 @@ class GufoClient:
         attempts, attempt, reported = self.retries + 1, 0, False
         while True:
             try:
-                session = await self._ensure()
+                # A v2c session once open is simply used (_ensure would return it).
+                session = self._session if self._session is not None and \
+                    self._user is None else await self._ensure()
                 return await self._once(lambda: make(session))
             except (PollTimeout, _Unmatched):
                 if self._user is not None:
@@ -310,7 +312,10 @@ class GufoClient:
             verdict = await self._empty(key, lambda ref: ref.get(wanted))
             if verdict is not None:
                 return verdict
-        return {oid: _to_python(got[oid]) if oid in got else MISSING for oid in wanted}
+        # An OID the answer lacks is MISSING, as _to_python(None) is; integers, the
+        # usual values, are kept as they are.
+        return {oid: value if type(value := got.get(oid)) is int else _to_python(value)
+                for oid in wanted}
 
     async def walk(self, columns: Sequence[str], max_repetitions: int = 25) -> dict[str, object]:
         """Every object under each column: one GETBULK walk per table (see walk_groups)."""

@@ -18,6 +18,10 @@ async def read_answers(client: SnmpClient, plan: SnmpPlan,
     With ``timeout_s`` the GETs together, then the walk, must finish within the plan's
     budget for each (SnmpPlan.gets_budget_s, walk_budget_s); beyond it PollTimeout.
     """
+    if timeout_s is None and not plan.walks and len(plan.gets) == 1:
+        # The usual plan, one GET: its refusal is every request's (raised), its answer
+        # the whole answer.
+        return await client.get(plan.gets[0]), 0
     answers: dict[str, object] = {}
     refused: list[DeviceError] = []
 

@@ -118,9 +118,10 @@ class PollResult:
         """What this poll adds to the device's error counters, by kind: the per-point
         problems, each undecodable reading under ``decode``, and a failed poll's kind."""
         counts = dict(self.point_errors)
-        if self.undecoded:
+        undecoded = self.undecoded  # one pass over the readings
+        if undecoded:
             kind = ErrorKind.DECODE.value
-            counts[kind] = counts.get(kind, 0) + self.undecoded
+            counts[kind] = counts.get(kind, 0) + undecoded
         if self.error_kind is not None:
             counts[self.error_kind.value] = counts.get(self.error_kind.value, 0) + 1
         return counts

@@ -38,6 +38,9 @@ if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never n
 DB_FILE = "pue-monitor.sqlite3"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 5.0
+# Page cache of the connection that writes poll results (SQLite's default is 2 MiB): see
+# Store.write_polls. At most this much memory, used only as pages are read.
+POLL_WRITER_CACHE_KIB = 16 * 1024
 HEALTH_COLUMNS_ADDED = (("degraded", "INTEGER NOT NULL DEFAULT 0"),)
 # The flag counts of a block (pue.quality.COUNTED beyond resets), in row order.
 FLAG_COLUMNS = days.FLAG_COLUMNS
@@ -116,6 +119,46 @@ CREATE TABLE IF NOT EXISTS interval_energy (
 """
 
 
+_HEALTH_UPSERT = """INSERT INTO device_health (device, site, up, last_poll_ts, last_ok_ts,
+     last_duration_s, last_error_kind, last_error, consecutive_failures,
+     polls_total, degraded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+   ON CONFLICT(device) DO UPDATE SET degraded = excluded.degraded,
+     site = excluded.site, up = excluded.up, last_poll_ts = excluded.last_poll_ts,
+     last_ok_ts = COALESCE(excluded.last_ok_ts, device_health.last_ok_ts),
+     last_duration_s = excluded.last_duration_s,
+     last_error_kind = excluded.last_error_kind, last_error = excluded.last_error,
+     consecutive_failures = CASE WHEN excluded.up = 1 THEN 0
+         ELSE device_health.consecutive_failures + 1 END,
+     polls_total = device_health.polls_total + 1"""
+_ERRORS_UPSERT = """INSERT INTO poll_errors VALUES (?, ?, ?) ON CONFLICT(device, kind)
+                    DO UPDATE SET count = count + excluded.count"""
+# The readings table's quality text, and whether the value is kept, per quality.
+_QUALITY_ROW = {q: (q.value, q == Quality.OK) for q in Quality}
+# labels_key of the label sets seen, for the readings written on every poll (a few per
+# series); cleared when it grows past this many, so odd labels cannot grow it for ever.
+_LABEL_KEYS_MAX = 100_000
+_label_keys: dict[tuple, str] = {}
+
+
+def _reading_rows(readings: Iterable[Reading]) -> list[tuple]:
+    """The readings as rows of the readings table."""
+    keys, quality_row = _label_keys, _QUALITY_ROW
+    rows = []
+    add = rows.append
+    for r in readings:
+        labels = r.labels
+        key = keys.get(labels) if type(labels) is tuple else None
+        if key is None:
+            key = labels_key(labels)
+            if type(labels) is tuple:
+                if len(keys) >= _LABEL_KEYS_MAX:
+                    keys.clear()
+                keys[labels] = key
+        quality, ok = quality_row[r.quality]
+        add((r.ts, r.device, r.metric, key, r.value if ok else None, quality))
+    return rows
+
+
 def _add(total: float | None, value: float | None) -> float | None:
     return total if value is None else (value if total is None else total + value)
 
@@ -184,40 +227,34 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         if conn is not None:
             conn.close()
             self._local.conn = None
+            self._local.writes_polls = False
 
     # -- writing (collectors) -------------------------------------------------------
 
     def write_polls(self, results: Sequence[PollResult]) -> None:
         """Store readings, health and error counts of many polls in one transaction."""
-        rows = [(r.ts, r.device, r.metric, labels_key(r.labels),
-                 r.value if r.quality == Quality.OK else None, r.quality.value)
-                for res in results for r in res.readings]
+        rows = _reading_rows(r for res in results for r in res.readings)
+        health, errors = [], []
+        for res in results:
+            end = res.started + res.duration_s
+            health.append((res.device, res.site, int(res.ok), end, end if res.ok else None,
+                           res.duration_s, res.error_kind.value if res.error_kind else None,
+                           res.error, 0 if res.ok else 1,
+                           int(res.state == HealthState.DEGRADED)))
+            errors += [(res.device, kind, n) for kind, n in res.error_counts().items()]
         with self._connect() as conn:
+            if not getattr(self._local, "writes_polls", False):
+                # The connection that writes every poll keeps more of the readings'
+                # indexes in memory: with SQLite's default 2 MiB it read the pages of
+                # the series index back from the file at each batch (system time).
+                conn.execute(f"PRAGMA cache_size = -{POLL_WRITER_CACHE_KIB}")
+                self._local.writes_polls = True
             conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)", rows)
-            for res in results:
-                self._write_health(conn, res)
-
-    @staticmethod
-    def _write_health(conn: sqlite3.Connection, res: PollResult) -> None:
-        end = res.started + res.duration_s
-        conn.execute(
-            """INSERT INTO device_health (device, site, up, last_poll_ts, last_ok_ts,
-                 last_duration_s, last_error_kind, last_error, consecutive_failures,
-                 polls_total, degraded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
-               ON CONFLICT(device) DO UPDATE SET degraded = excluded.degraded,
-                 site = excluded.site, up = excluded.up, last_poll_ts = excluded.last_poll_ts,
-                 last_ok_ts = COALESCE(excluded.last_ok_ts, device_health.last_ok_ts),
-                 last_duration_s = excluded.last_duration_s,
-                 last_error_kind = excluded.last_error_kind, last_error = excluded.last_error,
-                 consecutive_failures = CASE WHEN excluded.up = 1 THEN 0
-                     ELSE device_health.consecutive_failures + 1 END,
-                 polls_total = device_health.polls_total + 1""",
-            (res.device, res.site, int(res.ok), end, end if res.ok else None, res.duration_s,
-             res.error_kind.value if res.error_kind else None, res.error, 0 if res.ok else 1,
-             int(res.state == HealthState.DEGRADED)))
-        for kind, n in res.error_counts().items():
-            conn.execute("""INSERT INTO poll_errors VALUES (?, ?, ?) ON CONFLICT(device, kind)
-                            DO UPDATE SET count = count + excluded.count""", (res.device, kind, n))
+            # Row by row in the polls' order, as one execute per poll did (executemany
+            # runs the statement once per row), so a device polled twice in one batch
+            # counts both polls and keeps the later one's state.
+            conn.executemany(_HEALTH_UPSERT, health)
+            conn.executemany(_ERRORS_UPSERT, errors)
 
     def prune_readings(self, before: float) -> int:
         """Delete the readings older than ``before``, a day per transaction."""
@@ -255,9 +292,7 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                         stale: Sequence[tuple[str, tuple[float, float]]] = ()) -> None:
         """Historical readings, and the removal of the blocks they make stale (device,
         (start, end)), in one transaction: all of it or none of it."""
-        rows = [(r.ts, r.device, r.metric, labels_key(r.labels),
-                 r.value if r.quality == Quality.OK else None, r.quality.value)
-                for r in readings]
+        rows = _reading_rows(readings)
         with self._connect() as conn:
             conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)", rows)
             self._drop_stale(conn, stale)
