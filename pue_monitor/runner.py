@@ -50,6 +50,15 @@ PRUNE_EVERY_S = 3600.0  # retention: old readings are deleted at most this often
 SIMULATOR_START_TIMEOUT_S = 30.0
 
 
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``stop``; whether it was set."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
 async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event,
                        clock: Callable[[], float]) -> None:
     """Close finished 15-minute blocks; then, at most every PRUNE_EVERY_S, delete the raw
@@ -77,10 +86,7 @@ async def _rollup_loop(store: StoreProtocol, config: Config, stop: asyncio.Event
             except Exception:  # retried on the next pass; polling goes on
                 log.exception("deleting old readings failed; retrying in %.0f s",
                               ROLLUP_EVERY_S)
-        try:
-            await asyncio.wait_for(stop.wait(), ROLLUP_EVERY_S)
-        except TimeoutError:
-            pass
+        await _stopped_within(stop, ROLLUP_EVERY_S)
 
 
 async def _keep_loop(store: StoreProtocol, config: Config, stop: asyncio.Event,
@@ -95,10 +101,7 @@ async def _keep_loop(store: StoreProtocol, config: Config, stop: asyncio.Event,
         except Exception:  # retried at the next pass; nothing else depends on it
             log.exception("keeping the partial blocks' results failed; retrying in %.0f s",
                           KEEP_EVERY_S)
-        try:
-            await asyncio.wait_for(stop.wait(), KEEP_EVERY_S)
-        except TimeoutError:
-            pass
+        await _stopped_within(stop, KEEP_EVERY_S)
 
 
 async def _run_log_loop(store: StoreProtocol, stop: asyncio.Event,
@@ -128,11 +131,8 @@ async def _run_log_loop(store: StoreProtocol, stop: asyncio.Event,
                 log.exception("cannot write the monitor's run log; collecting goes on "
                               "and the heartbeat is retried")
             failing = True
-        try:
-            await asyncio.wait_for(stop.wait(), heartbeat_s)
-        except TimeoutError:
-            continue
-        break
+        if await _stopped_within(stop, heartbeat_s):
+            break
     try:
         mark(clock(), True)
     except Exception:
@@ -149,10 +149,7 @@ async def _influx_loop(store: StoreProtocol, config: Config, writer: InfluxWrite
             await asyncio.to_thread(export_interval_energy, store, config, writer.outbox)
         except Exception:  # retried on the next pass; polling goes on
             log.exception("cannot queue PUE results for InfluxDB")
-        try:
-            await asyncio.wait_for(stop.wait(), config.influxdb.pue_interval_s)
-        except TimeoutError:
-            pass
+        await _stopped_within(stop, config.influxdb.pue_interval_s)
 
 
 def _influx_destination(config: Config, writer: InfluxWriter) -> Destination:

@@ -11,6 +11,17 @@ from pue_monitor.store.model import PollResult, Reading
 from pue_monitor.store.outbox import Outbox
 from pue_monitor.store.sqlite import Store
 
+# An edge's site: two meters with a PUE role and one monitor-only device, all `auto`.
+EDGE = """
+sites:
+  - id: s
+    name: {vi: S, en: S}
+    devices:
+      - {id: meter, profile: auto, role: facility, snmp: {host: 127.0.0.1}}
+      - {id: it, profile: auto, role: it, measurement_point: ups_output,
+         snmp: {host: 127.0.0.2}}
+      - {id: watch, profile: auto, snmp: {host: 127.0.0.3}}
+"""
 CENTRAL = """
 web: {login: false}
 sites: []
@@ -71,16 +82,7 @@ def test_a_central_config_with_sites_of_its_own_is_refused(tmp_path, capsys):
 def test_the_edge_queues_readings_before_storing_them(tmp_path):
     """A store write that fails leaves the readings queued (sent again, stored once at the
     central); monitor-only devices are not queued at all."""
-    config = load_config_text("""
-sites:
-  - id: s
-    name: {vi: S, en: S}
-    devices:
-      - {id: meter, profile: auto, role: facility, snmp: {host: 127.0.0.1}}
-      - {id: it, profile: auto, role: it, measurement_point: ups_output,
-         snmp: {host: 127.0.0.2}}
-      - {id: watch, profile: auto, snmp: {host: 127.0.0.3}}
-""", env={})
+    config = load_config_text(EDGE, env={})
     outbox = Outbox(tmp_path / "outbox.sqlite3")
 
     class Failing:
@@ -111,15 +113,7 @@ def test_the_edge_sends_its_definition_again_when_an_auto_device_is_identified(t
 
     from pue_monitor.exchange.central import DefinitionSender, definition_document
 
-    config = load_config_text("""
-sites:
-  - id: s
-    name: {vi: S, en: S}
-    devices:
-      - {id: meter, profile: auto, role: facility, snmp: {host: 127.0.0.1}}
-      - {id: it, profile: ups_mib, role: it, measurement_point: ups_output,
-         snmp: {host: 127.0.0.2}}
-""", env={})
+    config = load_config_text(EDGE, env={})
     outbox = Outbox(tmp_path / "outbox.sqlite3")
     identified: dict[str, str] = {}
     clock = iter(range(1000, 2000, 10))
@@ -153,6 +147,7 @@ sites:
         outbox.close()
     meters = [{d["id"]: d["identified_profile"] for d in doc["sites"][0]["devices"]}
               for doc in posted]
-    assert meters == [{"meter": None, "it": None}, {"meter": "eastron_sdm630", "it": None}]
+    assert meters == [{"meter": None, "it": None, "watch": None},
+                      {"meter": "eastron_sdm630", "it": None, "watch": None}]
     first, second = (doc["changed_ts"] for doc in posted)
     assert first == 1000.0 and second > first  # each definition with its own time
