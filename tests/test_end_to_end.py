@@ -33,11 +33,16 @@ def get_json(url: str) -> dict:
     return json.loads(get(url))
 
 
-def wait_for(url: str, proc: subprocess.Popen, timeout: float = START_TIMEOUT_S) -> None:
+def wait_for(url: str, proc: subprocess.Popen, timeout: float = START_TIMEOUT_S,
+             log_path=None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"process exited with {proc.returncode}: {proc.args}")
+            # What the process said last: a start-up failure is then diagnosable from the
+            # test report alone (the temporary folder is gone by the time one looks).
+            said = "" if log_path is None else "\n" + "\n".join(
+                log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:])
+            raise AssertionError(f"process exited with {proc.returncode}: {proc.args}{said}")
         try:
             get(url, 1.0)
             return
@@ -83,10 +88,11 @@ def monitor_running(demo_config, tmp_path, store_url: str | None = None):
     control = raw["simulation"]["control_port"]
     port = free_port()
     with process("simulate", "-c", str(path), log_path=tmp_path / "sim.log") as sim:
-        wait_for(f"http://127.0.0.1:{control}/healthz", sim)
+        wait_for(f"http://127.0.0.1:{control}/healthz", sim, log_path=tmp_path / "sim.log")
         with process("run", "-c", str(path), "--port", str(port), "--data-dir",
                      str(tmp_path / "data"), log_path=tmp_path / "monitor.log") as mon:
-            wait_for(f"http://127.0.0.1:{port}/healthz", mon)
+            wait_for(f"http://127.0.0.1:{port}/healthz", mon,
+                     log_path=tmp_path / "monitor.log")
             yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{control}", raw, sim, mon
 
 
