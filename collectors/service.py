@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from pue_monitor.collectors.fd_limit import fds_needed, raise_fd_limit
+from pue_monitor.collectors.gc_tuning import polling_gc
 from pue_monitor.collectors.modbus_client import ModbusConnection, SerialSettings
 from pue_monitor.collectors.poller import DevicePoller, OnIdentified, Sink
 from pue_monitor.collectors.sink import Destination, FanOutSink, StoreSink
@@ -111,7 +112,8 @@ async def run_pollers(pollers: Sequence[DevicePoller], stop: asyncio.Event) -> N
     """Every poller until ``stop``; then their clients are closed."""
     tasks = [asyncio.create_task(p.run(stop), name=f"poll:{p.device.id}") for p in pollers]
     try:
-        await asyncio.gather(*tasks)
+        with polling_gc():
+            await asyncio.gather(*tasks)
     finally:
         for poller in pollers:
             poller.client.close()
