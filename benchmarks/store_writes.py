@@ -8,6 +8,10 @@ the CPU time (this process, ``time.process_time``) and the wall time per stored 
 and per poll, on a fresh store in a temporary folder, with ``--polls`` polls spread over
 ``--devices`` devices 10 s apart (the store's indexes see realistic keys). Wall time adds
 the waits for the disk (WAL, synchronous=NORMAL) and, on a shared machine, for a core.
+*Written* is what the process wrote to files per stored reading (``/proc/self/io``
+``wchar``: the WAL's pages and the checkpoints' copies into the database file): the
+series index takes each reading at its own place, so every transaction rewrites a page
+per series it touches. That is the disk's wear: multiply by readings per day.
 """
 
 from __future__ import annotations
@@ -40,21 +44,31 @@ def polls(n: int, devices: int, t0: float) -> list[PollResult]:
     return out
 
 
-def run(batch: int, n: int, devices: int) -> tuple[float, float, float]:
+def written() -> int | None:
+    """Bytes this process has written to files so far (Linux), else None."""
+    try:
+        with open("/proc/self/io", encoding="ascii") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("wchar:"))
+    except (OSError, StopIteration):
+        return None
+
+
+def run(batch: int, n: int, devices: int) -> tuple[float, float, float, float | None]:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp))
         try:
             results = polls(n, devices, 1_760_000_000.0)
             store.write_polls(results[:devices])  # first rows of every device: not timed
             timed = results[devices:]
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0, w0 = time.perf_counter(), time.process_time(), written()
             for i in range(0, len(timed), batch):
                 store.write_polls(timed[i:i + batch])
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            wall, cpu, w1 = time.perf_counter() - t0, time.process_time() - c0, written()
         finally:
             store.close()
     rows = len(timed) * len(METRICS)
-    return 1e6 * cpu / rows, 1e6 * wall / rows, 1e6 * cpu / len(timed)
+    per_row = None if w0 is None or w1 is None else (w1 - w0) / rows
+    return 1e6 * cpu / rows, 1e6 * wall / rows, 1e6 * cpu / len(timed), per_row
 
 
 def main() -> int:
@@ -66,10 +80,13 @@ def main() -> int:
           f"of {len(METRICS)} readings, {args.devices} devices; the sink flushes up to "
           f"{FLUSH_BATCH} polls (or every 0.5 s)\n")
     print(f"{'polls per transaction':>22} {'CPU µs/reading':>15} {'wall µs/reading':>16} "
-          f"{'CPU µs/poll':>12}")
+          f"{'CPU µs/poll':>12} {'written B/reading':>18}")
     for batch in (1, 10, 100, FLUSH_BATCH, 2000):
-        cpu_row, wall_row, cpu_poll = run(batch, args.polls + args.devices, args.devices)
-        print(f"{batch:>22} {cpu_row:>15.1f} {wall_row:>16.1f} {cpu_poll:>12.0f}")
+        cpu_row, wall_row, cpu_poll, bytes_row = run(batch, args.polls + args.devices,
+                                                     args.devices)
+        wrote = "?" if bytes_row is None else f"{bytes_row:,.0f}"
+        print(f"{batch:>22} {cpu_row:>15.1f} {wall_row:>16.1f} {cpu_poll:>12.0f} "
+              f"{wrote:>18}")
     return 0
 
 
