@@ -175,8 +175,10 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
         resolution_kwh=profile.counter_resolution_kwh(ENERGY_METRIC, last)
         if profile is not None else 0.0,
         reset_below_fraction=rules["reset_below_fraction"], rated_max_w=rules["rated_max_w"],
-        power=power, site_power=tuple((_it_power(store, config, site, d, series), d.share)
-                                      for d in feeds))
+        power=power,
+        # made only if the counter has a run of equal readings to judge
+        site_power=lambda: tuple((_it_power(store, config, site, d, series), d.share)
+                                 for d in feeds))
     return MeterEnergy(counter, power)
 
 
