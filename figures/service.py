@@ -117,10 +117,16 @@ def meter_inputs_over(store: StoreProtocol, config: Config, site: Site,
     window takes the settings in force at its start (config.history): a window must not
     span a change of settings (site_epochs cuts periods there)."""
     sites = [site_at(config, site, start) for start, _ in windows]
-    ids = sorted({d.id for s in sites for d in s.devices
-                  if d.role not in (Role.MONITOR, Role.WATER)})
+    meters = {d.id: (s, d) for s in sites for d in s.devices
+              if d.role not in (Role.MONITOR, Role.WATER)}
+    ids = sorted(meters)
+    # The nearest readings beyond a window usually lie within NEAR_READINGS polls and a
+    # half (a store may read that much more rather than seek them series by series).
+    near_s = (NEAR_READINGS + 0.5) * max(
+        (config.polling_for(s, d).interval_s for s, d in meters.values()), default=0.0)
     every = store.series_windows([(d, m) for d in ids
-                                  for m in (ENERGY_METRIC, POWER_METRIC)], windows)
+                                  for m in (ENERGY_METRIC, POWER_METRIC)], windows,
+                                 near_s=near_s)
     return [[MeterInput(device=device.id, role=device.role, share=device.share,
                         measurement_point=device.measurement_point,
                         energy=meter_energy(store, config, now_site, device, start, end,

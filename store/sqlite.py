@@ -7,6 +7,7 @@ readers never wait for the writer), and one connection per thread.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import sqlite3
@@ -347,14 +348,20 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
     # -- reading (web, reports, exporters) -------------------------------------------
 
     def series_windows(self, keys: Sequence[tuple[str, str]],
-                       windows: Sequence[tuple[float, float]], labels: str = ""
+                       windows: Sequence[tuple[float, float]], labels: str = "",
+                       near_s: float = 0.0
                        ) -> list[dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
         """Good readings of each (device, metric) in each window [start, end], plus the
         NEAR_READINGS nearest on each side (interpolation, and the spike / dip rule that
         looks two readings on), as sorted (times, values) arrays;
         read together: a handful of statements whatever the number of series and windows
         (a report's exact path asks for every meter of a site over each stretch it
-        recomputes)."""
+        recomputes).
+
+        ``near_s`` (StoreProtocol.series_windows): each window is read ``near_s`` wider on
+        each side, and the nearest readings are taken from there; a series with fewer
+        than NEAR_READINGS there on a side has them looked up one by one (an index seek
+        each, the way without a hint)."""
         keys = list(dict.fromkeys(keys))
         found = [{k: [] for k in keys} for _ in windows]
         devices = sorted({d for d, _ in keys})
@@ -363,19 +370,17 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                   f"({','.join('?' * len(devices))}) AND metric IN "
                   f"({','.join('?' * len(metrics))}) AND labels = ? AND quality = 'ok' "
                   "AND ts >= ? AND ts <= ?")
-        statements = [(inside, (i, *devices, *metrics, labels, a, b))
+        wide = near_s > 0 and math.isfinite(near_s)
+        margin = near_s if wide else 0.0
+        statements = [(inside, (i, *devices, *metrics, labels, a - margin, b + margin))
                       for i, (a, b) in enumerate(windows)]
-        statements += [(side, (i, d, m, labels, t)) for i, (a, b) in enumerate(windows)
-                       for d, m in keys for side, t in ((_BEFORE, a), (_AFTER, b))]
+        if not wide:
+            statements += [(side, (i, d, m, labels, t)) for i, (a, b) in enumerate(windows)
+                           for d, m in keys for side, t in ((_BEFORE, a), (_AFTER, b))]
         with self._connect() as conn:
-            for j in range(0, len(statements), SQL_NEAR_CHUNK):
-                chunk = statements[j:j + SQL_NEAR_CHUNK]
-                sql = " UNION ALL ".join(text for text, _ in chunk)
-                for i, device, metric, ts, value in conn.execute(
-                        sql, [x for _, args in chunk for x in args]):
-                    points = found[i].get((device, metric))
-                    if points is not None:
-                        points.append((ts, value))
+            self._union_into(conn, statements, found)
+            if wide:
+                found = self._nearest_within(conn, keys, windows, labels, found)
         out = []
         for per_key in found:
             arrays = {}
@@ -384,6 +389,64 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                 data = np.asarray(points, dtype=float).reshape(-1, 2)
                 arrays[key] = (data[:, 0], data[:, 1])
             out.append(arrays)
+        return out
+
+    @staticmethod
+    def _union_into(conn: sqlite3.Connection, statements: list[tuple[str, tuple]],
+                    found: list[dict[tuple[str, str], list]]) -> None:
+        """Run (sql, args) statements giving (window, device, metric, ts, value) rows, a
+        few hundred to a UNION ALL, each row appended to ``found[window][(device,
+        metric)]`` in the order they come."""
+        for j in range(0, len(statements), SQL_NEAR_CHUNK):
+            chunk = statements[j:j + SQL_NEAR_CHUNK]
+            sql = " UNION ALL ".join(text for text, _ in chunk)
+            for i, device, metric, ts, value in conn.execute(
+                    sql, [x for _, args in chunk for x in args]):
+                points = found[i].get((device, metric))
+                if points is not None:
+                    points.append((ts, value))
+
+    @staticmethod
+    def _nearest_within(conn: sqlite3.Connection, keys: list[tuple[str, str]],
+                        windows: Sequence[tuple[float, float]], labels: str,
+                        found: list[dict[tuple[str, str], list]]
+                        ) -> list[dict[tuple[str, str], list]]:
+        """Each series of each window read wider (series_windows' ``near_s``) cut to its
+        readings in the window and the NEAR_READINGS nearest on each side, in the order
+        the statements without a hint give them (so that equal times keep the same
+        order once sorted): before the window the nearest last first, as ``ts DESC``
+        reads the index, after it the nearest first. A side with fewer than
+        NEAR_READINGS in the wider read is looked up as without a hint."""
+        out: list[dict[tuple[str, str], list]] = [{k: [] for k in keys} for _ in windows]
+        sides: dict[tuple[int, tuple[str, str], int], list] = {}
+        ask = []
+        for i, (a, b) in enumerate(windows):
+            for key, points in found[i].items():
+                points.sort(key=lambda p: p[0])  # stable, as they come from the index
+                times = [p[0] for p in points]
+                lo, hi = bisect.bisect_left(times, a), bisect.bisect_right(times, b)
+                before, after = points[:lo], points[hi:]
+                if len(before) >= NEAR_READINGS:
+                    sides[(i, key, 0)] = before[:-NEAR_READINGS - 1:-1]
+                else:
+                    ask.append((_BEFORE, (i, *key, labels, a)))
+                    sides[(i, key, 0)] = []
+                if len(after) >= NEAR_READINGS:
+                    sides[(i, key, 1)] = after[:NEAR_READINGS]
+                else:
+                    ask.append((_AFTER, (i, *key, labels, b)))
+                    sides[(i, key, 1)] = []
+                out[i][key] = points[lo:hi]
+        if ask:
+            asked: list[dict[tuple[str, str], list]] = [{k: [] for k in keys}
+                                                        for _ in windows]
+            Store._union_into(conn, ask, asked)
+            for i, (a, b) in enumerate(windows):
+                for key, points in asked[i].items():
+                    for p in points:
+                        sides[(i, key, 0 if p[0] < a else 1)].append(p)
+        for (i, key, _), points in sides.items():
+            out[i][key].extend(points)
         return out
 
     def series_at(self, points: Sequence[tuple[tuple[str, str], float]], labels: str = ""
