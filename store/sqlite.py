@@ -56,10 +56,13 @@ SUM_GROUP = 100
 BUSY_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
 # The NEAR_READINGS nearest readings of one series before / after a time (series_windows).
-_NEAR = ("SELECT * FROM (SELECT ?, device, metric, ts, value FROM readings WHERE device = ? "
+_NEAR = ("SELECT * FROM (SELECT ?, ts, value FROM readings WHERE device = ? "
          "AND metric = ? AND labels = ? AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
          f"LIMIT {NEAR_READINGS})")
 _BEFORE, _AFTER = _NEAR.format(op="<", order="DESC"), _NEAR.format(op=">", order="ASC")
+# The good readings of one series in [start, end] (series_windows), tagged like _NEAR's.
+_WITHIN = ("SELECT ?, ts, value FROM readings WHERE device = ? AND metric = ? AND labels = ? "
+           "AND quality = 'ok' AND ts >= ? AND ts <= ?")
 DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
 SETTINGS_KEY = "block_settings:"  # meta key prefix: the settings a device's blocks were made with
 
@@ -356,97 +359,86 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         looks two readings on), as sorted (times, values) arrays;
         read together: a handful of statements whatever the number of series and windows
         (a report's exact path asks for every meter of a site over each stretch it
-        recomputes).
+        recomputes). Each series of each window is an index seek, its rows tagged with
+        the pair's number (no device or metric text per row).
 
         ``near_s`` (StoreProtocol.series_windows): each window is read ``near_s`` wider on
         each side, and the nearest readings are taken from there; a series with fewer
-        than NEAR_READINGS there on a side has them looked up one by one (an index seek
-        each, the way without a hint)."""
+        than NEAR_READINGS there on a side has them sought one by one (two LIMIT seeks,
+        as without a hint)."""
         keys = list(dict.fromkeys(keys))
-        found = [{k: [] for k in keys} for _ in windows]
-        devices = sorted({d for d, _ in keys})
-        metrics = sorted({m for _, m in keys})
-        inside = ("SELECT ?, device, metric, ts, value FROM readings WHERE device IN "
-                  f"({','.join('?' * len(devices))}) AND metric IN "
-                  f"({','.join('?' * len(metrics))}) AND labels = ? AND quality = 'ok' "
-                  "AND ts >= ? AND ts <= ?")
+        pairs = [(i, key) for i in range(len(windows)) for key in keys]
+        found: list[list] = [[] for _ in pairs]
         wide = near_s > 0 and math.isfinite(near_s)
         margin = near_s if wide else 0.0
-        statements = [(inside, (i, *devices, *metrics, labels, a - margin, b + margin))
-                      for i, (a, b) in enumerate(windows)]
+        statements = [(_WITHIN, (j, *key, labels, windows[i][0] - margin,
+                                 windows[i][1] + margin)) for j, (i, key) in enumerate(pairs)]
         if not wide:
-            statements += [(side, (i, d, m, labels, t)) for i, (a, b) in enumerate(windows)
-                           for d, m in keys for side, t in ((_BEFORE, a), (_AFTER, b))]
+            statements += [(side, (j, *key, labels, t)) for j, (i, key) in enumerate(pairs)
+                           for side, t in ((_BEFORE, windows[i][0]), (_AFTER, windows[i][1]))]
         with self._connect() as conn:
             self._union_into(conn, statements, found)
             if wide:
-                found = self._nearest_within(conn, keys, windows, labels, found)
-        out = []
-        for per_key in found:
-            arrays = {}
-            for key, points in per_key.items():
+                found = self._nearest_within(conn, pairs, windows, labels, found)
+        out: list[dict] = [{} for _ in windows]
+        for (i, key), points in zip(pairs, found):
+            if not wide:
                 points.sort(key=lambda p: p[0])  # stable: equal times keep their order
-                data = np.asarray(points, dtype=float).reshape(-1, 2)
-                arrays[key] = (data[:, 0], data[:, 1])
-            out.append(arrays)
+            data = np.asarray(points, dtype=float).reshape(-1, 2)
+            out[i][key] = (data[:, 0], data[:, 1])
         return out
 
     @staticmethod
     def _union_into(conn: sqlite3.Connection, statements: list[tuple[str, tuple]],
-                    found: list[dict[tuple[str, str], list]]) -> None:
-        """Run (sql, args) statements giving (window, device, metric, ts, value) rows, a
-        few hundred to a UNION ALL, each row appended to ``found[window][(device,
-        metric)]`` in the order they come."""
-        for j in range(0, len(statements), SQL_NEAR_CHUNK):
-            chunk = statements[j:j + SQL_NEAR_CHUNK]
+                    found: list[list]) -> None:
+        """Run (sql, args) statements giving (j, ts, value) rows, a few hundred to a
+        UNION ALL, each row appended to ``found[j]`` in the order they come."""
+        for at in range(0, len(statements), SQL_NEAR_CHUNK):
+            chunk = statements[at:at + SQL_NEAR_CHUNK]
             sql = " UNION ALL ".join(text for text, _ in chunk)
-            for i, device, metric, ts, value in conn.execute(
-                    sql, [x for _, args in chunk for x in args]):
-                points = found[i].get((device, metric))
-                if points is not None:
-                    points.append((ts, value))
+            for j, ts, value in conn.execute(sql, [x for _, args in chunk for x in args]):
+                found[j].append((ts, value))
 
     @staticmethod
-    def _nearest_within(conn: sqlite3.Connection, keys: list[tuple[str, str]],
+    def _nearest_within(conn: sqlite3.Connection, pairs: list[tuple[int, tuple[str, str]]],
                         windows: Sequence[tuple[float, float]], labels: str,
-                        found: list[dict[tuple[str, str], list]]
-                        ) -> list[dict[tuple[str, str], list]]:
-        """Each series of each window read wider (series_windows' ``near_s``) cut to its
-        readings in the window and the NEAR_READINGS nearest on each side, in the order
-        the statements without a hint give them (so that equal times keep the same
-        order once sorted): before the window the nearest last first, as ``ts DESC``
-        reads the index, after it the nearest first. A side with fewer than
-        NEAR_READINGS in the wider read is looked up as without a hint."""
-        out: list[dict[tuple[str, str], list]] = [{k: [] for k in keys} for _ in windows]
-        sides: dict[tuple[int, tuple[str, str], int], list] = {}
+                        found: list[list]) -> list[list]:
+        """Each (window, series) of ``pairs`` read wider (series_windows' ``near_s``) cut
+        to its readings in the window and the NEAR_READINGS nearest on each side, sorted
+        by time, equal times in the order the statements without a hint give them:
+        before the window the last written first (``ts DESC`` reads the index that
+        way), in and after it as written. A side with fewer than NEAR_READINGS in the
+        wider read is sought as without a hint."""
+        sides: list[list[list]] = []
         ask = []
-        for i, (a, b) in enumerate(windows):
-            for key, points in found[i].items():
-                points.sort(key=lambda p: p[0])  # stable, as they come from the index
-                times = [p[0] for p in points]
-                lo, hi = bisect.bisect_left(times, a), bisect.bisect_right(times, b)
-                before, after = points[:lo], points[hi:]
-                if len(before) >= NEAR_READINGS:
-                    sides[(i, key, 0)] = before[:-NEAR_READINGS - 1:-1]
-                else:
-                    ask.append((_BEFORE, (i, *key, labels, a)))
-                    sides[(i, key, 0)] = []
-                if len(after) >= NEAR_READINGS:
-                    sides[(i, key, 1)] = after[:NEAR_READINGS]
-                else:
-                    ask.append((_AFTER, (i, *key, labels, b)))
-                    sides[(i, key, 1)] = []
-                out[i][key] = points[lo:hi]
+        for j, ((i, key), points) in enumerate(zip(pairs, found)):
+            a, b = windows[i]
+            points.sort(key=lambda p: p[0])  # stable, as they come from the index
+            times = [p[0] for p in points]
+            lo, hi = bisect.bisect_left(times, a), bisect.bisect_right(times, b)
+            before, after = points[:lo], points[hi:]
+            if len(before) >= NEAR_READINGS:
+                before = before[:-NEAR_READINGS - 1:-1]  # nearest first, as ts DESC
+            else:
+                ask.append((_BEFORE, (j, *key, labels, a)))
+                before = []
+            if len(after) >= NEAR_READINGS:
+                after = after[:NEAR_READINGS]
+            else:
+                ask.append((_AFTER, (j, *key, labels, b)))
+                after = []
+            sides.append([before, points[lo:hi], after])
         if ask:
-            asked: list[dict[tuple[str, str], list]] = [{k: [] for k in keys}
-                                                        for _ in windows]
+            asked: list[list] = [[] for _ in pairs]
             Store._union_into(conn, ask, asked)
-            for i, (a, b) in enumerate(windows):
-                for key, points in asked[i].items():
-                    for p in points:
-                        sides[(i, key, 0 if p[0] < a else 1)].append(p)
-        for (i, key, _), points in sides.items():
-            out[i][key].extend(points)
+            for j, points in enumerate(asked):
+                a = windows[pairs[j][0]][0]
+                for p in points:
+                    sides[j][0 if p[0] < a else 2].append(p)
+        out = []
+        for before, inside, after in sides:
+            before.sort(key=lambda p: p[0])  # stable: equal times stay last written first
+            out.append(before + inside + after)
         return out
 
     def series_at(self, points: Sequence[tuple[tuple[str, str], float]], labels: str = ""
