@@ -8,8 +8,10 @@ readers never wait for the writer), and one connection per thread.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
+import operator
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -60,6 +62,19 @@ _NEAR = ("SELECT * FROM (SELECT ?, ts, value FROM readings WHERE device = ? "
          "AND metric = ? AND labels = ? AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
          f"LIMIT {NEAR_READINGS})")
 _BEFORE, _AFTER = _NEAR.format(op="<", order="DESC"), _NEAR.format(op=">", order="ASC")
+_TIME = operator.itemgetter(0)  # of a (ts, value) row
+
+
+def _pairs_array(points: list[tuple]) -> np.ndarray:
+    """(ts, value) rows as an n x 2 float array: np.asarray(points, dtype=float), at
+    about half its cost for the short series of the exact path."""
+    try:
+        return np.fromiter(itertools.chain.from_iterable(points), dtype=float,
+                           count=2 * len(points)).reshape(-1, 2)
+    except TypeError:  # a value that is not a number (None): as np.asarray takes it
+        return np.asarray(points, dtype=float).reshape(-1, 2)
+
+
 # The good readings of one series in [start, end] (series_windows), tagged like _NEAR's.
 _WITHIN = ("SELECT ?, ts, value FROM readings WHERE device = ? AND metric = ? AND labels = ? "
            "AND quality = 'ok' AND ts >= ? AND ts <= ?")
@@ -383,8 +398,8 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         out: list[dict] = [{} for _ in windows]
         for (i, key), points in zip(pairs, found):
             if not wide:
-                points.sort(key=lambda p: p[0])  # stable: equal times keep their order
-            data = np.asarray(points, dtype=float).reshape(-1, 2)
+                points.sort(key=_TIME)  # stable: equal times keep their order
+            data = _pairs_array(points)
             out[i][key] = (data[:, 0], data[:, 1])
         return out
 
@@ -413,7 +428,7 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         ask = []
         for j, ((i, key), points) in enumerate(zip(pairs, found)):
             a, b = windows[i]
-            points.sort(key=lambda p: p[0])  # stable, as they come from the index
+            points.sort(key=_TIME)  # stable, as they come from the index
             times = [p[0] for p in points]
             lo, hi = bisect.bisect_left(times, a), bisect.bisect_right(times, b)
             before, after = points[:lo], points[hi:]
@@ -437,7 +452,7 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                     sides[j][0 if p[0] < a else 2].append(p)
         out = []
         for before, inside, after in sides:
-            before.sort(key=lambda p: p[0])  # stable: equal times stay last written first
+            before.sort(key=_TIME)  # stable: equal times stay last written first
             out.append(before + inside + after)
         return out
 
