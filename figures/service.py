@@ -243,12 +243,15 @@ def whole_runs(store: StoreProtocol, key: tuple[str, str], ts: np.ndarray,
     for (with NEAR_READINGS beyond each side): fewer beyond it means the data ends there,
     and nothing more is asked of the store (a live window ending now)."""
     ts, values = np.asarray(ts, dtype=float), np.asarray(values, dtype=float)
-    more_before = start is None or int((ts < start).sum()) >= NEAR_READINGS
-    more_after = end is None or int((ts > end).sum()) >= NEAR_READINGS
-    if more_before and ts.size >= 2 and values[0] == values[1]:
+    # Whether the data goes on beyond the window, counted in the readings as read, and
+    # only at an end that is a run (the usual end is not: nothing to count).
+    read = ts
+    run_after = ts.size >= 2 and values[-1] == values[-2]
+    if ts.size >= 2 and values[0] == values[1] and (
+            start is None or int((read < start).sum()) >= NEAR_READINGS):
         more_ts, more = _run_beyond(store, key, float(ts[0]), float(values[0]), -1)
         ts, values = np.concatenate((more_ts, ts)), np.concatenate((more, values))
-    if more_after and ts.size >= 2 and values[-1] == values[-2]:
+    if run_after and (end is None or int((read > end).sum()) >= NEAR_READINGS):
         more_ts, more = _run_beyond(store, key, float(ts[-1]), float(values[-1]), 1)
         ts, values = np.concatenate((ts, more_ts)), np.concatenate((values, more))
     return ts, values

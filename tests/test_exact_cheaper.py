@@ -165,3 +165,55 @@ def test_counter_rules_with_and_without_a_rated_maximum(name, kwh, rated):
             "a rise beyond the rated maximum": ["implausible_counter"],
             "within the rated maximum": [], "a reset with a rated maximum": ["reset"]}[name]
     assert kinds == want
+
+
+def ref_whole_runs(store, key, ts, values, start=None, end=None):
+    """figures.service.whole_runs as it was (both counts taken first)."""
+    from pue_monitor.figures.service import _run_beyond
+    from pue_monitor.store.base import NEAR_READINGS
+
+    ts, values = np.asarray(ts, dtype=float), np.asarray(values, dtype=float)
+    more_before = start is None or int((ts < start).sum()) >= NEAR_READINGS
+    more_after = end is None or int((ts > end).sum()) >= NEAR_READINGS
+    if more_before and ts.size >= 2 and values[0] == values[1]:
+        more_ts, more = _run_beyond(store, key, float(ts[0]), float(values[0]), -1)
+        ts, values = np.concatenate((more_ts, ts)), np.concatenate((more, values))
+    if more_after and ts.size >= 2 and values[-1] == values[-2]:
+        more_ts, more = _run_beyond(store, key, float(ts[-1]), float(values[-1]), 1)
+        ts, values = np.concatenate((ts, more_ts)), np.concatenate((values, more))
+    return ts, values
+
+
+# A counter read every minute: moving, then a run of 110 from 600 s to 1800 s, moving,
+# a run of 150 from 3000 s to the data's end at 3600 s.
+RUN_COUNTER = [(t, 100.0 + t / 60 if t < 600 else 110.0 if t <= 1800 else
+                110.0 + (t - 1800) / 30 if t < 3000 else 150.0) for t in range(0, 3601, 60)]
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    (100.0, 400.0),  # no run at either end
+    (700.0, 1500.0),  # inside the run: read on both ways
+    (300.0, 900.0),  # the run at the end of the window
+    (1500.0, 2400.0),  # the run at the start
+    (3100.0, 3300.0),  # the last run: the data ends after it
+    (3500.0, 3600.0),  # fewer than two readings after: nothing more asked
+    (0.0, 30.0),  # fewer than two before
+    (None, None),  # no window given (runs_bounds)
+])
+def test_whole_runs_as_before(tmp_path, start, end):
+    from pue_monitor.figures.service import whole_runs
+    from pue_monitor.store.base import series_over
+    from pue_monitor.store.model import Reading
+    from pue_monitor.store.sqlite import Store
+
+    store = Store.open(tmp_path / "data")
+    try:
+        key = ("m", "active_energy_kwh")
+        store.import_readings([Reading(float(t), *key, v) for t, v in RUN_COUNTER])
+        a, b = (start, end) if start is not None else (1200.0, 1200.0)
+        ts, values = series_over(store, [key], a, b)[key]
+        got = whole_runs(store, key, ts, values, start, end)
+        want = ref_whole_runs(store, key, ts, values, start, end)
+        assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
+    finally:
+        store.close()
