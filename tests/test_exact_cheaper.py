@@ -217,3 +217,33 @@ def test_whole_runs_as_before(tmp_path, start, end):
         assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
     finally:
         store.close()
+
+
+BLAS_PROBE = """
+import json, os
+before = len(os.listdir('/proc/self/task'))
+from pue_monitor.pue.lazynp import np
+np.ndarray
+print(json.dumps({"env": os.environ.get("OPENBLAS_NUM_THREADS"),
+                  "new_threads": len(os.listdir('/proc/self/task')) - before}))
+"""
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/task"), reason="Linux /proc")
+@pytest.mark.parametrize(("preset", "env", "new_threads"), [
+    (None, "1", 0),  # numpy through lazynp: one BLAS thread, the process's own
+    ("1", "1", 0),
+    ("2", "2", 1),  # the environment's setting is kept (OpenBLAS starts one more thread)
+])
+def test_numpy_through_lazynp_starts_no_blas_threads(preset, env, new_threads):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        environ["OPENBLAS_NUM_THREADS"] = preset
+    done = subprocess.run([sys.executable, "-c", BLAS_PROBE], capture_output=True,
+                          text=True, env=environ, timeout=120, check=True)
+    assert json.loads(done.stdout) == {"env": env, "new_threads": new_threads}
