@@ -121,8 +121,10 @@ def meter_inputs_over(store: StoreProtocol, config: Config, site: Site,
               if d.role not in (Role.MONITOR, Role.WATER)}
     ids = sorted(meters)
     # The nearest readings beyond a window usually lie within NEAR_READINGS polls and a
-    # half (a store may read that much more rather than seek them series by series).
-    near_s = (NEAR_READINGS + 0.5) * max(
+    # half (a store may read that much more rather than seek them series by series): of
+    # the most often polled meter, so that no series is read much further than it needs
+    # (a meter polled less often has its nearest readings sought, as without the hint).
+    near_s = (NEAR_READINGS + 0.5) * min(
         (config.polling_for(s, d).interval_s for s, d in meters.values()), default=0.0)
     every = store.series_windows([(d, m) for d in ids
                                   for m in (ENERGY_METRIC, POWER_METRIC)], windows,

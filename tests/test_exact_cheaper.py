@@ -247,3 +247,43 @@ def test_numpy_through_lazynp_starts_no_blas_threads(preset, env, new_threads):
     done = subprocess.run([sys.executable, "-c", BLAS_PROBE], capture_output=True,
                           text=True, env=environ, timeout=120, check=True)
     assert json.loads(done.stdout) == {"env": env, "new_threads": new_threads}
+
+
+@pytest.mark.parametrize(("intervals", "near_s"), [
+    ((60, 60), 150.0),  # 2.5 polls
+    ((60, 300), 150.0),  # of the most often polled meter: none read far beyond its need
+    ((10, 300), 25.0),
+])
+def test_the_exact_path_hints_the_nearest_readings_of_the_fastest_meter(
+        tmp_path, intervals, near_s):
+    import yaml
+
+    from pue_monitor.config import load_config
+    from pue_monitor.figures.service import meter_inputs_over
+    from pue_monitor.store.sqlite import Store
+
+    devices = [{"id": f"m{i}", "role": role, "profile": "eastron_sdm630",
+                "modbus": {"host": "127.0.0.1", "port": 20001 + i},
+                "polling": {"interval_s": s}} | (
+                   {"measurement_point": "it_input"} if role == "it" else {})
+               for i, (role, s) in enumerate(zip(("facility", "it"), intervals))]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"polling": {"interval_s": 60}, "sites": [
+        {"id": "s", "name": {"vi": "s", "en": "s"}, "devices": devices}]}), encoding="utf-8")
+    config = load_config(path)
+    store = Store.open(tmp_path / "data")
+    asked = []
+
+    class Recording:
+        def series_windows(self, keys, windows, labels="", near_s=0.0):
+            asked.append(near_s)
+            return store.series_windows(keys, windows, labels, near_s)
+
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+    try:
+        meter_inputs_over(Recording(), config, config.sites[0], [(0.0, 900.0)])
+        assert asked == [near_s]
+    finally:
+        store.close()
