@@ -117,10 +117,18 @@ def meter_inputs_over(store: StoreProtocol, config: Config, site: Site,
     window takes the settings in force at its start (config.history): a window must not
     span a change of settings (site_epochs cuts periods there)."""
     sites = [site_at(config, site, start) for start, _ in windows]
-    ids = sorted({d.id for s in sites for d in s.devices
-                  if d.role not in (Role.MONITOR, Role.WATER)})
+    meters = {d.id: (s, d) for s in sites for d in s.devices
+              if d.role not in (Role.MONITOR, Role.WATER)}
+    ids = sorted(meters)
+    # The nearest readings beyond a window usually lie within NEAR_READINGS polls and a
+    # half (a store may read that much more rather than seek them series by series): of
+    # the most often polled meter, so that no series is read much further than it needs
+    # (a meter polled less often has its nearest readings sought, as without the hint).
+    near_s = (NEAR_READINGS + 0.5) * min(
+        (config.polling_for(s, d).interval_s for s, d in meters.values()), default=0.0)
     every = store.series_windows([(d, m) for d in ids
-                                  for m in (ENERGY_METRIC, POWER_METRIC)], windows)
+                                  for m in (ENERGY_METRIC, POWER_METRIC)], windows,
+                                 near_s=near_s)
     return [[MeterInput(device=device.id, role=device.role, share=device.share,
                         measurement_point=device.measurement_point,
                         energy=meter_energy(store, config, now_site, device, start, end,
@@ -175,8 +183,10 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
         resolution_kwh=profile.counter_resolution_kwh(ENERGY_METRIC, last)
         if profile is not None else 0.0,
         reset_below_fraction=rules["reset_below_fraction"], rated_max_w=rules["rated_max_w"],
-        power=power, site_power=tuple((_it_power(store, config, site, d, series), d.share)
-                                      for d in feeds))
+        power=power,
+        # made only if the counter has a run of equal readings to judge
+        site_power=lambda: tuple((_it_power(store, config, site, d, series), d.share)
+                                 for d in feeds))
     return MeterEnergy(counter, power)
 
 
@@ -235,12 +245,15 @@ def whole_runs(store: StoreProtocol, key: tuple[str, str], ts: np.ndarray,
     for (with NEAR_READINGS beyond each side): fewer beyond it means the data ends there,
     and nothing more is asked of the store (a live window ending now)."""
     ts, values = np.asarray(ts, dtype=float), np.asarray(values, dtype=float)
-    more_before = start is None or int((ts < start).sum()) >= NEAR_READINGS
-    more_after = end is None or int((ts > end).sum()) >= NEAR_READINGS
-    if more_before and ts.size >= 2 and values[0] == values[1]:
+    # Whether the data goes on beyond the window, counted in the readings as read, and
+    # only at an end that is a run (the usual end is not: nothing to count).
+    read = ts
+    run_after = ts.size >= 2 and values[-1] == values[-2]
+    if ts.size >= 2 and values[0] == values[1] and (
+            start is None or int((read < start).sum()) >= NEAR_READINGS):
         more_ts, more = _run_beyond(store, key, float(ts[0]), float(values[0]), -1)
         ts, values = np.concatenate((more_ts, ts)), np.concatenate((more, values))
-    if more_after and ts.size >= 2 and values[-1] == values[-2]:
+    if run_after and (end is None or int((read > end).sum()) >= NEAR_READINGS):
         more_ts, more = _run_beyond(store, key, float(ts[-1]), float(values[-1]), 1)
         ts, values = np.concatenate((ts, more_ts)), np.concatenate((values, more))
     return ts, values

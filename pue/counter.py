@@ -9,6 +9,7 @@ from the reading after them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -31,6 +32,9 @@ from pue_monitor.pue.quality import (
 from pue_monitor.pue.spans import Span, clean_series, clip_spans, merge_spans, subtract_spans
 
 Replacement = tuple[float, float, float]  # (time, old meter's final kWh, new one's first)
+# (power, share) of the site's IT meters, or a function giving them (made when needed).
+SitePower = (tuple[tuple[PowerSeries, float], ...]
+             | Callable[[], tuple[tuple[PowerSeries, float], ...]])
 
 
 @dataclass
@@ -55,12 +59,20 @@ def _classify(ts: np.ndarray, raw: np.ndarray, offset: np.ndarray, *,
               rated_max_w: float | None) -> _Steps:
     """Apply the decrease and rated-maximum rules, step by step in time order."""
     values = raw + offset
-    steps = _Steps(ts, values, np.diff(values), np.zeros(ts.size - 1, dtype=bool), [])
+    # (a[1:] - a[:-1] is np.diff of a float array, without its overhead: the exact path
+    # builds thousands of short series)
+    steps = _Steps(ts, values, values[1:] - values[:-1], np.zeros(ts.size - 1, dtype=bool),
+                   [])
     d = steps.delta
-    swap = np.diff(offset) != 0  # a recorded meter swap lies inside the step
-    limit = (rated_max_w * np.diff(ts) / (SECONDS_PER_HOUR * WH_PER_KWH)
-             if rated_max_w else np.full(d.size, np.inf))
-    candidates = np.flatnonzero((d < 0) | (d > limit)).tolist()
+    swap = offset[1:] != offset[:-1]  # a recorded meter swap lies inside the step
+    if rated_max_w:
+        limit = rated_max_w * (ts[1:] - ts[:-1]) / (SECONDS_PER_HOUR * WH_PER_KWH)
+        candidates = np.flatnonzero((d < 0) | (d > limit)).tolist()
+    else:  # no rise is beyond an infinite limit
+        candidates = np.flatnonzero(d < 0).tolist()
+        if not candidates:
+            return steps
+        limit = np.full(d.size, np.inf)
     for k in candidates:
         if steps.refused[k]:
             continue  # taken by the event before it (a glitch reading's way back)
@@ -99,19 +111,25 @@ def _classify(ts: np.ndarray, raw: np.ndarray, offset: np.ndarray, *,
     return steps
 
 
-def _stuck(steps: _Steps, evidence: list[tuple[PowerSeries, float]],
+def _stuck(steps: _Steps, own: PowerSeries, site_power: SitePower,
            resolution_kwh: float) -> None:
     """Refuse runs of an unmoving counter while the evidence (the meter's own power; for
     a facility meter also the site's IT power, share applied, which the facility feeds)
     says more than one register step of energy flowed, with the step into the run and
     the step out of it: the stall began somewhere in the first, and the second may carry
     its whole energy. Each source is judged on its own: the IT side is a lower bound of
-    what a facility counter must have counted."""
-    (own, _), others = evidence[0], [(p, w) for p, w in evidence[1:] if p.ts.size >= 2]
+    what a facility counter must have counted. ``site_power`` is only looked at (and,
+    given as a function, only made) when the counter has a run of equal readings."""
+    runs = equal_runs(steps.values)
+    if not runs:
+        return
+    if callable(site_power):
+        site_power = site_power()
+    others = [(p, w) for p, w in site_power if p.ts.size >= 2]
     if own.ts.size < 2 and not others:
         return
     ts, last_step = steps.ts, steps.delta.size - 1
-    for first, last in equal_runs(steps.values):
+    for first, last in runs:
         # The last reading of a run may show the register as it was REGISTER_REFRESH_S
         # before, so the evidence is weighed up to that much before it.
         a, b = float(ts[first]), float(ts[last]) - REGISTER_REFRESH_S
@@ -159,14 +177,14 @@ class CounterSeries:
                     reset_below_fraction: float | None = None,
                     rated_max_w: float | None = None,
                     power: PowerSeries | None = None,
-                    site_power: tuple[tuple[PowerSeries, float], ...] = ()
-                    ) -> CounterSeries:
+                    site_power: SitePower = ()) -> CounterSeries:
         """Readings, with every rule applied.
 
         ``replacements``: (time, old final, new initial) kWh of each meter swap.
         ``power``: the same meter's power, the evidence for the stuck-counter rule.
         ``site_power``: (power, share) of the site's IT meters, the further evidence for
-        a facility meter's counter (it feeds them: their energy flows through it).
+        a facility meter's counter (it feeds them: their energy flows through it); or a
+        function giving them, called only if a run of equal readings is to be judged.
         """
         ts, raw = clean_series(ts, values)
         if ts.size < 2:
@@ -179,9 +197,8 @@ class CounterSeries:
                           reset_below=DEFAULT_RESET_BELOW_FRACTION
                           if reset_below_fraction is None else reset_below_fraction,
                           rated_max_w=rated_max_w)
-        empty = PowerSeries(np.empty(0), np.empty(0), 0.0)
-        _stuck(steps, [(power if power is not None else empty, 1.0), *site_power],
-               resolution_kwh)
+        _stuck(steps, power if power is not None else PowerSeries(np.empty(0), np.empty(0), 0.0),
+               site_power, resolution_kwh)
         cumulative = steps.values[0] + np.concatenate(([0.0], np.cumsum(steps.delta)))
         return cls(ts, cumulative, resolution_kwh, tuple(sorted(steps.flags)))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator as op
 from decimal import ROUND_HALF_UP, Decimal
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from pue_monitor.config.metrics import RATIO_ROLES, MeasurementPoint, Role
 from pue_monitor.pue.energy import (
@@ -174,6 +174,13 @@ def info(meter: MeterInput) -> MeterInfo:
     return MeterInfo(meter.device, meter.role, meter.share, meter.measurement_point)
 
 
+def _with(meter: MeterInput, energy: MeterEnergy) -> MeterInput:
+    """dataclasses.replace(meter, energy=energy), without its introspection."""
+    if energy is meter.energy:
+        return meter
+    return MeterInput(meter.device, meter.role, energy, meter.share, meter.measurement_point)
+
+
 def reduce_part(meters: list[MeterInput], start: float, end: float) -> Part:
     """Energy of each meter over [start, end], all over the common spans of the ratio
     meters (a sub-meter over the part of them it measured): every figure of a result,
@@ -181,7 +188,7 @@ def reduce_part(meters: list[MeterInput], start: float, end: float) -> Part:
     if end <= start:
         raise ValueError(f"empty period: {start} .. {end}")
     qualities = {m.device: m.energy.quality(start, end) for m in meters}
-    meters = [replace(m, energy=m.energy.for_window(start, end)) for m in meters]
+    meters = [_with(m, m.energy.for_window(start, end)) for m in meters]
     spans = common_spans(meters, start, end)
     # A counter resolves the window but perhaps not the shorter common spans the ratio
     # uses (another meter's gap cut them): judge its step again over those, and again
@@ -193,7 +200,7 @@ def reduce_part(meters: list[MeterInput], start: float, end: float) -> Part:
                 spans, meter.energy.spans(start, end))
             chosen = meter.energy.for_spans(used, start, end)
             if chosen is not meter.energy:
-                meters[i], switched = replace(meter, energy=chosen), True
+                meters[i], switched = _with(meter, chosen), True
         if not switched:
             break
         spans = common_spans(meters, start, end)

@@ -94,9 +94,12 @@ class PowerSeries:
     def _stretches(self) -> list[Span]:
         if self.ts.size < 2:
             return []
-        good = np.diff(self.ts) <= self.max_gap_s
+        good = (self.ts[1:] - self.ts[:-1]) <= self.max_gap_s  # np.diff, cheaper
+        if good.all():  # the usual case: no gap
+            return [(float(self.ts[0]), float(self.ts[-1]))]
         # Runs of consecutive short gaps: a run of gaps i..j-1 spans ts[i]..ts[j].
-        edges = np.diff(np.concatenate(([0], good.astype(np.int8), [0])))
+        flags = np.concatenate(([0], good.astype(np.int8), [0]))
+        edges = flags[1:] - flags[:-1]
         first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
         return list(zip(self.ts[first].tolist(), self.ts[stop].tolist()))
 
@@ -113,7 +116,7 @@ class PowerSeries:
     def _lists(self) -> tuple[list[float], list[float], list[float]]:
         """Times, watts and watt-seconds from the first reading (by trapezoids), as lists:
         a window's energy is a few lookups in them, cheaper in Python than in numpy."""
-        steps = (self.watts[1:] + self.watts[:-1]) * np.diff(self.ts) / 2.0
+        steps = (self.watts[1:] + self.watts[:-1]) * (self.ts[1:] - self.ts[:-1]) / 2.0
         cumulative = np.concatenate(([0.0], np.cumsum(steps)))
         return self.ts.tolist(), self.watts.tolist(), cumulative.tolist()
 

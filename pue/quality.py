@@ -134,8 +134,11 @@ def equal_runs(values: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) reading index of each run of at least two bit-identical values."""
     if values.size < 2:
         return []
-    same = np.diff(values) == 0
-    edges = np.diff(np.concatenate(([0], same.astype(np.int8), [0])))
+    same = (values[1:] - values[:-1]) == 0  # np.diff(values) == 0, without its overhead
+    if not same.any():  # the usual case: a moving meter
+        return []
+    flags = np.concatenate(([0], same.astype(np.int8), [0]))
+    edges = flags[1:] - flags[:-1]
     first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     return list(zip(first.tolist(), stop.tolist()))
 

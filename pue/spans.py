@@ -19,7 +19,7 @@ def clean_series(ts: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
     keep = ~(np.isnan(ts) | np.isnan(values))
     if not keep.all():
         ts, values = ts[keep], values[keep]
-    if ts.size > 1 and not (np.diff(ts) > 0).all():
+    if ts.size > 1 and not (ts[1:] > ts[:-1]).all():  # (np.diff(ts) > 0, cheaper)
         order = np.argsort(ts, kind="stable")
         ts, values = ts[order], values[order]
         last = np.append(ts[1:] != ts[:-1], True)

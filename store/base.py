@@ -255,10 +255,15 @@ class StoreProtocol(UserStoreProtocol, SessionStoreProtocol, EventStoreProtocol,
         """Reads on this thread inside share one consistent view (nestable)."""
 
     def series_windows(self, keys: Sequence[tuple[str, str]],
-                       windows: Sequence[tuple[float, float]], labels: str = ""
-                       ) -> list[dict[tuple[str, str], Series]]:
+                       windows: Sequence[tuple[float, float]], labels: str = "",
+                       near_s: float = 0.0) -> list[dict[tuple[str, str], Series]]:
         """For each window [start, end] (closed), the good readings of each (device,
-        metric) with ``labels`` in it plus the NEAR_READINGS nearest on each side."""
+        metric) with ``labels`` in it plus the NEAR_READINGS nearest on each side.
+
+        ``near_s``: a hint, how far beyond a window the NEAR_READINGS nearest readings
+        usually lie (a few poll intervals); the result is the same with any hint, only
+        its cost may differ (a backend may read that much more at once instead of
+        seeking the nearest readings series by series, or ignore it)."""
 
     def series_at(self, points: Sequence[tuple[tuple[str, str], float]], labels: str = ""
                   ) -> list[Series]:

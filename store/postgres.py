@@ -450,10 +450,12 @@ class PostgresStore(PgUsersMixin, PgEventsMixin, PgCentralMixin):
     # -- reading (web, reports, exporters) ---------------------------------------------------
 
     def series_windows(self, keys: Sequence[tuple[str, str]],
-                       windows: Sequence[tuple[float, float]], labels: str = ""
+                       windows: Sequence[tuple[float, float]], labels: str = "",
+                       near_s: float = 0.0
                        ) -> list[dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
         """Good readings of each (device, metric) in each window [start, end], plus the
-        NEAR_READINGS nearest on each side, as sorted (times, values) arrays; one statement."""
+        NEAR_READINGS nearest on each side, as sorted (times, values) arrays; one statement
+        (the server seeks the nearest readings within it, so ``near_s`` is not needed)."""
         keys = list(dict.fromkeys(keys))
         found: list[dict[tuple[str, str], list]] = [{k: [] for k in keys} for _ in windows]
         if keys and windows:

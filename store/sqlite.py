@@ -7,8 +7,11 @@ readers never wait for the writer), and one connection per thread.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import math
+import operator
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -55,10 +58,26 @@ SUM_GROUP = 100
 BUSY_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
 # The NEAR_READINGS nearest readings of one series before / after a time (series_windows).
-_NEAR = ("SELECT * FROM (SELECT ?, device, metric, ts, value FROM readings WHERE device = ? "
+_NEAR = ("SELECT * FROM (SELECT ?, ts, value FROM readings WHERE device = ? "
          "AND metric = ? AND labels = ? AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
          f"LIMIT {NEAR_READINGS})")
 _BEFORE, _AFTER = _NEAR.format(op="<", order="DESC"), _NEAR.format(op=">", order="ASC")
+_TIME = operator.itemgetter(0)  # of a (ts, value) row
+
+
+def _pairs_array(points: list[tuple]) -> np.ndarray:
+    """(ts, value) rows as an n x 2 float array: np.asarray(points, dtype=float), at
+    about half its cost for the short series of the exact path."""
+    try:
+        return np.fromiter(itertools.chain.from_iterable(points), dtype=float,
+                           count=2 * len(points)).reshape(-1, 2)
+    except TypeError:  # a value that is not a number (None): as np.asarray takes it
+        return np.asarray(points, dtype=float).reshape(-1, 2)
+
+
+# The good readings of one series in [start, end] (series_windows), tagged like _NEAR's.
+_WITHIN = ("SELECT ?, ts, value FROM readings WHERE device = ? AND metric = ? AND labels = ? "
+           "AND quality = 'ok' AND ts >= ? AND ts <= ?")
 DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
 SETTINGS_KEY = "block_settings:"  # meta key prefix: the settings a device's blocks were made with
 
@@ -347,43 +366,94 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
     # -- reading (web, reports, exporters) -------------------------------------------
 
     def series_windows(self, keys: Sequence[tuple[str, str]],
-                       windows: Sequence[tuple[float, float]], labels: str = ""
+                       windows: Sequence[tuple[float, float]], labels: str = "",
+                       near_s: float = 0.0
                        ) -> list[dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
         """Good readings of each (device, metric) in each window [start, end], plus the
         NEAR_READINGS nearest on each side (interpolation, and the spike / dip rule that
         looks two readings on), as sorted (times, values) arrays;
         read together: a handful of statements whatever the number of series and windows
         (a report's exact path asks for every meter of a site over each stretch it
-        recomputes)."""
+        recomputes). Each series of each window is an index seek, its rows tagged with
+        the pair's number (no device or metric text per row).
+
+        ``near_s`` (StoreProtocol.series_windows): each window is read ``near_s`` wider on
+        each side, and the nearest readings are taken from there; a series with fewer
+        than NEAR_READINGS there on a side has them sought one by one (two LIMIT seeks,
+        as without a hint)."""
         keys = list(dict.fromkeys(keys))
-        found = [{k: [] for k in keys} for _ in windows]
-        devices = sorted({d for d, _ in keys})
-        metrics = sorted({m for _, m in keys})
-        inside = ("SELECT ?, device, metric, ts, value FROM readings WHERE device IN "
-                  f"({','.join('?' * len(devices))}) AND metric IN "
-                  f"({','.join('?' * len(metrics))}) AND labels = ? AND quality = 'ok' "
-                  "AND ts >= ? AND ts <= ?")
-        statements = [(inside, (i, *devices, *metrics, labels, a, b))
-                      for i, (a, b) in enumerate(windows)]
-        statements += [(side, (i, d, m, labels, t)) for i, (a, b) in enumerate(windows)
-                       for d, m in keys for side, t in ((_BEFORE, a), (_AFTER, b))]
+        pairs = [(i, key) for i in range(len(windows)) for key in keys]
+        found: list[list] = [[] for _ in pairs]
+        wide = near_s > 0 and math.isfinite(near_s)
+        margin = near_s if wide else 0.0
+        statements = [(_WITHIN, (j, *key, labels, windows[i][0] - margin,
+                                 windows[i][1] + margin)) for j, (i, key) in enumerate(pairs)]
+        if not wide:
+            statements += [(side, (j, *key, labels, t)) for j, (i, key) in enumerate(pairs)
+                           for side, t in ((_BEFORE, windows[i][0]), (_AFTER, windows[i][1]))]
         with self._connect() as conn:
-            for j in range(0, len(statements), SQL_NEAR_CHUNK):
-                chunk = statements[j:j + SQL_NEAR_CHUNK]
-                sql = " UNION ALL ".join(text for text, _ in chunk)
-                for i, device, metric, ts, value in conn.execute(
-                        sql, [x for _, args in chunk for x in args]):
-                    points = found[i].get((device, metric))
-                    if points is not None:
-                        points.append((ts, value))
+            self._union_into(conn, statements, found)
+            if wide:
+                found = self._nearest_within(conn, pairs, windows, labels, found)
+        out: list[dict] = [{} for _ in windows]
+        for (i, key), points in zip(pairs, found):
+            if not wide:
+                points.sort(key=_TIME)  # stable: equal times keep their order
+            data = _pairs_array(points)
+            out[i][key] = (data[:, 0], data[:, 1])
+        return out
+
+    @staticmethod
+    def _union_into(conn: sqlite3.Connection, statements: list[tuple[str, tuple]],
+                    found: list[list]) -> None:
+        """Run (sql, args) statements giving (j, ts, value) rows, a few hundred to a
+        UNION ALL, each row appended to ``found[j]`` in the order they come."""
+        for at in range(0, len(statements), SQL_NEAR_CHUNK):
+            chunk = statements[at:at + SQL_NEAR_CHUNK]
+            sql = " UNION ALL ".join(text for text, _ in chunk)
+            for j, ts, value in conn.execute(sql, [x for _, args in chunk for x in args]):
+                found[j].append((ts, value))
+
+    @staticmethod
+    def _nearest_within(conn: sqlite3.Connection, pairs: list[tuple[int, tuple[str, str]]],
+                        windows: Sequence[tuple[float, float]], labels: str,
+                        found: list[list]) -> list[list]:
+        """Each (window, series) of ``pairs`` read wider (series_windows' ``near_s``) cut
+        to its readings in the window and the NEAR_READINGS nearest on each side, sorted
+        by time, equal times in the order the statements without a hint give them:
+        before the window the last written first (``ts DESC`` reads the index that
+        way), in and after it as written. A side with fewer than NEAR_READINGS in the
+        wider read is sought as without a hint."""
+        sides: list[list[list]] = []
+        ask = []
+        for j, ((i, key), points) in enumerate(zip(pairs, found)):
+            a, b = windows[i]
+            points.sort(key=_TIME)  # stable, as they come from the index
+            times = [p[0] for p in points]
+            lo, hi = bisect.bisect_left(times, a), bisect.bisect_right(times, b)
+            before, after = points[:lo], points[hi:]
+            if len(before) >= NEAR_READINGS:
+                before = before[:-NEAR_READINGS - 1:-1]  # nearest first, as ts DESC
+            else:
+                ask.append((_BEFORE, (j, *key, labels, a)))
+                before = []
+            if len(after) >= NEAR_READINGS:
+                after = after[:NEAR_READINGS]
+            else:
+                ask.append((_AFTER, (j, *key, labels, b)))
+                after = []
+            sides.append([before, points[lo:hi], after])
+        if ask:
+            asked: list[list] = [[] for _ in pairs]
+            Store._union_into(conn, ask, asked)
+            for j, points in enumerate(asked):
+                a = windows[pairs[j][0]][0]
+                for p in points:
+                    sides[j][0 if p[0] < a else 2].append(p)
         out = []
-        for per_key in found:
-            arrays = {}
-            for key, points in per_key.items():
-                points.sort(key=lambda p: p[0])  # stable: equal times keep their order
-                data = np.asarray(points, dtype=float).reshape(-1, 2)
-                arrays[key] = (data[:, 0], data[:, 1])
-            out.append(arrays)
+        for before, inside, after in sides:
+            before.sort(key=_TIME)  # stable: equal times stay last written first
+            out.append(before + inside + after)
         return out
 
     def series_at(self, points: Sequence[tuple[tuple[str, str], float]], labels: str = ""

@@ -3,6 +3,8 @@ metrics blocks are made from, never a scan of all the device's rows."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from pue_monitor.pue.counter import CounterSeries
@@ -126,5 +128,63 @@ def test_block_totals_over_a_century_of_month_edges(tmp_path):
         totals = store.block_totals(["m"], 0.0, 1200 * step, edges)
         assert sorted(seg for _, seg in totals) == list(range(1200))
         assert {t.energy_kwh for t in totals.values()} == {1.0}
+    finally:
+        store.close()
+
+
+# series_windows with a ``near_s`` hint: the same answer as without one, on both
+# backends, whether the hint covers the nearest readings, misses them (a gap: they are
+# sought as without it) or reaches far beyond them.
+HINTED = [(t, "m", "active_energy_kwh", (), 100.0 + t / 60) for t in
+          (0.0, 60.0, 120.0, 180.0, 240.0, 420.0, 480.0, 540.0, 600.0)]  # gap 240..420
+HINTED += [(t, "m", "active_power_w", (), 1000.0 + t % 7) for t in range(30, 600, 60)]
+HINTED += [(t, "far", "active_power_w", (), 5.0) for t in (-5000.0, 100.0, 9000.0)]
+WINDOWS = [(100.0, 200.0), (250.0, 400.0), (420.0, 420.0), (-100.0, -50.0), (700.0, 800.0),
+           (0.0, 600.0), (260.0, 270.0)]
+KEYS = [("m", "active_energy_kwh"), ("m", "active_power_w"), ("far", "active_power_w"),
+        ("nobody", "active_power_w")]
+
+
+@pytest.fixture
+def hinted_store(store_factory):
+    store = store_factory.open()
+    store.import_readings([Reading(ts, d, m, v, labels=lab) for ts, d, m, lab, v in HINTED])
+    yield store
+    store.close()
+
+
+def plain(found):
+    return [{k: (ts.tolist(), v.tolist()) for k, (ts, v) in w.items()} for w in found]
+
+
+@pytest.mark.parametrize("near_s", [0.0, 1.0, 61.0, 150.0, 400.0, 1e9, math.inf, -5.0])
+def test_series_windows_with_a_hint_is_without_one(hinted_store, near_s):
+    want = plain(hinted_store.series_windows(KEYS, WINDOWS))
+    assert plain(hinted_store.series_windows(KEYS, WINDOWS, near_s=near_s)) == want
+    # worked by hand: the energy over [250, 400] is the gap with two readings each side
+    assert want[1][KEYS[0]][0] == [180.0, 240.0, 420.0, 480.0]
+    assert want[0][KEYS[2]][0] == [-5000.0, 100.0, 9000.0]  # inside, and the one each side
+    assert want[3][KEYS[0]][0] == [0.0, 60.0]  # nothing before the series
+    assert want[4][KEYS[0]][0] == [540.0, 600.0]  # nothing after it
+    assert want[0][KEYS[3]] == ([], [])
+
+
+def test_equal_times_keep_their_order_with_a_hint(tmp_path):
+    """Readings at the same time (a store of an earlier version may hold an import
+    twice): the same ones, in the same order, with and without a hint (SQLite keeps
+    them; the nearest before a window are the last ones written, as ``ts DESC`` gives
+    them)."""
+    from pue_monitor.store.sqlite import Store
+
+    store = Store.open(tmp_path / "data")
+    try:
+        key = ("m", "active_power_w")
+        rows = [(t, v) for t in (0.0, 60.0, 120.0, 180.0, 240.0) for v in (1.0, 2.0, 3.0)]
+        store.import_readings([Reading(t, *key, v) for t, v in rows])
+        for windows in ([(100.0, 150.0)], [(60.0, 180.0)], [(120.0, 120.0)],
+                        [(130.0, 170.0), (0.0, 0.0)]):
+            want = plain(store.series_windows([key], windows))
+            for near_s in (30.0, 60.0, 130.0, 1e6):
+                assert plain(store.series_windows([key], windows, near_s=near_s)) == want
     finally:
         store.close()

@@ -27,9 +27,9 @@ class Recording:
         self._store = store
         self.raw_spans: list[float] = []
 
-    def series_windows(self, keys, windows, labels=""):
+    def series_windows(self, keys, windows, labels="", near_s=0.0):
         self.raw_spans += [b - a for a, b in windows]
-        return self._store.series_windows(keys, windows, labels)
+        return self._store.series_windows(keys, windows, labels, near_s)
 
     def latest(self, since, devices=None):
         self.raw_spans.append(NOW - since)
