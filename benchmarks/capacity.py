@@ -17,7 +17,15 @@ ports, every device has its own port-and-agent pair of 10 scalar OIDs). It repor
   127.0.0.1 sending a datagram runs its delivery to the agent and the agent's wake-up),
   and its memory (resident set at the end, peak);
 * answers the kernel dropped on the monitor's SNMP socket (/proc/net/udp "drops"), and the
-  machine-wide UDP ``RcvbufErrors`` rise (other programs on the machine count there too).
+  machine-wide UDP ``RcvbufErrors`` rise (other programs on the machine count there too);
+* what the process wrote to files per second (``/proc/self/io`` ``wchar``: the store's
+  WAL and checkpoints), the disk's wear.
+
+The store starts with ``--history`` polls of every device already in it (default 100,
+16 minutes at 10 s; written before the run, not timed): in a store that has run a while
+each series' newest readings sit on an index page of their own, so a reading costs more
+CPU and more bytes written than in an empty store, as in production. ``--history 0``
+measures an empty store.
 
 The first interval is warm-up (sockets open, every device's first slot comes round); the
 window is the ``--seconds`` after it.
@@ -42,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pue_monitor.collectors.schedule import slot_at_or_after  # noqa: E402
 from pue_monitor.collectors.service import CollectorService  # noqa: E402
 from pue_monitor.config import load_config_text  # noqa: E402
+from pue_monitor.store.model import PollResult, Reading  # noqa: E402
 from pue_monitor.store.sqlite import Store  # noqa: E402
 
 INTERVAL_S = 10.0
@@ -127,6 +136,36 @@ def rcvbuf_errors() -> int:
     return int(dict(zip(rows[0], rows[1]))["RcvbufErrors"])
 
 
+def written() -> int | None:
+    """Bytes this process has written to files so far (Linux), else None."""
+    try:
+        with open("/proc/self/io", encoding="ascii") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("wchar:"))
+    except (OSError, StopIteration):
+        return None
+
+
+def fill_history(store: Store, devices: int, polls: int, now: float) -> float:
+    """``polls`` polls of each of ``devices`` devices, 10 s apart and ending before
+    ``now``, written as the sink writes them (batches of many polls); seconds taken."""
+    began = time.perf_counter()
+    readings = [(m, tuple(sorted(labels.items())), float(v)) for m, labels, v in POINTS]
+    batch: list[PollResult] = []
+    for k in range(polls):
+        ts = now - (polls - k) * INTERVAL_S
+        for n in range(devices):
+            device = f"pdu-{n:05d}"
+            batch.append(PollResult(device, f"site-{n // DEVICES_PER_SITE:03d}", ts, 0.003,
+                                    tuple(Reading.made(ts, device, m, v, labels)
+                                          for m, labels, v in readings)))
+            if len(batch) >= 5000:
+                store.write_polls(batch)
+                batch.clear()
+    if batch:
+        store.write_polls(batch)
+    return time.perf_counter() - began
+
+
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -144,10 +183,11 @@ async def measure(config, store, seconds: float) -> dict:
     s0, mono0, cpu0, wall0 = service.stats.snapshot(), time.monotonic(), time.process_time(), \
         time.perf_counter()
     times0 = os.times()  # user and system time apart (process_time is both)
-    errors0 = rcvbuf_errors()
+    errors0, written0 = rcvbuf_errors(), written()
     await asyncio.sleep(seconds)
     mono1 = time.monotonic()
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    written1 = written()
     system = os.times().system - times0.system
     live = service.stats.snapshot()  # while the SNMP socket is open: its buffer and drops
     stop.set()
@@ -185,19 +225,25 @@ async def measure(config, store, seconds: float) -> dict:
         "socket_drops": live.receive_drops, "rcvbuf_errors": rcvbuf_errors() - errors0,
         "receive_buffers": list(live.receive_buffers), "limit": s1.in_flight_limit,
         "load": os.getloadavg()[0], "fd_limit": service.fd_limit,
+        "write_mib_s": None if written0 is None or written1 is None
+        else (written1 - written0) / wall / 2**20,
     }
 
 
-def measure_into(config, data_dir: Path, seconds: float) -> dict:
-    """``measure`` with a fresh SQLite store in ``data_dir``, closed afterwards."""
+def measure_into(config, data_dir: Path, seconds: float, history: int = 0) -> dict:
+    """``measure`` with a fresh SQLite store in ``data_dir`` holding ``history`` polls of
+    every device, closed afterwards."""
     store = Store.open(data_dir)
     try:
-        return asyncio.run(measure(config, store, seconds))
+        devices = sum(len(site.devices) for site in config.sites)
+        fill_s = fill_history(store, devices, history, time.time()) if history else 0.0
+        return {**asyncio.run(measure(config, store, seconds)), "history": history,
+                "fill_s": fill_s}
     finally:
         store.close()
 
 
-def one(n: int, seconds: float, max_in_flight: int) -> dict:
+def one(n: int, seconds: float, max_in_flight: int, history: int = 0) -> dict:
     snmpd = shutil.which("snmpd") or "/usr/sbin/snmpd"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -214,7 +260,7 @@ def one(n: int, seconds: float, max_in_flight: int) -> dict:
         try:
             config = load_config_text(config_text(ports, work / "profiles", max_in_flight),
                                       env={})
-            return measure_into(config, work / "data", seconds)
+            return measure_into(config, work / "data", seconds, history)
         finally:
             for proc in agents:
                 proc.terminate()
@@ -226,22 +272,27 @@ def main() -> int:
     parser.add_argument("--devices", type=int, nargs="+", default=[500, 1000])
     parser.add_argument("--seconds", type=float, default=30.0, help="measured window per N")
     parser.add_argument("--max-in-flight", type=int, default=128)
+    parser.add_argument("--history", type=int, default=100,
+                        help="polls of every device in the store before the run")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.seconds, args.max_in_flight)))
+        print(json.dumps(one(args.one, args.seconds, args.max_in_flight, args.history)))
         return 0
     if not (shutil.which("snmpd") or Path("/usr/sbin/snmpd").exists()):
         print("snmpd (Debian package snmpd) is needed as the agent", file=sys.stderr)
         return 2
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; interval "
           f"{INTERVAL_S:g} s, {args.seconds:g} s measured after one interval of warm-up, "
-          f"at most {args.max_in_flight} polls in flight\n")
+          f"at most {args.max_in_flight} polls in flight; the store holds {args.history} "
+          "polls of every device before the run\n")
     print(HEADER)
     for n in args.devices:
         out = subprocess.run([sys.executable, __file__, "--one", str(n), "--seconds",
-                              str(args.seconds), "--max-in-flight", str(args.max_in_flight)],
-                             capture_output=True, text=True, timeout=args.seconds + 300)
+                              str(args.seconds), "--max-in-flight", str(args.max_in_flight),
+                              "--history", str(args.history)],
+                             capture_output=True, text=True,
+                             timeout=args.seconds + 300 + n * args.history / 2000)
         if out.returncode != 0:
             print(f"{n:>7} failed: {out.stderr.strip()[-500:]}")
             continue
@@ -251,7 +302,8 @@ def main() -> int:
 
 HEADER = (f"{'devices':>7} {'due':>6} {'stored':>6} {'stored %':>8} {'on time %':>9} "
           f"{'late':>5} {'skipped':>7} {'retries':>7} {'CPU %':>6} {'sys %':>6} {'RSS MiB':>7} "
-          f"{'peak MiB':>8} {'poll ms':>7} {'drops':>5} {'RcvbufErr':>9} {'load':>5}")
+          f"{'peak MiB':>8} {'poll ms':>7} {'drops':>5} {'RcvbufErr':>9} {'write MiB/s':>11} "
+          f"{'load':>5}")
 
 
 def print_row(n: int, r: dict) -> None:
@@ -263,7 +315,12 @@ def print_row(n: int, r: dict) -> None:
           f"{r['retries']:>7} {100 * r['cpu_share']:>5.1f}% "
           f"{100 * r.get('system_share', float('nan')):>5.1f}% {r['rss_mib']:>7.0f} "
           f"{r['peak_rss_mib']:>8.0f} {r['poll_ms']:>7.1f} {drops:>5} "
-          f"{r['rcvbuf_errors']:>9} {r['load']:>5.1f}", flush=True)
+          f"{r['rcvbuf_errors']:>9} {_rate(r.get('write_mib_s')):>11} {r['load']:>5.1f}",
+          flush=True)
+
+
+def _rate(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}"
 
 
 if __name__ == "__main__":
