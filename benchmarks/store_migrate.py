@@ -5,7 +5,9 @@ Run: ``.venv/bin/python benchmarks/store_migrate.py [--readings 10000000] [--dev
 
 Writes a version-1 store (the old layout, as tests/test_store_series.py spells it) of
 ``--readings`` readings of ``--devices`` devices with 10 series each, 10 s apart in
-time order as polls leave them, in a temporary folder (or ``--dir``), then times
+time order as polls leave them, in a temporary folder (or ``--dir``); its indexes built
+at the end (compact), or with ``--indexes-first`` as the rows go in (as a monitor
+leaves them); then times
 Store.open on it: wall and CPU time, and the file's size before and after.
 """
 
@@ -30,17 +32,19 @@ SERIES = [("active_power_w", ""), ("active_energy_kwh", ""), ("frequency_hz", ""
 SERIES += [(m, f"line={n}") for m in ("voltage_v", "current_a") for n in (1, 2, 3)]
 
 
-def old_store(folder: Path, readings: int, devices: int) -> Path:
+def old_store(folder: Path, readings: int, devices: int, indexes_first: bool) -> Path:
     path = folder / DB_FILE
     per_poll = len(SERIES)
+    schema = V1_SCHEMA if indexes_first else V1_SCHEMA.replace("CREATE INDEX", "-- CREATE INDEX")
     with sqlite3.connect(path) as conn:
-        conn.executescript(V1_SCHEMA.replace("CREATE INDEX", "-- CREATE INDEX"))
+        conn.executescript(schema)
         conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, 'ok')", (
             (1_760_000_000.0 + 10.0 * (i // (per_poll * devices)),
              f"pdu-{i // per_poll % devices:05d}", *SERIES[i % per_poll], float(i % 997))
             for i in range(readings)))
-        conn.executescript("\n".join(line for line in V1_SCHEMA.splitlines()
-                                     if line.startswith("CREATE INDEX")))
+        if not indexes_first:
+            conn.executescript("\n".join(line for line in V1_SCHEMA.splitlines()
+                                         if line.startswith("CREATE INDEX")))
     conn.close()
     return path
 
@@ -49,12 +53,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--readings", type=int, default=10_000_000)
     parser.add_argument("--devices", type=int, default=128)
+    parser.add_argument("--indexes-first", action="store_true",
+                        help="write the readings with the indexes in place, as a monitor does "
+                             "(slower to build; the series index's pages end up scattered)")
     parser.add_argument("--dir", type=Path, help="folder for the store (default: a temporary one)")
     args = parser.parse_args()
     logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         t0 = time.perf_counter()
-        path = old_store(Path(tmp), args.readings, args.devices)
+        path = old_store(Path(tmp), args.readings, args.devices, args.indexes_first)
         size = path.stat().st_size
         print(f"version-1 store of {args.readings:,} readings written in "
               f"{time.perf_counter() - t0:.0f} s: {size / 2**20:,.0f} MiB")
