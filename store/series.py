@@ -22,7 +22,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pue_monitor.store.model import Quality, Reading, labels_key
@@ -53,6 +53,7 @@ INDEXES = (
 )
 # A series' id in a statement that reads readings, from (device, metric, labels) args.
 SERIES_ID = "(SELECT id FROM series WHERE device = ? AND metric = ? AND labels = ?)"
+IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
 # Version 1's readings into version 2's (in rowid order, rowids kept: readings of equal
 # times stay in the order they were written, as the index gives them).
 _MIGRATE = (
@@ -67,6 +68,24 @@ _MIGRATE = (
     "ALTER TABLE readings_v2 RENAME TO readings",
     *INDEXES,
 )
+
+
+def ids_of(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]], labels: str
+           ) -> dict[tuple[str, str], int]:
+    """{(device, metric): series id} of the ``keys`` stored with ``labels`` (a key never
+    stored is absent), read on ``conn`` (in its snapshot): a statement per few hundred
+    devices, not a sub-select per statement that reads readings."""
+    wanted = set(keys)
+    devices = list(dict.fromkeys(device for device, _ in keys))
+    out: dict[tuple[str, str], int] = {}
+    for at in range(0, len(devices), IN_CHUNK):
+        chunk = devices[at:at + IN_CHUNK]
+        for device, metric, sid in conn.execute(
+                "SELECT device, metric, id FROM series WHERE labels = ? AND device IN "
+                f"({','.join('?' * len(chunk))})", (labels, *chunk)):
+            if (device, metric) in wanted:
+                out[device, metric] = sid
+    return out
 
 
 class SchemaError(RuntimeError):

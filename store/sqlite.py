@@ -58,7 +58,7 @@ SUM_GROUP = 100
 BUSY_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
 # The NEAR_READINGS nearest readings of one series before / after a time (series_windows).
-_NEAR = (f"SELECT * FROM (SELECT ?, ts, value FROM readings WHERE series = {SERIES_ID} "
+_NEAR = ("SELECT * FROM (SELECT ?, ts, value FROM readings WHERE series = ? "
          "AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
          f"LIMIT {NEAR_READINGS})")
 _BEFORE, _AFTER = _NEAR.format(op="<", order="DESC"), _NEAR.format(op=">", order="ASC")
@@ -76,7 +76,7 @@ def _pairs_array(points: list[tuple]) -> np.ndarray:
 
 
 # The good readings of one series in [start, end] (series_windows), tagged like _NEAR's.
-_WITHIN = (f"SELECT ?, ts, value FROM readings WHERE series = {SERIES_ID} "
+_WITHIN = ("SELECT ?, ts, value FROM readings WHERE series = ? "
            "AND quality = 'ok' AND ts >= ? AND ts <= ?")
 DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
 SETTINGS_KEY = "block_settings:"  # meta key prefix: the settings a device's blocks were made with
@@ -350,8 +350,9 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         looks two readings on), as sorted (times, values) arrays;
         read together: a handful of statements whatever the number of series and windows
         (a report's exact path asks for every meter of a site over each stretch it
-        recomputes). Each series of each window is an index seek, its rows tagged with
-        the pair's number (no device or metric text per row).
+        recomputes). The series' ids are looked up once; each series of each window is
+        then an index seek, its rows tagged with the pair's number (no device or metric
+        text per row). A series never stored is read as empty without a statement.
 
         ``near_s`` (StoreProtocol.series_windows): each window is read ``near_s`` wider on
         each side, and the nearest readings are taken from there; a series with fewer
@@ -362,15 +363,17 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         found: list[list] = [[] for _ in pairs]
         wide = near_s > 0 and math.isfinite(near_s)
         margin = near_s if wide else 0.0
-        statements = [(_WITHIN, (j, *key, labels, windows[i][0] - margin,
-                                 windows[i][1] + margin)) for j, (i, key) in enumerate(pairs)]
-        if not wide:
-            statements += [(side, (j, *key, labels, t)) for j, (i, key) in enumerate(pairs)
-                           for side, t in ((_BEFORE, windows[i][0]), (_AFTER, windows[i][1]))]
         with self._connect() as conn:
+            ids = series.ids_of(conn, keys, labels)
+            stored = [(j, i, ids[key]) for j, (i, key) in enumerate(pairs) if key in ids]
+            statements = [(_WITHIN, (j, sid, windows[i][0] - margin, windows[i][1] + margin))
+                          for j, i, sid in stored]
+            if not wide:
+                statements += [(side, (j, sid, t)) for j, i, sid in stored for side, t in
+                               ((_BEFORE, windows[i][0]), (_AFTER, windows[i][1]))]
             self._union_into(conn, statements, found)
             if wide:
-                found = self._nearest_within(conn, pairs, windows, labels, found)
+                found = self._nearest_within(conn, pairs, windows, ids, found)
         out: list[dict] = [{} for _ in windows]
         for (i, key), points in zip(pairs, found):
             if not wide:
@@ -392,14 +395,16 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
 
     @staticmethod
     def _nearest_within(conn: sqlite3.Connection, pairs: list[tuple[int, tuple[str, str]]],
-                        windows: Sequence[tuple[float, float]], labels: str,
+                        windows: Sequence[tuple[float, float]],
+                        ids: Mapping[tuple[str, str], int],
                         found: list[list]) -> list[list]:
         """Each (window, series) of ``pairs`` read wider (series_windows' ``near_s``) cut
         to its readings in the window and the NEAR_READINGS nearest on each side, sorted
         by time, equal times in the order the statements without a hint give them:
         before the window the last written first (``ts DESC`` reads the index that
         way), in and after it as written. A side with fewer than NEAR_READINGS in the
-        wider read is sought as without a hint."""
+        wider read is sought as without a hint (a series of ``ids`` only: the others
+        have no readings)."""
         sides: list[list[list]] = []
         ask = []
         for j, ((i, key), points) in enumerate(zip(pairs, found)):
@@ -408,15 +413,18 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
             times = [p[0] for p in points]
             lo, hi = bisect.bisect_left(times, a), bisect.bisect_right(times, b)
             before, after = points[:lo], points[hi:]
+            sid = ids.get(key)
             if len(before) >= NEAR_READINGS:
                 before = before[:-NEAR_READINGS - 1:-1]  # nearest first, as ts DESC
             else:
-                ask.append((_BEFORE, (j, *key, labels, a)))
+                if sid is not None:
+                    ask.append((_BEFORE, (j, sid, a)))
                 before = []
             if len(after) >= NEAR_READINGS:
                 after = after[:NEAR_READINGS]
             else:
-                ask.append((_AFTER, (j, *key, labels, b)))
+                if sid is not None:
+                    ask.append((_AFTER, (j, sid, b)))
                 after = []
             sides.append([before, points[lo:hi], after])
         if ask:
