@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pue_monitor.cli import main
 from pue_monitor.store import ingest, series
 from pue_monitor.store.model import PollResult, Quality, Reading, labels_key
 from pue_monitor.store.sqlite import DB_FILE, Store
@@ -222,6 +223,22 @@ def test_a_store_it_cannot_read_is_refused(tmp_path, stored, message):
         Store.open(tmp_path)
     assert str(path) in str(refused.value)
     assert version(path) == stored  # left alone
+
+
+@pytest.mark.parametrize("command", [["report", "--site", "reset", "--period", "2025-03"],
+                                     ["recompute"]])
+def test_a_command_refuses_a_newer_store_in_one_line(tmp_path, capsys, command):
+    Store.open(tmp_path).close()
+    path = tmp_path / DB_FILE
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.close()
+    config = Path(__file__).parent / "data" / "scenarios" / "config.yaml"
+    assert main([command[0], "-c", str(config), "--data-dir", str(tmp_path),
+                 *command[1:]]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"pue-monitor {command[0]}: store {path} has schema version 3; this "
+                   "pue-monitor reads versions up to 2 (use a newer one)\n")
 
 
 def _fail_health(store: Store) -> None:
