@@ -59,6 +59,7 @@ def add_recompute_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, config: Config) -> int:
     from pue_monitor.storage import busy_errors, describe
+    from pue_monitor.store.series import SchemaError
 
     try:
         return {"import": _import, "report": _report,
@@ -66,6 +67,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except UserError as exc:
         print(f"pue-monitor {args.command}: {exc}", file=sys.stderr)
         return 2
+    except SchemaError as exc:  # a store of a newer version (it names path and version)
+        print(f"pue-monitor {args.command}: {exc}", file=sys.stderr)
+        return 1
     except busy_errors() as exc:  # e.g. locked past the busy timeout
         print(f"pue-monitor {args.command}: the store {describe(args.data_dir, config)} "
               "cannot be used now: "

@@ -69,11 +69,25 @@ class _SqliteDialect:
         conn.executemany(f"INSERT INTO {ingest.STAGE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
                          zip(range(len(rows.ts)), *rows))
 
+    # ingest.PROBE through the series table (store.series): one probe of its unique
+    # index per staged row, then one of the readings' (series, ts).
+    probe = (f"SELECT b.i, r.value, r.quality FROM {ingest.STAGE_TABLE} AS b CROSS JOIN "
+             "series AS s ON s.device = b.device AND s.metric = b.metric AND s.labels = "
+             "b.labels CROSS JOIN readings AS r ON r.series = s.id AND r.ts = b.ts")
+
     def insert(self, conn: sqlite3.Connection, skip: list[int]) -> None:
-        # ORDER BY: rows enter readings in the order the edge sent them, as before
-        conn.execute(f"INSERT INTO readings SELECT ts, device, metric, labels, value, 'ok' "
-                     f"FROM {ingest.STAGE_TABLE} WHERE i NOT IN "
-                     f"(SELECT value FROM json_each(?)) ORDER BY i", (json.dumps(skip),))
+        # The series not stored yet first (the Store's cache of ids learns them when a
+        # writer misses them). ORDER BY: rows enter readings in the order the edge sent
+        # them, as before.
+        args = (json.dumps(skip),)
+        fresh = "b.i NOT IN (SELECT value FROM json_each(?))"
+        conn.execute("INSERT OR IGNORE INTO series (device, metric, labels) SELECT DISTINCT "
+                     f"b.device, b.metric, b.labels FROM {ingest.STAGE_TABLE} AS b "
+                     f"WHERE {fresh}", args)
+        conn.execute(f"INSERT INTO readings SELECT s.id, b.ts, b.value, 'ok' FROM "
+                     f"{ingest.STAGE_TABLE} AS b JOIN series AS s ON s.device = b.device "
+                     f"AND s.metric = b.metric AND s.labels = b.labels WHERE {fresh} "
+                     "ORDER BY b.i", args)
 
 
 _DIALECT = _SqliteDialect()

@@ -46,7 +46,8 @@ class Ingested:
 
 
 class Dialect(Protocol):
-    """The SQL of one backend."""
+    """The SQL of one backend. One whose readings are not keyed by (device, metric,
+    labels, ts) gives its own PROBE as a ``probe`` attribute (store.central)."""
 
     def stage(self, conn: Any, rows: IngestBatch) -> None:
         """Put ``rows`` (i = their index) in an empty STAGE_TABLE of this transaction."""
@@ -61,7 +62,7 @@ def ingest(conn: Any, dialect: Dialect, rows: IngestBatch,
     result and the blocks ``stale`` named, for the caller to delete."""
     dialect.stage(conn, rows)
     stored: dict[int, list[tuple[float | None, str]]] = {}
-    for i, value, quality in conn.execute(PROBE):
+    for i, value, quality in conn.execute(getattr(dialect, "probe", PROBE)):
         stored.setdefault(i, []).append((value, quality))
     values = rows.values
     same = sum(1 for i, there in stored.items() if (values[i], "ok") in there)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from pue_monitor.pue.lazynp import np
 
-from pue_monitor.store import accounts, central, days, events, kept
+from pue_monitor.store import accounts, central, days, events, kept, series
 from pue_monitor.store.base import (
     BLOCK_METRICS,
     NEAR_READINGS,
@@ -32,14 +32,14 @@ from pue_monitor.store.base import (
     near_time,
     whole_span,
 )
-from pue_monitor.store.model import (HealthState, Identified, PollResult, Quality, Reading,
-                                     labels_key)
+from pue_monitor.store.model import HealthState, Identified, PollResult, Reading, labels_key
+from pue_monitor.store.series import SERIES_ID
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
     import pandas as pd
 
 DB_FILE = "pue-monitor.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = series.SCHEMA_VERSION  # store.series: readings, versions
 BUSY_TIMEOUT_S = 5.0
 # Page cache of the connection that writes poll results (SQLite's default is 2 MiB): see
 # Store.write_polls. At most this much memory, used only as pages are read.
@@ -58,8 +58,8 @@ SUM_GROUP = 100
 BUSY_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
 # The NEAR_READINGS nearest readings of one series before / after a time (series_windows).
-_NEAR = ("SELECT * FROM (SELECT ?, ts, value FROM readings WHERE device = ? "
-         "AND metric = ? AND labels = ? AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
+_NEAR = ("SELECT * FROM (SELECT ?, ts, value FROM readings WHERE series = ? "
+         "AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
          f"LIMIT {NEAR_READINGS})")
 _BEFORE, _AFTER = _NEAR.format(op="<", order="DESC"), _NEAR.format(op=">", order="ASC")
 _TIME = operator.itemgetter(0)  # of a (ts, value) row
@@ -76,23 +76,13 @@ def _pairs_array(points: list[tuple]) -> np.ndarray:
 
 
 # The good readings of one series in [start, end] (series_windows), tagged like _NEAR's.
-_WITHIN = ("SELECT ?, ts, value FROM readings WHERE device = ? AND metric = ? AND labels = ? "
+_WITHIN = ("SELECT ?, ts, value FROM readings WHERE series = ? "
            "AND quality = 'ok' AND ts >= ? AND ts <= ?")
 DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
 SETTINGS_KEY = "block_settings:"  # meta key prefix: the settings a device's blocks were made with
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS readings (
-    ts REAL NOT NULL,            -- unix seconds (UTC)
-    device TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    labels TEXT NOT NULL,        -- 'k=v,k2=v2' sorted; '' for the device total
-    value REAL,                  -- NULL unless quality is ok
-    quality TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS readings_series ON readings (device, metric, labels, ts);
-CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts);
+-- meta, series and readings: store.series
 CREATE TABLE IF NOT EXISTS device_health (
     device TEXT PRIMARY KEY,
     site TEXT NOT NULL,
@@ -151,33 +141,6 @@ _HEALTH_UPSERT = """INSERT INTO device_health (device, site, up, last_poll_ts, l
      polls_total = device_health.polls_total + 1"""
 _ERRORS_UPSERT = """INSERT INTO poll_errors VALUES (?, ?, ?) ON CONFLICT(device, kind)
                     DO UPDATE SET count = count + excluded.count"""
-# The readings table's quality text, and whether the value is kept, per quality.
-_QUALITY_ROW = {q: (q.value, q == Quality.OK) for q in Quality}
-# labels_key of the label sets seen, for the readings written on every poll (a few per
-# series); cleared when it grows past this many, so odd labels cannot grow it for ever.
-_LABEL_KEYS_MAX = 100_000
-_label_keys: dict[tuple, str] = {}
-
-
-def _reading_rows(readings: Iterable[Reading]) -> list[tuple]:
-    """The readings as rows of the readings table."""
-    keys, quality_row = _label_keys, _QUALITY_ROW
-    rows = []
-    add = rows.append
-    for r in readings:
-        labels = r.labels
-        key = keys.get(labels) if type(labels) is tuple else None
-        if key is None:
-            key = labels_key(labels)
-            if type(labels) is tuple:
-                if len(keys) >= _LABEL_KEYS_MAX:
-                    keys.clear()
-                keys[labels] = key
-        quality, ok = quality_row[r.quality]
-        add((r.ts, r.device, r.metric, key, r.value if ok else None, quality))
-    return rows
-
-
 def _add(total: float | None, value: float | None) -> float | None:
     return total if value is None else (value if total is None else total + value)
 
@@ -189,7 +152,9 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
+        self._series = series.SeriesIds()
         conn = self._connect().conn
+        series.prepare(conn, self.path)
         conn.executescript(SCHEMA)
         for table, added in (("interval_energy", BLOCK_COLUMNS_ADDED),
                              ("device_health", HEALTH_COLUMNS_ADDED)):
@@ -197,13 +162,12 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
             for column, kind in added:
                 if column not in have:  # a store written by an earlier version
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                     (str(SCHEMA_VERSION),))
         days.create(conn)
         accounts.create(conn)
         events.create(conn)
         central.create(conn)
         kept.create(conn)
+        self._series.load(conn)
 
     @classmethod
     def open(cls, data_dir: str | Path) -> Store:
@@ -252,7 +216,7 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
 
     def write_polls(self, results: Sequence[PollResult]) -> None:
         """Store readings, health and error counts of many polls in one transaction."""
-        rows = _reading_rows(r for res in results for r in res.readings)
+        rows, misses = self._series.rows(r for res in results for r in res.readings)
         health, errors = [], []
         for res in results:
             end = res.started + res.duration_s
@@ -268,12 +232,14 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                 # the series index back from the file at each batch (system time).
                 conn.execute(f"PRAGMA cache_size = -{POLL_WRITER_CACHE_KIB}")
                 self._local.writes_polls = True
-            conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)", rows)
+            found = self._series.resolve(conn, rows, misses)
+            conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", rows)
             # Row by row in the polls' order, as one execute per poll did (executemany
             # runs the statement once per row), so a device polled twice in one batch
             # counts both polls and keeps the later one's state.
             conn.executemany(_HEALTH_UPSERT, health)
             conn.executemany(_ERRORS_UPSERT, errors)
+        self._committed(found)
 
     def prune_readings(self, before: float) -> int:
         """Delete the readings older than ``before``, a day per transaction."""
@@ -311,10 +277,18 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                         stale: Sequence[tuple[str, tuple[float, float]]] = ()) -> None:
         """Historical readings, and the removal of the blocks they make stale (device,
         (start, end)), in one transaction: all of it or none of it."""
-        rows = _reading_rows(readings)
+        rows, misses = self._series.rows(readings)
         with self._connect() as conn:
-            conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)", rows)
+            found = self._series.resolve(conn, rows, misses)
+            conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", rows)
             self._drop_stale(conn, stale)
+        self._committed(found)
+
+    def _committed(self, found: dict[series.Key, int]) -> None:
+        """Cache the series ids a write found, now that it has committed (a write that
+        joined a snapshot's transaction has not: its ids are read again next time)."""
+        if not getattr(self._local, "snapshot", False):
+            self._series.publish(found)
 
     @staticmethod
     def _drop_stale(conn: sqlite3.Connection,
@@ -354,11 +328,13 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                          "ts REAL, device TEXT, metric TEXT, labels TEXT)")
             conn.execute("DELETE FROM import_keys")
             conn.executemany("INSERT INTO import_keys VALUES (?, ?, ?, ?, ?)", keys)
-            # CROSS JOIN keeps import_keys the outer loop: one index probe per key.
+            # CROSS JOIN keeps import_keys the outer loop: one probe per key of the
+            # series' unique index, then of the readings' (series, ts).
             for i, value, quality in conn.execute(
-                    "SELECT k.i, r.value, r.quality FROM import_keys AS k CROSS JOIN readings "
-                    "AS r ON r.device = k.device AND r.metric = k.metric "
-                    "AND r.labels = k.labels AND r.ts = k.ts"):
+                    "SELECT k.i, r.value, r.quality FROM import_keys AS k CROSS JOIN series "
+                    "AS s ON s.device = k.device AND s.metric = k.metric "
+                    "AND s.labels = k.labels CROSS JOIN readings AS r ON r.series = s.id "
+                    "AND r.ts = k.ts"):
                 out.setdefault(i, []).append((value, quality))
             conn.execute("DROP TABLE import_keys")
         return out
@@ -374,8 +350,9 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         looks two readings on), as sorted (times, values) arrays;
         read together: a handful of statements whatever the number of series and windows
         (a report's exact path asks for every meter of a site over each stretch it
-        recomputes). Each series of each window is an index seek, its rows tagged with
-        the pair's number (no device or metric text per row).
+        recomputes). The series' ids are looked up once; each series of each window is
+        then an index seek, its rows tagged with the pair's number (no device or metric
+        text per row). A series never stored is read as empty without a statement.
 
         ``near_s`` (StoreProtocol.series_windows): each window is read ``near_s`` wider on
         each side, and the nearest readings are taken from there; a series with fewer
@@ -386,15 +363,17 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         found: list[list] = [[] for _ in pairs]
         wide = near_s > 0 and math.isfinite(near_s)
         margin = near_s if wide else 0.0
-        statements = [(_WITHIN, (j, *key, labels, windows[i][0] - margin,
-                                 windows[i][1] + margin)) for j, (i, key) in enumerate(pairs)]
-        if not wide:
-            statements += [(side, (j, *key, labels, t)) for j, (i, key) in enumerate(pairs)
-                           for side, t in ((_BEFORE, windows[i][0]), (_AFTER, windows[i][1]))]
         with self._connect() as conn:
+            ids = series.ids_of(conn, keys, labels)
+            stored = [(j, i, ids[key]) for j, (i, key) in enumerate(pairs) if key in ids]
+            statements = [(_WITHIN, (j, sid, windows[i][0] - margin, windows[i][1] + margin))
+                          for j, i, sid in stored]
+            if not wide:
+                statements += [(side, (j, sid, t)) for j, i, sid in stored for side, t in
+                               ((_BEFORE, windows[i][0]), (_AFTER, windows[i][1]))]
             self._union_into(conn, statements, found)
             if wide:
-                found = self._nearest_within(conn, pairs, windows, labels, found)
+                found = self._nearest_within(conn, pairs, windows, ids, found)
         out: list[dict] = [{} for _ in windows]
         for (i, key), points in zip(pairs, found):
             if not wide:
@@ -416,14 +395,16 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
 
     @staticmethod
     def _nearest_within(conn: sqlite3.Connection, pairs: list[tuple[int, tuple[str, str]]],
-                        windows: Sequence[tuple[float, float]], labels: str,
+                        windows: Sequence[tuple[float, float]],
+                        ids: Mapping[tuple[str, str], int],
                         found: list[list]) -> list[list]:
         """Each (window, series) of ``pairs`` read wider (series_windows' ``near_s``) cut
         to its readings in the window and the NEAR_READINGS nearest on each side, sorted
         by time, equal times in the order the statements without a hint give them:
         before the window the last written first (``ts DESC`` reads the index that
         way), in and after it as written. A side with fewer than NEAR_READINGS in the
-        wider read is sought as without a hint."""
+        wider read is sought as without a hint (a series of ``ids`` only: the others
+        have no readings)."""
         sides: list[list[list]] = []
         ask = []
         for j, ((i, key), points) in enumerate(zip(pairs, found)):
@@ -432,15 +413,18 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
             times = [p[0] for p in points]
             lo, hi = bisect.bisect_left(times, a), bisect.bisect_right(times, b)
             before, after = points[:lo], points[hi:]
+            sid = ids.get(key)
             if len(before) >= NEAR_READINGS:
                 before = before[:-NEAR_READINGS - 1:-1]  # nearest first, as ts DESC
             else:
-                ask.append((_BEFORE, (j, *key, labels, a)))
+                if sid is not None:
+                    ask.append((_BEFORE, (j, sid, a)))
                 before = []
             if len(after) >= NEAR_READINGS:
                 after = after[:NEAR_READINGS]
             else:
-                ask.append((_AFTER, (j, *key, labels, b)))
+                if sid is not None:
+                    ask.append((_AFTER, (j, sid, b)))
                 after = []
             sides.append([before, points[lo:hi], after])
         if ask:
@@ -466,13 +450,13 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         """The newest reading of every (device, metric, labels) seen since ``since``."""
         import pandas as pd
 
-        sql = ("SELECT device, metric, labels, MAX(ts) AS ts, value, quality FROM readings "
-               "WHERE ts >= ?")
+        sql = ("SELECT s.device, s.metric, s.labels, MAX(r.ts) AS ts, r.value, r.quality "
+               "FROM readings AS r JOIN series AS s ON s.id = r.series WHERE r.ts >= ?")
         args: list = [since]
         if devices is not None:
-            sql += f" AND device IN ({','.join('?' * len(devices))})"
+            sql += f" AND s.device IN ({','.join('?' * len(devices))})"
             args.extend(devices)
-        sql += " GROUP BY device, metric, labels"
+        sql += " GROUP BY s.device, s.metric, s.labels"
         with self._connect() as conn:
             rows = conn.execute(sql, args).fetchall()
         return pd.DataFrame(rows, columns=["device", "metric", "labels", "ts", "value", "quality"])
@@ -678,26 +662,25 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         round trip)."""
         # The nearest NEAR_READINGS times of each metric off the series index, then the
         # NEAR_READINGS-th nearest of them all.
-        sql = ("SELECT ts FROM readings WHERE device = ? AND metric = ? AND labels = '' "
-               "AND ts {op} ? ORDER BY ts {order} LIMIT " + str(NEAR_READINGS))
+        sql = (f"SELECT ts FROM readings WHERE series = {SERIES_ID} AND ts {{op}} ? "
+               f"ORDER BY ts {{order}} LIMIT {NEAR_READINGS}")
         before, after = sql.format(op="<", order="DESC"), sql.format(op=">", order="ASC")
         out = {}
         with self._connect() as conn:
             for device, (start, end) in spans.items():
                 out[device] = tuple(near_time(
                     (t for metric in metrics
-                     for (t,) in conn.execute(text, (device, metric, bound))), bound, back)
+                     for (t,) in conn.execute(text, (device, metric, "", bound))), bound, back)
                     for text, bound, back in ((before, start, True), (after, end, False)))
         return out  # type: ignore[return-value]
 
     def _edge_ts(self, device: str, metrics: Sequence[str], agg: str, where: str,
                  bound: float) -> float | None:
-        # One index seek per metric: with the whole (device, metric, labels) prefix given,
-        # SQLite reads MIN/MAX(ts) off the index end instead of scanning the device's rows.
-        sql = (f"SELECT {agg}(ts) FROM readings WHERE device = ? AND metric = ? "
-               f"AND labels = '' AND {where}")
+        # One index seek per metric: with the series given, SQLite reads MIN/MAX(ts) off
+        # the (series, ts) index's end instead of scanning the series' rows.
+        sql = f"SELECT {agg}(ts) FROM readings WHERE series = {SERIES_ID} AND {where}"
         with self._connect() as conn:
-            found = [conn.execute(sql, (device, metric, bound)).fetchone()[0]
+            found = [conn.execute(sql, (device, metric, "", bound)).fetchone()[0]
                      for metric in metrics]
         found = [t for t in found if t is not None]
         if not found:

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pue_monitor.store.sqlite import DB_FILE
 from tests.conftest import free_port
+from tests.store_sql import READINGS
 
 START_TIMEOUT_S = 60.0  # a cold start of the monitor on a loaded two-core machine
 STOP_TIMEOUT_S = 20.0
@@ -183,7 +184,7 @@ def reading(data_dir: Path):
 def committed_readings(data_dir: Path) -> set[tuple]:
     """Every reading committed so far: (device, metric, labels, ts, quality)."""
     with reading(data_dir) as conn:
-        return set(conn.execute("SELECT device, metric, labels, ts, quality FROM readings"))
+        return set(conn.execute(f"SELECT device, metric, labels, ts, quality FROM {READINGS}"))
 
 
 def polls_stored(data_dir: Path) -> int:

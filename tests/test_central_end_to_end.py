@@ -40,6 +40,7 @@ from pue_monitor.store.model import Reading, parse_labels
 from pue_monitor.exchange.central import OUTBOX_FILE
 from tests import suite_figures
 from tests.conftest import STORE_BACKENDS, demo_on_free_ports, free_port
+from tests.store_sql import READINGS
 
 pytestmark = pytest.mark.integration
 
@@ -157,7 +158,7 @@ def edge_readings(data: Path, config: Path, until: float) -> list[Reading]:
     shipped = {d.id for _, d in load_config(config, env={}).devices()
                if d.role != Role.MONITOR}
     with sqlite3.connect(f"file:{data / EDGE_DB}?mode=ro", uri=True) as conn:
-        rows = conn.execute("SELECT ts, device, metric, labels, value FROM readings WHERE "
+        rows = conn.execute(f"SELECT ts, device, metric, labels, value FROM {READINGS} WHERE "
                             "quality = 'ok' AND ts <= ?", (until,)).fetchall()
     return [Reading(ts, device, metric, value, tuple(sorted(parse_labels(labels).items())))
             for ts, device, metric, labels, value in rows if device in shipped]
@@ -192,7 +193,7 @@ def missing_or_twice(store, readings: list[Reading]) -> tuple[int, int]:
 def central_count(central_data: Path, store_url: str | None, until: float) -> int:
     if store_url is None:
         with sqlite3.connect(f"file:{central_data / EDGE_DB}?mode=ro", uri=True) as conn:
-            return conn.execute("SELECT COUNT(*) FROM readings WHERE ts <= ?",
+            return conn.execute(f"SELECT COUNT(*) FROM {READINGS} WHERE ts <= ?",
                                 (until,)).fetchone()[0]
     import psycopg
 

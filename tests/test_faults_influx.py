@@ -18,6 +18,7 @@ from pue_monitor.store.model import parse_labels
 from tests import suite_figures
 from tests.conftest import demo_on_free_ports, free_port
 from tests.fault_support import Monitor, Process, answers, reading, reap, until
+from tests.store_sql import READINGS
 from tests.test_influx_writer import VictoriaMetrics
 from tests.tools import require_tool
 
@@ -40,7 +41,7 @@ def stored(data_dir) -> Counter:
     out: Counter = Counter()
     with reading(data_dir) as conn:
         for device, metric, labels, ts in conn.execute(
-                "SELECT device, metric, labels, ts FROM readings WHERE quality = 'ok'"):
+                f"SELECT device, metric, labels, ts FROM {READINGS} WHERE quality = 'ok'"):
             tags = {("label_" + k if k in READING_TAGS else k): v
                     for k, v in parse_labels(labels).items()}
             out[(device, metric, tuple(sorted(tags.items())), to_ns(ts) // 1_000_000)] += 1

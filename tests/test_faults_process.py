@@ -28,6 +28,7 @@ from tests.fault_support import (
     store_path,
     until,
 )
+from tests.store_sql import READINGS
 
 pytestmark = pytest.mark.integration
 
@@ -146,7 +147,7 @@ def test_disk_full_keeps_collecting_into_a_bounded_backlog_that_catches_up(tmp_p
     stored = polls_stored(data)
     assert stored >= produced > during[PRODUCED] > failing[PRODUCED]
     with reading(data) as conn:
-        held = conn.execute("SELECT COUNT(DISTINCT device) FROM readings WHERE quality = 'ok' "
+        held = conn.execute(f"SELECT COUNT(DISTINCT device) FROM {READINGS} WHERE quality = 'ok' "
                             "AND ts >= ? AND ts < ?", (full_at, room_at)).fetchone()[0]
     assert held > 0  # readings taken while the disk was full, written once it had room
     suite_figures.fault("disk full", lost=0)

@@ -27,6 +27,7 @@ from tests import suite_figures
 from tests.conftest import demo_on_free_ports, free_port
 from tests.fault_support import reap, simulator
 from tests.simulator_support import GATEWAY, UNITS, http
+from tests.store_sql import READINGS
 
 pytestmark = pytest.mark.integration
 
@@ -176,7 +177,7 @@ async def test_a_wall_clock_stepped_forward_and_back(tmp_path, caplog):
         bounds[-1] = (bounds[-1][0], clock())
         true_kwh = {d: truth[1][d] - truth[0][d] for d in truth[0]}
         with store._connect() as conn:
-            rows = conn.execute("SELECT device, ts, quality FROM readings").fetchall()
+            rows = conn.execute(f"SELECT device, ts, quality FROM {READINGS}").fetchall()
         energy = {}
         for site, device in config.devices():
             if device.role == Role.FACILITY:

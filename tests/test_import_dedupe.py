@@ -18,6 +18,7 @@ from pue_monitor.exchange.importer import (ImportConflict, check_against_store, 
                                           import_readings, parse_file)
 from pue_monitor.store.model import Quality, Reading
 from pue_monitor.store.sqlite import DB_FILE, Store
+from tests.store_sql import READINGS
 
 SCENARIOS_DIR = Path(__file__).parent / "data" / "scenarios"
 CONFIG = SCENARIOS_DIR / "config.yaml"
@@ -40,12 +41,12 @@ def cli(*argv: object) -> int:
 
 def count(data: Path) -> int:
     with sqlite3.connect(data / DB_FILE) as conn:
-        return conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0]
+        return conn.execute(f"SELECT COUNT(*) FROM {READINGS}").fetchone()[0]
 
 
 def dump(data: Path) -> tuple[list, list]:
     with sqlite3.connect(data / DB_FILE) as conn:
-        return (conn.execute("SELECT * FROM readings ORDER BY device, metric, ts").fetchall(),
+        return (conn.execute(f"SELECT * FROM {READINGS} ORDER BY device, metric, ts").fetchall(),
                 conn.execute("SELECT * FROM interval_energy ORDER BY device, start").fetchall())
 
 

@@ -22,6 +22,7 @@ from pue_monitor.config import load_config
 from pue_monitor.cli import main
 from pue_monitor.exchange.importer import parse_readings
 from pue_monitor.store.sqlite import DB_FILE
+from tests.store_sql import READINGS
 
 SCENARIOS_DIR = Path(__file__).parent / "data" / "scenarios"
 CONFIG = SCENARIOS_DIR / "config.yaml"
@@ -503,7 +504,7 @@ def test_a_bad_file_lists_every_error_and_imports_nothing(tmp_path, capsys):
 
 def dump(data: Path) -> tuple[list, list]:
     with sqlite3.connect(data / DB_FILE) as conn:
-        return (conn.execute("SELECT * FROM readings ORDER BY device, metric, ts").fetchall(),
+        return (conn.execute(f"SELECT * FROM {READINGS} ORDER BY device, metric, ts").fetchall(),
                 conn.execute("SELECT * FROM interval_energy ORDER BY device, start").fetchall())
 
 

@@ -27,6 +27,7 @@ from pue_monitor.store.sqlite import Store
 from tests.conftest import demo_on_free_ports, free_port, write_raw
 from tests.fault_support import (Monitor, committed_readings, get, polls_stored, reading,
                                  reap, simulator, until)
+from tests.store_sql import READINGS
 from tests.test_workers import SITE
 
 pytestmark = pytest.mark.integration
@@ -55,7 +56,7 @@ def site_times(data, site_of: dict[str, str]) -> dict[str, list[float]]:
     """{site: the distinct times its devices were read at, in order}."""
     times: dict[str, set[float]] = {}
     with reading(data) as conn:
-        for device, ts in conn.execute("SELECT DISTINCT device, ts FROM readings"):
+        for device, ts in conn.execute(f"SELECT DISTINCT device, ts FROM {READINGS}"):
             times.setdefault(site_of[device], set()).add(ts)
     return {site: sorted(ts) for site, ts in times.items()}
 
@@ -135,7 +136,7 @@ def test_a_killed_worker_comes_back_and_nothing_is_lost_or_doubled(tmp_path):
     received = int(RECEIVED.search(output).group(1))
     assert received > 0 and polls_stored(data) == received
     with reading(data) as conn:
-        doubled = conn.execute("SELECT device, metric, labels, ts FROM readings GROUP BY "
+        doubled = conn.execute(f"SELECT device, metric, labels, ts FROM {READINGS} GROUP BY "
                                "device, metric, labels, ts HAVING COUNT(*) > 1").fetchall()
     assert doubled == []
     assert acknowledged - committed_readings(data) == set()
