@@ -22,7 +22,9 @@ ports, every device has its own port-and-agent pair of 10 scalar OIDs). It repor
   WAL and checkpoints), the disk's wear.
 
 The store starts with ``--history`` polls of every device already in it (default 100,
-16 minutes at 10 s; written before the run, not timed): in a store that has run a while
+16 minutes at 10 s; written before the run, not timed; with the integer series ids a
+series needs a few hundred polls before its newest readings fill a page of their own,
+so use `--history 400` for that steady state): in a store that has run a while
 each series' newest readings sit on an index page of their own, so a reading costs more
 CPU and more bytes written than in an empty store, as in production. ``--history 0``
 measures an empty store.
