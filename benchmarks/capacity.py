@@ -49,6 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.store_writes import written  # noqa: E402
 from pue_monitor.collectors.schedule import slot_at_or_after  # noqa: E402
 from pue_monitor.collectors.service import CollectorService  # noqa: E402
 from pue_monitor.config import load_config_text  # noqa: E402
@@ -136,15 +137,6 @@ def rcvbuf_errors() -> int:
     rows = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()
             if line.startswith("Udp:")]
     return int(dict(zip(rows[0], rows[1]))["RcvbufErrors"])
-
-
-def written() -> int | None:
-    """Bytes this process has written to files so far (Linux), else None."""
-    try:
-        with open("/proc/self/io", encoding="ascii") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("wchar:"))
-    except (OSError, StopIteration):
-        return None
 
 
 def fill_history(store: Store, devices: int, polls: int, now: float) -> float:
