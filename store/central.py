@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from pue_monitor.store import ingest
+from pue_monitor.store import ingest, recent
 from pue_monitor.store.base import CentralToken, SiteDefinitionRecord
 
 if TYPE_CHECKING:
@@ -70,21 +70,25 @@ class _SqliteDialect:
                          zip(range(len(rows.ts)), *rows))
 
     # ingest.PROBE through the series table (store.series): one probe of its unique
-    # index per staged row, then one of the readings' (series, ts).
-    probe = (f"SELECT b.i, r.value, r.quality FROM {ingest.STAGE_TABLE} AS b CROSS JOIN "
-             "series AS s ON s.device = b.device AND s.metric = b.metric AND s.labels = "
-             "b.labels CROSS JOIN readings AS r ON r.series = s.id AND r.ts = b.ts")
+    # index per staged row, then one of the readings' (series, ts); of readings, then of
+    # the poll readings not moved yet (store.recent).
+    probe = recent.both(
+        f"SELECT b.i, r.value, r.quality FROM {ingest.STAGE_TABLE} AS b CROSS JOIN "
+        "series AS s ON s.device = b.device AND s.metric = b.metric AND s.labels = "
+        "b.labels CROSS JOIN readings AS r ON r.series = s.id AND r.ts = b.ts")
 
     def insert(self, conn: sqlite3.Connection, skip: list[int]) -> None:
         # The series not stored yet first (the Store's cache of ids learns them when a
-        # writer misses them). ORDER BY: rows enter readings in the order the edge sent
+        # writer misses them). ORDER BY: rows enter recent in the order the edge sent
         # them, as before.
         args = (json.dumps(skip),)
         fresh = "b.i NOT IN (SELECT value FROM json_each(?))"
         conn.execute("INSERT OR IGNORE INTO series (device, metric, labels) SELECT DISTINCT "
                      f"b.device, b.metric, b.labels FROM {ingest.STAGE_TABLE} AS b "
                      f"WHERE {fresh}", args)
-        conn.execute(f"INSERT INTO readings SELECT s.id, b.ts, b.value, 'ok' FROM "
+        # Into recent, moved into readings in bulk with the polls' (store.recent): an
+        # edge sends a second of readings at a time, one per series, as the sink does.
+        conn.execute(f"INSERT INTO recent SELECT s.id, b.ts, b.value, 'ok' FROM "
                      f"{ingest.STAGE_TABLE} AS b JOIN series AS s ON s.device = b.device "
                      f"AND s.metric = b.metric AND s.labels = b.labels WHERE {fresh} "
                      "ORDER BY b.i", args)
@@ -99,6 +103,7 @@ class CentralMixin:
     _connect: Callable[..., AbstractContextManager[sqlite3.Connection]]
     _local: threading.local
     _drop_stale: Callable[[sqlite3.Connection, ingest.Stale], None]
+    _wrote_recent: Callable[[int], None]
 
     def ingest_readings(self, rows: ingest.IngestBatch,
                         stale: Callable[[list[int]], ingest.Stale]) -> ingest.Ingested:
@@ -115,6 +120,7 @@ class CentralMixin:
             finally:
                 self._local.snapshot = False
             self._drop_stale(conn, blocks)
+        self._wrote_recent(len(result.new))
         return result
 
     def add_central_token(self, token_hash: str, data_center: str, label: str,

@@ -11,9 +11,11 @@ go through the ``series`` table in SQL (a sub-select or a join), so they see exa
 their snapshot. The PostgreSQL store keeps its own layout (store.pg_schema).
 
 Schema versions (meta key 'schema_version'): 1 kept the readings under text keys
-(device, metric, labels, ts); 2 is this layout. Opening a version-1 store copies its
-readings into the new layout in one transaction (prepare); a store of a version newer
-than this code knows is refused.
+(device, metric, labels, ts); 2 is this layout; 3 adds ``recent``, where poll readings
+wait before they are moved into ``readings`` in bulk (store.recent). Opening a version-1
+store copies its readings into the new layout in one transaction, a version-2 one gains
+the empty ``recent`` table (prepare); a store of a version newer than this code knows is
+refused (a version-2 monitor would not see the readings waiting in ``recent``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pue_monitor.store.model import Quality, Reading, labels_key
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # One statement each: executescript would commit the caller's transaction first.
 TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -46,10 +48,19 @@ TABLES = (
     value REAL,                  -- NULL unless quality is ok
     quality TEXT NOT NULL
 )""",
+    # Poll readings waiting to be moved into readings (store.recent): the same columns.
+    """CREATE TABLE IF NOT EXISTS recent (
+    series INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    value REAL,
+    quality TEXT NOT NULL
+)""",
 )
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS readings_series ON readings (series, ts)",
     "CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts)",
+    # Only (series, ts): recent is small and read by series; `latest` scans it.
+    "CREATE INDEX IF NOT EXISTS recent_series ON recent (series, ts)",
 )
 # A series' id in a statement that reads readings, from (device, metric, labels) args.
 SERIES_ID = "(SELECT id FROM series WHERE device = ? AND metric = ? AND labels = ?)"
@@ -66,7 +77,7 @@ _MIGRATE = (
     "AND s.metric = r.metric AND s.labels = r.labels ORDER BY r.rowid",
     "DROP TABLE readings",  # and its indexes
     "ALTER TABLE readings_v2 RENAME TO readings",
-    *INDEXES,
+    *INDEXES[:2],  # readings'; prepare creates recent and its index after
 )
 
 

@@ -7,11 +7,9 @@ readers never wait for the writer), and one connection per thread.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import json
 import math
-import operator
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from pue_monitor.pue.lazynp import np
 
-from pue_monitor.store import accounts, central, days, events, kept, series
+from pue_monitor.store import (accounts, central, days, events, kept, recent, series,
+                               sqlite_windows)
 from pue_monitor.store.base import (
     BLOCK_METRICS,
     NEAR_READINGS,
@@ -34,9 +33,12 @@ from pue_monitor.store.base import (
 )
 from pue_monitor.store.model import HealthState, Identified, PollResult, Reading, labels_key
 from pue_monitor.store.series import SERIES_ID
+from pue_monitor.store.sqlite_windows import SQL_NEAR_CHUNK
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
     import pandas as pd
+
+log = logging.getLogger(__name__)
 
 DB_FILE = "pue-monitor.sqlite3"
 SCHEMA_VERSION = series.SCHEMA_VERSION  # store.series: readings, versions
@@ -56,28 +58,6 @@ SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable l
 SUM_GROUP = 100
 # What a caller catches when the store cannot be used now (locked past the busy timeout).
 BUSY_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
-SQL_NEAR_CHUNK = 200  # LIMIT 1 sub-selects per UNION ALL, under SQLite's limit of 500
-# The NEAR_READINGS nearest readings of one series before / after a time (series_windows).
-_NEAR = ("SELECT * FROM (SELECT ?, ts, value FROM readings WHERE series = ? "
-         "AND quality = 'ok' AND ts {op} ? ORDER BY ts {order} "
-         f"LIMIT {NEAR_READINGS})")
-_BEFORE, _AFTER = _NEAR.format(op="<", order="DESC"), _NEAR.format(op=">", order="ASC")
-_TIME = operator.itemgetter(0)  # of a (ts, value) row
-
-
-def _pairs_array(points: list[tuple]) -> np.ndarray:
-    """(ts, value) rows as an n x 2 float array: np.asarray(points, dtype=float), at
-    about half its cost for the short series of the exact path."""
-    try:
-        return np.fromiter(itertools.chain.from_iterable(points), dtype=float,
-                           count=2 * len(points)).reshape(-1, 2)
-    except TypeError:  # a value that is not a number (None): as np.asarray takes it
-        return np.asarray(points, dtype=float).reshape(-1, 2)
-
-
-# The good readings of one series in [start, end] (series_windows), tagged like _NEAR's.
-_WITHIN = ("SELECT ?, ts, value FROM readings WHERE series = ? "
-           "AND quality = 'ok' AND ts >= ? AND ts <= ?")
 DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
 SETTINGS_KEY = "block_settings:"  # meta key prefix: the settings a device's blocks were made with
 
@@ -153,6 +133,7 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         self.path = Path(path)
         self._local = threading.local()
         self._series = series.SeriesIds()
+        self._mover = recent.Mover()
         conn = self._connect().conn
         series.prepare(conn, self.path)
         conn.executescript(SCHEMA)
@@ -215,7 +196,8 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
     # -- writing (collectors) -------------------------------------------------------
 
     def write_polls(self, results: Sequence[PollResult]) -> None:
-        """Store readings, health and error counts of many polls in one transaction."""
+        """Store readings, health and error counts of many polls in one transaction (the
+        readings into ``recent``, moved into ``readings`` in bulk when due: store.recent)."""
         rows, misses = self._series.rows(r for res in results for r in res.readings)
         health, errors = [], []
         for res in results:
@@ -233,23 +215,45 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                 conn.execute(f"PRAGMA cache_size = -{POLL_WRITER_CACHE_KIB}")
                 self._local.writes_polls = True
             found = self._series.resolve(conn, rows, misses)
-            conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", rows)
+            conn.executemany("INSERT INTO recent VALUES (?, ?, ?, ?)", rows)
             # Row by row in the polls' order, as one execute per poll did (executemany
             # runs the statement once per row), so a device polled twice in one batch
             # counts both polls and keeps the later one's state.
             conn.executemany(_HEALTH_UPSERT, health)
             conn.executemany(_ERRORS_UPSERT, errors)
         self._committed(found)
+        self._wrote_recent(len(rows))
+
+    def _wrote_recent(self, rows: int) -> None:
+        """After a committed write of ``rows`` into recent: the move, when due."""
+        if not self._mover.wrote(rows) or getattr(self._local, "snapshot", False):
+            return
+        try:
+            self.move_recent()
+        except sqlite3.Error as exc:
+            # The write is stored (and must not be made again): its readings stay
+            # readable in recent, and the move is tried again when next due.
+            log.warning("store %s: moving the newest readings into readings failed "
+                        "(%s); they stay readable and are moved later", self.path, exc)
+
+    def move_recent(self) -> int:
+        """Move the poll readings waiting in ``recent`` into ``readings`` now, in one
+        transaction (write_polls does when due; store.recent); how many moved."""
+        with self._connect(immediate=True) as conn:
+            return self._mover.move(conn)
 
     def prune_readings(self, before: float) -> int:
         """Delete the readings older than ``before``, a day per transaction."""
         with self._connect() as conn:
-            oldest = conn.execute("SELECT MIN(ts) FROM readings").fetchone()[0]
+            oldest = min((t for table in recent.TABLES for (t,) in conn.execute(
+                f"SELECT MIN(ts) FROM {table}") if t is not None), default=None)
         gone = 0
         while oldest is not None and oldest < before:
             upto = min(before, oldest + PRUNE_CHUNK_S)
             with self._connect() as conn:
-                gone += conn.execute("DELETE FROM readings WHERE ts < ?", (upto,)).rowcount
+                for table in recent.TABLES:
+                    gone += conn.execute(f"DELETE FROM {table} WHERE ts < ?",
+                                         (upto,)).rowcount
                 kept.changed(conn, -math.inf, upto)
             oldest = upto
         return gone
@@ -329,13 +333,15 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
             conn.execute("DELETE FROM import_keys")
             conn.executemany("INSERT INTO import_keys VALUES (?, ?, ?, ?, ?)", keys)
             # CROSS JOIN keeps import_keys the outer loop: one probe per key of the
-            # series' unique index, then of the readings' (series, ts).
-            for i, value, quality in conn.execute(
-                    "SELECT k.i, r.value, r.quality FROM import_keys AS k CROSS JOIN series "
-                    "AS s ON s.device = k.device AND s.metric = k.metric "
-                    "AND s.labels = k.labels CROSS JOIN readings AS r ON r.series = s.id "
-                    "AND r.ts = k.ts"):
-                out.setdefault(i, []).append((value, quality))
+            # series' unique index, then of the readings' (series, ts); readings, then
+            # the poll readings not moved yet (store.recent).
+            for table in recent.TABLES:
+                for i, value, quality in conn.execute(
+                        "SELECT k.i, r.value, r.quality FROM import_keys AS k CROSS JOIN "
+                        "series AS s ON s.device = k.device AND s.metric = k.metric "
+                        f"AND s.labels = k.labels CROSS JOIN {table} AS r ON "
+                        "r.series = s.id AND r.ts = k.ts"):
+                    out.setdefault(i, []).append((value, quality))
             conn.execute("DROP TABLE import_keys")
         return out
 
@@ -346,99 +352,10 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                        near_s: float = 0.0
                        ) -> list[dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]]:
         """Good readings of each (device, metric) in each window [start, end], plus the
-        NEAR_READINGS nearest on each side (interpolation, and the spike / dip rule that
-        looks two readings on), as sorted (times, values) arrays;
-        read together: a handful of statements whatever the number of series and windows
-        (a report's exact path asks for every meter of a site over each stretch it
-        recomputes). The series' ids are looked up once; each series of each window is
-        then an index seek, its rows tagged with the pair's number (no device or metric
-        text per row). A series never stored is read as empty without a statement.
-
-        ``near_s`` (StoreProtocol.series_windows): each window is read ``near_s`` wider on
-        each side, and the nearest readings are taken from there; a series with fewer
-        than NEAR_READINGS there on a side has them sought one by one (two LIMIT seeks,
-        as without a hint)."""
-        keys = list(dict.fromkeys(keys))
-        pairs = [(i, key) for i in range(len(windows)) for key in keys]
-        found: list[list] = [[] for _ in pairs]
-        wide = near_s > 0 and math.isfinite(near_s)
-        margin = near_s if wide else 0.0
+        NEAR_READINGS nearest on each side, as sorted (times, values) arrays
+        (StoreProtocol.series_windows; how they are read: store.sqlite_windows)."""
         with self._connect() as conn:
-            ids = series.ids_of(conn, keys, labels)
-            stored = [(j, i, ids[key]) for j, (i, key) in enumerate(pairs) if key in ids]
-            statements = [(_WITHIN, (j, sid, windows[i][0] - margin, windows[i][1] + margin))
-                          for j, i, sid in stored]
-            if not wide:
-                statements += [(side, (j, sid, t)) for j, i, sid in stored for side, t in
-                               ((_BEFORE, windows[i][0]), (_AFTER, windows[i][1]))]
-            self._union_into(conn, statements, found)
-            if wide:
-                found = self._nearest_within(conn, pairs, windows, ids, found)
-        out: list[dict] = [{} for _ in windows]
-        for (i, key), points in zip(pairs, found):
-            if not wide:
-                points.sort(key=_TIME)  # stable: equal times keep their order
-            data = _pairs_array(points)
-            out[i][key] = (data[:, 0], data[:, 1])
-        return out
-
-    @staticmethod
-    def _union_into(conn: sqlite3.Connection, statements: list[tuple[str, tuple]],
-                    found: list[list]) -> None:
-        """Run (sql, args) statements giving (j, ts, value) rows, a few hundred to a
-        UNION ALL, each row appended to ``found[j]`` in the order they come."""
-        for at in range(0, len(statements), SQL_NEAR_CHUNK):
-            chunk = statements[at:at + SQL_NEAR_CHUNK]
-            sql = " UNION ALL ".join(text for text, _ in chunk)
-            for j, ts, value in conn.execute(sql, [x for _, args in chunk for x in args]):
-                found[j].append((ts, value))
-
-    @staticmethod
-    def _nearest_within(conn: sqlite3.Connection, pairs: list[tuple[int, tuple[str, str]]],
-                        windows: Sequence[tuple[float, float]],
-                        ids: Mapping[tuple[str, str], int],
-                        found: list[list]) -> list[list]:
-        """Each (window, series) of ``pairs`` read wider (series_windows' ``near_s``) cut
-        to its readings in the window and the NEAR_READINGS nearest on each side, sorted
-        by time, equal times in the order the statements without a hint give them:
-        before the window the last written first (``ts DESC`` reads the index that
-        way), in and after it as written. A side with fewer than NEAR_READINGS in the
-        wider read is sought as without a hint (a series of ``ids`` only: the others
-        have no readings)."""
-        sides: list[list[list]] = []
-        ask = []
-        for j, ((i, key), points) in enumerate(zip(pairs, found)):
-            a, b = windows[i]
-            points.sort(key=_TIME)  # stable, as they come from the index
-            times = [p[0] for p in points]
-            lo, hi = bisect.bisect_left(times, a), bisect.bisect_right(times, b)
-            before, after = points[:lo], points[hi:]
-            sid = ids.get(key)
-            if len(before) >= NEAR_READINGS:
-                before = before[:-NEAR_READINGS - 1:-1]  # nearest first, as ts DESC
-            else:
-                if sid is not None:
-                    ask.append((_BEFORE, (j, sid, a)))
-                before = []
-            if len(after) >= NEAR_READINGS:
-                after = after[:NEAR_READINGS]
-            else:
-                if sid is not None:
-                    ask.append((_AFTER, (j, sid, b)))
-                after = []
-            sides.append([before, points[lo:hi], after])
-        if ask:
-            asked: list[list] = [[] for _ in pairs]
-            Store._union_into(conn, ask, asked)
-            for j, points in enumerate(asked):
-                a = windows[pairs[j][0]][0]
-                for p in points:
-                    sides[j][0 if p[0] < a else 2].append(p)
-        out = []
-        for before, inside, after in sides:
-            before.sort(key=_TIME)  # stable: equal times stay last written first
-            out.append(before + inside + after)
-        return out
+            return sqlite_windows.series_windows(conn, keys, windows, labels, near_s)
 
     def series_at(self, points: Sequence[tuple[tuple[str, str], float]], labels: str = ""
                   ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -451,14 +368,23 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         import pandas as pd
 
         sql = ("SELECT s.device, s.metric, s.labels, MAX(r.ts) AS ts, r.value, r.quality "
-               "FROM readings AS r JOIN series AS s ON s.id = r.series WHERE r.ts >= ?")
+               "FROM {table} AS r JOIN series AS s ON s.id = r.series WHERE r.ts >= ?")
         args: list = [since]
         if devices is not None:
             sql += f" AND s.device IN ({','.join('?' * len(devices))})"
             args.extend(devices)
         sql += " GROUP BY s.device, s.metric, s.labels"
+        # Of readings, then of the poll readings not moved yet (store.recent), a statement
+        # each (so SQLite seeks a device's series as before); the later time wins, an
+        # equal one keeps the reading written first, as one table's MAX does.
+        newest: dict[tuple, tuple] = {}
         with self._connect() as conn:
-            rows = conn.execute(sql, args).fetchall()
+            for table in recent.TABLES:
+                for row in conn.execute(sql.format(table=table), args):
+                    there = newest.get(row[:3])
+                    if there is None or row[3] > there[3]:
+                        newest[row[:3]] = row
+        rows = [newest[key] for key in sorted(newest)]
         return pd.DataFrame(rows, columns=["device", "metric", "labels", "ts", "value", "quality"])
 
     def health(self) -> dict[str, DeviceHealth]:
@@ -662,26 +588,30 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         round trip)."""
         # The nearest NEAR_READINGS times of each metric off the series index, then the
         # NEAR_READINGS-th nearest of them all.
-        sql = (f"SELECT ts FROM readings WHERE series = {SERIES_ID} AND ts {{op}} ? "
-               f"ORDER BY ts {{order}} LIMIT {NEAR_READINGS}")
-        before, after = sql.format(op="<", order="DESC"), sql.format(op=">", order="ASC")
+        # Of readings and of the poll readings not moved yet (store.recent).
+        sql = [f"SELECT ts FROM {table} WHERE series = {SERIES_ID} AND ts {{op}} ? "
+               f"ORDER BY ts {{order}} LIMIT {NEAR_READINGS}" for table in recent.TABLES]
+        before = [text.format(op="<", order="DESC") for text in sql]
+        after = [text.format(op=">", order="ASC") for text in sql]
         out = {}
         with self._connect() as conn:
             for device, (start, end) in spans.items():
                 out[device] = tuple(near_time(
-                    (t for metric in metrics
+                    (t for metric in metrics for text in texts
                      for (t,) in conn.execute(text, (device, metric, "", bound))), bound, back)
-                    for text, bound, back in ((before, start, True), (after, end, False)))
+                    for texts, bound, back in ((before, start, True), (after, end, False)))
         return out  # type: ignore[return-value]
 
     def _edge_ts(self, device: str, metrics: Sequence[str], agg: str, where: str,
                  bound: float) -> float | None:
         # One index seek per metric: with the series given, SQLite reads MIN/MAX(ts) off
         # the (series, ts) index's end instead of scanning the series' rows.
-        sql = f"SELECT {agg}(ts) FROM readings WHERE series = {SERIES_ID} AND {where}"
+        # Of readings and of the poll readings not moved yet (store.recent).
+        sql = [f"SELECT {agg}(ts) FROM {table} WHERE series = {SERIES_ID} AND {where}"
+               for table in recent.TABLES]
         with self._connect() as conn:
-            found = [conn.execute(sql, (device, metric, "", bound)).fetchone()[0]
-                     for metric in metrics]
+            found = [conn.execute(text, (device, metric, "", bound)).fetchone()[0]
+                     for metric in metrics for text in sql]
         found = [t for t in found if t is not None]
         if not found:
             return None

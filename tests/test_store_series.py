@@ -197,23 +197,24 @@ def test_a_failed_migration_leaves_the_old_store_as_it_was(tmp_path, monkeypatch
     monkeypatch.undo()
     store = Store.open(tmp_path)  # and it migrates once the cause is gone
     try:
-        assert version(path) == "2"
+        assert version(path) == str(series.SCHEMA_VERSION)
         assert len(dump(path, "SELECT * FROM readings")) == len(readings)
     finally:
         store.close()
 
 
-def test_a_fresh_store_is_version_2(tmp_path):
+def test_a_fresh_store_is_version_3(tmp_path):
     Store.open(tmp_path).close()
     path = tmp_path / DB_FILE
-    assert version(path) == "2"
-    assert {r[0] for r in dump(path, "SELECT name FROM sqlite_master WHERE type = 'index' "
-                                     "AND tbl_name = 'readings'")} == {"readings_series",
-                                                                       "readings_ts"}
+    assert version(path) == "3"
+    assert set(dump(path, "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index' "
+                          "AND tbl_name IN ('readings', 'recent')")) == {
+        ("readings", "readings_series"), ("readings", "readings_ts"),
+        ("recent", "recent_series")}
 
 
 @pytest.mark.parametrize(("stored", "message"), [
-    ("3", "has schema version 3; this pue-monitor reads versions up to 2"),
+    ("4", "has schema version 4; this pue-monitor reads versions up to 3"),
     ("12", "has schema version 12"),
     ("two", "schema_version 'two' is not a number"),
 ])
@@ -235,14 +236,14 @@ def test_a_command_refuses_a_newer_store_in_one_line(tmp_path, capsys, command):
     Store.open(tmp_path).close()
     path = tmp_path / DB_FILE
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     conn.close()
     config = Path(__file__).parent / "data" / "scenarios" / "config.yaml"
     assert main([command[0], "-c", str(config), "--data-dir", str(tmp_path),
                  *command[1:]]) == 1
     err = capsys.readouterr().err
-    assert err == (f"pue-monitor {command[0]}: store {path} has schema version 3; this "
-                   "pue-monitor reads versions up to 2 (use a newer one)\n")
+    assert err == (f"pue-monitor {command[0]}: store {path} has schema version 4; this "
+                   "pue-monitor reads versions up to 3 (use a newer one)\n")
 
 
 def _fail_health(store: Store) -> None:
