@@ -64,6 +64,8 @@ def main() -> None:
         began = time.perf_counter()
         for batch in work:
             store.write_polls(batch)
+        if not args.store_url:  # the SQLite store's readings waiting in recent moved
+            store.move_recent()
         seconds = time.perf_counter() - began
         store.close()
     print(f"{'PostgreSQL' if args.store_url else 'SQLite'}: {n:,} readings in "
