@@ -59,7 +59,7 @@ TABLES = (
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS readings_series ON readings (series, ts)",
     "CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts)",
-    # Only (series, ts): recent is small and read by series; `latest` scans it.
+    # Only (series, ts): recent is small and read by series (pruning scans it).
     "CREATE INDEX IF NOT EXISTS recent_series ON recent (series, ts)",
 )
 # A series' id in a statement that reads readings, from (device, metric, labels) args.
