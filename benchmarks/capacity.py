@@ -49,7 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.store_writes import written  # noqa: E402
+from benchmarks.store_writes import checkpoint, written  # noqa: E402
 from pue_monitor.collectors.schedule import slot_at_or_after  # noqa: E402
 from pue_monitor.collectors.service import CollectorService  # noqa: E402
 from pue_monitor.config import load_config_text  # noqa: E402
@@ -158,7 +158,9 @@ def fill_history(store: Store, devices: int, polls: int, now: float) -> float:
     if batch:
         store.write_polls(batch)
     store.move_recent()  # the history in readings, none of it waiting (store.recent)
+    checkpoint(store.path)
     return time.perf_counter() - began
+
 
 
 def rss_mib() -> float:
