@@ -56,9 +56,12 @@ TABLES = (
     quality TEXT NOT NULL
 )""",
 )
-INDEXES = (
+READINGS_INDEXES = (
     "CREATE INDEX IF NOT EXISTS readings_series ON readings (series, ts)",
     "CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts)",
+)
+INDEXES = (
+    *READINGS_INDEXES,
     # Only (series, ts): recent is small and read by series (pruning scans it).
     "CREATE INDEX IF NOT EXISTS recent_series ON recent (series, ts)",
 )
@@ -77,7 +80,7 @@ _MIGRATE = (
     "AND s.metric = r.metric AND s.labels = r.labels ORDER BY r.rowid",
     "DROP TABLE readings",  # and its indexes
     "ALTER TABLE readings_v2 RENAME TO readings",
-    *INDEXES[:2],  # readings'; prepare creates recent and its index after
+    *READINGS_INDEXES,  # prepare creates recent and its index after
 )
 
 

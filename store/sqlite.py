@@ -335,13 +335,12 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
             # CROSS JOIN keeps import_keys the outer loop: one probe per key of the
             # series' unique index, then of the readings' (series, ts); readings, then
             # the poll readings not moved yet (store.recent).
-            for table in recent.TABLES:
-                for i, value, quality in conn.execute(
-                        "SELECT k.i, r.value, r.quality FROM import_keys AS k CROSS JOIN "
-                        "series AS s ON s.device = k.device AND s.metric = k.metric "
-                        f"AND s.labels = k.labels CROSS JOIN {table} AS r ON "
-                        "r.series = s.id AND r.ts = k.ts"):
-                    out.setdefault(i, []).append((value, quality))
+            for i, value, quality in conn.execute(recent.both(
+                    "SELECT k.i, r.value, r.quality FROM import_keys AS k CROSS JOIN series "
+                    "AS s ON s.device = k.device AND s.metric = k.metric "
+                    "AND s.labels = k.labels CROSS JOIN readings AS r ON r.series = s.id "
+                    "AND r.ts = k.ts")):
+                out.setdefault(i, []).append((value, quality))
             conn.execute("DROP TABLE import_keys")
         return out
 
