@@ -5,13 +5,14 @@ of their own, and a batch of polls holds at most one reading per series, so inse
 straight into ``readings`` rewrote a 4 KiB page per reading (into the WAL, then again at
 the checkpoint): about 9 kB written and 20-26 µs of CPU per reading (README, Storage).
 Polls therefore go into ``recent``, a small table whose (series, ts) index stays in the
-page cache, and every MOVE_EVERY_S (or MOVE_ROWS rows) one transaction copies them into
-``readings`` in (series, ts) order and empties ``recent``: a series' readings of a
-minute then land on its page at once.
+page cache, and every MOVE_EVERY_S (or MOVE_ROWS rows) they are copied into ``readings``
+in (series, ts) order and ``recent`` is emptied: a series' readings of two minutes then
+land on its page at once. The move goes in chunks of whole series (MOVE_CHUNK_ROWS rows,
+one transaction each, a pause between), so the write lock is never held for long.
 
-Every statement that reads readings reads ``recent`` too (the arms below); the move is
-one transaction, so a reader's snapshot sees each reading exactly once, before or after
-it. The central's ingest writes into ``recent`` too (an edge sends a second of readings
+Every statement that reads readings reads ``recent`` too (the arms below); each chunk is
+one transaction and holds every reading of its series, so a reader's snapshot sees each
+reading exactly once, before or after it. The central's ingest writes into ``recent`` too (an edge sends a second of readings
 at a time); imports write into ``readings`` directly (they come in bulk, series by
 series). The table and its index are created by store.series (schema version 3).
 """
@@ -26,16 +27,35 @@ import time
 TABLE = "recent"
 TABLES = ("readings", TABLE)  # every statement that reads readings reads both, in order
 # How long a poll's readings may wait in ``recent``, and how many may wait at most. The
-# gain is the readings a series brings to its page per move (six at a 10 s interval), so
-# the row bound is above a minute of 5,000 devices of 10 readings (300,000 rows); a move
-# of that many holds the write lock (other writers wait, up to BUSY_TIMEOUT_S) for one
-# to two seconds here, while polling goes on (SQLite lets go of the interpreter lock).
-MOVE_EVERY_S = 60.0
-MOVE_ROWS = 400_000
+# gain is the readings a series brings to its page per move (twelve at a 10 s interval);
+# the cost grows with what waits, as each batch of polls touches more of recent's index
+# (benchmarks/store_writes.py, README "Store writes": a store with history, per reading,
+# moves every 60 s: 17.0 us and 3.1 kB; 120 s: 14.7 us and 2.0 kB; 180 s: 13.7 us, 1.9 kB;
+# 300 s: 13.8 us, 1.8 kB). The row bound is above two minutes of 5,000 devices of 10
+# readings (600,000 rows).
+MOVE_EVERY_S = 120.0
+MOVE_ROWS = 800_000
+# Rows per chunk of a move, and the pause between two: a chunk holds the write lock (about
+# a second at 5,000 devices in a store with history, here), well within other writers'
+# busy timeout (store.sqlite BUSY_TIMEOUT_S), and the pause lets a waiting one in. Fewer,
+# larger chunks cost less: every chunk rewrites the pages of the ``ts`` index its times
+# fall on.
+MOVE_CHUNK_ROWS = 150_000
+MOVE_PAUSE_S = 0.05
 _READS = re.compile(r"\b(FROM|JOIN) readings(\b)")
-# (series, ts, rowid): readings of one series at one time keep the order they came in.
+# The series at which the chunk starting at series ``?`` ends (the first series of the
+# next chunk; None: the chunk takes the rest), and the chunk's move: (series, ts, rowid)
+# order, so readings of one series at one time keep the order they came in.
+_CHUNK_END = (f"SELECT series FROM {TABLE} WHERE series >= ? ORDER BY series "
+              f"LIMIT 1 OFFSET ?")
+_FIRST_SERIES = f"SELECT MIN(series) FROM {TABLE} WHERE series >= ?"
+_NEXT_SERIES = f"SELECT MIN(series) FROM {TABLE} WHERE series > ?"
+_RANGE = "series >= ? AND series < ?"
 MOVE = [f"INSERT INTO readings (series, ts, value, quality) SELECT series, ts, value, "
-        f"quality FROM {TABLE} ORDER BY series, ts, rowid", f"DELETE FROM {TABLE}"]
+        f"quality FROM {TABLE} WHERE {_RANGE} ORDER BY series, ts, rowid",
+        f"DELETE FROM {TABLE} WHERE {_RANGE}"]
+# Below and above every series id (SQLite integers are 64-bit).
+FIRST, NO_END = -2**63, 2**63 - 1
 
 
 def both(sql: str) -> str:
@@ -64,15 +84,29 @@ class Mover:
             return self._rows >= MOVE_ROWS or (
                 self._rows > 0 and time.monotonic() - self._since >= MOVE_EVERY_S)
 
-    def move(self, conn: sqlite3.Connection) -> int:
-        """Move every row of recent into readings, in the caller's write transaction on
-        ``conn``; how many moved."""
+    def started(self) -> None:
+        """A move starts: what is written from now on counts towards the next."""
         with self._lock:
             self._rows = 0
             self._since = time.monotonic()
-        moved = conn.execute(MOVE[0]).rowcount
-        conn.execute(MOVE[1])
-        return moved
+
+    @staticmethod
+    def chunk(conn: sqlite3.Connection, start: int) -> tuple[int, int | None]:
+        """Move the rows of recent from series ``start`` on, whole series, about
+        MOVE_CHUNK_ROWS of them, into readings, in the caller's write transaction on
+        ``conn``: (how many moved, the series the next chunk starts at, or None when
+        this one took the rest)."""
+        start = conn.execute(_FIRST_SERIES, (start,)).fetchone()[0]
+        if start is None:
+            return 0, None
+        row = conn.execute(_CHUNK_END, (start, MOVE_CHUNK_ROWS)).fetchone()
+        end = None if row is None else row[0]
+        if end == start:  # one series holds more than a chunk: it goes whole
+            end = conn.execute(_NEXT_SERIES, (start,)).fetchone()[0]
+        bounds = (start, NO_END if end is None else end)
+        moved = conn.execute(MOVE[0], bounds).rowcount
+        conn.execute(MOVE[1], bounds)
+        return moved, end
 
 
-__all__ = ["MOVE", "MOVE_EVERY_S", "MOVE_ROWS", "TABLE", "TABLES", "Mover", "both"]
+__all__ = ["FIRST", "MOVE", "MOVE_CHUNK_ROWS", "MOVE_EVERY_S", "MOVE_PAUSE_S", "MOVE_ROWS", "TABLE", "TABLES", "Mover", "both"]

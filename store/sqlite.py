@@ -12,6 +12,7 @@ import math
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -237,10 +238,19 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                         "(%s); they stay readable and are moved later", self.path, exc)
 
     def move_recent(self) -> int:
-        """Move the poll readings waiting in ``recent`` into ``readings`` now, in one
-        transaction (write_polls does when due; store.recent); how many moved."""
-        with self._connect(immediate=True) as conn:
-            return self._mover.move(conn)
+        """Move the poll readings waiting in ``recent`` into ``readings`` now, in chunks
+        of whole series, a transaction each (write_polls does when due; store.recent);
+        how many moved."""
+        self._mover.started()
+        moved, start, chunks = 0, recent.FIRST, 0
+        while start is not None:
+            if chunks:
+                time.sleep(recent.MOVE_PAUSE_S)  # another writer waiting gets the lock
+            chunks += 1
+            with self._connect(immediate=True) as conn:
+                n, start = self._mover.chunk(conn, start)
+            moved += n
+        return moved
 
     def prune_readings(self, before: float) -> int:
         """Delete the readings older than ``before``, a day per transaction."""

@@ -1,8 +1,9 @@
 """Poll readings waiting in the SQLite store's ``recent`` table (store.recent): every read
 answers the same wherever the readings wait (all in ``recent``, all moved, split at any
-point); a move is due after MOVE_ROWS rows or MOVE_EVERY_S; a reader's snapshot sees each
-reading once across a move; readings waiting survive a restart; a version-2 store gains
-the table; pruning and the central's ingest see both tables."""
+point, moved in chunks of any size); a move is due after MOVE_ROWS rows or MOVE_EVERY_S;
+a chunk moves whole series and lets go of the write lock before the next; a reader's
+snapshot sees each reading once across a move; readings waiting survive a restart; a
+version-2 store gains the table; pruning and the central's ingest see both tables."""
 
 from __future__ import annotations
 
@@ -42,9 +43,13 @@ def polled(folder, readings: list[Reading], moves: str, seed: int) -> Store:
     return store
 
 
+@pytest.mark.parametrize("chunk_rows", [recent.MOVE_CHUNK_ROWS, 7, 1])
 @pytest.mark.parametrize("moves", ["never", "every", "random", "end"])
 @pytest.mark.parametrize(("seed", "n"), [(1, 60), (2, 400), (3, 1500)])
-def test_every_read_answers_the_same_wherever_the_readings_wait(tmp_path, moves, seed, n):
+def test_every_read_answers_the_same_wherever_the_readings_wait(tmp_path, monkeypatch, moves,
+                                                                seed, n, chunk_rows):
+    monkeypatch.setattr(recent, "MOVE_CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(recent, "MOVE_PAUSE_S", 0.0)
     readings = cases(seed, n)
     reference = fresh_store(tmp_path / "imported", readings)  # all in readings
     store = polled(tmp_path / "polled", readings, moves, seed)
@@ -116,6 +121,68 @@ def test_a_move_is_due_after_move_every_s(tmp_path, monkeypatch):
         clock[0] += 10 * recent.MOVE_EVERY_S  # nothing written since: nothing to move
         store.write_polls([PollResult("pdu-1", "site", T0, 0.1, error_kind=None)])
         assert counts(store) == (2, 0)
+    finally:
+        store.close()
+
+
+def test_a_move_goes_in_chunks_of_whole_series_letting_go_of_the_lock(tmp_path, monkeypatch):
+    # Series of 1 to 12 rows, chunks of about 5: between two chunks every series is all in
+    # readings or all in recent, and another connection can take the write lock at once.
+    monkeypatch.setattr(recent, "MOVE_CHUNK_ROWS", 5)
+    store = Store.open(tmp_path)
+    rows = {f"pdu-{n}": 1 + (7 * n) % 12 for n in range(20)}
+    between: list[tuple[int, int]] = []
+
+    def pause(seconds: float) -> None:
+        assert seconds == recent.MOVE_PAUSE_S
+        other = sqlite3.connect(store.path, timeout=0)  # no waiting: free, or it raises
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            where = other.execute(
+                "SELECT s.device, COUNT(r.series), COUNT(c.series) FROM series s "
+                "LEFT JOIN readings r ON r.series = s.id LEFT JOIN recent c ON "
+                "c.series = s.id GROUP BY s.id").fetchall()
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        for device, moved, waiting in where:
+            assert (moved, waiting) in ((rows[device], 0), (0, rows[device])), device
+        between.append(counts(store))
+
+    monkeypatch.setattr("pue_monitor.store.sqlite.time.sleep", pause)
+    try:
+        for device, n in rows.items():
+            store.write_polls([PollResult(device, "site", T0 + k, 0.1, (
+                Reading(T0 + k, device, "active_power_w", float(k)),)) for k in range(n)])
+        total = sum(rows.values())
+        assert store.move_recent() == total
+        assert counts(store) == (total, 0)
+        assert len(between) >= total // 12  # several chunks, each of whole series
+        assert [a for a, _ in between] == sorted(a for a, _ in between)
+        assert all(0 < moved < total and moved + waiting == total
+                   for moved, waiting in between)
+        for device, n in rows.items():
+            got = store.series_windows([(device, "active_power_w")], [(T0, T0 + 20)])[0]
+            assert got[(device, "active_power_w")][1].tolist() == [float(k) for k in range(n)]
+    finally:
+        store.close()
+
+
+def test_a_series_longer_than_a_chunk_moves_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(recent, "MOVE_CHUNK_ROWS", 3)
+    monkeypatch.setattr(recent, "MOVE_PAUSE_S", 0.0)
+    store = Store.open(tmp_path)
+    key = ("ups-1", "active_power_w")
+    try:
+        store.write_polls([PollResult("ups-1", "site", T0 + k // 2, 0.1, (
+            Reading(T0 + k // 2, *key, float(k)),)) for k in range(10)])
+        with sqlite3.connect(store.path) as conn:
+            assert recent.Mover.chunk(conn, recent.FIRST) == (10, None)
+        conn.close()
+        assert counts(store) == (10, 0)
+        # equal times keep the order they were written in
+        assert store.series_windows([key], [(T0, T0 + 9)])[0][key][1].tolist() == [
+            float(k) for k in range(10)]
     finally:
         store.close()
 
