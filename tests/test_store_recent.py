@@ -259,6 +259,30 @@ def test_pruning_deletes_from_both_tables(tmp_path, moves):
         store.close()
 
 
+@pytest.mark.parametrize("waiting_from_h", [0, 2 * 24, 4 * 24, 4 * 24 + 6, 6 * 24])
+def test_pruning_over_days_reaches_recent_only_where_it_has_readings(tmp_path,
+                                                                     waiting_from_h):
+    # Six days of hourly readings, a day per prune transaction; those from hour
+    # ``waiting_from_h`` on wait in recent (an edge's backlog catching up at the central can
+    # be days old), the cut half-way through the fifth day.
+    key = ("ups-1", "active_power_w")
+    store = Store.open(tmp_path)
+    try:
+        for h in range(6 * 24):
+            if h == waiting_from_h:
+                store.move_recent()
+            store.write_polls([PollResult("ups-1", "site", T0 + h * 3600, 0.1, (
+                Reading(T0 + h * 3600, *key, float(h)),))])
+        if waiting_from_h == 6 * 24:
+            store.move_recent()
+        cut = T0 + (4 * 24 + 12) * 3600
+        assert store.prune_readings(cut) == 4 * 24 + 12
+        left = store.series_windows([key], [(T0 - 86400, T0 + 7 * 86400)])[0][key][0]
+        assert left.min() == cut and len(left) == 36
+    finally:
+        store.close()
+
+
 def test_the_central_ingest_sees_readings_waiting(tmp_path):
     # A store whose polls wait in recent is given the same readings (and one other value)
     # by the central's ingest: the same are skipped, the other is a conflict, none doubled.
