@@ -21,7 +21,8 @@ figures with history are the ones a running monitor sees.
 
 Since schema version 3 a poll's readings wait in the ``recent`` table and are moved into
 ``readings`` in bulk every MOVE_EVERY_S (store.recent); the timed figures include those
-moves, as many as the polls' times call for (the default is a minute of polls).
+moves, as many as the polls' times call for (the default is one move's worth: MOVE_EVERY_S
+of polls of every device).
 """
 
 from __future__ import annotations
@@ -110,11 +111,14 @@ def run(batch: int, n: int, devices: int, history: int = 0
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--polls", type=int, default=6000)
+    parser.add_argument("--polls", type=int,
+                        help="timed polls (default: MOVE_EVERY_S of polls of every device)")
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--history", type=int, nargs="+", default=[0, 100],
                         help="polls of every device stored before the timed ones")
     args = parser.parse_args()
+    if args.polls is None:
+        args.polls = round(args.devices * MOVE_EVERY_S / INTERVAL_S)
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {args.polls} polls "
           f"of {len(METRICS)} readings, {args.devices} devices; the sink flushes up to "
           f"{FLUSH_BATCH} polls (or every 0.5 s)\n")

@@ -7,14 +7,16 @@ the checkpoint): about 9 kB written and 20-26 µs of CPU per reading (README, St
 Polls therefore go into ``recent``, a small table whose (series, ts) index stays in the
 page cache, and every MOVE_EVERY_S (or MOVE_ROWS rows) they are copied into ``readings``
 in (series, ts) order and ``recent`` is emptied: a series' readings of two minutes then
-land on its page at once. The move goes in chunks of whole series (MOVE_CHUNK_ROWS rows,
-one transaction each, a pause between), so the write lock is never held for long.
+land on its page at once. The move goes in chunks of whole series (at most
+MOVE_CHUNK_SERIES series or about MOVE_CHUNK_ROWS rows, one transaction each, a pause
+between), so the write lock is never held for long.
 
 Every statement that reads readings reads ``recent`` too (the arms below); each chunk is
 one transaction and holds every reading of its series, so a reader's snapshot sees each
-reading exactly once, before or after it. The central's ingest writes into ``recent`` too (an edge sends a second of readings
-at a time); imports write into ``readings`` directly (they come in bulk, series by
-series). The table and its index are created by store.series (schema version 3).
+reading exactly once, before or after it. The central's ingest writes into ``recent``
+too (an edge sends a second of readings at a time); imports write into ``readings``
+directly (they come in bulk, series by series). The table and its index are created by
+store.series (schema version 3).
 """
 
 from __future__ import annotations
@@ -35,20 +37,25 @@ TABLES = ("readings", TABLE)  # every statement that reads readings reads both, 
 # readings (600,000 rows).
 MOVE_EVERY_S = 120.0
 MOVE_ROWS = 800_000
-# Rows per chunk of a move, and the pause between two: a chunk holds the write lock (about
-# a second at 5,000 devices in a store with history, here), well within other writers'
-# busy timeout (store.sqlite BUSY_TIMEOUT_S), and the pause lets a waiting one in. Fewer,
-# larger chunks cost less: every chunk rewrites the pages of the ``ts`` index its times
-# fall on.
+# A chunk of a move takes at most this many series and about this many rows (whole
+# series), and the next waits MOVE_PAUSE_S: a chunk holds the write lock (about a second
+# at 5,000 devices in a store with history, here: its time goes mostly into the series'
+# index pages, one or two per series), well within other writers' busy timeout
+# (store.sqlite BUSY_TIMEOUT_S), and the pause lets a waiting one in. Fewer, larger chunks
+# cost less: every chunk rewrites the pages of the ``ts`` index its times fall on.
+MOVE_CHUNK_SERIES = 12_500
 MOVE_CHUNK_ROWS = 150_000
 MOVE_PAUSE_S = 0.05
 _READS = re.compile(r"\b(FROM|JOIN) readings(\b)")
-# The series at which the chunk starting at series ``?`` ends (the first series of the
-# next chunk; None: the chunk takes the rest), and the chunk's move: (series, ts, rowid)
-# order, so readings of one series at one time keep the order they came in.
-_CHUNK_END = (f"SELECT series FROM {TABLE} WHERE series >= ? ORDER BY series "
-              f"LIMIT 1 OFFSET ?")
+# Where the chunk starting at series ``?`` ends (the first series of the next chunk;
+# None: the chunk takes the rest): after MOVE_CHUNK_ROWS rows, or after MOVE_CHUNK_SERIES
+# series, whichever comes first. The chunk's move: (series, ts, rowid) order, so readings
+# of one series at one time keep the order they came in.
 _FIRST_SERIES = f"SELECT MIN(series) FROM {TABLE} WHERE series >= ?"
+_END_BY_ROWS = (f"SELECT series FROM {TABLE} WHERE series >= ? ORDER BY series "
+                f"LIMIT 1 OFFSET ?")
+_END_BY_SERIES = (f"SELECT series FROM {TABLE} WHERE series >= ? GROUP BY series "
+                  f"ORDER BY series LIMIT 1 OFFSET ?")
 _NEXT_SERIES = f"SELECT MIN(series) FROM {TABLE} WHERE series > ?"
 _RANGE = "series >= ? AND series < ?"
 MOVE = [f"INSERT INTO readings (series, ts, value, quality) SELECT series, ts, value, "
@@ -92,16 +99,18 @@ class Mover:
 
     @staticmethod
     def chunk(conn: sqlite3.Connection, start: int) -> tuple[int, int | None]:
-        """Move the rows of recent from series ``start`` on, whole series, about
-        MOVE_CHUNK_ROWS of them, into readings, in the caller's write transaction on
-        ``conn``: (how many moved, the series the next chunk starts at, or None when
-        this one took the rest)."""
+        """Move the rows of recent from series ``start`` on, whole series, at most
+        MOVE_CHUNK_SERIES of them and about MOVE_CHUNK_ROWS rows, into readings, in the
+        caller's write transaction on ``conn``: (how many moved, the series the next
+        chunk starts at, or None when this one took the rest)."""
         start = conn.execute(_FIRST_SERIES, (start,)).fetchone()[0]
         if start is None:
             return 0, None
-        row = conn.execute(_CHUNK_END, (start, MOVE_CHUNK_ROWS)).fetchone()
-        end = None if row is None else row[0]
-        if end == start:  # one series holds more than a chunk: it goes whole
+        ends = [row[0] for sql, n in ((_END_BY_ROWS, MOVE_CHUNK_ROWS),
+                                      (_END_BY_SERIES, MOVE_CHUNK_SERIES))
+                for row in conn.execute(sql, (start, n))]
+        end = min(ends, default=None)
+        if end == start:  # one series holds more than a chunk's rows: it goes whole
             end = conn.execute(_NEXT_SERIES, (start,)).fetchone()[0]
         bounds = (start, NO_END if end is None else end)
         moved = conn.execute(MOVE[0], bounds).rowcount
@@ -109,4 +118,5 @@ class Mover:
         return moved, end
 
 
-__all__ = ["FIRST", "MOVE", "MOVE_CHUNK_ROWS", "MOVE_EVERY_S", "MOVE_PAUSE_S", "MOVE_ROWS", "TABLE", "TABLES", "Mover", "both"]
+__all__ = ["FIRST", "MOVE", "MOVE_CHUNK_ROWS", "MOVE_CHUNK_SERIES", "MOVE_EVERY_S",
+           "MOVE_PAUSE_S", "MOVE_ROWS", "TABLE", "TABLES", "Mover", "both"]

@@ -125,10 +125,15 @@ def test_a_move_is_due_after_move_every_s(tmp_path, monkeypatch):
         store.close()
 
 
-def test_a_move_goes_in_chunks_of_whole_series_letting_go_of_the_lock(tmp_path, monkeypatch):
-    # Series of 1 to 12 rows, chunks of about 5: between two chunks every series is all in
-    # readings or all in recent, and another connection can take the write lock at once.
-    monkeypatch.setattr(recent, "MOVE_CHUNK_ROWS", 5)
+@pytest.mark.parametrize(("chunk_rows", "chunk_series", "chunks"),
+                         [(5, 10**6, None), (10**6, 3, 7), (10**6, 1, 20)])
+def test_a_move_goes_in_chunks_of_whole_series_letting_go_of_the_lock(
+        tmp_path, monkeypatch, chunk_rows, chunk_series, chunks):
+    # Series of 1 to 12 rows, chunks of about 5 rows or of at most 3 series (of 20): between
+    # two chunks every series is all in readings or all in recent, and another connection
+    # can take the write lock at once.
+    monkeypatch.setattr(recent, "MOVE_CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(recent, "MOVE_CHUNK_SERIES", chunk_series)
     store = Store.open(tmp_path)
     rows = {f"pdu-{n}": 1 + (7 * n) % 12 for n in range(20)}
     between: list[tuple[int, int]] = []
@@ -157,7 +162,10 @@ def test_a_move_goes_in_chunks_of_whole_series_letting_go_of_the_lock(tmp_path, 
         total = sum(rows.values())
         assert store.move_recent() == total
         assert counts(store) == (total, 0)
-        assert len(between) >= total // 12  # several chunks, each of whole series
+        if chunks is None:
+            assert len(between) >= total // 12  # several chunks, each of whole series
+        else:
+            assert len(between) == chunks - 1  # a pause between two chunks
         assert [a for a, _ in between] == sorted(a for a, _ in between)
         assert all(0 < moved < total and moved + waiting == total
                    for moved, waiting in between)
