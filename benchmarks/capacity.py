@@ -30,7 +30,12 @@ CPU and more bytes written than in an empty store, as in production. ``--history
 measures an empty store.
 
 The first interval is warm-up (sockets open, every device's first slot comes round); the
-window is the ``--seconds`` after it.
+window is the ``--seconds`` after it. The readings still waiting in the store's ``recent``
+table at its end are moved and counted (store.recent): a move brings fewer readings per
+series than a whole one, so it costs more per reading. With history, ``--seconds 230``
+(240 s with the warm-up: two moves' worth) measures the steady state, every move the
+window pays for a whole one (the second at its end, or forced just after it); with 30 s
+the window pays for a move of 40 s of readings.
 """
 
 from __future__ import annotations

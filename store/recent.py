@@ -38,9 +38,9 @@ TABLES = ("readings", TABLE)  # every statement that reads readings reads both, 
 MOVE_EVERY_S = 120.0
 MOVE_ROWS = 800_000
 # A chunk of a move takes at most this many series and about this many rows (whole
-# series), and the next waits MOVE_PAUSE_S: a chunk holds the write lock (about a second
-# at 5,000 devices in a store with history, here: its time goes mostly into the series'
-# index pages, one or two per series), well within other writers' busy timeout
+# series), and the next waits MOVE_PAUSE_S: a chunk holds the write lock (1.8 s at 5,000
+# devices in a store with history, here: its time goes mostly into the series' index
+# pages, one or two per series), within other writers' busy timeout
 # (store.sqlite BUSY_TIMEOUT_S), and the pause lets a waiting one in. Fewer, larger chunks
 # cost less: every chunk rewrites the pages of the ``ts`` index its times fall on.
 MOVE_CHUNK_SERIES = 12_500
