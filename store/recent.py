@@ -31,9 +31,9 @@ TABLES = ("readings", TABLE)  # every statement that reads readings reads both, 
 # How long a poll's readings may wait in ``recent``, and how many may wait at most. The
 # gain is the readings a series brings to its page per move (twelve at a 10 s interval);
 # the cost grows with what waits, as each batch of polls touches more of recent's index
-# (benchmarks/store_writes.py, README "Store writes": a store with history, per reading,
-# moves every 60 s: 17.0 us and 3.1 kB; 120 s: 14.7 us and 2.0 kB; 180 s: 13.7 us, 1.9 kB;
-# 300 s: 13.8 us, 1.8 kB). The row bound is above two minutes of 5,000 devices of 10
+# (README, "Every two minutes, in chunks": a store with history, per reading, moves every
+# 60 s: 17.0 us and 3.1 kB; 120 s: 14.7 us and 2.0 kB; 180 s: 13.7 us, 1.9 kB; 300 s:
+# 13.8 us, 1.8 kB). The row bound is above two minutes of 5,000 devices of 10
 # readings (600,000 rows).
 MOVE_EVERY_S = 120.0
 MOVE_ROWS = 800_000
