@@ -349,6 +349,43 @@ def test_a_failed_move_loses_nothing_and_is_tried_again(tmp_path, monkeypatch, c
         store.close()
 
 
+def test_a_chunk_that_fails_leaves_its_series_waiting_and_the_chunks_before_moved(
+        tmp_path, monkeypatch, caplog):
+    # Chunks of one series; the third series' move fails (a trigger): the first two are in
+    # readings, the rest wait in recent, every reading still read once; a later move
+    # takes the rest.
+    monkeypatch.setattr(recent, "MOVE_CHUNK_SERIES", 1)
+    monkeypatch.setattr(recent, "MOVE_PAUSE_S", 0.0)
+    monkeypatch.setattr(recent, "MOVE_ROWS", 20)
+    store = Store.open(tmp_path)
+    keys = [(f"pdu-{n}", "active_power_w") for n in range(5)]
+    try:
+        store.write_polls([PollResult(d, "site", T0, 0.1, (Reading(T0, d, m, 1.0),))
+                           for d, m in keys])
+        third = dump(store.path, "SELECT id FROM series WHERE device = 'pdu-2'")[0][0]
+        with sqlite3.connect(store.path) as conn:
+            conn.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON readings WHEN NEW.series "
+                         f"= {third} BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+        conn.close()
+        with caplog.at_level("WARNING", logger="pue_monitor.store.sqlite"):
+            store.write_polls([PollResult(d, "site", T0 + k, 0.1, (
+                Reading(T0 + k, d, m, 1.0),)) for k in range(1, 4) for d, m in keys])
+        assert len(caplog.records) == 1 and not caplog.records[0].exc_info
+        assert sorted(dump(store.path, "SELECT s.device, COUNT(*) FROM readings r JOIN "
+                                       "series s ON s.id = r.series GROUP BY s.device")) == [
+            ("pdu-0", 4), ("pdu-1", 4)]
+        assert counts(store) == (8, 12)
+        found = store.series_windows(keys, [(T0, T0 + 10)])[0]
+        assert {k: v.tolist() for k, (_t, v) in found.items()} == {k: [1.0] * 4 for k in keys}
+        with sqlite3.connect(store.path) as conn:
+            conn.execute("DROP TRIGGER refuse")
+        conn.close()
+        assert store.move_recent() == 12
+        assert counts(store) == (20, 0)
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("move_rows", [10**9, 37])
 def test_the_central_ingest_waits_in_recent_and_answers_as_imported(tmp_path, monkeypatch,
                                                                   move_rows):
