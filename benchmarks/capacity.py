@@ -167,7 +167,6 @@ def fill_history(store: Store, devices: int, polls: int, now: float) -> float:
     return time.perf_counter() - began
 
 
-
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -144,7 +144,7 @@ async def ours(port: int, reads: int, conns: int, decode: bool, store: Store | N
     await asyncio.gather(*(poller(c, reads // conns, i) for i, c in enumerate(connections)))
     if store is not None and pending:
         store.write_polls(pending)
-    if store is not None:  # the readings waiting in recent moved, as every minute
+    if store is not None:  # the readings waiting in recent moved, as when due
         store.move_recent()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     for conn in connections:

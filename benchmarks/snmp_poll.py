@@ -255,7 +255,7 @@ async def ours(ports: list[int], args, profilers: dict[str, cProfile.Profile]
                 stop.set()
                 await writer
                 # The readings waiting in the store's recent table moved into readings,
-                # as the store does every minute (store.recent): part of their cost.
+                # as the store does when due (store.recent): part of their cost.
                 store.move_recent()
                 result["cpu"] += time.process_time() - cpu0  # the last batch, the move
                 # Every poll of the warm-up and the measured run must have been stored.

@@ -69,6 +69,11 @@ def written() -> int | None:
         return None
 
 
+def move_polls(devices: int) -> int:
+    """The polls of ``devices`` devices between two moves of the store (MOVE_EVERY_S)."""
+    return max(1, round(devices * MOVE_EVERY_S / INTERVAL_S))
+
+
 def checkpoint(path: Path) -> None:
     """Copy the WAL into the database file and empty it, so that the timed part does not
     pay for writing the history in (benchmark only: the monitor never does)."""
@@ -94,7 +99,7 @@ def run(batch: int, n: int, devices: int, history: int = 0
             # The store moves its recent readings every MOVE_EVERY_S: every that many
             # polls of every device here (the loop runs faster than the polls would
             # come), and the rest at the end, both timed.
-            move_every = max(1, round(devices * MOVE_EVERY_S / INTERVAL_S))
+            move_every = move_polls(devices)
             t0, c0, w0 = time.perf_counter(), time.process_time(), written()
             for i in range(0, len(timed), batch):
                 store.write_polls(timed[i:i + batch])
@@ -118,7 +123,7 @@ def main() -> int:
                         help="polls of every device stored before the timed ones")
     args = parser.parse_args()
     if args.polls is None:
-        args.polls = round(args.devices * MOVE_EVERY_S / INTERVAL_S)
+        args.polls = move_polls(args.devices)
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {args.polls} polls "
           f"of {len(METRICS)} readings, {args.devices} devices; the sink flushes up to "
           f"{FLUSH_BATCH} polls (or every 0.5 s)\n")

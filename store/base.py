@@ -13,7 +13,7 @@ Rules every backend keeps:
   the transaction that writes or deletes the blocks it summarises, so no reader ever sees
   day rows that disagree with the blocks. A backend may reorganise what it stored later,
   in transactions of its own that change no answer (the SQLite store moves the newest
-  poll readings into its series index every minute: store.recent).
+  poll readings into its series index in bulk: store.recent).
 * Who writes. The monitor's collectors (write_polls, set_device_profile), its run log
   (mark_run), its roll-up
   (write_interval_energy) and `pue-monitor import` (import_readings, then
