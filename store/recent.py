@@ -97,26 +97,26 @@ class Mover:
             self._rows = 0
             self._since = time.monotonic()
 
-    @staticmethod
-    def chunk(conn: sqlite3.Connection, start: int) -> tuple[int, int | None]:
-        """Move the rows of recent from series ``start`` on, whole series, at most
-        MOVE_CHUNK_SERIES of them and about MOVE_CHUNK_ROWS rows, into readings, in the
-        caller's write transaction on ``conn``: (how many moved, the series the next
-        chunk starts at, or None when this one took the rest)."""
-        start = conn.execute(_FIRST_SERIES, (start,)).fetchone()[0]
-        if start is None:
-            return 0, None
-        ends = [row[0] for sql, n in ((_END_BY_ROWS, MOVE_CHUNK_ROWS),
-                                      (_END_BY_SERIES, MOVE_CHUNK_SERIES))
-                for row in conn.execute(sql, (start, n))]
-        end = min(ends, default=None)
-        if end == start:  # one series holds more than a chunk's rows: it goes whole
-            end = conn.execute(_NEXT_SERIES, (start,)).fetchone()[0]
-        bounds = (start, NO_END if end is None else end)
-        moved = conn.execute(MOVE[0], bounds).rowcount
-        conn.execute(MOVE[1], bounds)
-        return moved, end
+
+def move_chunk(conn: sqlite3.Connection, start: int) -> tuple[int, int | None]:
+    """Move the rows of recent from series ``start`` on, whole series, at most
+    MOVE_CHUNK_SERIES of them and about MOVE_CHUNK_ROWS rows, into readings, in the
+    caller's write transaction on ``conn``: (how many moved, the series the next
+    chunk starts at, or None when this one took the rest)."""
+    start = conn.execute(_FIRST_SERIES, (start,)).fetchone()[0]
+    if start is None:
+        return 0, None
+    ends = [row[0] for sql, n in ((_END_BY_ROWS, MOVE_CHUNK_ROWS),
+                                  (_END_BY_SERIES, MOVE_CHUNK_SERIES))
+            for row in conn.execute(sql, (start, n))]
+    end = min(ends, default=None)
+    if end == start:  # one series holds more than a chunk's rows: it goes whole
+        end = conn.execute(_NEXT_SERIES, (start,)).fetchone()[0]
+    bounds = (start, NO_END if end is None else end)
+    moved = conn.execute(MOVE[0], bounds).rowcount
+    conn.execute(MOVE[1], bounds)
+    return moved, end
 
 
 __all__ = ["FIRST", "MOVE", "MOVE_CHUNK_ROWS", "MOVE_CHUNK_SERIES", "MOVE_EVERY_S",
-           "MOVE_PAUSE_S", "MOVE_ROWS", "TABLE", "TABLES", "Mover", "both"]
+           "MOVE_PAUSE_S", "MOVE_ROWS", "TABLE", "TABLES", "Mover", "both", "move_chunk"]

@@ -242,15 +242,14 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         of whole series, a transaction each (write_polls does when due; store.recent);
         how many moved."""
         self._mover.started()
-        moved, start, chunks = 0, recent.FIRST, 0
-        while start is not None:
-            if chunks:
-                time.sleep(recent.MOVE_PAUSE_S)  # another writer waiting gets the lock
-            chunks += 1
+        moved, start = 0, recent.FIRST
+        while True:
             with self._connect(immediate=True) as conn:
-                n, start = self._mover.chunk(conn, start)
+                n, start = recent.move_chunk(conn, start)
             moved += n
-        return moved
+            if start is None:
+                return moved
+            time.sleep(recent.MOVE_PAUSE_S)  # another writer waiting gets the lock
 
     def prune_readings(self, before: float) -> int:
         """Delete the readings older than ``before``, a day per transaction."""

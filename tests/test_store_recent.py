@@ -185,7 +185,7 @@ def test_a_series_longer_than_a_chunk_moves_whole(tmp_path, monkeypatch):
         store.write_polls([PollResult("ups-1", "site", T0 + k // 2, 0.1, (
             Reading(T0 + k // 2, *key, float(k)),)) for k in range(10)])
         with sqlite3.connect(store.path) as conn:
-            assert recent.Mover.chunk(conn, recent.FIRST) == (10, None)
+            assert recent.move_chunk(conn, recent.FIRST) == (10, None)
         conn.close()
         assert counts(store) == (10, 0)
         # equal times keep the order they were written in
