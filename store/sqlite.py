@@ -7,6 +7,7 @@ readers never wait for the writer), and one connection per thread.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import logging
@@ -54,9 +55,6 @@ BLOCK_COLUMNS_ADDED = (("resets", "INTEGER NOT NULL DEFAULT 0"), ("counter_kwh",
                       ("power_kwh", "REAL"),
                       *((c, "INTEGER NOT NULL DEFAULT 0") for c in FLAG_COLUMNS))
 SQL_IN_CHUNK = 500  # values per "IN (...)" list, well under SQLite's variable limit
-# Terms per parenthesised group of a long sum (_segment_sum), well under SQLite's
-# expression depth limit of 1000.
-SUM_GROUP = 100
 # What a caller catches when the store cannot be used now (locked past the busy timeout).
 BUSY_ERRORS: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
 DEVICE_PROFILE_KEY = "device_profile:"  # meta key prefix: what an auto device was identified as
@@ -494,29 +492,19 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
             return {}
         table, t, method_col = ("day_energy", "day", "methods") if by_day else (
             "interval_energy", "start", "method")
-        segment = _segment_sum([f"({t} >= ?)" for _ in edges])
-        if starts is not None:
-            # The list alone, no range: with a range beside it SQLite scans the range.
-            starts = [x for x in starts if start <= x < end]
-        chunks = [None] if starts is None else [
-            list(starts[i:i + SQL_IN_CHUNK]) for i in range(0, len(starts), SQL_IN_CHUNK)]
+        sql = (f"SELECT device, SUM(energy_kwh), SUM(covered_s), "
+               f"GROUP_CONCAT(DISTINCT {method_col}), SUM(resets), SUM(counter_kwh), "
+               f"SUM(power_kwh), {', '.join(f'SUM({c})' for c in FLAG_COLUMNS)} "
+               f"FROM {table} WHERE device IN ({','.join('?' * len(devices))}) ")
         out: dict[tuple[str, int], list] = {}
         with self._connect() as conn:
-            for chunk in chunks:
-                sql = (f"SELECT device, {segment} AS seg, SUM(energy_kwh), SUM(covered_s), "
-                       f"GROUP_CONCAT(DISTINCT {method_col}), SUM(resets), SUM(counter_kwh), "
-                       f"SUM(power_kwh), {', '.join(f'SUM({c})' for c in FLAG_COLUMNS)} "
-                       f"FROM {table} "
-                       f"WHERE device IN ({','.join('?' * len(devices))}) ")
-                args: list = [*edges, *devices]
-                if chunk is None:
-                    sql += f"AND {t} >= ? AND {t} < ?"
-                    args += [start, end]
-                else:
-                    sql += f"AND {t} IN ({','.join('?' * len(chunk))})"
-                    args.extend(chunk)
-                for (device, seg, energy, covered, methods, resets, by_counter, by_power,
-                     *flags) in conn.execute(sql + " GROUP BY device, seg", args):
+            # One statement per segment, each reading its device's rows in time order
+            # (the primary key's): a segment number computed per row would make SQLite
+            # compare every row with every edge and sort the rows into groups.
+            for seg, where, values in _segment_queries(t, start, end, edges, starts):
+                for (device, energy, covered, methods, resets, by_counter, by_power,
+                     *flags) in conn.execute(sql + where + " GROUP BY device",
+                                             [*devices, *values]):
                     acc = out.setdefault((device, seg),
                                          [None, 0.0, set(), 0, None, None, 0, 0, 0, 0])
                     acc[0] = _add(acc[0], energy)
@@ -713,11 +701,27 @@ class _Joined:
         return None
 
 
-def _segment_sum(terms: Sequence[str]) -> str:
-    """``0 + t1 + t2 + ...`` in groups of SUM_GROUP terms: SQLite refuses an expression
-    tree deeper than 1000, which a flat sum over the months of a long report reaches."""
-    groups = [" + ".join(terms[i:i + SUM_GROUP]) for i in range(0, len(terms), SUM_GROUP)]
-    return " + ".join(["0", *(f"({g})" for g in groups)])
+def _segment_queries(t: str, start: float, end: float, edges: Sequence[float],
+                     starts: Sequence[float] | None) -> Iterator[tuple[int, str, list]]:
+    """(segment, WHERE clause continued, its values) for each non-empty segment of
+    block_totals: segment i holds the times with i of ``edges`` at or before them, in
+    [start, end), or only those of ``starts`` (each list at most SQL_IN_CHUNK long)."""
+    cuts = sorted(edges)
+    if starts is None:
+        bounds = [start, *(min(max(c, start), end) for c in cuts), end]
+        for seg in range(len(bounds) - 1):
+            if bounds[seg] < bounds[seg + 1]:
+                yield seg, f"AND {t} >= ? AND {t} < ?", [bounds[seg], bounds[seg + 1]]
+        return
+    # The list alone, no range: with a range beside it SQLite scans the range.
+    by_seg: dict[int, list[float]] = {}
+    for x in starts:
+        if start <= x < end:
+            by_seg.setdefault(bisect.bisect_right(cuts, x), []).append(x)
+    for seg, xs in sorted(by_seg.items()):
+        for i in range(0, len(xs), SQL_IN_CHUNK):
+            chunk = xs[i:i + SQL_IN_CHUNK]
+            yield seg, f"AND {t} IN ({','.join('?' * len(chunk))})", chunk
 
 
 class _Tx:

@@ -114,8 +114,9 @@ def test_a_spike_before_a_window_is_a_step_back_not_a_reset(counter_store):
 
 
 def test_block_totals_over_a_century_of_month_edges(tmp_path):
-    """A 100-year report cuts its period at 1200 month edges: SQLite refuses a flat sum
-    of that many terms (expression depth over 1000), the grouped sum is the same count."""
+    """A 100-year report cuts its period at 1200 month edges: every segment is summed
+    (a segment number computed in SQL as a flat sum of that many comparisons would pass
+    SQLite's expression depth limit of 1000)."""
     from pue_monitor.store.sqlite import Store
 
     store = Store.open(tmp_path / "data")
@@ -130,6 +131,51 @@ def test_block_totals_over_a_century_of_month_edges(tmp_path):
         assert {t.energy_kwh for t in totals.values()} == {1.0}
     finally:
         store.close()
+
+
+# block_totals against sums worked out here from the blocks written: segment i holds the
+# blocks with i of the edges at or before their start, in [start, end) or only those
+# starting at ``starts``. Edges unsorted, repeated, before the start, after the end, on a
+# block's start; starts outside the range, repeated across segments.
+H = 3600.0
+TOTALS_CASES = {  # name: (start, end, edges, starts)
+    "no edges": (0.0, 48 * H, [], None),
+    "edges on block starts": (0.0, 48 * H, [10 * H, 24 * H], None),
+    "edges inside blocks": (0.0, 48 * H, [10.5 * H, 30.25 * H], None),
+    "unsorted and repeated": (0.0, 48 * H, [30 * H, 5 * H, 30 * H, 12 * H], None),
+    "edges outside the range": (6 * H, 40 * H, [-5 * H, 2 * H, 20 * H, 45 * H, 99 * H], None),
+    "every block its own segment": (0.0, 48 * H, [k * H for k in range(1, 48)], None),
+    "starts, no edges": (0.0, 48 * H, [], [3 * H, 7 * H, 30 * H]),
+    "starts across segments": (0.0, 48 * H, [10 * H, 24 * H], [0.0, 9 * H, 10 * H, 47 * H]),
+    "starts outside the range": (5 * H, 20 * H, [12 * H], [H, 5 * H, 12 * H, 19 * H, 20 * H]),
+    "empty range": (10 * H, 10 * H, [5 * H], None),
+}
+BLOCKS = [(device, k * H, k * H + 900.0, 0.5 + k + (0.25 if device == "b" else 0.0), 900.0,
+           "counter" if k % 3 else "power") for device in ("a", "b") for k in range(48)]
+
+
+@pytest.mark.parametrize("case", TOTALS_CASES)
+def test_block_totals_per_segment_as_summed_by_hand(store_factory, case):
+    start, end, edges, starts = TOTALS_CASES[case]
+    expected: dict = {}
+    for device, t, _, energy, covered, method in BLOCKS:
+        if start <= t < end and (starts is None or t in starts):
+            seg = sum(1 for e in edges if e <= t)
+            acc = expected.setdefault((device, seg), [0.0, 0.0, set()])
+            acc[0] += energy
+            acc[1] += covered
+            acc[2].add(method)
+    store = store_factory.open()
+    try:
+        store.write_interval_energy(BLOCKS)
+        got = store.block_totals(["a", "b", "nobody"], start, end, edges, starts)
+    finally:
+        store.close()
+    assert sorted(got) == sorted(expected)
+    for key, (energy, covered, methods) in expected.items():
+        assert got[key].energy_kwh == pytest.approx(energy, rel=1e-12)
+        assert got[key].covered_s == covered
+        assert got[key].methods == "+".join(sorted(methods))
 
 
 # series_windows with a ``near_s`` hint: the same answer as without one, on both
