@@ -1,3 +1,3 @@
-from pue_monitor.cli import main
+from pue_monitor.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -6,6 +6,7 @@ imported and read, never by a time (speed is benchmarks/report_year.py's)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,31 @@ def test_a_report_with_nothing_to_recompute_loads_no_numpy(tmp_path):
     loaded = [json.loads(d.stdout.strip().splitlines()[-1])["modules"] for d in done]
     assert "numpy" in loaded[0]  # the import computed blocks with it
     assert loaded[1] == []
+
+
+def test_the_process_entry_exits_with_mains_code_and_all_of_its_output(tmp_path):
+    """`python -m pue_monitor` (cli.entry) leaves the heap out of the last garbage
+    collection before it exits: the whole document still reaches stdout, and the exit
+    code is main()'s, for a report and for a refused one."""
+    from pue_monitor.cli import main
+
+    data = tmp_path / "data"
+    assert main(["import", "-c", str(CONFIG), "--data-dir", str(data),
+                 str(SCENARIOS_DIR / "reset" / "readings.csv")]) == 0
+    # One site's CSV: an output shorter than stdout's buffer, flushed at the exit.
+    report = ["report", "-c", str(CONFIG), "--data-dir", str(data), "--period", DAY,
+              "--format", "csv"]
+    assert main([*report, "--site", "reset", "-o", str(tmp_path / "in.csv")]) == 0
+    refused = main([*report, "--site", "nowhere"])
+    assert refused != 0
+    # Buffered, as a deployment's output is (this machine's environment may unbuffer it).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = [subprocess.run([sys.executable, "-m", "pue_monitor", *report, "--site", site],
+                           capture_output=True, timeout=300, cwd=ROOT, env=env)
+            for site in ("reset", "nowhere")]
+    assert done[0].returncode == 0, done[0].stderr
+    assert done[0].stdout == (tmp_path / "in.csv").read_bytes()
+    assert done[1].returncode == refused and b"unknown site 'nowhere'" in done[1].stderr
 
 
 def test_the_commands_still_find_their_arguments():
