@@ -31,8 +31,10 @@ import contextvars
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from pue_monitor.pue.lazynp import np
 
@@ -44,7 +46,7 @@ from pue_monitor.figures.settings import meter_settings
 from pue_monitor.pue.kpi import METHOD_VERSION, MeterPart, Part
 from pue_monitor.pue.periods import BLOCK_S
 from pue_monitor.pue.quality import Flag, MeterQuality
-from pue_monitor.store.base import StoreProtocol
+from pue_monitor.store.base import ProgressFn, StoreProtocol
 
 # Changes whenever Part, its encoding or the exact path changes what it gives.
 FORMAT = 1
@@ -172,20 +174,54 @@ def keep_years(store: StoreProtocol, config: Config, now: float) -> int:
     way (a site's first pass is a cold report's work; the next ones read what is kept and
     recompute only the runs of the last REACH_S). The yearly report due for the previous
     year then runs warm whenever it is asked for. How many sites were done."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    from pue_monitor.figures.charts import year_months  # charts imports this module
-
     done = 0
     for site in config.sites:
-        if not any(d.role not in NO_ENERGY for d in site.devices):
-            continue
-        year = datetime.fromtimestamp(now, ZoneInfo(site.timezone)).year
-        for y in (year - 1, year):
-            year_months(store, config, site, y, now)
-        done += 1
+        if _meters_energy(site):
+            year = _year(site, now)
+            _keep(store, config, site, (year - 1, year), now)
+            done += 1
     return done
+
+
+def keep_span(store: StoreProtocol, config: Config, devices: Collection[str], start: float,
+              end: float, now: float, progress: ProgressFn | None = None) -> int:
+    """After an import or a recompute changed the blocks of ``devices`` in [start, end]:
+    each calendar year of that span, of each site of those devices, computed as
+    keep_years does (the hourly keep_years of a running monitor reaches back only to
+    last year), so that the first report after it finds the results kept. Those of the
+    last REACH_S before the roll-up's frontier are not kept (see the module docstring):
+    after an import of history, that is its last two days. How many results are kept in
+    those site-years afterwards; ``progress(site-years done, site-years)`` after each."""
+    jobs = []
+    for site in config.sites:
+        if _meters_energy(site) and any(d.id in devices for d in site.devices):
+            last = min(_year(site, max(start, end - 1.0)), _year(site, now))  # end excluded
+            jobs += [(site, year) for year in range(_year(site, start), last + 1)]
+    kept = 0
+    for done, (site, year) in enumerate(jobs, 1):
+        _keep(store, config, site, (year,), now)
+        zone = ZoneInfo(site.timezone)
+        kept += len(store.kept_parts(site.id, datetime(year, 1, 1, tzinfo=zone).timestamp(),
+                                     datetime(year + 1, 1, 1, tzinfo=zone).timestamp())[1])
+        if progress is not None:
+            progress(done, len(jobs))
+    return kept
+
+
+def _meters_energy(site: Site) -> bool:
+    return any(d.role not in NO_ENERGY for d in site.devices)
+
+
+def _year(site: Site, at: float) -> int:
+    return datetime.fromtimestamp(at, ZoneInfo(site.timezone)).year
+
+
+def _keep(store: StoreProtocol, config: Config, site: Site, years: Iterable[int],
+          now: float) -> None:
+    from pue_monitor.figures.charts import year_months  # charts imports this module
+
+    for year in years:
+        year_months(store, config, site, year, now)
 
 
 def _plain(value: object) -> object:
@@ -219,4 +255,4 @@ def decode(payload: str) -> Part:
 
 
 __all__ = ["FORMAT", "KEEP_EVERY_S", "REACH_S", "Keeper", "active", "decode", "encode",
-           "keep_years", "keeping"]
+           "keep_span", "keep_years", "keeping"]

@@ -8,12 +8,17 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pue_monitor.config.model import DEFAULT_TIMEZONE, Config
 from pue_monitor.progress import Progress
+
+if TYPE_CHECKING:  # the store is opened where a command needs it (start-up stays light)
+    from pue_monitor.store.base import StoreProtocol
 
 COMMANDS = ("import", "report", "recompute")
 DEFAULT_DATA_DIR = Path("pue-data")
@@ -106,6 +111,8 @@ def _import(args: argparse.Namespace, config: Config) -> int:
             return _refused(args.file, errors)
         summary = import_checked(store, config, check, now, parsed.repeated,
                                  progress=Progress("import: blocks recomputed", "devices"))
+        kept = _keep_reports(store, config, summary.devices, summary.start, summary.end, now,
+                             summary.blocks, "import")
     finally:
         store.close()
     parts = [f"imported {summary.rows} readings"]
@@ -119,8 +126,30 @@ def _import(args: argparse.Namespace, config: Config) -> int:
     if summary.repeated:
         parts.append(f"{_rows(summary.repeated)} repeated in the file, counted once")
     parts.append(f"{summary.blocks} 15-minute blocks recomputed")
+    if kept:
+        parts.append(_ready(kept))
     print("; ".join(parts))
     return 0
+
+
+def _keep_reports(store: StoreProtocol, config: Config, devices: Collection[str],
+                  start: float | None, end: float | None, now: float, blocks: int,
+                  command: str) -> int:
+    """After ``command`` recomputed ``blocks`` of ``devices`` in [start, end]: the exact
+    results of their partial blocks computed and kept now (figures.keptparts.keep_span),
+    so that the first report after it finds them. How many are kept there."""
+    from pue_monitor.figures.keptparts import keep_span
+
+    if not blocks or start is None or end is None:
+        return 0
+    return keep_span(store, config, devices, start, end, now,
+                     progress=Progress(f"{command}: partial blocks computed for reports",
+                                       "site-years"))
+
+
+def _ready(kept: int) -> str:
+    return (f"{kept} exact result{'' if kept == 1 else 's'} of partial blocks kept for "
+            "reports")
 
 
 def _rows(n: int) -> str:
@@ -157,14 +186,20 @@ def _recompute(args: argparse.Namespace, config: Config) -> int:
     where = {device.id: (site, device) for site, device in config.devices()}
     stale = sorted(spans)
     written = 0
+    kept = 0
     try:
         for device_id, span in spans.items():
             if span is not None:
                 written += rollup_range(store, config, *where[device_id], *span)
+        done = [span for span in spans.values() if span is not None]
+        if done:
+            kept = _keep_reports(store, config, stale, min(a for a, _ in done),
+                                 max(b for _, b in done), time.time(), written, "recompute")
     finally:
         store.close()
     print(f"pue-monitor recompute: settings changed for {len(stale)} meter(s)"
-          f"{': ' + ', '.join(stale) if stale else ''}; {written} block(s) computed")
+          f"{': ' + ', '.join(stale) if stale else ''}; {written} block(s) computed"
+          f"{'; ' + _ready(kept) if kept else ''}")
     return 0
 
 

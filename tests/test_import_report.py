@@ -538,3 +538,58 @@ def test_a_site_without_readings_is_reported_as_no_data(tmp_path):
     page = report(data, tmp_path, "wrap", "html", "--lang", "vi")
     assert '<div class="pue">—</div>' in page and "Không có dữ liệu" in page
     assert "○ Không đánh giá" in page
+
+
+# ---- results kept by the import for the reports after it (figures.keptparts.keep_span) --
+
+# Scenarios with a run of partial blocks that a report recomputes from raw readings (the
+# IT meter measured part of them, tests/test_kept_parts.py). Their readings span a day,
+# less than the real REACH_S (two days and an hour): results that close to the roll-up's
+# frontier are not kept, so the cases that keep shorten it as tests/test_kept_parts.py does.
+WITH_RUNS = ["covhigh", "covlow"]
+
+
+@pytest.mark.parametrize("period", ["2025", "2025-03", DAY])
+@pytest.mark.parametrize("site", WITH_RUNS)
+def test_the_first_report_after_an_import_recomputes_no_partial_block(
+        tmp_path, capsys, monkeypatch, site, period):
+    """The import keeps the exact results of the partial blocks of every year it touched,
+    as the monitor's hourly keeper does for this year and the last: the first report after
+    it recomputes none, and is the same document as one computed without any kept result."""
+    from unittest import mock
+
+    from pue_monitor.figures import keptparts
+    from tests.test_kept_parts import counting
+
+    monkeypatch.setattr(keptparts, "REACH_S", 1800.0)
+    data = tmp_path / "data"
+    assert cli("import", "-c", CONFIG, "--data-dir", data,
+               SCENARIOS_DIR / site / "readings.csv") == 0
+    assert capsys.readouterr().out.strip().endswith(
+        "; 1 exact result of partial blocks kept for reports")
+    argv = ["report", "-c", CONFIG, "--data-dir", data, "--site", site, "--period", period,
+            "--format", "json", "-o"]
+    with counting() as runs:
+        assert cli(*argv, tmp_path / "first.json") == 0
+    assert runs == []
+    with counting() as runs, mock.patch.object(keptparts, "active", lambda: None):
+        assert cli(*argv, tmp_path / "uncached.json") == 0
+    assert len(runs) == 1  # the scenario's run, recomputed when nothing is kept
+    assert (tmp_path / "first.json").read_bytes() == (tmp_path / "uncached.json").read_bytes()
+
+
+@pytest.mark.parametrize("site", WITH_RUNS)
+def test_an_import_keeps_nothing_within_reach_of_its_end(tmp_path, capsys, site):
+    """With the real REACH_S a day of readings is all within reach of the roll-up's
+    frontier: nothing is kept, the import says nothing of it, and the first report
+    computes the run (and keeps it, as before)."""
+    from tests.test_kept_parts import counting
+
+    data = tmp_path / "data"
+    assert cli("import", "-c", CONFIG, "--data-dir", data,
+               SCENARIOS_DIR / site / "readings.csv") == 0
+    assert capsys.readouterr().out.strip().endswith("15-minute blocks recomputed")
+    with counting() as runs:
+        assert cli("report", "-c", CONFIG, "--data-dir", data, "--site", site, "--period",
+                   DAY, "--format", "json", "-o", tmp_path / "r.json") == 0
+    assert len(runs) == 1

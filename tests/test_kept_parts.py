@@ -208,3 +208,41 @@ def test_the_monitors_hourly_keeper_leaves_a_report_nothing_to_recompute(store_f
     assert RUN not in runs
     assert warm == document(store, config, kept=False)
     store.close()
+
+
+def _at(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).timestamp()
+
+
+# keep_span: which (site, calendar year) it computes for the devices and span an import or
+# a recompute changed: the sites of those devices, the local years the span touches (its
+# end excluded), none after the present one.
+SPAN_YEARS = [  # (devices, start, end, now, (site, year) computed)
+    (["prov-ups-b"], "2025-03-14T00:00+07:00", "2025-03-15T00:00+07:00",
+     "2026-12-03T12:00+07:00", [(SITE, 2025)]),
+    (["prov-ups-b"], "2025-06-01T00:00+07:00", "2026-01-01T00:00+07:00",
+     "2026-12-03T12:00+07:00", [(SITE, 2025)]),
+    (["prov-ups-b", "prov-incomer"], "2024-12-31T23:00+07:00", "2025-01-01T01:00+07:00",
+     "2026-12-03T12:00+07:00", [(SITE, 2024), (SITE, 2025)]),
+    (["qv-ups-1", "prov-ups-b"], "2023-05-01T00:00+07:00", "2026-02-01T00:00+07:00",
+     "2025-07-01T00:00+07:00", [(s, y) for s in (SITE, "que-vo-dc") for y in (2023, 2024, 2025)]),
+    (["nobody"], "2025-03-14T00:00+07:00", "2025-03-15T00:00+07:00",
+     "2026-12-03T12:00+07:00", []),
+]
+
+
+@pytest.mark.parametrize(("devices", "start", "end", "now", "computed"), SPAN_YEARS)
+def test_keep_span_computes_the_years_of_the_sites_it_changed(devices, start, end, now,
+                                                              computed):
+    config = demo_config()
+    done = []
+    store = mock.Mock()
+    store.kept_parts.return_value = (0, {})
+    with mock.patch.object(keptparts, "_keep",
+                           lambda _store, _config, site, years, _now: done.extend(
+                               (site.id, y) for y in years)):
+        assert keptparts.keep_span(store, config, devices, _at(start), _at(end),
+                                   _at(now)) == 0
+    assert done == computed
