@@ -336,11 +336,13 @@ def time_report(config_path: Path, data_dir: Path, year: int, profile: bool,
     assert main(argv) == 0
     in_process_warm = time.perf_counter() - began
     same = out.read_bytes() == cold
-    env = bytecode_env(data_dir.parent)
-    fresh_runs(argv, 1, env)  # untimed: writes the bytecode cache
-    cold_walls, cold_cpus = fresh_runs(argv, repeat, env,
-                                       lambda: forget_kept(data_dir, store_url))
-    walls, cpus = fresh_runs(argv, repeat, env)
+    # The cache in a folder of its own, gone afterwards (--data-dir may be the user's).
+    with tempfile.TemporaryDirectory() as cache:
+        env = bytecode_env(Path(cache))
+        fresh_runs(argv, 1, env)  # untimed: writes the bytecode cache
+        cold_walls, cold_cpus = fresh_runs(argv, repeat, env,
+                                           lambda: forget_kept(data_dir, store_url))
+        walls, cpus = fresh_runs(argv, repeat, env)
     same = same and out.read_bytes() == cold
     config = load_config(config_path)
     store = open_store(data_dir, config)
