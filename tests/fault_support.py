@@ -34,6 +34,20 @@ def get(url: str, timeout: float = HTTP_TIMEOUT_S) -> bytes:
         return answer.read()
 
 
+def quiet_for(count, seconds: float):
+    """A check for ``until``: true once ``count()`` has returned the same value for
+    ``seconds`` (a total that has stopped moving, not one caught between two changes)."""
+    seen: list = [object(), time.monotonic()]
+
+    def check() -> bool:
+        value, now = count(), time.monotonic()
+        if value != seen[0]:
+            seen[:] = [value, now]
+            return False
+        return now - seen[1] >= seconds
+    return check
+
+
 def until(what: str, found, timeout: float, proc: subprocess.Popen | None = None,
           log: Path | None = None, every: float = 0.2):
     """Poll ``found()`` until it returns something truthy; fail naming ``what``. An

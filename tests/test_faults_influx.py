@@ -17,7 +17,7 @@ from pue_monitor.exchange.influx import READING_TAGS, to_ns
 from pue_monitor.store.model import parse_labels
 from tests import suite_figures
 from tests.conftest import demo_on_free_ports, free_port
-from tests.fault_support import Monitor, Process, answers, reading, reap, until
+from tests.fault_support import Monitor, Process, answers, quiet_for, reading, reap, until
 from tests.store_sql import READINGS
 from tests.test_influx_writer import VictoriaMetrics
 from tests.tools import require_tool
@@ -25,6 +25,8 @@ from tests.tools import require_tool
 pytestmark = pytest.mark.integration
 
 TIMEOUT_S = 90.0
+# Several poll intervals (0.5 s) and store flushes (0.5 s) with no new reading.
+SETTLE_S = 3.0
 QUEUED = "pue_monitor_influx_queued_points"
 ERRORS = "pue_monitor_influx_write_errors_total"
 WRITTEN = "pue_monitor_influx_points_written_total"
@@ -91,8 +93,13 @@ def test_influxdb_down_then_back_gets_every_reading_exactly_once(tmp_path):
         vm.start()  # back: the backlog drains
         until("writes again", lambda: mon.metric(WRITTEN) > 0, TIMEOUT_S, mon.proc, mon.log)
         assert sim.stop() == 0  # no new readings from here on: the totals can settle
-        until("every stored reading delivered", lambda: sum(stored(data).values()) == sum(
-            delivered(vm).values()), TIMEOUT_S, mon.proc, mon.log, every=1.0)
+        # An answer that came in just before the simulator stopped is stored up to a flush
+        # later: comparing before then found both sides without it (CI, 3 December).
+        until("the store's readings to stop changing", quiet_for(
+            lambda: sum(stored(data).values()), SETTLE_S), TIMEOUT_S, mon.proc, mon.log)
+        until("every stored reading delivered", lambda: mon.metric(QUEUED) == 0 and sum(
+            stored(data).values()) == sum(delivered(vm).values()), TIMEOUT_S, mon.proc,
+              mon.log, every=1.0)
         assert mon.stop() == 0
         want, got = stored(data), delivered(vm)
     finally:
