@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.5
 FLUSH_BATCH = 500
+# After a failed write the next try waits this long, however many results come in: a
+# full batch waiting must not turn a store outage into a write attempt per poll.
+RETRY_AFTER_FAILURE_S = 2.0
 # While the store fails, the error is repeated (with the backlog) this often, so a log
 # read in the middle of a long outage still says what is going on.
 FAILING_REMINDER_S = 300.0
@@ -115,8 +118,10 @@ class StoreSink:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            failing = self._failing_since is not None
             try:
-                await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL_S)
+                await asyncio.wait_for(stop.wait() if failing else self._wake.wait(),
+                                       RETRY_AFTER_FAILURE_S if failing else FLUSH_INTERVAL_S)
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -126,13 +131,27 @@ class StoreSink:
 
 class FanOutSink:
     """The sink the pollers get: each result to every other destination, then to the
-    store sink. Built once, with all destinations, when the service is built."""
+    store sink. Built once, with all destinations, when the service is built.
+
+    A destination that raises (a bug: they only hand results over) costs that result
+    there and nowhere else: it is still stored, the poller goes on, and the error is
+    logged once per destination (``destination_errors`` counts them all)."""
 
     def __init__(self, store: StoreSink, others: Sequence[Destination] = ()) -> None:
         self.store = store
         self.others = tuple(others)
+        self.destination_errors = 0
+        self._logged: set[int] = set()  # destinations whose error was logged
 
     async def __call__(self, result: PollResult) -> None:
-        for destination in self.others:
-            destination(result)
+        for index, destination in enumerate(self.others):
+            try:
+                destination(result)
+            except Exception:
+                self.destination_errors += 1
+                if index not in self._logged:
+                    self._logged.add(index)
+                    log.exception("a destination of poll results failed on %s's poll; "
+                                  "the result is still stored, later errors there are "
+                                  "only counted", result.device)
         await self.store(result)

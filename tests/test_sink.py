@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from pue_monitor.collectors.service import CollectorService
-from pue_monitor.collectors.sink import FanOutSink, StoreSink
+from pue_monitor.collectors.sink import FLUSH_BATCH, FanOutSink, StoreSink
 from pue_monitor.store.model import PollResult, Reading
 from pue_monitor.store.sqlite import Store
 from tests.web_fixtures import demo_config
@@ -124,3 +124,49 @@ async def test_a_long_outage_is_reminded_in_the_log(caplog):
         "store write failed, keeping up to 10 results in memory (1 now) until it works again",
         "store writes still failing after 300 s (4 results in memory, 0 dropped)",
         "store writes still failing after 650 s (6 results in memory, 0 dropped)"]
+
+
+async def test_a_destination_that_raises_costs_neither_the_store_nor_the_poller(caplog):
+    """A destination only hands results over; if one raises anyway (a bug), the result
+    still goes to the store and to the other destinations, and the error is logged once."""
+    store = RefusingStore(None)
+    seen: list[PollResult] = []
+
+    def broken(result: PollResult) -> None:
+        raise ValueError("cannot encode")
+    sink = FanOutSink(StoreSink(store), [broken, seen.append])  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR):
+        for result in numbered(3):
+            await sink(result)
+    await sink.store.flush()
+    assert store.batches == [[0.0, 1.0, 2.0]]
+    assert seen == numbered(3)
+    assert sink.destination_errors == 3
+    assert len(caplog.records) == 1
+
+
+async def test_after_a_failed_write_results_coming_in_do_not_trigger_more_tries(monkeypatch):
+    """With a full batch waiting, each new result used to wake the writer at once: a store
+    outage became a write attempt per poll (and, when shipping to a central, the same
+    readings queued again at each). Now the next try waits RETRY_AFTER_FAILURE_S."""
+    monkeypatch.setattr("pue_monitor.collectors.sink.RETRY_AFTER_FAILURE_S", 60.0)
+    attempts = []
+
+    class Counting(RefusingStore):
+        def write_polls(self, batch) -> None:
+            attempts.append(len(batch))
+            super().write_polls(batch)
+    store = Counting(OSError("database is locked"))
+    sink = StoreSink(store, max_backlog=10_000)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    writer = asyncio.create_task(sink.run(stop))
+    for result in numbered(FLUSH_BATCH + 200):
+        await sink(result)
+        await asyncio.sleep(0)  # the writer may run between results, as between polls
+    await asyncio.sleep(0.05)
+    tries_while_failing = len(attempts)
+    store.error = None
+    stop.set()
+    await writer  # the last flush at stop writes everything
+    assert tries_while_failing == 1
+    assert [len(b) for b in store.batches] == [FLUSH_BATCH, 200]
