@@ -27,8 +27,9 @@ from pue_monitor.central.sitedef import FORMAT, definition_sites, fingerprint
 from pue_monitor.config.metrics import Role
 from pue_monitor.config.model import CentralLink, Config
 from pue_monitor.exchange.influx import (BACKOFF_MAX_S, BACKOFF_MIN_S, InfluxWriter,
-                                         RejectedBatch, reading_lines)
-from pue_monitor.store.model import Identified
+                                         TOO_LARGE_STATUS, Refusals, Refused,
+                                         RejectedBatch, TooLarge, reading_lines)
+from pue_monitor.store.model import Identified, PollResult
 from pue_monitor.store.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ WRITE_PATH = "/api/v2/write?precision=ns"
 DEFINITION_PATH = "/api/v1/central/definition"
 EDGE_TIME_HEADER = "X-Pue-Edge-Time"
 # Answers that say the points themselves are wrong: dropped (counted), never retried.
-REJECTED = (400, 413, 422)
+# (413, too large, is not one of them: the writer sends smaller batches.)
+REJECTED = (400, 422)
 DEFINITION_CURSOR = "site_definition:"
 
 
@@ -72,6 +74,8 @@ class CentralTransport:
             detail = exc.read(2000).decode("utf-8", "replace")
             if exc.code in REJECTED:
                 raise RejectedBatch(f"HTTP {exc.code}: {detail}") from None
+            if exc.code == TOO_LARGE_STATUS:
+                raise TooLarge(f"HTTP {exc.code}: {detail}") from None
             raise RuntimeError(f"central answered HTTP {exc.code}: {detail}") from None
 
     def write(self, lines: Sequence[str]) -> None:
@@ -97,19 +101,40 @@ class ShippingStore:
     """The edge's store as the collectors see it when shipping to the central: a poll's
     readings are queued durably in the outbox *before* they are stored, so a reading in
     the store is always on its way to the central, whenever the process is killed (the
-    other order would lose the readings stored in the instant before a kill -9). A
-    failed store write is retried with the same readings; queued twice, they are stored
-    once at the central. Everything else goes to the store as it is."""
+    other order would lose the readings stored in the instant before a kill -9).
 
-    def __init__(self, store, config: Config, outbox: Outbox) -> None:
+    A failed store write is retried by the sink with the same results: those already
+    queued are not queued again (a store down for an hour would otherwise queue the same
+    readings at every retry and push genuine ones out of a full outbox). They are
+    remembered by identity, at most as many as the sink holds (collection.store_backlog);
+    one forgotten and queued twice is stored once at the central. A reading whose point
+    cannot be encoded goes to ``refused`` and the poll's other readings are shipped.
+    Everything else goes to the store as it is."""
+
+    def __init__(self, store, config: Config, outbox: Outbox,
+                 refused: Refused | None = None) -> None:
         self._store, self._outbox, self._roles = store, outbox, shipped_roles(config)
+        self._refused = refused if refused is not None else Refusals("central")
+        # Results queued but not yet stored, by id(); the value keeps the object alive so
+        # its id cannot be reused meanwhile. Insertion order: the oldest are forgotten
+        # first.
+        self._unstored: dict[int, PollResult] = {}
+        self._unstored_max = config.collection.store_backlog
 
     def write_polls(self, results) -> None:
-        lines = [line for result in results if result.device in self._roles
-                 for line in reading_lines(result, self._roles)]
+        unstored = self._unstored
+        fresh = [result for result in results if id(result) not in unstored]
+        lines = [line for result in fresh if result.device in self._roles
+                 for line in reading_lines(result, self._roles, self._refused)]
         if lines:
             self._outbox.enqueue(lines)
+        for result in fresh:
+            unstored[id(result)] = result
+        while len(unstored) > self._unstored_max:
+            del unstored[next(iter(unstored))]
         self._store.write_polls(results)
+        for result in results:
+            unstored.pop(id(result), None)
 
     def __getattr__(self, name: str):
         return getattr(self._store, name)
@@ -186,7 +211,7 @@ class DefinitionSender:
         while not self._stop.is_set():
             try:
                 self.transport.post(DEFINITION_PATH, body, "application/json")
-            except RejectedBatch as exc:
+            except (RejectedBatch, TooLarge) as exc:  # a document cannot be split
                 log.error("the central refused this data center's site definition: %s", exc)
                 return True
             except Exception as exc:  # unreachable, 401/403/5xx: tried again

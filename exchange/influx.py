@@ -45,7 +45,7 @@ from pue_monitor.figures.service import SiteStatus, province_status
 from pue_monitor.pue.kpi import PueResult
 from pue_monitor.pue.periods import BLOCK_S
 from pue_monitor.store.base import StoreProtocol
-from pue_monitor.store.model import PollResult, Quality
+from pue_monitor.store.model import PollResult, Quality, Reading
 from pue_monitor.store.outbox import Outbox, OutboxState
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,10 @@ INSTANT_WINDOW = "instantaneous"
 # Waits after a failed write, doubling up to the cap: an outage is not hammered.
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.5, 30.0
 REJECTED_STATUSES = (400, 422)  # malformed points: retrying the same bytes cannot help
+# Points held in memory while the outbox cannot be written (disk full, file unwritable):
+# beyond this many the oldest are dropped and counted, so a long failure cannot exhaust
+# memory (about 200 bytes a point: 100 MB).
+MEMORY_MAX_POINTS = 500_000
 # InfluxDB's integer fields and nanosecond timestamps are signed 64-bit.
 INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 
@@ -71,19 +75,25 @@ def to_ns(ts: float) -> int:
     return whole * 1_000_000_000 + round((ts - whole) * 1e9)
 
 
-def _check_text(what: str, text: str, name: bool = True) -> None:
+NAME, TAG_VALUE, STRING = "name", "tag value", "string"  # what _check_text checks
+
+
+def _check_text(what: str, text: str, kind: str = NAME) -> None:
     """Refuse what line protocol cannot carry unchanged (found by tests/test_fuzz_influx.py):
-    a newline or other control character (no escape exists; the client wrote "\\n",
-    read back as two characters), a backslash in a name (the client does not escape it, so
-    one before an escaped comma or space changes where the name ends), and in names an
-    empty string or a leading underscore (reserved by InfluxDB 2)."""
+    a newline or other control character anywhere (no escape exists; the client wrote
+    "\\n", read back as two characters); a backslash in a name or tag value (the client
+    does not escape it, so one before an escaped comma or space changes where the text
+    ends); and in names an empty string or a leading underscore (reserved by InfluxDB 2
+    for names only: a tag value may start with one)."""
     bad = next((c for c in text if unicodedata.category(c) == "Cc"), None)
     if bad is not None:
         raise ValueError(f"line protocol cannot carry the control character {bad!r} in "
                          f"{what} {text!r}")
-    if name and (not text or text.startswith("_") or "\\" in text):
-        raise ValueError(f"line protocol cannot carry {what} {text!r}: empty, starting with "
-                         f"'_' or holding a backslash")
+    if kind != STRING and "\\" in text:
+        raise ValueError(f"line protocol cannot carry {what} {text!r}: it holds a backslash")
+    if kind == NAME and (not text or text.startswith("_")):
+        raise ValueError(f"line protocol cannot carry {what} {text!r}: empty or starting "
+                         f"with '_'")
 
 
 def encode(measurement: str, tags: Mapping[str, str], fields: Mapping[str, object],
@@ -100,13 +110,13 @@ def encode(measurement: str, tags: Mapping[str, str], fields: Mapping[str, objec
     for key, value in sorted(tags.items()):
         if value not in (None, ""):
             _check_text("the tag key", key)
-            _check_text(f"the value of tag {key!r}", str(value))
+            _check_text(f"the value of tag {key!r}", str(value), TAG_VALUE)
             point.tag(key, str(value))
     for key, value in fields.items():
         if value is not None:
             _check_text("the field key", key)
             if isinstance(value, str):
-                _check_text(f"the value of field {key!r}", value, name=False)
+                _check_text(f"the value of field {key!r}", value, STRING)
             elif isinstance(value, int) and not isinstance(value, bool) and \
                     not INT64_MIN <= value <= INT64_MAX:
                 raise ValueError(f"field {key!r}: {value} is outside InfluxDB's 64-bit "
@@ -121,8 +131,18 @@ def encode(measurement: str, tags: Mapping[str, str], fields: Mapping[str, objec
     return line
 
 
-def reading_lines(result: PollResult, roles: Mapping[str, str]) -> list[str]:
-    """The ok readings of one poll as ``pue_reading`` points."""
+# A reading whose point cannot be encoded, with the reason (see Refusals).
+Refused = Callable[[Reading, ValueError], None]
+
+
+def reading_lines(result: PollResult, roles: Mapping[str, str],
+                  refused: Refused | None = None) -> list[str]:
+    """The ok readings of one poll as ``pue_reading`` points.
+
+    A reading line protocol cannot carry (a label value a device gave with a backslash or
+    a control character) goes to ``refused`` and the others are kept; without
+    ``refused`` its ValueError is raised.
+    """
     out = []
     for r in result.readings:
         if r.quality != Quality.OK or r.value is None or not math.isfinite(r.value):
@@ -131,8 +151,39 @@ def reading_lines(result: PollResult, roles: Mapping[str, str]) -> list[str]:
                 "metric": r.metric}
         for key, value in r.labels:
             tags[f"label_{key}" if key in READING_TAGS else key] = value
-        out.append(encode(READING, tags, {"value": float(r.value)}, r.ts))
+        try:
+            out.append(encode(READING, tags, {"value": float(r.value)}, r.ts))
+        except ValueError as exc:
+            if refused is None:
+                raise
+            refused(r, exc)
     return out
+
+
+class Refusals:
+    """Readings left out of the export because their point cannot be encoded: counted,
+    and logged once per series (a device answering every poll with the same odd label
+    must not fill the log). Safe to call from any thread."""
+
+    SERIES_LOGGED_MAX = 1000  # beyond this many series, only the count grows
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.total = 0
+        self._logged: set[tuple] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, reading: Reading, exc: ValueError) -> None:
+        key = (reading.device, reading.metric, reading.labels)
+        with self._lock:
+            self.total += 1
+            first = key not in self._logged and len(self._logged) < self.SERIES_LOGGED_MAX
+            if first:
+                self._logged.add(key)
+        if first:
+            log.error("%s: the %s readings of %s (labels %s) are left out of the export, "
+                      "their points cannot be encoded: %s; they stay in the store",
+                      self.what, reading.metric, reading.device, dict(reading.labels), exc)
 
 
 def interval_energy_line(site: str, device: str, role: str, start: float, end: float,
@@ -192,7 +243,10 @@ def export_interval_energy(store: StoreProtocol, config: Config, outbox: Outbox)
         if start is None:
             first = store.first_reading_ts(device.id)
             start = math.floor((first or last_end) / BLOCK_S) * BLOCK_S
-        while start < last_end:
+        # One span per device and pass: a long history (export just switched on, an
+        # import) is queued a week at a time, at the pace of the passes, rather than all
+        # at once into an outbox it could overflow.
+        if start < last_end:
             stop = min(last_end, start + EXPORT_SPAN_S)
             frame = store.interval_energy([device.id], start, stop)
             # Each block tagged with the role its meter had at its time (config.history).
@@ -204,12 +258,19 @@ def export_interval_energy(store: StoreProtocol, config: Config, outbox: Outbox)
                      for row in frame.itertuples(index=False)]
             outbox.enqueue(lines, {name: stop})
             queued += len(lines)
-            start = stop
     return queued
 
 
 class RejectedBatch(Exception):
     """The server refused the points themselves (HTTP 400/422): they are not retried."""
+
+
+class TooLarge(Exception):
+    """The server refused the request as too large (HTTP 413): the points are sent again
+    in smaller batches, never dropped for it (one point alone too large is rejected)."""
+
+
+TOO_LARGE_STATUS = 413
 
 
 class InfluxTransport:
@@ -228,6 +289,8 @@ class InfluxTransport:
         except ApiException as exc:
             if exc.status in REJECTED_STATUSES:
                 raise RejectedBatch(f"HTTP {exc.status}: {exc.body}") from exc
+            if exc.status == TOO_LARGE_STATUS:
+                raise TooLarge(f"HTTP {exc.status}: {exc.body}") from exc
             raise
 
     def close(self) -> None:
@@ -249,6 +312,10 @@ class InfluxWriter:
         self.what = what  # who receives the points, for the log
         self.batch_size, self.flush_interval_s, self.clock = batch_size, flush_interval_s, clock
         self._memory: deque[str] = deque()
+        self.memory_max = min(MEMORY_MAX_POINTS, outbox.max_points)
+        self.memory_dropped_total = 0
+        self._memory_full = False
+        self.refusals = Refusals(what)  # readings whose points cannot be encoded
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -264,7 +331,25 @@ class InfluxWriter:
                    cfg.flush_interval_s)
 
     def submit(self, lines: Iterable[str]) -> None:
-        self._memory.extend(lines)  # deque.extend is thread-safe
+        """Hand points over (never blocks: they go to memory, the spool thread moves them
+        to disk). Beyond ``memory_max`` in memory, the oldest are dropped and counted."""
+        memory = self._memory
+        memory.extend(lines)  # deque.extend is thread-safe
+        if len(memory) <= self.memory_max:
+            return
+        dropped = 0
+        while len(memory) > self.memory_max:
+            try:
+                memory.popleft()
+            except IndexError:  # the spool thread took them meanwhile
+                break
+            dropped += 1
+        self.memory_dropped_total += dropped
+        if dropped and not self._memory_full:
+            self._memory_full = True
+            log.error("%s points cannot be queued on disk and %d wait in memory: dropping "
+                      "the oldest; pue_monitor_influx_points_dropped_total counts them",
+                      self.what, self.memory_max)
 
     def start(self) -> None:
         for target, name in ((self._spool_loop, "influx-spool"), (self._send_loop, "influx-send")):
@@ -273,22 +358,33 @@ class InfluxWriter:
             self._threads.append(thread)
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Stop both threads; whatever is in memory goes to disk first."""
+        """Stop both threads; whatever is in memory goes to disk first. Never raises: what
+        cannot be written is logged and counted, and the rest is still closed."""
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout_s)
-        self.spool()
-        self.transport.close()
-        self.outbox.close()
+        try:
+            self.spool()
+        except Exception as exc:  # sqlite3.Error, OSError (disk full)
+            lost = len(self._memory)
+            self.memory_dropped_total += lost
+            log.error("%s: %d points held in memory could not be queued on disk at stop "
+                      "and are lost: %s", self.what, lost, exc)
+        for part in (self.transport, self.outbox):
+            try:
+                part.close()
+            except Exception as exc:
+                log.error("%s: closing %s failed: %s", self.what, type(part).__name__, exc)
 
     def state(self) -> OutboxState:
         return OutboxState(queued_points=self.outbox.queued() + len(self._memory),
                            oldest_queued_ts=self.outbox.oldest_ts(),
                            points_written_total=self.written_total,
                            write_errors_total=self.errors_total,
-                           points_dropped_total=self.outbox.dropped_total,
-                           points_rejected_total=self.rejected_total,
+                           points_dropped_total=(self.outbox.dropped_total
+                                                 + self.memory_dropped_total),
+                           points_rejected_total=self.rejected_total + self.refusals.total,
                            last_success_ts=self.last_success_ts)
 
     def spool(self) -> int:
@@ -304,6 +400,8 @@ class InfluxWriter:
             self._memory.extendleft(reversed(batch))  # keep order; retried next pass
             raise
         self._wake.set()
+        if self._memory_full and len(self._memory) < self.memory_max:
+            self._memory_full = False
         return len(batch)
 
     def send_batch(self) -> int:
@@ -316,6 +414,20 @@ class InfluxWriter:
             return 0
         try:
             self.transport.write([line for _, line in rows])
+        except TooLarge as exc:
+            if len(rows) > 1:
+                # The server's limit stays: so does the smaller size, for this process.
+                self.batch_size = max(1, len(rows) // 2)
+                log.warning("%s refused a batch of %d points as too large (%s): sending "
+                            "batches of at most %d from now on", self.what, len(rows), exc,
+                            self.batch_size)
+                self.outbox.release()
+                return 0
+            log.error("%s refused a single point as too large, dropping it: %s", self.what,
+                      exc)
+            self.rejected_total += 1
+            self.outbox.ack(rows[-1][0])
+            return 0
         except RejectedBatch as exc:
             log.error("%s refused %d points, dropping them: %s", self.what, len(rows), exc)
             self.rejected_total += len(rows)

@@ -157,7 +157,7 @@ def _influx_destination(config: Config, writer: InfluxWriter) -> Destination:
     roles = {device.id: device.role.value for _, device in config.devices()}
 
     def to_influx(result) -> None:
-        writer.submit(reading_lines(result, roles))
+        writer.submit(reading_lines(result, roles, writer.refusals))
     return to_influx
 
 
@@ -173,7 +173,8 @@ async def _serve(config: Config, store: StoreProtocol, stop: asyncio.Event,
             pass
     destinations = [] if writer is None else [_influx_destination(config, writer)]
     # Shipping to the central: readings queued durably before they are stored.
-    polled = store if shipper is None else ShippingStore(store, config, shipper.outbox)
+    polled = (store if shipper is None else
+              ShippingStore(store, config, shipper.outbox, shipper.refusals))
     service: CollectorService | WorkerPool = (
         CollectorService(config, polled, destinations=destinations, stats=stats)
         if config.collection.workers == 1 else

@@ -53,8 +53,10 @@ class OutboxState:
     oldest_queued_ts: float | None  # unix seconds; None when nothing is queued
     points_written_total: int
     write_errors_total: int
-    points_dropped_total: int  # buffer full: oldest points discarded
-    points_rejected_total: int  # refused by the server as malformed (HTTP 400/422)
+    points_dropped_total: int  # outbox or memory full: oldest points discarded
+    # Refused by the server as malformed (HTTP 400/422), or left out by the encoder (a
+    # reading whose label line protocol cannot carry).
+    points_rejected_total: int
     last_success_ts: float | None
 
 

@@ -79,11 +79,17 @@ def parse(line: str) -> tuple[str, dict, dict, int]:
     return measurement, tags, fields, int(line[i + 1:])
 
 
-def carried(text: str, name: bool = True) -> bool:
-    """What encode promises to write unchanged (the rest it refuses)."""
+def carried(text: str, kind: str = "name") -> bool:
+    """What encode promises to write unchanged (the rest it refuses): no control
+    character; in names and tag values no backslash; names neither empty nor starting
+    with '_' (reserved by InfluxDB 2 for names; a tag value may start with one)."""
     if any(unicodedata.category(c) == "Cc" for c in text):
         return False
-    return not name or (bool(text) and not text.startswith("_") and "\\" not in text)
+    if kind == "string":
+        return True
+    if "\\" in text:
+        return False
+    return kind == "tag value" or (bool(text) and not text.startswith("_"))
 
 
 # Text from the characters line protocol treats specially, and any others.
@@ -104,8 +110,8 @@ def test_encoded_points_read_back_unchanged(measurement, tags, fields, ts):
         fields_kept = {k: v for k, v in fields.items()
                        if v is not None and not (isinstance(v, float) and not math.isfinite(v))}
         writable = (carried(measurement) and not measurement.startswith("#")
-                    and all(carried(k) and carried(v) for k, v in tags_kept.items())
-                    and all(carried(k) and (not isinstance(v, str) or carried(v, False))
+                    and all(carried(k) and carried(v, "tag value") for k, v in tags_kept.items())
+                    and all(carried(k) and (not isinstance(v, str) or carried(v, "string"))
                             for k, v in fields_kept.items())
                     and all(INT64_MIN <= v <= INT64_MAX for v in fields_kept.values()
                             if isinstance(v, int) and not isinstance(v, bool))

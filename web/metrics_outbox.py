@@ -40,7 +40,8 @@ class OutboxCollector(Collector):
                                   s.write_errors_total)
         dropped = CounterMetricFamily(f"{PREFIX}_points_dropped",
                                       "Points given up: buffer full (oldest first) or refused "
-                                      "by the server as malformed.", labels=["reason"])
+                                      "as malformed (by the server, or by the encoder for "
+                                      "a label it cannot carry).", labels=["reason"])
         dropped.add_metric(["buffer_full"], s.points_dropped_total)
         dropped.add_metric(["rejected"], s.points_rejected_total)
         yield dropped
