@@ -45,10 +45,21 @@ class _Strict(StrictModel):
     """Unknown keys refused, frozen, no boolean for a number (config.strict)."""
 
 
+# What a label value may not hold: ',' and '=' separate the store's label key
+# (``k=v,k2=v2``); a backslash or a control character cannot go through InfluxDB line
+# protocol unchanged (exchange.influx).
+LABEL_VALUE_REFUSED = re.compile(r"[,=\\\x00-\x1f\x7f-\x9f]")
+
+
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
-    for key in labels:
+    for key, value in labels.items():
         if key not in LABEL_KEYS:
             raise ValueError(f"unknown label {key!r} (allowed: {', '.join(sorted(LABEL_KEYS))})")
+        bad = LABEL_VALUE_REFUSED.search(str(value))
+        if bad is not None:
+            raise ValueError(f"label {key!r}: value {value!r} holds {bad.group()!r} (a label "
+                             f"value may not hold ',', '=', a backslash or a control "
+                             f"character)")
     return labels
 
 

@@ -271,6 +271,15 @@ def test_standard_mibs_are_probed_in_their_order():
      "either equals or matches"),
     ('  - {metric: active_power_w, oid: "1.3.6.{sensor}", when: [{oid: "1.3.7.{sensor}", '
      'matches: "(" }]}\n', "matches: '('"),
+    # A label value the store's label key or line protocol cannot carry.
+    ('  - {metric: active_power_w, oid: "1.3.6.1", labels: {sensor: "a,b"}}\n',
+     "label 'sensor': value 'a,b' holds ','"),
+    ('  - {metric: active_power_w, oid: "1.3.6.1", labels: {sensor: "a=b"}}\n',
+     "holds '='"),
+    ('  - {metric: active_power_w, oid: "1.3.6.1", labels: {inlet: "A\\\\1"}}\n',
+     "holds '\\\\'"),
+    ('  - {metric: active_power_w, oid: "1.3.6.1", labels: {inlet: "A\\t1"}}\n',
+     "holds '\\t'"),
 ])
 def test_bad_points_are_refused(points, message):
     text = f"name: t\nprotocol: snmp\ndescription: t\nsource: t\nsnmp_points:\n{points}"
