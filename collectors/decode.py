@@ -24,7 +24,7 @@ def decode_snmp(profile: Profile, answers: Mapping[str, object], device: str,
     """Readings for every SNMP point and table row answered (collectors.snmp_decode);
     objects the device lacks are left out, then the profile's totals are derived."""
     readings = [reading for reading, _oid in decode_sourced(profile, answers, device, ts)]
-    return readings + derive_totals(profile.totals, readings, device, ts)
+    return add_totals(profile.totals, readings, device, ts)
 
 
 def decode_modbus(reads: tuple[ModbusRead, ...], blocks: Mapping[int, list[int] | None],
@@ -71,7 +71,7 @@ def decode_modbus(reads: tuple[ModbusRead, ...], blocks: Mapping[int, list[int] 
                         continue
                     scale *= 10.0 ** exponent
                 append(Reading(ts, device, point.metric, raw * scale + point.offset, labels))
-    return readings + derive_totals(totals, readings, device, ts)
+    return add_totals(totals, readings, device, ts)
 
 
 def sunspec_exponent(word: int | None) -> int | None:
@@ -84,16 +84,31 @@ def sunspec_exponent(word: int | None) -> int | None:
     return value
 
 
+def add_totals(totals: list[Total] | tuple, readings: list[Reading], device: str,
+               ts: float) -> list[Reading]:
+    """``readings`` with the totals derive_totals makes. A total the device read as not
+    available (it has no such value: a card answering "N/A") gives way to the sum."""
+    derived = derive_totals(totals, readings, device, ts)
+    if not derived:
+        return readings
+    made = {r.metric for r in derived}
+    return [r for r in readings if not (r.metric in made and not r.labels
+                                        and r.quality == Quality.NOT_AVAILABLE)] + derived
+
+
 def derive_totals(totals: list[Total] | tuple, readings: list[Reading], device: str,
                   ts: float) -> list[Reading]:
-    """Device totals summed over a label (e.g. UPS output lines), unless already read.
+    """Device totals summed over a label (e.g. UPS output lines), unless already read
+    (as a value, or as an answer that could not be decoded; not when the device said it
+    is not available: then its lines are what it has).
 
     The lines the device has are summed; if any of them is not a good reading the total
     is not available rather than too small.
     """
     out = []
     for total in totals:
-        if any(r.metric == total.metric and not r.labels for r in readings):
+        if any(r.metric == total.metric and not r.labels
+               and r.quality != Quality.NOT_AVAILABLE for r in readings):
             continue
         allowed = {total.sum_over, *total.also}
         parts = [r for r in readings if r.metric == total.metric

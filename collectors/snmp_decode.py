@@ -17,6 +17,7 @@ from pue_monitor.config.profiles import (
     ANY_INDEX,
     IGNORED_INDEX,
     OID_PLACEHOLDER,
+    SNMP_UNSIGNED_TYPES,
     Profile,
     SnmpPoint,
 )
@@ -37,6 +38,10 @@ def _within(number: float, bounds: tuple[int, int]) -> bool:
     return bounds[0] <= number <= bounds[1]
 # A numeric string, possibly followed by a unit ("200 Watts", "1.3%", " 20").
 _LEADING_NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+# What may not follow that number: a comma and a digit ("20,5" with a decimal comma or
+# "1,234" with a thousands separator: which one cannot be told) or an x and a hex digit
+# ("0x1F"). Reading the number before them would silently cut the value.
+_CUT_NUMBER = re.compile(r",\d|[xX][0-9a-fA-F]")
 
 Index = tuple[str, ...]
 
@@ -69,7 +74,9 @@ def to_number(raw: object) -> float | None:
         raw = raw.decode("ascii", errors="replace")
     if isinstance(raw, str):
         match = _LEADING_NUMBER.match(raw)
-        return float(match.group(1)) if match else None
+        if match is None or _CUT_NUMBER.match(raw, match.end(1)):
+            return None
+        return float(match.group(1))
     return None
 
 
@@ -146,6 +153,9 @@ class _PointPlan:
     # One scalar OID, no fallback, condition nor factor: most points of most profiles,
     # decoded by decode_sourced itself when the answer is a plain integer.
     plain: bool = False
+    # The point's type cannot be negative (an agent sending a negative INTEGER for a
+    # Gauge32 would otherwise give, say, -2,147,483 kWh as a good reading).
+    unsigned: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,7 +182,8 @@ def _compile_point(profile: Profile, point: SnmpPoint) -> _PointPlan:
         (*point.not_available, *profile.snmp_not_available), point.valid_min, conditions,
         pattern(point.decimals) if point.decimals is not None else None, entity,
         plain=not holes and not point.fallback and not conditions
-        and point.decimals is None and entity is None)
+        and point.decimals is None and entity is None,
+        unsigned=point.type in SNMP_UNSIGNED_TYPES)
 
 
 def compile_decode(profile: Profile) -> DecodePlan:
@@ -308,6 +319,8 @@ def _decode_row(plan: _PointPlan, index: Index, answers: Mapping[str, object], d
                 plan.valid_min is not None and number < plan.valid_min):
             # (codec.is_not_available, inline: a number here is always a float)
             quality = Quality.NOT_AVAILABLE
+        elif number < 0 and plan.unsigned:
+            quality = Quality.DECODE_ERROR
         else:
             factor = (_modifier(plan, index, answers)
                       if plan.decimals is not None or plan.entity is not None else 1.0)
@@ -335,7 +348,8 @@ def decode_sourced(profile: Profile, answers: Mapping[str, object], device: str,
             if type(raw) is int:
                 number = float(raw)
                 if isfinite(number) and number not in plan.sentinels and (
-                        plan.valid_min is None or not number < plan.valid_min):
+                        plan.valid_min is None or not number < plan.valid_min) and (
+                        number >= 0 or not plan.unsigned):
                     # What _decode_row gives for a good integer (its factor is 1.0).
                     out.append((Reading.made(ts, device, plan.metric,
                                              number * plan.scales[0] + 0.0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -131,19 +132,37 @@ def rtu_frame_gap_s(baud: int) -> float:
     return RTU_SILENT_CHARS * RTU_CHAR_BITS / baud
 
 
+# A float register's marker written as an integer of at least this much is its bit
+# pattern (manuals print 0x7FC00000, 0xFF7FFFFF, 0xFFFFFFFF); a smaller integer, or one
+# written with a decimal point (100000.0), is the value itself.
+FLOAT_PATTERN_FROM = 1 << REGISTER_BITS
+
+
 def sentinel_as_raw(sentinel: int | float, dtype: str) -> int | float:
-    """A "not available" marker as the decoded raw value of ``dtype``.
+    """A "not available" marker as the decoded raw value of ``dtype``, written as the
+    manual prints it.
 
     Manuals print integer markers as bit patterns (0x8000, 0xFFFF, 0x7FFFFFFF): for a
-    signed type a pattern with the sign bit set is the negative number it encodes.
+    signed type a pattern with the sign bit set is the negative number it encodes; for an
+    unsigned type a negative marker (-1) is the pattern of that negative number (0xFFFF);
+    for a float type an integer marker from FLOAT_PATTERN_FROM up is the float its bits
+    encode (0xFF7FFFFF: -3.4028235e38).
     """
     spec = DATA_TYPES[dtype]
-    if spec.is_float or not spec.signed or not float(sentinel).is_integer():
+    bits = spec.registers * REGISTER_BITS
+    if spec.is_float:
+        if (isinstance(sentinel, int) and not isinstance(sentinel, bool)
+                and FLOAT_PATTERN_FROM <= sentinel < (1 << bits)):
+            return float(struct.unpack(">" + spec.struct_code,
+                                       sentinel.to_bytes(bits // 8, "big"))[0])
+        return sentinel
+    if not float(sentinel).is_integer():
         return sentinel
     sentinel = int(sentinel)
-    bits = spec.registers * REGISTER_BITS
-    if (1 << (bits - 1)) <= sentinel < (1 << bits):
+    if spec.signed and (1 << (bits - 1)) <= sentinel < (1 << bits):
         return sentinel - (1 << bits)
+    if not spec.signed and -(1 << (bits - 1)) <= sentinel < 0:
+        return sentinel + (1 << bits)
     return sentinel
 
 

@@ -31,6 +31,9 @@ from pue_monitor.config.yamlio import YamlInputError, load_yaml, read_utf8
 BUILTIN_PROFILE_DIR = Path(__file__).parent / "profiles"
 
 SNMP_VALUE_TYPES = ("integer", "gauge32", "counter32", "counter64", "unsigned32", "string")
+# Of those, the types that cannot be negative (RFC 2578): a negative answer to a point of
+# one is a decode error, not a value.
+SNMP_UNSIGNED_TYPES = frozenset({"gauge32", "counter32", "counter64", "unsigned32"})
 # A table index component in an OID pattern: {label}, {label:prefix} or {_} (ignored).
 OID_PLACEHOLDER = re.compile(r"^\{([a-z_]+)(?::([A-Za-z0-9_-]*))?\}$")
 IGNORED_INDEX = "_"

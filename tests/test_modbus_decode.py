@@ -107,6 +107,14 @@ def test_scale_and_offset(dtype, words, scale, offset, value):
     ("uint64", [0xFFFF] * 4, [0xFFFFFFFFFFFFFFFF]),  # exact, not through a float
     ("float32", [0x7FC0, 0x0000], []),  # NaN needs no marker
     ("float32", [0x7F80, 0x0000], []),  # nor does infinity
+    # A float's marker as the manual prints its bits (it never matched before 3 December:
+    # kept as the integer 4286578687, no float equals it), or as the value it encodes.
+    ("float32", [0xFF7F, 0xFFFF], [0xFF7FFFFF]),
+    ("float32", [0xFF7F, 0xFFFF], [-3.4028234663852886e38]),
+    ("float64", [0xFFEF, 0xFFFF, 0xFFFF, 0xFFFF], [0xFFEFFFFFFFFFFFFF]),
+    ("float32", [0xBF80, 0x0000], [-1]),  # a small integer is the value: -1.0
+    ("uint16", [0xFFFF], [-1]),  # -1 for an unsigned type: its pattern, 0xFFFF
+    ("uint32", [0xFFFF, 0xFFFF], [-1]),
 ])
 def test_not_available_markers(dtype, words, markers):
     got = decode([point(0, dtype, na=markers)], words)["a"]

@@ -116,6 +116,12 @@ IMAGES = [
         40078: 0x08FD, 40085: 0x8000,  # V_SF not implemented: the voltage is missing too
         40088: 0x3039, 40092: 0x0063,  # W_SF 99: outside -10..10, unusable
     }, {("voltage_v", "L1"): NA, ("active_power_w", ""): NA}),
+    # An acc32 of 0 is SunSpec's "not implemented" for accumulators (pysunspec's
+    # SUNS_UNIMPL_ACC32): a meter without TotWhImp, not a counter standing at 0 kWh.
+    ("sunspec accumulator not implemented", "sunspec_meter", {
+        **SUNSPEC_CHAIN_40000,
+        40116: 0x0000, 40117: 0x0000, 40124: 0x0001,
+    }, {("active_energy_kwh", ""): NA}),
     ("pac4200", "siemens_pac", {
         1: 0x4366, 2: 0x8000,  # offset 1, voltage L1-N: 230.5 V
         13: 0x4144, 14: 0x0000,  # offset 13, current L1: 12.25 A

@@ -31,6 +31,10 @@ def decoded(prof, answers):
 @pytest.mark.parametrize(("raw", "number"), [
     (42, 42.0), ("20", 20.0), (" 20", 20.0), ("200 Watts", 200.0), ("1.3%", 1.3),
     ("-12.5 C", -12.5), (b"7", 7.0), ("n/a", None), ("", None), (True, None),
+    # A decimal comma or a thousands separator (which, cannot be told) and a hex string:
+    # reading the number before them would give 20, 1 and 0.
+    ("20,5", None), ("1,234 W", None), ("1.234,5", None), ("0x1F", None),
+    ("5, 6", 5.0),  # a list, not one number: its first
 ])
 def test_numbers_sent_as_strings(raw, number):
     assert to_number(raw) == number
@@ -51,10 +55,52 @@ SCALAR = '  - {metric: active_power_w, oid: 1.3.6.1.4.1.9.1.0, scale: 10, not_av
     ("", b"", None, Quality.NOT_AVAILABLE),
     ("", " 20", 200.0, Quality.OK),  # a number served as a string, padded
     ("", "200 Watts", 2000.0, Quality.OK),
+    ("", -5, -50.0, Quality.OK),  # type integer (the default): a negative is a value
 ])
 def test_scale_and_sentinels(extra, raw, value, quality):
     got = decoded(profile(SCALAR, extra), {"1.3.6.1.4.1.9.1.0": raw})
     assert got[("active_power_w", ())][:2] == (value, quality)
+
+
+UNSIGNED = ('  - {metric: active_energy_kwh, oid: 1.3.6.1.4.1.9.1.0, type: TYPE, '
+            'scale: 0.001}\n')
+
+
+# An agent sending a negative INTEGER where its MIB says Gauge32 / Unsigned32 / Counter:
+# not a value (-2,147,483 kWh); a decode error. Through the plain path (an integer) and the
+# parsing one (a string).
+@pytest.mark.parametrize(("kind", "raw", "value", "quality"), [
+    ("gauge32", -2147483000, None, Quality.DECODE_ERROR),
+    ("unsigned32", -1294967296, None, Quality.DECODE_ERROR),
+    ("counter32", "-5", None, Quality.DECODE_ERROR),
+    ("counter64", -1, None, Quality.DECODE_ERROR),
+    ("gauge32", 2147483000, 2147483.0, Quality.OK),
+    ("integer", -5, -0.005, Quality.OK),
+])
+def test_a_negative_answer_to_an_unsigned_type_is_a_decode_error(kind, raw, value, quality):
+    got = decoded(profile(UNSIGNED.replace("TYPE", kind)), {"1.3.6.1.4.1.9.1.0": raw})
+    assert got[("active_energy_kwh", ())][:2] == (value, quality)
+
+
+# The device's own total answering "not available" (a card's "" for a total it does not
+# have) gives way to the sum of its lines; a total it answered with a value, or with
+# something that could not be decoded, stays as it is (no second reading of the series).
+@pytest.mark.parametrize(("own", "want"), [
+    (MISSING, [(3000.0, Quality.OK)]),
+    ("", [(3000.0, Quality.OK)]),
+    (4500, [(4500.0, Quality.OK)]),
+    ("garbage", [(None, Quality.DECODE_ERROR)]),
+])
+def test_a_total_the_device_has_not_gives_way_to_its_lines(own, want):
+    prof = profile('  - {metric: active_power_w, oid: 1.3.6.1.4.1.9.2.0}\n'
+                   '  - {metric: active_power_w, oid: "1.3.6.1.4.1.9.3.{line}"}\n',
+                   "totals: [{metric: active_power_w, sum_over: line}]")
+    answers = {"1.3.6.1.4.1.9.3.1": 1000, "1.3.6.1.4.1.9.3.2": 2000}
+    if own is not MISSING:
+        answers["1.3.6.1.4.1.9.2.0"] = own
+    total = [(r.value, r.quality) for r in decode_snmp(prof, answers, "d", 0.0)
+             if r.metric == "active_power_w" and not r.labels]
+    assert total == want
 
 
 def test_missing_object_is_no_reading_at_all():
