@@ -155,9 +155,13 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
     read_ts = series[keys[0]][0]
     counter_ts, kwh = whole_runs(store, keys[0], *series[keys[0]], start, end)
     lo, hi = start, end  # the span the power was read for
-    if counter_ts.size > len(read_ts):
+    if counter_ts.size > len(read_ts) or (counter_ts.size and (
+            float(counter_ts[0]) < start or float(counter_ts[-1]) > end)
+            and equal_runs(kwh)):
         # A run of equal counter readings crossing the window is judged whole (the
-        # stuck-counter rule): its evidence, the power, is read over all of it too.
+        # stuck-counter rule), and one among the readings beyond it (NEAR_READINGS) is
+        # judged too, as the steps next to it may lie in the window: their evidence,
+        # the power, is read over all the counter's readings.
         lo, hi = min(start, float(counter_ts[0])), max(end, float(counter_ts[-1]))
         series = {**series, **series_over(store, wanted[1:], lo, hi)}
     last = float(kwh[-1]) if kwh.size else 0.0

@@ -20,6 +20,7 @@ from pue_monitor.pue.power import PowerSeries
 from pue_monitor.pue.quality import (
     DEFAULT_RESET_BELOW_FRACTION,
     IMPLAUSIBLE_COUNTER,
+    OUT_OF_LINE_READINGS,
     REGISTER_REFRESH_S,
     RESET,
     STEP_BACK,
@@ -35,6 +36,32 @@ Replacement = tuple[float, float, float]  # (time, old meter's final kWh, new on
 # (power, share) of the site's IT meters, or a function giving them (made when needed).
 SitePower = (tuple[tuple[PowerSeries, float], ...]
              | Callable[[], tuple[tuple[PowerSeries, float], ...]])
+
+
+def _dip_end(values: np.ndarray, k: int) -> int | None:
+    """After the fall from reading k: the reading that ends a dip of at most
+    OUT_OF_LINE_READINGS readings, or None. It is the first back at or above reading k,
+    reached in one climb larger than the counter rose during the dip (a reset counting
+    up again climbs step by step; a few bad readings end in one jump back)."""
+    top, low = values[k], values[k + 1]
+    for j in range(k + 2, min(k + 2 + OUT_OF_LINE_READINGS, values.size)):
+        if values[j] >= top:
+            return j if values[j] - values[j - 1] > values[j - 1] - low else None
+    return None
+
+
+def _spike_start(values: np.ndarray, refused: np.ndarray, k: int) -> int | None:
+    """Before the fall after reading k: the reading before a spike of two to
+    OUT_OF_LINE_READINGS readings (one is the rule in _classify), or None. The fall
+    brings the counter back to at least that reading, the spike began with one rise
+    larger than the counter rose during it, and none of its steps is refused yet."""
+    after = values[k + 1]
+    for i in range(k - 2, max(k - 1 - OUT_OF_LINE_READINGS, -1), -1):
+        if refused[i:k].any():
+            return None
+        if after >= values[i]:
+            return i if values[i + 1] - values[i] > values[k] - values[i + 1] else None
+    return None
 
 
 @dataclass
@@ -91,12 +118,17 @@ def _classify(ts: np.ndarray, raw: np.ndarray, offset: np.ndarray, *,
             if not steps.refused[k - 1]:
                 steps.refuse(k - 1, k, STEP_BACK)
                 continue
-        # The reading after the fall back at or above the one before it: the low reading
-        # was out of line (a dip), not a reset nor a wrap; the way back up is not
-        # measured either.
+        # Back to at least the reading before a rise two or three readings ago, in one
+        # fall: those high readings were a spike too.
+        if (first := _spike_start(values, steps.refused, k)) is not None:
+            steps.refuse(first, k, STEP_BACK)
+            continue
+        # The counter back at or above the reading before the fall within a few readings:
+        # the low readings were out of line (a dip), not a reset nor a wrap; the steps
+        # between and the way back up are not measured either.
         old, new = raw[k], raw[k + 1]
-        if k + 2 < ts.size and values[k + 2] >= values[k]:
-            steps.refuse(k, k + 1, STEP_BACK)
+        if (end := _dip_end(values, k)) is not None:
+            steps.refuse(k, end - 1, STEP_BACK)
         elif (width_kwh and not swap[k] and old >= (1 - WRAP_BAND) * width_kwh
                 and new < WRAP_BAND * width_kwh):
             d[k] = width_kwh - old + new
@@ -130,6 +162,8 @@ def _stuck(steps: _Steps, own: PowerSeries, site_power: SitePower,
         return
     ts, last_step = steps.ts, steps.delta.size - 1
     for first, last in runs:
+        if steps.refused[first:last].all():
+            continue  # readings out of line (two reads of 0 in a dip): not a stall
         # The last reading of a run may show the register as it was REGISTER_REFRESH_S
         # before, so the evidence is weighed up to that much before it.
         a, b = float(ts[first]), float(ts[last]) - REGISTER_REFRESH_S

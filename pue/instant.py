@@ -44,11 +44,13 @@ def instantaneous_pue(site: str, readings: list[PowerReading], now: float, max_a
     """Ratio of the latest facility and IT power, if every such meter is fresh."""
     category = pue_category([r.measurement_point for r in readings if r.role == Role.IT])
     by_role: dict[str, float] = {}
-    stale = False
+    stale = negative = False
     for r in readings:
         if r.watts is None or r.ts is None or now - r.ts > max_age_s:
             stale |= r.role in (Role.FACILITY, Role.IT, Role.EXCLUDE)
             continue
+        # Below 0 W is a fault, as for energy (pue.power.implausible_power): no ratio.
+        negative |= r.watts < 0 and r.role in (Role.FACILITY, Role.IT, Role.EXCLUDE)
         by_role[r.role.value] = by_role.get(r.role.value, 0.0) + r.watts * r.share
     has = {r.role for r in readings}
     p_dc = by_role.get(Role.FACILITY.value, 0.0) - by_role.get(Role.EXCLUDE.value, 0.0)
@@ -59,7 +61,9 @@ def instantaneous_pue(site: str, readings: list[PowerReading], now: float, max_a
         p_dc_out = p_it_out = None
     else:
         p_dc_out, p_it_out = p_dc, p_it
-        if p_it <= 0 or p_dc < p_it:
+        if negative:
+            status = INVALID
+        elif p_it <= 0 or p_dc < p_it:
             status = INVALID
             pue = p_dc / p_it if p_it > 0 else None
         else:

@@ -23,13 +23,19 @@ DEFAULT_GAP_POLLS = 3
 
 
 def implausible_power(ts: np.ndarray, watts: np.ndarray, rated_max_w: float | None) -> list[Flag]:
-    """A reading beyond the meter's rated maximum: both intervals around it unmeasured."""
-    if not rated_max_w or ts.size == 0:
+    """A reading below zero (a meter of a data center's supply or load draws power: a
+    negative value is a sign, wiring or transducer fault, and integrated it would take
+    energy away) or beyond the meter's rated maximum: both intervals around it
+    unmeasured."""
+    if ts.size == 0:
         return []
+    bad = watts < 0
+    if rated_max_w:
+        bad |= watts > rated_max_w
     last = ts.size - 1
     return merge_runs([Flag(float(ts[max(i - 1, 0)]), float(ts[min(i + 1, last)]),
                             IMPLAUSIBLE_POWER)
-                       for i in np.flatnonzero(watts > rated_max_w).tolist()])
+                       for i in np.flatnonzero(bad).tolist()])
 
 
 def stuck_power(ts: np.ndarray, watts: np.ndarray, polls: int | None,

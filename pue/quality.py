@@ -38,6 +38,11 @@ DEFAULT_RESET_BELOW_FRACTION = 0.10
 # A decrease is a wrap when the old value lies in the top WRAP_BAND of the declared
 # width and the new one in the bottom WRAP_BAND.
 WRAP_BAND = 0.10
+# At most this many consecutive counter readings out of line (a dip or a spike: a meter's
+# communication module answering 0 or garbage for a few polls) are recognised as such
+# (pue.counter); the store reads one more on each side of a window (store.base
+# NEAR_READINGS), so every window judges a step alike. A setting of the method.
+OUT_OF_LINE_READINGS = 3
 # A register read at time t may show the value it had up to this long before: meters
 # refresh their registers about once a second, not in step with the poller. The stuck
 # counter rule therefore weighs its power evidence over a run of equal readings less this

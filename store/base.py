@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC
+from pue_monitor.pue.quality import OUT_OF_LINE_READINGS
 from pue_monitor.store.model import HealthState, Identified, PollResult, Reading
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
@@ -47,9 +48,9 @@ if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never n
 DAY_S = 86400
 # The metrics 15-minute blocks are made from: where a device's data starts, for blocks.
 BLOCK_METRICS = (ENERGY_METRIC, POWER_METRIC)
-# Readings read on each side of a window: two, because the spike / dip rule (pue.counter)
-# judges a step by the reading before it and the one after the next.
-NEAR_READINGS = 2
+# Readings read on each side of a window: the spike / dip rule (pue.counter) judges a
+# step by up to OUT_OF_LINE_READINGS readings out of line and the one beyond them.
+NEAR_READINGS = OUT_OF_LINE_READINGS + 1
 # StoreProtocol.prune_readings deletes this much time of readings per transaction.
 PRUNE_CHUNK_S = 86_400.0
 # (done, total): called as long work advances (a summary rebuild), for a progress display.

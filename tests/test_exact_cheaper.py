@@ -250,9 +250,9 @@ def test_numpy_through_lazynp_starts_no_blas_threads(preset, env, new_threads):
 
 
 @pytest.mark.parametrize(("intervals", "near_s"), [
-    ((60, 60), 150.0),  # 2.5 polls
-    ((60, 300), 150.0),  # of the most often polled meter: none read far beyond its need
-    ((10, 300), 25.0),
+    ((60, 60), 270.0),  # NEAR_READINGS (4) and a half polls
+    ((60, 300), 270.0),  # of the most often polled meter: none read far beyond its need
+    ((10, 300), 45.0),
 ])
 def test_the_exact_path_hints_the_nearest_readings_of_the_fastest_meter(
         tmp_path, intervals, near_s):

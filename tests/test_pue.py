@@ -372,3 +372,13 @@ def test_instantaneous_pue_refuses_stale_readings():
         reading("ups", Role.IT, 100_000, 900, MP.UPS_OUTPUT),  # 100 s old, limit 30 s
     ], 1000.0, max_age_s=30)
     assert (result.pue, result.status) == (None, "stale")
+
+
+def test_instantaneous_pue_refuses_a_negative_power():
+    """-30 kW on the incomer with 20 kW of IT: the sum gave 130 kW and 1.3, compliant."""
+    result = instantaneous_pue("s", [
+        reading("in-a", Role.FACILITY, 160_000, 995),
+        reading("in-b", Role.FACILITY, -30_000, 995),
+        reading("ups", Role.IT, 100_000, 996, MP.UPS_OUTPUT),
+    ], 1000.0, max_age_s=30)
+    assert (result.pue, result.status, result.compliant) == (None, "invalid", None)

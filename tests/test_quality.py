@@ -86,6 +86,33 @@ COUNTER_RULES = [
     # the low reading is out of line, both its steps are a gap; 1002 -> 1004 (+2).
     ("dip reading", [(0, 1000), (600, 0), (1200, 1002), (1800, 1004)], {}, None,
      2, [(1200, 1800)], [Flag(0, 1200, "step_back")]),
+    # Two, then three, reads of 0 between 1000 and 1002 (a module answering 0 for a few
+    # polls): counted as a reset and the climb back, they made 1002 kWh (the review of 3
+    # December). Out of line: the fall, the steps between and the climb back are a gap.
+    ("two dip readings", [(0, 1000), (600, 0), (1200, 0), (1800, 1002), (2400, 1004)], {},
+     None, 2, [(1800, 2400)], [Flag(0, 1800, "step_back")]),
+    ("three dip readings, rising", [(0, 1000), (600, 3), (1200, 4), (1800, 5), (2400, 1002),
+                                    (3000, 1004)], {}, None,
+     2, [(2400, 3000)], [Flag(0, 2400, "step_back")]),
+    # Four are more than OUT_OF_LINE_READINGS: the fall is judged as the rules below say
+    # (a reset), and the climb back, 0 -> 1002 in 600 s, is measured: with no rated
+    # maximum nothing says it cannot be. A rated maximum (below) would refuse it.
+    ("four dip readings", [(0, 1000), (600, 0), (1200, 0), (1800, 0), (2400, 0),
+                           (3000, 1002)], {}, None,
+     1002, [(600, 3000)], [Flag(0, 600, "reset")]),
+    # A 32-bit Wh counter (W 4 294 967.296 kWh) near its top reading 0 twice: not a wrap.
+    ("two dip readings near the top of the width",
+     [(0, 4_080_000), (600, 0), (1200, 0), (1800, 4_080_005), (2400, 4_080_010)],
+     {"width_kwh": 2**32 / 1000}, None, 5, [(1800, 2400)], [Flag(0, 1800, "step_back")]),
+    # A reset that counts up again past the old value within three readings (a new meter
+    # at 0.3 kWh): step by step, not in one jump back, so a reset still.
+    ("a reset counting up past the old value", [(0, 0.2), (600, 0.3), (1200, 0.0),
+                                                (1800, 0.1), (2400, 0.2), (3000, 0.31)],
+     {}, None, 0.1 + 0.31, [(0, 600), (1200, 3000)], [Flag(600, 1200, "reset")]),
+    # Two high readings, then back above the reading before them: a spike of two.
+    ("two spike readings", [(0, 100), (600, 99_999), (1200, 99_999), (1800, 105),
+                            (2400, 110)], {}, None, 5, [(1800, 2400)],
+     [Flag(0, 1800, "step_back")]),
     # --- wrap: width W, old in the top 10 % of W, new in the bottom 10 % -------------------
     # W 1000: 990 -> 995 (+5) -> 5 (+1000 - 995 + 5 = 10) -> 15 (+10): 25, all measured.
     ("wrap with a value after it", [(0, 990), (600, 995), (1200, 5), (1800, 15)],
@@ -209,6 +236,15 @@ POWER_RULES = [
      [(t, 9_900_000 if t in (300, 360) else 20_000) for t in range(0, 601, 60)],
      {"rated_max_w": 50_000}, 20_000 * 420 / 3.6e6, [(0, 240), (420, 600)],
      [Flag(240, 420, "implausible_power")]),
+    # A reading of -20 kW at 300 s, no rated maximum set: 240..360 s refused, as above
+    # (integrated, it took 2 x 60 s x 20 kW away: 0.333 kWh less than the 2.667 kWh).
+    ("negative power",
+     [(t, -20_000 if t == 300 else 20_000) for t in range(0, 601, 60)],
+     {}, 20_000 * 480 / 3.6e6, [(0, 240), (360, 600)],
+     [Flag(240, 360, "implausible_power")]),
+    # -0.0 is zero (an idle feed's transducer may give it): measured.
+    ("negative zero", [(t, -0.0 if t == 300 else 0.0) for t in range(0, 601, 60)],
+     {}, 0.0, [(0, 600)], []),
 ]
 
 

@@ -47,6 +47,16 @@ RULES = [
     # A read of 0 between 130 and 160: out of line, not a reset: 1200..2400 s a gap.
     ("dip reading", [100, 115, 130, 0, 160, 175, 190], "", "step_back",
      3600 - 1200, (1200 - 300) + (3300 - 2400)),
+    # Two reads of 0 between 130 and 175, across three blocks: out of line too (taken for
+    # a reset before 3 December, the climb back to 175 counted): 1200..3000 s a gap, in
+    # every block as in the ragged period (each reads four readings beyond its edges).
+    ("two dip readings", [100, 115, 130, 0, 0, 175, 190], "", "step_back",
+     3600 - 1800, (1200 - 300) + (3300 - 3000)),
+    # Three, unequal (equal ones are read on as a run), 600..3000 s a gap: the block
+    # 2700..3600 s holds the climb back (3 -> 175) and sees the fall only by reading four
+    # readings before it (NEAR_READINGS), as the period does.
+    ("three dip readings", [100, 115, 1, 2, 3, 175, 190], "", "step_back",
+     3600 - 2400, (600 - 300) + (3300 - 3000)),
 ]
 
 CONFIG = """\
