@@ -315,6 +315,8 @@ class InfluxWriter:
         self.memory_max = min(MEMORY_MAX_POINTS, outbox.max_points)
         self.memory_dropped_total = 0
         self._memory_full = False
+        self._spool_failing = False  # the last move to disk failed
+        self._spool_now = threading.Event()  # memory is full: move it before the interval
         self.refusals = Refusals(what)  # readings whose points cannot be encoded
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -332,10 +334,14 @@ class InfluxWriter:
 
     def submit(self, lines: Iterable[str]) -> None:
         """Hand points over (never blocks: they go to memory, the spool thread moves them
-        to disk). Beyond ``memory_max`` in memory, the oldest are dropped and counted."""
+        to disk). Beyond ``memory_max`` in memory the spool thread is woken; while moving
+        them to disk fails, the oldest beyond it are dropped and counted."""
         memory = self._memory
         memory.extend(lines)  # deque.extend is thread-safe
         if len(memory) <= self.memory_max:
+            return
+        if not self._spool_failing:
+            self._spool_now.set()
             return
         dropped = 0
         while len(memory) > self.memory_max:
@@ -362,6 +368,7 @@ class InfluxWriter:
         cannot be written is logged and counted, and the rest is still closed."""
         self._stop.set()
         self._wake.set()
+        self._spool_now.set()
         for thread in self._threads:
             thread.join(timeout_s)
         try:
@@ -398,7 +405,9 @@ class InfluxWriter:
             self.outbox.enqueue(batch)
         except Exception:
             self._memory.extendleft(reversed(batch))  # keep order; retried next pass
+            self._spool_failing = True
             raise
+        self._spool_failing = False
         self._wake.set()
         if self._memory_full and len(self._memory) < self.memory_max:
             self._memory_full = False
@@ -443,7 +452,11 @@ class InfluxWriter:
 
     def _spool_loop(self) -> None:
         failing = False
-        while not self._stop.wait(self.flush_interval_s):
+        while True:
+            self._spool_now.wait(self.flush_interval_s)
+            self._spool_now.clear()
+            if self._stop.is_set():
+                break
             try:
                 self.spool()
             except Exception as exc:  # sqlite3.Error, OSError (disk full): kept in memory

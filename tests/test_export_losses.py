@@ -142,6 +142,23 @@ def test_points_that_cannot_reach_the_disk_are_bounded_in_memory_and_close_still
     assert transport.closed
 
 
+def test_a_full_memory_wakes_the_spool_and_drops_nothing_while_the_disk_works(
+        tmp_path, monkeypatch):
+    """A long flush interval with many points: the cap is reached before the spool's
+    turn. That is not a failing disk: the spool is woken, nothing is dropped."""
+    monkeypatch.setattr("pue_monitor.exchange.influx.MEMORY_MAX_POINTS", 1000)
+    writer = InfluxWriter(Outbox.open(tmp_path), Transport(100), flush_interval_s=300)
+    names = [f"p{i}" for i in range(2500)]
+    writer.submit(lines(*names))
+    assert writer._spool_now.is_set()
+    assert writer.state().points_dropped_total == 0
+    assert writer.spool() == 2500
+    writer.close()
+    box = Outbox.open(tmp_path)
+    assert [line for _, line in box.peek(3000)] == lines(*names)
+    box.close()
+
+
 class FailingStore:
     """Refuses ``fails`` writes, then stores; records what it stored."""
 
