@@ -27,7 +27,7 @@ from pue_monitor.config.history import site_epochs
 from pue_monitor.config.model import Config, Device, Site
 from pue_monitor.figures import keptparts
 from pue_monitor.figures.blockcache import BlockCache
-from pue_monitor.figures.rollup import SETTLE_S, has_blocks, rollup_range
+from pue_monitor.figures.rollup import has_blocks, rollup_range, settle_s
 from pue_monitor.figures.service import meter_inputs_over
 from pue_monitor.pue.kpi import MeterInfo, MeterPart, Part, PueResult, combine, reduce_part
 from pue_monitor.pue.periods import BLOCK_S
@@ -71,7 +71,7 @@ def meter_infos(site: Site) -> list[MeterInfo]:
 def ensure_blocks(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
                   now: float) -> int:
     """Compute the missing settled blocks of the site's meters in [start, end)."""
-    settled = math.floor((now - SETTLE_S) / BLOCK_S) * BLOCK_S
+    settled = math.floor((now - settle_s(config, site, site.devices)) / BLOCK_S) * BLOCK_S
     end = min(end, settled)
     written = 0
     if end <= start:

@@ -11,9 +11,11 @@ from pue_monitor.config.model import Config, Device, Site
 from pue_monitor.figures.service import RUN_LOOKBACK_S, meter_energy, run_bounds
 from pue_monitor.pue.energy import span_seconds
 from pue_monitor.pue.periods import BLOCK_S
-from pue_monitor.store.base import StoreProtocol, series_over
+from pue_monitor.store.base import NEAR_READINGS, StoreProtocol, series_over
 
-# Wait this long after an interval ends so late readings are in before it is closed.
+# Wait this long after an interval ends so late readings are in before it is closed, and
+# at least the time of NEAR_READINGS and a half polls of the meter: the rules judge a
+# block's last steps by the readings after it (a dip of a few readings, pue.counter).
 SETTLE_S = 60.0
 # At most this many intervals per meter per pass (a long outage catches up over passes).
 MAX_INTERVALS_PER_PASS = 96
@@ -23,6 +25,13 @@ CHUNK_BLOCKS = 16
 # (StoreProtocol.write_interval_energy: step_backs, wraps, stuck, implausible).
 BLOCK_FLAGS = ("step_back", "wrap", "stuck", "implausible")
 NO_BLOCKS = (Role.MONITOR, Role.WATER)  # roles that measure no energy
+
+
+def settle_s(config: Config, site: Site, devices) -> float:
+    """How long after a block ends the blocks of ``devices`` may be closed: SETTLE_S, and
+    at least NEAR_READINGS and a half polls of the slowest of them."""
+    return max([SETTLE_S] + [(NEAR_READINGS + 0.5) * config.polling_for(site, d).interval_s
+                             for d in devices])
 
 
 def rollup(store: StoreProtocol, config: Config, now: float) -> int:
@@ -37,7 +46,7 @@ def rollup(store: StoreProtocol, config: Config, now: float) -> int:
             if first is None:
                 continue
             last = math.floor(first / BLOCK_S) * BLOCK_S
-        end_all = math.floor((now - SETTLE_S) / BLOCK_S) * BLOCK_S
+        end_all = math.floor((now - settle_s(config, site, [device])) / BLOCK_S) * BLOCK_S
         if end_all <= last:
             continue
         end_all = min(end_all, last + MAX_INTERVALS_PER_PASS * BLOCK_S)

@@ -155,14 +155,17 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
     read_ts = series[keys[0]][0]
     counter_ts, kwh = whole_runs(store, keys[0], *series[keys[0]], start, end)
     lo, hi = start, end  # the span the power was read for
-    if counter_ts.size > len(read_ts) or (counter_ts.size and (
-            float(counter_ts[0]) < start or float(counter_ts[-1]) > end)
-            and equal_runs(kwh)):
+    if counter_ts.size > len(read_ts):
         # A run of equal counter readings crossing the window is judged whole (the
-        # stuck-counter rule), and one among the readings beyond it (NEAR_READINGS) is
-        # judged too, as the steps next to it may lie in the window: their evidence,
-        # the power, is read over all the counter's readings.
+        # stuck-counter rule): its evidence, the power, is read over all of it too.
         lo, hi = min(start, float(counter_ts[0])), max(end, float(counter_ts[-1]))
+        series = {**series, **series_over(store, wanted[1:], lo, hi)}
+    elif _run_outside(counter_ts, kwh, start, end):
+        # One among the readings beyond the window (NEAR_READINGS) is judged too, as the
+        # steps next to it may lie in the window: the power over those readings (at most
+        # RUN_LOOKBACK_S beyond, as whole_runs reads).
+        lo = max(min(start, float(counter_ts[0])), start - RUN_LOOKBACK_S)
+        hi = min(max(end, float(counter_ts[-1])), end + RUN_LOOKBACK_S)
         series = {**series, **series_over(store, wanted[1:], lo, hi)}
     last = float(kwh[-1]) if kwh.size else 0.0
     profile = config.known_profile(device)
@@ -192,6 +195,11 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
         site_power=lambda: tuple((_it_power(store, config, site, d, series), d.share)
                                  for d in feeds))
     return MeterEnergy(counter, power)
+
+
+def _run_outside(ts: np.ndarray, values: np.ndarray, start: float, end: float) -> bool:
+    """Whether a run of equal readings has a reading outside [start, end]."""
+    return any(ts[a] < start or ts[b] > end for a, b in equal_runs(values))
 
 
 def power_polls(config: Config, store: StoreProtocol, device: Device) -> int:

@@ -54,10 +54,11 @@ def _spike_start(values: np.ndarray, refused: np.ndarray, k: int) -> int | None:
     """Before the fall after reading k: the reading before a spike of two to
     OUT_OF_LINE_READINGS readings (one is the rule in _classify), or None. The fall
     brings the counter back to at least that reading, the spike began with one rise
-    larger than the counter rose during it, and none of its steps is refused yet."""
+    larger than the counter rose during it, and none of its steps is refused yet but
+    the rise into it (refused when beyond the rated maximum)."""
     after = values[k + 1]
     for i in range(k - 2, max(k - 1 - OUT_OF_LINE_READINGS, -1), -1):
-        if refused[i:k].any():
+        if refused[i + 1:k].any():
             return None
         if after >= values[i]:
             return i if values[i + 1] - values[i] > values[k] - values[i + 1] else None
@@ -119,15 +120,24 @@ def _classify(ts: np.ndarray, raw: np.ndarray, offset: np.ndarray, *,
                 steps.refuse(k - 1, k, STEP_BACK)
                 continue
         # Back to at least the reading before a rise two or three readings ago, in one
-        # fall: those high readings were a spike too.
-        if (first := _spike_start(values, steps.refused, k)) is not None:
-            steps.refuse(first, k, STEP_BACK)
-            continue
-        # The counter back at or above the reading before the fall within a few readings:
-        # the low readings were out of line (a dip), not a reset nor a wrap; the steps
-        # between and the way back up are not measured either.
+        # fall: those high readings were a spike too. The counter back at or above the
+        # reading before the fall within a few readings: the low readings were out of
+        # line (a dip), not a reset nor a wrap. Either way the steps between and the way
+        # back are not measured. Where both fit, the fewer readings out of line win.
+        first = _spike_start(values, steps.refused, k)
+        end = _dip_end(values, k)
+        if first is not None and (end is None or k - first < end - k - 1):
+            last = steps.flags[-1] if steps.flags else None
+            if not steps.refused[first]:
+                steps.refuse(first, k, STEP_BACK)
+                continue
+            if (last is not None and last.kind == IMPLAUSIBLE_COUNTER
+                    and last.start == ts[first] and last.end == ts[first + 1]):
+                steps.flags.pop()  # the rise beyond the rated maximum, into the spike
+                steps.refuse(first, k, IMPLAUSIBLE_COUNTER)
+                continue
         old, new = raw[k], raw[k + 1]
-        if (end := _dip_end(values, k)) is not None:
+        if end is not None:
             steps.refuse(k, end - 1, STEP_BACK)
         elif (width_kwh and not swap[k] and old >= (1 - WRAP_BAND) * width_kwh
                 and new < WRAP_BAND * width_kwh):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pue_monitor.config.metrics import MeasurementPoint, Role
 from pue_monitor.pue.kpi import INVALID, NO_DATA, OK, judge, pue_category
+from pue_monitor.pue.quality import NEGATIVE_POWER_NOISE_W
 
 STALE = "stale"
 
@@ -49,8 +50,10 @@ def instantaneous_pue(site: str, readings: list[PowerReading], now: float, max_a
         if r.watts is None or r.ts is None or now - r.ts > max_age_s:
             stale |= r.role in (Role.FACILITY, Role.IT, Role.EXCLUDE)
             continue
-        # Below 0 W is a fault, as for energy (pue.power.implausible_power): no ratio.
-        negative |= r.watts < 0 and r.role in (Role.FACILITY, Role.IT, Role.EXCLUDE)
+        # Below 0 W beyond a transducer's noise is a fault, as for energy
+        # (pue.power.implausible_power): no ratio.
+        negative |= (r.watts < -NEGATIVE_POWER_NOISE_W
+                     and r.role in (Role.FACILITY, Role.IT, Role.EXCLUDE))
         by_role[r.role.value] = by_role.get(r.role.value, 0.0) + r.watts * r.share
     has = {r.role for r in readings}
     p_dc = by_role.get(Role.FACILITY.value, 0.0) - by_role.get(Role.EXCLUDE.value, 0.0)

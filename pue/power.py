@@ -11,6 +11,7 @@ from pue_monitor.pue.lazynp import np
 from pue_monitor.config.metrics import SECONDS_PER_HOUR, WH_PER_KWH
 from pue_monitor.pue.quality import (
     IMPLAUSIBLE_POWER,
+    NEGATIVE_POWER_NOISE_W,
     STUCK_POWER,
     Flag,
     equal_runs,
@@ -23,13 +24,13 @@ DEFAULT_GAP_POLLS = 3
 
 
 def implausible_power(ts: np.ndarray, watts: np.ndarray, rated_max_w: float | None) -> list[Flag]:
-    """A reading below zero (a meter of a data center's supply or load draws power: a
-    negative value is a sign, wiring or transducer fault, and integrated it would take
-    energy away) or beyond the meter's rated maximum: both intervals around it
+    """A reading below zero, beyond a transducer's noise (NEGATIVE_POWER_NOISE_W: a meter
+    of a data center's supply or load draws power, and integrated a negative value would
+    take energy away), or beyond the meter's rated maximum: both intervals around it
     unmeasured."""
     if ts.size == 0:
         return []
-    bad = watts < 0
+    bad = watts < -NEGATIVE_POWER_NOISE_W
     if rated_max_w:
         bad |= watts > rated_max_w
     last = ts.size - 1

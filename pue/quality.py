@@ -38,6 +38,11 @@ DEFAULT_RESET_BELOW_FRACTION = 0.10
 # A decrease is a wrap when the old value lies in the top WRAP_BAND of the declared
 # width and the new one in the bottom WRAP_BAND.
 WRAP_BAND = 0.10
+# A power reading below minus this much is a fault (a sign, wiring or transducer fault:
+# a data center's meters draw power); above it, a transducer's noise about 0 W at no load
+# (a current transformer's few tenths of a watt), integrated as read. A setting of the
+# method, not a measured number.
+NEGATIVE_POWER_NOISE_W = 10.0
 # At most this many consecutive counter readings out of line (a dip or a spike: a meter's
 # communication module answering 0 or garbage for a few polls) are recognised as such
 # (pue.counter); the store reads one more on each side of a window (store.base

@@ -382,3 +382,12 @@ def test_instantaneous_pue_refuses_a_negative_power():
         reading("ups", Role.IT, 100_000, 996, MP.UPS_OUTPUT),
     ], 1000.0, max_age_s=30)
     assert (result.pue, result.status, result.compliant) == (None, "invalid", None)
+
+
+def test_instantaneous_pue_takes_a_feed_s_noise_about_zero():
+    result = instantaneous_pue("s", [
+        reading("in", Role.FACILITY, 150_000, 995),
+        reading("ups", Role.IT, 100_000, 996, MP.UPS_OUTPUT),
+        reading("idle", Role.IT, -0.3, 996, MP.UPS_OUTPUT),
+    ], 1000.0, max_age_s=30)
+    assert (round(result.pue, 6), result.status) == (1.500005, "ok")

@@ -109,6 +109,17 @@ COUNTER_RULES = [
     ("a reset counting up past the old value", [(0, 0.2), (600, 0.3), (1200, 0.0),
                                                 (1800, 0.1), (2400, 0.2), (3000, 0.31)],
      {}, None, 0.1 + 0.31, [(0, 600), (1200, 3000)], [Flag(600, 1200, "reset")]),
+    # One low reading while the load varies: a dip (130 >= 120), not a spike of the two
+    # readings before it (105 >= 100 fits that too): the fewer out of line win. 15 + 5 + 1.
+    ("a dip where a longer spike fits too", [(0, 100), (600, 115), (1200, 120), (1800, 105),
+                                            (2400, 130), (3000, 131)], {}, None,
+     15 + 5 + 1, [(0, 1200), (2400, 3000)], [Flag(1200, 2400, "step_back")]),
+    # Two readings beyond the rated maximum (100 kW: 16.7 kWh a step) and back: one
+    # implausible span, not an implausible rise and a reset. 1 + 1.
+    ("two spike readings beyond the rated maximum",
+     [(0, 1000), (600, 1001), (1200, 4_294_967), (1800, 4_294_967), (2400, 1003),
+      (3000, 1004)], {"rated_max_w": 100_000}, None, 1 + 1, [(0, 600), (2400, 3000)],
+     [Flag(600, 2400, "implausible_counter")]),
     # Two high readings, then back above the reading before them: a spike of two.
     ("two spike readings", [(0, 100), (600, 99_999), (1200, 99_999), (1800, 105),
                             (2400, 110)], {}, None, 5, [(1800, 2400)],
@@ -242,9 +253,16 @@ POWER_RULES = [
      [(t, -20_000 if t == 300 else 20_000) for t in range(0, 601, 60)],
      {}, 20_000 * 480 / 3.6e6, [(0, 240), (360, 600)],
      [Flag(240, 360, "implausible_power")]),
-    # -0.0 is zero (an idle feed's transducer may give it): measured.
+    # -0.0 is zero: measured.
     ("negative zero", [(t, -0.0 if t == 300 else 0.0) for t in range(0, 601, 60)],
      {}, 0.0, [(0, 600)], []),
+    # An idle feed's transducer noise about 0 W (-0.3, 0.2, ...): measured as read, not a
+    # fault: 10 trapezoids of (0.2 - 0.3) / 2 W x 60 s, -30 Ws in all.
+    ("noise about zero", [(t, -0.3 if t // 60 % 2 else 0.2) for t in range(0, 601, 60)],
+     {}, 10 * 60 * (-0.05) / 3.6e6, [(0, 600)], []),
+    # -10.5 W, beyond the 10 W of noise: a fault.
+    ("just beyond the noise", [(t, -10.5 if t == 300 else 0.0) for t in range(0, 601, 60)],
+     {}, 0.0, [(0, 240), (360, 600)], [Flag(240, 360, "implausible_power")]),
 ]
 
 

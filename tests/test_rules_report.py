@@ -106,3 +106,49 @@ def test_the_rule_through_import_and_report(imported, period):
     flags = {m["device"]: m["flags"] for m in doc["meters"]}
     assert flags["rule-in"] == {k: int(k == flag) for k in flags["rule-in"]}
     assert set(flags["rule-in"]) == {"reset", "step_back", "wrap", "stuck", "implausible"}
+
+
+def test_the_roll_up_waits_for_the_readings_a_dip_needs(tmp_path):
+    """Polled every minute, three low readings (14:00 + 840, 900, 960 s) across the end
+    of the first block: closed 60 s after its end, the block saw the fall but not the
+    climb back, took it for a reset and measured the dip's own rise. It now closes when
+    NEAR_READINGS and a half polls are in, and equals the block made from every reading."""
+    from pue_monitor.config.loader import load_config_text
+    from pue_monitor.figures.rollup import rollup, settle_s
+    from pue_monitor.store.model import Reading
+    from pue_monitor.store.sqlite import Store
+
+    config = load_config_text(CONFIG.format(extra=""))
+    zero = 1741885200.0  # 2025-03-14T00:00:00+07:00
+    dip = {840: 1.0, 900: 2.0, 960: 3.0}
+
+    def until(last):
+        out = []
+        for t in range(0, last + 1, 60):
+            out += [Reading(zero + t, "rule-in", "active_energy_kwh",
+                            dip.get(t, 100 + 1.5 * t / 60)),
+                    Reading(zero + t, "rule-ups", "active_power_w", 60_000.0)]
+        return out
+
+    def blocks(store):
+        frame = store.interval_energy(["rule-in"], zero, zero + 3600)
+        return [(r.start - zero, r.covered_s, r.energy_kwh)
+                for r in frame.itertuples(index=False)]
+
+    settle = settle_s(config, config.sites[0], config.sites[0].devices)
+    live, once = Store.open(tmp_path / "live"), Store.open(tmp_path / "once")
+    try:
+        live.import_readings(until(int(900 + settle)))  # what has arrived by then
+        rollup(live, config, zero + 900 + settle)
+        assert [start for start, _, _ in blocks(live)] == [0.0]
+        live.import_readings([r for r in until(3600) if r.ts > zero + 900 + settle])
+        rollup(live, config, zero + 3600 + settle)
+        once.import_readings(until(3600))
+        rollup(once, config, zero + 3600 + settle)
+        # 780..1020 s is the dip's gap: 780 s of the first block, 780 of the second.
+        assert [(s, c) for s, c, _ in blocks(once)] == [(0.0, 780.0), (900.0, 780.0),
+                                                        (1800.0, 900.0), (2700.0, 900.0)]
+        assert blocks(live) == blocks(once)
+    finally:
+        live.close()
+        once.close()

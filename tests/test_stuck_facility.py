@@ -246,11 +246,13 @@ def test_the_monitor_roll_up_judges_a_growing_run_again(tmp_path):
     # 02:00 (the run 01:00..02:00 not stuck yet), then the rest arrives and the blocks to
     # 05:00 close: the run's earlier blocks are made again, as from all readings at once.
     from pue_monitor.config.loader import load_config_text
-    from pue_monitor.figures.rollup import SETTLE_S, rollup
+    from pue_monitor.figures.rollup import rollup, settle_s
     from pue_monitor.store.model import Reading
     from pue_monitor.store.sqlite import Store
 
     config = load_config_text(RUN_CONFIG)
+    # When the roll-up closes a block: the readings its rules need after it are in.
+    SETTLE_S = settle_s(config, config.sites[0], config.sites[0].devices)  # noqa: N806
     zero = 1741885200.0  # 2025-03-14T00:00:00+07:00
     counter = {0: 100, 3600: 110, 7200: 110, 10800: 110, 14400: 110, 18000: 140}
 

@@ -145,11 +145,13 @@ def test_a_growing_run_becomes_stuck_in_the_roll_up(tmp_path):
     # readings (00:13..00:16, not stuck at 5), then the rest: the run grows to 7 and the
     # 00:00 block is made again, as from all readings at once.
     from pue_monitor.config.loader import load_config_text
-    from pue_monitor.figures.rollup import SETTLE_S, rollup
+    from pue_monitor.figures.rollup import rollup, settle_s
     from pue_monitor.store.model import Reading
     from pue_monitor.store.sqlite import Store
 
     config = load_config_text(CONFIG.format(polls=5))
+    # When the roll-up closes a block: the readings its rules need after it are in.
+    SETTLE_S = settle_s(config, config.sites[0], config.sites[0].devices)  # noqa: N806
     series = readings(FROZEN, False)
 
     def batch(first, last):
