@@ -600,8 +600,13 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
         with self._connect() as conn:
             for device, (start, end) in spans.items():
                 out[device] = tuple(near_time(
-                    (t for metric in metrics for text in texts
-                     for (t,) in conn.execute(text, (device, metric, "", bound))), bound, back)
+                    # Each metric's NEAR_READINGS nearest over both tables (each table
+                    # gives its own: with readings at equal times, more of them would
+                    # count where the readings are split between the two).
+                    (t for metric in metrics for t in sorted(
+                        (t for text in texts
+                         for (t,) in conn.execute(text, (device, metric, "", bound))),
+                        reverse=back)[:NEAR_READINGS]), bound, back)
                     for texts, bound, back in ((before, start, True), (after, end, False)))
         return out  # type: ignore[return-value]
 

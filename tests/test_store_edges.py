@@ -37,14 +37,15 @@ def test_first_reading_of_the_block_metrics(store, device, first):
     assert store.first_reading_ts(device) == first
 
 
-# The second reading on each side (the spike / dip rule looks two readings on); the
-# block-metric totals of pdu are at 100, 160, 400 and 700.
+# The fourth reading on each side, NEAR_READINGS (the spike / dip rule looks up to four
+# readings on), or the farthest there is; the block-metric totals of pdu are at 100, 160,
+# 400 and 700.
 @pytest.mark.parametrize(("start", "end", "around"), [
     (150.0, 300.0, (100.0, 700.0)),  # only one before (100); 400 then 700 after
     (100.0, 160.0, (100.0, 700.0)),  # nothing before 100: the start itself
-    (450.0, 650.0, (160.0, 700.0)),  # 400 then 160 before; only 700 after
-    (500.0, 600.0, (160.0, 700.0)),
-    (710.0, 900.0, (400.0, 900.0)),  # nothing after (the temperature does not count)
+    (450.0, 650.0, (100.0, 700.0)),  # 400, 160, 100 before; only 700 after
+    (500.0, 600.0, (100.0, 700.0)),
+    (710.0, 900.0, (100.0, 900.0)),  # nothing after (the temperature does not count)
 ])
 def test_neighbours_of_a_stretch(store, start, end, around):
     assert store.neighbour_times({"pdu": (start, end)}) == {"pdu": around}
@@ -78,11 +79,11 @@ def counter_store(store_factory):
 
 
 @pytest.mark.parametrize(("start", "end", "times"), [
-    (200.0, 200.0, [120.0, 180.0, 240.0, 300.0]),  # nothing inside: two each side
-    (170.0, 250.0, [60.0, 120.0, 180.0, 240.0, 300.0, 360.0]),
+    (0.0, 0.0, [0.0, 60.0, 120.0, 180.0, 240.0]),  # on the first: four after, not five
+    (360.0, 360.0, [120.0, 180.0, 240.0, 300.0, 360.0]),  # on the last: four before
     (30.0, 330.0, [0.0, 60.0, 120.0, 180.0, 240.0, 300.0, 360.0]),  # one before only
 ])
-def test_two_readings_either_side_of_a_window(counter_store, start, end, times):
+def test_near_readings_either_side_of_a_window(counter_store, start, end, times):
     key = ("m", "active_energy_kwh")
     ts, _values = series_over(counter_store, [key], start, end)[key]
     assert ts.tolist() == times
@@ -207,11 +208,11 @@ def plain(found):
 def test_series_windows_with_a_hint_is_without_one(hinted_store, near_s):
     want = plain(hinted_store.series_windows(KEYS, WINDOWS))
     assert plain(hinted_store.series_windows(KEYS, WINDOWS, near_s=near_s)) == want
-    # worked by hand: the energy over [250, 400] is the gap with two readings each side
-    assert want[1][KEYS[0]][0] == [180.0, 240.0, 420.0, 480.0]
+    # worked by hand: the energy over [250, 400] is the gap with four readings each side
+    assert want[1][KEYS[0]][0] == [60.0, 120.0, 180.0, 240.0, 420.0, 480.0, 540.0, 600.0]
     assert want[0][KEYS[2]][0] == [-5000.0, 100.0, 9000.0]  # inside, and the one each side
-    assert want[3][KEYS[0]][0] == [0.0, 60.0]  # nothing before the series
-    assert want[4][KEYS[0]][0] == [540.0, 600.0]  # nothing after it
+    assert want[3][KEYS[0]][0] == [0.0, 60.0, 120.0, 180.0]  # nothing before the series
+    assert want[4][KEYS[0]][0] == [420.0, 480.0, 540.0, 600.0]  # nothing after it
     assert want[0][KEYS[3]] == ([], [])
 
 

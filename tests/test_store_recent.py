@@ -79,12 +79,13 @@ def test_a_move_keeps_the_written_order_of_equal_times(tmp_path):
         assert counts(store) == (2, 1)
         assert store.series_windows([key], [(T0, T0)])[0][key][1].tolist() == [1.0, 2.0, 3.0]
         for near_s in (0.0, 100.0):
-            # the window after T0: the two nearest before it are the last two written
+            # the window after T0: the nearest before it, last written first (all three:
+            # NEAR_READINGS is four)
             t, v = store.series_windows([key], [(T0 + 10, T0 + 20)], near_s=near_s)[0][key]
-            assert (t.tolist(), v.tolist()) == ([T0, T0], [3.0, 2.0])
-            # and before T0 - 10, the two nearest after it are the first two written
+            assert (t.tolist(), v.tolist()) == ([T0] * 3, [3.0, 2.0, 1.0])
+            # and before T0 - 10, the nearest after it, first written first
             t, v = store.series_windows([key], [(T0 - 20, T0 - 10)], near_s=near_s)[0][key]
-            assert (t.tolist(), v.tolist()) == ([T0, T0], [1.0, 2.0])
+            assert (t.tolist(), v.tolist()) == ([T0] * 3, [1.0, 2.0, 3.0])
     finally:
         store.close()
 
