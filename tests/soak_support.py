@@ -22,7 +22,7 @@ from pue_monitor.collectors.service import CollectorService
 from pue_monitor.config import load_config
 from pue_monitor.figures.periods import period_result
 from pue_monitor.figures.retention import prune
-from pue_monitor.figures.rollup import SETTLE_S, rollup
+from pue_monitor.figures.rollup import rollup, settle_s
 from pue_monitor.pue.periods import BLOCK_S
 from pue_monitor.simulator.runner import Simulator
 from pue_monitor.simulator.ports import distinct_ports, on_free_ports, read_raw, write_raw
@@ -135,8 +135,10 @@ async def soak(folder: Path, days: float, step_s: float = 300.0,
                 figures.rss_mb.append(rss_mb())
                 figures.open_files.append(open_files())
                 began_wall, began_cpu = time.monotonic(), cpu_s()
-        # Close the last blocks as the live roll-up would once they have settled.
-        await asyncio.to_thread(rollup, store, config, clock.t + SETTLE_S + BLOCK_S)
+        # Close the last blocks as the live roll-up would once they have settled (the
+        # readings their rules need after them in: settle_s).
+        settle = max(settle_s(config, site, site.devices) for site in config.sites)
+        await asyncio.to_thread(rollup, store, config, clock.t + settle + BLOCK_S)
         figures.rss_mb.append(rss_mb())
         figures.open_files.append(open_files())
         figures.cpu_s = cpu_s() - began_cpu
