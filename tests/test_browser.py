@@ -341,31 +341,49 @@ window.addEventListener("load", () => {
                      "que-vo-dc,bn-provincial,yen-phong-dc")
 
 
-@pytest.mark.parametrize(("range_", "points"), [("week", 168), ("year", 12)])
-def test_range_buttons_redraw_from_the_api(history_server, tmp_path, range_, points):
+def drawn_after_click(server: str, folder, range_: str, late_day_ms: int = 0) -> str:
+    """The site page's PUE and power charts' point counts, 2 s after a click on `range_`;
+    with `late_day_ms`, every answer for the "day" range comes back that much later."""
     import urllib.request
-    with urllib.request.urlopen(f"{history_server}/sites/bn-provincial?lang=en",  # noqa: S310
+    with urllib.request.urlopen(f"{server}/sites/bn-provincial?lang=en",  # noqa: S310
                                 timeout=30) as answer:
         html = answer.read().decode()
-    html = re.sub(r'(src|href)="/static/', rf'\1="{history_server}/static/', html)
-    html = html.replace('"/api/v1/', f'"{history_server}/api/v1/')
+    html = re.sub(r'(src|href)="/static/', rf'\1="{server}/static/', html)
+    html = html.replace('"/api/v1/', f'"{server}/api/v1/')
+    if late_day_ms:
+        # Before the page's own scripts, so the first ("day") requests go through it.
+        html = html.replace("<script ", f"""<script>
+const realFetch = window.fetch;
+window.fetch = (url, opts) => realFetch(url, opts).then((answer) => (
+  String(url).includes("range=day")
+    ? new Promise((ok) => setTimeout(() => ok(answer), {late_day_ms})) : answer));
+</script><script """, 1)
     html = html.replace("</body>", f"""<pre id="drawn"></pre><script>
 window.addEventListener("load", () => {{
   document.querySelector('button[data-range="{range_}"]').click();
   setTimeout(() => {{
     document.getElementById("drawn").textContent = ["chart-pue", "chart-power"]
       .map((id) => document.getElementById(id).dataset.points).join(",");
-  }}, 2000);
+  }}, {2000 + late_day_ms});
 }});
 </script></body>""")
-    page = tmp_path / "site.html"
+    page = folder / "site.html"
     page.write_text(html, encoding="utf-8")
     # A file:// page fetching from the server is cross-origin: allowed for this page only.
     done = subprocess.run(
-        [require_tool("chromium"), *FLAGS, f"--user-data-dir={tmp_path / 'chromium'}",
-         "--disable-web-security", "--virtual-time-budget=8000", "--dump-dom", page.as_uri()],
+        [require_tool("chromium"), *FLAGS, f"--user-data-dir={folder / 'chromium'}",
+         "--disable-web-security", f"--virtual-time-budget={8000 + late_day_ms}",
+         "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-2000:]
-    dom = done.stdout
-    drawn = re.search(r'<pre id="drawn">([^<]*)</pre>', dom).group(1)
-    assert drawn == f"{points},{points}"
+    return re.search(r'<pre id="drawn">([^<]*)</pre>', done.stdout).group(1)
+
+
+@pytest.mark.parametrize(("range_", "points"), [("week", 168), ("year", 12)])
+def test_range_buttons_redraw_from_the_api(history_server, tmp_path, range_, points):
+    assert drawn_after_click(history_server, tmp_path, range_) == f"{points},{points}"
+
+
+def test_a_late_answer_never_draws_over_the_range_chosen_after_it(history_server, tmp_path):
+    # The page's first ("day") answers arrive after the year's: the year stays drawn.
+    assert drawn_after_click(history_server, tmp_path, "year", late_day_ms=1500) == "12,12"

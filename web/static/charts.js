@@ -36,6 +36,15 @@
     return url + (url.includes("?") ? "&" : "?") + "range=" + encodeURIComponent(range);
   }
 
+  // A chart's answers may come back out of order (a slow "day" after a quick click on
+  // "year"): only the answer to the element's latest request may draw or fail it.
+  const asked = new Map();
+  function ticket(el) {
+    const n = (asked.get(el) || 0) + 1;
+    asked.set(el, n);
+    return () => asked.get(el) === n;
+  }
+
   // One uPlot per element, replaced when the range changes.
   const plots = new Map();
   function draw(el, opts, data) {
@@ -87,8 +96,10 @@
 
   // -- the site page ------------------------------------------------------------------
   async function pueChart(el, range) {
+    const latest = ticket(el);
     try {
       const doc = await getJson(withRange(page.api.pue, range));
+      if (!latest()) return;
       const xs = doc.points.map((p) => p.t);
       const ys = doc.points.map((p) => p.pue);
       const x = timeX(doc);
@@ -100,12 +111,14 @@
                    points: { show: false }, value: pueValue }],
         axes: [x.axis, { values: (u, vals) => vals.map((v) => number(v, 2)) }],
       }, [xs, ys, xs.map(() => doc.threshold)]);
-    } catch (err) { failed(el, err); }
+    } catch (err) { if (latest()) failed(el, err); }
   }
 
   async function powerChart(el, range) {
+    const latest = ticket(el);
     try {
       const doc = await getJson(withRange(page.api.power, range));
+      if (!latest()) return;
       // Stacked: each band is drawn as the running sum, from the top one down, so the
       // lower ones paint over it; the legend shows each role's own value.
       const stack = doc.stack;
@@ -138,7 +151,7 @@
       draw(el, { height: 280, ...timeAxisOpts(doc.timezone), series,
                  scales: { y: { range: (u, lo, hi) => [0, (hi || 1) * 1.05] } },
                  axes: [x.axis, { values: (u, vals) => vals.map((v) => number(v, 0)) }] }, data);
-    } catch (err) { failed(el, err); }
+    } catch (err) { if (latest()) failed(el, err); }
   }
 
   async function monthsChart(el) {
@@ -166,8 +179,10 @@
 
   // -- the device page ----------------------------------------------------------------
   async function deviceChart(el, range) {
+    const latest = ticket(el);
     try {
       const doc = await getJson(withRange(page.api.power, range));
+      if (!latest()) return;
       const x = timeX(doc);
       draw(el, { height: 260, ...timeAxisOpts(doc.timezone),
                  scales: { y: { range: (u, lo, hi) => [0, (hi || 1) * 1.05] } },
@@ -175,7 +190,7 @@
                           { label: "kW", stroke: COLORS.device, width: 2, value: kwValue }],
                  axes: [x.axis, { values: (u, vals) => vals.map((v) => number(v, 1)) }] },
            [doc.t, doc.power_kw]);
-    } catch (err) { failed(el, err); }
+    } catch (err) { if (latest()) failed(el, err); }
   }
 
   // -- the overview's sparklines ------------------------------------------------------
