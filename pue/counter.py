@@ -25,6 +25,7 @@ from pue_monitor.pue.quality import (
     RESET,
     STEP_BACK,
     STUCK_COUNTER,
+    SWAP_STEP_FACTOR,
     WRAP,
     WRAP_BAND,
     Flag,
@@ -65,6 +66,21 @@ def _spike_start(values: np.ndarray, refused: np.ndarray, k: int) -> int | None:
     return None
 
 
+def _swap_off(ts: np.ndarray, d: np.ndarray, swap: np.ndarray, k: int,
+              resolution_kwh: float) -> bool:
+    """Whether step k, across a recorded meter swap, carries more energy than the steps
+    within OUT_OF_LINE_READINGS of it allow (SWAP_STEP_FACTOR; none around: allowed).
+    The store reads that many beyond every window, so every window judges it alike."""
+    around = [i for i in range(max(k - OUT_OF_LINE_READINGS, 0),
+                               min(k + OUT_OF_LINE_READINGS + 1, d.size))
+              if i != k and not swap[i] and d[i] >= 0]
+    if not around:
+        return False
+    rate = sum(d[i] for i in around) / sum(ts[i + 1] - ts[i] for i in around)
+    usual = max(rate * (ts[k + 1] - ts[k]), max(d[i] for i in around), resolution_kwh)
+    return bool(d[k] > SWAP_STEP_FACTOR * usual)
+
+
 @dataclass
 class _Steps:
     """Working state of the classification: each step's energy and whether it is refused."""
@@ -84,7 +100,7 @@ class _Steps:
 
 def _classify(ts: np.ndarray, raw: np.ndarray, offset: np.ndarray, *,
               width_kwh: float | None, reset_below: float,
-              rated_max_w: float | None) -> _Steps:
+              rated_max_w: float | None, resolution_kwh: float = 0.0) -> _Steps:
     """Apply the decrease and rated-maximum rules, step by step in time order."""
     values = raw + offset
     # (a[1:] - a[:-1] is np.diff of a float array, without its overhead: the exact path
@@ -93,6 +109,9 @@ def _classify(ts: np.ndarray, raw: np.ndarray, offset: np.ndarray, *,
                    [])
     d = steps.delta
     swap = offset[1:] != offset[:-1]  # a recorded meter swap lies inside the step
+    for k in np.flatnonzero(swap).tolist():
+        if _swap_off(ts, d, swap, k, resolution_kwh):
+            steps.refuse(k, k, IMPLAUSIBLE_COUNTER)
     if rated_max_w:
         limit = rated_max_w * (ts[1:] - ts[:-1]) / (SECONDS_PER_HOUR * WH_PER_KWH)
         candidates = np.flatnonzero((d < 0) | (d > limit)).tolist()
@@ -240,7 +259,7 @@ class CounterSeries:
         steps = _classify(ts, raw, offset, width_kwh=width_kwh,
                           reset_below=DEFAULT_RESET_BELOW_FRACTION
                           if reset_below_fraction is None else reset_below_fraction,
-                          rated_max_w=rated_max_w)
+                          rated_max_w=rated_max_w, resolution_kwh=resolution_kwh)
         _stuck(steps, power if power is not None else PowerSeries(np.empty(0), np.empty(0), 0.0),
                site_power, resolution_kwh)
         cumulative = steps.values[0] + np.concatenate(([0.0], np.cumsum(steps.delta)))

@@ -209,6 +209,61 @@ def test_meter_swap_is_not_a_decrease():
     assert m.counter.flags == ()
 
 
+# A meter of 120 000 kWh drawing 60 kW (1 kWh a minute), read every minute from 0 to
+# 3600 s, swapped at 1830 s: the old one's final 120 030.5, the new one's first 2.
+OLD_FINAL, NEW_FIRST, SWAPPED = 120_030.5, 2.0, 1830
+SWAP_READINGS = [(t, 120_000 + t / 60 if t < SWAPPED else NEW_FIRST + (t - SWAPPED) / 60)
+                 for t in range(0, 3601, 60)]
+
+
+# (name, recorded swap time, kWh, measured spans, flags)
+SWAP_TIMES = [
+    # Recorded right: 30.5 + 29.5 kWh, the whole hour measured.
+    ("right", SWAPPED, 60.0, [(0, 3600)], []),
+    # Recorded ten minutes late: the fall at the true swap is a reset (1800..1860), and
+    # the recorded one's step (2400..2460) would hold the old meter's total, 120 029.5
+    # kWh, in a minute: refused. 30 + 9 + 19 kWh of steps in line.
+    ("ten minutes late", SWAPPED + 600, 58.0, [(0, 1800), (1860, 2400), (2460, 3600)],
+     [Flag(1800, 1860, "reset"), Flag(2400, 2460, "implausible_counter")]),
+    # Ten minutes early: the recorded step (1200..1260) refused, then the old meter's
+    # readings carried on the new total until the true swap, a reset (1800..1860).
+    ("ten minutes early", SWAPPED - 600, 58.0, [(0, 1200), (1260, 1800), (1860, 3600)],
+     [Flag(1200, 1260, "implausible_counter"), Flag(1800, 1860, "reset")]),
+]
+
+
+@pytest.mark.parametrize(("at", "kwh", "spans", "flags"), [c[1:] for c in SWAP_TIMES],
+                         ids=[c[0] for c in SWAP_TIMES])
+def test_a_swap_recorded_at_the_wrong_time_never_counts_the_old_total(at, kwh, spans, flags):
+    m = meter(SWAP_READINGS, replacements=((at, OLD_FINAL, NEW_FIRST),))
+    assert measured(m) == (pytest.approx(kwh, rel=REL), spans)
+    assert list(m.counter.flags) == flags
+
+
+# (name, counter readings, (old final, new first) at 1000 s, resolution, kWh, flags)
+SWAP_STEPS = [
+    # The meter out for half an hour, the load bypassed: the step across (600..2400 s)
+    # carries 2 + 3 kWh, less than its 1800 s at the 1 kWh a minute around it.
+    ("out for half an hour", [(0, 500), (600, 510), (2400, 3), (3000, 13)], (512, 0), 0.0,
+     10 + 2 + 3 + 10, []),
+    # An idle meter whose register counts whole kWh: the steps around are 0; the swap's
+    # 1 + 1 kWh (the final read off the old meter's display) is within ten resolutions.
+    ("idle, coarse register", [(0, 500), (600, 500), (1200, 1), (1800, 1)], (501, 0), 1.0,
+     2.0, []),
+    # The same without a known resolution: nothing around says 2 kWh could flow: refused.
+    ("idle, resolution unknown", [(0, 500), (600, 500), (1200, 1), (1800, 1)], (501, 0),
+     0.0, 0.0, [Flag(600, 1200, "implausible_counter")]),
+]
+
+
+@pytest.mark.parametrize(("points", "swap", "resolution", "kwh", "flags"),
+                         [c[1:] for c in SWAP_STEPS], ids=[c[0] for c in SWAP_STEPS])
+def test_the_step_across_a_swap(points, swap, resolution, kwh, flags):
+    m = meter(points, replacements=((1000, *swap),), resolution_kwh=resolution)
+    assert m.energy(m.spans(-1e12, 1e12)) == pytest.approx(kwh, rel=REL)
+    assert list(m.counter.flags) == flags
+
+
 # Power readings every 60 s from 0 to 1800 s: 20 000 W + 1 W a minute (never the same
 # twice), except 600..900 s, six readings frozen at 20 010 W.
 RAMP = [(t, 20_000 + t // 60) for t in range(0, 1801, 60) if not 600 < t <= 900]
