@@ -25,7 +25,7 @@ from pue_monitor.figures.periods import segmented_results
 from pue_monitor.figures.settings import meter_settings
 from pue_monitor.pue.energy import CounterSeries
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
-from pue_monitor.pue.kpis import Kpis, kpis
+from pue_monitor.pue.kpis import Kpis, Water, kpis
 from pue_monitor.pue.periods import months_between, parse_period
 from pue_monitor.pue.province import province_figure
 from pue_monitor.pue.runlog import Run, outages
@@ -44,9 +44,11 @@ def _num(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def water_m3(store: StoreProtocol, site: Site, start: float, end: float) -> float | None:
-    """Site water over [start, end) from its water meters' counters; None without one."""
-    total, seen = 0.0, False
+def water_use(store: StoreProtocol, site: Site, start: float, end: float) -> Water | None:
+    """Site water over [start, end) from its water meters' counters, with the time the
+    least covered of them measured (one without a reading measured none); None without
+    a water meter."""
+    total, covered = 0.0, math.inf
     for device in site.devices:
         if device.role != Role.WATER:
             continue
@@ -54,10 +56,10 @@ def water_m3(store: StoreProtocol, site: Site, start: float, end: float) -> floa
         series = CounterSeries.from_arrays(*series_over(store, [key], start, end)[key],
                                            width_kwh=None)
         spans = series.spans(start, end)
+        covered = min(covered, sum(b - a for a, b in spans))
         if spans:
             total += series.energy(spans) * device.share
-            seen = True
-    return total if seen else None
+    return None if covered == math.inf else Water(total, covered)
 
 
 def inputs_of(result: PueResult, site: Site, settings: dict | None = None,
@@ -110,7 +112,7 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
         store, config, site, bounds, now, [f"{y:04d}-{m:02d}" for y, m, _, _ in months]
         + [label])
     year = datetime.fromtimestamp(start, ZoneInfo(tz)).year
-    extra: Kpis = kpis(result, water_m3=water_m3(store, site, start, end),
+    extra: Kpis = kpis(result, water=water_use(store, site, start, end),
                        emission_factor=config.emission_factor(year),
                        balance_tolerance=site.balance_tolerance,
                        coverage_threshold=site.coverage_threshold)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pue_monitor.pue.kpi import MeterFigure, PueResult
-from pue_monitor.pue.kpis import kpis
+from pue_monitor.pue.kpis import Water, kpis
 
 
 def result(meters: dict[str, tuple[str, float]], e_dc: float, e_it: float,
@@ -40,8 +42,58 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "expected"), CASES)
 def test_kpis(name, expected):
-    got = kpis(SITE, water_m3=250.0, emission_factor=(0.6592, 2023))
+    got = kpis(SITE, water=Water(250.0, 3600.0), emission_factor=(0.6592, 2023))
     assert getattr(got, name) == pytest.approx(expected)
+
+
+# (name, the PUE's common share of the hour, water: m3 and seconds measured, WUE,
+# water coverage). E_IT is over the common time, the water over its meters' own: only
+# when both are the whole hour are they of the same time.
+WUE_CASES = [
+    ("both whole", 1.0, (250.0, 3600.0), 250.0, 1.0),
+    # The water meters missed 10 minutes: 240 m3 of 50 minutes against an hour of IT.
+    ("water missed time", 1.0, (240.0, 3000.0), None, 3000 / 3600),
+    # The PUE's meters missed 10 % (E_IT over 54 minutes), the water an hour's worth.
+    ("the PUE missed time", 0.9, (250.0, 3600.0), None, 1.0),
+]
+
+
+@pytest.mark.parametrize(("common", "water", "wue", "water_coverage"),
+                         [c[1:] for c in WUE_CASES], ids=[c[0] for c in WUE_CASES])
+def test_wue_only_over_a_period_both_measured_whole(common, water, wue, water_coverage):
+    got = kpis(dataclasses.replace(SITE, coverage=common), water=Water(*water))
+    assert got.wue_l_per_kwh == (None if wue is None else pytest.approx(wue))
+    assert got.water_coverage == pytest.approx(water_coverage)
+
+
+def test_water_use_from_the_water_meters_counters(tmp_path):
+    from types import SimpleNamespace
+
+    from pue_monitor.config.metrics import WATER_METRIC, Role
+    from pue_monitor.figures.report import water_use
+    from pue_monitor.store.model import Reading
+    from pue_monitor.store.sqlite import Store
+
+    def meter(device, role=Role.WATER, share=1.0):
+        return SimpleNamespace(id=device, role=role, share=share)
+
+    store = Store.open(tmp_path)
+    try:
+        # 0.1 m3 a minute: "w1" read all hour, "w2" (half of it the site's) from 600 s.
+        store.import_readings(
+            [Reading(float(t), "w1", WATER_METRIC, 100 + t / 600) for t in range(0, 3601, 60)]
+            + [Reading(float(t), "w2", WATER_METRIC, 50 + t / 600)
+               for t in range(600, 3601, 60)])
+        site = SimpleNamespace(devices=[meter("it", Role.IT), meter("w1")])
+        assert water_use(store, site, 0.0, 3600.0) == (pytest.approx(6.0), 3600.0)
+        site.devices.append(meter("w2", share=0.5))
+        assert water_use(store, site, 0.0, 3600.0) == (pytest.approx(6.0 + 2.5), 3000.0)
+        site.devices.append(meter("w3"))  # never read: measured nothing
+        assert water_use(store, site, 0.0, 3600.0) == (pytest.approx(8.5), 0.0)
+        assert water_use(store, SimpleNamespace(devices=[meter("it", Role.IT)]),
+                         0.0, 3600.0) is None
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(("tolerance", "flagged"), [(0.05, True), (0.10, False)])
@@ -98,3 +150,20 @@ def test_a_cooling_meter_whose_share_changed_is_one_meter_over_the_time():
                      status="ok", threshold=1.4, operator="<=", compliant=False,
                      meters=figures)
     assert kpis(site).ppue_cooling == pytest.approx(1220 / 1000, rel=1e-9)
+
+
+@pytest.mark.parametrize(("lang", "shown"), [
+    ("vi", "nước 83,3 %, PUE 100,0 %"), ("en", "water 83.3 %, PUE 100.0 %")])
+def test_the_report_says_why_wue_is_missing(lang, shown):
+    from pue_monitor.web.i18n import t
+    from pue_monitor.web.report_render import _kpis
+
+    missing = _kpis({"coverage": 1.0, "kpis": {"wue_l_per_kwh": None,
+                                               "water_coverage": 3000 / 3600}}, lang)
+    assert t("kpi.wue", lang) in missing and shown in missing
+    given = _kpis({"coverage": 1.0, "kpis": {"wue_l_per_kwh": 250.0,
+                                             "water_coverage": 1.0}}, lang)
+    assert shown not in given and ("250,000" if lang == "vi" else "250.000") in given
+    # No water meter: no WUE row at all.
+    assert _kpis({"coverage": 1.0, "kpis": {"wue_l_per_kwh": None,
+                                            "water_coverage": None}}, lang) == ""

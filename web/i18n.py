@@ -266,6 +266,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "kpi.ref": {"vi": "REF (tỉ lệ năng lượng tái tạo)", "en": "REF (renewable energy factor)"},
     "kpi.erf": {"vi": "ERF (tỉ lệ tái sử dụng năng lượng)", "en": "ERF (energy reuse factor)"},
     "kpi.wue": {"vi": "WUE (lít/kWh CNTT)", "en": "WUE (litres per IT kWh)"},
+    "kpi.wue_not_whole": {
+        "vi": "chỉ tính khi đồng hồ nước và các đồng hồ PUE đo đủ cả kỳ: nước {water}, "
+              "PUE {common}",
+        "en": "given only when the water meters and the PUE's meters measured the whole "
+              "period: water {water}, PUE {common}"},
     "kpi.cue": {"vi": "CUE (kg CO₂/kWh CNTT)", "en": "CUE (kg CO₂ per IT kWh)"},
     "kpi.factor": {"vi": "hệ số phát thải lưới điện {f} kg CO₂/kWh (năm {y})",
                    "en": "grid emission factor {f} kg CO₂/kWh ({y})"},

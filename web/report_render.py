@@ -197,6 +197,12 @@ def _kpis(rep: dict, lang: str) -> str:
                             ("ref", "kpi.ref", None), ("erf", "kpi.erf", None),
                             ("wue_l_per_kwh", "kpi.wue", 3), ("cue_kg_per_kwh", "kpi.cue", 3)):
         value = k.get(key)
+        if value is None and key == "wue_l_per_kwh" and k.get("water_coverage") is not None:
+            # Water metered, but not the whole period (pue.kpis): shown missing, with why.
+            rows.append([escape(t(label, lang)), "\u2014 <span class=\"muted\">(" + escape(t(
+                "kpi.wue_not_whole", lang, water=_pct(k["water_coverage"], lang, 1),
+                common=_pct(rep.get("coverage") or 0.0, lang, 1))) + ")</span>"])
+            continue
         if value is None:
             continue
         text = _pct(value, lang, 1) if fmt is None else number(value, fmt, lang)
