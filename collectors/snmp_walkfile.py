@@ -11,7 +11,13 @@ from pathlib import Path
 _INTEGER_TAGS = {"2", "65", "66", "67", "70"}  # Integer32, Counter32, Gauge32, TimeTicks, Counter64
 _STRING_TAGS = {"4", "6", "64"}  # OCTET STRING, OBJECT IDENTIFIER, IpAddress
 _SNMPWALK = re.compile(r"^\.?(?P<oid>[0-9.]+)\s*=\s*(?P<type>[A-Za-z0-9-]+):\s*(?P<value>.*)$")
-_SNMPWALK_NUMBER = re.compile(r"-?\d+")
+# How snmpwalk prints a number: a named value "up(1)" or ticks "(12345) 0:02:03.45" (the
+# number in brackets), or through a DISPLAY-HINT "d-3" as "53.500" (the raw 53500: the
+# point moved, every digit kept), either followed by the object's UNITS.
+_SNMPWALK_NAMED = re.compile(r"^[A-Za-z][\w-]*\((-?\d+)\)|^\((\d+)\)")
+_SNMPWALK_NUMBER = re.compile(r"^(-?\d+)(?:\.(\d+))?(?=\s|$)")
+_SNMPWALK_NUMERIC = {"INTEGER", "INTEGER32", "GAUGE32", "COUNTER32", "COUNTER64", "TIMETICKS",
+                     "UNSIGNED32"}
 
 
 class WalkFileError(ValueError):
@@ -26,6 +32,19 @@ def _snmprec_value(tag: str, value: str) -> object:
     if tag in _STRING_TAGS:
         return bytes.fromhex(value).decode("utf-8", "replace") if hexed else value
     return None  # NULL, exceptions: nothing a profile reads
+
+
+def snmpwalk_value(kind: str, value: str) -> object:
+    """The raw value of one ``snmpwalk -On`` answer, as the agent sent it: an int for the
+    numeric types (the text itself when it is no number snmpwalk prints), else the text."""
+    value = value.strip()
+    if kind.upper() not in _SNMPWALK_NUMERIC:
+        return value.strip('"')
+    named = _SNMPWALK_NAMED.match(value)
+    if named is not None:
+        return int(named.group(1) or named.group(2))
+    number = _SNMPWALK_NUMBER.match(value)
+    return value if number is None else int(number.group(1) + (number.group(2) or ""))
 
 
 def read_walk(path: Path) -> dict[str, object]:
@@ -49,11 +68,8 @@ def read_walk(path: Path) -> dict[str, object]:
                 match = _SNMPWALK.match(line.strip())
                 if match is None:
                     continue  # a wrapped string's next line
-                oid, kind, value = match.group("oid"), match.group("type"), match.group("value")
-                number_ = _SNMPWALK_NUMBER.search(value)
-                got = (int(number_.group(0)) if kind.upper() in {
-                    "INTEGER", "GAUGE32", "COUNTER32", "COUNTER64", "TIMETICKS", "UNSIGNED32"}
-                    and number_ else value.strip('"'))
+                oid = match.group("oid")
+                got = snmpwalk_value(match.group("type"), match.group("value"))
         except ValueError as exc:
             raise WalkFileError(f"{path}:{number}: not a walk line ({exc}): "
                                 f"{line[:80]!r}") from None

@@ -258,3 +258,28 @@ def test_bad_register_list_rows_are_named(tmp_path, capsys, row, says):
     assert main(["profile", "draft", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"regs.csv:2: {says}" in err
+
+
+# (snmpwalk -On's text after "= ", the raw value the agent sent)
+SNMPWALK_VALUES = [
+    ("INTEGER: 53", 53),
+    ("INTEGER: -7", -7),
+    ("INTEGER: up(1)", 1),  # a named value: the number in brackets
+    ("INTEGER: l1l2(12)", 12),  # digits in the name are not the value
+    ("INTEGER: 53.500", 53500),  # DISPLAY-HINT "d-3": the raw value has every digit
+    ("INTEGER: -1.25", -125),
+    ("Gauge32: 0.5 %", 5),  # "d-1" with the object's UNITS
+    ("Gauge32: 2300 0.1 Volts", 2300),  # UNITS holding a number
+    ("Timeticks: (12345) 0:02:03.45", 12345),
+    ("Counter64: 18446744073709551615", 18446744073709551615),
+    ('STRING: "Smart-UPS 3000"', "Smart-UPS 3000"),
+    ("INTEGER: unknown", "unknown"),  # no number: kept as text (a decode error later)
+]
+
+
+@pytest.mark.parametrize(("text", "raw"), SNMPWALK_VALUES, ids=[v[0] for v in SNMPWALK_VALUES])
+def test_snmpwalk_values_read_as_the_agent_sent_them(tmp_path, text, raw):
+    from pue_monitor.collectors.snmp_walkfile import read_walk
+    walk = tmp_path / "dev.walk"
+    walk.write_text(f".1.3.6.1.4.1.99.1.0 = {text}\n")
+    assert read_walk(walk) == {"1.3.6.1.4.1.99.1.0": raw}
