@@ -29,7 +29,7 @@ from pue_monitor.central.sitedef import (FORMAT, DefinitionError, fingerprint,
 from pue_monitor.config.history import check_history
 from pue_monitor.config.model import Config, Site
 from pue_monitor.exchange.importer import affected_blocks, conflict_reason
-from pue_monitor.figures.periods import NO_ENERGY_ROLES, align_store
+from pue_monitor.figures.periods import align_store
 from pue_monitor.figures.rollup import SETTLE_S, rollup_range
 from pue_monitor.figures.settings import refresh_settings
 from pue_monitor.pue.periods import BLOCK_S

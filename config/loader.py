@@ -12,7 +12,13 @@ import yaml
 from pydantic import ValidationError
 
 from pue_monitor.config.errors import ConfigError, ConfigIssue, join_path
-from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, WATER_METRIC, Role
+from pue_monitor.config.metrics import (
+    ENERGY_METRIC,
+    NO_ENERGY_ROLES,
+    POWER_METRIC,
+    WATER_METRIC,
+    Role,
+)
 from pue_monitor.config.history import check_history
 from pue_monitor.config.model import AUTO_PROFILE, Config, fast_engine_gap
 from pue_monitor.config.profiles import Profile, _pydantic_message, load_profiles
@@ -26,7 +32,7 @@ def q(value: object) -> str:
 
 
 # Roles whose meter must give energy (a counter, or power to integrate).
-ENERGY_ROLES = tuple(r for r in Role if r not in (Role.MONITOR, Role.WATER))
+ENERGY_ROLES = tuple(r for r in Role if r not in NO_ENERGY_ROLES)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None,

@@ -58,6 +58,8 @@ class Role(str, Enum):
 # Roles whose energy forms the PUE ratio itself; sub-meters of the boundary; the rest.
 RATIO_ROLES = frozenset({Role.FACILITY, Role.IT, Role.EXCLUDE})
 SUBMETER_ROLES = frozenset({Role.COOLING, Role.POWER_DISTRIBUTION, Role.LIGHTING, Role.OTHER})
+# Roles that measure no energy: no 15-minute blocks, no part in any energy figure.
+NO_ENERGY_ROLES = frozenset({Role.WATER, Role.MONITOR})
 
 
 class MeasurementPoint(str, Enum):

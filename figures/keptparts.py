@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from pue_monitor.pue.lazynp import np
 
 from pue_monitor.config.history import site_at
-from pue_monitor.config.metrics import Role
+from pue_monitor.config.metrics import NO_ENERGY_ROLES, Role
 from pue_monitor.config.model import Config, Site
 from pue_monitor.figures.service import RUN_LOOKBACK_S
 from pue_monitor.figures.settings import meter_settings
@@ -54,7 +54,6 @@ FORMAT = 1
 # read whole (the counter's, then the power's over it), and an hour for the readings
 # nearest each side.
 REACH_S = 2 * RUN_LOOKBACK_S + 4 * BLOCK_S
-NO_ENERGY = (Role.MONITOR, Role.WATER)
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ class Keeper:
         held = self._prints.get(id(then))
         if held is not None and held[0] is then:
             return held[1]
-        meters = [d for d in then.devices if d.role not in NO_ENERGY]
+        meters = [d for d in then.devices if d.role not in NO_ENERGY_ROLES]
         if self._identified is None:
             self._identified = self.store.device_profiles()
         record = [FORMAT, METHOD_VERSION, then.id,
@@ -209,7 +208,7 @@ def keep_span(store: StoreProtocol, config: Config, devices: Collection[str], st
 
 
 def _meters_energy(site: Site) -> bool:
-    return any(d.role not in NO_ENERGY for d in site.devices)
+    return any(d.role not in NO_ENERGY_ROLES for d in site.devices)
 
 
 def _year(site: Site, at: float) -> int:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pue_monitor.config.metrics import RATIO_ROLES, Role
+from pue_monitor.config.metrics import NO_ENERGY_ROLES, RATIO_ROLES, Role
 from pue_monitor.config.history import site_epochs
 from pue_monitor.config.model import Config, Device, Site
 from pue_monitor.figures import keptparts
@@ -37,7 +37,6 @@ from pue_monitor.store.base import DAY_S, BlockTotal, ProgressFn, StoreProtocol,
 FULL_EPS_S = 1e-6
 # Differences of sums below this share of the sums are float rounding (see _less).
 ROUNDING_SHARE = 1e-9
-NO_ENERGY_ROLES = (Role.MONITOR, Role.WATER)
 EMPTY = BlockTotal(None, 0.0, "", 0, None, None)
 
 

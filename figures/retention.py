@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from pue_monitor.config.model import Config
-from pue_monitor.figures.rollup import NO_BLOCKS
+from pue_monitor.config.metrics import NO_ENERGY_ROLES
 from pue_monitor.pue.periods import BLOCK_S
 from pue_monitor.store.base import StoreProtocol
 
@@ -29,7 +29,7 @@ def prune_before(store: StoreProtocol, config: Config, now: float) -> float | No
         return None
     cutoff = math.floor((now - days * SECONDS_PER_DAY) / BLOCK_S) * BLOCK_S
     for _site, device in config.devices():
-        if device.role in NO_BLOCKS:
+        if device.role in NO_ENERGY_ROLES:
             continue
         closed = store.last_interval_end(device.id)
         if closed is None:

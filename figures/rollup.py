@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, Role
+from pue_monitor.config.metrics import ENERGY_METRIC, NO_ENERGY_ROLES, POWER_METRIC, Role
 from pue_monitor.config.history import device_epochs
 from pue_monitor.config.model import Config, Device, Site
 from pue_monitor.figures.service import RUN_LOOKBACK_S, meter_energy, run_bounds
@@ -24,7 +24,6 @@ CHUNK_BLOCKS = 16
 # The flag counts a block stores after its resets, in the store's row order
 # (StoreProtocol.write_interval_energy: step_backs, wraps, stuck, implausible).
 BLOCK_FLAGS = ("step_back", "wrap", "stuck", "implausible")
-NO_BLOCKS = (Role.MONITOR, Role.WATER)  # roles that measure no energy
 
 
 def settle_s(config: Config, site: Site, devices) -> float:
@@ -96,7 +95,7 @@ def rollup_range(store: StoreProtocol, config: Config, site: Site, device: Devic
 def has_blocks(config: Config, site: Site, device: Device) -> bool:
     """Whether the device measures energy at some time of its history (its blocks do not
     depend on its role: they are kept for all of its time)."""
-    return any(e.device.role not in NO_BLOCKS for e in device_epochs(config, site, device))
+    return any(e.device.role not in NO_ENERGY_ROLES for e in device_epochs(config, site, device))
 
 
 def _rollup_chunk(store: StoreProtocol, config: Config, site: Site, device: Device, start: float,

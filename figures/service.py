@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pue_monitor.pue.lazynp import np
 
-from pue_monitor.config.metrics import ENERGY_METRIC, POWER_METRIC, Role
+from pue_monitor.config.metrics import ENERGY_METRIC, NO_ENERGY_ROLES, POWER_METRIC, Role
 from pue_monitor.config.history import change_times, site_at, site_epochs
 from pue_monitor.config.model import Config, Device, Site, quality_settings
 from pue_monitor.figures.blockcache import BlockCache
@@ -62,7 +62,6 @@ DEGRADING_FLAGS = (STUCK_COUNTER, STUCK_POWER, IMPLAUSIBLE_COUNTER, IMPLAUSIBLE_
 # A run of equal counter readings is read whole (whole_runs) up to this far beyond a window.
 RUN_LOOKBACK_S = 86400.0
 # Roles whose devices meter no energy: neither blocks nor evidence that the site moved.
-NO_ENERGY = (Role.MONITOR, Role.WATER)
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ def meter_inputs_over(store: StoreProtocol, config: Config, site: Site,
     span a change of settings (site_epochs cuts periods there)."""
     sites = [site_at(config, site, start) for start, _ in windows]
     meters = {d.id: (s, d) for s in sites for d in s.devices
-              if d.role not in (Role.MONITOR, Role.WATER)}
+              if d.role not in NO_ENERGY_ROLES}
     ids = sorted(meters)
     # The nearest readings beyond a window usually lie within NEAR_READINGS polls and a
     # half (a store may read that much more rather than seek them series by series): of
@@ -133,7 +132,7 @@ def meter_inputs_over(store: StoreProtocol, config: Config, site: Site,
                         measurement_point=device.measurement_point,
                         energy=meter_energy(store, config, now_site, device, start, end,
                                             series))
-             for device in now_site.devices if device.role not in (Role.MONITOR, Role.WATER)]
+             for device in now_site.devices if device.role not in NO_ENERGY_ROLES]
             for (start, end), series, now_site in zip(windows, every, sites)]
 
 
@@ -238,7 +237,7 @@ def site_moving(store: StoreProtocol, site: Site, device: Device, span: tuple[fl
     """When the site's other energy meters (counter or power) changed value, over
     ``span``: from ``series`` (read for [start, end]) when it holds them all there, else
     read over ``span`` (with the reading before it: a change is seen against it)."""
-    keys = [(d.id, m) for d in site.devices if d.id != device.id and d.role not in NO_ENERGY
+    keys = [(d.id, m) for d in site.devices if d.id != device.id and d.role not in NO_ENERGY_ROLES
             for m in (ENERGY_METRIC, POWER_METRIC)]
     if not (start <= span[0] and span[1] <= end and all(k in series for k in keys)):
         series = series_over(store, keys, *span)
