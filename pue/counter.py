@@ -1,5 +1,5 @@
 """Energy from a cumulative counter (kWh): resets, step-backs, wraps, stuck and implausible
-steps, as "The method, version 3" defines them (README, "How PUE is computed").
+steps, as "The method, version 4" defines them (README, "How PUE is computed").
 
 Each interval between two consecutive readings is a *step*. A step is measured (its
 energy is the counter's difference, or W - old + new across a wrap) unless a rule

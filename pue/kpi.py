@@ -16,9 +16,10 @@ from pue_monitor.pue.energy import (
 )
 from pue_monitor.pue.quality import COUNTED, MeterQuality
 
-METHOD_VERSION = ("pue-monitor/3 ISO/IEC 30134-2 energy ratio, common-coverage spans "
-                  "(sub-meters too); resets, step-backs, stuck and implausible spans "
-                  "not measured, wraps unwound")
+METHOD_VERSION = ("pue-monitor/4 ISO/IEC 30134-2 energy ratio, common-coverage spans "
+                  "(sub-meters too); resets, step-backs, readings out of line, stuck and "
+                  "implausible spans (negative power, a meter swap's step out of line) not "
+                  "measured, wraps unwound")
 
 # Status of a figure. Only "ok" figures are judged against the threshold.
 OK, INCOMPLETE, INVALID, NO_DATA = "ok", "incomplete", "invalid", "no_data"

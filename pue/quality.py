@@ -1,6 +1,6 @@
 """What a meter's readings do not measure, and why: the flagged spans of method 3.
 
-Each rule of "The method, version 3" (README, "How PUE is computed") that refuses a span
+Each rule of "The method, version 4" (README, "How PUE is computed") that refuses a span
 or names an event leaves a Flag: its kind and the reading interval(s) it covers. The
 counter and power series hold their flags; every result carries a meter's flags over
 its period (MeterQuality), so the layers above can count and show them.

@@ -195,7 +195,7 @@ def test_json_report_reproduces_the_scenario(data_dir, tmp_path, site):
         assert {k: meters[device]["flags"][k] for k in flags} == flags, device
     for device, seconds in want.get("covered_s", {}).items():
         assert meters[device]["covered_s"] == pytest.approx(seconds, abs=1e-6), device
-    assert doc["method"].startswith("pue-monitor/3")
+    assert doc["method"].startswith("pue-monitor/4")
 
 
 @pytest.mark.parametrize("site", SCENARIOS)

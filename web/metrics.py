@@ -139,7 +139,7 @@ _GAUGES = (
                      "polled), 0 for the others. Degraded is an error as down is.",
      ["site", "device", "role", "state"]),
     ("meter_flags", "Data-quality flags of a meter in the live 15-minute window, by kind "
-                    "(method pue-monitor/3: reset, step_back, wrap, stuck_counter, "
+                    "(method pue-monitor/4: reset, step_back, wrap, stuck_counter, "
                     "stuck_power, implausible_counter, implausible_power); absent for a "
                     "device that meters nothing.", ["site", "device", "role", "kind"]),
     ("device_last_success_timestamp_seconds", "Unix time of the last successful poll.",
