@@ -27,6 +27,7 @@ from pue_monitor.central.points import Batch, read_batch
 from pue_monitor.central.sitedef import (FORMAT, DefinitionError, fingerprint,
                                          identified_profiles, site_from_definition)
 from pue_monitor.config.history import check_history
+from pue_monitor.config.metrics import NO_ENERGY_ROLES
 from pue_monitor.config.model import Config, Site
 from pue_monitor.exchange.importer import affected_blocks, conflict_reason
 from pue_monitor.figures.periods import align_store
