@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from pue_monitor.pue.lazynp import np
 
 from pue_monitor.config.history import site_at
-from pue_monitor.config.metrics import NO_ENERGY_ROLES, Role
+from pue_monitor.config.metrics import NO_ENERGY_ROLES
 from pue_monitor.config.model import Config, Site
 from pue_monitor.figures.service import RUN_LOOKBACK_S
 from pue_monitor.figures.settings import meter_settings

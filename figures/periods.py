@@ -22,7 +22,7 @@ from typing import NamedTuple
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pue_monitor.config.metrics import NO_ENERGY_ROLES, RATIO_ROLES, Role
+from pue_monitor.config.metrics import NO_ENERGY_ROLES, RATIO_ROLES
 from pue_monitor.config.history import site_epochs
 from pue_monitor.config.model import Config, Device, Site
 from pue_monitor.figures import keptparts

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from pue_monitor.config.metrics import ENERGY_METRIC, NO_ENERGY_ROLES, POWER_METRIC, Role
+from pue_monitor.config.metrics import ENERGY_METRIC, NO_ENERGY_ROLES, POWER_METRIC
 from pue_monitor.config.history import device_epochs
 from pue_monitor.config.model import Config, Device, Site
 from pue_monitor.figures.service import RUN_LOOKBACK_S, meter_energy, run_bounds

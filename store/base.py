@@ -41,7 +41,7 @@ from pue_monitor.pue.quality import OUT_OF_LINE_READINGS
 from pue_monitor.store.model import HealthState, Identified, PollResult, Reading
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: `report` never needs it
-    import numpy as np
+    import numpy as np  # noqa: F401 - named in the Series alias's strings
     import pandas as pd
 
 # The day summary's days: fixed chunks starting at the store's day offset (store.days).
