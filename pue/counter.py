@@ -25,7 +25,9 @@ from pue_monitor.pue.quality import (
     RESET,
     STEP_BACK,
     STUCK_COUNTER,
+    SWAP_JUMP_SHARE,
     SWAP_STEP_FACTOR,
+    SWAP_WINDOW_S,
     WRAP,
     WRAP_BAND,
     Flag,
@@ -66,19 +68,36 @@ def _spike_start(values: np.ndarray, refused: np.ndarray, k: int) -> int | None:
     return None
 
 
-def _swap_off(ts: np.ndarray, d: np.ndarray, swap: np.ndarray, k: int,
+def _swap_jumps(ts: np.ndarray, swaps: list[tuple[float, float]]) -> dict[int, float]:
+    """Steps within SWAP_WINDOW_S of a recorded swap: {step: the largest jump between
+    the two meters' totals of the swaps near it}. From the swaps' times alone, so every
+    window marks a step alike."""
+    out: dict[int, float] = {}
+    for when, jump in swaps:
+        first = max(int(np.searchsorted(ts, when - SWAP_WINDOW_S, side="right")) - 1, 0)
+        last = min(int(np.searchsorted(ts, when + SWAP_WINDOW_S, side="left")), ts.size - 1)
+        for k in range(first, last):
+            out[k] = max(out.get(k, 0.0), abs(jump))
+    return out
+
+
+def _swap_off(ts: np.ndarray, plain: np.ndarray, k: int, jump: float,
               resolution_kwh: float) -> bool:
-    """Whether step k, across a recorded meter swap, carries more energy than the steps
-    within OUT_OF_LINE_READINGS of it allow (SWAP_STEP_FACTOR; none around: allowed).
-    The store reads that many beyond every window, so every window judges it alike."""
+    """Whether rise k, near a recorded swap whose totals differ by ``jump``, carries that
+    jump's misplaced share: more than SWAP_JUMP_SHARE of it and more than SWAP_STEP_FACTOR
+    times what the steps within OUT_OF_LINE_READINGS of it allow (none around: allowed).
+    ``plain``: every step as read (swaps applied, nothing refused yet); the store reads
+    that many readings beyond every window, so every window judges the step alike."""
+    if plain[k] <= SWAP_JUMP_SHARE * jump:
+        return False
     around = [i for i in range(max(k - OUT_OF_LINE_READINGS, 0),
-                               min(k + OUT_OF_LINE_READINGS + 1, d.size))
-              if i != k and not swap[i] and d[i] >= 0]
+                               min(k + OUT_OF_LINE_READINGS + 1, plain.size))
+              if i != k and plain[i] >= 0]
     if not around:
         return False
-    rate = sum(d[i] for i in around) / sum(ts[i + 1] - ts[i] for i in around)
-    usual = max(rate * (ts[k + 1] - ts[k]), max(d[i] for i in around), resolution_kwh)
-    return bool(d[k] > SWAP_STEP_FACTOR * usual)
+    rate = sum(plain[i] for i in around) / sum(ts[i + 1] - ts[i] for i in around)
+    usual = max(rate * (ts[k + 1] - ts[k]), max(plain[i] for i in around), resolution_kwh)
+    return bool(plain[k] > SWAP_STEP_FACTOR * usual)
 
 
 @dataclass
@@ -100,7 +119,8 @@ class _Steps:
 
 def _classify(ts: np.ndarray, raw: np.ndarray, offset: np.ndarray, *,
               width_kwh: float | None, reset_below: float,
-              rated_max_w: float | None, resolution_kwh: float = 0.0) -> _Steps:
+              rated_max_w: float | None, resolution_kwh: float = 0.0,
+              swaps: list[tuple[float, float]] | None = None) -> _Steps:
     """Apply the decrease and rated-maximum rules, step by step in time order."""
     values = raw + offset
     # (a[1:] - a[:-1] is np.diff of a float array, without its overhead: the exact path
@@ -109,22 +129,27 @@ def _classify(ts: np.ndarray, raw: np.ndarray, offset: np.ndarray, *,
                    [])
     d = steps.delta
     swap = offset[1:] != offset[:-1]  # a recorded meter swap lies inside the step
-    for k in np.flatnonzero(swap).tolist():
-        if _swap_off(ts, d, swap, k, resolution_kwh):
-            steps.refuse(k, k, IMPLAUSIBLE_COUNTER)
+    jumps = _swap_jumps(ts, swaps) if swaps else {}
+    # Rises near a swap large enough to carry its jump: judged in the loop below.
+    near = [k for k, jump in jumps.items() if d[k] > SWAP_JUMP_SHARE * jump]
+    plain = d.copy() if near else d
     if rated_max_w:
         limit = rated_max_w * (ts[1:] - ts[:-1]) / (SECONDS_PER_HOUR * WH_PER_KWH)
         candidates = np.flatnonzero((d < 0) | (d > limit)).tolist()
     else:  # no rise is beyond an infinite limit
         candidates = np.flatnonzero(d < 0).tolist()
-        if not candidates:
+        if not candidates and not near:
             return steps
         limit = np.full(d.size, np.inf)
+    if near:
+        candidates = sorted({*candidates, *near})
     for k in candidates:
         if steps.refused[k]:
             continue  # taken by the event before it (a glitch reading's way back)
-        if d[k] > 0:  # a rise beyond the rated maximum
-            steps.refuse(k, k, IMPLAUSIBLE_COUNTER)
+        if d[k] > 0:  # a rise beyond the rated maximum, or carrying a swap's jump
+            if d[k] > limit[k] or (k in jumps and _swap_off(ts, plain, k, jumps[k],
+                                                             resolution_kwh)):
+                steps.refuse(k, k, IMPLAUSIBLE_COUNTER)
             continue
         # Back to at least the reading before the last rise: that high reading was out of
         # line (a spike), so the rise into it is not measured either.
@@ -253,10 +278,12 @@ class CounterSeries:
         if ts.size < 2:
             return cls(ts, raw, resolution_kwh)
         offset = np.zeros(ts.size)
+        swaps = []
         for when, old_final, new_initial in sorted(replacements):
             # A meter swap: readings after it continue the old meter's total.
             offset[ts >= when] += old_final - new_initial
-        steps = _classify(ts, raw, offset, width_kwh=width_kwh,
+            swaps.append((when, old_final - new_initial))
+        steps = _classify(ts, raw, offset, width_kwh=width_kwh, swaps=swaps,
                           reset_below=DEFAULT_RESET_BELOW_FRACTION
                           if reset_below_fraction is None else reset_below_fraction,
                           rated_max_w=rated_max_w, resolution_kwh=resolution_kwh)

@@ -48,12 +48,16 @@ NEGATIVE_POWER_NOISE_W = 10.0
 # (pue.counter); the store reads one more on each side of a window (store.base
 # NEAR_READINGS), so every window judges a step alike. A setting of the method.
 OUT_OF_LINE_READINGS = 3
-# The step across a recorded meter swap carries the old meter's last energy and the new
-# one's first; a swap stops or bypasses the load, it never speeds it up. A step carrying
-# more than this many times what the steps around it would in its time (or than their
-# largest step, or the register's resolution) means the swap's recorded time or readings
-# do not match the readings (recorded minutes off, the old meter's whole total lands in
-# one step): refused as implausible (pue.counter). A setting of the method.
+# A meter swap recorded at the wrong time moves the jump between the two meters' totals
+# (old final - new initial) onto a step of its own, within a day of it (a time recorded
+# minutes off, or in another time zone). The step across the recorded swap carries the
+# old meter's last energy and the new one's first; a swap stops or bypasses the load, it
+# never speeds it up. So within SWAP_WINDOW_S of a recorded swap, a rise larger than
+# SWAP_JUMP_SHARE of that jump and than SWAP_STEP_FACTOR times what the steps around it
+# would carry in its time (or their largest step, or the register's resolution) is
+# refused as implausible (pue.counter). Settings of the method.
+SWAP_WINDOW_S = 86_400.0
+SWAP_JUMP_SHARE = 0.5
 SWAP_STEP_FACTOR = 10.0
 # A register read at time t may show the value it had up to this long before: meters
 # refresh their registers about once a second, not in step with the poller. The stuck

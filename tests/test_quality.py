@@ -1,4 +1,4 @@
-"""The data-quality rules of method 3, one table per rule, every answer worked out by hand.
+"""The data-quality rules of method 4, one table per rule, every answer worked out by hand.
 
 A reading interval is a *step*. Counter readings are (t s, kWh), power readings (t s, W).
 The expected energy is the meter's energy over everything it measured; the expected spans
@@ -232,10 +232,31 @@ SWAP_TIMES = [
 ]
 
 
-@pytest.mark.parametrize(("at", "kwh", "spans", "flags"), [c[1:] for c in SWAP_TIMES],
-                         ids=[c[0] for c in SWAP_TIMES])
-def test_a_swap_recorded_at_the_wrong_time_never_counts_the_old_total(at, kwh, spans, flags):
-    m = meter(SWAP_READINGS, replacements=((at, OLD_FINAL, NEW_FIRST),))
+# The same meter replaced by one that starts higher, at 1000 kWh (the old one's final
+# 530.5): the jump between the totals is a rise, which no decrease rule sees.
+HIGHER_FIRST = 1000.0
+HIGHER_READINGS = [(t, 500 + t / 60 if t < SWAPPED else HIGHER_FIRST + (t - SWAPPED) / 60)
+                   for t in range(0, 3601, 60)]
+SWAP_TIMES_HIGHER = [
+    ("right", SWAPPED, 60.0, [(0, 3600)], []),
+    # Ten minutes late: the rise at the true swap (1800..1860) carries the jump, 469.5
+    # kWh, in a minute: refused; the recorded step is a fall back (2400..2460).
+    ("ten minutes late", SWAPPED + 600, 58.0, [(0, 1800), (1860, 2400), (2460, 3600)],
+     [Flag(1800, 1860, "implausible_counter"), Flag(2400, 2460, "step_back")]),
+    ("ten minutes early", SWAPPED - 600, 58.0, [(0, 1200), (1260, 1800), (1860, 3600)],
+     [Flag(1200, 1260, "step_back"), Flag(1800, 1860, "implausible_counter")]),
+]
+
+
+@pytest.mark.parametrize(("readings", "old_final", "new_first", "at", "kwh", "spans", "flags"),
+                         [(SWAP_READINGS, OLD_FINAL, NEW_FIRST, *c[1:]) for c in SWAP_TIMES]
+                         + [(HIGHER_READINGS, 530.5, HIGHER_FIRST, *c[1:])
+                            for c in SWAP_TIMES_HIGHER],
+                         ids=[c[0] for c in SWAP_TIMES]
+                         + [f"starts higher, {c[0]}" for c in SWAP_TIMES_HIGHER])
+def test_a_swap_recorded_at_the_wrong_time_never_counts_the_old_total(
+        readings, old_final, new_first, at, kwh, spans, flags):
+    m = meter(readings, replacements=((at, old_final, new_first),))
     assert measured(m) == (pytest.approx(kwh, rel=REL), spans)
     assert list(m.counter.flags) == flags
 
@@ -250,9 +271,16 @@ SWAP_STEPS = [
     # 1 + 1 kWh (the final read off the old meter's display) is within ten resolutions.
     ("idle, coarse register", [(0, 500), (600, 500), (1200, 1), (1800, 1)], (501, 0), 1.0,
      2.0, []),
-    # The same without a known resolution: nothing around says 2 kWh could flow: refused.
+    # The same without a known resolution: 2 kWh is far from the 501 kWh between the two
+    # meters' totals, so no misplaced jump: measured.
     ("idle, resolution unknown", [(0, 500), (600, 500), (1200, 1), (1800, 1)], (501, 0),
-     0.0, 0.0, [Flag(600, 1200, "implausible_counter")]),
+     0.0, 2.0, []),
+    # Idle, swapped at about 200 s but recorded at 1000 s: the fall at the true swap is a
+    # reset (more readings low than a dip has), and the jump lands on the step 900..1200 s,
+    # where nothing around it moved: refused.
+    ("idle, recorded late", [(0, 500), *((t, 1) for t in range(300, 901, 100)), (1200, 1),
+                             (1800, 1)], (501, 0), 0.0, 0.0,
+     [Flag(0, 300, "reset"), Flag(900, 1200, "implausible_counter")]),
 ]
 
 
@@ -262,6 +290,43 @@ def test_the_step_across_a_swap(points, swap, resolution, kwh, flags):
     m = meter(points, replacements=((1000, *swap),), resolution_kwh=resolution)
     assert m.energy(m.spans(-1e12, 1e12)) == pytest.approx(kwh, rel=REL)
     assert list(m.counter.flags) == flags
+
+
+def window(points, start, end):
+    """The readings a window [start, end] reads from the store: those inside and the
+    NEAR_READINGS nearest on each side (store.base)."""
+    from pue_monitor.store.base import NEAR_READINGS
+    before = [p for p in points if p[0] < start][-NEAR_READINGS:]
+    after = [p for p in points if p[0] > end][:NEAR_READINGS]
+    return before + [p for p in points if start <= p[0] <= end] + after
+
+
+# 1 kWh a minute (60 kW) read every minute for two hours, around a recorded swap at 1830 s
+# (old final 120 030.5, new first 2): (name, how the readings differ, recorded time).
+def swap_hour(t):
+    return 120_000 + t / 60 if t < SWAPPED else NEW_FIRST + (t - SWAPPED) / 60
+
+
+AROUND_SWAPS = [
+    ("right", {}, SWAPPED),
+    # One reading of 0 at 600 s (a dip), the new meter's first answer garbage.
+    ("dip, then a glitch after the swap", {600: 0.0, 1860: 9_999.0}, SWAPPED),
+    ("recorded 10 min late, a dip", {600: 0.0}, SWAPPED + 600),
+    ("recorded 10 min early, a spike", {2400: 200_000.0}, SWAPPED - 600),
+    ("recorded 7 h late (UTC for local time)", {}, SWAPPED + 7 * 3600),
+]
+
+
+@pytest.mark.parametrize(("changed", "at"), [c[1:] for c in AROUND_SWAPS],
+                         ids=[c[0] for c in AROUND_SWAPS])
+def test_every_block_judges_a_swap_as_the_whole_series_does(changed, at):
+    counter = [(t, changed.get(t, swap_hour(t))) for t in range(0, 7201, 60)]
+    power = [(t, 60_000.0) for t in range(0, 7201, 60)]
+    rules = {"replacements": ((at, OLD_FINAL, NEW_FIRST),)}
+    whole = meter(counter, power, **rules)
+    for a in range(0, 7200, 900):
+        part = meter(window(counter, a, a + 900), window(power, a, a + 900), **rules)
+        assert measured(part, a, a + 900) == measured(whole, a, a + 900), a
 
 
 # Power readings every 60 s from 0 to 1800 s: 20 000 W + 1 W a minute (never the same
