@@ -53,8 +53,12 @@ def water_use(store: StoreProtocol, site: Site, start: float, end: float) -> Wat
         if device.role != Role.WATER:
             continue
         key = (device.id, WATER_METRIC)
-        series = CounterSeries.from_arrays(*series_over(store, [key], start, end)[key],
-                                           width_kwh=None)
+        # A water meter's counter follows the counter rules, its swaps and width included
+        # (the fields say kWh; for a water meter they hold m3).
+        series = CounterSeries.from_arrays(
+            *series_over(store, [key], start, end)[key], width_kwh=device.counter_width_kwh,
+            replacements=tuple((r.at.timestamp(), r.old_final_kwh, r.new_initial_kwh)
+                               for r in device.replacements))
         spans = series.spans(start, end)
         covered = min(covered, sum(b - a for a, b in spans))
         if spans:

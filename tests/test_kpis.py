@@ -67,6 +67,7 @@ def test_wue_only_over_a_period_both_measured_whole(common, water, wue, water_co
 
 
 def test_water_use_from_the_water_meters_counters(tmp_path):
+    from datetime import UTC, datetime
     from types import SimpleNamespace
 
     from pue_monitor.config.metrics import WATER_METRIC, Role
@@ -74,8 +75,9 @@ def test_water_use_from_the_water_meters_counters(tmp_path):
     from pue_monitor.store.model import Reading
     from pue_monitor.store.sqlite import Store
 
-    def meter(device, role=Role.WATER, share=1.0):
-        return SimpleNamespace(id=device, role=role, share=share)
+    def meter(device, role=Role.WATER, share=1.0, replacements=()):
+        return SimpleNamespace(id=device, role=role, share=share, replacements=replacements,
+                               counter_width_kwh=None)
 
     store = Store.open(tmp_path)
     try:
@@ -92,6 +94,18 @@ def test_water_use_from_the_water_meters_counters(tmp_path):
         assert water_use(store, site, 0.0, 3600.0) == (pytest.approx(8.5), 0.0)
         assert water_use(store, SimpleNamespace(devices=[meter("it", Role.IT)]),
                          0.0, 3600.0) is None
+        # "w4" replaced at 1830 s (old final 203.05 m3, new first 1): recorded, the hour is
+        # measured whole, 3.05 + 2.95 m3; unrecorded, the step across (1800..1860 s, 0.1
+        # m3) is a reset.
+        store.import_readings([Reading(float(t), "w4", WATER_METRIC,
+                                       200 + t / 600 if t < 1830 else 1 + (t - 1830) / 600)
+                               for t in range(0, 3601, 60)])
+        swap = SimpleNamespace(at=datetime.fromtimestamp(1830, UTC), old_final_kwh=203.05,
+                               new_initial_kwh=1.0)
+        site = SimpleNamespace(devices=[meter("w4", replacements=(swap,))])
+        assert water_use(store, site, 0.0, 3600.0) == (pytest.approx(6.0), 3600.0)
+        assert water_use(store, SimpleNamespace(devices=[meter("w4")]), 0.0, 3600.0) == (
+            pytest.approx(6.0 - 0.1), 3540.0)
     finally:
         store.close()
 
@@ -164,6 +178,10 @@ def test_the_report_says_why_wue_is_missing(lang, shown):
     given = _kpis({"coverage": 1.0, "kpis": {"wue_l_per_kwh": 250.0,
                                              "water_coverage": 1.0}}, lang)
     assert shown not in given and ("250,000" if lang == "vi" else "250.000") in given
+    # Short of whole by a hair: never shown as a whole 100.0 %.
+    almost = _kpis({"coverage": 0.99999, "kpis": {"wue_l_per_kwh": None,
+                                                  "water_coverage": 0.99999}}, lang)
+    assert ("nước 99,9 %, PUE 99,9 %" if lang == "vi" else "water 99.9 %, PUE 99.9 %") in almost
     # No water meter: no WUE row at all.
     assert _kpis({"coverage": 1.0, "kpis": {"wue_l_per_kwh": None,
                                             "water_coverage": None}}, lang) == ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from html import escape
 
 from pue_monitor.web.format import DASH, number, operator_sign, threshold, verdict
@@ -121,6 +122,11 @@ def _pct(value: float | None, lang: str, digits: int = 2) -> str:
     return DASH if value is None else number(value * 100, digits, lang) + " %"
 
 
+def _down(share: float) -> float:
+    """A share rounded down to the 0.1 % shown: 99.99 % is not shown as a whole 100.0 %."""
+    return math.floor(share * 1000 + 1e-9) / 1000
+
+
 def _kwh(value: float | None, lang: str) -> str:
     return DASH if value is None else number(value, 1, lang) + " kWh"
 
@@ -200,8 +206,8 @@ def _kpis(rep: dict, lang: str) -> str:
         if value is None and key == "wue_l_per_kwh" and k.get("water_coverage") is not None:
             # Water metered, but not the whole period (pue.kpis): shown missing, with why.
             rows.append([escape(t(label, lang)), "\u2014 <span class=\"muted\">(" + escape(t(
-                "kpi.wue_not_whole", lang, water=_pct(k["water_coverage"], lang, 1),
-                common=_pct(rep.get("coverage") or 0.0, lang, 1))) + ")</span>"])
+                "kpi.wue_not_whole", lang, water=_pct(_down(k["water_coverage"]), lang, 1),
+                common=_pct(_down(rep.get("coverage") or 0.0), lang, 1))) + ")</span>"])
             continue
         if value is None:
             continue
