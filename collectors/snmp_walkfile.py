@@ -10,12 +10,15 @@ from pathlib import Path
 # snmprec type tags (snmpsim "Simulation data" format): ASN.1 tag numbers.
 _INTEGER_TAGS = {"2", "65", "66", "67", "70"}  # Integer32, Counter32, Gauge32, TimeTicks, Counter64
 _STRING_TAGS = {"4", "6", "64"}  # OCTET STRING, OBJECT IDENTIFIER, IpAddress
-_SNMPWALK = re.compile(r"^\.?(?P<oid>[0-9.]+)\s*=\s*(?P<type>[A-Za-z0-9-]+):\s*(?P<value>.*)$")
+# An answer of another type than the MIB's is printed "Wrong Type (should be X): Y: v".
+_SNMPWALK = re.compile(r"^\.?(?P<oid>[0-9.]+)\s*=\s*(?:Wrong Type \(should be [^)]*\):\s*)?"
+                       r"(?P<type>[A-Za-z0-9-]+):\s*(?P<value>.*)$")
 # How snmpwalk prints a number: a named value "up(1)" or ticks "(12345) 0:02:03.45" (the
 # number in brackets), or through a DISPLAY-HINT "d-3" as "53.500" (the raw 53500: the
-# point moved, every digit kept), either followed by the object's UNITS.
+# point moved, every digit kept; net-snmp writes no 0 before the point: "-.5", ".05"),
+# either followed by the object's UNITS.
 _SNMPWALK_NAMED = re.compile(r"^[A-Za-z][\w-]*\((-?\d+)\)|^\((\d+)\)")
-_SNMPWALK_NUMBER = re.compile(r"^(-?\d+)(?:\.(\d+))?(?=\s|$)")
+_SNMPWALK_NUMBER = re.compile(r"^(-?)(\d*)(?:\.(\d+))?(?=\s|$)")
 _SNMPWALK_NUMERIC = {"INTEGER", "INTEGER32", "GAUGE32", "COUNTER32", "COUNTER64", "TIMETICKS",
                      "UNSIGNED32"}
 
@@ -44,7 +47,9 @@ def snmpwalk_value(kind: str, value: str) -> object:
     if named is not None:
         return int(named.group(1) or named.group(2))
     number = _SNMPWALK_NUMBER.match(value)
-    return value if number is None else int(number.group(1) + (number.group(2) or ""))
+    if number is None or not (number.group(2) or number.group(3)):
+        return value
+    return int(number.group(1) + number.group(2) + (number.group(3) or ""))
 
 
 def read_walk(path: Path) -> dict[str, object]:

@@ -268,6 +268,13 @@ SNMPWALK_VALUES = [
     ("INTEGER: l1l2(12)", 12),  # digits in the name are not the value
     ("INTEGER: 53.500", 53500),  # DISPLAY-HINT "d-3": the raw value has every digit
     ("INTEGER: -1.25", -125),
+    # net-snmp 5.9 writes no 0 before the point (raw -5, 0 and 5 through "d-1", "d-2")
+    ("INTEGER: -.5 Volts", -5),
+    ("INTEGER: .00", 0),
+    ("INTEGER: .05", 5),
+    ("INTEGER: -", "-"),  # no digit at all: text
+    # an answer of another type than the MIB says: read as sent
+    ("Wrong Type (should be INTEGER): Gauge32: 7", 7),
     ("Gauge32: 0.5 %", 5),  # "d-1" with the object's UNITS
     ("Gauge32: 2300 0.1 Volts", 2300),  # UNITS holding a number
     ("Timeticks: (12345) 0:02:03.45", 12345),
