@@ -53,7 +53,7 @@ IMAGES = [
         19000: 0x4365, 19001: 0xCCCD,  # voltage L1-N: 229.8 V (float32 229.80000305)
         19026: 0x4587, 19027: 0x0800,  # total active power: 4321.0 W
         19050: 0x4248, 19051: 0x0000,  # 50.0 Hz
-        19076: 0x47F1, 19077: 0x2040,  # energy: 123456.5 Wh
+        19068: 0x47F1, 19069: 0x2040,  # energy consumed (import): 123456.5 Wh
     }, {("voltage_v", "L1"): pytest.approx(229.8, abs=1e-5), ("active_power_w", ""): 4321.0,
         ("frequency_hz", ""): 50.0, ("active_energy_kwh", ""): pytest.approx(123.4565)}),
     ("diris a-40", "socomec_diris_a40", {
