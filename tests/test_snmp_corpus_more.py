@@ -131,6 +131,9 @@ UNIT_IS = {
               "found: UNCONFIRMED, see janitza_umg96_snmp.yaml)") for n in (19, 20, 21)},
     ("janitza-umg96_umg96", "1.3.6.1.4.1.34278.2.3.0"): (
         "VA", "apparent power L1-L3: 10971 >= sqrt(10041^2 + 4365^2) = 10949 (UNCONFIRMED)"),
+    **{("schleifenbauer", f"1.3.6.1.4.1.31034.12.1.1.2.6.1.1.9.210.{n}"): (
+        "VA", "sdbDevInPowerVoltAmpere, UNITS \"VA\" (SCHLEIFENBAUER-DATABUS-MIB 2023-02-07); "
+              "active power is column 10, sdbDevInPowerWatt") for n in (1, 2, 3)},
 }
 # Power and energy objects of a profile LibreNMS does not read: value by hand from the raw
 # number and the MIB's unit.
