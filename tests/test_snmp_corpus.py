@@ -35,7 +35,7 @@ TIMEOUT_S = 2.0
 # Which shipped profile each capture belongs to (and must be identified as).
 PROFILE_OF = {
     "apc_ap8853": "apc_rpdu2", "apc_smart1500": "apc_ups", "apc_inrow-dx": "apc_inrow",
-    "netvision-rfc": "ups_mib", "huaweiups_ups2000": "ups_mib", "liebert_apm": "liebert_gp",
+    "netvision-rfc": "ups_mib", "huaweiups_ups2000": "huawei_ups2000", "liebert_apm": "liebert_gp",
     "eatonpdu_2": "eaton_epdu", "eatonups": "eaton_xups", "raritan-pdu_px3": "raritan_pdu2",
     "sentry4": "sentry4", "cyberpower_pdu81005": "cyberpower_epdu",
     "vertiv-pdu_mg02e4w1": "vertiv_geist_pdu", "janitza_generic": "janitza_umg",
@@ -51,6 +51,12 @@ NOT_READ = {
     "kvarh": "reactive energy has no canonical metric",
     "kW": "thermal cooling demand/output, not electrical power: must never count as power",
     "min": "battery runtime has no canonical metric",
+}
+# Objects of one capture not read, and why.
+NOT_READ_HERE = {
+    ("huaweiups_ups2000", "1.3.6.1.2.1.33.1.4.4.1.4.1"):
+        "upsOutputPower in whole kW on this card (1 at 7.2 A x 230 V), W per the MIB: too "
+        "coarse for energy either way (huawei_ups2000.yaml)",
 }
 # The same quantity read from another object of the same device.
 SAME_AS = {
@@ -127,8 +133,9 @@ def test_sensor_decodes_to_the_reference(corpus, capture, sensor):
     _name, readings, _refused, _answers = corpus[capture]
     oid = sensor["oid"].lstrip(".")
     unit = sensor.get("mib_unit", sensor["unit"])
-    if unit in NOT_READ:
-        assert oid not in readings, f"read although {NOT_READ[unit]}"
+    if unit in NOT_READ or (capture, oid) in NOT_READ_HERE:
+        assert oid not in readings, \
+            f"read although {NOT_READ.get(unit) or NOT_READ_HERE[capture, oid]}"
         return
     reading = readings.get(SAME_AS.get((capture, oid), oid))
     assert reading is not None, f"{oid} ({sensor['descr']}) not decoded"
