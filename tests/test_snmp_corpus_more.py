@@ -142,6 +142,11 @@ MIB_ONLY = [
     ("liebert", "1.3.6.1.4.1.476.1.42.3.8.30.20.1.50.1.1", "active_energy_kwh", 95937.5),
     # lgpPduPsEntryPwrTotal summed over power sources: one source, 2411 W
     ("liebert", "total", "active_power_w", 2411.0),
+    # pduUnitStatusActivePower.1 = 1120 W, its phases' 521 + 599 W; apparent 1222 VA
+    ("enlogic-pdu_v2", "1.3.6.1.4.1.38446.1.2.4.1.4.1", "active_power_w", 1120.0),
+    ("enlogic-pdu_v2", "1.3.6.1.4.1.38446.1.3.4.1.7.1.2", "active_power_w", 599.0),
+    ("enlogic-pdu_v2", "1.3.6.1.4.1.38446.1.2.4.1.5.1", "apparent_power_va", 1222.0),
+    ("enlogic-pdu_v2", "total", "active_power_w", 1120.0),
 ]
 METRIC_OF_UNIT = {"W": "active_power_w", "VA": "apparent_power_va", "kWh": "active_energy_kwh"}
 POWER_CLASSES = ("power", "power_consumed")
