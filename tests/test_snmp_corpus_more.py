@@ -147,6 +147,10 @@ MIB_ONLY = [
     ("enlogic-pdu_v2", "1.3.6.1.4.1.38446.1.3.4.1.7.1.2", "active_power_w", 599.0),
     ("enlogic-pdu_v2", "1.3.6.1.4.1.38446.1.2.4.1.5.1", "apparent_power_va", 1222.0),
     ("enlogic-pdu_v2", "total", "active_power_w", 1120.0),
+    # pdug5InputTotalEnergy.1 = 801, UNITS KWh per PANDUIT-MIB ("accumulated since PDU in
+    # service"); the device total is its one PDU's
+    ("panduit_2", "1.3.6.1.4.1.19536.10.1.2.1.1.6.1", "active_energy_kwh", 801.0),
+    ("panduit_2", "total", "active_energy_kwh", 801.0),
 ]
 METRIC_OF_UNIT = {"W": "active_power_w", "VA": "apparent_power_va", "kWh": "active_energy_kwh"}
 POWER_CLASSES = ("power", "power_consumed")
