@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pue_monitor.config.datatypes import MAX_READ_REGISTERS, REGISTER_FUNCTIONS, max_read_count
-from pue_monitor.config.profiles import ResolvedModbusPoint
+from pue_monitor.config.profiles import Profile, ResolvedModbusPoint
 
 # Registers read but not used between two fields, at most, before a read is split.
 DEFAULT_MAX_GAP_REGISTERS = 16
@@ -69,6 +69,15 @@ def plan_modbus(points: tuple[ResolvedModbusPoint, ...] | list[ResolvedModbusPoi
             start, end, group = field[0], field[0] + field[1], [field]
         reads.append(_read(function, start, end, group))
     return tuple(reads)
+
+
+def plan_profile(profile: Profile,
+                 points: tuple[ResolvedModbusPoint, ...] | None = None) -> tuple[ModbusRead, ...]:
+    """The reads of a Modbus profile's points (``points``: a SunSpec model's, rebased),
+    within the model's own limits: registers per read and unmapped registers spanned."""
+    return plan_modbus(profile.modbus_resolved if points is None else points,
+                       max_registers=profile.modbus_max_registers,
+                       max_gap=profile.modbus_max_gap)
 
 
 def _read(function: int, start: int, end: int,

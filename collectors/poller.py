@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pue_monitor.collectors.decode import decode_modbus, decode_snmp
 from pue_monitor.collectors.errors import DeviceError, PollDecodeError, PollError, PollTimeout
 from pue_monitor.collectors.modbus_client import ModbusClient, exception_kind
-from pue_monitor.collectors.modbus_plan import ModbusRead, plan_modbus
+from pue_monitor.collectors.modbus_plan import ModbusRead, plan_profile
 from pue_monitor.collectors.schedule import Schedule
 from pue_monitor.collectors.snmp_client import SnmpClient
 from pue_monitor.collectors.snmp_identify import (
@@ -119,8 +119,8 @@ class DevicePoller:
             self._plan = plan_for(profile)
         else:
             # A SunSpec profile is planned once its model has been found on the device.
-            self._reads: tuple[ModbusRead, ...] = () if profile.sunspec else plan_modbus(
-                profile.modbus_resolved, max_gap=profile.modbus_max_gap)
+            self._reads: tuple[ModbusRead, ...] = () if profile.sunspec else plan_profile(
+                profile)
 
     # -- one poll ---------------------------------------------------------------------
 
@@ -298,7 +298,7 @@ class DevicePoller:
         log.info("device %s: SunSpec model %d at %d (chain at %d)", self.device.id,
                  found.model_id, found.address, found.base)
         points = rebase(profile.modbus_resolved, found.address - profile.sunspec.model_at)
-        self._reads = plan_modbus(points, max_gap=profile.modbus_max_gap)
+        self._reads = plan_profile(profile, points)
 
     # -- the schedule -------------------------------------------------------------------
 

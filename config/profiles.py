@@ -350,6 +350,9 @@ class Profile(_Strict):
     # Unmapped registers one read may span. 0: the device refuses any read that touches
     # an undefined register (the safe default; many meters answer "illegal address").
     modbus_max_gap: int = Field(default=0, ge=0, le=MAX_READ_REGISTERS)
+    # Registers one read may hold at most, where the model's manual allows fewer than the
+    # protocol's MAX_READ_REGISTERS (a longer read is refused by the device).
+    modbus_max_registers: int = Field(default=MAX_READ_REGISTERS, ge=1, le=MAX_READ_REGISTERS)
     # A SunSpec model found by walking the model chain from the SunSpec bases.
     sunspec: SunSpecLayout | None = None
     totals: list[Total] = Field(default_factory=list)

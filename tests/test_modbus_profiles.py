@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from pue_monitor.collectors.decode import decode_modbus
-from pue_monitor.collectors.modbus_plan import plan_modbus
+from pue_monitor.collectors.modbus_plan import plan_modbus, plan_profile
 from pue_monitor.config.profiles import load_profiles
 from pue_monitor.store.model import Quality
 
@@ -89,7 +89,8 @@ IMAGES = [
         0x28: 0xE240, 0x29: 0x0001,  # INT32 123456: 12345.6 W
         0x35: 0x03DE,  # INT16 990: 0.99
         0x37: 0x01F4,  # INT16 500: 50.0 Hz
-        0x42: 0xD687, 0x43: 0x0012,  # INT32 1234567: 123456.7 kWh
+        0x3E: 0xD687, 0x3F: 0x0012,  # kWh(+) TOT, INT32 1234567: 123456.7 kWh
+        0x42: 0x0005, 0x43: 0x0000,  # kWh(+) PAR (reset by the user): 0.5 kWh, not read
     }, {("voltage_v", "L1"): pytest.approx(230.5), ("active_power_w", "L1"): -100.0,
         ("active_power_w", ""): pytest.approx(12345.6), ("power_factor", ""):
         pytest.approx(0.99), ("frequency_hz", ""): 50.0, ("active_energy_kwh", ""):
@@ -303,3 +304,19 @@ def test_profile_opens_with_its_model_and_manual(name):
     assert header.startswith("# ") and len(header.splitlines()) >= 3
     profile = PROFILES[name]
     assert profile.numbering is not None and profile.models and profile.source
+
+
+@pytest.mark.parametrize("name", sorted(n for n, p in PROFILES.items()
+                                        if p.protocol == "modbus" and not p.sunspec))
+def test_reads_stay_within_what_the_model_accepts(name):
+    profile = PROFILES[name]
+    reads = plan_profile(profile)
+    assert reads and all(r.count <= profile.modbus_max_registers for r in reads)
+
+
+def test_a_model_that_reads_fewer_registers_gets_shorter_reads():
+    # EM24 DIN: "possible to read maximum 11 register (word) with a single request"; its
+    # currents and phase powers (0x0C..0x17) are 12 registers: read in two.
+    reads = plan_profile(PROFILES["carlo_gavazzi_em24"])
+    assert [(r.address, r.count) for r in reads if 0x0C <= r.address <= 0x17] == [
+        (0x0C, 10), (0x16, 2)]
