@@ -402,20 +402,30 @@ class Profile(_Strict):
 
         Integer registers step by their scale; a float register by its unit in the last
         place at that magnitude (a float32 kWh register near 60 000 steps by ~0.004 kWh).
+        A device total summed from labelled rows (``totals``) steps by its coarsest part.
         """
-        for point in (*self.snmp_points, *self.modbus_resolved):
-            if point.metric != metric or point.labels:
-                continue
-            scale = abs(point.scale)
-            if getattr(point, "type", "") in ("float32", "float64"):
-                mantissa = 23 if point.type == "float32" else 52
-                raw = abs(value / scale) if scale else 0.0
-                return scale * (2.0 ** (math.frexp(raw)[1] - 1 - mantissa) if raw else 0.0)
-            return scale
-        return 0.0
+        points = (*self.snmp_points, *self.modbus_resolved)
+        for point in points:
+            if point.metric == metric and not point.labels:
+                return _register_step(point, value)
+        parts = [_register_step(point, value) for total in self.totals if total.metric == metric
+                 for point in points if point.metric == metric and point.labels
+                 and set(point.labels) <= {total.sum_over, *total.also}]
+        return max(parts, default=0.0)
 
     def points_for(self) -> tuple:
         return tuple(self.snmp_points) if self.protocol == "snmp" else self.modbus_resolved
+
+
+def _register_step(point: object, value: float) -> float:
+    """How far one point's register steps near ``value`` (see counter_resolution_kwh)."""
+    scale = abs(point.scale)  # type: ignore[attr-defined]
+    kind = getattr(point, "type", "")
+    if kind in ("float32", "float64"):
+        mantissa = 23 if kind == "float32" else 52
+        raw = abs(value / scale) if scale else 0.0
+        return scale * (2.0 ** (math.frexp(raw)[1] - 1 - mantissa) if raw else 0.0)
+    return scale
 
 
 def _resolve_modbus(raw: dict, issues: list[ConfigIssue], where: str) -> list[dict]:
