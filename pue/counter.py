@@ -68,31 +68,37 @@ def _spike_start(values: np.ndarray, refused: np.ndarray, k: int) -> int | None:
     return None
 
 
-def _swap_jumps(ts: np.ndarray, swaps: list[tuple[float, float]]) -> dict[int, float]:
-    """Steps within SWAP_WINDOW_S of a recorded swap: {step: the largest jump between
-    the two meters' totals of the swaps near it}. From the swaps' times alone, so every
-    window marks a step alike."""
-    out: dict[int, float] = {}
+def _swap_jumps(ts: np.ndarray, swaps: list[tuple[float, float]],
+                resolution_kwh: float) -> dict[int, list[float]]:
+    """Steps within SWAP_WINDOW_S of a recorded swap: {step: the jumps between the two
+    meters' totals of every swap near it}. A jump within SWAP_STEP_FACTOR register steps
+    (a new meter preset to the old one's reading) has nothing to misplace and is left
+    out. From the swaps' times alone, so every window marks a step alike."""
+    out: dict[int, list[float]] = {}
     for when, jump in swaps:
+        if abs(jump) <= SWAP_STEP_FACTOR * resolution_kwh or jump == 0:
+            continue
         first = max(int(np.searchsorted(ts, when - SWAP_WINDOW_S, side="right")) - 1, 0)
         last = min(int(np.searchsorted(ts, when + SWAP_WINDOW_S, side="left")), ts.size - 1)
         for k in range(first, last):
-            out[k] = max(out.get(k, 0.0), abs(jump))
+            out.setdefault(k, []).append(abs(jump))
     return out
 
 
-def _swap_off(ts: np.ndarray, plain: np.ndarray, k: int, jump: float,
+def _swap_off(ts: np.ndarray, plain: np.ndarray, k: int, jumps: list[float],
               resolution_kwh: float) -> bool:
-    """Whether rise k, near a recorded swap whose totals differ by ``jump``, carries that
-    jump's misplaced share: more than SWAP_JUMP_SHARE of it and more than SWAP_STEP_FACTOR
-    times what the steps within OUT_OF_LINE_READINGS of it allow (none around: allowed).
+    """Whether rise k, near recorded swaps whose totals differ by ``jumps``, carries one
+    of them misplaced: more than SWAP_JUMP_SHARE of it and more than SWAP_STEP_FACTOR
+    times what the steps within OUT_OF_LINE_READINGS of it allow (none around: allowed;
+    a step around that could carry a jump itself is no measure of the usual).
     ``plain``: every step as read (swaps applied, nothing refused yet); the store reads
     that many readings beyond every window, so every window judges the step alike."""
-    if plain[k] <= SWAP_JUMP_SHARE * jump:
+    least = SWAP_JUMP_SHARE * min(jumps)
+    if plain[k] <= least:
         return False
     around = [i for i in range(max(k - OUT_OF_LINE_READINGS, 0),
                                min(k + OUT_OF_LINE_READINGS + 1, plain.size))
-              if i != k and plain[i] >= 0]
+              if i != k and 0 <= plain[i] <= least]
     if not around:
         return False
     rate = sum(plain[i] for i in around) / sum(ts[i + 1] - ts[i] for i in around)
@@ -129,9 +135,9 @@ def _classify(ts: np.ndarray, raw: np.ndarray, offset: np.ndarray, *,
                    [])
     d = steps.delta
     swap = offset[1:] != offset[:-1]  # a recorded meter swap lies inside the step
-    jumps = _swap_jumps(ts, swaps) if swaps else {}
-    # Rises near a swap large enough to carry its jump: judged in the loop below.
-    near = [k for k, jump in jumps.items() if d[k] > SWAP_JUMP_SHARE * jump]
+    jumps = _swap_jumps(ts, swaps, resolution_kwh) if swaps else {}
+    # Rises near a swap large enough to carry one of its jumps: judged in the loop below.
+    near = [k for k, near_jumps in jumps.items() if d[k] > SWAP_JUMP_SHARE * min(near_jumps)]
     plain = d.copy() if near else d
     if rated_max_w:
         limit = rated_max_w * (ts[1:] - ts[:-1]) / (SECONDS_PER_HOUR * WH_PER_KWH)

@@ -55,7 +55,10 @@ OUT_OF_LINE_READINGS = 3
 # never speeds it up. So within SWAP_WINDOW_S of a recorded swap, a rise larger than
 # SWAP_JUMP_SHARE of that jump and than SWAP_STEP_FACTOR times what the steps around it
 # would carry in its time (or their largest step, or the register's resolution) is
-# refused as implausible (pue.counter). Settings of the method.
+# refused as implausible (pue.counter). Each swap near a step is judged on its own jump;
+# a step that could carry a jump itself is no measure of the usual; a jump within
+# SWAP_STEP_FACTOR register steps (a new meter preset to the old reading) is not judged.
+# Settings of the method.
 SWAP_WINDOW_S = 86_400.0
 SWAP_JUMP_SHARE = 0.5
 SWAP_STEP_FACTOR = 10.0

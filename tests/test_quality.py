@@ -7,6 +7,8 @@ are what it measured (the refused steps are gaps); the flags are what it shows.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -288,6 +290,51 @@ SWAP_STEPS = [
                          [c[1:] for c in SWAP_STEPS], ids=[c[0] for c in SWAP_STEPS])
 def test_the_step_across_a_swap(points, swap, resolution, kwh, flags):
     m = meter(points, replacements=((1000, *swap),), resolution_kwh=resolution)
+    assert m.energy(m.spans(-1e12, 1e12)) == pytest.approx(kwh, rel=REL)
+    assert list(m.counter.flags) == flags
+
+
+# Two swaps in one afternoon: the meter of 120 000 kWh replaced at 1830 s by one at 2, and
+# that one replaced six hours later (at 362 kWh) by one at 0.5, 1 kWh a minute throughout.
+def twice_swapped(t):
+    if t < SWAPPED:
+        return 120_000 + t / 60
+    return 2 + (t - SWAPPED) / 60 if t < SWAPPED + 21_600 else 0.5 + (t - SWAPPED - 21_600) / 60
+
+
+TWICE = [(t, twice_swapped(t)) for t in range(0, 30_001, 60)]
+FIRST_SWAP = (SWAPPED, OLD_FINAL, NEW_FIRST)
+# A new meter preset to the old one's reading, 0.1 kWh steps, 3 kW, read every 10 s for
+# two days but for two hours the monitor was down: nothing is misplaced by the swap.
+PRESET = [(t, math.floor((5000 + t / 1200) * 10) / 10)
+          for t in range(0, 172_800, 10) if not 40_000 < t < 47_200]
+
+# (name, readings, replacements, resolution, kWh, flags)
+SWAP_CASES = [
+    # A garbage reading next to the misplaced jump (recorded 10 min late) is no measure
+    # of the usual step: the jump is still refused, and so are the garbage's steps.
+    ("a glitch beside the misplaced jump",
+     [(t, 200_000.0 if t == 2520 else v) for t, v in SWAP_READINGS],
+     ((SWAPPED + 600, OLD_FINAL, NEW_FIRST),), 0.0, 56.0,
+     [Flag(1800, 1860, "reset"), Flag(2400, 2460, "implausible_counter"),
+      Flag(2460, 2580, "implausible_counter")]),
+    # The second swap's jump (361.5 kWh, recorded an hour late) is judged on its own, not
+    # only against the first's (120 028.5).
+    ("two swaps, the second recorded an hour late", TWICE,
+     (FIRST_SWAP, (SWAPPED + 25_200, 362.0, 0.5)), 0.0, 498.0,
+     [Flag(23_400, 23_460, "reset"), Flag(27_000, 27_060, "implausible_counter")]),
+    ("two swaps, both recorded right", TWICE, (FIRST_SWAP, (SWAPPED + 21_600, 362.0, 0.5)),
+     0.0, 500.0, []),
+    # No jump: the two-hour outage's step (6 kWh against 0 or 0.1 around it) is measured.
+    ("a new meter preset to the old reading", PRESET,
+     ((30_000, 5025.0, 5025.0),), 0.0, PRESET[-1][1] - PRESET[0][1], []),
+]
+
+
+@pytest.mark.parametrize(("points", "replacements", "resolution", "kwh", "flags"),
+                         [c[1:] for c in SWAP_CASES], ids=[c[0] for c in SWAP_CASES])
+def test_swaps_near_other_events(points, replacements, resolution, kwh, flags):
+    m = meter(points, replacements=replacements, resolution_kwh=resolution)
     assert m.energy(m.spans(-1e12, 1e12)) == pytest.approx(kwh, rel=REL)
     assert list(m.counter.flags) == flags
 
