@@ -224,9 +224,12 @@ class DevicePoller:
             self._previous = None
             was = f"{previous.profile} (sysObjectID {previous.sys_object_id or '?'})"
             now = f"{found.profile.name} (sysObjectID {found.sys_object_id or '?'})"
-            if previous.profile != found.profile.name or previous.sys_object_id not in (
-                    None, found.sys_object_id):
+            if previous.sys_object_id not in (None, found.sys_object_id):
                 log.warning("device %s changed model: %s -> %s (%s)", self.device.id, was,
+                            now, self._why_changed)
+            elif previous.profile != found.profile.name:
+                # The same agent, another profile (one shipped or narrowed since).
+                log.warning("device %s changes profile: %s -> %s (%s)", self.device.id, was,
                             now, self._why_changed)
             else:
                 log.info("device %s identified again as %s: %s", self.device.id,

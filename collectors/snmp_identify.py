@@ -133,7 +133,8 @@ async def confirm_known(client: SnmpClient, profiles: Iterable[Profile],
     """The earlier identification, rule "kept", if the agent still fits it; otherwise why
     not (a str), and the caller identifies the agent anew.
 
-    It fits when its sysObjectID is the one seen then and one of the profile's
+    It fits when its sysObjectID is the one seen then, no other profile ahead of it in
+    identify_device's order claims and confirms the agent, and one of the profile's
     ``confirm_oids`` (else its ``probe_oids``) answers; a profile with neither must still
     claim the agent by sysObjectID or sysDescr. One GET, then one request per OID tried.
 
@@ -149,6 +150,14 @@ async def confirm_known(client: SnmpClient, profiles: Iterable[Profile],
     if _arcs(sys_object_id) != _arcs(known.sys_object_id):
         return (f"sysObjectID was {known.sys_object_id or '(none)'}, "
                 f"is now {sys_object_id or '(none)'}")
+    # A profile now ahead of the record's in identify_device's order (one shipped or
+    # narrowed since) that the agent confirms: identified anew, so a device keeps no
+    # profile a better one has replaced.
+    for _key, ahead in by_object_id(profiles, sys_object_id) + by_descr(profiles, sys_descr):
+        if ahead.name == profile.name:
+            break
+        if await _confirmed(client, ahead) is not None:
+            return f"profile {ahead.name} claims the agent now"
     why = f"identified before as {profile.name}; sysObjectID {sys_object_id or '(none)'} unchanged"
     oids = profile.confirm_oids or profile.probe_oids
     for oid in oids:

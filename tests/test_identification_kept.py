@@ -40,6 +40,10 @@ UPS_MIB = "1.3.6.1.2.1.33.1"  # ups_mib's confirmation: the upsObjects subtree
 LIEBERT_UPS_POWER = "1.3.6.1.2.1.33.1.4.4.1.4"  # liebert_gp's two confirmations, in order
 LIEBERT_FLEX = "1.3.6.1.4.1.476.1.42.3.9.20.1.20"
 LIEBERT_PDU_TABLE = "1.3.6.1.4.1.476.1.42.3.8.30.20.1.65"  # liebert_pdu's confirmation
+HUAWEI_UPS2000 = "1.3.6.1.4.1.2011.6.174.4.1.2.4"
+CORDEX = "1.3.6.1.4.1.7309.5"
+CORDEX_RECTIFIERS = "1.3.6.1.4.1.7309.5.3.1.2.0"  # cordex_cxc's confirmation (a scalar)
+UPS_POWER_1 = "1_3_6_1_2_1_33_1_4_4_1_4_1"  # upsOutputPower.1, as agent() names objects
 
 
 class Counting:
@@ -83,6 +87,15 @@ CONFIRM = [
      Known("ups_mib", "1.3.6.1.4.1.8072.3.2.10"), "ups_mib", [SYSTEM, ("walk", (UPS_MIB,))]),
     ("no confirmation OIDs: the sysObjectID still claimed", agent("1.3.6.1.4.1.17420"),
      Known("digipower_pdu", "1.3.6.1.4.1.17420"), "digipower_pdu", [SYSTEM]),
+    # Recorded as ups_mib before huawei_ups2000 was shipped: that profile claims the agent
+    # now and it confirms, so the device is identified anew (its power is whole kW).
+    ("a profile shipped since claims it", agent(HUAWEI_UPS2000, **{UPS_POWER_1: 1}),
+     Known("ups_mib", HUAWEI_UPS2000), "profile huawei_ups2000 claims the agent now",
+     [SYSTEM, ("walk", (UPS_MIB,))]),
+    # cordex_cxc claims the sysObjectID but its rectifier object does not answer: kept.
+    ("a claim that does not confirm", agent(CORDEX, **{UPS_POWER_1: 100}),
+     Known("ups_mib", CORDEX), "ups_mib",
+     [SYSTEM, ("get", (CORDEX_RECTIFIERS,)), ("walk", (UPS_MIB,))]),
 ]
 
 
@@ -150,9 +163,11 @@ DEVICE = ("      - {{id: {id}, profile: auto, role: it, measurement_point: ups_o
 # device id -> (capture, profile it is, the requests confirming it at a restart)
 DEVICES = {
     "pdu": ("apc_ap8853", "apc_rpdu2", [SYSTEM, ("walk", (RPDU2_TABLE,))]),
-    # Liebert's shared sysObjectID: liebert_gp's second confirmation is the one answering.
+    # Liebert's shared sysObjectID: liebert_pdu, ahead of liebert_gp in the order, is asked
+    # first (no answer: kept); liebert_gp's second confirmation is the one answering.
     "ups": ("liebert_apm", "liebert_gp",
-            [SYSTEM, ("walk", (LIEBERT_UPS_POWER,)), ("walk", (LIEBERT_FLEX,))]),
+            [SYSTEM, ("walk", (LIEBERT_PDU_TABLE,)), ("walk", (LIEBERT_UPS_POWER,)),
+             ("walk", (LIEBERT_FLEX,))]),
     # net-snmp's generic sysObjectID: UPS-MIB found by probing, confirmed by its subtree.
     "netups": ("netvision-rfc", "ups_mib", [SYSTEM, ("walk", (UPS_MIB,))]),
 }
@@ -230,7 +245,7 @@ def test_a_restart_confirms_instead_of_identifying(agents, tmp_path, caplog):
         assert profiles[device] == profile
     # Liebert's shared sysObjectID: from scratch, liebert_pdu's table is asked first.
     assert first["ups"][0] == [SYSTEM, ("walk", (LIEBERT_PDU_TABLE,)),
-                               *DEVICES["ups"][2][1:]]
+                               ("walk", (LIEBERT_UPS_POWER,)), ("walk", (LIEBERT_FLEX,))]
     assert not [r for r in caplog.records if "changed model" in r.getMessage()]
 
 
