@@ -22,6 +22,7 @@ from pue_monitor.config.metrics import WATER_METRIC, Role
 from pue_monitor.config.history import changes_within, site_at
 from pue_monitor.config.model import Config, Site
 from pue_monitor.figures.periods import segmented_results
+from pue_monitor.figures.service import swaps_of
 from pue_monitor.figures.settings import meter_settings
 from pue_monitor.pue.energy import CounterSeries
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
@@ -57,8 +58,7 @@ def water_use(store: StoreProtocol, site: Site, start: float, end: float) -> Wat
         # (the fields say kWh; for a water meter they hold m3).
         series = CounterSeries.from_arrays(
             *series_over(store, [key], start, end)[key], width_kwh=device.counter_width_kwh,
-            replacements=tuple((r.at.timestamp(), r.old_final_kwh, r.new_initial_kwh)
-                               for r in device.replacements))
+            replacements=swaps_of(device))
         spans = series.spans(start, end)
         covered = min(covered, sum(b - a for a, b in spans))
         if spans:

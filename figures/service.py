@@ -184,8 +184,7 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
                                     moving_ts=moving)
     counter = CounterSeries.from_arrays(
         counter_ts, kwh, width_kwh=device.counter_width_kwh or width,
-        replacements=tuple((r.at.timestamp(), r.old_final_kwh, r.new_initial_kwh)
-                           for r in device.replacements),
+        replacements=swaps_of(device),
         resolution_kwh=profile.counter_resolution_kwh(ENERGY_METRIC, last)
         if profile is not None else 0.0,
         reset_below_fraction=rules["reset_below_fraction"], rated_max_w=rules["rated_max_w"],
@@ -194,6 +193,13 @@ def meter_energy(store: StoreProtocol, config: Config, site: Site, device: Devic
         site_power=lambda: tuple((_it_power(store, config, site, d, series), d.share)
                                  for d in feeds))
     return MeterEnergy(counter, power)
+
+
+def swaps_of(device: Device) -> tuple[tuple[float, float, float], ...]:
+    """The device's recorded meter swaps as the counter takes them: (time, old final,
+    new initial)."""
+    return tuple((r.at.timestamp(), r.old_final_kwh, r.new_initial_kwh)
+                 for r in device.replacements)
 
 
 def _run_outside(ts: np.ndarray, values: np.ndarray, start: float, end: float) -> bool:

@@ -76,7 +76,7 @@ def _swap_jumps(ts: np.ndarray, swaps: list[tuple[float, float]],
     out. From the swaps' times alone, so every window marks a step alike."""
     out: dict[int, list[float]] = {}
     for when, jump in swaps:
-        if abs(jump) <= SWAP_STEP_FACTOR * resolution_kwh or jump == 0:
+        if abs(jump) <= SWAP_STEP_FACTOR * resolution_kwh:  # a jump of 0 included
             continue
         first = max(int(np.searchsorted(ts, when - SWAP_WINDOW_S, side="right")) - 1, 0)
         last = min(int(np.searchsorted(ts, when + SWAP_WINDOW_S, side="left")), ts.size - 1)
