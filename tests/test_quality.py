@@ -263,37 +263,6 @@ def test_a_swap_recorded_at_the_wrong_time_never_counts_the_old_total(
     assert list(m.counter.flags) == flags
 
 
-# (name, counter readings, (old final, new first) at 1000 s, resolution, kWh, flags)
-SWAP_STEPS = [
-    # The meter out for half an hour, the load bypassed: the step across (600..2400 s)
-    # carries 2 + 3 kWh, less than its 1800 s at the 1 kWh a minute around it.
-    ("out for half an hour", [(0, 500), (600, 510), (2400, 3), (3000, 13)], (512, 0), 0.0,
-     10 + 2 + 3 + 10, []),
-    # An idle meter whose register counts whole kWh: the steps around are 0; the swap's
-    # 1 + 1 kWh (the final read off the old meter's display) is within ten resolutions.
-    ("idle, coarse register", [(0, 500), (600, 500), (1200, 1), (1800, 1)], (501, 0), 1.0,
-     2.0, []),
-    # The same without a known resolution: 2 kWh is far from the 501 kWh between the two
-    # meters' totals, so no misplaced jump: measured.
-    ("idle, resolution unknown", [(0, 500), (600, 500), (1200, 1), (1800, 1)], (501, 0),
-     0.0, 2.0, []),
-    # Idle, swapped at about 200 s but recorded at 1000 s: the fall at the true swap is a
-    # reset (more readings low than a dip has), and the jump lands on the step 900..1200 s,
-    # where nothing around it moved: refused.
-    ("idle, recorded late", [(0, 500), *((t, 1) for t in range(300, 901, 100)), (1200, 1),
-                             (1800, 1)], (501, 0), 0.0, 0.0,
-     [Flag(0, 300, "reset"), Flag(900, 1200, "implausible_counter")]),
-]
-
-
-@pytest.mark.parametrize(("points", "swap", "resolution", "kwh", "flags"),
-                         [c[1:] for c in SWAP_STEPS], ids=[c[0] for c in SWAP_STEPS])
-def test_the_step_across_a_swap(points, swap, resolution, kwh, flags):
-    m = meter(points, replacements=((1000, *swap),), resolution_kwh=resolution)
-    assert m.energy(m.spans(-1e12, 1e12)) == pytest.approx(kwh, rel=REL)
-    assert list(m.counter.flags) == flags
-
-
 # Two swaps in one afternoon: the meter of 120 000 kWh replaced at 1830 s by one at 2, and
 # that one replaced six hours later (at 362 kWh) by one at 0.5, 1 kWh a minute throughout.
 def twice_swapped(t):
@@ -311,6 +280,24 @@ PRESET = [(t, math.floor((5000 + t / 1200) * 10) / 10)
 
 # (name, readings, replacements, resolution, kWh, flags)
 SWAP_CASES = [
+    # The meter out for half an hour, the load bypassed: the step across (600..2400 s)
+    # carries 2 + 3 kWh, less than its 1800 s at the 1 kWh a minute around it.
+    ("out for half an hour", [(0, 500), (600, 510), (2400, 3), (3000, 13)],
+     ((1000, 512, 0),), 0.0, 10 + 2 + 3 + 10, []),
+    # An idle meter whose register counts whole kWh: the steps around are 0; the swap's
+    # 1 + 1 kWh (the final read off the old meter's display) is within ten resolutions.
+    ("idle, coarse register", [(0, 500), (600, 500), (1200, 1), (1800, 1)],
+     ((1000, 501, 0),), 1.0, 2.0, []),
+    # The same without a known resolution: 2 kWh is far from the 501 kWh between the two
+    # meters' totals, so no misplaced jump: measured.
+    ("idle, resolution unknown", [(0, 500), (600, 500), (1200, 1), (1800, 1)], ((1000, 501, 0),),
+     0.0, 2.0, []),
+    # Idle, swapped at about 200 s but recorded at 1000 s: the fall at the true swap is a
+    # reset (more readings low than a dip has), and the jump lands on the step 900..1200 s,
+    # where nothing around it moved: refused.
+    ("idle, recorded late", [(0, 500), *((t, 1) for t in range(300, 901, 100)), (1200, 1),
+                             (1800, 1)], ((1000, 501, 0),), 0.0, 0.0,
+     [Flag(0, 300, "reset"), Flag(900, 1200, "implausible_counter")]),
     # A garbage reading next to the misplaced jump (recorded 10 min late) is no measure
     # of the usual step: the jump is still refused, and so are the garbage's steps.
     ("a glitch beside the misplaced jump",
