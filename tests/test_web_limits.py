@@ -160,3 +160,29 @@ def test_oversized_bodies_are_refused_by_the_server(tmp_path):
     finally:
         server.stop()
         store.close()
+
+
+@pytest.mark.parametrize("leave_open", [False, True], ids=["closed", "left-open"])
+def test_stopping_the_server_leaves_its_loop_no_socket_to_trip_on(tmp_path, leave_open):
+    # stop() once closed the sockets from the caller's thread while the server's loop
+    # was in select() on them: EBADF in the loop's thread, a failed test run. Stopped
+    # many times, at once after a request, with the client's connection closed or left
+    # open, the loop must end cleanly (pytest fails a test on any thread's exception).
+    config = load_config_text(MINIMAL + "web: {login: false}\n", env={"COMMUNITY": "c"})
+    store = Store.open(tmp_path / "data")
+    try:
+        for _ in range(40):
+            server = WebServer(create_app(config, store), "127.0.0.1", 0)
+            server.start()
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT_S)
+            conn.request("GET", "/healthz")
+            assert conn.getresponse().status in (200, 503)
+            if not leave_open:
+                conn.close()
+            thread = server._thread
+            server.stop()
+            assert thread is not None and not thread.is_alive()
+            assert server._server._map == {}  # listening socket, pipe and connections
+            conn.close()
+    finally:
+        store.close()

@@ -54,7 +54,16 @@ class WebServer:
         deadline = time.monotonic() + DRAIN_S
         while self._server.task_dispatcher.active_count and time.monotonic() < deadline:
             time.sleep(0.02)
-        self._server.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is not None and thread.is_alive():
+            # Closed from the server's own loop: closing its sockets from this thread
+            # races the loop's select() on them (EBADF in the loop's thread).
+            self._server.trigger.pull_trigger(self._close_all)
+            thread.join(timeout=DRAIN_S)
+        if thread is None or not thread.is_alive():
+            self._close_all()  # what is left once no loop selects on it (none if it ran)
+
+    def _close_all(self) -> None:
+        """Close the listening socket, the wake-up pipe and every connection; with its
+        map empty the server's loop returns."""
+        self._server.asyncore.close_all(self._server._map)
