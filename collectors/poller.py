@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from pue_monitor.collectors.decode import decode_modbus, decode_snmp
+from pue_monitor.collectors.decode import PartsSeen, decode_modbus, decode_snmp
 from pue_monitor.collectors.errors import DeviceError, PollDecodeError, PollError, PollTimeout
 from pue_monitor.collectors.modbus_client import ModbusClient, exception_kind
 from pue_monitor.collectors.modbus_plan import ModbusRead, plan_profile
@@ -37,6 +37,7 @@ from pue_monitor.collectors.snmp_plan import BUDGET_SLACK_S, SnmpPlan, plan_for
 from pue_monitor.collectors.snmp_read import read_answers
 from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.collectors.sunspec import locate_model, rebase
+from pue_monitor.config.metrics import COUNTER_METRICS
 from pue_monitor.config.model import Device, Polling
 from pue_monitor.config.profiles import Profile
 from pue_monitor.store.model import ErrorKind, PollResult, Quality
@@ -109,6 +110,9 @@ class DevicePoller:
         self._health = _Health()
         self._unmatched_now = False
         self._plan: SnmpPlan | None = None  # the SNMP reads, once the profile is known
+        # The parts of each of the profile's totals seen so far (collectors.decode): one
+        # missing later makes the total not available rather than too small.
+        self._parts: PartsSeen = {}
         self._budget: tuple[SnmpPlan | None, float] = (None, 0.0)  # (plan, its budget)
         if profile is None:
             if device.protocol != "snmp":
@@ -249,7 +253,21 @@ class DevicePoller:
     def _adopt(self, found: Identification) -> Profile:
         self.identification = found
         self.profile, self._plan = found.profile, plan_for(found.profile)
+        self._parts = {}
         return found.profile
+
+    def _tell_new_parts(self, before: dict[str, int]) -> None:
+        """Warn when a counter total gains parts after its first poll: a unit joining a
+        chain, or one that was away when the monitor started, brings its whole register
+        into the total in one step, which is not energy of that step."""
+        for metric, seen in self._parts.items():
+            if metric in COUNTER_METRICS and before.get(metric, 0) and len(seen) > before[metric]:
+                log.warning("device %s: its %s total now sums %d parts, %d more than before "
+                            "(a unit joined, or came back after the monitor started): the "
+                            "rise this brings is not energy; unless rated_max_w refuses "
+                            "it, record a replacement at this time (old final: the total "
+                            "before, new initial: the total after)", self.device.id,
+                            metric, len(seen), len(seen) - before[metric])
 
     async def _read(self, ts: float) -> tuple[list, dict[str, int]]:
         if self.device.protocol == "snmp":
@@ -263,7 +281,12 @@ class DevicePoller:
             answers, refused = await read_answers(self.client,  # type: ignore[arg-type]
                                                   plan, stages_timeout)
             errors = {ErrorKind.DEVICE.value: refused} if refused else {}
-            return decode_snmp(self.profile, answers, self.device.id, ts), errors
+            if not self.profile.totals:
+                return decode_snmp(self.profile, answers, self.device.id, ts), errors
+            before = {metric: len(seen) for metric, seen in self._parts.items()}
+            readings = decode_snmp(self.profile, answers, self.device.id, ts, self._parts)
+            self._tell_new_parts(before)
+            return readings, errors
         assert self.device.modbus is not None and self.profile is not None
         if self.profile.sunspec is not None and not self._reads:
             await self._locate_sunspec(self.profile)

@@ -158,3 +158,31 @@ def test_ups_total_not_available_when_a_line_is():
     answers = {f"{base}.4.1": 5000, f"{base}.4.2": "garbage"}
     got = by_metric(decode_snmp(PROFILES["ups_mib"], answers, "ups", 1.0))
     assert got[("active_power_w", "")].quality == Quality.NOT_AVAILABLE
+
+
+# A Modbus total summed over phases (the SENTRON PAC's active power, one float32 each at
+# 25, 27, 29), planned two registers a read so each phase has its own block: refused
+# blocks (None) and what the total becomes. A total of the phases that answered would
+# be too small; with no phase answered there is no total at all.
+PAC_POWER = {25: 1000.0, 27: 2000.0, 29: 3000.0}
+REFUSED_PARTS = [
+    ("every phase", (), (6000.0, Quality.OK)),
+    ("phase L1's block refused", (25,), (None, Quality.NOT_AVAILABLE)),
+    ("phase L3's block refused", (29,), (None, Quality.NOT_AVAILABLE)),
+    ("a block without a phase's power refused (voltage L1)", (1,), (6000.0, Quality.OK)),
+    ("every phase refused", (25, 27, 29), None),
+]
+
+
+@pytest.mark.parametrize(("refused", "want"), [c[1:] for c in REFUSED_PARTS],
+                         ids=[c[0] for c in REFUSED_PARTS])
+def test_a_refused_block_holding_a_part_leaves_its_total_not_available(refused, want):
+    profile = PROFILES["siemens_pac"]
+    plan = plan_modbus(profile.modbus_resolved, max_registers=2)
+    blocks = {}
+    for i, read in enumerate(plan):
+        words = encode_registers(PAC_POWER.get(read.address, 0.0), "float32", "ABCD")
+        blocks[i] = None if read.address in refused else (words + [0] * read.count)[:read.count]
+    got = [(r.value, r.quality) for r in decode_modbus(plan, blocks, "dev", 1.0, profile.totals)
+           if r.metric == "active_power_w" and not r.labels]
+    assert got == ([] if want is None else [want])

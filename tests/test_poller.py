@@ -165,6 +165,44 @@ async def test_first_failure_logged_once_then_counted(config, caplog):
     assert poller.next_delay(1000.0) > 0.5
 
 
+EPDU_CONFIG = """
+sites:
+  - id: s1
+    name: {vi: "TTDL", en: "DC"}
+    devices:
+      - {id: pdu, profile: eaton_epdu, role: it, measurement_point: pdu_output,
+         snmp: {host: 127.0.0.1, port: 1161}}
+      - {id: meter, profile: eastron_sdm630, role: facility, modbus: {host: 127.0.0.1, port: 1502}}
+"""
+EPDU_WH = "1.3.6.1.4.1.534.6.6.7.3.5.1.5"
+
+
+async def test_a_poller_remembers_a_totals_parts_and_warns_when_one_joins(caplog):
+    # Unit 1 of the daisy chain drops out for a poll and comes back; later unit 2 joins.
+    # The poller's memory of the parts makes the total not available while unit 1 is
+    # away, and the unit that joins (its whole register counted into the total at once)
+    # is told to the operator, once.
+    config = load_config_text(EPDU_CONFIG, env={})
+    values = {f"{EPDU_WH}.0.1": 1000, f"{EPDU_WH}.1.1": 2000}
+    client = FakeSnmp(values)
+    poller = make(config, "pdu", client)
+    caplog.set_level(logging.WARNING, logger="pue_monitor.collectors.poller")
+    totals = []
+    for change in [{}, {"drop": f"{EPDU_WH}.1.1"}, {f"{EPDU_WH}.1.1": 2100},
+                   {f"{EPDU_WH}.2.1": 7000}, {}]:
+        values.pop(change.pop("drop", ""), None)
+        values.update(change)
+        result = await poller.poll_once()
+        assert result.ok
+        totals += [r.value for r in result.readings
+                   if r.metric == "active_energy_kwh" and not r.labels]
+    assert totals == [3.0, None, pytest.approx(3.1), pytest.approx(10.1),
+                      pytest.approx(10.1)]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "pdu" in warnings[0] and "active_energy_kwh total now sums 3 parts" in warnings[0]
+
+
 async def test_snmp_budget_comes_from_the_plan_the_poll_reads_with(config):
     # ups_mib: its 5 scalars in one GET (0.3 s + 0.5 s), then its 11 table columns walked
     # side by side (0.3 s per column + 0.5 s).

@@ -214,6 +214,57 @@ def test_totals_sum_only_their_own_rows():
     assert [r.value for r in total] == [3000]
 
 
+# A total summed over table rows (the Eaton ePDU's inlets, by daisy-chain unit), poll
+# after poll with one memory of the parts seen, as a poller keeps it: a unit gone from
+# the chain makes the total not available (a smaller sum would fall, and on the unit's
+# return rise by its whole energy register in one step), and so does an inlet that
+# answers "not available". Rows: (unit, inlet) -> Wh; totals in kWh, None: not available.
+EPDU_WH = "1.3.6.1.4.1.534.6.6.7.3.5.1.5"
+PARTS_CASES = [
+    ("every unit each time", [{(0, 1): 1000, (1, 1): 2000}, {(0, 1): 1500, (1, 1): 2600}],
+     [3.0, 4.1]),
+    ("a unit leaves the chain and comes back",
+     [{(0, 1): 1000, (1, 1): 2000}, {(0, 1): 1100}, {(0, 1): 1200},
+      {(0, 1): 1300, (1, 1): 2300}],
+     [3.0, None, None, 3.6]),
+    ("a unit joins after the first poll, then leaves",
+     [{(0, 1): 1000}, {(0, 1): 1100, (1, 1): 5000}, {(0, 1): 1200}],
+     [1.0, 6.1, None]),
+    ("an inlet answering 'not available' (-1) gives no total, its row is still there",
+     [{(0, 1): 1000, (0, 2): 2000}, {(0, 1): 1100, (0, 2): -1}, {(0, 1): 1200, (0, 2): 2200}],
+     [3.0, None, 3.4]),
+    ("every row gone: no total at all, as before anything was seen",
+     [{(0, 1): 1000}, {}, {(0, 1): 1100}], [1.0, "absent", 1.1]),
+]
+
+
+@pytest.mark.parametrize(("polls", "want"), [c[1:] for c in PARTS_CASES],
+                         ids=[c[0] for c in PARTS_CASES])
+def test_a_total_with_a_part_missing_is_not_available(polls, want):
+    epdu, seen, got = PROFILES["eaton_epdu"], {}, []
+    for rows in polls:
+        answers = {f"{EPDU_WH}.{unit}.{inlet}": wh for (unit, inlet), wh in rows.items()}
+        totals = [r for r in decode_snmp(epdu, answers, "d", 0.0, seen)
+                  if r.metric == "active_energy_kwh" and not r.labels]
+        assert len(totals) <= 1
+        if not totals:
+            got.append("absent")
+        else:
+            total = totals[0]
+            assert (total.quality == Quality.OK) == (total.value is not None)
+            got.append(None if total.value is None else pytest.approx(total.value))
+    assert got == want
+
+
+def test_without_a_memory_of_parts_a_poll_sums_the_rows_it_has():
+    # A single decode (the profile draft tool, the corpus tests) has no earlier poll to
+    # miss a part from: the rows answered are the device's.
+    answers = {f"{EPDU_WH}.0.1": 1000}
+    totals = [r.value for r in decode_snmp(PROFILES["eaton_epdu"], answers, "d", 0.0)
+              if r.metric == "active_energy_kwh" and not r.labels]
+    assert totals == [1.0]
+
+
 def test_plan_gets_scalars_and_walks_columns_side_by_side():
     plan = plan_snmp(PROFILES["raritan_pdu2"])
     assert plan.gets == ()
