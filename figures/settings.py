@@ -8,7 +8,9 @@ keeps, per device, the time line of the settings its blocks were made with
 (block_timeline); when the configuration says otherwise (at start-up, in every command
 that opens the store, and by `pue-monitor recompute`), that device's blocks from the
 first time that differs on are dropped and computed again from the readings, so a report
-equals a fresh import with the same configuration. A report lists every meter's settings
+equals a fresh import with the same configuration. The record also names the PUE method
+the blocks were computed by (pue.kpi.METHOD_VERSION): blocks of another method are stale
+over all their time. A report lists every meter's settings
 and every change of them within its period, and its digest covers them.
 """
 
@@ -25,10 +27,12 @@ from pue_monitor.config.history import site_epochs
 from pue_monitor.config.model import QUALITY_SETTINGS, Config, Device, Site
 from pue_monitor.figures.rollup import has_blocks
 from pue_monitor.figures.service import max_gap_s
+from pue_monitor.pue.kpi import METHOD_VERSION
 from pue_monitor.pue.periods import BLOCK_S
 from pue_monitor.store.base import StoreProtocol
 
 log = logging.getLogger(__name__)
+SETTINGS, METHOD = "settings", "method"  # why a device's blocks are stale
 
 
 def block_settings(config: Config, site: Site, device: Device) -> dict:
@@ -84,13 +88,29 @@ def _legacy(config: Config, site: Site, device: Device) -> str:
     return fingerprint(settings)
 
 
-def first_difference(stored: str | None, timeline: list[list]) -> float | None:
-    """From when blocks made under the ``stored`` record differ from ``timeline``'s:
-    -inf for all time, None if nowhere."""
+def record_of(timeline: list[list]) -> str:
+    """What the store keeps of a device's blocks: the PUE method they were computed by
+    (pue.kpi.METHOD_VERSION) and their settings' time line."""
+    return json.dumps({"method": METHOD_VERSION, "timeline": timeline}, sort_keys=True,
+                      separators=(",", ":"))
+
+
+def _parse_record(stored: str | None) -> tuple[str | None, object]:
+    """(method, time line) of a stored record; the method None for a record of an
+    earlier version (the time line alone), the time line None if unreadable."""
     try:
         old = json.loads(stored) if stored is not None else None
     except ValueError:
-        old = None
+        return None, None
+    if isinstance(old, dict):
+        method = old.get("method")
+        return (method if isinstance(method, str) else ""), old.get("timeline")
+    return None, old
+
+
+def first_difference(old: object, timeline: list[list]) -> float | None:
+    """From when blocks made under the ``old`` time line differ from ``timeline``'s:
+    -inf for all time (also for a time line that cannot be read), None if nowhere."""
     if not isinstance(old, list):
         return -math.inf
     points = sorted({-math.inf if e[0] is None else e[0] for e in old + timeline})
@@ -108,25 +128,37 @@ def _at(timeline: list[list], ts: float) -> object:
     return held
 
 
-def stale_devices(store: StoreProtocol, config: Config) -> dict[str, tuple[str, float]]:
-    """{device: (its new record, from when its blocks are stale)} of the devices whose
-    blocks were made with other settings over some of their time (-inf: all of it)."""
+def stale_devices(store: StoreProtocol, config: Config) -> dict[str, tuple[str, float, str]]:
+    """{device: (its new record, from when its blocks are stale, why)} of the devices
+    whose blocks were made with other settings over some of their time, or by another
+    PUE method (then all of it: -inf). NaN: the same settings and method, only the
+    record to be rewritten (an earlier version's form of it)."""
     stored = store.settings_fingerprints()
     out = {}
     for site, device in config.devices():
         if not has_blocks(config, site, device):
             continue
         timeline = block_timeline(config, site, device)
-        record = json.dumps(timeline, sort_keys=True, separators=(",", ":"))
+        record = record_of(timeline)
         was = stored.get(device.id)
         if was == record:
             continue
         if (was is not None and len(timeline) == 1
                 and was == _legacy(config, site, device)):
-            out[device.id] = (record, math.nan)  # an earlier version's record of the same
+            out[device.id] = (record, math.nan, SETTINGS)  # an earlier version's record
             continue
-        since = first_difference(was, timeline)
-        out[device.id] = (record, -math.inf if since is None else since)
+        method, old = _parse_record(was)
+        if method is not None and method != METHOD_VERSION:
+            out[device.id] = (record, -math.inf, METHOD)
+            continue
+        since = first_difference(old, timeline)
+        if since is None:
+            # The same time line: the store's record is of an earlier form (no method:
+            # the blocks are taken as made by this one, as a store that kept no record
+            # at all is, see refresh_settings), or written differently.
+            out[device.id] = (record, math.nan if method is None else -math.inf, SETTINGS)
+        else:
+            out[device.id] = (record, since, SETTINGS)
     return out
 
 
@@ -140,10 +172,10 @@ def refresh_settings(store: StoreProtocol, config: Config
         # A store of an earlier version, which kept no fingerprints: its blocks were made
         # with the configuration it ran with, taken to be this one (dropping them all
         # would make an upgrade recompute years of blocks). Only recorded.
-        store.replace_settings({d: r for d, (r, _) in stale.items()}, drop_blocks=False)
+        store.replace_settings({d: r for d, (r, _, _) in stale.items()}, drop_blocks=False)
         return {}
     spans: dict[str, tuple[float, float] | None] = {}
-    since = {d: t for d, (_, t) in stale.items() if not math.isnan(t)}
+    since = {d: t for d, (_, t, _) in stale.items() if not math.isnan(t)}
     for device, t in sorted(since.items()):
         first, end = store.first_reading_ts(device), store.last_interval_end(device)
         begins = math.inf if first is None else math.floor(first / BLOCK_S) * BLOCK_S
@@ -151,17 +183,21 @@ def refresh_settings(store: StoreProtocol, config: Config
             # Blocks from the change on, older than the oldest reading: retention pruned
             # what they were made from, so recomputing would empty them. Kept, with their
             # earlier settings on record.
-            log.error("device %s: its settings changed, but its readings before %s were "
-                      "deleted by retention (retention.readings_days): its blocks are kept "
-                      "as computed with the earlier settings", device,
+            why = stale[device][2]
+            log.error("device %s: %s, but its readings before %s were deleted by "
+                      "retention (retention.readings_days): its blocks are kept as "
+                      "computed with %s", device,
+                      "its settings changed" if why == SETTINGS
+                      else f"the PUE method is now {METHOD_VERSION.split()[0]}",
                       "its last block" if first is None
-                      else f"{datetime.fromtimestamp(first, UTC):%Y-%m-%d %H:%M} UTC")
+                      else f"{datetime.fromtimestamp(first, UTC):%Y-%m-%d %H:%M} UTC",
+                      "the earlier settings" if why == SETTINGS else "the earlier method")
             del stale[device], since[device]
             continue
         lo = None if first is None else max(math.floor(first / BLOCK_S) * BLOCK_S, t)
         spans[device] = None if lo is None or end is None or end <= lo else (lo, end)
     if stale:
-        store.replace_settings({d: r for d, (r, _) in stale.items()},
+        store.replace_settings({d: r for d, (r, _, _) in stale.items()},
                                since={d: t for d, t in since.items()})
     # An earlier version's record of the same settings is only rewritten.
     return spans

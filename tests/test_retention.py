@@ -112,3 +112,37 @@ def test_a_settings_change_keeps_the_blocks_of_pruned_readings(store_factory, ca
     assert len(kept) == 4 * 40  # every block start is still there
     assert [r.getMessage().split(":")[0] for r in caplog.records] == ["device inc", "device ups"]
     assert "deleted by retention" in caplog.records[0].getMessage()
+
+
+def test_blocks_of_an_earlier_pue_method_over_pruned_readings_are_kept(store_factory,
+                                                                       caplog):
+    # The blocks were computed by another PUE method, and the readings of their first
+    # day are gone: computing them again would empty that day, so every block is kept and
+    # the operator told why, at each start, until retention or the method allows.
+    import json
+
+    from pue_monitor.figures.settings import block_timeline
+    from pue_monitor.pue.kpi import METHOD_VERSION
+    store = store_factory.open("data", config(1))
+    try:
+        now = config(1)
+        store.write_polls(polls(["inc", "ups"], T0, 48))
+        store.write_interval_energy([block(d, T0 + k * 900.0) for d in ("inc", "ups")
+                                     for k in range(4 * 40)])
+        store.replace_settings({d.id: json.dumps({"method": "pue-monitor/3",
+                                                  "timeline": block_timeline(now, s, d)})
+                                for s, d in now.devices() if d.id != "temp"},
+                               drop_blocks=False)
+        store.prune_readings(T0 + 24 * 3600)
+        caplog.set_level(logging.ERROR)
+        for _ in range(2):
+            assert refresh_settings(store, now) == {}
+        kept = store.block_starts(["inc", "ups"], T0, T0 + 40 * 3600)
+    finally:
+        store.close()
+    assert len(kept) == 4 * 40
+    said = [r.getMessage() for r in caplog.records]
+    assert [m.split(":")[0] for m in said] == ["device inc", "device ups"] * 2
+    method = METHOD_VERSION.split()[0]
+    assert all(f"the PUE method is now {method}" in m and "deleted by retention" in m
+               and "the earlier method" in m for m in said)

@@ -113,3 +113,58 @@ def test_a_store_of_an_earlier_version_keeps_its_blocks(tmp_path):
         assert store.block_counts(["swap-in"], 0.0, 900.0) == {}
     finally:
         store.close()
+
+
+# What the store holds of the swap-in meter's blocks, written as the version of each case
+# left it; (blocks kept, the record rewritten in this version's form). Blocks computed by
+# another PUE method are stale over all their time; a record of the form before the
+# method was kept (the time line alone) is taken as made by this method, as a store
+# that kept no record at all is.
+def _record_cases():
+    from pue_monitor.figures.settings import block_timeline
+    from pue_monitor.pue.kpi import METHOD_VERSION
+
+    def timeline(config):
+        site, device = next((s, d) for s, d in config.devices() if d.id == "swap-in")
+        return block_timeline(config, site, device)
+
+    def as_dict(method):
+        return lambda config: json.dumps({"method": method, "timeline": timeline(config)},
+                                         sort_keys=True, separators=(",", ":"))
+    return [
+        ("this method", as_dict(METHOD_VERSION), True),
+        ("an earlier method", as_dict("pue-monitor/3 energy ratio"), False),
+        ("a record without a method, the same settings",
+         lambda config: json.dumps(timeline(config), sort_keys=True, separators=(",", ":")),
+         True),
+        ("a record without a method, other settings",
+         lambda config: json.dumps([[None, {"profile": "other"}]]), False),
+        ("an unreadable record", lambda config: "{not json", False),
+    ]
+
+
+@pytest.mark.parametrize(("written", "kept"), [c[1:] for c in _record_cases()],
+                         ids=[c[0] for c in _record_cases()])
+def test_blocks_of_another_pue_method_are_computed_again(tmp_path, written, kept):
+    from pue_monitor.config import load_config
+    from pue_monitor.figures.settings import refresh_settings
+    from pue_monitor.pue.kpi import METHOD_VERSION
+    from pue_monitor.store.model import Reading
+    from pue_monitor.store.sqlite import Store
+
+    config = load_config(CONFIG)
+    store = Store.open(tmp_path)
+    try:
+        store.import_readings([Reading(t, "swap-in", "active_energy_kwh", v)
+                               for t, v in ((0.0, 1.0), (900.0, 2.0))])
+        store.write_interval_energy([("swap-in", 0.0, 900.0, 1.0, 900.0, "counter")])
+        assert refresh_settings(store, config) == {}  # every device's record, this form
+        store.replace_settings({"swap-in": written(config)}, drop_blocks=False)
+        spans = refresh_settings(store, config)
+        assert store.block_counts(["swap-in"], 0.0, 900.0) == ({"swap-in": 1} if kept else {})
+        assert spans == ({} if kept else {"swap-in": (0.0, 900.0)})
+        record = json.loads(store.settings_fingerprints()["swap-in"])
+        assert record["method"] == METHOD_VERSION
+        assert refresh_settings(store, config) == {}  # nothing stale any more
+    finally:
+        store.close()
