@@ -21,6 +21,7 @@ import json
 import logging
 import math
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from pue_monitor.config.metrics import Role
 from pue_monitor.config.history import site_epochs
@@ -32,7 +33,17 @@ from pue_monitor.pue.periods import BLOCK_S
 from pue_monitor.store.base import StoreProtocol
 
 log = logging.getLogger(__name__)
-SETTINGS, METHOD = "settings", "method"  # why a device's blocks are stale
+SETTINGS, METHOD_CHANGE = "settings", "method"  # why a device's blocks are stale
+# The method blocks are recorded as computed by: its version alone, so rewording its
+# description changes no record.
+METHOD = METHOD_VERSION.split()[0]
+# A record of the form before the method was kept (the time line alone) was written by
+# version 4 (its blocks may be older still: they are taken as version 4's).
+LEGACY_METHOD = "pue-monitor/4"
+# After a method change, blocks whose readings retention deleted stay the earlier
+# method's up to this long after the oldest reading: a block is judged with the readings
+# before it (NEAR_READINGS; runs of equal readings), which must still be there.
+METHOD_CUT_MARGIN_S = 3600.0
 
 
 def block_settings(config: Config, site: Site, device: Device) -> dict:
@@ -88,24 +99,33 @@ def _legacy(config: Config, site: Site, device: Device) -> str:
     return fingerprint(settings)
 
 
-def record_of(timeline: list[list]) -> str:
-    """What the store keeps of a device's blocks: the PUE method they were computed by
-    (pue.kpi.METHOD_VERSION) and their settings' time line."""
-    return json.dumps({"method": METHOD_VERSION, "timeline": timeline}, sort_keys=True,
-                      separators=(",", ":"))
+def record_of(timeline: list[list], earlier: list[list] | tuple = ()) -> str:
+    """What the store keeps of a device's blocks: the PUE method they are computed by
+    (METHOD), their settings' time line and, where blocks of an earlier method were
+    kept, [[method, until], ...]: blocks starting before ``until`` are that method's."""
+    record: dict = {"method": METHOD, "timeline": timeline}
+    if earlier:
+        record["earlier"] = [list(e) for e in earlier]
+    return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
 
-def _parse_record(stored: str | None) -> tuple[str | None, object]:
-    """(method, time line) of a stored record; the method None for a record of an
-    earlier version (the time line alone), the time line None if unreadable."""
+def _parse_record(stored: str | None) -> tuple[str | None, object, list[list]]:
+    """(method, time line, earlier) of a stored record: a record of the form before the
+    method was kept (the time line alone) is LEGACY_METHOD's; the method and time line
+    None if unreadable."""
     try:
         old = json.loads(stored) if stored is not None else None
     except ValueError:
-        return None, None
-    if isinstance(old, dict):
-        method = old.get("method")
-        return (method if isinstance(method, str) else ""), old.get("timeline")
-    return None, old
+        return None, None, []
+    if isinstance(old, list):
+        return LEGACY_METHOD, old, []
+    if not isinstance(old, dict):
+        return None, None, []
+    method = old.get("method")
+    earlier = [e for e in old.get("earlier") or []
+               if isinstance(e, list) and len(e) == 2 and isinstance(e[0], str)
+               and isinstance(e[1], int | float)]
+    return (method if isinstance(method, str) else None), old.get("timeline"), earlier
 
 
 def first_difference(old: object, timeline: list[list]) -> float | None:
@@ -128,37 +148,48 @@ def _at(timeline: list[list], ts: float) -> object:
     return held
 
 
-def stale_devices(store: StoreProtocol, config: Config) -> dict[str, tuple[str, float, str]]:
-    """{device: (its new record, from when its blocks are stale, why)} of the devices
-    whose blocks were made with other settings over some of their time, or by another
-    PUE method (then all of it: -inf). NaN: the same settings and method, only the
-    record to be rewritten (an earlier version's form of it)."""
+class Stale(NamedTuple):
+    """Why a device's stored blocks are stale, and what to record of them."""
+
+    timeline: list[list]
+    earlier: list[list]  # the earlier methods' kept blocks, as recorded
+    since: float  # from when its blocks are stale (-inf: all; NaN: none, only rewritten)
+    why: str  # SETTINGS or METHOD_CHANGE
+    was: str | None  # the method the blocks were computed by
+
+    @property
+    def record(self) -> str:
+        return record_of(self.timeline, self.earlier)
+
+
+def stale_devices(store: StoreProtocol, config: Config) -> dict[str, Stale]:
+    """The devices whose blocks were made with other settings over some of their time,
+    or by another PUE method (then all of it), or whose record is only to be rewritten
+    (an earlier version's form of the same)."""
     stored = store.settings_fingerprints()
     out = {}
     for site, device in config.devices():
         if not has_blocks(config, site, device):
             continue
         timeline = block_timeline(config, site, device)
-        record = record_of(timeline)
         was = stored.get(device.id)
-        if was == record:
+        method, old, earlier = _parse_record(was)
+        if was == record_of(timeline, earlier):
             continue
         if (was is not None and len(timeline) == 1
                 and was == _legacy(config, site, device)):
-            out[device.id] = (record, math.nan, SETTINGS)  # an earlier version's record
+            # An earlier version's fingerprint of the same settings.
+            out[device.id] = Stale(timeline, [], math.nan, SETTINGS, LEGACY_METHOD) \
+                if LEGACY_METHOD == METHOD \
+                else Stale(timeline, [], -math.inf, METHOD_CHANGE, LEGACY_METHOD)
             continue
-        method, old = _parse_record(was)
-        if method is not None and method != METHOD_VERSION:
-            out[device.id] = (record, -math.inf, METHOD)
+        if method is not None and method != METHOD:
+            out[device.id] = Stale(timeline, earlier, -math.inf, METHOD_CHANGE, method)
             continue
         since = first_difference(old, timeline)
-        if since is None:
-            # The same time line: the store's record is of an earlier form (no method:
-            # the blocks are taken as made by this one, as a store that kept no record
-            # at all is, see refresh_settings), or written differently.
-            out[device.id] = (record, math.nan if method is None else -math.inf, SETTINGS)
-        else:
-            out[device.id] = (record, since, SETTINGS)
+        # None: the same method and time line, written in another form: rewritten only.
+        out[device.id] = Stale(timeline, earlier, math.nan if since is None else since,
+                               SETTINGS, method)
     return out
 
 
@@ -172,32 +203,44 @@ def refresh_settings(store: StoreProtocol, config: Config
         # A store of an earlier version, which kept no fingerprints: its blocks were made
         # with the configuration it ran with, taken to be this one (dropping them all
         # would make an upgrade recompute years of blocks). Only recorded.
-        store.replace_settings({d: r for d, (r, _, _) in stale.items()}, drop_blocks=False)
+        store.replace_settings({d: s.record for d, s in stale.items()}, drop_blocks=False)
         return {}
     spans: dict[str, tuple[float, float] | None] = {}
-    since = {d: t for d, (_, t, _) in stale.items() if not math.isnan(t)}
+    since = {d: s.since for d, s in stale.items() if not math.isnan(s.since)}
     for device, t in sorted(since.items()):
         first, end = store.first_reading_ts(device), store.last_interval_end(device)
         begins = math.inf if first is None else math.floor(first / BLOCK_S) * BLOCK_S
         if end is not None and store.block_starts([device], t, min(begins, end)):
             # Blocks from the change on, older than the oldest reading: retention pruned
-            # what they were made from, so recomputing would empty them. Kept, with their
-            # earlier settings on record.
-            why = stale[device][2]
-            log.error("device %s: %s, but its readings before %s were deleted by "
-                      "retention (retention.readings_days): its blocks are kept as "
-                      "computed with %s", device,
-                      "its settings changed" if why == SETTINGS
-                      else f"the PUE method is now {METHOD_VERSION.split()[0]}",
-                      "its last block" if first is None
-                      else f"{datetime.fromtimestamp(first, UTC):%Y-%m-%d %H:%M} UTC",
-                      "the earlier settings" if why == SETTINGS else "the earlier method")
-            del stale[device], since[device]
-            continue
+            # what they were made from, so recomputing would empty them.
+            entry = stale[device]
+            when = ("its last block" if first is None
+                    else f"{datetime.fromtimestamp(first, UTC):%Y-%m-%d %H:%M} UTC")
+            if entry.why == SETTINGS:
+                # Kept, with their earlier settings on record (told at every start).
+                log.error("device %s: its settings changed, but its readings before %s "
+                          "were deleted by retention (retention.readings_days): its "
+                          "blocks are kept as computed with the earlier settings",
+                          device, when)
+                del stale[device], since[device]
+                continue
+            # A new method: the blocks whose readings are gone stay the earlier method's,
+            # on record as such; from a margin after the oldest reading (the rules judge
+            # a step by the readings before it) they are computed again.
+            cut = end if first is None else min(
+                end, math.ceil((first + METHOD_CUT_MARGIN_S) / BLOCK_S) * BLOCK_S)
+            log.warning("device %s: the PUE method is now %s; its blocks before %s were "
+                        "computed by %s and are kept (retention deleted their readings), "
+                        "those after are computed again", device, METHOD,
+                        datetime.fromtimestamp(cut, UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                        entry.was)
+            stale[device] = entry._replace(earlier=[*entry.earlier, [entry.was, cut]],
+                                           since=cut)
+            since[device] = t = cut
         lo = None if first is None else max(math.floor(first / BLOCK_S) * BLOCK_S, t)
         spans[device] = None if lo is None or end is None or end <= lo else (lo, end)
     if stale:
-        store.replace_settings({d: r for d, (r, _, _) in stale.items()},
+        store.replace_settings({d: s.record for d, s in stale.items()},
                                since={d: t for d, t in since.items()})
     # An earlier version's record of the same settings is only rewritten.
     return spans

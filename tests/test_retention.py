@@ -116,13 +116,13 @@ def test_a_settings_change_keeps_the_blocks_of_pruned_readings(store_factory, ca
 
 def test_blocks_of_an_earlier_pue_method_over_pruned_readings_are_kept(store_factory,
                                                                        caplog):
-    # The blocks were computed by another PUE method, and the readings of their first
-    # day are gone: computing them again would empty that day, so every block is kept and
-    # the operator told why, at each start, until retention or the method allows.
+    # The blocks (40 hours of them) were computed by another PUE method, and the readings
+    # of the first day are gone: those blocks stay the earlier method's, on record as
+    # such and told once; from an hour after the oldest reading on they are dropped, to
+    # be computed again by this one.
     import json
 
-    from pue_monitor.figures.settings import block_timeline
-    from pue_monitor.pue.kpi import METHOD_VERSION
+    from pue_monitor.figures.settings import METHOD, block_timeline
     store = store_factory.open("data", config(1))
     try:
         now = config(1)
@@ -134,15 +134,19 @@ def test_blocks_of_an_earlier_pue_method_over_pruned_readings_are_kept(store_fac
                                 for s, d in now.devices() if d.id != "temp"},
                                drop_blocks=False)
         store.prune_readings(T0 + 24 * 3600)
-        caplog.set_level(logging.ERROR)
-        for _ in range(2):
-            assert refresh_settings(store, now) == {}
+        caplog.set_level(logging.WARNING)
+        cut = T0 + 25 * 3600  # the oldest reading, T0 + 24 h, and an hour
+        assert refresh_settings(store, now) == {"inc": (cut, T0 + 40 * 3600),
+                                                "ups": (cut, T0 + 40 * 3600)}
+        assert refresh_settings(store, now) == {}  # on record: nothing more to do
         kept = store.block_starts(["inc", "ups"], T0, T0 + 40 * 3600)
+        records = {d: json.loads(r) for d, r in store.settings_fingerprints().items()}
     finally:
         store.close()
-    assert len(kept) == 4 * 40
+    assert len(kept) == 4 * 25 and max(kept) == cut - 900.0  # the earlier method's
+    assert {d: (r["method"], r["earlier"]) for d, r in records.items()} == {
+        d: (METHOD, [["pue-monitor/3", cut]]) for d in ("inc", "ups")}
     said = [r.getMessage() for r in caplog.records]
-    assert [m.split(":")[0] for m in said] == ["device inc", "device ups"] * 2
-    method = METHOD_VERSION.split()[0]
-    assert all(f"the PUE method is now {method}" in m and "deleted by retention" in m
-               and "the earlier method" in m for m in said)
+    assert [m.split(":")[0] for m in said] == ["device inc", "device ups"]
+    assert all(f"the PUE method is now {METHOD}" in m and "2026-01-02 01:00 UTC" in m
+               and "computed by pue-monitor/3" in m for m in said), said

@@ -121,8 +121,7 @@ def test_a_store_of_an_earlier_version_keeps_its_blocks(tmp_path):
 # method was kept (the time line alone) is taken as made by this method, as a store
 # that kept no record at all is.
 def _record_cases():
-    from pue_monitor.figures.settings import block_timeline
-    from pue_monitor.pue.kpi import METHOD_VERSION
+    from pue_monitor.figures.settings import METHOD, block_timeline
 
     def timeline(config):
         site, device = next((s, d) for s, d in config.devices() if d.id == "swap-in")
@@ -132,7 +131,7 @@ def _record_cases():
         return lambda config: json.dumps({"method": method, "timeline": timeline(config)},
                                          sort_keys=True, separators=(",", ":"))
     return [
-        ("this method", as_dict(METHOD_VERSION), True),
+        ("this method", as_dict(METHOD), True),
         ("an earlier method", as_dict("pue-monitor/3 energy ratio"), False),
         ("a record without a method, the same settings",
          lambda config: json.dumps(timeline(config), sort_keys=True, separators=(",", ":")),
@@ -147,8 +146,7 @@ def _record_cases():
                          ids=[c[0] for c in _record_cases()])
 def test_blocks_of_another_pue_method_are_computed_again(tmp_path, written, kept):
     from pue_monitor.config import load_config
-    from pue_monitor.figures.settings import refresh_settings
-    from pue_monitor.pue.kpi import METHOD_VERSION
+    from pue_monitor.figures.settings import METHOD, refresh_settings
     from pue_monitor.store.model import Reading
     from pue_monitor.store.sqlite import Store
 
@@ -164,7 +162,34 @@ def test_blocks_of_another_pue_method_are_computed_again(tmp_path, written, kept
         assert store.block_counts(["swap-in"], 0.0, 900.0) == ({"swap-in": 1} if kept else {})
         assert spans == ({} if kept else {"swap-in": (0.0, 900.0)})
         record = json.loads(store.settings_fingerprints()["swap-in"])
-        assert record["method"] == METHOD_VERSION
+        assert record["method"] == METHOD
         assert refresh_settings(store, config) == {}  # nothing stale any more
+    finally:
+        store.close()
+
+
+def test_records_from_before_the_method_was_kept_are_version_4s(tmp_path, monkeypatch):
+    # Under a later method, a record of the earlier form (the time line alone) is a
+    # version 4 record like any other: its blocks are stale.
+    from pue_monitor.config import load_config
+    from pue_monitor.figures import settings
+    from pue_monitor.store.model import Reading
+    from pue_monitor.store.sqlite import Store
+
+    config = load_config(CONFIG)
+    store = Store.open(tmp_path)
+    try:
+        store.import_readings([Reading(t, "swap-in", "active_energy_kwh", v)
+                               for t, v in ((0.0, 1.0), (900.0, 2.0))])
+        store.write_interval_energy([("swap-in", 0.0, 900.0, 1.0, 900.0, "counter")])
+        assert settings.refresh_settings(store, config) == {}
+        site, device = next((s, d) for s, d in config.devices() if d.id == "swap-in")
+        store.replace_settings({"swap-in": json.dumps(settings.block_timeline(
+            config, site, device), sort_keys=True, separators=(",", ":"))}, drop_blocks=False)
+        monkeypatch.setattr(settings, "METHOD", "pue-monitor/5")
+        stale = settings.stale_devices(store, config)
+        assert (stale["swap-in"].why, stale["swap-in"].was) == ("method", "pue-monitor/4")
+        assert settings.refresh_settings(store, config)["swap-in"] == (0.0, 900.0)
+        assert store.block_counts(["swap-in"], 0.0, 900.0) == {}
     finally:
         store.close()
