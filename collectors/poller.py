@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from pue_monitor.collectors.decode import PartsSeen, decode_modbus, decode_snmp
+from pue_monitor.collectors.decode import decode_modbus, decode_snmp
 from pue_monitor.collectors.errors import DeviceError, PollDecodeError, PollError, PollTimeout
 from pue_monitor.collectors.modbus_client import ModbusClient, exception_kind
 from pue_monitor.collectors.modbus_plan import ModbusRead, plan_profile
@@ -37,6 +37,14 @@ from pue_monitor.collectors.snmp_plan import BUDGET_SLACK_S, SnmpPlan, plan_for
 from pue_monitor.collectors.snmp_read import read_answers
 from pue_monitor.collectors.stats import CollectionStats
 from pue_monitor.collectors.sunspec import locate_model, rebase
+from pue_monitor.collectors.totals import (
+    FORGET_PART_S,
+    PART_BACK,
+    PART_FORGOTTEN,
+    PART_MISSING,
+    PartsSeen,
+    labels_text,
+)
 from pue_monitor.config.metrics import COUNTER_METRICS
 from pue_monitor.config.model import Device, Polling
 from pue_monitor.config.profiles import Profile
@@ -112,7 +120,7 @@ class DevicePoller:
         self._plan: SnmpPlan | None = None  # the SNMP reads, once the profile is known
         # The parts of each of the profile's totals seen so far (collectors.decode): one
         # missing later makes the total not available rather than too small.
-        self._parts: PartsSeen = {}
+        self._parts = PartsSeen()
         self._budget: tuple[SnmpPlan | None, float] = (None, 0.0)  # (plan, its budget)
         if profile is None:
             if device.protocol != "snmp":
@@ -253,21 +261,36 @@ class DevicePoller:
     def _adopt(self, found: Identification) -> Profile:
         self.identification = found
         self.profile, self._plan = found.profile, plan_for(found.profile)
-        self._parts = {}
+        self._parts = PartsSeen()
         return found.profile
 
-    def _tell_new_parts(self, before: dict[str, int]) -> None:
-        """Warn when a counter total gains parts after its first poll: a unit joining a
-        chain, or one that was away when the monitor started, brings its whole register
-        into the total in one step, which is not energy of that step."""
-        for metric, seen in self._parts.items():
-            if metric in COUNTER_METRICS and before.get(metric, 0) and len(seen) > before[metric]:
-                log.warning("device %s: its %s total now sums %d parts, %d more than before "
-                            "(a unit joined, or came back after the monitor started): the "
-                            "rise this brings is not energy; unless rated_max_w refuses "
-                            "it, record a replacement at this time (old final: the total "
-                            "before, new initial: the total after)", self.device.id,
-                            metric, len(seen), len(seen) - before[metric])
+    def _tell_parts(self) -> None:
+        """Tell what changed in the parts of the device's totals (collectors.totals)."""
+        events, self._parts.events = self._parts.events, []
+        device = self.device.id
+        for kind, metric, labels in events:
+            parts = labels_text(labels)
+            if kind == PART_MISSING:
+                log.warning("device %s: its %s total is not available: part(s) %s seen "
+                            "before do not answer; it stays so until they do, or %d h "
+                            "(then it sums the parts that answer)", device, metric, parts,
+                            FORGET_PART_S // 3600)
+            elif kind == PART_BACK:
+                log.info("device %s: part(s) %s of its %s total answer again", device,
+                         parts, metric)
+            elif kind == PART_FORGOTTEN:
+                log.warning("device %s: part(s) %s of its %s total have not answered for "
+                            "%d h: forgotten, the total sums the parts that answer", device,
+                            parts, metric, FORGET_PART_S // 3600)
+            elif metric in COUNTER_METRICS:  # JOINED: its whole register comes in at once
+                log.warning("device %s: part(s) %s joined its %s total (a unit added, or "
+                            "one the monitor had not seen since it started or had "
+                            "forgotten): the rise this brings is not energy; unless "
+                            "rated_max_w refuses it, record a replacement at this time "
+                            "(old final: the total before, new initial: the total after)",
+                            device, parts, metric)
+            else:
+                log.info("device %s: part(s) %s joined its %s total", device, parts, metric)
 
     async def _read(self, ts: float) -> tuple[list, dict[str, int]]:
         if self.device.protocol == "snmp":
@@ -283,9 +306,9 @@ class DevicePoller:
             errors = {ErrorKind.DEVICE.value: refused} if refused else {}
             if not self.profile.totals:
                 return decode_snmp(self.profile, answers, self.device.id, ts), errors
-            before = {metric: len(seen) for metric, seen in self._parts.items()}
             readings = decode_snmp(self.profile, answers, self.device.id, ts, self._parts)
-            self._tell_new_parts(before)
+            if self._parts.events:
+                self._tell_parts()
             return readings, errors
         assert self.device.modbus is not None and self.profile is not None
         if self.profile.sunspec is not None and not self._reads:

@@ -180,13 +180,14 @@ EPDU_WH = "1.3.6.1.4.1.534.6.6.7.3.5.1.5"
 async def test_a_poller_remembers_a_totals_parts_and_warns_when_one_joins(caplog):
     # Unit 1 of the daisy chain drops out for a poll and comes back; later unit 2 joins.
     # The poller's memory of the parts makes the total not available while unit 1 is
-    # away, and the unit that joins (its whole register counted into the total at once)
-    # is told to the operator, once.
+    # away; each change is told once (INFO when unit 1 is back), the unit that joins
+    # (its whole register counted into the total at once) with what to do about it.
+    # (Only the energy column answers here: the power total has no parts to remember.)
     config = load_config_text(EPDU_CONFIG, env={})
     values = {f"{EPDU_WH}.0.1": 1000, f"{EPDU_WH}.1.1": 2000}
     client = FakeSnmp(values)
     poller = make(config, "pdu", client)
-    caplog.set_level(logging.WARNING, logger="pue_monitor.collectors.poller")
+    caplog.set_level(logging.INFO, logger="pue_monitor.collectors.poller")
     totals = []
     for change in [{}, {"drop": f"{EPDU_WH}.1.1"}, {f"{EPDU_WH}.1.1": 2100},
                    {f"{EPDU_WH}.2.1": 7000}, {}]:
@@ -198,9 +199,15 @@ async def test_a_poller_remembers_a_totals_parts_and_warns_when_one_joins(caplog
                    if r.metric == "active_energy_kwh" and not r.labels]
     assert totals == [3.0, None, pytest.approx(3.1), pytest.approx(10.1),
                       pytest.approx(10.1)]
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1, warnings
-    assert "pdu" in warnings[0] and "active_energy_kwh total now sums 3 parts" in warnings[0]
+    said = [(r.levelname, r.getMessage().split(" (")[0].split(";")[0])
+            for r in caplog.records]
+    assert said == [
+        ("WARNING", "device pdu: its active_energy_kwh total is not available: part(s) "
+                    "inlet=1 unit=1 seen before do not answer"),
+        ("INFO", "device pdu: part(s) inlet=1 unit=1 of its active_energy_kwh total "
+                 "answer again"),
+        ("WARNING", "device pdu: part(s) inlet=1 unit=2 joined its active_energy_kwh total"),
+    ]
 
 
 async def test_snmp_budget_comes_from_the_plan_the_poll_reads_with(config):

@@ -9,11 +9,13 @@ from pue_monitor.collectors.decode import decode_snmp
 from pue_monitor.collectors.snmp_decode import MISSING, decode_points, to_number
 from pue_monitor.collectors.snmp_identify import by_identity, probe_candidates
 from pue_monitor.collectors.snmp_plan import plan_snmp, table_columns
+from pue_monitor.collectors.totals import PartsSeen, labels_text
 from pue_monitor.config.errors import ConfigIssue
 from pue_monitor.config.profiles import load_profiles, parse_profile
 from pue_monitor.store.model import Quality
 
 PROFILES = load_profiles()
+T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 
 
 def profile(points: str, extra: str = ""):
@@ -218,33 +220,47 @@ def test_totals_sum_only_their_own_rows():
 # after poll with one memory of the parts seen, as a poller keeps it: a unit gone from
 # the chain makes the total not available (a smaller sum would fall, and on the unit's
 # return rise by its whole energy register in one step), and so does an inlet that
-# answers "not available". Rows: (unit, inlet) -> Wh; totals in kWh, None: not available.
+# answers "not available"; a part away FORGET_PART_S is forgotten. Polls: (hours since
+# the first, rows: (unit, inlet) -> Wh); totals in kWh, None: not available; then what
+# the memory told, by poll: (kind, labels as text).
 EPDU_WH = "1.3.6.1.4.1.534.6.6.7.3.5.1.5"
+U0, U1, U2 = "inlet=1 unit=0", "inlet=1 unit=1", "inlet=1 unit=2"
 PARTS_CASES = [
-    ("every unit each time", [{(0, 1): 1000, (1, 1): 2000}, {(0, 1): 1500, (1, 1): 2600}],
-     [3.0, 4.1]),
+    ("every unit each time", [(0, {(0, 1): 1000, (1, 1): 2000}),
+                              (1, {(0, 1): 1500, (1, 1): 2600})],
+     [3.0, 4.1], [[], []]),
     ("a unit leaves the chain and comes back",
-     [{(0, 1): 1000, (1, 1): 2000}, {(0, 1): 1100}, {(0, 1): 1200},
-      {(0, 1): 1300, (1, 1): 2300}],
-     [3.0, None, None, 3.6]),
+     [(0, {(0, 1): 1000, (1, 1): 2000}), (1, {(0, 1): 1100}), (2, {(0, 1): 1200}),
+      (3, {(0, 1): 1300, (1, 1): 2300})],
+     [3.0, None, None, 3.6], [[], [("missing", U1)], [], [("back", U1)]]),
     ("a unit joins after the first poll, then leaves",
-     [{(0, 1): 1000}, {(0, 1): 1100, (1, 1): 5000}, {(0, 1): 1200}],
-     [1.0, 6.1, None]),
+     [(0, {(0, 1): 1000}), (1, {(0, 1): 1100, (1, 1): 5000}), (2, {(0, 1): 1200})],
+     [1.0, 6.1, None], [[], [("joined", U1)], [("missing", U1)]]),
+    ("a unit away a day is forgotten: the total sums the units that answer",
+     [(0, {(0, 1): 1000, (1, 1): 2000}), (1, {(0, 1): 1100}), (23.9, {(0, 1): 1200}),
+      (24, {(0, 1): 1300}), (25, {(0, 1): 1400}), (26, {(0, 1): 1500, (1, 1): 2900})],
+     [3.0, None, None, 1.3, 1.4, 4.4],
+     [[], [("missing", U1)], [], [("forgotten", U1)], [], [("joined", U1)]]),
+    ("a chain strapped anew: unit 1 is now unit 2",
+     [(0, {(0, 1): 1000, (1, 1): 2000}), (1, {(0, 1): 1100, (2, 1): 2100})],
+     [3.0, None], [[], [("missing", U1), ("joined", U2)]]),
     ("an inlet answering 'not available' (-1) gives no total, its row is still there",
-     [{(0, 1): 1000, (0, 2): 2000}, {(0, 1): 1100, (0, 2): -1}, {(0, 1): 1200, (0, 2): 2200}],
-     [3.0, None, 3.4]),
+     [(0, {(0, 1): 1000, (0, 2): 2000}), (1, {(0, 1): 1100, (0, 2): -1}),
+      (2, {(0, 1): 1200, (0, 2): 2200})],
+     [3.0, None, 3.4], [[], [], []]),
     ("every row gone: no total at all, as before anything was seen",
-     [{(0, 1): 1000}, {}, {(0, 1): 1100}], [1.0, "absent", 1.1]),
+     [(0, {(0, 1): 1000}), (1, {}), (2, {(0, 1): 1100})], [1.0, "absent", 1.1],
+     [[], [("missing", U0)], [("back", U0)]]),
 ]
 
 
-@pytest.mark.parametrize(("polls", "want"), [c[1:] for c in PARTS_CASES],
+@pytest.mark.parametrize(("polls", "want", "told"), [c[1:] for c in PARTS_CASES],
                          ids=[c[0] for c in PARTS_CASES])
-def test_a_total_with_a_part_missing_is_not_available(polls, want):
-    epdu, seen, got = PROFILES["eaton_epdu"], {}, []
-    for rows in polls:
+def test_a_total_with_a_part_missing_is_not_available(polls, want, told):
+    epdu, seen, got, events = PROFILES["eaton_epdu"], PartsSeen(), [], []
+    for hours, rows in polls:
         answers = {f"{EPDU_WH}.{unit}.{inlet}": wh for (unit, inlet), wh in rows.items()}
-        totals = [r for r in decode_snmp(epdu, answers, "d", 0.0, seen)
+        totals = [r for r in decode_snmp(epdu, answers, "d", T0 + hours * 3600, seen)
                   if r.metric == "active_energy_kwh" and not r.labels]
         assert len(totals) <= 1
         if not totals:
@@ -253,7 +269,43 @@ def test_a_total_with_a_part_missing_is_not_available(polls, want):
             total = totals[0]
             assert (total.quality == Quality.OK) == (total.value is not None)
             got.append(None if total.value is None else pytest.approx(total.value))
+        events.append([(kind, labels_text(labels)) for kind, metric, labels in seen.events
+                       if metric == "active_energy_kwh"])
+        seen.events.clear()
     assert got == want
+    assert events == told
+
+
+def test_parts_an_ignored_index_repeats_are_counted_apart():
+    # Two pduIds behind one Raritan agent give inlet I1 twice (the pduId is an index the
+    # profile ignores): the second PDU gone is a part missing, not the same labels seen.
+    raritan, seen = PROFILES["raritan_pdu2"], PartsSeen()
+    base, digits = "1.3.6.1.4.1.13742.6.5.2.3.1.4", "1.3.6.1.4.1.13742.6.3.3.4.1.7"
+    got = []
+    for hour, pdus in enumerate([(1, 2), (1,), (1, 2)]):
+        answers = {}
+        for pdu in pdus:
+            answers[f"{base}.{pdu}.1.8"] = 1_000_000 * pdu + hour * 1000
+            answers[f"{digits}.{pdu}.1.8"] = 0
+        got += [r.value for r in decode_snmp(raritan, answers, "d", T0 + hour * 3600, seen)
+                if r.metric == "active_energy_kwh" and not r.labels]
+    assert got == [3000.0, None, 3004.0]
+
+
+def test_two_totals_of_one_metric_keep_their_parts_apart():
+    # A profile may sum one metric over two families of rows (a PDU's and an ATS's
+    # outputs): each total remembers its own parts, so neither sees the other's missing.
+    prof = profile('  - {metric: active_power_w, oid: "1.3.6.1.4.1.9.3.{line}"}\n'
+                   '  - {metric: active_power_w, oid: "1.3.6.1.4.1.9.4.{outlet}"}\n',
+                   "totals: [{metric: active_power_w, sum_over: line},\n"
+                   "         {metric: active_power_w, sum_over: outlet}]")
+    seen, got = PartsSeen(), []
+    for _ in range(3):
+        answers = {"1.3.6.1.4.1.9.3.1": 100, "1.3.6.1.4.1.9.4.1": 40, "1.3.6.1.4.1.9.4.2": 2}
+        got.append(sorted((r.value, r.quality.value)
+                          for r in decode_snmp(prof, answers, "d", T0, seen)
+                          if r.metric == "active_power_w" and not r.labels))
+    assert got == [[(42.0, "ok"), (100.0, "ok")]] * 3
 
 
 def test_without_a_memory_of_parts_a_poll_sums_the_rows_it_has():
