@@ -197,7 +197,7 @@ def _recompute(args: argparse.Namespace, config: Config) -> int:
                                  max(b for _, b in done), time.time(), written, "recompute")
     finally:
         store.close()
-    print(f"pue-monitor recompute: settings changed for {len(stale)} meter(s)"
+    print(f"pue-monitor recompute: settings or PUE method changed for {len(stale)} meter(s)"
           f"{': ' + ', '.join(stale) if stale else ''}; {written} block(s) computed"
           f"{'; ' + _ready(kept) if kept else ''}")
     return 0

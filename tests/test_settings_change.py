@@ -83,9 +83,9 @@ def test_recompute_says_which_meters_changed(tmp_path, capsys):
     assert cli("recompute", "-c", CONFIG, "--data-dir", data) == 0
     said = capsys.readouterr().out
     # 24 h of the swap-in meter's blocks again: 96 blocks.
-    assert "settings changed for 1 meter(s): swap-in; 96 block(s) computed" in said
+    assert "settings or PUE method changed for 1 meter(s): swap-in; 96 block(s) computed" in said
     assert cli("recompute", "-c", CONFIG, "--data-dir", data) == 0
-    assert "settings changed for 0 meter(s); 0 block(s) computed" in capsys.readouterr().out
+    assert "settings or PUE method changed for 0 meter(s); 0 block(s) computed" in capsys.readouterr().out
     assert report(CONFIG, data, tmp_path / "r2.json")["facility_energy_kwh"] == \
         pytest.approx(800.0, rel=1e-9)
 

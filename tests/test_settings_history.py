@@ -193,10 +193,10 @@ def test_recompute_drops_only_the_blocks_after_the_change(tmp_path, capsys):
     capsys.readouterr()
     assert cli("recompute", "-c", after, "--data-dir", store) == 0
     # Only h-it's blocks from noon on are stale: 12 h = 48 blocks.
-    assert "settings changed for 1 meter(s): h-it; 48 block(s) computed" in \
+    assert "settings or PUE method changed for 1 meter(s): h-it; 48 block(s) computed" in \
         capsys.readouterr().out
     assert cli("recompute", "-c", after, "--data-dir", store) == 0
-    assert "settings changed for 0 meter(s); 0 block(s) computed" in capsys.readouterr().out
+    assert "settings or PUE method changed for 0 meter(s); 0 block(s) computed" in capsys.readouterr().out
 
 
 def test_the_csv_and_html_reports_list_settings_and_changes(tmp_path):
