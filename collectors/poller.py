@@ -42,6 +42,7 @@ from pue_monitor.collectors.totals import (
     PART_BACK,
     PART_FORGOTTEN,
     PART_MISSING,
+    PartBefore,
     PartsSeen,
     labels_text,
 )
@@ -100,7 +101,7 @@ class DevicePoller:
                  limiter: asyncio.Semaphore | None = None,
                  stats: CollectionStats | None = None,
                  monotonic: Callable[[], float] = time.monotonic,
-                 spread: bool = True) -> None:
+                 spread: bool = True, parts_before: Iterable[PartBefore] = ()) -> None:
         self.site_id, self.device, self.profile, self.polling = site_id, device, profile, polling
         self.client, self.sink, self.clock = client, sink, clock
         # Slots on ``monotonic`` (never jumps); timestamps from ``clock`` (the wall clock).
@@ -118,9 +119,12 @@ class DevicePoller:
         self._health = _Health()
         self._unmatched_now = False
         self._plan: SnmpPlan | None = None  # the SNMP reads, once the profile is known
-        # The parts of each of the profile's totals seen so far (collectors.decode): one
-        # missing later makes the total not available rather than too small.
-        self._parts = PartsSeen()
+        # The parts of each of the profile's totals seen so far (collectors.totals), the
+        # store's of before this start included: one missing makes the total not
+        # available rather than too small.
+        self._parts_before = tuple(parts_before)
+        self._parts = PartsSeen.since_before(profile.totals if profile else (),
+                                             self._parts_before)
         self._budget: tuple[SnmpPlan | None, float] = (None, 0.0)  # (plan, its budget)
         if profile is None:
             if device.protocol != "snmp":
@@ -261,7 +265,7 @@ class DevicePoller:
     def _adopt(self, found: Identification) -> Profile:
         self.identification = found
         self.profile, self._plan = found.profile, plan_for(found.profile)
-        self._parts = PartsSeen()
+        self._parts = PartsSeen.since_before(found.profile.totals, self._parts_before)
         return found.profile
 
     def _tell_parts(self) -> None:

@@ -21,10 +21,11 @@ from pue_monitor.collectors.snmp_engine import snmp_client_for
 from pue_monitor.collectors.snmp_gufo import GufoClient
 from pue_monitor.collectors.snmp_identify import Known
 from pue_monitor.collectors.stats import CollectionStats
+from pue_monitor.collectors.totals import FORGET_PART_S, PartBefore
 from pue_monitor.collectors.udp_buffer import socket_drops, wanted_bytes
 from pue_monitor.config.model import Config, Device, ModbusTarget, Polling, Site
 from pue_monitor.store.base import StoreProtocol
-from pue_monitor.store.model import Identified
+from pue_monitor.store.model import Identified, parse_labels
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +66,39 @@ def make_client(device: Device, polling: Polling,
     return shared[key]
 
 
+def parts_before(config: Config, store: StoreProtocol, devices: Sequence[str],
+                 now: float) -> dict[str, list[PartBefore]]:
+    """{device: the parts of totals it had before this start}: the newest reading of each
+    labelled series of a metric some profile sums, within FORGET_PART_S (seeds each
+    poller's memory of its totals' parts, collectors.totals)."""
+    metrics = {t.metric for p in config.profiles.values() for t in p.totals}
+    if not metrics or not devices:
+        return {}
+    frame = store.latest(now - FORGET_PART_S, list(devices))
+    out: dict[str, list[PartBefore]] = {}
+    for device, metric, labels, ts in zip(frame["device"], frame["metric"], frame["labels"],
+                                          frame["ts"], strict=True):
+        if labels and metric in metrics:
+            out.setdefault(device, []).append(
+                (metric, tuple(sorted(parse_labels(labels).items())), float(ts)))
+    return out
+
+
 def build_pollers(config: Config, devices: Sequence[tuple[Site, Device]], sink: Sink,
                   stats: CollectionStats, limiter: asyncio.Semaphore,
                   identified: Mapping[str, Identified],
                   on_identified: OnIdentified | None,
-                  clock: Callable[[], float] = time.time) -> list[DevicePoller]:
+                  clock: Callable[[], float] = time.time,
+                  parts: Mapping[str, Sequence[PartBefore]] | None = None
+                  ) -> list[DevicePoller]:
     """One poller per device of ``devices``, all under ``limiter``, counted in ``stats``.
 
     ``identified``: what auto devices were identified as before this start (the store's
     record): each poller confirms its device's (two requests) instead of identifying it
-    from scratch. Modbus devices behind one gateway or bus share one connection.
+    from scratch. ``parts``: the parts of totals each device had before (parts_before).
+    Modbus devices behind one gateway or bus share one connection.
     """
+    parts = parts or {}
     shared: dict[tuple, ModbusConnection] = {}
     pollers = []
     for site, device in devices:
@@ -93,7 +116,8 @@ def build_pollers(config: Config, devices: Sequence[tuple[Site, Device]], sink: 
             on_identified=on_identified,
             known=None if before is None else Known(
                 before.profile, None if before.ts is None else before.sys_object_id),
-            limiter=limiter, stats=stats, spread=config.collection.spread))
+            limiter=limiter, stats=stats, spread=config.collection.spread,
+            parts_before=parts.get(device.id, ())))
     return pollers
 
 
@@ -145,9 +169,12 @@ class CollectorService:
             [s for s, _, _ in receive_sockets()] + self._fast_sockets())
         # Created here, outside any event loop: asyncio primitives bind to a loop on use.
         self.limiter = asyncio.Semaphore(limit)
-        self.pollers = build_pollers(config, config.devices(), self.sink, self.stats,
+        devices = config.devices()
+        self.pollers = build_pollers(config, devices, self.sink, self.stats,
                                      self.limiter, store.device_identifications(),
-                                     store.set_device_profile, clock)
+                                     store.set_device_profile, clock,
+                                     parts_before(config, store, [d.id for _, d in devices],
+                                                  clock()))
         self.fd_limit = raise_fd_limit_for(self.pollers)
 
     def _fast_sockets(self) -> list:

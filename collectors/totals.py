@@ -23,9 +23,16 @@ PART_MISSING, PART_BACK = "missing", "back"
 PART_FORGOTTEN, PART_JOINED = "forgotten", "joined"
 
 
+# A part a device had before this start, as the store holds it: (metric, labels, the
+# time of its newest reading).
+PartBefore = tuple[str, tuple, float]
+
+
 @dataclass
 class _Part:
-    count: int  # readings with these labels (an index the profile ignores may repeat them)
+    # Readings with these labels (an index the profile ignores may repeat them); 0 for a
+    # part known from the store only (which holds one series per labels): at least one.
+    count: int
     last: float  # when they last all answered
     away: bool = False
 
@@ -39,10 +46,26 @@ class PartsSeen:
     parts: dict[tuple, dict[tuple, _Part]] = field(default_factory=dict)
     events: list[tuple[str, str, list[tuple]]] = field(default_factory=list)
 
+    @classmethod
+    def since_before(cls, totals: list[Total] | tuple, before: Iterable[PartBefore]
+                     ) -> PartsSeen:
+        """Seeded with the parts the device had before this start (the store's newest
+        readings of the last FORGET_PART_S): a unit away when the monitor starts is
+        then missing, not a part that joins later with its whole register."""
+        seen = cls()
+        before = list(before)
+        for total in totals:
+            allowed = {total.sum_over, *total.also}
+            known = {labels: _Part(0, ts) for metric, labels, ts in before
+                     if metric == total.metric and _is_part(labels, total.sum_over, allowed)}
+            if known:
+                seen.parts[_key(total)] = known
+        return seen
+
     def complete(self, total: Total, parts: list[Reading], ts: float) -> bool:
         """Whether ``parts`` (this poll's) hold every part of ``total`` seen before."""
         now = Counter(r.labels for r in parts)
-        key = (total.metric, total.sum_over, tuple(total.also))
+        key = _key(total)
         known = self.parts.get(key)
         if known is None:
             if now:
@@ -52,11 +75,11 @@ class PartsSeen:
         changed: dict[str, list[tuple]] = {}
         for labels, part in list(known.items()):
             n = now.get(labels, 0)
-            if n >= part.count:
+            if n >= (part.count or 1):
                 if part.away:
                     part.away = False
                     changed.setdefault(PART_BACK, []).append(labels)
-                if n > part.count:
+                if part.count and n > part.count:
                     changed.setdefault(PART_JOINED, []).append(labels)
                 part.count, part.last = n, ts
             elif ts - part.last >= FORGET_PART_S:
@@ -76,6 +99,15 @@ class PartsSeen:
                 changed.setdefault(PART_JOINED, []).append(labels)
         self.events.extend((kind, total.metric, labels) for kind, labels in changed.items())
         return whole
+
+
+def _key(total: Total) -> tuple:
+    return (total.metric, total.sum_over, tuple(total.also))
+
+
+def _is_part(labels: tuple, sum_over: str, allowed: set[str]) -> bool:
+    """Whether a reading's labels make it a part of a total summed over ``sum_over``."""
+    return any(k == sum_over for k, _ in labels) and all(k in allowed for k, _ in labels)
 
 
 def add_totals(totals: list[Total] | tuple, readings: list[Reading], device: str,
@@ -116,8 +148,8 @@ def derive_totals(totals: list[Total] | tuple, readings: list[Reading], device: 
         parts = [r for r in readings if r.metric == total.metric and r.labels
                  and any(k == sum_over for k, _ in r.labels)
                  and all(k in allowed for k, _ in r.labels)]
-        whole = not any(metric == total.metric and any(k == sum_over for k, _ in labels)
-                        and all(k in allowed for k, _ in labels) for metric, labels in gone)
+        whole = not any(metric == total.metric and _is_part(labels, sum_over, allowed)
+                        for metric, labels in gone)
         if parts_seen is not None:
             whole = parts_seen.complete(total, parts, ts) and whole
         if not parts:

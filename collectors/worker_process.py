@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
 from pue_monitor.collectors.service import build_pollers, raise_fd_limit_for, run_pollers
 from pue_monitor.collectors.snmp_client import receive_sockets
 from pue_monitor.collectors.stats import CollectionStats
+from pue_monitor.collectors.totals import PartBefore
 from pue_monitor.collectors.udp_buffer import socket_drops
 from pue_monitor.config.model import Config
 from pue_monitor.store.model import Identified, PollResult
@@ -45,6 +46,7 @@ class WorkerSpec:
     sites: tuple[str, ...]
     identified: dict[str, Identified]  # the store's record of auto devices, at its start
     log_level: int = logging.INFO
+    parts: dict[str, list[PartBefore]] = field(default_factory=dict)  # service.parts_before
 
 
 class _Channel:
@@ -99,7 +101,7 @@ async def _work(spec: WorkerSpec, conn: Connection) -> None:
     devices = [(site, device) for site, device in config.devices() if site.id in sites]
     pollers = build_pollers(config, devices, send, stats,
                             asyncio.Semaphore(config.collection.max_in_flight),
-                            spec.identified, identified)
+                            spec.identified, identified, parts=spec.parts)
     raise_fd_limit_for(pollers)
     log.info("polling %d devices of sites %s, at most %d polls in flight", len(pollers),
              ", ".join(spec.sites), stats.in_flight_limit)

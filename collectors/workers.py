@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
+from pue_monitor.collectors.service import parts_before
 from pue_monitor.collectors.sink import Destination, FanOutSink, StoreSink
 from pue_monitor.collectors.stats import (CollectionStats, Snapshot, WorkerCounts, combined,
                                           retired)
@@ -227,8 +228,15 @@ class WorkerPool:
         except Exception as exc:  # the workers identify their auto devices afresh
             log.error("cannot read the identified devices from the store: %s", exc)
             identified = {}
+        devices = [d.id for site, d in self.config.devices() if site.id in slot.sites]
         try:
-            await self._start(slot, identified, queue)
+            parts = await asyncio.to_thread(parts_before, self.config, self.store, devices,
+                                            time.time())
+        except Exception as exc:  # the totals' parts are then learnt from the first polls
+            log.error("cannot read the devices' recent parts from the store: %s", exc)
+            parts = {}
+        try:
+            await self._start(slot, identified, queue, parts)
         except OSError as exc:  # no memory, no process slots: tried again like a death
             return f"could not start: {exc}"
         process = slot.process
@@ -264,9 +272,11 @@ class WorkerPool:
             process.kill()
             await slot.ended.wait()
 
-    async def _start(self, slot: _Slot, identified: dict, queue: asyncio.Queue) -> None:
+    async def _start(self, slot: _Slot, identified: dict, queue: asyncio.Queue,
+                     parts: dict | None = None) -> None:
         reader, writer = self._context.Pipe(duplex=False)
-        spec = WorkerSpec(slot.index, self.config, slot.sites, identified, self.log_level())
+        spec = WorkerSpec(slot.index, self.config, slot.sites, identified, self.log_level(),
+                          parts or {})
         process = self._context.Process(target=worker_main, args=(spec, writer), daemon=True,
                                         name=f"pue-monitor-worker-{slot.index}")
         # In a thread: handing the configuration over waits for the new interpreter to

@@ -277,3 +277,49 @@ async def test_readings_read_while_the_clock_is_behind_are_flagged(config, times
     assert all(x.value is None for r, f in zip(results, flagged) if f for x in r.readings)
     warnings = [r for r in caplog.records if "went back" in r.getMessage()]
     assert len(warnings) == (1 if any(flagged) else 0)  # once per episode
+
+
+async def test_a_unit_away_when_the_monitor_starts_is_missing_not_joining(tmp_path, caplog):
+    # Before this start the store had both units of the chain (an hour ago); the monitor
+    # starts while unit 1 is away: its total is not available (not unit 0's count alone,
+    # which would rise by unit 1's whole register when it answers), and when unit 1
+    # answers it is back, not a part joining. A unit last read over a day ago is not
+    # waited for.
+    from pue_monitor.collectors.service import parts_before
+    from pue_monitor.store.model import PollResult, Reading
+    from pue_monitor.store.sqlite import Store
+
+    config = load_config_text(EPDU_CONFIG, env={})
+    now = 1_767_225_600.0
+    store = Store.open(tmp_path)
+    try:
+        def energy(ts, unit, kwh):
+            return Reading(ts, "pdu", "active_energy_kwh", kwh,
+                           (("inlet", "1"), ("unit", str(unit))))
+        store.write_polls([
+            PollResult("pdu", "s1", now - 3 * 86400, 0.01, (energy(now - 3 * 86400, 2, 9.0),)),
+            PollResult("pdu", "s1", now - 3600, 0.01,
+                       (energy(now - 3600, 0, 1.0), energy(now - 3600, 1, 2.0)))])
+        before = parts_before(config, store, ["pdu", "meter"], now)
+    finally:
+        store.close()
+    assert before == {"pdu": [("active_energy_kwh", (("inlet", "1"), ("unit", "0")), now - 3600),
+                              ("active_energy_kwh", (("inlet", "1"), ("unit", "1")), now - 3600)]}
+    values = {f"{EPDU_WH}.0.1": 1100}
+    site, device = config.devices()[0]
+    times = iter([now, now + 10])
+    poller = DevicePoller(site.id, device, config.profile_of(device),
+                          config.polling_for(site, device), FakeSnmp(values), None,
+                          clock=lambda: next(times), parts_before=before["pdu"])
+    caplog.set_level(logging.INFO, logger="pue_monitor.collectors.poller")
+    totals = []
+    for change in [{}, {f"{EPDU_WH}.1.1": 2100}]:
+        values.update(change)
+        result = await poller.poll_once()
+        totals += [r.value for r in result.readings
+                   if r.metric == "active_energy_kwh" and not r.labels]
+    assert totals == [None, pytest.approx(3.2)]
+    assert [r.getMessage().split(";")[0] for r in caplog.records] == [
+        "device pdu: its active_energy_kwh total is not available: part(s) inlet=1 unit=1 "
+        "seen before do not answer",
+        "device pdu: part(s) inlet=1 unit=1 of its active_energy_kwh total answer again"]

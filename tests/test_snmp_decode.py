@@ -292,6 +292,23 @@ def test_parts_an_ignored_index_repeats_are_counted_apart():
     assert got == [3000.0, None, 3004.0]
 
 
+def test_parts_known_from_the_store_are_waited_for_and_counted_on_first_sight():
+    # Seeded from the store (one series per labels, so no count): the first poll that
+    # has them, twice over, is no part joining; the same poll without them is one missing.
+    raritan = PROFILES["raritan_pdu2"]
+    base, digits = "1.3.6.1.4.1.13742.6.5.2.3.1.4", "1.3.6.1.4.1.13742.6.3.3.4.1.7"
+    before = [("active_energy_kwh", (("inlet", "I1"),), T0 - 60)]
+    got = []
+    for pdus in [(1, 2), (1,), ()]:
+        seen = PartsSeen.since_before(raritan.totals, before)
+        answers = {f"{base}.{p}.1.8": 1000 for p in pdus} | {f"{digits}.{p}.1.8": 0
+                                                            for p in pdus}
+        totals = [r.value for r in decode_snmp(raritan, answers, "d", T0, seen)
+                  if r.metric == "active_energy_kwh" and not r.labels]
+        got.append((totals, [kind for kind, _, _ in seen.events]))
+    assert got == [([2.0], []), ([1.0], []), ([], ["missing"])]
+
+
 def test_two_totals_of_one_metric_keep_their_parts_apart():
     # A profile may sum one metric over two families of rows (a PDU's and an ATS's
     # outputs): each total remembers its own parts, so neither sees the other's missing.
