@@ -21,7 +21,7 @@ from pue_monitor.collectors.snmp_engine import snmp_client_for
 from pue_monitor.collectors.snmp_gufo import GufoClient
 from pue_monitor.collectors.snmp_identify import Known
 from pue_monitor.collectors.stats import CollectionStats
-from pue_monitor.collectors.totals import FORGET_PART_S, PartBefore
+from pue_monitor.collectors.totals import PartBefore
 from pue_monitor.collectors.udp_buffer import socket_drops, wanted_bytes
 from pue_monitor.config.model import Config, Device, ModbusTarget, Polling, Site
 from pue_monitor.store.base import StoreProtocol
@@ -66,21 +66,29 @@ def make_client(device: Device, polling: Polling,
     return shared[key]
 
 
+# At a start, the parts a device's totals had in the store's readings this recent are
+# waited for: a restart or an upgrade takes minutes; reading a day back would make every
+# start of a large PostgreSQL store scan a day of readings.
+PARTS_LOOKBACK_S = 3600.0
+PARTS_CHUNK = 500  # devices per store query (bound parameters)
+
+
 def parts_before(config: Config, store: StoreProtocol, devices: Sequence[str],
                  now: float) -> dict[str, list[PartBefore]]:
     """{device: the parts of totals it had before this start}: the newest reading of each
-    labelled series of a metric some profile sums, within FORGET_PART_S (seeds each
+    labelled series of a metric some profile sums, within PARTS_LOOKBACK_S (seeds each
     poller's memory of its totals' parts, collectors.totals)."""
     metrics = {t.metric for p in config.profiles.values() for t in p.totals}
-    if not metrics or not devices:
-        return {}
-    frame = store.latest(now - FORGET_PART_S, list(devices))
     out: dict[str, list[PartBefore]] = {}
-    for device, metric, labels, ts in zip(frame["device"], frame["metric"], frame["labels"],
-                                          frame["ts"], strict=True):
-        if labels and metric in metrics:
-            out.setdefault(device, []).append(
-                (metric, tuple(sorted(parse_labels(labels).items())), float(ts)))
+    if not metrics:
+        return out
+    for first in range(0, len(devices), PARTS_CHUNK):
+        frame = store.latest(now - PARTS_LOOKBACK_S, list(devices[first:first + PARTS_CHUNK]))
+        for device, metric, labels, ts in zip(frame["device"], frame["metric"],
+                                              frame["labels"], frame["ts"], strict=True):
+            if labels and metric in metrics:
+                out.setdefault(device, []).append(
+                    (metric, tuple(sorted(parse_labels(labels).items())), float(ts)))
     return out
 
 
