@@ -178,11 +178,14 @@ class CollectorService:
         # Created here, outside any event loop: asyncio primitives bind to a loop on use.
         self.limiter = asyncio.Semaphore(limit)
         devices = config.devices()
+        try:
+            parts = parts_before(config, store, [d.id for _, d in devices], clock())
+        except Exception as exc:  # the totals' parts are then learnt from the first polls
+            log.error("cannot read the devices' recent parts from the store: %s", exc)
+            parts = {}
         self.pollers = build_pollers(config, devices, self.sink, self.stats,
                                      self.limiter, store.device_identifications(),
-                                     store.set_device_profile, clock,
-                                     parts_before(config, store, [d.id for _, d in devices],
-                                                  clock()))
+                                     store.set_device_profile, clock, parts)
         self.fd_limit = raise_fd_limit_for(self.pollers)
 
     def _fast_sockets(self) -> list:
