@@ -122,9 +122,10 @@ class DevicePoller:
         # The parts of each of the profile's totals seen so far (collectors.totals), the
         # store's of before this start included: one missing makes the total not
         # available rather than too small.
-        self._parts_before = tuple(parts_before)
-        self._parts = PartsSeen.since_before(profile.totals if profile else (),
-                                             self._parts_before)
+        before = tuple(parts_before)
+        self._parts = PartsSeen.since_before(profile.totals if profile else (), before)
+        # Kept only until an auto device's profile is found (then seeded as above).
+        self._parts_before = () if profile is not None else before
         self._budget: tuple[SnmpPlan | None, float] = (None, 0.0)  # (plan, its budget)
         if profile is None:
             if device.protocol != "snmp":
@@ -266,6 +267,7 @@ class DevicePoller:
         self.identification = found
         self.profile, self._plan = found.profile, plan_for(found.profile)
         self._parts = PartsSeen.since_before(found.profile.totals, self._parts_before)
+        self._parts_before = ()
         return found.profile
 
     def _tell_parts(self) -> None:

@@ -21,7 +21,7 @@ from pue_monitor.collectors.snmp_engine import snmp_client_for
 from pue_monitor.collectors.snmp_gufo import GufoClient
 from pue_monitor.collectors.snmp_identify import Known
 from pue_monitor.collectors.stats import CollectionStats
-from pue_monitor.collectors.totals import PartBefore
+from pue_monitor.collectors.totals import PartBefore, parts_of
 from pue_monitor.collectors.udp_buffer import socket_drops, wanted_bytes
 from pue_monitor.config.model import Config, Device, ModbusTarget, Polling, Site
 from pue_monitor.store.base import StoreProtocol
@@ -67,28 +67,41 @@ def make_client(device: Device, polling: Polling,
 
 
 # At a start, the parts a device's totals had in the store's readings this recent are
-# waited for: a restart or an upgrade takes minutes; reading a day back would make every
-# start of a large PostgreSQL store scan a day of readings.
-PARTS_LOOKBACK_S = 3600.0
+# waited for: a restart or an upgrade takes minutes. Further back would cost every start
+# of a large PostgreSQL store a scan of that many readings (its `latest` reads the time
+# range: about 30 s for 2,000 devices and an hour of minute readings).
+PARTS_LOOKBACK_S = 900.0
 PARTS_CHUNK = 500  # devices per store query (bound parameters)
 
 
 def parts_before(config: Config, store: StoreProtocol, devices: Sequence[str],
                  now: float) -> dict[str, list[PartBefore]]:
-    """{device: the parts of totals it had before this start}: the newest reading of each
-    labelled series of a metric some profile sums, within PARTS_LOOKBACK_S (seeds each
-    poller's memory of its totals' parts, collectors.totals)."""
-    metrics = {t.metric for p in config.profiles.values() for t in p.totals}
+    """{device: the parts of its totals it had before this start}: the newest reading of
+    each part within PARTS_LOOKBACK_S (seeds each poller's memory of its totals' parts,
+    collectors.totals). Only devices whose profile has totals, or is yet to be found
+    (``profile: auto``: the parts of any profile's totals), are read."""
+    every_total = tuple(t for p in config.profiles.values() for t in p.totals)
+    totals_of: dict[str, tuple] = {}
+    for _, device in config.devices():
+        if device.id in devices:
+            profile = config.known_profile(device)
+            totals = every_total if profile is None else tuple(profile.totals)
+            if totals:
+                totals_of[device.id] = totals
+    wanted = sorted(totals_of)
     out: dict[str, list[PartBefore]] = {}
-    if not metrics:
-        return out
-    for first in range(0, len(devices), PARTS_CHUNK):
-        frame = store.latest(now - PARTS_LOOKBACK_S, list(devices[first:first + PARTS_CHUNK]))
+    for first in range(0, len(wanted), PARTS_CHUNK):
+        frame = store.latest(now - PARTS_LOOKBACK_S, wanted[first:first + PARTS_CHUNK])
+        rows: dict[str, list[PartBefore]] = {}
         for device, metric, labels, ts in zip(frame["device"], frame["metric"],
                                               frame["labels"], frame["ts"], strict=True):
-            if labels and metric in metrics:
-                out.setdefault(device, []).append(
+            if labels:
+                rows.setdefault(device, []).append(
                     (metric, tuple(sorted(parse_labels(labels).items())), float(ts)))
+        for device, before in rows.items():
+            parts = parts_of(totals_of[device], before)
+            if parts:
+                out[device] = parts
     return out
 
 

@@ -17,6 +17,9 @@ from pue_monitor.store.model import Quality, Reading
 # than a sum too small, whose energy would come back as one step's when the part does.
 FORGET_PART_S = 86_400.0
 
+# A part that keeps going missing and coming back is told at most this often.
+TELL_AGAIN_S = 3600.0
+
 # What a PartsSeen tells its poller: a part went missing, answered again, was forgotten
 # or joined (one the poller had not seen).
 PART_MISSING, PART_BACK = "missing", "back"
@@ -35,6 +38,8 @@ class _Part:
     count: int
     last: float  # when they last all answered
     away: bool = False
+    told: float = -math.inf  # when its going missing was last told
+    back_told: bool = False  # its coming back is to be told (its going was)
 
 
 @dataclass
@@ -50,8 +55,8 @@ class PartsSeen:
     def since_before(cls, totals: list[Total] | tuple, before: Iterable[PartBefore]
                      ) -> PartsSeen:
         """Seeded with the parts the device had before this start (the store's newest
-        readings of the last FORGET_PART_S): a unit away when the monitor starts is
-        then missing, not a part that joins later with its whole register."""
+        readings, collectors.service.parts_before): a unit away when the monitor starts
+        is then missing, not a part that joins later with its whole register."""
         seen = cls()
         before = list(before)
         for total in totals:
@@ -78,7 +83,9 @@ class PartsSeen:
             if n >= (part.count or 1):
                 if part.away:
                     part.away = False
-                    changed.setdefault(PART_BACK, []).append(labels)
+                    if part.back_told:
+                        part.back_told = False
+                        changed.setdefault(PART_BACK, []).append(labels)
                 if part.count and n > part.count:
                     changed.setdefault(PART_JOINED, []).append(labels)
                 part.count, part.last = n, ts
@@ -92,13 +99,25 @@ class PartsSeen:
                 whole = False
                 if not part.away:
                     part.away = True
-                    changed.setdefault(PART_MISSING, []).append(labels)
+                    # A part that comes and goes is told once per TELL_AGAIN_S, not at
+                    # every flap (the total is not available each time all the same).
+                    if ts - part.told >= TELL_AGAIN_S:
+                        part.told, part.back_told = ts, True
+                        changed.setdefault(PART_MISSING, []).append(labels)
         for labels, n in now.items():
             if labels not in known:
                 known[labels] = _Part(n, ts)
                 changed.setdefault(PART_JOINED, []).append(labels)
         self.events.extend((kind, total.metric, labels) for kind, labels in changed.items())
         return whole
+
+
+def parts_of(totals: list[Total] | tuple, before: Iterable[PartBefore]) -> list[PartBefore]:
+    """Of ``before``, the parts of one of ``totals``."""
+    wanted = [(t.metric, t.sum_over, {t.sum_over, *t.also}) for t in totals]
+    return [p for p in before
+            if any(p[0] == metric and _is_part(p[1], over, allowed)
+                   for metric, over, allowed in wanted)]
 
 
 def _key(total: Total) -> tuple:

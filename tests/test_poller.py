@@ -283,8 +283,8 @@ async def test_a_unit_away_when_the_monitor_starts_is_missing_not_joining(tmp_pa
     # Before this start the store had both units of the chain (an hour ago); the monitor
     # starts while unit 1 is away: its total is not available (not unit 0's count alone,
     # which would rise by unit 1's whole register when it answers), and when unit 1
-    # answers it is back, not a part joining. A unit last read over an hour before the
-    # start (PARTS_LOOKBACK_S) is not waited for.
+    # answers it is back, not a part joining. A unit last read longer before the start
+    # than PARTS_LOOKBACK_S (15 minutes) is not waited for.
     from pue_monitor.collectors.service import parts_before
     from pue_monitor.store.model import PollResult, Reading
     from pue_monitor.store.sqlite import Store
@@ -297,14 +297,17 @@ async def test_a_unit_away_when_the_monitor_starts_is_missing_not_joining(tmp_pa
             return Reading(ts, "pdu", "active_energy_kwh", kwh,
                            (("inlet", "1"), ("unit", str(unit))))
         store.write_polls([
-            PollResult("pdu", "s1", now - 7200, 0.01, (energy(now - 7200, 2, 9.0),)),
-            PollResult("pdu", "s1", now - 3600, 0.01,
-                       (energy(now - 3600, 0, 1.0), energy(now - 3600, 1, 2.0)))])
+            PollResult("pdu", "s1", now - 1800, 0.01, (energy(now - 1800, 2, 9.0),)),
+            PollResult("pdu", "s1", now - 600, 0.01,
+                       (energy(now - 600, 0, 1.0), energy(now - 600, 1, 2.0),
+                        Reading(now - 600, "pdu", "active_energy_kwh", 0.5,
+                                (("outlet", "1"), ("unit", "0")))))])
         before = parts_before(config, store, ["pdu", "meter"], now)
     finally:
         store.close()
-    assert before == {"pdu": [("active_energy_kwh", (("inlet", "1"), ("unit", "0")), now - 3600),
-                              ("active_energy_kwh", (("inlet", "1"), ("unit", "1")), now - 3600)]}
+    # The outlet's counter is no part of a total: not kept. The meter has no totals.
+    assert before == {"pdu": [("active_energy_kwh", (("inlet", "1"), ("unit", "0")), now - 600),
+                              ("active_energy_kwh", (("inlet", "1"), ("unit", "1")), now - 600)]}
     values = {f"{EPDU_WH}.0.1": 1100}
     site, device = config.devices()[0]
     times = iter([now, now + 10])
