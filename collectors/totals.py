@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pue_monitor.config.profiles import Total
 from pue_monitor.store.model import Quality, Reading
 
-# A part not answered this long (a unit removed, a chain strapped anew) is forgotten: the
-# total then sums the parts that answer. Until then it is not available, a gap rather
+# A part missing from the device's answers this long (a unit removed, a chain strapped
+# anew) is forgotten: the total then sums the parts that answer. Until then it is not available, a gap rather
 # than a sum too small, whose energy would come back as one step's when the part does.
 FORGET_PART_S = 86_400.0
 
@@ -36,8 +36,8 @@ class _Part:
     # Readings with these labels (an index the profile ignores may repeat them); 0 for a
     # part known from the store only (which holds one series per labels): at least one.
     count: int
-    last: float  # when they last all answered
     away: bool = False
+    away_since: float = math.inf  # the first poll that missed it, this time away
     told: float = -math.inf  # when its going missing was last told
     back_told: bool = False  # its coming back is to be told (its going was)
 
@@ -61,7 +61,7 @@ class PartsSeen:
         before = list(before)
         for total in totals:
             allowed = {total.sum_over, *total.also}
-            known = {labels: _Part(0, ts) for metric, labels, ts in before
+            known = {labels: _Part(0) for metric, labels, _ in before
                      if metric == total.metric and _is_part(labels, total.sum_over, allowed)}
             if known:
                 seen.parts[_key(total)] = known
@@ -74,7 +74,7 @@ class PartsSeen:
         known = self.parts.get(key)
         if known is None:
             if now:
-                self.parts[key] = {labels: _Part(n, ts) for labels, n in now.items()}
+                self.parts[key] = {labels: _Part(n) for labels, n in now.items()}
             return True
         whole = True
         changed: dict[str, list[tuple]] = {}
@@ -88,17 +88,18 @@ class PartsSeen:
                         changed.setdefault(PART_BACK, []).append(labels)
                 if part.count and n > part.count:
                     changed.setdefault(PART_JOINED, []).append(labels)
-                part.count, part.last = n, ts
-            elif ts - part.last >= FORGET_PART_S:
+                part.count = n
+            elif part.away and ts - part.away_since >= FORGET_PART_S:
+                # Away a day of polls (not of a device that did not answer at all).
                 changed.setdefault(PART_FORGOTTEN, []).append(labels)
                 if n:
-                    part.count, part.last, part.away = n, ts, False
+                    part.count, part.away = n, False
                 else:
                     del known[labels]
             else:
                 whole = False
                 if not part.away:
-                    part.away = True
+                    part.away, part.away_since = True, ts
                     # A part that comes and goes is told once per TELL_AGAIN_S, not at
                     # every flap (the total is not available each time all the same).
                     if ts - part.told >= TELL_AGAIN_S:
@@ -106,7 +107,7 @@ class PartsSeen:
                         changed.setdefault(PART_MISSING, []).append(labels)
         for labels, n in now.items():
             if labels not in known:
-                known[labels] = _Part(n, ts)
+                known[labels] = _Part(n)
                 changed.setdefault(PART_JOINED, []).append(labels)
         self.events.extend((kind, total.metric, labels) for kind, labels in changed.items())
         return whole
