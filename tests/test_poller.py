@@ -326,3 +326,39 @@ async def test_a_unit_away_when_the_monitor_starts_is_missing_not_joining(tmp_pa
         "device pdu: its active_energy_kwh total is not available: part(s) inlet=1 unit=1 "
         "seen before do not answer",
         "device pdu: part(s) inlet=1 unit=1 of its active_energy_kwh total answer again"]
+
+
+@pytest.mark.parametrize("store_fails", [False, True], ids=["seeded", "store-fails"])
+def test_the_collector_service_seeds_its_pollers_and_starts_without(tmp_path, caplog,
+                                                                     store_fails):
+    # The service reads the parts before its pollers exist; a store that cannot give
+    # them is logged and the monitor starts all the same, its pollers learning the parts
+    # from their first polls.
+    from pue_monitor.collectors.service import CollectorService
+    from pue_monitor.store.model import PollResult, Reading
+    from pue_monitor.store.sqlite import Store
+
+    config = load_config_text(EPDU_CONFIG, env={})
+    now = 1_767_225_600.0
+    store = Store.open(tmp_path)
+    try:
+        store.write_polls([PollResult("pdu", "s1", now - 60, 0.01, (
+            Reading(now - 60, "pdu", "active_energy_kwh", 2.0, (("inlet", "1"), ("unit", "1"))),))])
+        if store_fails:
+            def broken(*args, **kwargs):
+                raise OSError("disk I/O error")
+            store.latest = broken
+        caplog.set_level(logging.ERROR)
+        service = CollectorService(config, store, clock=lambda: now)
+        pdu = next(p for p in service.pollers if p.device.id == "pdu")
+        seeded = {key: sorted(parts) for key, parts in pdu._parts.parts.items()}
+    finally:
+        store.close()
+    if store_fails:
+        assert seeded == {}
+        assert [r.getMessage() for r in caplog.records] == [
+            "cannot read the devices' recent parts from the store: disk I/O error"]
+    else:
+        assert seeded == {("active_energy_kwh", "inlet", ("unit",)): [(("inlet", "1"),
+                                                                        ("unit", "1"))]}
+        assert caplog.records == []
