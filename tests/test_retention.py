@@ -90,16 +90,21 @@ def test_pruning_deletes_older_readings_a_day_at_a_time(store):
     assert store.first_reading_ts("ups") is None
 
 
+def made_with(store, conf, record) -> None:
+    """48 hourly readings of inc and ups from T0, 40 hours of their blocks, and the record
+    ``record(site, device)`` of what each meter's blocks were made with."""
+    store.write_polls(polls(["inc", "ups"], T0, 48))
+    store.write_interval_energy([block(d, T0 + k * 900.0) for d in ("inc", "ups")
+                                 for k in range(4 * 40)])
+    store.replace_settings({d.id: record(s, d) for s, d in conf.devices() if d.id != "temp"},
+                           drop_blocks=False)
+
+
 def test_a_settings_change_keeps_the_blocks_of_pruned_readings(store_factory, caplog):
     store = store_factory.open("data", config(1))
     try:
         before = config(1)
-        store.write_polls(polls(["inc", "ups"], T0, 48))
-        store.write_interval_energy([block(d, T0 + k * 900.0) for d in ("inc", "ups")
-                                     for k in range(4 * 40)])
-        store.replace_settings({d.id: fingerprint(block_settings(before, s, d))
-                                for s, d in before.devices() if d.id != "temp"},
-                               drop_blocks=False)
+        made_with(store, before, lambda s, d: fingerprint(block_settings(before, s, d)))
         store.prune_readings(T0 + 24 * 3600)
         changed = load_config_text(CONFIG.format(retention="retention: {readings_days: 1}")
                                    .replace("interval_s: 60", "interval_s: 30"), env={})
@@ -126,13 +131,8 @@ def test_blocks_of_an_earlier_pue_method_over_pruned_readings_are_kept(store_fac
     store = store_factory.open("data", config(1))
     try:
         now = config(1)
-        store.write_polls(polls(["inc", "ups"], T0, 48))
-        store.write_interval_energy([block(d, T0 + k * 900.0) for d in ("inc", "ups")
-                                     for k in range(4 * 40)])
-        store.replace_settings({d.id: json.dumps({"method": "pue-monitor/3",
-                                                  "timeline": block_timeline(now, s, d)})
-                                for s, d in now.devices() if d.id != "temp"},
-                               drop_blocks=False)
+        made_with(store, now, lambda s, d: json.dumps({"method": "pue-monitor/3",
+                                                       "timeline": block_timeline(now, s, d)}))
         store.prune_readings(T0 + 24 * 3600)
         caplog.set_level(logging.WARNING)
         cut = T0 + 25 * 3600  # the oldest reading, T0 + 24 h, and an hour

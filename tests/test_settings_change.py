@@ -90,20 +90,27 @@ def test_recompute_says_which_meters_changed(tmp_path, capsys):
         pytest.approx(800.0, rel=1e-9)
 
 
+def one_block_store(path: Path):
+    """A store with two readings of the swap-in meter and its one block between them."""
+    from pue_monitor.store.model import Reading
+    from pue_monitor.store.sqlite import Store
+
+    store = Store.open(path)
+    store.import_readings([Reading(t, "swap-in", "active_energy_kwh", v)
+                           for t, v in ((0.0, 1.0), (900.0, 2.0))])
+    store.write_interval_energy([("swap-in", 0.0, 900.0, 1.0, 900.0, "counter")])
+    return store
+
+
 def test_a_store_of_an_earlier_version_keeps_its_blocks(tmp_path):
     # No fingerprint recorded at all: the blocks are taken as made with this configuration
     # (only recorded, nothing dropped); a change after that drops them.
     from pue_monitor.config import load_config
     from pue_monitor.figures.settings import refresh_settings
-    from pue_monitor.store.model import Reading
-    from pue_monitor.store.sqlite import Store
 
     config = load_config(CONFIG)
-    store = Store.open(tmp_path)
+    store = one_block_store(tmp_path)
     try:
-        store.import_readings([Reading(t, "swap-in", "active_energy_kwh", v)
-                               for t, v in ((0.0, 1.0), (900.0, 2.0))])
-        store.write_interval_energy([("swap-in", 0.0, 900.0, 1.0, 900.0, "counter")])
         assert refresh_settings(store, config) == {}
         assert store.block_counts(["swap-in"], 0.0, 900.0) == {"swap-in": 1}
         assert set(store.settings_fingerprints()) == {
@@ -147,15 +154,10 @@ def _record_cases():
 def test_blocks_of_another_pue_method_are_computed_again(tmp_path, written, kept):
     from pue_monitor.config import load_config
     from pue_monitor.figures.settings import METHOD, refresh_settings
-    from pue_monitor.store.model import Reading
-    from pue_monitor.store.sqlite import Store
 
     config = load_config(CONFIG)
-    store = Store.open(tmp_path)
+    store = one_block_store(tmp_path)
     try:
-        store.import_readings([Reading(t, "swap-in", "active_energy_kwh", v)
-                               for t, v in ((0.0, 1.0), (900.0, 2.0))])
-        store.write_interval_energy([("swap-in", 0.0, 900.0, 1.0, 900.0, "counter")])
         assert refresh_settings(store, config) == {}  # every device's record, this form
         store.replace_settings({"swap-in": written(config)}, drop_blocks=False)
         spans = refresh_settings(store, config)
@@ -173,15 +175,10 @@ def test_records_from_before_the_method_was_kept_are_version_4s(tmp_path, monkey
     # version 4 record like any other: its blocks are stale.
     from pue_monitor.config import load_config
     from pue_monitor.figures import settings
-    from pue_monitor.store.model import Reading
-    from pue_monitor.store.sqlite import Store
 
     config = load_config(CONFIG)
-    store = Store.open(tmp_path)
+    store = one_block_store(tmp_path)
     try:
-        store.import_readings([Reading(t, "swap-in", "active_energy_kwh", v)
-                               for t, v in ((0.0, 1.0), (900.0, 2.0))])
-        store.write_interval_energy([("swap-in", 0.0, 900.0, 1.0, 900.0, "counter")])
         assert settings.refresh_settings(store, config) == {}
         site, device = next((s, d) for s, d in config.devices() if d.id == "swap-in")
         store.replace_settings({"swap-in": json.dumps(settings.block_timeline(
