@@ -13,13 +13,13 @@ from pue_monitor.collectors.snmp_decode import (  # noqa: F401 - re-exported
     decode_points,
     decode_sourced,
 )
-from pue_monitor.config.datatypes import SUNSSF_MAX, SUNSSF_MIN, SUNSSF_NOT_IMPLEMENTED
-from pue_monitor.config.profiles import Profile, Total
 from pue_monitor.collectors.totals import (  # noqa: F401 - derive_totals re-exported
     PartsSeen,
     add_totals,
     derive_totals,
 )
+from pue_monitor.config.datatypes import SUNSSF_MAX, SUNSSF_MIN, SUNSSF_NOT_IMPLEMENTED
+from pue_monitor.config.profiles import Profile, Total
 from pue_monitor.store.model import Quality, Reading
 
 

@@ -310,8 +310,6 @@ class DevicePoller:
             answers, refused = await read_answers(self.client,  # type: ignore[arg-type]
                                                   plan, stages_timeout)
             errors = {ErrorKind.DEVICE.value: refused} if refused else {}
-            if not self.profile.totals:
-                return decode_snmp(self.profile, answers, self.device.id, ts), errors
             readings = decode_snmp(self.profile, answers, self.device.id, ts, self._parts)
             if self._parts.events:
                 self._tell_parts()

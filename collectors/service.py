@@ -76,14 +76,15 @@ PARTS_CHUNK = 500  # devices per store query (bound parameters)
 
 def parts_before(config: Config, store: StoreProtocol, devices: Sequence[str],
                  now: float) -> dict[str, list[PartBefore]]:
-    """{device: the parts of its totals it had before this start}: the newest reading of
-    each part within PARTS_LOOKBACK_S (seeds each poller's memory of its totals' parts,
+    """{device: the parts of its totals it had before this start}: those read within
+    PARTS_LOOKBACK_S (seeds each poller's memory of its totals' parts,
     collectors.totals). Only devices whose profile has totals, or is yet to be found
     (``profile: auto``: the parts of any profile's totals), are read."""
     every_total = tuple(t for p in config.profiles.values() for t in p.totals)
+    asked = set(devices)
     totals_of: dict[str, tuple] = {}
     for _, device in config.devices():
-        if device.id in devices:
+        if device.id in asked:
             profile = config.known_profile(device)
             totals = every_total if profile is None else tuple(profile.totals)
             if totals:
@@ -93,11 +94,11 @@ def parts_before(config: Config, store: StoreProtocol, devices: Sequence[str],
     for first in range(0, len(wanted), PARTS_CHUNK):
         frame = store.latest(now - PARTS_LOOKBACK_S, wanted[first:first + PARTS_CHUNK])
         rows: dict[str, list[PartBefore]] = {}
-        for device, metric, labels, ts in zip(frame["device"], frame["metric"],
-                                              frame["labels"], frame["ts"], strict=True):
+        for device, metric, labels in zip(frame["device"], frame["metric"], frame["labels"],
+                                          strict=True):
             if labels:
                 rows.setdefault(device, []).append(
-                    (metric, tuple(sorted(parse_labels(labels).items())), float(ts)))
+                    (metric, tuple(sorted(parse_labels(labels).items()))))
         for device, before in rows.items():
             parts = parts_of(totals_of[device], before)
             if parts:

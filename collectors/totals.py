@@ -13,8 +13,9 @@ from pue_monitor.config.profiles import Total
 from pue_monitor.store.model import Quality, Reading
 
 # A part missing from the device's answers this long (a unit removed, a chain strapped
-# anew) is forgotten: the total then sums the parts that answer. Until then it is not available, a gap rather
-# than a sum too small, whose energy would come back as one step's when the part does.
+# anew) is forgotten: the total then sums the parts that answer. Until then it is not
+# available, a gap rather than a sum too small, whose energy would come back as one
+# step's when the part does.
 FORGET_PART_S = 86_400.0
 
 # A part that keeps going missing and coming back is told at most this often.
@@ -26,9 +27,8 @@ PART_MISSING, PART_BACK = "missing", "back"
 PART_FORGOTTEN, PART_JOINED = "forgotten", "joined"
 
 
-# A part a device had before this start, as the store holds it: (metric, labels, the
-# time of its newest reading).
-PartBefore = tuple[str, tuple, float]
+# A part a device had before this start, as the store holds it: (metric, labels).
+PartBefore = tuple[str, tuple]
 
 
 @dataclass
@@ -60,9 +60,7 @@ class PartsSeen:
         seen = cls()
         before = list(before)
         for total in totals:
-            allowed = {total.sum_over, *total.also}
-            known = {labels: _Part(0) for metric, labels, _ in before
-                     if metric == total.metric and _is_part(labels, total.sum_over, allowed)}
+            known = {labels: _Part(0) for _, labels in parts_of((total,), before)}
             if known:
                 seen.parts[_key(total)] = known
         return seen
@@ -165,9 +163,8 @@ def derive_totals(totals: list[Total] | tuple, readings: list[Reading], device: 
                and r.quality != Quality.NOT_AVAILABLE for r in readings):
             continue
         sum_over, allowed = total.sum_over, {total.sum_over, *total.also}
-        parts = [r for r in readings if r.metric == total.metric and r.labels
-                 and any(k == sum_over for k, _ in r.labels)
-                 and all(k in allowed for k, _ in r.labels)]
+        parts = [r for r in readings
+                 if r.metric == total.metric and _is_part(r.labels, sum_over, allowed)]
         whole = not any(metric == total.metric and _is_part(labels, sum_over, allowed)
                         for metric, labels in gone)
         if parts_seen is not None:
