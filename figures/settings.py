@@ -178,11 +178,9 @@ def stale_devices(store: StoreProtocol, config: Config) -> dict[str, Stale]:
             continue
         if (was is not None and len(timeline) == 1
                 and was == _legacy(config, site, device)):
-            # An earlier version's fingerprint of the same settings.
-            out[device.id] = Stale(timeline, [], math.nan, SETTINGS, LEGACY_METHOD) \
-                if LEGACY_METHOD == METHOD \
-                else Stale(timeline, [], -math.inf, METHOD_CHANGE, LEGACY_METHOD)
-            continue
+            # An earlier version's fingerprint of the same settings: as a record of the
+            # time line alone, LEGACY_METHOD's.
+            method, old = LEGACY_METHOD, timeline
         if method is not None and method != METHOD:
             out[device.id] = Stale(timeline, earlier, -math.inf, METHOD_CHANGE, method)
             continue
