@@ -114,9 +114,9 @@ class _Unmatched(PollDecodeError):
     again), a decode error if it persists."""
 
 
-def _wake(readable: asyncio.Future) -> None:
-    if not readable.done():
-        readable.set_result(None)
+def _expire(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class _CheckedSession(SnmpSession):
@@ -134,6 +134,8 @@ class _CheckedSession(SnmpSession):
         # A second handle on the session's socket, to peek at the next datagram.
         self._peek = socket.fromfd(self._fd, socket.AF_INET, socket.SOCK_DGRAM)
         self.odd: str | None = None
+        self._waiter: asyncio.Future | None = None  # the request waiting for an answer
+        self._watching: asyncio.AbstractEventLoop | None = None  # whose loop watches _fd
 
     async def _recv(self, receiver: Callable[[], T]) -> T:
         def checked() -> T:
@@ -156,22 +158,51 @@ class _CheckedSession(SnmpSession):
                 self.odd = NOT_MATCHED
                 raise
 
-        # gufo-snmp's own loop, with asyncio.timeout in place of wait_for: wait_for hands
-        # the answer over through a second future, one more event-loop round per request.
+        # gufo-snmp's own loop, cheaper: the socket stays watched between requests
+        # (_readable), where gufo-snmp adds and removes a reader (two epoll_ctl calls)
+        # per answer, and one timer for the whole request stands for wait_for (which
+        # hands the answer over through a second future, one more event-loop round).
+        # The deadline holds across unusable datagrams: they cannot keep a request
+        # waiting past its timeout.
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
         while True:
-            readable = loop.create_future()
-            loop.add_reader(self._fd, _wake, readable)
+            waiter = self._waiter = loop.create_future()
+            if self._watching is not loop:
+                self._watch(loop)
+            timer = loop.call_at(deadline, _expire, waiter)
             try:
-                async with asyncio.timeout(self._timeout):
-                    await readable
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+            try:
                 return checked()
             except BlockingIOError:
                 continue  # nothing (or nothing usable) to read yet: wait again
-            finally:
-                loop.remove_reader(self._fd)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._unwatch()
+        loop.add_reader(self._fd, self._readable)
+        self._watching = loop
+
+    def _unwatch(self) -> None:
+        loop, self._watching = self._watching, None
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(self._fd)
+
+    def _readable(self) -> None:
+        waiter = self._waiter
+        if waiter is None:
+            # A datagram nobody waits for (an answer after its request timed out): stop
+            # watching until the next request reads it, or the level-triggered loop
+            # would call this again at every turn.
+            self._unwatch()
+        elif not waiter.done():
+            waiter.set_result(None)
 
     def close(self) -> None:
+        self._unwatch()  # the loop would keep the session, and its socket, alive
         self._peek.close()
 
 
