@@ -138,26 +138,6 @@ class _CheckedSession(SnmpSession):
         self._watching: asyncio.AbstractEventLoop | None = None  # whose loop watches _fd
 
     async def _recv(self, receiver: Callable[[], T]) -> T:
-        def checked() -> T:
-            try:
-                data = self._peek.recv(MAX_DATAGRAM, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                raise
-            except OSError:
-                # An ICMP error (port unreachable) reported on the socket: gufo-snmp goes
-                # on waiting, and the request times out as for a silent device.
-                raise BlockingIOError from None
-            problem = ber_problem(data)
-            if problem is not None:
-                self._peek.recv(MAX_DATAGRAM, socket.MSG_DONTWAIT)  # drop it
-                self.odd = f"undecodable answer: {problem}"
-                raise BlockingIOError  # gufo-snmp then waits for the next datagram
-            try:
-                return receiver()
-            except BlockingIOError:
-                self.odd = NOT_MATCHED
-                raise
-
         # gufo-snmp's own loop, cheaper: the socket stays watched between requests
         # (_readable), where gufo-snmp adds and removes a reader (two epoll_ctl calls)
         # per answer, and one timer for the whole request stands for wait_for (which
@@ -172,14 +152,19 @@ class _CheckedSession(SnmpSession):
                 self._watch(loop)
             timer = loop.call_at(deadline, _expire, waiter)
             try:
-                await waiter
+                data = await waiter  # the next datagram, still in the socket
             finally:
                 timer.cancel()
                 self._waiter = None
+            problem = ber_problem(data)
+            if problem is not None:
+                self._peek.recv(MAX_DATAGRAM, socket.MSG_DONTWAIT)  # drop it
+                self.odd = f"undecodable answer: {problem}"
+                continue  # and wait for the next datagram
             try:
-                return checked()
-            except BlockingIOError:
-                continue  # nothing (or nothing usable) to read yet: wait again
+                return receiver()
+            except BlockingIOError:  # gufo-snmp read it and found it was not the answer
+                self.odd = NOT_MATCHED
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
         self._unwatch()
@@ -192,6 +177,15 @@ class _CheckedSession(SnmpSession):
             loop.remove_reader(self._fd)
 
     def _readable(self) -> None:
+        """The socket is readable: the next datagram, peeked, to the waiting request."""
+        try:
+            data = self._peek.recv(MAX_DATAGRAM, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except OSError:
+            # BlockingIOError: read meanwhile (the loop had queued this call before the
+            # request read its answer). Otherwise an ICMP error (port unreachable),
+            # cleared by this read: the request waits on, and times out as for a silent
+            # device.
+            return
         waiter = self._waiter
         if waiter is None:
             # A datagram nobody waits for (an answer after its request timed out): stop
@@ -199,7 +193,7 @@ class _CheckedSession(SnmpSession):
             # would call this again at every turn.
             self._unwatch()
         elif not waiter.done():
-            waiter.set_result(None)
+            waiter.set_result(data)
 
     def close(self) -> None:
         self._unwatch()  # the loop would keep the session, and its socket, alive
