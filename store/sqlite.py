@@ -23,6 +23,7 @@ from pue_monitor.pue.lazynp import np
 
 from pue_monitor.store import (accounts, central, days, events, kept, recent, series,
                                sqlite_windows)
+from pue_monitor.store.sqlite_rows import insert_rows
 from pue_monitor.store.base import (
     BLOCK_METRICS,
     NEAR_READINGS,
@@ -107,10 +108,12 @@ CREATE TABLE IF NOT EXISTS interval_energy (
 """
 
 
-_HEALTH_UPSERT = """INSERT INTO device_health (device, site, up, last_poll_ts, last_ok_ts,
+# A poll's health row, as (head, row, tail) for insert_rows: many polls in one statement.
+_HEALTH_INSERT = """INSERT INTO device_health (device, site, up, last_poll_ts, last_ok_ts,
      last_duration_s, last_error_kind, last_error, consecutive_failures,
-     polls_total, degraded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
-   ON CONFLICT(device) DO UPDATE SET degraded = excluded.degraded,
+     polls_total, degraded)"""
+_HEALTH_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)"
+_HEALTH_ON_CONFLICT = """ON CONFLICT(device) DO UPDATE SET degraded = excluded.degraded,
      site = excluded.site, up = excluded.up, last_poll_ts = excluded.last_poll_ts,
      last_ok_ts = COALESCE(excluded.last_ok_ts, device_health.last_ok_ts),
      last_duration_s = excluded.last_duration_s,
@@ -214,11 +217,11 @@ class Store(accounts.UsersMixin, events.EventsMixin, central.CentralMixin):
                 conn.execute(f"PRAGMA cache_size = -{POLL_WRITER_CACHE_KIB}")
                 self._local.writes_polls = True
             found = self._series.resolve(conn, rows, misses)
-            conn.executemany("INSERT INTO recent VALUES (?, ?, ?, ?)", rows)
-            # Row by row in the polls' order, as one execute per poll did (executemany
-            # runs the statement once per row), so a device polled twice in one batch
-            # counts both polls and keeps the later one's state.
-            conn.executemany(_HEALTH_UPSERT, health)
+            # Many rows per statement (store.sqlite_rows), the health rows in the polls'
+            # order: a device polled twice in one batch counts both polls and keeps the
+            # later one's state.
+            insert_rows(conn, "INSERT INTO recent", "(?, ?, ?, ?)", rows)
+            insert_rows(conn, _HEALTH_INSERT, _HEALTH_ROW, health, _HEALTH_ON_CONFLICT)
             conn.executemany(_ERRORS_UPSERT, errors)
         self._committed(found)
         self._wrote_recent(len(rows))

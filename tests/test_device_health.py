@@ -67,13 +67,17 @@ SEQUENCES = [
 ]
 
 
+@pytest.mark.parametrize("batch", ["a write per poll", "one write"])
 @pytest.mark.parametrize(("polls", "state", "failures", "counts", "last_ok"),
                          [s[1:] for s in SEQUENCES], ids=[s[0] for s in SEQUENCES])
-def test_store_keeps_the_state(store_factory, polls, state, failures, counts, last_ok):
+def test_store_keeps_the_state(store_factory, polls, state, failures, counts, last_ok,
+                               batch):
+    # One write of all polls (a device polled twice before the store's batch is written)
+    # must keep what a write per poll keeps.
     store = store_factory.open()
     try:
-        for p in polls:
-            store.write_polls([p])
+        for written in ([[p] for p in polls] if batch == "a write per poll" else [polls]):
+            store.write_polls(written)
         health = store.health()["d"]
         errors = store.error_counts()
     finally:
@@ -81,6 +85,7 @@ def test_store_keeps_the_state(store_factory, polls, state, failures, counts, la
     assert health.state == state
     assert health.consecutive_failures == failures
     assert health.last_ok_ts == last_ok
+    assert health.polls_total == len(polls)
     assert {k: n for (d, k), n in errors.items() if d == "d"} == counts
 
 
