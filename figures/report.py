@@ -23,7 +23,7 @@ from pue_monitor.config.history import changes_within, site_at
 from pue_monitor.config.model import Config, Site
 from pue_monitor.figures.periods import segmented_results
 from pue_monitor.figures.service import swaps_of
-from pue_monitor.figures.settings import meter_settings
+from pue_monitor.figures.settings import earlier_methods, meter_settings
 from pue_monitor.pue.energy import CounterSeries
 from pue_monitor.pue.kpi import METHOD_VERSION, PueResult
 from pue_monitor.pue.kpis import Kpis, Water, kpis
@@ -67,11 +67,13 @@ def water_use(store: StoreProtocol, site: Site, start: float, end: float) -> Wat
 
 
 def inputs_of(result: PueResult, site: Site, settings: dict | None = None,
-              changes: list[dict] | None = None) -> dict:
+              changes: list[dict] | None = None, earlier: list[dict] | None = None) -> dict:
     """What the PUE was computed from, canonical: enough to recompute it by hand, and
     the settings of every meter it rests on (figures.settings) with their changes within
-    the period (config.history), so the digest covers them."""
-    return {
+    the period (config.history), so the digest covers them; and, only where there are
+    any, the blocks kept as an earlier PUE method computed them (earlier_in), so that
+    other reports' digests stay as they were."""
+    inputs = {
         "settings": settings or {},
         "settings_changes": changes or [],
         "site": site.id,
@@ -87,6 +89,9 @@ def inputs_of(result: PueResult, site: Site, settings: dict | None = None,
                     "common_s": m.common_s, "method": m.method,
                     "flags": dict(m.counted)} for m in result.meters],
     }
+    if earlier:
+        inputs["earlier_methods"] = earlier
+    return inputs
 
 
 def digest(inputs: dict) -> str:
@@ -103,6 +108,15 @@ def figure(result: PueResult, tz: str) -> dict:
         "status": result.status, "threshold": result.threshold, "operator": result.operator,
         "compliant": result.compliant,
     }
+
+
+def earlier_in(store: StoreProtocol, result: PueResult, start: float) -> list[dict]:
+    """The meters of ``result`` with blocks from ``start`` on that an earlier PUE method
+    computed (figures.settings.earlier_methods): device, method, and until when."""
+    kept = earlier_methods(store)
+    return [{"device": m.device, "method": method, "until": until}
+            for m in result.meters for method, until in kept.get(m.device, ())
+            if until > start]
 
 
 def site_report(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
@@ -129,7 +143,8 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
                 if any(m.device == d.id for m in result.meters)}
     changes = [{**c, "from": iso(c["from"], tz)}
                for c in changes_within(config, site, start, end) if c["device"] in settings]
-    inputs = inputs_of(result, site, settings, changes)
+    earlier = earlier_in(store, result, start)
+    inputs = inputs_of(result, site, settings, changes, earlier)
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "site": site.id,
@@ -161,6 +176,9 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
                 and m.cross_check[2] > site.counter_power_tolerance},
         } for m in result.meters],
         "method": METHOD_VERSION,
+        # Blocks of this period computed by an earlier method: their readings were gone
+        # when the method changed, so they could not be computed again.
+        "earlier_methods": [{**e, "until": iso(e["until"], tz)} for e in earlier],
         "settings": settings,
         "settings_changes": changes,
         "inputs": inputs,

@@ -128,6 +128,18 @@ def _parse_record(stored: str | None) -> tuple[str | None, object, list[list]]:
     return (method if isinstance(method, str) else None), old.get("timeline"), earlier
 
 
+def earlier_methods(store: StoreProtocol) -> dict[str, list[list]]:
+    """Each device's blocks kept as computed by an earlier PUE method (their readings were
+    deleted by retention before the method changed, see refresh_settings):
+    {device: [[method, until], ...]}, the blocks before ``until`` being that method's."""
+    out = {}
+    for device, stored in store.settings_fingerprints().items():
+        earlier = _parse_record(stored)[2]
+        if earlier:
+            out[device] = earlier
+    return out
+
+
 def first_difference(old: object, timeline: list[list]) -> float | None:
     """From when blocks made under the ``old`` time line differ from ``timeline``'s:
     -inf for all time (also for a time line that cannot be read), None if nowhere."""

@@ -208,7 +208,8 @@ def test_csv_report_reproduces_the_scenario(data_dir, tmp_path, site):
                          "facility_energy_kwh", "it_energy_kwh", "pue", "coverage", "status",
                          "threshold", "operator", "compliant", "dcie_pct", "digest",
                          "sites_judged", "sites_compliant", "not_judged", "settings",
-                         "settings_changes"]
+                         "settings_changes", "earlier_methods"]
+    assert row["earlier_methods"] == ""  # every block is this method's
     assert (row["site"], row["period_start"], row["period_end"]) == (site, START, END)
     assert row["category"] == want["category"]
     assert float(row["pue"]) == pytest.approx(want["pue"], abs=1e-9)

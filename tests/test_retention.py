@@ -150,3 +150,46 @@ def test_blocks_of_an_earlier_pue_method_over_pruned_readings_are_kept(store_fac
     assert [m.split(":")[0] for m in said] == ["device inc", "device ups"]
     assert all(f"the PUE method is now {METHOD}" in m and "2026-01-02 01:00 UTC" in m
                and "computed by pue-monitor/3" in m for m in said), said
+
+
+@pytest.mark.parametrize(("start_h", "end_h", "named"), [
+    (0, 48, True),  # the period holds blocks of the earlier method
+    (20, 30, True),  # starts before the cut
+    (25, 48, False),  # starts at the cut: every block is this method's
+])
+def test_a_report_names_the_blocks_an_earlier_method_computed(store_factory, start_h, end_h,
+                                                              named):
+    import json
+
+    from pue_monitor.figures.report import digest, site_report
+    from pue_monitor.figures.settings import block_timeline
+    from pue_monitor.web.report_render import to_csv, to_html
+    store = store_factory.open("data", config(1))
+    try:
+        now = config(1)
+        made_with(store, now, lambda s, d: json.dumps({"method": "pue-monitor/3",
+                                                       "timeline": block_timeline(now, s, d)}))
+        store.prune_readings(T0 + 24 * 3600)
+        refresh_settings(store, now)
+        site = now.sites[0]
+        report = site_report(store, now, site, T0 + start_h * 3600, T0 + end_h * 3600,
+                             now=T0 + 3 * DAY)
+    finally:
+        store.close()
+    cut = T0 + 25 * 3600
+    want = [{"device": d, "method": "pue-monitor/3", "until": "2026-01-02T08:00:00+07:00"}
+            for d in ("inc", "ups")] if named else []
+    assert report["earlier_methods"] == want
+    # Under the digest where there are any; absent (digests as before) where none.
+    assert report["inputs"].get("earlier_methods") == (
+        [{**w, "until": cut} for w in want] if named else None)
+    assert report["digest"]["value"] == digest(report["inputs"])
+    html = {lang: to_html(report, lang, "2026-01-04T00:00:00+07:00") for lang in ("vi", "en")}
+    csv_row = to_csv(report).splitlines()[1]
+    if named:
+        assert "inc: blocks before 08:00 02/01/2026 by pue-monitor/3" in html["en"]
+        assert "inc: các khối trước 08:00 02/01/2026 theo pue-monitor/3" in html["vi"]
+        assert csv_row.endswith("inc pue-monitor/3 <2026-01-02T08:00:00+07:00; "
+                                "ups pue-monitor/3 <2026-01-02T08:00:00+07:00")
+    else:
+        assert "pue-monitor/3" not in html["en"] + html["vi"] + csv_row

@@ -355,6 +355,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "sig.date": {"vi": "Ngày", "en": "Date"},
     "rep.month": {"vi": "Tháng", "en": "Month"},
     "rep.method": {"vi": "Phương pháp tính", "en": "Method"},
+    "rep.method.earlier": {
+        "vi": "Một số khối 15 phút của kỳ này được tính theo phương pháp PUE trước đây: số "
+              "đọc gốc của chúng đã bị xóa theo thời hạn lưu giữ trước khi phương pháp thay "
+              "đổi, nên không thể tính lại.",
+        "en": "Some 15-minute blocks of this period were computed by an earlier PUE method: "
+              "their raw readings had been deleted by retention before the method changed, "
+              "so they could not be computed again."},
+    "rep.method.earlier.row": {"vi": "{device}: các khối trước {until} theo {method}",
+                               "en": "{device}: blocks before {until} by {method}"},
     "rep.method.text": {
         "vi": "PUE = (Σ điện năng tổng TTDL − Σ phụ tải loại trừ) ÷ Σ điện năng CNTT, tính "
               "trên cùng những khoảng thời gian mà mọi công tơ tổng, CNTT và loại trừ đều có "

@@ -20,7 +20,7 @@ from pue_monitor.web.report_parts import (clock_text, month_chart, navigation, p
 CSV_COLUMNS = ("site", "period_start", "period_end", "category", "facility_energy_kwh",
                "it_energy_kwh", "pue", "coverage", "status", "threshold", "operator",
                "compliant", "dcie_pct", "digest", "sites_judged", "sites_compliant",
-               "not_judged", "settings", "settings_changes")
+               "not_judged", "settings", "settings_changes", "earlier_methods")
 # The site column of a province document's last CSV row: the province figure.
 PROVINCE_ROW = "province"
 # Machine CSV: enough digits for any meter, none of the float noise (1259.9999999999998).
@@ -56,7 +56,9 @@ def to_csv(doc: dict) -> str:
                "digest": rep["digest"]["value"],
                "settings": json.dumps(rep.get("settings") or {}, sort_keys=True,
                                       separators=(",", ":"), ensure_ascii=False),
-               "settings_changes": changes_text(rep.get("settings_changes") or [])}
+               "settings_changes": changes_text(rep.get("settings_changes") or []),
+               "earlier_methods": "; ".join(f"{e['device']} {e['method']} <{e['until']}"
+                                            for e in rep.get("earlier_methods") or [])}
         writer.writerow([_plain(row.get(c)) for c in CSV_COLUMNS])
     prov = doc.get("province")
     if prov is not None:
@@ -366,11 +368,24 @@ def _site(rep: dict, lang: str, first: bool) -> str:
 <p>{escape(t('rep.method.text', lang))}</p>
 <p class="small" lang="{_other(lang)}"><strong>{escape(t('rep.method.other', lang))}:</strong>
 {escape(t('rep.method.text', _other(lang)))}</p><p class="small muted">{escape(rep['method'])}</p>
+{_earlier(rep, lang)}
 <h3>{escape(t('rep.digest', lang))}</h3>
 <p><code>{escape(rep['digest']['value'])}</code></p>
 <p class="small">{escape(t('rep.digest.how', lang))}</p><pre>{escape(RECOMPUTE)}</pre>
 <p class="small muted">{escape(t('rep.inputs', lang))}:</p><pre>{escape(canonical)}</pre>
 </section>"""
+
+
+def _earlier(rep: dict, lang: str) -> str:
+    """The blocks of the period an earlier PUE method computed (figures.report.earlier_in),
+    if any."""
+    rows = rep.get("earlier_methods") or []
+    if not rows:
+        return ""
+    items = "".join("<li>" + escape(t("rep.method.earlier.row", lang, device=e["device"],
+                                      until=clock_text(e["until"]), method=e["method"]))
+                    + "</li>" for e in rows)
+    return f"<p class=\"bad\">{escape(t('rep.method.earlier', lang))}</p><ul>{items}</ul>"
 
 
 def _other(lang: str) -> str:
