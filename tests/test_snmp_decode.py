@@ -496,3 +496,47 @@ def test_table_rows_trailing_and_inner_placeholders(oid, rows):
     want = [(labels if isinstance(labels[0], tuple) else (labels,), value)
             for labels, value in rows]
     assert got == want
+
+
+EPDU_IN = "1.3.6.1.4.1.534.6.6.7.3"
+
+
+def epdu_rows(table: int, value_column: int, rows: dict[int, tuple[int, int]]) -> dict:
+    """Rows of one EATON-EPDU-MIB input table of unit 0, inlet 1: {index: (type, raw)}."""
+    out = {}
+    for index, (kind, raw) in rows.items():
+        out[f"{EPDU_IN}.{table}.1.2.0.1.{index}"] = kind
+        out[f"{EPDU_IN}.{table}.1.{value_column}.0.1.{index}"] = raw
+    return out
+
+
+# (case, voltage rows, current rows: {index: (measurement type, raw mV or mA)}, what is
+# read: {(metric, phase): value}). A row's phase comes from its measurement type
+# (EATON-EPDU-MIB inputVoltageMeasType, inputCurrentMeasType), not its index.
+EPDU_PHASES = [
+    ("single phase", {1: (1, 230_100)}, {1: (1, 4_200)},
+     {("voltage_v", "1"): 230.1, ("current_a", "1"): 4.2}),
+    ("wye with a neutral", {1: (2, 230_000), 2: (3, 231_000), 3: (4, 229_000)},
+     {1: (3, 10_000), 2: (4, 11_000), 3: (5, 12_000), 4: (2, 1_500)},
+     {("voltage_v", "1"): 230.0, ("voltage_v", "2"): 231.0, ("voltage_v", "3"): 229.0,
+      ("current_a", "1"): 10.0, ("current_a", "2"): 11.0, ("current_a", "3"): 12.0,
+      ("current_a", "N"): 1.5}),
+    ("delta: line-to-line voltages", {1: (5, 208_000), 2: (6, 207_000), 3: (7, 209_000)},
+     {1: (3, 10_000), 2: (4, 11_000), 3: (5, 12_000)},
+     {("voltage_v", "1-2"): 208.0, ("voltage_v", "2-3"): 207.0, ("voltage_v", "3-1"): 209.0,
+      ("current_a", "1"): 10.0, ("current_a", "2"): 11.0, ("current_a", "3"): 12.0}),
+    ("rows in another order", {1: (4, 229_000), 2: (2, 230_000)}, {1: (2, 1_500), 2: (5, 9_000)},
+     {("voltage_v", "3"): 229.0, ("voltage_v", "1"): 230.0, ("current_a", "N"): 1.5,
+      ("current_a", "3"): 9.0}),
+]
+
+
+@pytest.mark.parametrize(("voltages", "currents", "want"), [c[1:] for c in EPDU_PHASES],
+                         ids=[c[0] for c in EPDU_PHASES])
+def test_an_eaton_inlet_row_is_labelled_by_its_measurement_type(voltages, currents, want):
+    answers = epdu_rows(2, 3, voltages) | epdu_rows(3, 4, currents)
+    got = {(metric, dict(labels)["phase"]): value
+           for (metric, labels), (value, _, _) in decoded(PROFILES["eaton_epdu"],
+                                                          answers).items()
+           if metric in ("voltage_v", "current_a")}
+    assert got == pytest.approx(want)
