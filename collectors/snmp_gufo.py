@@ -12,6 +12,7 @@ index (see config.model.fast_engine_gap): those devices stay on pysnmp.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -73,6 +74,10 @@ MAX_CONFIRMED_EMPTY = 256
 # header: "index out of bounds"); pyo3 raises that as this BaseException, which would end
 # the polling task. It is an undecodable answer (found by tests/test_fuzz_snmp.py).
 RUST_PANIC = "PanicException"
+# Errors a UDP socket reports from an ICMP message (RFC 1122 4.1.3.3) and clears once read:
+# the agent's host or port is unreachable for now, the socket itself is fine.
+ICMP_ERRORS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
+                         errno.EHOSTDOWN, errno.ENETDOWN})
 
 
 def _to_python(value: object) -> object:
@@ -136,6 +141,7 @@ class _CheckedSession(SnmpSession):
         self.odd: str | None = None
         self._waiter: asyncio.Future | None = None  # the request waiting for an answer
         self._watching: asyncio.AbstractEventLoop | None = None  # whose loop watches _fd
+        self._closed = False
 
     async def _recv(self, receiver: Callable[[], T]) -> T:
         # gufo-snmp's own loop, cheaper: the socket stays watched between requests
@@ -144,6 +150,8 @@ class _CheckedSession(SnmpSession):
         # hands the answer over through a second future, one more event-loop round).
         # The deadline holds across unusable datagrams: they cannot keep a request
         # waiting past its timeout.
+        if self._closed:  # a walker still holding a session that was made again
+            raise OSError(errno.EBADF, "SNMP session closed")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         while True:
@@ -180,11 +188,19 @@ class _CheckedSession(SnmpSession):
         """The socket is readable: the next datagram, peeked, to the waiting request."""
         try:
             data = self._peek.recv(MAX_DATAGRAM, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except OSError:
-            # BlockingIOError: read meanwhile (the loop had queued this call before the
-            # request read its answer). Otherwise an ICMP error (port unreachable),
-            # cleared by this read: the request waits on, and times out as for a silent
-            # device.
+        except BlockingIOError:
+            return  # read meanwhile: the loop had queued this call before the request read it
+        except OSError as exc:
+            if exc.errno in ICMP_ERRORS:
+                # Reported by ICMP (port unreachable) and cleared by this read: the request
+                # waits on, and times out as for a silent device.
+                return
+            # The socket itself failed (closed under us): nothing more will be read from
+            # it, so it is no longer watched (the loop would call this at every turn), and
+            # the waiting request fails now.
+            self._unwatch()
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_exception(exc)
             return
         waiter = self._waiter
         if waiter is None:
@@ -196,6 +212,7 @@ class _CheckedSession(SnmpSession):
             waiter.set_result(data)
 
     def close(self) -> None:
+        self._closed = True
         self._unwatch()  # the loop would keep the session, and its socket, alive
         self._peek.close()
 
@@ -369,11 +386,21 @@ class GufoClient:
         walker = session.getbulk(root, repetitions).__aiter__()
         out: dict[str, object] = {}
         seen = 0
+
+        def step(current: SnmpSession) -> Awaitable[tuple[str, object]]:
+            nonlocal session, walker, seen
+            if current is not session:
+                # The session was made again (v3: after a timeout, an unmatched answer or
+                # an auth report) and the walker's is closed: the walk starts over on
+                # the new one, within this request's attempts.
+                session, walker, seen = current, current.getbulk(root, repetitions
+                                                                 ).__aiter__(), 0
+                out.clear()
+            return walker.__anext__()
+
         while seen < budget:
             try:
-                # One GETBULK. The walker stays on its session: a v3 agent restarted in
-                # mid-walk fails this poll, the next poll has a new session.
-                first = await self._call(lambda _session: walker.__anext__())
+                first = await self._call(step)  # one GETBULK
             except StopAsyncIteration:
                 break
             # The rest of that answer, taken at once (gufo-snmp 0.13 hands its rows out one

@@ -7,10 +7,12 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -146,3 +148,37 @@ def snmp_client(engine: str, host: str, port: int, community: str = "public",
 
     cls = GufoClient if engine == "fast" else PysnmpClient
     return cls(host, port, community, version, **options)
+
+
+class ScriptedAgent:
+    """Answers the n-th request with ``script(n, request)``: a list of (delay in seconds,
+    datagram) sent in order, each delay after the previous one."""
+
+    def __init__(self, script: Callable[[int, bytes], list[tuple[float, bytes]]]) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.script, self.requests, self.stopped = script, 0, threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            n, self.requests = self.requests, self.requests + 1
+            for delay, datagram in self.script(n, data):
+                if self.stopped.wait(delay):
+                    return
+                self.sock.sendto(datagram, peer)
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+        self.sock.close()

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import socket
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -21,7 +19,7 @@ from pue_monitor.collectors.poller import DevicePoller
 from pue_monitor.collectors.service import make_client
 from pue_monitor.config import load_config_text
 from pue_monitor.store.model import ErrorKind, PollResult
-from tests.snmp_support import ENGINES
+from tests.snmp_support import ENGINES, ScriptedAgent
 
 V2C = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
 POLLS = 3
@@ -72,36 +70,6 @@ BAD: list[tuple[str, Callable[[bytes], bytes], str]] = [
 ]
 
 
-class BadAgent:
-    """Answers every datagram with ``bad(request)`` until closed."""
-
-    def __init__(self, bad: Callable[[bytes], bytes]) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.bad, self.requests, self.stopped = bad, 0, threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    @property
-    def port(self) -> int:
-        return self.sock.getsockname()[1]
-
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            self.requests += 1
-            self.sock.sendto(self.bad(data), peer)
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.thread.join(5)
-        self.sock.close()
-
-
 def test_the_good_answer_is_good():
     """The table's base: the agent's unspoilt answer is well-formed BER."""
     request = encoder.encode(_request())
@@ -122,7 +90,7 @@ def _request():
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("case", "bad", "says"), BAD, ids=[b[0] for b in BAD])
 async def test_a_bad_answer_is_a_decode_error_logged_once(caplog, engine, case, bad, says):
-    agent = BadAgent(bad)
+    agent = ScriptedAgent(lambda _n, request: [(0.0, bad(request))])  # at once, every time
     config = load_config_text(CONFIG % (engine, agent.port), env={})
     site, device = next((s, d) for s, d in config.devices() if d.id == "ups1")
     polling = config.polling_for(site, device)
