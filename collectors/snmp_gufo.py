@@ -74,10 +74,10 @@ MAX_CONFIRMED_EMPTY = 256
 # header: "index out of bounds"); pyo3 raises that as this BaseException, which would end
 # the polling task. It is an undecodable answer (found by tests/test_fuzz_snmp.py).
 RUST_PANIC = "PanicException"
-# Errors a UDP socket reports from an ICMP message (RFC 1122 4.1.3.3) and clears once read:
-# the agent's host or port is unreachable for now, the socket itself is fine.
-ICMP_ERRORS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
-                         errno.EHOSTDOWN, errno.ENETDOWN})
+# Errors that mean the socket itself is gone (closed under a request). Any other error a
+# read reports on a UDP socket came from an ICMP message (RFC 1122 4.1.3.3: port or host
+# unreachable, ...) and is cleared by that read: the socket is fine.
+SOCKET_GONE = frozenset({errno.EBADF, errno.ENOTSOCK})
 
 
 def _to_python(value: object) -> object:
@@ -191,9 +191,9 @@ class _CheckedSession(SnmpSession):
         except BlockingIOError:
             return  # read meanwhile: the loop had queued this call before the request read it
         except OSError as exc:
-            if exc.errno in ICMP_ERRORS:
-                # Reported by ICMP (port unreachable) and cleared by this read: the request
-                # waits on, and times out as for a silent device.
+            if exc.errno not in SOCKET_GONE:
+                # Reported by ICMP (port unreachable, ...) and cleared by this read: the
+                # request waits on, and times out as for a silent device.
                 return
             # The socket itself failed (closed under us): nothing more will be read from
             # it, so it is no longer watched (the loop would call this at every turn), and
@@ -316,6 +316,8 @@ class GufoClient:
         except SnmpError as exc:
             raise PollConnectionError(str(exc) or type(exc).__name__) from None
         except OSError as exc:
+            if exc.errno in SOCKET_GONE:
+                self._drop_session()  # the next request opens a new one
             raise PollConnectionError(str(exc) or type(exc).__name__) from exc
         except BaseException as exc:
             # gufo-snmp's Rust core panicking on an answer it cannot parse: pyo3's
@@ -385,14 +387,18 @@ class GufoClient:
         session = await self._ensure()
         walker = session.getbulk(root, repetitions).__aiter__()
         out: dict[str, object] = {}
-        seen = 0
+        seen = restarts = 0
 
         def step(current: SnmpSession) -> Awaitable[tuple[str, object]]:
-            nonlocal session, walker, seen
+            nonlocal session, walker, seen, restarts
             if current is not session:
                 # The session was made again (v3: after a timeout, an unmatched answer or
                 # an auth report) and the walker's is closed: the walk starts over on
-                # the new one, within this request's attempts.
+                # the new one, as many times in one walk as the client retries.
+                if restarts >= self.retries:
+                    raise PollTimeout(f"walk of {root} started over {restarts} time(s) on "
+                                      f"a new session and still had no answer")
+                restarts += 1
                 session, walker, seen = current, current.getbulk(root, repetitions
                                                                  ).__aiter__(), 0
                 out.clear()

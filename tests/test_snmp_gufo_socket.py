@@ -158,3 +158,43 @@ async def test_a_failed_socket_fails_its_request_and_is_no_longer_watched(agent_
             asyncio.get_running_loop()._selector.get_key(session._fd)
     finally:
         c.close()
+
+
+def table_answer(request: bytes, rows: list[tuple[int, ...]], silent_after: tuple[int, ...]
+                 ) -> list[tuple[float, bytes]]:
+    """A GETBULK's answer: the next three of ``rows`` after the asked OID, at once; none to
+    a request that continues after ``silent_after``."""
+    from pysnmp.proto.rfc1902 import ObjectName
+
+    from tests.test_snmp_bad_answers import V2C, decoder, encoder
+    message, _ = decoder.decode(request, asn1Spec=V2C.Message())
+    pdu = V2C.apiMessage.get_pdu(message)
+    asked = tuple(V2C.apiPDU.get_varbinds(pdu)[0][0])
+    if asked == silent_after:
+        return []
+    response, response_pdu = V2C.apiMessage.get_response(message), V2C.apiPDU.get_response(pdu)
+    V2C.apiPDU.set_request_id(response_pdu, int(V2C.apiPDU.get_request_id(pdu)))
+    V2C.apiPDU.set_varbinds(response_pdu, [(ObjectName(o), V2C.Integer(o[-1]))
+                                           for o in [r for r in rows if r > asked][:3]])
+    V2C.apiMessage.set_pdu(response, response_pdu)
+    return [(0.0, encoder.encode(response))]
+
+
+@pytest.mark.parametrize("retries", [0, 1, 2])
+async def test_a_walk_starts_over_at_most_as_often_as_the_client_retries(agent_of, retries):
+    # The agent never answers the GETBULK that goes on after the sixth row: each attempt
+    # times out, the session is made again and the walk starts over, but only ``retries``
+    # times (found in review: it started over for as long as the poll's budget let it).
+    rows = [tuple(map(int, f"{COLUMN}.{i}".split("."))) for i in range(1, 11)]
+    agent = agent_of(lambda n, r: table_answer(r, rows, silent_after=rows[5]))
+    c = GufoClient("127.0.0.1", agent.port, timeout_s=TIMEOUT_S, retries=retries)
+    c._user = object()  # v3's _call, as above
+    c._last_answer = time.monotonic() + 3600  # and no engine discovery
+    try:
+        with pytest.raises(PollTimeout):
+            await asyncio.wait_for(c.walk([COLUMN]), 20 * TIMEOUT_S)
+    finally:
+        c.close()
+    # Each pass: two answered GETBULKs (rows 1-3, 4-6), then one unanswered per attempt.
+    passes = 1 + retries
+    assert agent.requests <= passes * (2 + 1 + retries)
