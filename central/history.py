@@ -1,7 +1,9 @@
 """A site's definitions over time, as an auditor reads them: when each was received, from
 whom, when the edge changed it, and what changed (a meter moved from "cooling" to
 "exclude" in June). The central adds them to its reports (``site_definitions``); an
-edge's report has none, which is the only way the two documents differ."""
+edge's report has none. The two documents also differ where one store keeps blocks of an
+earlier PUE method that the other computed again (``earlier_methods``: each names the
+blocks in its own store)."""
 
 from __future__ import annotations
 

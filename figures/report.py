@@ -110,13 +110,23 @@ def figure(result: PueResult, tz: str) -> dict:
     }
 
 
-def earlier_in(store: StoreProtocol, result: PueResult, start: float) -> list[dict]:
-    """The meters of ``result`` with blocks from ``start`` on that an earlier PUE method
-    computed (figures.settings.earlier_methods): device, method, and until when."""
+def earlier_in(store: StoreProtocol, result: PueResult, start: float, end: float
+               ) -> list[dict]:
+    """The meters of ``result`` with stored blocks in [start, end) that an earlier PUE
+    method computed (figures.settings.earlier_methods): device, method, and the span
+    [from, until) of that method's blocks (from None: all before until). Each method's span
+    begins where the one before it on record ended."""
     kept = earlier_methods(store)
-    return [{"device": m.device, "method": method, "until": until}
-            for m in result.meters for method, until in kept.get(m.device, ())
-            if until > start]
+    out = []
+    for device in dict.fromkeys(m.device for m in result.meters):
+        since = None
+        for method, until in kept.get(device, ()):
+            a, b = max(start, since if since is not None else start), min(end, until)
+            if a < b and store.block_counts([device], a, b):
+                out.append({"device": device, "method": method, "from": since,
+                            "until": until})
+            since = until
+    return out
 
 
 def site_report(store: StoreProtocol, config: Config, site: Site, start: float, end: float,
@@ -143,7 +153,7 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
                 if any(m.device == d.id for m in result.meters)}
     changes = [{**c, "from": iso(c["from"], tz)}
                for c in changes_within(config, site, start, end) if c["device"] in settings]
-    earlier = earlier_in(store, result, start)
+    earlier = earlier_in(store, result, start, end)
     inputs = inputs_of(result, site, settings, changes, earlier)
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
@@ -178,7 +188,8 @@ def site_report(store: StoreProtocol, config: Config, site: Site, start: float, 
         "method": METHOD_VERSION,
         # Blocks of this period computed by an earlier method: their readings were gone
         # when the method changed, so they could not be computed again.
-        "earlier_methods": [{**e, "until": iso(e["until"], tz)} for e in earlier],
+        "earlier_methods": [{**e, "from": None if e["from"] is None else iso(e["from"], tz),
+                             "until": iso(e["until"], tz)} for e in earlier],
         "settings": settings,
         "settings_changes": changes,
         "inputs": inputs,

@@ -152,13 +152,32 @@ def test_blocks_of_an_earlier_pue_method_over_pruned_readings_are_kept(store_fac
                and "computed by pue-monitor/3" in m for m in said), said
 
 
-@pytest.mark.parametrize(("start_h", "end_h", "named"), [
-    (0, 48, True),  # the period holds blocks of the earlier method
-    (20, 30, True),  # starts before the cut
-    (25, 48, False),  # starts at the cut: every block is this method's
-])
+CUT = T0 + 25 * 3600  # the cut of the test above: 2026-01-02 08:00 at the site
+CUT_TEXT = "2026-01-02T08:00:00+07:00"
+
+
+# (case, period in hours from T0, an earlier record before pue-monitor/3's, the report's
+# earlier_methods: (device, method, from, until) with the times as the site's clock)
+NAMED = [
+    ("the period holds them", 0, 48, None,
+     [(d, "pue-monitor/3", None, CUT_TEXT) for d in ("inc", "ups")]),
+    ("it starts before the cut", 20, 30, None,
+     [(d, "pue-monitor/3", None, CUT_TEXT) for d in ("inc", "ups")]),
+    ("it starts at the cut", 25, 48, None, []),
+    ("before any block", -240, -120, None, []),
+    ("two earlier methods", 0, 48, ["pue-monitor/2", T0 + 10 * 3600],
+     [(d, m, f, CUT_TEXT if m == "pue-monitor/3" else "2026-01-01T17:00:00+07:00")
+      for d in ("inc", "ups") for m, f in (("pue-monitor/2", None),
+                                           ("pue-monitor/3", "2026-01-01T17:00:00+07:00"))]),
+    ("two earlier methods, the second's span only", 12, 48, ["pue-monitor/2", T0 + 10 * 3600],
+     [(d, "pue-monitor/3", "2026-01-01T17:00:00+07:00", CUT_TEXT) for d in ("inc", "ups")]),
+]
+
+
+@pytest.mark.parametrize(("start_h", "end_h", "before", "want"), [n[1:] for n in NAMED],
+                         ids=[n[0] for n in NAMED])
 def test_a_report_names_the_blocks_an_earlier_method_computed(store_factory, start_h, end_h,
-                                                              named):
+                                                              before, want):
     import json
 
     from pue_monitor.figures.report import digest, site_report
@@ -168,28 +187,61 @@ def test_a_report_names_the_blocks_an_earlier_method_computed(store_factory, sta
     try:
         now = config(1)
         made_with(store, now, lambda s, d: json.dumps({"method": "pue-monitor/3",
-                                                       "timeline": block_timeline(now, s, d)}))
+                                                       "timeline": block_timeline(now, s, d)}
+                                                      | ({"earlier": [before]} if before
+                                                         else {})))
         store.prune_readings(T0 + 24 * 3600)
         refresh_settings(store, now)
-        site = now.sites[0]
-        report = site_report(store, now, site, T0 + start_h * 3600, T0 + end_h * 3600,
-                             now=T0 + 3 * DAY)
+        report = site_report(store, now, now.sites[0], T0 + start_h * 3600,
+                             T0 + end_h * 3600, now=T0 + 3 * DAY)
     finally:
         store.close()
-    cut = T0 + 25 * 3600
-    want = [{"device": d, "method": "pue-monitor/3", "until": "2026-01-02T08:00:00+07:00"}
-            for d in ("inc", "ups")] if named else []
-    assert report["earlier_methods"] == want
+    got = [(e["device"], e["method"], e["from"], e["until"]) for e in report["earlier_methods"]]
+    assert got == want
     # Under the digest where there are any; absent (digests as before) where none.
-    assert report["inputs"].get("earlier_methods") == (
-        [{**w, "until": cut} for w in want] if named else None)
+    assert ("earlier_methods" in report["inputs"]) == bool(want)
     assert report["digest"]["value"] == digest(report["inputs"])
     html = {lang: to_html(report, lang, "2026-01-04T00:00:00+07:00") for lang in ("vi", "en")}
     csv_row = to_csv(report).splitlines()[1]
-    if named:
-        assert "inc: blocks before 08:00 02/01/2026 by pue-monitor/3" in html["en"]
-        assert "inc: các khối trước 08:00 02/01/2026 theo pue-monitor/3" in html["vi"]
-        assert csv_row.endswith("inc pue-monitor/3 <2026-01-02T08:00:00+07:00; "
-                                "ups pue-monitor/3 <2026-01-02T08:00:00+07:00")
-    else:
-        assert "pue-monitor/3" not in html["en"] + html["vi"] + csv_row
+    if not want:
+        assert not any(m in html["en"] + html["vi"] + csv_row
+                       for m in ("pue-monitor/2", "pue-monitor/3"))
+        assert "earlier method" not in html["en"]
+        return
+    assert "includes blocks of an earlier method" in html["en"]  # beside the verdict
+    assert "có khối tính theo phương pháp trước đây" in html["vi"]
+    for device, method, since, _ in want:
+        if since is None:
+            assert f"{device}: blocks before 08:00 02/01/2026 by {method}" in html["en"] \
+                or f"{device}: blocks before 17:00 01/01/2026 by {method}" in html["en"]
+        else:
+            assert (f"{device}: blocks from 17:00 01/01/2026 until 08:00 02/01/2026 by "
+                    f"{method}") in html["en"]
+            assert (f"{device}: các khối từ 17:00 01/01/2026 đến trước 08:00 02/01/2026 "
+                    f"theo {method}") in html["vi"]
+    assert csv_row.endswith("; ".join(f"{d} {m} {f or ''}..{u}" for d, m, f, u in want))
+
+
+def test_a_meter_whose_share_changed_in_the_period_is_named_once(store_factory):
+    # Two rows of one meter in the figures (its share before and after noon): one entry.
+    import json
+
+    from pue_monitor.figures.report import site_report
+    from pue_monitor.figures.settings import block_timeline
+    text = CONFIG.format(retention="retention: {readings_days: 1}").replace(
+        "measurement_point: ups_output,",
+        "measurement_point: ups_output, share: 1.0,\n"
+        "         changes: [{from: '2026-01-01T12:00:00+07:00', share: 0.5}],")
+    changed = load_config_text(text, env={})
+    store = store_factory.open("data", changed)
+    try:
+        made_with(store, changed, lambda s, d: json.dumps(
+            {"method": "pue-monitor/3", "timeline": block_timeline(changed, s, d)}))
+        store.prune_readings(T0 + 24 * 3600)
+        refresh_settings(store, changed)
+        report = site_report(store, changed, changed.sites[0], T0, T0 + 48 * 3600,
+                             now=T0 + 3 * DAY)
+    finally:
+        store.close()
+    assert [m["device"] for m in report["meters"]].count("ups") == 2
+    assert [e["device"] for e in report["earlier_methods"]] == ["inc", "ups"]

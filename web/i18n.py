@@ -356,14 +356,20 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "rep.month": {"vi": "Tháng", "en": "Month"},
     "rep.method": {"vi": "Phương pháp tính", "en": "Method"},
     "rep.method.earlier": {
-        "vi": "Một số khối 15 phút của kỳ này được tính theo phương pháp PUE trước đây: số "
-              "đọc gốc của chúng đã bị xóa theo thời hạn lưu giữ trước khi phương pháp thay "
-              "đổi, nên không thể tính lại.",
-        "en": "Some 15-minute blocks of this period were computed by an earlier PUE method: "
+        "vi": "Các khối 15 phút sau đây của kỳ này được tính theo một phương pháp PUE trước "
+              "đây: số đọc gốc của chúng đã bị xóa theo thời hạn lưu giữ trước khi phương "
+              "pháp thay đổi, nên không thể tính lại.",
+        "en": "These 15-minute blocks of this period were computed by an earlier PUE method: "
               "their raw readings had been deleted by retention before the method changed, "
               "so they could not be computed again."},
     "rep.method.earlier.row": {"vi": "{device}: các khối trước {until} theo {method}",
                                "en": "{device}: blocks before {until} by {method}"},
+    "rep.method.earlier.span": {"vi": "{device}: các khối từ {since} đến trước {until} theo "
+                                      "{method}",
+                                "en": "{device}: blocks from {since} until {until} by {method}"},
+    "rep.method.earlier.mark": {"vi": "có khối tính theo phương pháp trước đây, xem Phương "
+                                      "pháp tính",
+                                "en": "includes blocks of an earlier method, see Method"},
     "rep.method.text": {
         "vi": "PUE = (Σ điện năng tổng TTDL − Σ phụ tải loại trừ) ÷ Σ điện năng CNTT, tính "
               "trên cùng những khoảng thời gian mà mọi công tơ tổng, CNTT và loại trừ đều có "

@@ -57,8 +57,9 @@ def to_csv(doc: dict) -> str:
                "settings": json.dumps(rep.get("settings") or {}, sort_keys=True,
                                       separators=(",", ":"), ensure_ascii=False),
                "settings_changes": changes_text(rep.get("settings_changes") or []),
-               "earlier_methods": "; ".join(f"{e['device']} {e['method']} <{e['until']}"
-                                            for e in rep.get("earlier_methods") or [])}
+               "earlier_methods": "; ".join(
+                   f"{e['device']} {e['method']} {e.get('from') or ''}..{e['until']}"
+                   for e in rep.get("earlier_methods") or [])}
         writer.writerow([_plain(row.get(c)) for c in CSV_COLUMNS])
     prov = doc.get("province")
     if prov is not None:
@@ -67,6 +68,9 @@ def to_csv(doc: dict) -> str:
                "facility_energy_kwh": prov["facility_energy_kwh"],
                "it_energy_kwh": prov["it_energy_kwh"], "sites_judged": prov["judged"],
                "sites_compliant": prov["compliant"],
+               # The sites whose figures rest in part on blocks of an earlier method.
+               "earlier_methods": " ".join(r["site"] for r in site_reports(doc)
+                                           if r.get("earlier_methods")),
                "not_judged": prov.get("refused") or " ".join(
                    f"{n['site']}:{n['status']}" for n in prov["not_judged"])}
         writer.writerow([_plain(row.get(c)) for c in CSV_COLUMNS])
@@ -154,7 +158,15 @@ def _rows(cells: list[list[str]], head: list[str], numeric: set[int] = frozenset
 def _judgement(rep: dict, lang: str) -> str:
     op = f"{operator_sign(rep['operator'])} {threshold(rep['threshold'], lang)}"
     return (f"<span class=\"{_tone(rep)}\">{escape(verdict(rep, lang))}</span>"
-            f" <span class=\"muted\">({escape(t('threshold', lang))} {escape(op)})</span>")
+            f" <span class=\"muted\">({escape(t('threshold', lang))} {escape(op)})</span>"
+            + _earlier_mark(rep, lang))
+
+
+def _earlier_mark(rep: dict, lang: str) -> str:
+    """Beside a verdict: the figure rests in part on blocks of an earlier PUE method."""
+    if not rep.get("earlier_methods"):
+        return ""
+    return f" <span class=\"bad\">({escape(t('rep.method.earlier.mark', lang))})</span>"
 
 
 def _province_table(doc: dict, lang: str) -> str:
@@ -163,7 +175,8 @@ def _province_table(doc: dict, lang: str) -> str:
              _kwh(r["it_energy_kwh"], lang), _pct(r["coverage"], lang),
              escape(t("status." + r["status"], lang)),
              escape(f"{operator_sign(r['operator'])} {threshold(r['threshold'], lang)}"),
-             f"<span class=\"{_tone(r)}\">{escape(verdict(r, lang))}</span>"]
+             f"<span class=\"{_tone(r)}\">{escape(verdict(r, lang))}</span>"
+             + _earlier_mark(r, lang)]
             for r in site_reports(doc)]
     head = [t("rep.site", lang), t("rep.category", lang), "PUE", "E_DC", "E_IT",
             t("fig.coverage", lang), t("fig.status", lang), t("threshold", lang),
@@ -382,9 +395,11 @@ def _earlier(rep: dict, lang: str) -> str:
     rows = rep.get("earlier_methods") or []
     if not rows:
         return ""
-    items = "".join("<li>" + escape(t("rep.method.earlier.row", lang, device=e["device"],
-                                      until=clock_text(e["until"]), method=e["method"]))
-                    + "</li>" for e in rows)
+    items = "".join("<li>" + escape(
+        t("rep.method.earlier.row", lang, device=e["device"], until=clock_text(e["until"]),
+          method=e["method"]) if e.get("from") is None else
+        t("rep.method.earlier.span", lang, device=e["device"], since=clock_text(e["from"]),
+          until=clock_text(e["until"]), method=e["method"])) + "</li>" for e in rows)
     return f"<p class=\"bad\">{escape(t('rep.method.earlier', lang))}</p><ul>{items}</ul>"
 
 
