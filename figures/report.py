@@ -116,12 +116,12 @@ def earlier_in(store: StoreProtocol, result: PueResult, start: float, end: float
     method computed (figures.settings.earlier_methods): device, method, and the span
     [from, until) of that method's blocks (from None: all before until). Each method's span
     begins where the one before it on record ended."""
-    kept = earlier_methods(store)
+    kept = earlier_methods(store, dict.fromkeys(m.device for m in result.meters))
     out = []
-    for device in dict.fromkeys(m.device for m in result.meters):
+    for device, methods in kept.items():
         since = None
-        for method, until in kept.get(device, ()):
-            a, b = max(start, since if since is not None else start), min(end, until)
+        for method, until in methods:
+            a, b = start if since is None else max(start, since), min(end, until)
             if a < b and store.block_counts([device], a, b):
                 out.append({"device": device, "method": method, "from": since,
                             "until": until})

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -128,13 +129,14 @@ def _parse_record(stored: str | None) -> tuple[str | None, object, list[list]]:
     return (method if isinstance(method, str) else None), old.get("timeline"), earlier
 
 
-def earlier_methods(store: StoreProtocol) -> dict[str, list[list]]:
-    """Each device's blocks kept as computed by an earlier PUE method (their readings were
-    deleted by retention before the method changed, see refresh_settings):
+def earlier_methods(store: StoreProtocol, devices: Iterable[str]) -> dict[str, list[list]]:
+    """Each of ``devices``' blocks kept as computed by an earlier PUE method (their
+    readings were deleted by retention before the method changed, see refresh_settings):
     {device: [[method, until], ...]}, the blocks before ``until`` being that method's."""
+    stored = store.settings_fingerprints()
     out = {}
-    for device, stored in store.settings_fingerprints().items():
-        earlier = _parse_record(stored)[2]
+    for device in devices:
+        earlier = _parse_record(stored.get(device))[2]
         if earlier:
             out[device] = earlier
     return out

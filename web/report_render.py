@@ -395,12 +395,18 @@ def _earlier(rep: dict, lang: str) -> str:
     rows = rep.get("earlier_methods") or []
     if not rows:
         return ""
-    items = "".join("<li>" + escape(
-        t("rep.method.earlier.row", lang, device=e["device"], until=clock_text(e["until"]),
-          method=e["method"]) if e.get("from") is None else
-        t("rep.method.earlier.span", lang, device=e["device"], since=clock_text(e["from"]),
-          until=clock_text(e["until"]), method=e["method"])) + "</li>" for e in rows)
+    items = "".join(f"<li>{escape(_earlier_line(e, lang))}</li>" for e in rows)
     return f"<p class=\"bad\">{escape(t('rep.method.earlier', lang))}</p><ul>{items}</ul>"
+
+
+def _earlier_line(e: dict, lang: str) -> str:
+    """'ups: blocks before 08:00 02/01/2026 by pue-monitor/3' (or from ... until ...)."""
+    since, until = e.get("from"), clock_text(e["until"])
+    if since is None:
+        return t("rep.method.earlier.row", lang, device=e["device"], until=until,
+                 method=e["method"])
+    return t("rep.method.earlier.span", lang, device=e["device"], since=clock_text(since),
+             until=until, method=e["method"])
 
 
 def _other(lang: str) -> str:
